@@ -1,0 +1,242 @@
+"""The ``duckmig`` command: each verb is one call into ``Migrator``.
+
+Exit codes: 0 ok, 1 a migration failed, 2 usage or configuration, 3 drift or
+a failed verification.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+
+from . import config, errors
+from .engine import Migrator
+from .engine.versions import IgnoredFile
+from .text import format_table, status_lines
+
+EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR, then [tool.duckmig]
+in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration failed,
+2 usage or configuration, 3 drift or a failed verification."""
+
+
+class UsageError(errors.ConfigError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit code 2, as argparse does, but as our error
+        raise UsageError(f"{self.prog}: {message}", f"`{self.prog} --help` lists the arguments")
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    d = argparse.SUPPRESS if suppress else None
+    g = parser.add_argument_group("where")
+    g.add_argument("--database", "-d", default=d, metavar="PATH",
+                   help="the DuckDB database file, or :memory: (DUCKMIG_DATABASE)")
+    g.add_argument("--dir", dest="directory", default=d, metavar="DIR",
+                   help="the migrations directory, holding versions/ (DUCKMIG_DIR; default: migrations)")
+    g.add_argument("--table", default=d, help="the ledger table (default: duckdb_migrations)")
+    g.add_argument("--wait", type=float, default=argparse.SUPPRESS if suppress else 0.0, metavar="SECONDS",
+                   help="wait up to SECONDS for another process's lock on the database")
+    g.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                   help="print machine-readable JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="duckmig", description="Versioned DuckDB migrations.", epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"duckmig {_version()}")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def command(name, help_, **kw):
+        p = sub.add_parser(name, help=help_, description=help_, **kw)
+        _common(p, suppress=True)
+        return p
+
+    command("init", "create the migrations directory and its versions/ folder")
+    p = command("new", "create a version file from a template (SQL unless --python)")
+    p.add_argument("description", help="what the migration does; its slug names the file")
+    p.add_argument("--python", action="store_true", help="write the Python class form")
+    p = command("up", "apply pending migrations, each in its own transaction")
+    p.add_argument("target", nargs="?", help="apply through this version (default: all)")
+    p.add_argument("--out-of-order", action="store_true",
+                   help="also apply pending migrations older than the newest applied one")
+    p.add_argument("--allow-drift", action="store_true",
+                   help="apply even though applied files were edited or deleted")
+    p = command("down", "revert the newest migration; with TARGET, everything newer than TARGET")
+    p.add_argument("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all")
+    p.add_argument("--steps", type=int, help="revert this many migrations")
+    command("redo", "revert the newest migration and apply it again")
+    command("status", "list migrations with their state")
+    p = command("history", "list the ledger's events (applied, reverted, failed, ...)")
+    p.add_argument("version", nargs="?", help="only this version's events")
+    p = command("verify", "check applied files against their checksums")
+    p.add_argument("--roundtrip", action="store_true",
+                   help="also run up, down, up for each pending migration in a rolled-back transaction")
+    p = command("stamp", "record migrations through VERSION as applied without running them")
+    p.add_argument("version")
+    command("repair", "accept edited files, clear failed attempts, forget rows of deleted files")
+    p = command("sql", "print the SQL that `up` would run, without running it")
+    p.add_argument("target", nargs="?", help="through this version (default: all)")
+    p.add_argument("--out-of-order", action="store_true", help="as for up")
+    p.add_argument("--allow-drift", action="store_true", help="as for up")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit code (the console script exits with it)."""
+    out = sys.stdout
+    warnings.simplefilter("always", IgnoredFile)
+    shown = warnings.showwarning
+    warnings.showwarning = lambda msg, cat, *a, **k: print(f"duckmig: warning: {msg}", file=sys.stderr) \
+        if issubclass(cat, IgnoredFile) else shown(msg, cat, *a, **k)
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args, out) or 0
+    except errors.DuckmigError as exc:
+        print(f"duckmig: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("duckmig: interrupted; the migration that was running was rolled back", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = shown
+
+
+def _migrator(args, *, progress: bool = False) -> Migrator:
+    settings = config.resolve(args.database, args.directory, args.table)
+    if settings.database is None:
+        raise errors.ConfigError(
+            "no database given",
+            "pass --database PATH, set DUCKMIG_DATABASE, or add database = \"...\" under [tool.duckmig] "
+            "in pyproject.toml")
+    report = None
+    if progress and not args.json:
+        from .text import TextProgress
+
+        report = TextProgress(sys.stderr)
+    return Migrator(settings.database, settings.directory, table=settings.table, wait=args.wait,
+                    progress=report)
+
+
+def _emit(args, out, data, text: str) -> None:
+    if args.json:
+        json.dump(_jsonable(data), out, indent=2)
+        out.write("\n")
+    elif text:
+        out.write(text if text.endswith("\n") else text + "\n")
+
+
+def _jsonable(data):
+    if is_dataclass(data):
+        return _jsonable(asdict(data))
+    if isinstance(data, dict):
+        return {k: _jsonable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_jsonable(v) for v in data]
+    if isinstance(data, datetime):
+        return data.isoformat()
+    return data
+
+
+def cmd_init(args, out):
+    settings = config.resolve(args.database, args.directory, args.table)
+    from pathlib import Path
+
+    versions = Path(settings.directory) / "versions"
+    existed = versions.is_dir()
+    versions.mkdir(parents=True, exist_ok=True)
+    _emit(args, out, {"directory": str(versions), "created": not existed},
+          f"{'exists' if existed else 'created'}: {versions}")
+
+
+def cmd_new(args, out):
+    settings = config.resolve(args.database, args.directory, args.table)
+    m = Migrator(":memory:", settings.directory)
+    script = m.new(args.description, python=args.python)
+    _emit(args, out, {"version": script.version, "path": str(script.path)}, f"created: {script.path}")
+
+
+def _steps_text(results, verb: str) -> str:
+    if not results:
+        return f"nothing to {verb}"
+    return f"{'applied' if verb == 'apply' else 'reverted'} {len(results)} migration{'s' * (len(results) != 1)}"
+
+
+def cmd_up(args, out):
+    results = _migrator(args, progress=True).up(args.target, out_of_order=args.out_of_order,
+                                                allow_drift=args.allow_drift)
+    _emit(args, out, results, _steps_text(results, "apply"))
+
+
+def cmd_down(args, out):
+    results = _migrator(args, progress=True).down(args.target, steps=args.steps)
+    _emit(args, out, results, _steps_text(results, "revert"))
+
+
+def cmd_redo(args, out):
+    results = _migrator(args, progress=True).redo()
+    _emit(args, out, results, f"redid {results[0].version}")
+
+
+def cmd_status(args, out):
+    report = _migrator(args).status()
+    _emit(args, out, {"database": report.database, "directory": report.directory,
+                      "migrations": report.migrations}, "\n".join(status_lines(report)))
+
+
+def cmd_history(args, out):
+    events = _migrator(args).history(args.version)
+    rows = [[e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.version or "", e.event,
+             "" if e.execution_ms is None else f"{e.execution_ms:.1f}", e.detail or ""] for e in events]
+    text = format_table(["#", "AT (UTC)", "VERSION", "EVENT", "MS", "DETAIL"], rows) if rows else "no events"
+    _emit(args, out, events, text)
+
+
+def cmd_verify(args, out):
+    report = _migrator(args).verify(roundtrip=args.roundtrip)
+    lines = [f"{v}  {state}: {detail}" for v, state, detail in report.problems]
+    if args.roundtrip:
+        lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
+    lines.append(f"checked {report.checked} applied migration{'s' * (report.checked != 1)}"
+                 + (f", round-tripped {len(report.roundtrip)}" if args.roundtrip else "")
+                 + (": ok" if report.ok else f": {len(report.problems)} problem{'s' * (len(report.problems) != 1)}"))
+    _emit(args, out, {"ok": report.ok, "checked": report.checked, "roundtrip": report.roundtrip,
+                      "problems": [dict(zip(("version", "state", "detail"), p)) for p in report.problems]},
+          "\n".join(lines))
+    return 0 if report.ok else errors.VerificationFailed.exit_code
+
+
+def cmd_stamp(args, out):
+    stamped = _migrator(args).stamp(args.version)
+    _emit(args, out, stamped, "\n".join([f"stamped {v}" for v in stamped] or ["nothing to stamp"]))
+
+
+def cmd_repair(args, out):
+    actions = _migrator(args).repair()
+    _emit(args, out, [{"version": v, "action": a} for v, a in actions],
+          "\n".join([f"{v}  {a}" for v, a in actions] or ["nothing to repair"]))
+
+
+def cmd_sql(args, out):
+    text = _migrator(args).sql(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift)
+    _emit(args, out, {"sql": text}, text or "-- nothing to apply")
+
+
+COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_")}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

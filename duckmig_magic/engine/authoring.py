@@ -1,0 +1,147 @@
+"""Writing a migration from its body, as a notebook cell or an export does.
+
+A migration written this way is identified by its slug: saving the same slug
+again updates the same version file instead of adding another. The file is the
+body with a header of comments: where it came from (``duckmig-source``) and,
+for SQL, its description. ``compose`` and ``decompose`` are inverse, so a
+notebook built from files exports back to the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import errors
+from . import sqlfile
+from .versions import ScriptDirectory, Script, slugify
+
+SOURCE_KEY = "duckmig-source:"
+_SQL_HEADER = re.compile(r"^-- (duckmig-source|description): ?(.*)$")
+_PY_HEADER = re.compile(r"^# (duckmig-source): ?(.*)$")
+
+
+class MigrationApplied(errors.DuckmigError):
+    def __init__(self, script: Script, keep: str):
+        self.script = script
+        super().__init__(
+            f"{script.version} ({script.name}) is already applied and its text changed; "
+            "the file was left as it was",
+            f"revert it first (`migrate down {keep}` reverts it and everything newer), then run this "
+            "again; or put the change in a new migration with another slug")
+
+
+class AmbiguousSlug(errors.DuckmigError):
+    def __init__(self, slug: str, scripts: list[Script]):
+        super().__init__(f"slug {slug!r} names {len(scripts)} version files: "
+                         f"{', '.join(s.name for s in scripts)}",
+                         "use a slug that names one migration, or remove the extra file")
+
+
+class BadSlug(errors.DuckmigError):
+    def __init__(self, slug: str):
+        super().__init__(f"{slug!r} is not a slug: use lower-case letters, digits and _ "
+                         f"(for example {slugify(slug)!r})")
+
+
+@dataclass
+class Saved:
+    action: str  # "created", "updated" or "unchanged"
+    script: Script
+
+    @property
+    def path(self) -> Path:
+        return self.script.path
+
+    @property
+    def version(self) -> str:
+        return self.script.version
+
+
+def compose(body: str, kind: str, *, description: str | None = None, source: str | None = None) -> str:
+    """The file's text for a migration body."""
+    lines = []
+    if kind == "python":
+        if source:
+            lines.append(f"# {SOURCE_KEY} {source}")
+    else:
+        if source:
+            lines.append(f"-- {SOURCE_KEY} {source}")
+        if description:
+            lines.append(f"-- description: {' '.join(description.split())}")
+    body = sqlfile.normalize(body).strip("\n")
+    return "\n".join(lines + [body]) + "\n"
+
+
+def decompose(text: str, kind: str) -> tuple[str, str | None, str | None]:
+    """(body, description, source) of a file's text: the inverse of ``compose``."""
+    pattern = _PY_HEADER if kind == "python" else _SQL_HEADER
+    lines = sqlfile.normalize(text).split("\n")
+    found: dict[str, str] = {}
+    while lines and (m := pattern.match(lines[0])) and m[1] not in found:
+        found[m[1]] = m[2]
+        lines.pop(0)
+    return "\n".join(lines).strip("\n"), found.get("description"), found.get("duckmig-source")
+
+
+def check_slug(slug: str) -> str:
+    if not slug or slugify(slug) != slug:
+        raise BadSlug(slug)
+    return slug
+
+
+def validate(text: str, kind: str, path: str) -> None:
+    """Raise the file's error now, before anything is written."""
+    if kind == "python":
+        from . import pyform
+
+        pyform.load(text, path, None)
+    else:
+        parsed = sqlfile.parse(text, path)
+        if parsed.down:
+            parsed.down.statements(path)
+
+
+def save(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sql",
+         description: str | None = None, source: str | None = None, applied: set[str] = frozenset(),
+         force: bool = False, where: str | None = None) -> Saved:
+    """Create or update the version file of ``slug``; refuse to change an applied one.
+
+    ``where`` names the origin in error messages (a cell, a notebook); the text
+    is validated before any file is touched.
+    """
+    check_slug(slug)
+    text = compose(body, kind, description=description, source=source)
+    existing = [s for s in directory.scripts() if s.slug == slug] if directory.exists() else []
+    if len(existing) > 1:
+        raise AmbiguousSlug(slug, existing)
+    ext = "py" if kind == "python" else "sql"
+    if existing:
+        script = existing[0]
+        if script.kind != kind:
+            raise errors.DuckmigError(
+                f"{script.name} is a {script.kind} migration; this one is {kind}",
+                "keep the form of the existing file, or use a new slug")
+        old_body, old_desc, _ = decompose(script.text, kind)
+        new_body, new_desc, _ = decompose(text, kind)
+        if (old_body, old_desc) == (new_body, new_desc):
+            return Saved("unchanged", script)  # a different source line alone is no change
+        if script.version in applied and not force:
+            raise MigrationApplied(script, max((v for v in applied if v < script.version), default="base"))
+        validate(text, kind, where or str(script.path))
+        _write_atomically(script.path, text)
+        return Saved("updated", Script(script.path, script.version, slug, kind))
+    validate(text, kind, where or f"{slug}.{ext}")
+    created = directory.create(description or slug.replace("_", " "), lambda _v: text, kind=kind, slug=slug)
+    return Saved("created", created)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,166 @@
+"""Opening the target database: a path, ``:memory:``, or a connection the user has.
+
+The engine connects per operation when it owns the path, so a notebook or a
+colleague's process is locked out only while a command runs; a connection the
+user passes in is used as it is and never closed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import errors
+
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
+_engine_locks: dict[int, threading.RLock] = {}
+_engine_locks_guard = threading.Lock()
+
+
+def is_connection(obj) -> bool:
+    import duckdb
+
+    return isinstance(obj, duckdb.DuckDBPyConnection)
+
+
+class Database:
+    """Where migrations go; ``connect()`` yields a connection for one operation."""
+
+    def __init__(self, target, *, wait: float = 0.0):
+        self.wait = wait
+        if is_connection(target):
+            self.connection, self.path = target, None
+            self.label = _describe(target)
+        else:
+            self.connection = None
+            self.path = str(target) if target is not None else ":memory:"
+            self.label = self.path
+            if self.path == ":memory:":
+                import duckdb
+
+                # One in-memory database for the Migrator's life, or every verb would see a new one.
+                self.connection = duckdb.connect(":memory:")
+
+    @property
+    def is_file(self) -> bool:
+        return self.connection is None
+
+    def exists(self) -> bool:
+        """False for a database file not created yet: reading it must not create it."""
+        return not self.is_file or Path(self.path).exists()
+
+    @contextmanager
+    def connect(self, *, write: bool):
+        """A connection for one operation, serialised by an engine lock per connection."""
+        if self.connection is not None:
+            with _lock_for(self.connection):
+                yield self.connection
+            return
+        path = Path(self.path)
+        if not path.parent.exists():
+            raise errors.NoDatabaseFolder(path)
+        conn = self._open(write)
+        try:
+            with _lock_for(conn):
+                yield conn
+        finally:
+            conn.close()
+
+    def _open(self, write: bool):
+        import duckdb
+
+        deadline = time.monotonic() + self.wait
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(self.path, read_only=not write and Path(self.path).exists())
+            except duckdb.IOException as exc:
+                m = _LOCK_RE.search(str(exc))
+                if not m:
+                    raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
+                if time.monotonic() >= deadline:
+                    raise errors.DatabaseLocked(self.path, int(m["pid"]), m["holder"]) from exc
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, 1.0)
+            except duckdb.Error as exc:
+                raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
+
+
+@contextmanager
+def transaction(conn):
+    """BEGIN ... COMMIT on ``conn``; refuses to run inside the user's open transaction.
+
+    A DuckDB COMMIT after a failed statement silently rolls back, so callers
+    check their own work after the commit rather than trusting it.
+    """
+    begin(conn)
+    try:
+        yield conn
+    except BaseException:
+        rollback(conn)
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+@contextmanager
+def rolled_back(conn):
+    """A transaction on ``conn`` that is always rolled back: for previews and dry runs."""
+    begin(conn)
+    try:
+        yield conn
+    finally:
+        rollback(conn)
+
+
+def begin(conn) -> None:
+    import duckdb
+
+    try:
+        conn.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException as exc:
+        raise errors.TransactionOpen() from exc
+
+
+def rollback(conn) -> None:
+    import duckdb
+
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # nothing open: the failure happened before BEGIN or after COMMIT
+
+
+def in_transaction(conn) -> bool:
+    """Whether ``conn`` has a transaction open (probing with BEGIN, then undoing it)."""
+    import duckdb
+
+    try:
+        conn.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:
+        return True
+    conn.execute("ROLLBACK")
+    return False
+
+
+def _lock_for(conn) -> threading.RLock:
+    with _engine_locks_guard:
+        return _engine_locks.setdefault(id(conn), threading.RLock())
+
+
+def _describe(conn) -> str:
+    try:
+        row = conn.execute("SELECT current_database(), path FROM duckdb_databases() "
+                           "WHERE database_name = current_database()").fetchone()
+    except Exception:  # a closed connection: described as such, the verb will fail clearly
+        return "<connection>"
+    if not row:
+        return "<connection>"
+    return row[1] or f"{row[0]} (in memory)"
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else message

@@ -1,0 +1,186 @@
+"""The ledger: the ``duckdb_migrations`` table and its append-only history.
+
+``duckdb_migrations`` holds one row per migration that is applied or whose last
+attempt failed; ``duckdb_migrations_history`` holds every event (applied,
+reverted, failed, stamped, repaired, adopted). The caller owns transactions:
+``record_*`` methods run inside the caller's, so a migration and its row commit
+or roll back together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .. import errors
+
+LEGACY_COLUMNS = {"id", "version", "description", "applied_at"}
+COLUMNS = ("version", "description", "kind", "checksum", "status", "applied_at", "execution_ms",
+           "error", "statement", "downgrade", "filename", "legacy_id")
+
+
+@dataclass
+class Row:
+    version: str
+    description: str | None
+    kind: str | None
+    checksum: str | None  # None: unknown (adopted from the legacy table without a file)
+    status: str  # "applied" or "failed"
+    applied_at: datetime | None
+    execution_ms: float | None
+    error: str | None
+    statement: str | None
+    downgrade: str | None
+    filename: str | None
+
+
+@dataclass
+class Event:
+    seq: int
+    version: str
+    event: str
+    occurred_at: datetime
+    checksum: str | None
+    execution_ms: float | None
+    detail: str | None
+
+
+def quote(identifier: str) -> str:
+    """A SQL identifier, quoted so that any name is taken literally."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Ledger:
+    def __init__(self, conn, table: str = "duckdb_migrations"):
+        self.conn = conn
+        self.name = table
+        self.table = quote(table)
+        self.history_table = quote(f"{table}_history")
+
+    # -- layout --------------------------------------------------------------
+
+    def columns(self, table: str | None = None) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+            "AND schema_name = current_schema() AND database_name = current_database() "
+            "ORDER BY column_index", [table or self.name]).fetchall()
+        return [r[0] for r in rows]
+
+    def layout(self) -> str:
+        """'none', 'legacy' (the seed's four columns) or 'current'; raises on anything else."""
+        cols = self.columns()
+        if not cols:
+            return "none"
+        if set(cols) == LEGACY_COLUMNS:
+            return "legacy"
+        if set(COLUMNS) <= set(cols):
+            history = set(self.columns(f"{self.name}_history"))
+            if {"seq", "version", "event", "occurred_at"} <= history:
+                return "current"
+        raise errors.WrongLedgerLayout(self.name, cols)
+
+    def _create_sql(self, table: str) -> str:
+        return (f"CREATE TABLE {table} (version VARCHAR PRIMARY KEY, description VARCHAR, kind VARCHAR, "
+                "checksum VARCHAR, status VARCHAR NOT NULL, applied_at TIMESTAMP, execution_ms DOUBLE, "
+                "error VARCHAR, statement VARCHAR, downgrade VARCHAR, filename VARCHAR, legacy_id BIGINT)")
+
+    def ensure(self, files: dict[str, tuple[str, str | None, str, str]] | None = None) -> str:
+        """Create the ledger, or adopt a legacy one in place; inside the caller's transaction.
+
+        ``files`` maps version to (checksum, downgrade, kind, filename) for the
+        files as they are now: adopted legacy rows take them, so they are not
+        reported as drift. Returns the layout found before.
+        """
+        layout = self.layout()
+        if layout == "current":
+            return layout
+        if layout == "none":
+            self.conn.execute(self._create_sql(self.table))
+        else:
+            tmp = quote(f"{self.name}__adopting")
+            self.conn.execute(self._create_sql(tmp))
+            self.conn.execute(
+                f"INSERT INTO {tmp} (version, description, status, applied_at, legacy_id) "
+                f"SELECT CAST(version AS VARCHAR), CAST(description AS VARCHAR), 'applied', "
+                f"TRY_CAST(applied_at AS TIMESTAMP), TRY_CAST(id AS BIGINT) FROM {self.table}")
+            self.conn.execute(f"DROP TABLE {self.table}")
+            self.conn.execute(f"ALTER TABLE {tmp} RENAME TO {self.table}")
+        self.conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.history_table} (seq BIGINT PRIMARY KEY, version VARCHAR, "
+            "event VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL, checksum VARCHAR, execution_ms DOUBLE, detail VARCHAR)")
+        if layout == "legacy":
+            for version in [r[0] for r in self.conn.execute(f"SELECT version FROM {self.table}").fetchall()]:
+                checksum, downgrade, kind, filename = (files or {}).get(version, (None, None, None, None))
+                self.conn.execute(
+                    f"UPDATE {self.table} SET checksum = ?, downgrade = ?, kind = ?, filename = ? "
+                    "WHERE version = ?", [checksum, downgrade, kind, filename, version])
+                self.event(version, "adopted", checksum,
+                           detail="from the legacy table" + ("" if checksum else "; file not found"))
+        return layout
+
+    # -- reading -------------------------------------------------------------
+
+    def rows(self) -> dict[str, Row]:
+        """Every row by version; an absent or legacy table reads without changing anything."""
+        layout = self.layout()
+        if layout == "none":
+            return {}
+        if layout == "legacy":
+            sql = (f"SELECT CAST(version AS VARCHAR), CAST(description AS VARCHAR), NULL, NULL, 'applied', "
+                   f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL FROM {self.table}")
+        else:
+            sql = f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.table}"
+        return {r[0]: Row(*r) for r in self.conn.execute(sql).fetchall()}
+
+    def row(self, version: str) -> Row | None:
+        if self.layout() != "current":
+            return self.rows().get(version)
+        r = self.conn.execute(f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.table} WHERE version = ?",
+                              [version]).fetchone()
+        return Row(*r) if r else None
+
+    def history(self, version: str | None = None) -> list[Event]:
+        if self.layout() != "current":
+            return []
+        where, params = ("WHERE version = ?", [version]) if version else ("", [])
+        rows = self.conn.execute(
+            f"SELECT seq, version, event, occurred_at, checksum, execution_ms, detail FROM {self.history_table} "
+            f"{where} ORDER BY seq", params).fetchall()
+        return [Event(*r) for r in rows]
+
+    # -- writing (inside the caller's transaction) -------------------------------
+
+    def event(self, version: str | None, event: str, checksum: str | None = None,
+              execution_ms: float | None = None, detail: str | None = None) -> None:
+        self.conn.execute(
+            f"INSERT INTO {self.history_table} SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ? "
+            f"FROM {self.history_table}", [version, event, utcnow(), checksum, execution_ms, detail])
+
+    def record(self, *, version: str, description: str, kind: str, checksum: str | None, status: str,
+               execution_ms: float | None, downgrade: str | None, filename: str | None,
+               error: str | None = None, statement: str | None = None, event: str | None = None,
+               detail: str | None = None) -> None:
+        self.conn.execute(
+            f"INSERT INTO {self.table} (version, description, kind, checksum, status, applied_at, execution_ms, "
+            "error, statement, downgrade, filename) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (version) DO UPDATE SET description = excluded.description, kind = excluded.kind, "
+            "checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at, "
+            "execution_ms = excluded.execution_ms, error = excluded.error, statement = excluded.statement, "
+            "downgrade = excluded.downgrade, filename = excluded.filename",
+            [version, description, kind, checksum, status, utcnow(), execution_ms, error, statement,
+             downgrade, filename])
+        self.event(version, event or status, checksum, execution_ms, detail or error)
+
+    def update(self, version: str, **values) -> None:
+        sets = ", ".join(f"{quote(k)} = ?" for k in values)
+        self.conn.execute(f"UPDATE {self.table} SET {sets} WHERE version = ?", [*values.values(), version])
+
+    def forget(self, version: str, event: str, detail: str | None = None,
+               execution_ms: float | None = None) -> None:
+        row = self.row(version)
+        self.conn.execute(f"DELETE FROM {self.table} WHERE version = ?", [version])
+        self.event(version, event, row.checksum if row else None, execution_ms, detail)

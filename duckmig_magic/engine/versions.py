@@ -1,0 +1,215 @@
+"""Version files on disk: names, discovery, checksums and creation.
+
+A version file is ``versions/YYYYMMDD_HHMMSS_slug.sql`` (or ``.py``) under the
+migrations directory, VERSION in UTC. This layer reads and writes files and
+knows nothing of the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+
+from .. import errors
+from . import pyform, sqlfile
+
+VERSION_FORMAT = "%Y%m%d_%H%M%S"
+VERSION_RE = re.compile(r"^\d{8}_\d{6}$")
+FILE_RE = re.compile(r"^(?P<version>\d{8}_\d{6})_(?P<slug>[a-z0-9_]+)\.(?P<ext>sql|py)$")
+SLUG_MAX = 60
+
+
+class IgnoredFile(UserWarning):
+    """A file in versions/ whose name does not match the pattern; it is not run."""
+
+
+def slugify(description: str) -> str:
+    """A file-name-safe slug: ``[a-z0-9_]``, at most 60 characters, never empty."""
+    ascii_ = unicodedata.normalize("NFKD", description).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_.lower()).strip("_")
+    return slug[:SLUG_MAX].rstrip("_") or "migration"
+
+
+def checksum(text: str) -> str:
+    """sha256 of the text with line endings normalised (CRLF and LF hash alike)."""
+    return hashlib.sha256(sqlfile.normalize(text).encode()).hexdigest()
+
+
+@dataclass
+class Script:
+    """One version file, read lazily."""
+
+    path: Path
+    version: str
+    slug: str
+    kind: str  # "sql" or "python"
+    _text: str | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            raw = self.path.read_bytes()
+            try:
+                self._text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = raw.count(b"\n", 0, exc.start) + 1
+                raise errors.NotUtf8(self.path, line=line,
+                                     hint="save the file as UTF-8") from exc
+        return self._text
+
+    @cached_property
+    def checksum(self) -> str:
+        return checksum(self.text)
+
+    @cached_property
+    def sql(self) -> sqlfile.SqlMigration:
+        return sqlfile.parse(self.text, self.path)
+
+    @cached_property
+    def migration(self) -> pyform.BaseMigration:
+        return pyform.load(self.text, self.path, self.version)
+
+    @property
+    def description(self) -> str:
+        """The description a person gave; for SQL files, the header line, else the slug."""
+        if self.kind == "python":
+            return getattr(self.migration, "description", "") or _humanize(self.slug)
+        return self.sql.description or _humanize(self.slug)
+
+    @property
+    def quick_description(self) -> str:
+        """The description without importing Python code (for status)."""
+        if self.kind == "sql":
+            m = sqlfile._DESCRIPTION.search(self.text.split("-- migrate:", 1)[0])
+            if m and m["text"]:
+                return m["text"]
+        return _humanize(self.slug)
+
+    @property
+    def transactional(self) -> bool:
+        return self.kind == "python" or self.sql.up.transaction
+
+    @property
+    def downgrade_source(self) -> str | None:
+        """What the ledger keeps so this migration can be reverted without its file."""
+        if self.kind == "python":
+            return self.text
+        return self.sql.down.sql if self.sql.down else None
+
+    def load(self) -> None:
+        """Parse (SQL) or import (Python) now, raising the file's error if any."""
+        if self.kind == "python":
+            self.migration
+        else:
+            self.sql
+            if self.sql.down:
+                self.sql.down.statements(self.path)
+
+
+def _humanize(slug: str) -> str:
+    return slug.replace("_", " ")
+
+
+class ScriptDirectory:
+    """The migrations directory and the version files in its ``versions/``."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self.versions_dir = self.directory / "versions"
+
+    def exists(self) -> bool:
+        return self.versions_dir.is_dir()
+
+    def scripts(self) -> list[Script]:
+        """Every version file in version order; warns about files it ignores."""
+        if not self.exists():
+            raise errors.NoDirectory(self.versions_dir if self.directory.is_dir() else self.directory)
+        found: dict[str, list[Script]] = {}
+        with os.scandir(self.versions_dir) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith((".", "_")) or not entry.is_file() or name.endswith((".pyc", "~")):
+                    continue
+                m = FILE_RE.match(name)
+                if not m:
+                    warnings.warn(IgnoredFile(
+                        f"{self.versions_dir / name}: ignored, the name does not match "
+                        "YYYYMMDD_HHMMSS_slug.sql or .py (slug: a-z, 0-9 and _)"), stacklevel=2)
+                    continue
+                script = Script(Path(entry.path), m["version"], m["slug"],
+                                "python" if m["ext"] == "py" else "sql")
+                found.setdefault(script.version, []).append(script)
+        for version, same in found.items():
+            if len(same) > 1:
+                raise errors.DuplicateVersion(version, sorted(s.path for s in same))
+        return [found[v][0] for v in sorted(found)]
+
+    def get(self, version: str) -> Script | None:
+        return next((s for s in self.scripts() if s.version == version), None)
+
+    def create(self, description: str, text_for, *, kind: str = "sql",
+               now: datetime | None = None, slug: str | None = None) -> Script:
+        """Write a new version file; never reuses a version, even within one second.
+
+        ``text_for(version)`` gives the file's text. The file is created with
+        O_EXCL, so two writers racing for one version cannot both win.
+        """
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        slug = slugify(slug or description)
+        taken = {s.version for s in self.scripts()}
+        moment = (now or datetime.now(timezone.utc)).replace(microsecond=0, tzinfo=None)
+        ext = "py" if kind == "python" else "sql"
+        while True:
+            version = moment.strftime(VERSION_FORMAT)
+            if version not in taken:
+                path = self.versions_dir / f"{version}_{slug}.{ext}"
+                try:
+                    with open(path, "x", encoding="utf-8", newline="\n") as fh:
+                        fh.write(text_for(version))
+                    return Script(path, version, slug, kind)
+                except FileExistsError:
+                    pass
+            taken.add(version)
+            moment += timedelta(seconds=1)
+
+
+def python_template(version: str, description: str) -> str:
+    cls = f"Migration_{version}"
+    one_line = " ".join(description.split())
+    return f'''# Migration: {one_line}
+# Version: {version}
+
+from duckmig_magic import BaseMigration
+
+
+class {cls}(BaseMigration):
+    def __init__(self):
+        super().__init__(version="{version}", description={description!r})
+
+    def upgrade(self, session) -> None:
+        """Apply the migration."""
+        self.execute_sql(session, """
+            -- your change here
+        """)
+
+    def downgrade(self, session) -> None:
+        """Revert the migration."""
+        self.execute_sql(session, """
+            -- undo it here
+        """)
+'''
+
+
+def is_version(text: str) -> bool:
+    return bool(VERSION_RE.match(text))

@@ -1,0 +1,60 @@
+"""Plain-text renderings for terminals: aligned tables, status, progress lines."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+STATE_LABELS = {"applied": "applied", "pending": "pending", "failed": "FAILED", "modified": "MODIFIED",
+                "missing": "MISSING", "out_of_order": "out of order"}
+
+
+def format_table(headers: list[str], rows: list[list], max_width: int = 60) -> str:
+    """Columns aligned with two spaces; cells longer than ``max_width`` are cut with an ellipsis."""
+    cells = [[_cell(v, max_width) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value, width: int) -> str:
+    text = "" if value is None else " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def status_lines(report) -> list[str]:
+    lines = [f"database:  {report.database}", f"directory: {report.directory}", ""]
+    if not report.migrations:
+        return lines + ["no migrations yet: create one with `duckmig new DESCRIPTION`"]
+    rows = [[m.version, STATE_LABELS[m.state], m.kind or "", _when(m.applied_at),
+             "" if m.execution_ms is None else f"{m.execution_ms:.1f}", m.description] for m in report]
+    lines.append(format_table(["VERSION", "STATE", "KIND", "APPLIED AT (UTC)", "MS", "DESCRIPTION"], rows))
+    for m in report.by_state("failed"):
+        lines.append(f"\n{m.version} failed: {' '.join((m.error or '').split())}")
+        if m.statement:
+            lines.append(f"  statement: {_cell(m.statement, 160)}")
+    counts = report.counts()
+    lines.append("")
+    lines.append(", ".join(f"{n} {STATE_LABELS[s].lower()}" for s, n in counts.items() if n))
+    return lines
+
+
+def _when(at) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S") if at else ""
+
+
+class TextProgress:
+    """``Migrator(progress=...)`` callback that writes one line per migration."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def __call__(self, event, index, total, item, result) -> None:
+        if event == "start":
+            verb = "applying" if not hasattr(item, "status") else "reverting"
+            desc = getattr(item, "description", "") or ""
+            self.stream.write(f"[{index}/{total}] {verb} {item.version} {desc} ... ")
+            self.stream.flush()
+        else:
+            self.stream.write(f"ok ({result.execution_ms:.1f} ms)\n")
+            self.stream.flush()

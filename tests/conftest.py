@@ -1,0 +1,85 @@
+"""Shared fixtures: a project folder with a real DuckDB file and a migrations directory."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from duckmig_magic import Migrator
+from duckmig_magic.cli import main
+
+
+@dataclass
+class Project:
+    root: Path
+
+    @property
+    def db(self) -> Path:
+        return self.root / "app.db"
+
+    @property
+    def directory(self) -> Path:
+        return self.root / "migrations"
+
+    @property
+    def versions(self) -> Path:
+        return self.directory / "versions"
+
+    def write(self, name: str, text: str, *, dedent: bool = True) -> Path:
+        """Write a version file (text dedented unless told otherwise)."""
+        self.versions.mkdir(parents=True, exist_ok=True)
+        path = self.versions / name
+        path.write_text(textwrap.dedent(text) if dedent else text, encoding="utf-8")
+        return path
+
+    def sql(self, version: str, slug: str, up: str, down: str | None = None, options: str = "") -> Path:
+        body = f"-- migrate:up{(' ' + options) if options else ''}\n{up}\n"
+        if down is not None:
+            body += f"\n-- migrate:down\n{down}\n"
+        return self.write(f"{version}_{slug}.sql", body, dedent=False)
+
+    def migrator(self, **kw) -> Migrator:
+        return Migrator(str(self.db), str(self.directory), **kw)
+
+    def query(self, sql: str, params=None):
+        with duckdb.connect(str(self.db)) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+    def tables(self) -> set[str]:
+        if not self.db.exists():
+            return set()
+        return {r[0] for r in self.query("SELECT table_name FROM duckdb_tables()")}
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    p = Project(tmp_path)
+    p.versions.mkdir(parents=True)
+    return p
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, project):
+    """Run `duckmig ARGS` in-process from the project folder; returns exit code, stdout, stderr."""
+    monkeypatch.chdir(project.root)
+    monkeypatch.delenv("DUCKMIG_DATABASE", raising=False)
+    monkeypatch.delenv("DUCKMIG_DIR", raising=False)
+
+    def run(*args: str) -> Run:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run

@@ -12,11 +12,12 @@ import sys
 import warnings
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
+from pathlib import Path, PurePath
 
 from . import config, errors
 from .engine import Migrator
 from .engine.versions import IgnoredFile
-from .text import format_table, status_lines
+from .text import TextProgress, error_line, format_table, status_lines
 
 EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR, then [tool.duckmig]
 in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration failed,
@@ -29,7 +30,8 @@ class UsageError(errors.ConfigError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit code 2, as argparse does, but as our error
-        raise UsageError(f"{self.prog}: {message}", f"`{self.prog} --help` lists the arguments")
+        verb = self.prog.partition(" ")[2]  # main() prints the "duckmig: " before it
+        raise UsageError(f"{verb}: {message}" if verb else message, f"`{self.prog} --help` lists the arguments")
 
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -46,6 +48,51 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                    help="print machine-readable JSON")
 
 
+def _arg(*flags, **kw):
+    return flags, kw
+
+
+# Each verb's own arguments; `%migrate VERB` in a notebook takes the same ones.
+VERBS: dict[str, tuple[str, list]] = {
+    "init": ("create the migrations directory and its versions/ folder", []),
+    "new": ("create a version file from a template (SQL unless --python)", [
+        _arg("description", help="what the migration does; its slug names the file"),
+        _arg("--python", action="store_true", help="write the Python class form")]),
+    "up": ("apply pending migrations, each in its own transaction", [
+        _arg("target", nargs="?", help="apply through this version (default: all)"),
+        _arg("--out-of-order", action="store_true",
+             help="also apply pending migrations older than the newest applied one"),
+        _arg("--allow-drift", action="store_true", help="apply even though applied files were edited or deleted")]),
+    "down": ("revert the newest migration; with TARGET, everything newer than TARGET", [
+        _arg("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all"),
+        _arg("--steps", type=int, help="revert this many migrations")]),
+    "redo": ("revert the newest migration and apply it again", []),
+    "status": ("list migrations with their state", []),
+    "history": ("list the ledger's events (applied, reverted, failed, ...)", [
+        _arg("version", nargs="?", help="only this version's events")]),
+    "verify": ("check applied files against their checksums", [
+        _arg("--roundtrip", action="store_true",
+             help="also run up, down, up for each pending migration in a rolled-back transaction")]),
+    "stamp": ("record migrations through VERSION as applied without running them", [
+        _arg("version", help="the newest version to record as applied")]),
+    "repair": ("accept edited files, clear failed attempts, forget rows of deleted files", []),
+    "sql": ("print the SQL that `up` would run, without running it", [
+        _arg("target", nargs="?", help="through this version (default: all)"),
+        _arg("--out-of-order", action="store_true", help="as for up"),
+        _arg("--allow-drift", action="store_true", help="as for up")]),
+    "export": ("write a notebook's migration cells as version files, as running each cell would; "
+               "exit code 3 when a cell is refused", [
+        _arg("notebook", nargs="?", help="the .ipynb file, as last saved (in a notebook: the running one)"),
+        _arg("--force", action="store_true",
+             help="also overwrite the files of applied migrations whose cell changed (status then shows "
+                  "them as modified)")]),
+    "notebook": ("build a notebook with a migration cell per version file; exporting it gives the same "
+                 "files back", [
+        _arg("-o", "--output", metavar="FILE", help="write the notebook to FILE (default: print it)"),
+        _arg("--force", action="store_true", help="replace FILE if it exists")]),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="duckmig", description="Versioned DuckDB migrations.", epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,33 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, suppress=True)
         return p
 
-    command("init", "create the migrations directory and its versions/ folder")
-    p = command("new", "create a version file from a template (SQL unless --python)")
-    p.add_argument("description", help="what the migration does; its slug names the file")
-    p.add_argument("--python", action="store_true", help="write the Python class form")
-    p = command("up", "apply pending migrations, each in its own transaction")
-    p.add_argument("target", nargs="?", help="apply through this version (default: all)")
-    p.add_argument("--out-of-order", action="store_true",
-                   help="also apply pending migrations older than the newest applied one")
-    p.add_argument("--allow-drift", action="store_true",
-                   help="apply even though applied files were edited or deleted")
-    p = command("down", "revert the newest migration; with TARGET, everything newer than TARGET")
-    p.add_argument("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all")
-    p.add_argument("--steps", type=int, help="revert this many migrations")
-    command("redo", "revert the newest migration and apply it again")
-    command("status", "list migrations with their state")
-    p = command("history", "list the ledger's events (applied, reverted, failed, ...)")
-    p.add_argument("version", nargs="?", help="only this version's events")
-    p = command("verify", "check applied files against their checksums")
-    p.add_argument("--roundtrip", action="store_true",
-                   help="also run up, down, up for each pending migration in a rolled-back transaction")
-    p = command("stamp", "record migrations through VERSION as applied without running them")
-    p.add_argument("version")
-    command("repair", "accept edited files, clear failed attempts, forget rows of deleted files")
-    p = command("sql", "print the SQL that `up` would run, without running it")
-    p.add_argument("target", nargs="?", help="through this version (default: all)")
-    p.add_argument("--out-of-order", action="store_true", help="as for up")
-    p.add_argument("--allow-drift", action="store_true", help="as for up")
+    for name, (help_, arguments) in VERBS.items():
+        p = command(name, help_)
+        for flags, kw in arguments:
+            p.add_argument(*flags, **kw)
     return parser
 
 
@@ -116,16 +140,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _migrator(args, *, progress: bool = False) -> Migrator:
+    if getattr(args, "migrator", None) is not None:  # the notebook magics hand in the one they hold
+        return args.migrator
     settings = config.resolve(args.database, args.directory, args.table)
     if settings.database is None:
-        raise errors.ConfigError(
-            "no database given",
-            "pass --database PATH, set DUCKMIG_DATABASE, or add database = \"...\" under [tool.duckmig] "
-            "in pyproject.toml")
+        raise errors.NoDatabaseGiven()
     report = None
     if progress and not args.json:
-        from .text import TextProgress
-
         report = TextProgress(sys.stderr)
     return Migrator(settings.database, settings.directory, table=settings.table, wait=args.wait,
                     progress=report)
@@ -148,6 +169,8 @@ def _jsonable(data):
         return [_jsonable(v) for v in data]
     if isinstance(data, datetime):
         return data.isoformat()
+    if isinstance(data, PurePath):
+        return str(data)
     return data
 
 
@@ -175,19 +198,29 @@ def _steps_text(results, verb: str) -> str:
     return f"{'applied' if verb == 'apply' else 'reverted'} {len(results)} migration{'s' * (len(results) != 1)}"
 
 
+def _run(args, verb: str, *a, **kw):
+    """``Migrator.up/down/redo`` with progress lines; a failure ends the open line first."""
+    m = _migrator(args, progress=True)
+    try:
+        return getattr(m, verb)(*a, **kw)
+    except BaseException:
+        if isinstance(m.progress, TextProgress):
+            m.progress.fail()
+        raise
+
+
 def cmd_up(args, out):
-    results = _migrator(args, progress=True).up(args.target, out_of_order=args.out_of_order,
-                                                allow_drift=args.allow_drift)
+    results = _run(args, "up", args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift)
     _emit(args, out, results, _steps_text(results, "apply"))
 
 
 def cmd_down(args, out):
-    results = _migrator(args, progress=True).down(args.target, steps=args.steps)
+    results = _run(args, "down", args.target, steps=args.steps)
     _emit(args, out, results, _steps_text(results, "revert"))
 
 
 def cmd_redo(args, out):
-    results = _migrator(args, progress=True).redo()
+    results = _run(args, "redo")
     _emit(args, out, results, f"redid {results[0].version}")
 
 
@@ -207,7 +240,7 @@ def cmd_history(args, out):
 
 def cmd_verify(args, out):
     report = _migrator(args).verify(roundtrip=args.roundtrip)
-    lines = [f"{v}  {state}: {detail}" for v, state, detail in report.problems]
+    lines = [f"{v}  {state}: {error_line(detail)}" for v, state, detail in report.problems]
     if args.roundtrip:
         lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
     lines.append(f"checked {report.checked} applied migration{'s' * (report.checked != 1)}"
@@ -233,6 +266,47 @@ def cmd_repair(args, out):
 def cmd_sql(args, out):
     text = _migrator(args).sql(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift)
     _emit(args, out, {"sql": text}, text or "-- nothing to apply")
+
+
+def cmd_export(args, out):
+    from .notebooks import export_notebook
+
+    if args.notebook is None:
+        raise UsageError("export: give the notebook to export", "`duckmig export NOTEBOOK.ipynb`")
+    target = getattr(args, "migrator", None)
+    if target is None:  # without a database, nothing counts as applied
+        settings = config.resolve(args.database, args.directory, args.table)
+        target = _migrator(args) if settings.database else settings.directory
+    results = export_notebook(args.notebook, target, force=args.force)
+    lines = [f"{r.action}: {r.path} (cell {r.index}, version {r.version})" if r.action != "refused"
+             else f"refused: cell {r.index} ({r.slug}): {r.reason}" for r in results]
+    counts = {a: sum(r.action == a for r in results) for a in ("created", "updated", "unchanged", "refused")}
+    lines.append(", ".join(f"{n} {a}" for a, n in counts.items() if n))
+    if counts["refused"]:
+        lines.append("hint: revert a refused migration first (`duckmig down VERSION` keeps VERSION and reverts "
+                     "the newer ones), or pass --force to overwrite its file")
+    _emit(args, out, results, "\n".join(lines))
+    return errors.VerificationFailed.exit_code if counts["refused"] else 0
+
+
+def cmd_notebook(args, out):
+    from .notebooks import build_notebook, write_notebook
+    import nbformat
+
+    settings = config.resolve(args.database, args.directory, args.table)
+    folder = Path(args.output).parent if args.output else Path.cwd()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nb = build_notebook(settings.directory, database=settings.database, folder=folder)
+    for w in caught:
+        print(f"duckmig: warning: {w.message}", file=sys.stderr)
+    if not args.output:
+        out.write(nbformat.writes(nb) + "\n")
+        return
+    path = write_notebook(nb, args.output, force=args.force)
+    cells = len(nb.cells) - 2
+    _emit(args, out, {"path": str(path), "migrations": cells},
+          f"wrote {path}: {cells} migration cell{'s' * (cells != 1)}")
 
 
 COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_")}

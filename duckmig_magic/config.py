@@ -40,18 +40,18 @@ def read_pyproject(path: Path) -> dict:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise errors.ConfigError(f"{path}: not valid TOML: {exc}", "fix the file or remove [tool.duckmig]") from exc
+        raise errors.BadSettings(path, f"not valid TOML: {exc}", "fix the file or remove [tool.duckmig]") from exc
     section = data.get("tool", {}).get("duckmig", {})
     if not isinstance(section, dict):
-        raise errors.ConfigError(f"{path}: [tool.duckmig] must be a table")
+        raise errors.BadSettings(path, "[tool.duckmig] must be a table")
     unknown = set(section) - KEYS
     if unknown:
-        raise errors.ConfigError(
-            f"{path}: unknown setting{'s' if len(unknown) > 1 else ''} in [tool.duckmig]: "
+        raise errors.BadSettings(
+            path, f"unknown setting{'s' if len(unknown) > 1 else ''} in [tool.duckmig]: "
             f"{', '.join(sorted(unknown))}", f"the settings are {', '.join(sorted(KEYS))}")
     for key, value in section.items():
         if not isinstance(value, str):
-            raise errors.ConfigError(f"{path}: [tool.duckmig] {key} must be a string, not {value!r}")
+            raise errors.BadSettings(path, f"[tool.duckmig] {key} must be a string, not {value!r}")
     return section
 
 
@@ -66,7 +66,7 @@ def resolve(database: str | None = None, directory: str | None = None, table: st
         value = section.get(key)
         if value is None or key == "table" or value == ":memory:":
             return value
-        return str(Path(os.path.expanduser(value)) if Path(value).is_absolute() else base / value)
+        return str(base / os.path.expanduser(value))  # relative to the pyproject.toml that says it
 
     return Settings(
         database=database or os.environ.get("DUCKMIG_DATABASE") or from_file("database"),

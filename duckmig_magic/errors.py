@@ -33,6 +33,42 @@ class ConfigError(DuckmigError):
     """Settings, flags or paths that cannot work."""
 
 
+class NoDatabaseGiven(ConfigError):
+    def __init__(self):
+        super().__init__(
+            "no database given",
+            "pass --database PATH, set DUCKMIG_DATABASE, or add database = \"...\" under [tool.duckmig] "
+            "in pyproject.toml",
+        )
+
+
+class BadSettings(ConfigError):
+    """``[tool.duckmig]`` in a pyproject.toml that cannot be used."""
+
+    def __init__(self, path: Path, detail: str, hint: str | None = None):
+        self.path, self.detail = Path(path), detail
+        super().__init__(f"{path}: {detail}", hint or f"fix [tool.duckmig] in {path}")
+
+
+class NotAVersion(ConfigError):
+    def __init__(self, text: str):
+        self.text = text
+        super().__init__(f"{text!r} is not a version: versions look like 20250710_000001",
+                         "`duckmig status` lists the versions")
+
+
+class TargetAndSteps(ConfigError):
+    def __init__(self):
+        super().__init__("give a target version or --steps, not both",
+                         "`down VERSION` keeps VERSION and reverts the newer ones; `down --steps N` reverts N")
+
+
+class BadSteps(ConfigError):
+    def __init__(self, steps: int):
+        self.steps = steps
+        super().__init__(f"--steps must be 1 or more, not {steps}", "`down` alone reverts the newest migration")
+
+
 class NoDirectory(ConfigError):
     def __init__(self, path: Path):
         self.path = path
@@ -65,7 +101,9 @@ class DatabaseLocked(ConfigError):
 class DatabaseUnavailable(ConfigError):
     def __init__(self, database: str, reason: str):
         self.database, self.reason = database, reason
-        super().__init__(f"cannot open database {database}: {reason}")
+        super().__init__(f"cannot open database {database}: {reason}",
+                         "point --database (DUCKMIG_DATABASE) at a DuckDB database file, a path for a new "
+                         "one, or :memory:")
 
 
 class TransactionOpen(ConfigError):
@@ -73,6 +111,34 @@ class TransactionOpen(ConfigError):
         super().__init__(
             "the connection has a transaction open; duckmig will not commit it for you",
             "finish it with COMMIT or ROLLBACK on that connection, then run the migration again",
+        )
+
+
+class NotConnected(ConfigError):
+    def __init__(self):
+        super().__init__(
+            "no database to migrate: nothing is connected and no database is set",
+            "run `%migrate connect TARGET` with a database file, :memory:, or the name of a variable "
+            "holding a duckdb connection; or set database = \"...\" under [tool.duckmig] in pyproject.toml",
+        )
+
+
+class NotAConnection(ConfigError):
+    def __init__(self, name: str, value):
+        self.name, self.type = name, type(value).__name__
+        super().__init__(
+            f"variable {name} holds a {self.type}, not a duckdb connection",
+            f"assign {name} = duckdb.connect(...) first, or give the database's path instead",
+        )
+
+
+class UnknownTarget(ConfigError):
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(
+            f"{name} is neither a variable nor an existing database file",
+            f"for a connection, assign it to a variable first; for a new database file, give it an "
+            f"extension (for example {name}.duckdb)",
         )
 
 
@@ -130,6 +196,10 @@ class MarkerOrder(MigrationFileError):
     rule = "`-- migrate:down` must come after `-- migrate:up`"
 
 
+class UnknownMarker(MigrationFileError):
+    rule = "the markers are `-- migrate:up` and `-- migrate:down`"
+
+
 class StatementsBeforeUp(MigrationFileError):
     rule = "only comments may stand before `-- migrate:up`"
 
@@ -154,6 +224,26 @@ class BadPythonMigration(MigrationFileError):
     rule = "the Python migration cannot be loaded"
 
 
+class PythonSyntaxError(BadPythonMigration):
+    rule = "the Python file does not compile"
+
+
+class PythonImportFailed(BadPythonMigration):
+    rule = "the Python file raised while it was imported"
+
+
+class NoMigrationClass(BadPythonMigration):
+    rule = "the Python file defines no BaseMigration subclass"
+
+
+class SeveralMigrationClasses(BadPythonMigration):
+    rule = "the Python file defines more than one BaseMigration subclass"
+
+
+class MigrationInitFailed(BadPythonMigration):
+    rule = "the migration class's constructor raised"
+
+
 class VersionMismatch(MigrationFileError):
     rule = "the class's version differs from its file name"
 
@@ -166,6 +256,110 @@ class DuplicateVersion(MigrationFileError):
             f"version {version} is used by {len(paths)} files: {', '.join(p.name for p in paths)}",
             hint="give one of them a new version (rename it, or recreate it with `duckmig new`)",
         )
+
+
+class VersionTaken(ConfigError):
+    """A new migration asked for a version another file already has."""
+
+    def __init__(self, version: str, path: Path, where: str | None = None):
+        self.version, self.path = version, Path(path)
+        super().__init__(f"{where + ': ' if where else ''}version {version} is taken by {self.path.name}",
+                         "drop --version to take the next free one, or give a version no file has")
+
+
+class SlugHasOtherVersion(ConfigError):
+    """``--version`` names another version than the file that already holds the slug."""
+
+    def __init__(self, slug: str, version: str, path: Path, where: str | None = None):
+        self.slug, self.version, self.path = slug, version, Path(path)
+        super().__init__(f"{where + ': ' if where else ''}--version {version}, but slug {slug!r} "
+                         f"is {self.path.name}",
+                         "drop --version (the slug finds its file), or use a new slug for a new migration")
+
+
+# -- notebooks -----------------------------------------------------------------
+
+
+class NotebookError(ConfigError):
+    """A notebook file that cannot be read or exported; nothing was written."""
+
+
+class NotebookNotFound(NotebookError):
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        super().__init__(f"notebook {path} does not exist", "check the path (relative to the current folder)")
+
+
+class NotANotebook(NotebookError):
+    def __init__(self, path: Path, detail: str):
+        self.path, self.detail = Path(path), detail
+        super().__init__(f"{path} is not a Jupyter notebook: {detail}",
+                         "give the .ipynb file that holds the migration cells")
+
+
+class NotebookJsonError(NotebookError):
+    """Truncated or otherwise invalid JSON, with where it breaks."""
+
+    def __init__(self, path: Path, line: int, column: int, detail: str):
+        self.path, self.line, self.column, self.detail = Path(path), line, column, detail
+        super().__init__(f"{path}:{line}:{column}: the notebook is not valid JSON ({detail})",
+                         "the file is truncated or was edited by hand: restore it from version control, "
+                         "or open it in Jupyter and save it again")
+
+
+class UnsupportedNotebookFormat(NotebookError):
+    def __init__(self, path: Path, version):
+        self.path, self.version = Path(path), version
+        hint = ("upgrade nbformat (`pip install -U nbformat`) to read it" if isinstance(version, int) and version > 4
+                else "open it in Jupyter and save it, which writes the current format (4)")
+        super().__init__(f"{path} is a notebook of nbformat {version}, which cannot be read here "
+                         "(formats 2 to 4 can)", hint)
+
+
+class NothingToExport(NotebookError):
+    def __init__(self, path: Path, cells: int):
+        self.path, self.cells = Path(path), cells
+        what = "has no cells" if not cells else f"has no %%migration cell among its {cells} cells"
+        super().__init__(f"{path} {what}: nothing to export",
+                         "a migration cell starts with `%%migration SLUG` on its first line")
+
+
+class BadMigrationLine(NotebookError):
+    """A ``%%migration`` line that the magic would refuse too."""
+
+    def __init__(self, path: Path, index: int, line: str, detail: str):
+        self.path, self.index, self.line, self.detail = Path(path), index, line, detail
+        super().__init__(f"{path} cell {index}: {detail}\n  line: {line}",
+                         "fix the cell's first line; `%%migration?` in a notebook shows its arguments")
+
+
+class DuplicateSlugInNotebook(NotebookError):
+    def __init__(self, path: Path, slug: str, indexes: list[int]):
+        self.path, self.slug, self.indexes = Path(path), slug, indexes
+        cells = " and ".join(str(i) for i in indexes)
+        super().__init__(f"{path}: cells {cells} both write migration {slug!r}",
+                         "each migration is one cell: rename the slug of one of them, or delete one")
+
+
+class DuplicateVersionInNotebook(NotebookError):
+    def __init__(self, path: Path, version: str, indexes: list[int]):
+        self.path, self.version, self.indexes = Path(path), version, indexes
+        cells = " and ".join(str(i) for i in indexes)
+        super().__init__(f"{path}: cells {cells} both ask for --version {version}",
+                         "drop --version from the newer cell: it then takes the next free version")
+
+
+class NoNotebookPath(ConfigError):
+    def __init__(self):
+        super().__init__("the file of this notebook is not known to the kernel",
+                         "give it: `%migrate export NOTEBOOK.ipynb` (the file as last saved is exported)")
+
+
+class NotebookExists(ConfigError):
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        super().__init__(f"{path} exists already; it was left as it was",
+                         "choose another file with -o, or pass --force to replace it")
 
 
 # -- running -------------------------------------------------------------------
@@ -202,9 +396,48 @@ class IrreversibleMigration(DuckmigError):
 
 
 class PreviewNotPossible(DuckmigError):
-    def __init__(self, version: str, reason: str):
+    def __init__(self, version: str, reason: str, hint: str | None = None):
         self.version, self.reason = version, reason
-        super().__init__(f"cannot preview {version}: {reason}")
+        super().__init__(f"cannot preview {version}: {reason}", hint)
+
+
+class BadSampleSize(ConfigError):
+    def __init__(self, sample):
+        self.sample = sample
+        super().__init__(f"the sample size must be a whole number of 1 or more, not {sample!r}",
+                         "a sample of 20 shows up to 20 changed rows a table")
+
+
+class UnknownKeyTable(ConfigError):
+    def __init__(self, table: str, tables: list[str]):
+        self.table, self.tables = table, tables
+        super().__init__(f"a key is given for table {table}, which is in the database neither before "
+                         "nor after the migration", f"its tables: {', '.join(tables) or 'none'}")
+
+
+class UnknownKeyColumn(ConfigError):
+    def __init__(self, table: str, column: str, columns: list[str], missing: str | None = None):
+        self.table, self.column, self.columns, self.missing = table, column, columns, missing
+        what = (f"key column {column} of table {table} does not exist {missing} the migration; "
+                "a key must be there before and after" if missing else f"table {table} has no column {column}")
+        super().__init__(what, f"key columns to choose from: {', '.join(columns) or 'none'}")
+
+
+class DuplicateKey(ConfigError):
+    def __init__(self, table: str, key: list[str], value: tuple, count: int, side: str):
+        self.table, self.key, self.value, self.count, self.side = table, key, value, count, side
+        shown = value[0] if len(value) == 1 else value
+        super().__init__(f"key ({', '.join(key)}) of table {table} is not unique {side} the migration: "
+                         f"{shown!r} is in {count} rows",
+                         f"name columns that identify one row as the key of {table}, "
+                         "or give no key to compare whole rows")
+
+
+class NotInPreview(DuckmigError):
+    def __init__(self, table: str, tables: list[str]):
+        self.table, self.tables = table, tables
+        super().__init__(f"table {table} is not in this preview",
+                         f"the preview's tables: {', '.join(tables) or 'none'}")
 
 
 # -- state of the database against the files ------------------------------

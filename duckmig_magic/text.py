@@ -30,13 +30,19 @@ def status_lines(report) -> list[str]:
              "" if m.execution_ms is None else f"{m.execution_ms:.1f}", m.description] for m in report]
     lines.append(format_table(["VERSION", "STATE", "KIND", "APPLIED AT (UTC)", "MS", "DESCRIPTION"], rows))
     for m in report.by_state("failed"):
-        lines.append(f"\n{m.version} failed: {' '.join((m.error or '').split())}")
+        lines.append(f"\n{m.version} failed: {error_line(m.error)}")
         if m.statement:
             lines.append(f"  statement: {_cell(m.statement, 160)}")
     counts = report.counts()
     lines.append("")
     lines.append(", ".join(f"{n} {STATE_LABELS[s].lower()}" for s, n in counts.items() if n))
     return lines
+
+
+def error_line(error: str | None) -> str:
+    """An error on one line, without DuckDB's ``LINE n:`` excerpt and caret (the statement is shown apart)."""
+    lines = (line.strip() for line in (error or "").splitlines())
+    return " ".join(line for line in lines if line and not line.startswith("LINE ") and line.strip("^"))
 
 
 def _when(at) -> str:
@@ -48,8 +54,10 @@ class TextProgress:
 
     def __init__(self, stream: TextIO):
         self.stream = stream
+        self.open = False  # a "... " line waits for its outcome
 
     def __call__(self, event, index, total, item, result) -> None:
+        self.open = event == "start"
         if event == "start":
             verb = "applying" if not hasattr(item, "status") else "reverting"
             desc = getattr(item, "description", "") or ""
@@ -58,3 +66,10 @@ class TextProgress:
         else:
             self.stream.write(f"ok ({result.execution_ms:.1f} ms)\n")
             self.stream.flush()
+
+    def fail(self, error=None) -> None:
+        """End the open line, so that the error is printed on a line of its own."""
+        if self.open:
+            self.stream.write("failed\n")
+            self.stream.flush()
+            self.open = False

@@ -83,3 +83,19 @@ def cli(capsys, monkeypatch, project):
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+_SUMMARY: list[str] = []
+
+
+@pytest.fixture
+def report():
+    """``report(line)``: a line for the summary at the end of the run, shown with or without -s."""
+    return _SUMMARY.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _SUMMARY:
+        terminalreporter.section("duckmig counts")
+        for line in _SUMMARY:
+            terminalreporter.write_line(line)

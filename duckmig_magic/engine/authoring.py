@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import errors
 from . import sqlfile
-from .versions import ScriptDirectory, Script, slugify
+from .versions import ScriptDirectory, Script, is_version, slugify
 
 SOURCE_KEY = "duckmig-source:"
 _SQL_HEADER = re.compile(r"^-- (duckmig-source|description): ?(.*)$")
@@ -63,6 +63,8 @@ class Saved:
 def compose(body: str, kind: str, *, description: str | None = None, source: str | None = None) -> str:
     """The file's text for a migration body."""
     lines = []
+    if source:  # a line break (in a notebook's file name, say) would end the comment and start code
+        source = " ".join(source.splitlines())
     if kind == "python":
         if source:
             lines.append(f"# {SOURCE_KEY} {source}")
@@ -92,34 +94,64 @@ def check_slug(slug: str) -> str:
     return slug
 
 
-def validate(text: str, kind: str, path: str) -> None:
+def validate(text: str, kind: str, path: str, version: str | None = None) -> None:
     """Raise the file's error now, before anything is written."""
     if kind == "python":
         from . import pyform
 
-        pyform.load(text, path, None)
+        pyform.load(text, path, version)
     else:
         parsed = sqlfile.parse(text, path)
         if parsed.down:
             parsed.down.statements(path)
 
 
-def save(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sql",
-         description: str | None = None, source: str | None = None, applied: set[str] = frozenset(),
-         force: bool = False, where: str | None = None) -> Saved:
+@dataclass
+class Planned:
+    """What ``save`` is about to do, every check made and nothing written yet."""
+
+    action: str  # "created", "updated" or "unchanged"
+    slug: str
+    kind: str
+    text: str
+    description: str | None
+    script: Script | None  # the file it updates or leaves; None for a new one
+    version: str | None = None  # the version a new file must get; None: the next free one
+
+
+def save(directory: ScriptDirectory, slug: str, body: str, **kw) -> Saved:
     """Create or update the version file of ``slug``; refuse to change an applied one.
 
-    ``where`` names the origin in error messages (a cell, a notebook); the text
-    is validated before any file is touched.
+    Takes the arguments of ``prepare``; the text is validated before any file
+    is touched.
+    """
+    return write(directory, prepare(directory, slug, body, **kw))
+
+
+def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sql",
+            description: str | None = None, source: str | None = None, applied: set[str] = frozenset(),
+            force: bool = False, where: str | None = None, version: str | None = None) -> Planned:
+    """Check everything ``save`` would check and say what it would do, writing nothing.
+
+    ``where`` names the origin in error messages (a cell, a notebook).
+    ``version`` is the version a new file gets (default: the next free one);
+    an existing file of the slug must already have it.
     """
     check_slug(slug)
+    if version is not None and not is_version(version):
+        raise errors.NotAVersion(version)
     text = compose(body, kind, description=description, source=source)
-    existing = [s for s in directory.scripts() if s.slug == slug] if directory.exists() else []
+    # Errors name lines of the body when it comes from elsewhere (a cell), else of the file.
+    checked = sqlfile.normalize(body) if where else text
+    scripts = directory.scripts() if directory.exists() else []
+    existing = [s for s in scripts if s.slug == slug]
     if len(existing) > 1:
         raise AmbiguousSlug(slug, existing)
     ext = "py" if kind == "python" else "sql"
     if existing:
         script = existing[0]
+        if version is not None and script.version != version:
+            raise errors.SlugHasOtherVersion(slug, version, script.path, where)
         if script.kind != kind:
             raise errors.DuckmigError(
                 f"{script.name} is a {script.kind} migration; this one is {kind}",
@@ -127,14 +159,29 @@ def save(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sql",
         old_body, old_desc, _ = decompose(script.text, kind)
         new_body, new_desc, _ = decompose(text, kind)
         if (old_body, old_desc) == (new_body, new_desc):
-            return Saved("unchanged", script)  # a different source line alone is no change
+            # a different source line alone is no change
+            return Planned("unchanged", slug, kind, text, description, script)
         if script.version in applied and not force:
             raise MigrationApplied(script, max((v for v in applied if v < script.version), default="base"))
-        validate(text, kind, where or str(script.path))
-        _write_atomically(script.path, text)
-        return Saved("updated", Script(script.path, script.version, slug, kind))
-    validate(text, kind, where or f"{slug}.{ext}")
-    created = directory.create(description or slug.replace("_", " "), lambda _v: text, kind=kind, slug=slug)
+        validate(checked, kind, where or str(script.path), script.version)
+        return Planned("updated", slug, kind, text, description, script)
+    holder = next((s for s in scripts if s.version == version), None)
+    if holder is not None:
+        raise errors.VersionTaken(version, holder.path, where)
+    validate(checked, kind, where or f"{slug}.{ext}", version)
+    return Planned("created", slug, kind, text, description, None, version)
+
+
+def write(directory: ScriptDirectory, planned: Planned) -> Saved:
+    """Do what ``prepare`` planned."""
+    if planned.action == "unchanged":
+        return Saved("unchanged", planned.script)
+    if planned.action == "updated":
+        script = planned.script
+        _write_atomically(script.path, planned.text)
+        return Saved("updated", Script(script.path, script.version, planned.slug, planned.kind))
+    created = directory.create(planned.description or planned.slug.replace("_", " "), lambda _v: planned.text,
+                               kind=planned.kind, slug=planned.slug, version=planned.version)
     return Saved("created", created)
 
 

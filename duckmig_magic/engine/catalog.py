@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from .ledger import quote
+
 _QUERIES = {
     "table": "SELECT schema_name || '.' || table_name, NULL FROM duckdb_tables() "
              "WHERE database_name = current_database()",
@@ -44,3 +48,55 @@ def describe_difference(before: dict, after: dict) -> str:
         elif before[key] != after[key]:
             parts.append(f"{kind} {name} was {before[key]}, is {after[key]}")
     return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    default: str | None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A base table as the catalog describes it; ``oid`` survives renames and column changes."""
+
+    oid: int
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def qualified(self) -> str:
+        return f"{quote(self.schema)}.{quote(self.name)}"
+
+    @property
+    def sql_name(self) -> str:
+        """The name as SQL written for a person reads it: quoted, without the default schema."""
+        return quote(self.name) if self.schema == "main" else self.qualified
+
+    @property
+    def label(self) -> str:
+        """The name as a person writes it: without the default schema ``main``."""
+        return self.name if self.schema == "main" else f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+def tables(conn) -> dict[int, Table]:
+    """{oid: Table} of the base tables in the current database."""
+    columns: dict[int, list[Column]] = {}
+    for oid, name, type_, nullable, default in conn.execute(
+            "SELECT table_oid, column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
+            "WHERE database_name = current_database() ORDER BY table_oid, column_index").fetchall():
+        columns.setdefault(oid, []).append(Column(name, type_, nullable, default))
+    keys = dict(conn.execute(
+        "SELECT table_oid, constraint_column_names FROM duckdb_constraints() "
+        "WHERE database_name = current_database() AND constraint_type = 'PRIMARY KEY'").fetchall())
+    return {oid: Table(oid, schema, name, tuple(columns.get(oid, ())), tuple(keys.get(oid, ())))
+            for oid, schema, name in conn.execute(
+                "SELECT table_oid, schema_name, table_name FROM duckdb_tables() "
+                "WHERE database_name = current_database()").fetchall()}

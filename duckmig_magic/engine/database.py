@@ -31,6 +31,7 @@ class Database:
 
     def __init__(self, target, *, wait: float = 0.0):
         self.wait = wait
+        self.owned = not is_connection(target)  # the user's connection is never closed nor committed
         if is_connection(target):
             self.connection, self.path = target, None
             self.label = _describe(target)
@@ -49,14 +50,25 @@ class Database:
         return self.connection is None
 
     def exists(self) -> bool:
-        """False for a database file not created yet: reading it must not create it."""
-        return not self.is_file or Path(self.path).exists()
+        """False for a database file not created yet: reading it must not create it.
+
+        Raises NoDatabaseFolder when not even its folder exists: a mistyped path
+        is told at once, not shown as a database with nothing applied.
+        """
+        if not self.is_file:
+            return True
+        path = Path(self.path)
+        if not path.parent.exists():
+            raise errors.NoDatabaseFolder(path)
+        return path.exists()
 
     @contextmanager
     def connect(self, *, write: bool):
         """A connection for one operation, serialised by an engine lock per connection."""
         if self.connection is not None:
             with _lock_for(self.connection):
+                if write and not self.owned and in_transaction(self.connection):
+                    raise errors.TransactionOpen()
                 yield self.connection
             return
         path = Path(self.path)
@@ -85,6 +97,13 @@ class Database:
                     raise errors.DatabaseLocked(self.path, int(m["pid"]), m["holder"]) from exc
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 1.0)
+            except duckdb.ConnectionException as exc:
+                if not write and "different configuration" in str(exc):
+                    # This process holds the file read-write (a notebook's own connection):
+                    # a read-write connection shares that instance, a read-only one cannot.
+                    write = True
+                    continue
+                raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
             except duckdb.Error as exc:
                 raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
 
@@ -135,15 +154,18 @@ def rollback(conn) -> None:
 
 
 def in_transaction(conn) -> bool:
-    """Whether ``conn`` has a transaction open (probing with BEGIN, then undoing it)."""
+    """Whether ``conn`` has a transaction open.
+
+    Probing with BEGIN would abort the open transaction, so this compares
+    transaction ids instead: in autocommit each statement gets a new one.
+    """
     import duckdb
 
     try:
-        conn.execute("BEGIN TRANSACTION")
-    except duckdb.TransactionException:
+        first = conn.execute("SELECT txid_current()").fetchone()[0]
+        return conn.execute("SELECT txid_current()").fetchone()[0] == first
+    except duckdb.TransactionException:  # open, and aborted by an earlier error
         return True
-    conn.execute("ROLLBACK")
-    return False
 
 
 def _lock_for(conn) -> threading.RLock:

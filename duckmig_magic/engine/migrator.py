@@ -9,6 +9,7 @@ own.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,8 @@ from .. import errors
 from . import authoring, catalog, pyform
 from .database import Database, rolled_back, transaction
 from .ledger import Event, Ledger, Row
+from .preview import Preview, check_keys, check_sample
+from .preview import run as run_preview
 from .versions import Script, ScriptDirectory, is_version, python_template
 
 STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order")
@@ -163,8 +166,10 @@ class Migrator:
     def plan(self, target: str | None = None, *, out_of_order: bool = False,
              allow_drift: bool = False) -> list[Script]:
         """The scripts ``up(target)`` would run, in order, each parsed; raises on any problem."""
-        scripts = self.scripts.scripts()
-        report = self._status(scripts, self._rows())
+        return self._plan(self.scripts.scripts(), self._rows(), target, out_of_order, allow_drift)
+
+    def _plan(self, scripts: list[Script], rows: dict[str, Row], target, out_of_order, allow_drift) -> list[Script]:
+        report = self._status(scripts, rows)
         drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
         if drift and not allow_drift:
             raise errors.DriftError(drift)
@@ -203,52 +208,71 @@ class Migrator:
     def up(self, target: str | None = None, *, out_of_order: bool = False,
            allow_drift: bool = False) -> list[StepResult]:
         """Apply pending migrations through ``target`` (all when None), each atomically."""
-        todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
-        if not todo:
-            return []
+        scripts = self.scripts.scripts()
+        args = (target, out_of_order, allow_drift)
+        if not self._plan(scripts, self._rows(), *args):
+            return []  # without opening the database for writing, so nothing is created
         results = []
         with self.db.connect(write=True) as conn:
             ledger = self._ensure_ledger(conn)
+            # Plan again under the write lock: another runner may have applied some meanwhile.
+            rows = ledger.rows()
+            todo = self._plan(scripts, rows, *args)
             for i, script in enumerate(todo, 1):
                 self._notify("start", i, len(todo), script, None)
-                result = self._apply(conn, ledger, script)
+                result = self._apply(conn, ledger, script, new=script.version not in rows)
                 results.append(result)
                 self._notify("done", i, len(todo), script, result)
         return results
 
     def down(self, target: str | None = None, *, steps: int | None = None) -> list[StepResult]:
         """Revert one step; with ``target``, everything newer than it (``"base"``: all)."""
-        rows = self._rows()
-        applied = sorted((v for v, r in rows.items() if r.status == "applied"), reverse=True)
-        if not applied:
-            raise errors.NothingToRevert()
-        if target is not None and steps is not None:
-            raise errors.ConfigError("give a target version or --steps, not both")
-        if target is None:
-            n = 1 if steps is None else steps
-            if n < 1:
-                raise errors.ConfigError(f"--steps must be 1 or more, not {n}")
-            todo = applied[:n]
-        elif target == "base":
-            todo = applied
-        else:
-            self._check_version(target, list(rows))
-            if target not in applied:
-                raise errors.UnknownVersion(target, "among the applied migrations")
-            todo = [v for v in applied if v > target]
+        self._down_plan(self._rows(), target, steps)  # raises before the database is opened to write
         results = []
         with self.db.connect(write=True) as conn:
             ledger = self._ensure_ledger(conn)
+            rows = ledger.rows()  # again under the write lock: another runner may have reverted some
+            todo = self._down_plan(rows, target, steps)
+            # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
+            downs = {version: self._downgrade(rows[version]) for version in todo}
             for i, version in enumerate(todo, 1):
                 row = rows[version]
                 self._notify("start", i, len(todo), row, None)
-                result = self._revert(conn, ledger, row)
+                result = self._revert(conn, ledger, row, downs[version])
                 results.append(result)
                 self._notify("done", i, len(todo), row, result)
         return results
 
+    def _down_plan(self, rows: dict[str, Row], target: str | None, steps: int | None) -> list[str]:
+        applied = sorted((v for v, r in rows.items() if r.status == "applied"), reverse=True)
+        if not applied:
+            raise errors.NothingToRevert()
+        if target is not None and steps is not None:
+            raise errors.TargetAndSteps()
+        if target is None:
+            n = 1 if steps is None else steps
+            if n < 1:
+                raise errors.BadSteps(n)
+            return applied[:n]
+        if target == "base":
+            return applied
+        self._check_format(target)
+        if target not in applied:
+            raise errors.UnknownVersion(target, "among the applied migrations")
+        return [v for v in applied if v > target]
+
     def redo(self) -> list[StepResult]:
-        """Revert the newest applied migration and apply it again."""
+        """Revert the newest applied migration and apply it again.
+
+        Both steps are checked before the first runs, so a redo that could not
+        apply again (file gone, drift, a file that does not parse) reverts nothing.
+        """
+        rows, scripts = self._rows(), self.scripts.scripts()
+        newest = self._down_plan(rows, None, None)[0]
+        if newest not in {s.version for s in scripts}:
+            raise errors.UnknownVersion(newest, "in the migrations directory: redo would revert it "
+                                                "and could not apply it again")
+        self._plan(scripts, {v: r for v, r in rows.items() if v != newest}, newest, True, False)
         reverted = self.down()
         return reverted + self.up(reverted[0].version, out_of_order=True)
 
@@ -268,7 +292,7 @@ class Migrator:
                     ledger.record(version=s.version, description=s.description, kind=s.kind,
                                   checksum=s.checksum, status="applied", execution_ms=None,
                                   downgrade=s.downgrade_source, filename=s.name, event="stamped",
-                                  detail=f"stamped through {version}")
+                                  detail=f"stamped through {version}", new=s.version not in rows)
         return [s.version for s in todo]
 
     def repair(self) -> list[tuple[str, str]]:
@@ -324,7 +348,7 @@ class Migrator:
             s.load()
         if not pending:
             return
-        with self.db.connect(write=True) as conn, rolled_back(conn):
+        with self._scratch() as conn, rolled_back(conn):
             try:
                 for s in pending:
                     if not s.transactional:
@@ -353,6 +377,19 @@ class Migrator:
             except errors.MigrationFailed as exc:
                 report.problems.append((exc.version, "roundtrip", str(exc).splitlines()[0]))
 
+    @contextmanager
+    def _scratch(self):
+        """The database to try migrations on; an empty one in memory if the file is not created yet,
+        so that trying creates nothing."""
+        if self.db.exists():
+            with self.db.connect(write=True) as conn:
+                yield conn
+            return
+        import duckdb
+
+        with duckdb.connect(":memory:") as conn:
+            yield conn
+
     def new(self, description: str, *, python: bool = False, up: str = "", down: str = "",
             slug: str | None = None) -> Script:
         """Create a version file from a template; SQL by default, the class form with ``python``."""
@@ -365,16 +402,89 @@ class Migrator:
             description, lambda v: sqlfile.render(up, down, description=description), slug=slug)
 
     def save(self, slug: str, body: str, *, python: bool = False, description: str | None = None,
-             source: str | None = None, force: bool = False, where: str | None = None) -> "authoring.Saved":
+             source: str | None = None, force: bool = False, where: str | None = None,
+             version: str | None = None) -> "authoring.Saved":
         """Create or update the version file of ``slug`` from a migration body (a notebook cell's).
 
         Saving the same slug again updates its file; an applied migration whose
-        text changed is refused unless ``force``.
+        text changed is refused unless ``force``. A new file gets ``version``,
+        else the next free one.
         """
+        return authoring.write(self.scripts, self.prepare(slug, body, python=python, description=description,
+                                                          source=source, force=force, where=where,
+                                                          version=version))
+
+    def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> "authoring.Planned":
+        """What ``save`` would do, with all its checks, writing nothing; ``authoring.write`` does it."""
         applied = {v for v, r in self._rows().items() if r.status == "applied"}
-        return authoring.save(self.scripts, slug, body, kind="python" if python else "sql",
-                              description=description, source=source, applied=applied, force=force,
-                              where=where)
+        return authoring.prepare(self.scripts, slug, body, kind="python" if python else "sql", applied=applied,
+                                 **kw)
+
+    # -- preview -----------------------------------------------------------------------
+
+    def preview(self, target: str | None = None, *, script: str | Script | None = None, keys=None,
+                sample: int = 20, out_of_order: bool = False, allow_drift: bool = False) -> Preview:
+        """What ``up(target)`` would do to the schema and the rows; the database is left as it was.
+
+        ``script`` (a version, or a ``Script``) previews that one pending migration
+        alone. ``keys`` names the columns that identify rows where a table has no
+        primary key (``{"events": ["day", "seq"]}``); without one, whole rows are
+        compared. ``sample`` bounds the changed rows shown a table.
+        """
+        keys, sample = check_keys(keys), check_sample(sample)
+        if script is not None:
+            if not isinstance(script, Script):
+                self._check_format(script)
+                state = status_state(self.status(), script)
+                if state is None:
+                    raise errors.UnknownVersion(script)
+                if state not in ("pending", "out_of_order", "failed"):
+                    raise errors.PreviewNotPossible(script, f"it is {state.replace('_', ' ')}, not pending",
+                                                    "a preview runs migrations that are not applied yet")
+                script = self.scripts.get(script)
+            script.load()
+            todo = [script]
+        else:
+            todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
+        return self._preview([(s.version, s.transactional, _up_steps(s)) for s in todo], keys, sample)
+
+    def preview_body(self, body: str, *, python: bool = False, name: str = "cell", keys=None,
+                     sample: int = 20) -> Preview:
+        """Preview a migration's text that is saved nowhere (a notebook cell's), alone, on the
+        database as it is: the SQL form, or the Python class form with ``python``. Writes no file."""
+        from . import sqlfile
+
+        keys, sample = check_keys(keys), check_sample(sample)
+        if python:
+            return self._preview([(name, True, pyform.load(body, name, None).upgrade)], keys, sample)
+        up = sqlfile.parse(body, name).up
+        return self._preview([(name, up.transaction, up.statements(name))], keys, sample)
+
+    def _preview(self, todo: list[tuple[str, bool, object]], keys, sample: int) -> Preview:
+        for version, transactional, _ in todo:
+            if not transactional:
+                raise errors.PreviewNotPossible(
+                    version, "it runs outside a transaction (transaction:false), and a preview applies "
+                    "migrations inside one that it rolls back", "apply it to a copy of the database to see "
+                    "what it does")
+        steps = [(version, up) for version, _, up in todo]
+        if not steps:
+            return Preview([])
+        with self._scratch() as conn:
+            try:
+                return run_preview(conn, steps, self._run, keys=keys, sample=sample)
+            except errors.MigrationFailed as exc:
+                failed = exc
+            # The diff of the migrations before the failing one, as a run of its own.
+            done = steps[:next((i for i, (v, _) in enumerate(steps) if v == failed.version), 0)]
+            result = Preview([])
+            if done:
+                try:
+                    result = run_preview(conn, done, self._run, keys=keys, sample=sample)
+                except errors.MigrationFailed:
+                    pass
+        result.versions, result.failed = [v for v, _ in steps], failed
+        return result
 
     # -- the seed's names ------------------------------------------------------------
 
@@ -407,9 +517,12 @@ class Migrator:
                 ledger.ensure(files)
         return ledger
 
-    def _check_version(self, version: str, known: Iterable[str]) -> None:
+    def _check_format(self, version: str) -> None:
         if not is_version(version):
-            raise errors.ConfigError(f"{version!r} is not a version: versions look like 20250710_000001")
+            raise errors.NotAVersion(version)
+
+    def _check_version(self, version: str, known: Iterable[str]) -> None:
+        self._check_format(version)
         if version not in set(known):
             raise errors.UnknownVersion(version)
 
@@ -417,7 +530,7 @@ class Migrator:
         if self.progress:
             self.progress(event, i, n, item, result)
 
-    def _apply(self, conn, ledger: Ledger, s: Script) -> StepResult:
+    def _apply(self, conn, ledger: Ledger, s: Script, new: bool = False) -> StepResult:
         record = dict(version=s.version, description=s.description, kind=s.kind, checksum=s.checksum,
                       downgrade=s.downgrade_source, filename=s.name)
         start = time.perf_counter()
@@ -426,7 +539,11 @@ class Migrator:
                 with transaction(conn):
                     count = self._run(conn, s.version, _up_steps(s), "up")
                     ms = _ms(start)
-                    ledger.record(**record, status="applied", execution_ms=ms)
+                    # The ledger row is the transaction's last statement. DuckDB refuses every
+                    # statement in a transaction an error aborted (where COMMIT would silently
+                    # roll back), so a row written here proves the transaction is live: no
+                    # query after COMMIT is needed to believe it.
+                    ledger.record(**record, status="applied", execution_ms=ms, new=new)
             except errors.MigrationFailed as exc:
                 self._record_failure(conn, ledger, record, exc, start)
                 raise
@@ -439,24 +556,26 @@ class Migrator:
                 raise failed from exc
             ms = _ms(start)
             with transaction(conn):
-                ledger.record(**record, status="applied", execution_ms=ms, detail="transaction:false")
-        # COMMIT after a failed statement silently rolls back; believe only the ledger.
-        row = ledger.row(s.version)
-        if row is None or row.status != "applied" or row.checksum != s.checksum:
-            raise errors.MigrationFailed(s.version, None, "the transaction did not commit "
-                                         "(DuckDB rolled it back); nothing was applied")
+                ledger.record(**record, status="applied", execution_ms=ms, detail="transaction:false", new=new)
         return StepResult(s.version, s.description, "up", ms, count)
 
     def _record_failure(self, conn, ledger: Ledger, record: dict, exc: errors.MigrationFailed, start) -> None:
+        error = exc.error
+        if exc.partial:  # status must tell that a rerun starts on top of what was committed
+            error += "\n(transaction:false: the statements before this one were committed)"
         with transaction(conn):
-            ledger.record(**record, status="failed", execution_ms=_ms(start), error=exc.error,
+            ledger.record(**record, status="failed", execution_ms=_ms(start), error=error,
                           statement=exc.statement)
 
-    def _revert(self, conn, ledger: Ledger, row: Row) -> StepResult:
+    def _downgrade(self, row: Row):
+        """The stored downgrade of ``row``, ready to run; raises if there is none."""
         path = Path(self.scripts.versions_dir / row.filename) if row.filename else Path(row.version)
         steps = _down_steps(row.version, row.kind, row.downgrade, path)
         if steps is None:
             raise errors.IrreversibleMigration(row.version)
+        return steps
+
+    def _revert(self, conn, ledger: Ledger, row: Row, steps) -> StepResult:
         start = time.perf_counter()
         try:
             with transaction(conn):
@@ -485,6 +604,11 @@ class Migrator:
                     raise
                 message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, duckdb.Error) else str(exc)
                 raise errors.MigrationFailed(version, session.statement, message, direction) from exc
+            if session.error is not None and _aborted(conn):
+                # The migration caught DuckDB's error and returned: COMMIT would silently roll back.
+                statement, exc = session.error
+                raise errors.MigrationFailed(version, statement, f"{exc}\n(the migration caught this error "
+                                             "and went on, but DuckDB had aborted its transaction)", direction)
             return len(session.statements)
         for _, statement in steps:
             try:
@@ -492,6 +616,16 @@ class Migrator:
             except duckdb.Error as exc:
                 raise errors.MigrationFailed(version, statement, str(exc), direction) from exc
         return len(steps)
+
+
+def _aborted(conn) -> bool:
+    import duckdb
+
+    try:
+        conn.execute("SELECT 1")
+    except duckdb.TransactionException:
+        return True
+    return False
 
 
 def status_state(report: StatusReport, version: str) -> str | None:

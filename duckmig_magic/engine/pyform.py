@@ -26,6 +26,7 @@ import types
 from pathlib import Path
 
 from .. import errors
+from . import sqlfile
 
 
 class BaseMigration:
@@ -58,30 +59,37 @@ class Session:
         self._conn = connection
         self.statement: str | None = None  # the one running, for error reports
         self.statements: list[str] = []
+        self.error: tuple[str, Exception] | None = None  # the last failed statement, even if caught
         self.commits = 0
+        self._result: _Result | None = None
 
     def exec(self, sql, parameters=None):
         """Run SQL (a string, or an object with a ``.text`` such as SQLAlchemy's ``text()``)."""
-        import duckdb
-
         sql = getattr(sql, "text", sql)
         if not isinstance(sql, str):
             raise TypeError(f"session.exec() takes SQL text, not {type(sql).__name__}")
         if parameters is not None:
             return self._run(sql, parameters)
-        parts = [s.query for s in duckdb.extract_statements(sql)]
+        self.statement = sql.strip()  # what failed, if DuckDB cannot even split it
         result = None
-        for part in parts:
-            result = self._run(part, None)
+        for _, statement in sqlfile.split(sql):
+            result = self._run(statement, None)
         return result
 
     execute = exec
 
     def _run(self, sql: str, parameters):
+        if self._result is not None:
+            self._result._keep_rows()
         self.statement = sql.strip()
         self.statements.append(self.statement)
-        cursor = self._conn.execute(sql, parameters) if parameters is not None else self._conn.execute(sql)
-        return _Result(cursor)
+        try:
+            cursor = self._conn.execute(sql, parameters) if parameters is not None else self._conn.execute(sql)
+        except Exception as exc:
+            self.error = (self.statement, exc)
+            raise
+        self._result = _Result(cursor)
+        return self._result
 
     def commit(self) -> None:
         """Deferred: the engine commits when the migration and its ledger row are done."""
@@ -98,38 +106,63 @@ class Session:
 
 
 class _Result:
-    """The result of ``session.exec``: rows on demand, as the seed's users expect."""
+    """The result of ``session.exec``: rows on demand, as the seed's users expect.
+
+    A result stays readable after the session runs another statement, as in
+    SQLAlchemy: its rows are kept before the connection moves on.
+    """
 
     def __init__(self, cursor):
         self._cursor = cursor
+        self._rows: list | None = None
+
+    def _keep_rows(self) -> None:
+        import duckdb
+
+        if self._rows is None:
+            try:
+                self._columns = [d[0] for d in self._cursor.description or []]
+                self._rows = self._cursor.fetchall()
+            except duckdb.Error:  # the connection holds no result any more
+                self._columns, self._rows = [], []
+            self._cursor = None
 
     def fetchone(self):
-        return self._cursor.fetchone()
+        if self._rows is None:
+            return self._cursor.fetchone()
+        return self._rows.pop(0) if self._rows else None
 
     def fetchall(self):
-        return self._cursor.fetchall()
+        if self._rows is None:
+            return self._cursor.fetchall()
+        rows, self._rows = self._rows, []
+        return rows
 
     def all(self):
-        return self._cursor.fetchall()
+        return self.fetchall()
 
     def first(self):
-        return self._cursor.fetchone()
+        return self.fetchone()
 
     def one(self):
-        rows = self._cursor.fetchall()
+        rows = self.fetchall()
         if len(rows) != 1:
             raise ValueError(f"expected exactly one row, got {len(rows)}")
         return rows[0]
 
     def scalar(self):
-        row = self._cursor.fetchone()
+        row = self.fetchone()
         return None if row is None else row[0]
 
     def df(self):
-        return self._cursor.df()
+        if self._rows is None:
+            return self._cursor.df()
+        import pandas
+
+        return pandas.DataFrame.from_records(self.fetchall(), columns=self._columns)
 
     def __iter__(self):
-        return iter(self._cursor.fetchall())
+        return iter(self.fetchall())
 
 
 def load(source: str, path: Path | str, expected_version: str | None) -> BaseMigration:
@@ -140,13 +173,14 @@ def load(source: str, path: Path | str, expected_version: str | None) -> BaseMig
     module.__file__ = str(path)
     try:
         code = compile(source, str(path), "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes, before Python 3.12
+        raise errors.PythonSyntaxError(path, f"Python syntax error: {getattr(exc, 'msg', exc)}",
+                                       getattr(exc, "lineno", None), "fix the file; nothing was run") from exc
+    try:
         sys.modules[name] = module  # dataclasses and typing look modules up by name
         exec(code, module.__dict__)
-    except SyntaxError as exc:
-        raise errors.BadPythonMigration(path, f"Python syntax error: {exc.msg}", exc.lineno,
-                                        "fix the file; nothing was run") from exc
     except Exception as exc:
-        raise errors.BadPythonMigration(path, f"the file does not import: {type(exc).__name__}: {exc}",
+        raise errors.PythonImportFailed(path, f"the file does not import: {type(exc).__name__}: {exc}",
                                         _line_in(exc, path),
                                         "fix the import (is the package installed?); nothing was run") from exc
     finally:
@@ -156,14 +190,14 @@ def load(source: str, path: Path | str, expected_version: str | None) -> BaseMig
                and c.__module__ == name]
     if len(classes) != 1:
         found = "no" if not classes else f"{len(classes)} ({', '.join(c.__name__ for c in classes)})"
-        raise errors.BadPythonMigration(
+        raise (errors.SeveralMigrationClasses if classes else errors.NoMigrationClass)(
             path, f"a Python migration defines exactly one BaseMigration subclass; this file defines {found}",
             hint="`from duckmig_magic import BaseMigration` and derive one class from it")
     try:
         migration = classes[0]()
     except Exception as exc:
-        raise errors.BadPythonMigration(path, f"{classes[0].__name__}() failed: {type(exc).__name__}: {exc}",
-                                        _line_in(exc, path)) from exc
+        raise errors.MigrationInitFailed(path, f"{classes[0].__name__}() failed: {type(exc).__name__}: {exc}",
+                                         _line_in(exc, path), "fix the class's __init__; nothing was run") from exc
     version = getattr(migration, "version", None)
     if version is None:
         migration.version = version = expected_version

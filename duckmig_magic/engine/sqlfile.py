@@ -7,9 +7,10 @@
     -- migrate:down
     ALTER TABLE metrics DROP COLUMN tags;
 
-Markers are whole lines, as in dbmate. Statements are split by DuckDB's own
-parser (``duckdb.extract_statements``), so quoting, dollar quoting and
-comments are handled the way DuckDB handles them.
+Markers are whole lines, as in dbmate; a marker-like line inside a quoted
+string, a quoted name or a block comment is text, not a marker. Statements are
+split by DuckDB's own parser (``duckdb.extract_statements``), so quoting,
+dollar quoting and comments are handled the way DuckDB handles them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pathlib import Path
 
 from .. import errors
 
-_MARKER = re.compile(r"^--\s*migrate:(?P<which>[A-Za-z]+)(?P<options>[^\n]*)$", re.MULTILINE)
-_DESCRIPTION = re.compile(r"^--\s*description:\s*(?P<text>.*?)\s*$", re.MULTILINE)
+_MARKER = re.compile(r"^--[ \t]*migrate:(?P<which>[A-Za-z]+)(?P<options>[^\n]*)$", re.MULTILINE)
+_DESCRIPTION = re.compile(r"^--[ \t]*description:[ \t]*(?P<text>[^\n]*?)[ \t]*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -35,21 +36,41 @@ class Section:
         import duckdb
 
         try:
-            parsed = duckdb.extract_statements(self.sql)
+            return [(self.line + n - 1, text) for n, text in split(self.sql)]
         except duckdb.Error as exc:
             raise errors.SqlSyntaxError(path, _first_line(str(exc)), self.line + _error_line(exc) - 1,
                                         "fix the statement; nothing was run") from exc
-        result, cursor = [], 0
-        for stmt in parsed:
-            text = stmt.query.strip()
-            if not text.rstrip(";").strip():
-                continue
-            found = self.sql.find(text, cursor)
-            if found >= 0:
-                cursor = found + len(text)
-            line = self.line + self.sql.count("\n", 0, found if found >= 0 else cursor)
-            result.append((line, text))
-        return result
+
+
+def split(sql: str) -> list[tuple[int, str]]:
+    """(line in ``sql``, statement) pairs, split by DuckDB's parser; raises DuckDB's error.
+
+    A statement is its text from its first token to its last, without the
+    comments before it or the ``;`` that ends it.
+    """
+    import duckdb
+
+    result, cursor = [], 0
+    for stmt in duckdb.extract_statements(sql):
+        # DuckDB versions differ in what surrounds a statement's text (the
+        # `;`, the comment after the one before it); tokens do not.
+        query = stmt.query
+        raw = query.encode()
+        starts = [start for start, kind in _tokens(query) if kind != "comment"]
+        end = len(raw)
+        while starts and raw[starts[-1]:starts[-1] + 1] == b";":
+            end = starts.pop()
+        if not starts:
+            continue
+        text = raw[starts[0]:end].decode().rstrip()
+        found = sql.find(query, cursor)
+        if found >= 0:
+            cursor = found + len(query)
+            at = found + len(raw[:starts[0]].decode())
+        else:
+            at = cursor
+        result.append((sql.count("\n", 0, at) + 1, text))
+    return result
 
 
 @dataclass(frozen=True)
@@ -67,12 +88,12 @@ def normalize(text: str) -> str:
 def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     """Split a SQL migration into its sections; one error per broken rule."""
     text = normalize(text)
-    markers = list(_MARKER.finditer(text))
+    markers = [m for m in _MARKER.finditer(text) if _outside_quotes(text, m.start())]
     sections: dict[str, tuple[re.Match, bool]] = {}
     for m in markers:
         which, line = m["which"].lower(), _line_of(text, m.start())
         if which not in ("up", "down"):
-            raise errors.MigrationFileError(
+            raise errors.UnknownMarker(
                 path, f"unknown marker `-- migrate:{m['which']}`; the markers are "
                       "`-- migrate:up` and `-- migrate:down`", line)
         if which in sections:
@@ -86,8 +107,9 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     if "down" in sections and sections["down"][0].start() < up_m.start():
         raise errors.MarkerOrder(path, line=_line_of(text, sections["down"][0].start()))
     head = text[: up_m.start()]
-    if _strip_comments(head).strip():
-        raise errors.StatementsBeforeUp(path, line=_first_code_line(head))
+    code = [start for start, kind in _tokens(head) if kind != "comment"]
+    if code:
+        raise errors.StatementsBeforeUp(path, line=head.encode().count(b"\n", 0, code[0]) + 1)
 
     down_m = sections.get("down", (None, True))[0]
     up_end = down_m.start() if down_m else len(text)
@@ -110,7 +132,7 @@ def render(up: str, down: str | None = None, *, description: str | None = None,
     if header:
         lines += [f"-- {h}" if h else "--" for h in header.splitlines()]
     if description:
-        lines.append(f"-- description: {' '.join(description.split())}")
+        lines.append(f"-- description: {one_line(description)}")
     lines.append("-- migrate:up" + ("" if transaction else " transaction:false"))
     lines.append(up.strip("\n"))
     lines.append("")
@@ -118,6 +140,11 @@ def render(up: str, down: str | None = None, *, description: str | None = None,
     if down and down.strip():
         lines.append(down.strip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def one_line(text: str) -> str:
+    """``text`` fit for a one-line comment: no line breaks or control characters."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _transaction_option(options: str, path, line: int) -> bool:
@@ -135,15 +162,22 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def _strip_comments(sql: str) -> str:
-    return re.sub(r"--[^\n]*|/\*.*?\*/", "", sql, flags=re.DOTALL)
+def _tokens(sql: str) -> list[tuple[int, str]]:
+    """DuckDB's tokens as (byte offset, kind); DuckDB 1.x leaves out comments."""
+    import duckdb
+
+    return [(start, kind.name) for start, kind in duckdb.tokenize(sql)]
 
 
-def _first_code_line(head: str) -> int:
-    for n, line in enumerate(head.split("\n"), 1):
-        if line.strip() and not line.strip().startswith("--"):
-            return n
-    return 1
+def _outside_quotes(text: str, offset: int) -> bool:
+    """Whether a line starting at ``offset`` is outside quotes and block comments.
+
+    A word put at the start of that line is a token of its own only if nothing
+    before it is left open.
+    """
+    probe = "duckmig_probe"
+    before = text[:offset]
+    return (len(before.encode()), "identifier") in _tokens(before + probe)
 
 
 def _error_line(exc: Exception) -> int:

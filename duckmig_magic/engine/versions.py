@@ -12,6 +12,7 @@ import os
 import re
 import unicodedata
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -46,20 +47,27 @@ def checksum(text: str) -> str:
 class Script:
     """One version file, read lazily."""
 
-    path: Path
+    # The path as found. ``status`` reads thousands of files, and on them making
+    # a Path and its str() costs more than reading the file: ``path`` is lazy.
+    file: str | os.PathLike
     version: str
     slug: str
     kind: str  # "sql" or "python"
     _text: str | None = field(default=None, repr=False)
 
+    @cached_property
+    def path(self) -> Path:
+        return Path(self.file)
+
     @property
     def name(self) -> str:
-        return self.path.name
+        return os.path.basename(self.file)
 
     @property
     def text(self) -> str:
         if self._text is None:
-            raw = self.path.read_bytes()
+            with open(self.file, "rb") as fh:
+                raw = fh.read()
             try:
                 self._text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -91,7 +99,7 @@ class Script:
     def quick_description(self) -> str:
         """The description without importing Python code (for status)."""
         if self.kind == "sql":
-            m = sqlfile._DESCRIPTION.search(self.text.split("-- migrate:", 1)[0])
+            m = sqlfile._DESCRIPTION.search(sqlfile.normalize(self.text).split("-- migrate:", 1)[0])
             if m and m["text"]:
                 return m["text"]
         return _humanize(self.slug)
@@ -147,8 +155,7 @@ class ScriptDirectory:
                         f"{self.versions_dir / name}: ignored, the name does not match "
                         "YYYYMMDD_HHMMSS_slug.sql or .py (slug: a-z, 0-9 and _)"), stacklevel=2)
                     continue
-                script = Script(Path(entry.path), m["version"], m["slug"],
-                                "python" if m["ext"] == "py" else "sql")
+                script = Script(entry.path, m["version"], m["slug"], "python" if m["ext"] == "py" else "sql")
                 found.setdefault(script.version, []).append(script)
         for version, same in found.items():
             if len(same) > 1:
@@ -159,34 +166,62 @@ class ScriptDirectory:
         return next((s for s in self.scripts() if s.version == version), None)
 
     def create(self, description: str, text_for, *, kind: str = "sql",
-               now: datetime | None = None, slug: str | None = None) -> Script:
+               now: datetime | None = None, slug: str | None = None, version: str | None = None) -> Script:
         """Write a new version file; never reuses a version, even within one second.
 
-        ``text_for(version)`` gives the file's text. The file is created with
-        O_EXCL, so two writers racing for one version cannot both win.
+        ``text_for(version)`` gives the file's text. Creators in other processes
+        wait for one another, so two of them never take one version. With
+        ``version``, the file gets exactly that one, or ``VersionTaken`` is raised.
         """
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         slug = slugify(slug or description)
-        taken = {s.version for s in self.scripts()}
+        exact = version
+        if exact is not None:
+            now = datetime.strptime(exact, VERSION_FORMAT)
         moment = (now or datetime.now(timezone.utc)).replace(microsecond=0, tzinfo=None)
         ext = "py" if kind == "python" else "sql"
-        while True:
-            version = moment.strftime(VERSION_FORMAT)
-            if version not in taken:
-                path = self.versions_dir / f"{version}_{slug}.{ext}"
-                try:
-                    with open(path, "x", encoding="utf-8", newline="\n") as fh:
-                        fh.write(text_for(version))
-                    return Script(path, version, slug, kind)
-                except FileExistsError:
-                    pass
-            taken.add(version)
-            moment += timedelta(seconds=1)
+        with _locked(self.versions_dir):
+            taken = {s.version for s in self.scripts()}
+            while True:
+                version = moment.strftime(VERSION_FORMAT)
+                if exact is not None and version in taken:
+                    holder = next(s.path for s in self.scripts() if s.version == exact)
+                    raise errors.VersionTaken(exact, holder)
+                if version not in taken:
+                    path = self.versions_dir / f"{version}_{slug}.{ext}"
+                    try:
+                        with open(path, "x", encoding="utf-8", newline="\n") as fh:
+                            try:
+                                fh.write(text_for(version))
+                            except BaseException:
+                                path.unlink()  # a half-written version file would break every run
+                                raise
+                        return Script(path, version, slug, kind)
+                    except FileExistsError:
+                        pass
+                taken.add(version)
+                moment += timedelta(seconds=1)
+
+
+@contextmanager
+def _locked(directory: Path):
+    """Hold an exclusive lock on ``directory`` (where the OS has flock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: creating with O_EXCL still guards a file of the same name
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def python_template(version: str, description: str) -> str:
     cls = f"Migration_{version}"
-    one_line = " ".join(description.split())
+    one_line = sqlfile.one_line(description)
     return f'''# Migration: {one_line}
 # Version: {version}
 
@@ -195,7 +230,7 @@ from duckmig_magic import BaseMigration
 
 class {cls}(BaseMigration):
     def __init__(self):
-        super().__init__(version="{version}", description={description!r})
+        super().__init__(version="{version}", description={one_line!r})
 
     def upgrade(self, session) -> None:
         """Apply the migration."""

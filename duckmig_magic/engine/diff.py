@@ -1,0 +1,567 @@
+"""Schema and row diffs of tables, computed inside DuckDB.
+
+A preview looks at one database from two sides. The *after* side is the
+preview's own transaction, where the migration ran. The *before* side is a
+second connection to the same database (``conn.cursor()``): DuckDB's MVCC hides
+the uncommitted migration from it, so it sees the tables as they were.
+
+The before side writes a narrow snapshot of each touched table (its key, a
+64-bit hash of the compared columns, its rowid) into a scratch database on
+disk; the after side joins that snapshot with the table as the migration left
+it, one slice of keys at a time so that memory stays bounded whatever the
+table's size, and keeps only the rows that differ. Only counts and a bounded
+sample of rows come back to Python.
+
+Rows are matched by the table's primary key, else by the key the user names,
+else as whole rows (a multiset: added and removed, duplicates counted). A row
+is *changed* when a compared column differs; a value whose type changed is
+compared after casting the old value to the new type, so ``1`` becoming
+``1.0`` is no change but ``'n/a'`` becoming NULL is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+from .. import errors
+from .catalog import Column, Table, quote
+
+# Keys per join: bounds the hash table DuckDB builds, whatever the table's size.
+PARTITION_ROWS = 2_000_000
+# Changed rows up to which each column's changes are counted exactly.
+COLUMN_COUNT_ROWS = 500_000
+
+_names = itertools.count(1)
+
+
+@dataclass
+class ColumnPair:
+    before: Column | None
+    after: Column | None
+    renamed: bool = False
+
+    @property
+    def name(self) -> str:
+        return (self.after or self.before).name
+
+    @property
+    def compared(self) -> bool:
+        return self.before is not None and self.after is not None
+
+    @property
+    def type_changed(self) -> bool:
+        return self.compared and self.before.type != self.after.type
+
+
+@dataclass
+class Pair:
+    """One table as it was and as it is; either side None for a table created or dropped."""
+
+    before: Table | None
+    after: Table | None
+    replaced: bool = False  # dropped and created again under the same name
+    columns: list[ColumnPair] = field(default_factory=list)
+    key: list[str] = field(default_factory=list)  # after-side names of the key columns
+    key_source: str = ""  # "primary key", "given" or "" (whole rows)
+    written: bool = False  # a statement wrote its rows
+
+    @property
+    def label(self) -> str:
+        return (self.after or self.before).label
+
+    @property
+    def renamed(self) -> bool:
+        return bool(self.before and self.after and not self.replaced and self.before.label != self.after.label)
+
+    @property
+    def compared(self) -> list[ColumnPair]:
+        return [c for c in self.columns if c.compared]
+
+    @property
+    def values(self) -> list[ColumnPair]:
+        """Compared columns outside the key."""
+        return [c for c in self.compared if c.name not in self.key]
+
+    def column(self, name: str) -> ColumnPair:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def schema_changed(self) -> bool:
+        return (self.replaced or self.renamed or any(not c.compared or c.renamed or c.before != c.after
+                                                     for c in self.columns)
+                or self.before.primary_key != self.after.primary_key)
+
+    def names(self) -> set[str]:
+        """The names a person may call this table by."""
+        found = set()
+        for t in (self.before, self.after):
+            if t:
+                found |= {t.label.lower(), f"{t.schema}.{t.name}".lower()}
+        return found
+
+
+@dataclass
+class TableDiff:
+    """The row diff of one table; counts are None where they do not apply."""
+
+    table: str
+    key: list[str]
+    key_source: str
+    rows_before: int | None = None
+    rows_after: int | None = None
+    added: int = 0
+    removed: int = 0
+    changed: int | None = None
+    unchanged: int | None = None
+    column_changes: dict[str, int] | None = None  # column -> rows whose value changed; None: not counted
+    turned_null: dict[str, int] = field(default_factory=dict)  # type-changed column -> values lost
+    values_dropped: dict[str, int] = field(default_factory=dict)  # dropped column -> non-NULL values
+    sample_columns: list[str] = field(default_factory=list)
+    sample: list[tuple] = field(default_factory=list)
+
+
+# -- matching tables and columns ------------------------------------------------------
+
+
+def match(before: dict[int, Table], after: dict[int, Table], renames) -> list[Pair]:
+    """Pair each table before with itself after: by oid (renames and ALTERs keep it), else by name.
+
+    ``renames`` maps a table name (as statements wrote it) to its column renames, in order.
+    """
+    pairs = [Pair(b, after.get(oid)) for oid, b in before.items()]
+    unmatched = {(t.schema, t.name): t for oid, t in after.items() if oid not in before}
+    for p in pairs:
+        if p.after is None and (p.before.schema, p.before.name) in unmatched:
+            p.after, p.replaced = unmatched.pop((p.before.schema, p.before.name)), True
+    pairs += [Pair(None, t) for t in unmatched.values()]
+    for p in pairs:
+        p.columns = _match_columns(p, [r for name, rs in renames.items() if _names_table(p, name) for r in rs])
+    return sorted(pairs, key=lambda p: p.label)
+
+
+def _match_columns(p: Pair, renames: list[tuple[str, str]]) -> list[ColumnPair]:
+    if p.before is None:
+        return [ColumnPair(None, c) for c in p.after.columns]
+    if p.after is None:
+        return [ColumnPair(c, None) for c in p.before.columns]
+    after_cols = {c.name.lower(): c for c in p.after.columns}
+    out, taken = [], set()
+    for c in p.before.columns:
+        name = c.name
+        for old, new in renames:
+            if name.lower() == old.lower():
+                name = new
+        match = after_cols.get(name.lower())
+        if match is not None and match.name not in taken:
+            taken.add(match.name)
+            out.append(ColumnPair(c, match, renamed=match.name.lower() != c.name.lower()))
+        else:
+            out.append(ColumnPair(c, None))
+    order = {c.name: i for i, c in enumerate(p.after.columns)}
+    out.sort(key=lambda cp: order.get(cp.after.name, -1) if cp.after else len(order))
+    return out + [ColumnPair(None, c) for c in p.after.columns if c.name not in taken]
+
+
+def _names_table(p: Pair, name: tuple[str, ...]) -> bool:
+    wanted = ".".join(name[-2:]).lower()
+    return wanted in p.names() or (len(name) == 1 and any(
+        t and t.name.lower() == wanted for t in (p.before, p.after)))
+
+
+def find(pairs: list[Pair], name: tuple[str, ...]) -> Pair | None:
+    """The pair a statement's table name refers to."""
+    return next((p for p in pairs if _names_table(p, name)), None)
+
+
+# -- keys --------------------------------------------------------------------------------
+
+
+def choose_key(p: Pair, given: list[str] | None) -> None:
+    """Set the pair's key: the columns given, else the primary key, else none (whole rows)."""
+    both = bool(p.before and p.after)
+    if given is not None:
+        p.key, p.key_source = [], "given"
+        for name in given:
+            col = next((c for c in p.columns if name.lower() in
+                        {t.name.lower() for t in (c.before, c.after) if t}), None)
+            if col is None:
+                raise errors.UnknownKeyColumn(p.label, name, [c.name for c in p.columns])
+            if both and not col.compared:
+                raise errors.UnknownKeyColumn(p.label, name, [c.name for c in p.compared],
+                                              "before" if col.before is None else "after")
+            p.key.append(col.name)
+        return
+    for side in ("after", "before"):
+        table = getattr(p, side)
+        if not table or not table.primary_key:
+            continue
+        cols = [next((c for c in p.columns if getattr(c, side) and getattr(c, side).name == n), None)
+                for n in table.primary_key]
+        if all(c is not None and (c.compared or not both) for c in cols):
+            p.key, p.key_source = [c.name for c in cols], "primary key"
+            return
+    p.key, p.key_source = [], ""
+
+
+# -- the schema diff ---------------------------------------------------------------------------
+
+
+def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) -> list[tuple]:
+    """(kind, name, column, change, before, after) for every difference in the catalog."""
+    rows = []
+    for p in pairs:
+        if p.before is None:
+            rows.append(("table", p.label, None, "created", None, None))
+            continue
+        if p.after is None:
+            rows.append(("table", p.label, None, "dropped", None, None))
+            continue
+        if p.replaced:
+            rows.append(("table", p.label, None, "replaced", None, None))
+        if p.renamed:
+            rows.append(("table", p.label, None, "renamed", p.before.label, p.after.label))
+        for c in p.columns:
+            b, a = c.before, c.after
+            if b is None:
+                rows.append(("column", p.label, a.name, "added", None, a.type))
+            elif a is None:
+                rows.append(("column", p.label, b.name, "removed", b.type, None))
+            else:
+                if c.renamed:
+                    rows.append(("column", p.label, a.name, "renamed", b.name, a.name))
+                if b.type != a.type:
+                    rows.append(("column", p.label, a.name, "type changed", b.type, a.type))
+                if b.default != a.default:
+                    rows.append(("column", p.label, a.name, "default changed", b.default, a.default))
+                if b.nullable != a.nullable:
+                    rows.append(("column", p.label, a.name, "nullability changed",
+                                 "NULL" if b.nullable else "NOT NULL", "NULL" if a.nullable else "NOT NULL"))
+        if p.before.primary_key != p.after.primary_key:
+            rows.append(("table", p.label, None, "primary key changed", _cols(p.before.primary_key),
+                         _cols(p.after.primary_key)))
+    for key in sorted(set(before_objects) | set(after_objects)):
+        kind, name = key
+        if kind in ("table", "column"):
+            continue
+        label = name[len("main."):] if name.startswith("main.") else name
+        if key not in after_objects:
+            rows.append((kind, label, None, "dropped", before_objects[key], None))
+        elif key not in before_objects:
+            rows.append((kind, label, None, "created", None, after_objects[key]))
+        elif before_objects[key] != after_objects[key]:
+            rows.append((kind, label, None, "changed", before_objects[key], after_objects[key]))
+    return rows
+
+
+def _cols(names) -> str | None:
+    return "(" + ", ".join(names) + ")" if names else None
+
+
+# -- the row diff -------------------------------------------------------------------------------
+
+
+class Scratch:
+    """Scratch databases on disk that the before side writes and the after side reads.
+
+    The after side sees an attached database as it was when its transaction
+    first read it, so each round of writing gets a database of its own.
+    """
+
+    def __init__(self, before_conn):
+        self.conn = before_conn
+        self.folder = tempfile.mkdtemp(prefix="duckmig-preview-")
+        self.attached: list[str] = []
+
+    def new(self) -> str:
+        name = f"duckmig_preview_{os.getpid()}_{next(_names)}"
+        path = os.path.join(self.folder, f"{name}.duckdb")
+        self.conn.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {name}")
+        self.attached.append(name)
+        return name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        import duckdb
+
+        for name in self.attached:
+            try:
+                self.conn.execute(f"DETACH {name}")
+            except duckdb.Error:
+                pass  # the connection is gone; the files go below all the same
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class RowDiffer:
+    """Counts and samples the row changes of a list of table pairs.
+
+    ``after`` is the connection whose transaction holds the migration;
+    ``before`` another connection to the same database, outside it.
+    """
+
+    def __init__(self, after, before, scratch: Scratch, sample: int):
+        self.after, self.before, self.scratch, self.sample = after, before, scratch, sample
+
+    def run(self, pairs: list[Pair]) -> list[TableDiff]:
+        both = [p for p in pairs if p.before and p.after]
+        diffs = {id(p): TableDiff(p.label, p.key, p.key_source) for p in pairs}
+        snapshot = self.scratch.new() if both else None
+        for i, p in enumerate(both):  # before side first: the after side reads the snapshot once
+            self._snapshot(p, f"{snapshot}.s{i}", diffs[id(p)])
+        for p in pairs:
+            if p.before is None:
+                self._whole_table(p, diffs[id(p)], self.after, p.after, "added")
+            elif p.after is None:
+                self._whole_table(p, diffs[id(p)], self.before, p.before, "removed")
+        picked = {}
+        for i, p in enumerate(both):
+            d = diffs[id(p)]
+            d.rows_after = self._count(self.after, p.after)
+            if p.key:
+                picked[id(p)] = self._keyed(p, f"{snapshot}.s{i}", f"duckmig_preview_d{i}", d)
+            else:
+                picked[id(p)] = self._multiset(p, f"{snapshot}.s{i}", f"duckmig_preview_d{i}", d)
+        self._values(both, diffs, picked)
+        return [diffs[id(p)] for p in pairs]
+
+    # -- the before side's snapshot -----------------------------------------------------------
+
+    def _snapshot(self, p: Pair, target: str, d: TableDiff) -> None:
+        cols = [f"{self._before_expr(p.column(k))} AS k{j}" for j, k in enumerate(p.key)]
+        cols += [f"{_hash([self._before_expr(c, nulls=True) for c in p.values])} AS h", "rowid AS rid"]
+        cols += [f"{quote(c.before.name)} IS NOT NULL AS nn{j}" for j, c in enumerate(p.values) if c.type_changed]
+        self.before.execute(f"CREATE TABLE {target} AS SELECT {', '.join(cols)} FROM {p.before.qualified}")
+        dropped = [c.before.name for c in p.columns if c.after is None]
+        counts = self.before.execute(f"SELECT count(*){''.join(f', count({quote(c)})' for c in dropped)} "
+                                     f"FROM {p.before.qualified}").fetchone()
+        d.rows_before = counts[0]
+        d.values_dropped = {c: n for c, n in zip(dropped, counts[1:]) if n}
+
+    @staticmethod
+    def _before_expr(c: ColumnPair, nulls: bool = False) -> str:
+        q = quote(c.before.name)
+        if not c.type_changed:
+            return q
+        cast = f"TRY_CAST({q} AS {c.after.type})"
+        return f"{cast}, {q} IS NULL" if nulls else cast
+
+    @staticmethod
+    def _after_expr(c: ColumnPair, nulls: bool = False) -> str:
+        q = quote(c.after.name)
+        return f"{q}, {q} IS NULL" if nulls and c.type_changed else q
+
+    # -- keyed tables ------------------------------------------------------------------------
+
+    def _keyed(self, p: Pair, snap: str, diff: str, d: TableDiff) -> dict[str, list[tuple]]:
+        keys = [f"k{j}" for j in range(len(p.key))]
+        after_keys = [self._after_expr(p.column(k)) for k in p.key]
+        after_hash = _hash([self._after_expr(c, nulls=True) for c in p.values])
+        typed = [(j, c) for j, c in enumerate(p.values) if c.type_changed]
+        parts = _partitions(max(d.rows_before, d.rows_after))
+        self._check_unique(p, snap, keys, after_keys, parts)
+        on = " AND ".join(f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in keys)
+        for part in range(parts):
+            sql = (
+                f"SELECT {', '.join(f'CASE WHEN a.rid IS NULL THEN b.{k} ELSE a.{k} END AS {k}' for k in keys)}, "
+                "b.rid AS brid, a.rid AS arid, "
+                "CASE WHEN a.rid IS NULL THEN 'removed' WHEN b.rid IS NULL THEN 'added' ELSE 'changed' END AS change"
+                + "".join(f", b.nn{j} AS bnn{j}, a.nn{j} AS ann{j}" for j, _ in typed)
+                + f" FROM (SELECT * FROM {snap}{_slice(keys, part, parts)}) b FULL JOIN "
+                f"(SELECT {', '.join(f'{e} AS {k}' for e, k in zip(after_keys, keys))}, {after_hash} AS h, "
+                "rowid AS rid" + "".join(f", {quote(c.after.name)} IS NOT NULL AS nn{j}" for j, c in typed)
+                + f" FROM {p.after.qualified}{_slice(after_keys, part, parts)}) a ON {on} "
+                "WHERE b.h IS DISTINCT FROM a.h")
+            self.after.execute(f"CREATE TEMP TABLE {diff} AS {sql}" if part == 0 else f"INSERT INTO {diff} {sql}")
+        counts = self.after.execute(
+            "SELECT count(*) FILTER (WHERE change = 'added'), count(*) FILTER (WHERE change = 'removed'), "
+            "count(*) FILTER (WHERE change = 'changed')"
+            + "".join(f", count(*) FILTER (WHERE change = 'changed' AND bnn{j} AND NOT ann{j})" for j, _ in typed)
+            + f" FROM {diff}").fetchone()
+        d.added, d.removed, d.changed = counts[:3]
+        d.unchanged = d.rows_after - d.added - d.changed
+        d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:]) if n}
+        order = ", ".join(keys)
+        picked = {}
+        for change, n in _split(self.sample, {"changed": d.changed, "removed": d.removed, "added": d.added}):
+            picked[change] = self.after.execute(
+                f"SELECT {order}, brid, arid FROM {diff} WHERE change = ? ORDER BY {order} LIMIT ?",
+                [change, n]).fetchall()
+        return picked
+
+    def _check_unique(self, p: Pair, snap: str, keys, after_keys, parts: int) -> None:
+        """A key the user names must be unique on both sides, or the counts would be wrong."""
+        sides = []
+        if tuple(p.column(k).before.name for k in p.key) != p.before.primary_key:
+            sides.append(("before", snap, keys))
+        if tuple(p.key) != p.after.primary_key:
+            sides.append(("after", p.after.qualified, after_keys))
+        for side, source, exprs in sides:
+            for part in range(parts):
+                row = self.after.execute(
+                    f"SELECT {', '.join(exprs)}, count(*) FROM {source}{_slice(exprs, part, parts)} "
+                    "GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
+                if row:
+                    raise errors.DuplicateKey(p.label, p.key, row[:-1], row[-1], side)
+
+    # -- tables without a key: rows as a multiset ---------------------------------------------------
+
+    def _multiset(self, p: Pair, snap: str, diff: str, d: TableDiff) -> dict[str, list[tuple]]:
+        after_hash = _hash([self._after_expr(c, nulls=True) for c in p.values])
+        parts = _partitions(max(d.rows_before, d.rows_after))
+        for part in range(parts):
+            where = f" WHERE h % {parts} = {part}" if parts > 1 else ""
+            sql = (f"SELECT h, coalesce(b.n, 0) AS nb, coalesce(a.n, 0) AS na FROM "
+                   f"(SELECT h, count(*) AS n FROM {snap}{where} GROUP BY h) b FULL JOIN "
+                   f"(SELECT h, count(*) AS n FROM (SELECT {after_hash} AS h FROM {p.after.qualified}){where} "
+                   "GROUP BY h) a USING (h) WHERE coalesce(b.n, 0) <> coalesce(a.n, 0)")
+            self.after.execute(f"CREATE TEMP TABLE {diff} AS {sql}" if part == 0 else f"INSERT INTO {diff} {sql}")
+        d.removed, d.added = self.after.execute(
+            f"SELECT coalesce(sum(greatest(nb - na, 0)), 0)::BIGINT, coalesce(sum(greatest(na - nb, 0)), 0)::BIGINT "
+            f"FROM {diff}").fetchone()
+        d.unchanged = d.rows_before - d.removed
+        picked = {}
+        for change, n in _split(self.sample, {"removed": d.removed, "added": d.added}):
+            source, more = (f"(SELECT h, rid FROM {snap})", "nb - na") if change == "removed" else \
+                (f"(SELECT {after_hash} AS h, rowid AS rid FROM {p.after.qualified})", "na - nb")
+            rids = self.after.execute(
+                f"SELECT s.rid FROM {source} s JOIN {diff} m ON s.h = m.h AND {more} > 0 "
+                f"QUALIFY row_number() OVER (PARTITION BY s.h ORDER BY s.rid) <= {more} "
+                "ORDER BY s.rid LIMIT ?", [n]).fetchall()
+            picked[change] = [(r, None) if change == "removed" else (None, r) for (r,) in rids]
+        return picked
+
+    # -- created and dropped tables ---------------------------------------------------------------------
+
+    def _whole_table(self, p: Pair, d: TableDiff, conn, table: Table, change: str) -> None:
+        n = self._count(conn, table)
+        if change == "added":
+            d.rows_after = d.added = n
+        else:
+            d.rows_before = d.removed = n
+        names = [c.name for c in table.columns]
+        order = f" ORDER BY {', '.join(quote(k) for k in p.key)}" if p.key else ""
+        rows = conn.execute(f"SELECT * FROM {table.qualified}{order} LIMIT ?", [self.sample]).fetchall()
+        values = [i for i, name in enumerate(names) if name not in p.key]
+        shown = [(names[i], None) if change == "removed" else (None, names[i]) for i in values]
+        d.sample_columns = list(p.key) + ["_change"] + _value_names(shown)
+        d.sample = [tuple(r[names.index(k)] for k in p.key) + (change,) + tuple(r[i] for i in values)
+                    for r in rows]
+
+    # -- values of the sampled rows, and per-column counts ------------------------------------------------
+
+    def _values(self, pairs: list[Pair], diffs: dict, picked: dict) -> None:
+        """Fetch the sampled rows from both sides; count changes per column where few enough rows changed."""
+        counted = {i for i, p in enumerate(pairs)
+                   if p.key and p.values and 0 < (diffs[id(p)].changed or 0) <= COLUMN_COUNT_ROWS}
+        store = self.scratch.new() if counted else None
+        befores = {}
+        for i, p in enumerate(pairs):  # the before side writes all it must before the after side reads
+            rids = [r[-2] for rows in picked[id(p)].values() for r in rows if r[-2] is not None]
+            befores[i] = _by_rowid(self.before, p.before, rids)
+            if i in counted:
+                rids = self.after.execute(f"SELECT brid FROM duckmig_preview_d{i} WHERE change = 'changed'"
+                                          ).fetchnumpy()["brid"]
+                exprs = [f"{self._before_expr(c)} AS c{j}"
+                         + (f", {quote(c.before.name)} IS NULL AS z{j}" if c.type_changed else "")
+                         for j, c in enumerate(p.values)]
+                self.before.execute(f"CREATE TABLE {store}.v{i} AS SELECT rowid AS rid, {', '.join(exprs)} "
+                                    f"FROM {p.before.qualified} WHERE rowid IN (SELECT unnest(?))", [rids])
+        for i, p in enumerate(pairs):
+            d = diffs[id(p)]
+            if i in counted:
+                tests = [f"v.c{j} IS DISTINCT FROM a.{quote(c.after.name)}"
+                         + (f" OR v.z{j} <> (a.{quote(c.after.name)} IS NULL)" if c.type_changed else "")
+                         for j, c in enumerate(p.values)]
+                counts = self.after.execute(
+                    f"SELECT {', '.join(f'count(*) FILTER (WHERE {t})' for t in tests)} "
+                    f"FROM duckmig_preview_d{i} d JOIN {store}.v{i} v ON v.rid = d.brid "
+                    f"JOIN {p.after.qualified} a ON a.rowid = d.arid WHERE d.change = 'changed'").fetchone()
+                d.column_changes = {c.name: n for c, n in zip(p.values, counts)}
+            elif p.key and d.changed == 0:
+                d.column_changes = {c.name: 0 for c in p.values}
+            rows = [(change, r) for change, rs in picked[id(p)].items() for r in rs]
+            afters = _by_rowid(self.after, p.after, [r[-1] for _, r in rows if r[-1] is not None])
+            self._assemble(p, d, rows, befores[i], afters)
+
+    def _assemble(self, p: Pair, d: TableDiff, rows, befores: dict, afters: dict) -> None:
+        """The sample as rows: key, kind of change, then each shown column before and after."""
+        before_at = {c.name: i for i, c in enumerate(p.before.columns)}
+        after_at = {c.name: i for i, c in enumerate(p.after.columns)}
+        only_changed = all(change == "changed" for change, _ in rows)
+
+        def differs(c: ColumnPair) -> bool:
+            if d.column_changes is not None:
+                return bool(d.column_changes.get(c.name))
+            return any(befores[r[-2]][before_at[c.before.name]] != afters[r[-1]][after_at[c.after.name]]
+                       for _, r in rows)
+
+        # Changed rows show the columns that changed; added or removed rows show every column.
+        shown = [(c.before and c.before.name, c.after and c.after.name) for c in p.columns
+                 if c.name not in p.key and (not only_changed or (c.compared and differs(c)))]
+        d.sample_columns = list(p.key) + ["_change"] + _value_names(shown)
+        d.sample = []
+        for change, r in sorted(rows, key=lambda cr: ("changed", "removed", "added").index(cr[0])):
+            before, after = befores.get(r[-2]), afters.get(r[-1])
+            values = []
+            for b, a in shown:
+                if b:
+                    values.append(before[before_at[b]] if before else None)
+                if a:
+                    values.append(after[after_at[a]] if after else None)
+            d.sample.append(tuple(r[:len(p.key)]) + (change,) + tuple(values))
+
+    @staticmethod
+    def _count(conn, table: Table) -> int:
+        return conn.execute(f"SELECT count(*) FROM {table.qualified}").fetchone()[0]
+
+
+def _by_rowid(conn, table: Table, rids: list) -> dict:
+    if not rids:
+        return {}
+    rows = conn.execute(f"SELECT rowid, * FROM {table.qualified} WHERE rowid IN (SELECT unnest(?))",
+                        [list(rids)]).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def _value_names(shown) -> list[str]:
+    names = []
+    for b, a in shown:
+        if b:
+            names.append(f"{b}_before")
+        if a:
+            names.append(f"{a}_after")
+    return names
+
+
+def _hash(exprs: list[str]) -> str:
+    return f"hash({', '.join(exprs)})" if exprs else "0::UBIGINT"
+
+
+def _partitions(rows: int) -> int:
+    return max(1, math.ceil(rows / PARTITION_ROWS))
+
+
+def _slice(exprs: list[str], part: int, parts: int) -> str:
+    return f" WHERE hash({', '.join(exprs)}) % {parts} = {part}" if parts > 1 else ""
+
+
+def _split(total: int, available: dict[str, int | None]) -> list[tuple[str, int]]:
+    """Share ``total`` sample rows among the kinds of change, evenly where each has enough."""
+    want = {k: 0 for k in available}
+    left = total
+    while left > 0:
+        open_ = [k for k, n in available.items() if (n or 0) > want[k]]
+        if not open_:
+            break
+        for k in open_:
+            if left == 0:
+                break
+            want[k] += 1
+            left -= 1
+    return [(k, n) for k, n in want.items() if n]

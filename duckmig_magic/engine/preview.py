@@ -1,0 +1,382 @@
+"""Preview: apply inside a transaction, diff, roll back.
+
+``Migrator.preview()`` and ``Migrator.preview_body()`` return a ``Preview``:
+the schema diff, per table the counts of rows added, removed and changed, a
+bounded sample of those rows with their values before and after, the warnings a
+reviewer needs (data that would be lost), and a proposed downgrade. Tables come
+as pandas DataFrames; ``to_dict()`` gives the same as plain data. The database
+is left exactly as it was, also when a migration fails halfway.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from .. import errors
+from . import catalog, diff, statements
+from .database import rolled_back
+
+SCHEMA_COLUMNS = ["kind", "name", "column", "change", "before", "after"]
+SUMMARY_COLUMNS = ["table", "key", "rows_before", "rows_after", "added", "removed", "changed", "unchanged"]
+WARNING_COLUMNS = ["kind", "table", "column", "count", "message"]
+COLUMN_CHANGE_COLUMNS = ["table", "column", "changed", "turned_null"]
+_COUNTS = SUMMARY_COLUMNS[2:]
+
+
+@dataclass
+class Downgrade:
+    """The inverse of a migration as far as the catalog tells it.
+
+    ``statements`` undo what can be undone, in order; ``cannot`` says in plain
+    words what no downgrade written from the schema can restore.
+    """
+
+    statements: list[str] = field(default_factory=list)
+    cannot: list[str] = field(default_factory=list)
+
+    @property
+    def sql(self) -> str:
+        return "\n".join(self.statements)
+
+    def __str__(self) -> str:
+        return "\n".join(self.statements + [f"-- cannot be undone: {c}" for c in self.cannot])
+
+
+@dataclass
+class Preview:
+    """What applying would do, with nothing applied.
+
+    ``versions`` are the migrations previewed; ``covers`` those whose changes
+    the diff shows — all of them, unless one ``failed``: then the diff shows
+    only the migrations before it (possibly none), never a partial one.
+    """
+
+    versions: list[str]
+    covers: list[str] = field(default_factory=list)
+    failed: errors.MigrationFailed | None = None
+    proposed_downgrade: Downgrade = field(default_factory=Downgrade)
+    schema_changes: list[tuple] = field(default_factory=list)
+    tables: list[diff.TableDiff] = field(default_factory=list)
+    warning_list: list[tuple] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    @property
+    def table_names(self) -> list[str]:
+        return [t.table for t in self.tables]
+
+    @property
+    def schema(self):
+        """One row per catalog change: kind, name, column, change, before, after."""
+        return _frame(SCHEMA_COLUMNS, self.schema_changes)
+
+    @property
+    def summary(self):
+        """Per table: key, rows before and after, added, removed, changed, unchanged."""
+        import pandas as pd
+
+        frame = _frame(SUMMARY_COLUMNS, [self._summary_row(t) for t in self.tables])
+        for name in _COUNTS:
+            frame[name] = pd.array(frame[name].tolist(), dtype="Int64")
+        return frame
+
+    @property
+    def warnings(self):
+        """What a reviewer must see first: data that would be lost."""
+        import pandas as pd
+
+        frame = _frame(WARNING_COLUMNS, self.warning_list)
+        frame["count"] = pd.array(frame["count"].tolist(), dtype="Int64")
+        return frame
+
+    @property
+    def column_changes(self):
+        """Per changed column of a keyed table: rows whose value changed, values that turned NULL."""
+        import pandas as pd
+
+        frame = _frame(COLUMN_CHANGE_COLUMNS, self._column_rows())
+        for name in COLUMN_CHANGE_COLUMNS[2:]:
+            frame[name] = pd.array(frame[name].tolist(), dtype="Int64")
+        return frame
+
+    def rows(self, table: str):
+        """The sample of ``table``'s changed rows: key columns, ``_change``, then each shown
+        column's value as ``<column>_before`` and ``<column>_after``."""
+        t = self.table(table)
+        return _frame(t.sample_columns, t.sample).convert_dtypes()
+
+    def table(self, name: str) -> diff.TableDiff:
+        wanted = name.lower()
+        for t in self.tables:
+            if wanted in (t.table.lower(), f"main.{t.table}".lower()):
+                return t
+        raise errors.NotInPreview(name, self.table_names)
+
+    def to_dict(self) -> dict:
+        """Everything as plain data (JSON-safe)."""
+        return _plain({
+            "versions": self.versions,
+            "covers": self.covers,
+            "failed": None if self.ok else {"version": self.failed.version, "statement": self.failed.statement,
+                                            "error": self.failed.error},
+            "warnings": [dict(zip(WARNING_COLUMNS, w)) for w in self.warning_list],
+            "schema": [dict(zip(SCHEMA_COLUMNS, r)) for r in self.schema_changes],
+            "summary": [dict(zip(SUMMARY_COLUMNS, self._summary_row(t))) for t in self.tables],
+            "column_changes": [dict(zip(COLUMN_CHANGE_COLUMNS, r)) for r in self._column_rows()],
+            "rows": {t.table: [dict(zip(t.sample_columns, r)) for r in t.sample] for t in self.tables},
+            "proposed_downgrade": {"statements": self.proposed_downgrade.statements,
+                                   "cannot": self.proposed_downgrade.cannot},
+        })
+
+    @staticmethod
+    def _summary_row(t: diff.TableDiff) -> tuple:
+        key = ", ".join(t.key) if t.key_source else "(whole row)"
+        return (t.table, key, t.rows_before, t.rows_after, t.added, t.removed, t.changed, t.unchanged)
+
+    def _column_rows(self) -> list[tuple]:
+        return [(t.table, c, n, t.turned_null.get(c, 0) if c in t.turned_null else None)
+                for t in self.tables if t.column_changes for c, n in t.column_changes.items() if n]
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else f"failed at {self.failed.version}"
+        return f"<Preview of {', '.join(self.versions) or 'nothing'}: {state}, {len(self.tables)} tables>"
+
+
+def check_sample(sample) -> int:
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
+        raise errors.BadSampleSize(sample)
+    return sample
+
+
+def check_keys(keys) -> dict[str, list[str]]:
+    """``{"table": ["c1", "c2"]}`` (a comma-separated string is taken too), names stripped."""
+    if keys is None:
+        return {}
+    out = {}
+    for table, columns in dict(keys).items():
+        if isinstance(columns, str):
+            columns = columns.split(",")
+        columns = [c.strip() for c in columns if c.strip()]
+        if not str(table).strip() or not columns:
+            raise errors.UnknownKeyColumn(str(table), "", [])
+        out[str(table).strip()] = columns
+    return out
+
+
+def run(conn, migrations: list[tuple[str, object]], runner, *, keys: dict[str, list[str]], sample: int) -> Preview:
+    """Apply ``migrations`` ([(version, steps)]) with ``runner(conn, version, steps, "up")`` inside a
+    transaction that is rolled back, and diff. A failing migration raises MigrationFailed."""
+    import duckdb
+
+    versions = [v for v, _ in migrations]
+    database = conn.execute("SELECT current_database()").fetchone()[0]
+    before_conn = conn.cursor()  # sees the committed database: the tables as they were
+    try:
+        with diff.Scratch(before_conn) as scratch, rolled_back(conn):
+            before_objects, before = catalog.snapshot(conn), catalog.tables(conn)
+            ran: list[str] = []
+            for version, steps in migrations:
+                runner(conn, version, _recording(steps, ran), "up")
+            try:
+                after_objects, after = catalog.snapshot(conn), catalog.tables(conn)
+                pairs, notes = _touched(before, after, ran, keys, database)
+                tables = diff.RowDiffer(conn, before_conn, scratch, sample).run(
+                    [p for p in pairs if p.before is None or p.after is None or p.written or p.schema_changed])
+            except duckdb.Error as exc:
+                raise errors.PreviewNotPossible(", ".join(versions), f"comparing the tables failed: {exc}") \
+                    from exc
+    finally:
+        before_conn.close()
+    schema = diff.schema_rows(pairs, before_objects, after_objects)
+    return Preview(versions, versions, None, propose_downgrade(pairs, before_objects, after_objects, tables),
+                   schema, tables, _warnings(tables) + notes)
+
+
+def _recording(steps, ran: list[str]):
+    """The steps as they are, noting the statements they run."""
+    if not callable(steps):
+        ran.extend(statement for _, statement in steps)
+        return steps
+
+    def upgrade(session):
+        try:
+            steps(session)
+        finally:
+            ran.extend(session.statements)
+
+    return upgrade
+
+
+def _touched(before, after, ran: list[str], keys: dict[str, list[str]], database: str):
+    """Pair the tables, mark those whose rows statements wrote, choose keys."""
+    renames: dict[tuple, list[tuple[str, str]]] = {}
+    for sql in ran:
+        r = statements.column_rename(sql)
+        if r:
+            renames.setdefault(r.table, []).append((r.old, r.new))
+    pairs = diff.match(before, after, renames)
+    notes = []
+    for sql in ran:
+        name = statements.written_table(sql)
+        if name is None:
+            continue
+        found = diff.find(pairs, name)
+        if found:
+            found.written = True
+        elif len(name) == 3 and name[0].lower() not in (database.lower(), "temp"):
+            notes.append(("not compared", ".".join(name), None, None,
+                          f"{'.'.join(name)} is written by `{_short(sql)}` but is in another database, "
+                          "which the preview does not compare"))
+    given = {}
+    for table, columns in keys.items():
+        found = diff.find(pairs, tuple(table.split(".")))
+        if found is None:
+            raise errors.UnknownKeyTable(table, [p.label for p in pairs])
+        given[id(found)] = columns
+    for p in pairs:
+        diff.choose_key(p, given.get(id(p)))
+    return pairs, notes
+
+
+def _warnings(tables: list[diff.TableDiff]) -> list[tuple]:
+    out = []
+    for t in tables:
+        if t.rows_after is None and t.rows_before:
+            out.append(("table dropped", t.table, None, t.rows_before,
+                        f"table {t.table} is dropped with its {_n(t.rows_before, 'row')}"))
+            continue
+        for column, n in t.values_dropped.items():
+            out.append(("column dropped", t.table, column, n,
+                        f"column {t.table}.{column} is dropped with {_n(n, 'non-NULL value')}"))
+        for column, n in t.turned_null.items():
+            out.append(("values turned NULL", t.table, column, n,
+                        f"{_n(n, 'value')} of {t.table}.{column} turn NULL with its new type"))
+        if t.rows_before is not None and t.rows_after is not None and t.removed:
+            out.append(("rows removed", t.table, None, t.removed,
+                        f"{_n(t.removed, 'row')} removed from {t.table}"))
+    return out
+
+
+def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects: dict,
+                      tables: list[diff.TableDiff]) -> Downgrade:
+    """The inverse of what can be inverted, from the catalog diff; what cannot, in words."""
+    q = catalog.quote
+    first, middle, last = [], [], []
+    cannot = []
+    counts = {t.table: t for t in tables}
+    for (kind, name), definition in sorted(after_objects.items()):
+        if kind in ("table", "column") or (kind, name) in before_objects:
+            continue
+        drop = {"view": "VIEW", "index": "INDEX", "sequence": "SEQUENCE", "schema": "SCHEMA",
+                "macro": "MACRO TABLE" if definition == "table_macro" else "MACRO"}[kind]
+        (last if kind in ("sequence", "schema") else first).append(f"DROP {drop} {_qualified(name, kind)};")
+    for (kind, name), definition in sorted(before_objects.items()):
+        if kind in ("table", "column"):
+            continue
+        now = after_objects.get((kind, name), _GONE)
+        if now == definition:
+            continue
+        if kind in ("view", "index") and definition:
+            if now is not _GONE:
+                first.append(f"DROP {kind.upper()} {_qualified(name, kind)};")
+            last.append(_terminated(definition))
+        elif now is _GONE:
+            cannot.append(f"{kind} {name} is dropped: write its CREATE {kind.upper()} again")
+    for p in pairs:
+        t = counts.get(p.label)
+        if p.before is None:
+            middle.append(f"DROP TABLE {p.after.sql_name};")
+            continue
+        if p.after is None:
+            rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
+            cannot.append(f"table {p.label} is dropped{rows}: its rows cannot be brought back")
+            continue
+        if p.replaced:
+            cannot.append(f"table {p.label} is replaced by a new table: the old one cannot be brought back")
+            continue
+        table = p.after.sql_name
+        for c in p.columns:
+            b, a = c.before, c.after
+            if b is None:
+                middle.append(f"ALTER TABLE {table} DROP COLUMN {q(a.name)};")
+            elif a is None:
+                values = t.values_dropped.get(b.name) if t else None
+                cannot.append(f"column {p.label}.{b.name} is dropped"
+                              + (f" with {_n(values, 'non-NULL value')}" if values else "")
+                              + ": its values cannot be brought back")
+            else:
+                if b.type != a.type:
+                    middle.append(f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} TYPE {b.type};")
+                    lost = t.turned_null.get(a.name) if t else None
+                    if lost:
+                        cannot.append(f"{_n(lost, 'value')} of {p.label}.{a.name} turned NULL with the new type")
+                if b.default != a.default:
+                    middle.append(f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} "
+                                  + (f"SET DEFAULT {b.default};" if b.default is not None else "DROP DEFAULT;"))
+                if b.nullable != a.nullable:
+                    middle.append(f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} "
+                                  + ("DROP NOT NULL;" if b.nullable else "SET NOT NULL;"))
+                if c.renamed:
+                    middle.append(f"ALTER TABLE {table} RENAME COLUMN {q(a.name)} TO {q(b.name)};")
+        if p.before.primary_key != p.after.primary_key:
+            cannot.append(f"the primary key of {p.label} changed: recreate the table to change it back")
+        if p.renamed:
+            middle.append(f"ALTER TABLE {table} RENAME TO {q(p.before.name)};")
+        if t and (t.changed or t.removed or t.added):
+            what = ", ".join(f"{_n(n, 'row')} {verb}" for n, verb in
+                             ((t.changed, "changed"), (t.removed, "removed"), (t.added, "added")) if n)
+            cannot.append(f"{p.label}: {what}; a downgrade from the schema cannot restore rows")
+    return Downgrade(first + middle + last, cannot)
+
+
+_GONE = object()
+
+
+def _qualified(name: str, kind: str) -> str:
+    if kind == "schema":
+        return catalog.quote(name)
+    schema, _, rest = name.partition(".")
+    return catalog.quote(rest) if schema == "main" else f"{catalog.quote(schema)}.{catalog.quote(rest)}"
+
+
+def _terminated(sql: str) -> str:
+    sql = sql.strip()
+    return sql if sql.endswith(";") else sql + ";"
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'s' * (n != 1)}"
+
+
+def _short(sql: str, width: int = 60) -> str:
+    flat = " ".join(sql.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _frame(columns: list[str], rows: list[tuple]):
+    import pandas as pd
+
+    return pd.DataFrame([list(r) for r in rows], columns=columns)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)

@@ -1,0 +1,116 @@
+"""What a statement writes, read with DuckDB's own tokenizer.
+
+A preview scans only the tables a migration touches. Tables created, dropped,
+renamed or altered show in the catalog; rows written by INSERT, UPDATE, DELETE,
+TRUNCATE, MERGE or COPY ... FROM do not, so their targets are read from the
+statements. Column renames are read here too: the catalog alone cannot tell a
+renamed column from one dropped and another added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Name = tuple[str, ...]  # [catalog.][schema.]table, unquoted
+
+# After these words the next name is the table a statement writes.
+_WRITES = {"UPDATE": None, "INSERT": "INTO", "DELETE": "FROM", "TRUNCATE": None, "MERGE": "INTO", "COPY": None}
+# Words that follow UPDATE or INSERT without naming a table (``ON CONFLICT DO UPDATE SET``).
+_NOT_A_NAME = {"SET", "SELECT", "VALUES", "DEFAULT", "TABLE", "ONLY", "BY", "OR", "INTO", "FROM"}
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    kind: str  # identifier, keyword, operator, string_const, numeric_const, comment
+
+    @property
+    def word(self) -> str:
+        return self.text.upper() if self.kind == "keyword" else ""
+
+
+@dataclass(frozen=True)
+class ColumnRename:
+    table: Name
+    old: str
+    new: str
+
+
+def tokens(sql: str) -> list[Token]:
+    import duckdb
+
+    found = duckdb.tokenize(sql)
+    out = []
+    for i, (start, kind) in enumerate(found):
+        end = found[i + 1][0] if i + 1 < len(found) else len(sql)
+        kind = str(kind).rsplit(".", 1)[-1]
+        if kind != "comment":
+            out.append(Token(sql[start:end].strip(), kind))
+    return out
+
+
+def written_table(sql: str) -> Name | None:
+    """The table whose rows the statement writes, or None (a query, DDL, COPY ... TO)."""
+    toks = tokens(sql)
+    depth = 0
+    for i, tok in enumerate(toks):
+        if tok.kind == "operator":
+            depth += tok.text.count("(") - tok.text.count(")")
+            continue
+        if depth or tok.word not in _WRITES:
+            continue
+        j = i + 1
+        then = _WRITES[tok.word]
+        if then:  # INSERT [OR REPLACE] INTO name, DELETE FROM name, MERGE INTO name
+            while j < len(toks) and toks[j].word != then and toks[j].kind == "keyword":
+                j += 1
+            if j >= len(toks) or toks[j].word != then:
+                continue
+            j += 1
+        elif tok.word == "TRUNCATE" and j < len(toks) and toks[j].word == "TABLE":
+            j += 1
+        name, j = _name(toks, j)
+        if name is None:
+            continue
+        if tok.word == "COPY" and not any(t.word == "FROM" for t in toks[j:]):
+            return None  # COPY t TO ...: a read
+        return name
+    return None
+
+
+def column_rename(sql: str) -> ColumnRename | None:
+    """``ALTER TABLE t RENAME [COLUMN] a TO b`` as (t, a, b); None for any other statement."""
+    toks = tokens(sql)
+    if len(toks) < 6 or [t.word for t in toks[:2]] != ["ALTER", "TABLE"]:
+        return None
+    j = 2
+    if [t.word for t in toks[j:j + 2]] == ["IF", "EXISTS"]:
+        j += 2
+    table, j = _name(toks, j)
+    if table is None or j >= len(toks) or toks[j].word != "RENAME":
+        return None
+    j += 1
+    if j < len(toks) and toks[j].word == "COLUMN":
+        j += 1
+    rest = toks[j:]
+    if len(rest) < 3 or rest[1].word != "TO":
+        return None  # RENAME TO new_name renames the table, which the catalog shows
+    return ColumnRename(table, _unquote(rest[0].text), _unquote(rest[2].text))
+
+
+def _name(toks: list[Token], j: int) -> tuple[Name | None, int]:
+    parts = []
+    while j < len(toks) and toks[j].kind in ("identifier", "keyword") and toks[j].word not in _NOT_A_NAME:
+        parts.append(_unquote(toks[j].text))
+        j += 1
+        if j < len(toks) and toks[j].text == ".":
+            j += 1
+            continue
+        break
+    return (tuple(parts) or None), j
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text

@@ -385,6 +385,19 @@ class MigrationFailed(DuckmigError):
         )
 
 
+class CommitFailed(DuckmigError):
+    """DuckDB could not write a COMMIT (a full disk, a file it may not write); it rolled back."""
+
+    exit_code = 1
+
+    def __init__(self, reason: str, version: str | None = None):
+        self.reason, self.version = reason, version
+        super().__init__(
+            f"DuckDB could not commit {version or 'the change'}: {reason}\n  rolled back: nothing of it remains",
+            "make room on the disk, or make the database file and its folder writable; then run it again",
+        )
+
+
 class IrreversibleMigration(DuckmigError):
     def __init__(self, version: str):
         self.version = version

@@ -8,15 +8,16 @@
     ALTER TABLE metrics DROP COLUMN tags;
 
 Markers are whole lines, as in dbmate; a marker-like line inside a quoted
-string, a quoted name or a block comment is text, not a marker. Statements are
-split by DuckDB's own parser (``duckdb.extract_statements``), so quoting,
-dollar quoting and comments are handled the way DuckDB handles them.
+string, a quoted name or a block comment is text, not a marker. DuckDB's own
+parser checks the statements and its tokenizer finds the ``;`` between them,
+so quoting, dollar quoting and comments are handled the way DuckDB handles them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .. import errors
@@ -32,44 +33,45 @@ class Section:
     transaction: bool = True
 
     def statements(self, path: Path | str = "<sql>") -> list[tuple[int, str]]:
-        """(line, statement) pairs, split by DuckDB's parser; raises SqlSyntaxError."""
+        """(line, statement) pairs, as ``split`` gives them; raises SqlSyntaxError."""
         import duckdb
 
         try:
-            return [(self.line + n - 1, text) for n, text in split(self.sql)]
+            return [(self.line + n - 1, text) for n, text in self._split]
         except duckdb.Error as exc:
             raise errors.SqlSyntaxError(path, _first_line(str(exc)), self.line + _error_line(exc) - 1,
                                         "fix the statement; nothing was run") from exc
 
+    @cached_property
+    def _split(self) -> list[tuple[int, str]]:
+        # A run asks for a section's statements when it checks the file, plans and
+        # applies it; DuckDB's parser and tokenizer cost more than a small migration.
+        return split(self.sql)
+
 
 def split(sql: str) -> list[tuple[int, str]]:
-    """(line in ``sql``, statement) pairs, split by DuckDB's parser; raises DuckDB's error.
+    """(line in ``sql``, statement) pairs; raises DuckDB's error if DuckDB cannot parse ``sql``.
 
-    A statement is its text from its first token to its last, without the
-    comments before it or the ``;`` that ends it.
+    A statement is its text from its first token to the ``;`` that ends it,
+    without that ``;`` or the comments before it.
     """
     import duckdb
 
-    result, cursor = [], 0
-    for stmt in duckdb.extract_statements(sql):
-        # DuckDB versions differ in what surrounds a statement's text (the
-        # `;`, the comment after the one before it); tokens do not.
-        query = stmt.query
-        raw = query.encode()
-        starts = [start for start, kind in _tokens(query) if kind != "comment"]
-        end = len(raw)
-        while starts and raw[starts[-1]:starts[-1] + 1] == b";":
-            end = starts.pop()
-        if not starts:
+    # DuckDB's parser judges the syntax, but its statements' text cannot be
+    # used: DuckDB 1.x rewrites some (ADD COLUMN ... DEFAULT FALSE) into
+    # several with no text at all. Its tokenizer finds each `;` that ends one.
+    duckdb.extract_statements(sql)
+    raw = sql.encode()
+    result, start = [], None
+    for offset, kind in _tokens(sql) + [(len(raw), "end")]:
+        if kind == "comment":
             continue
-        text = raw[starts[0]:end].decode().rstrip()
-        found = sql.find(query, cursor)
-        if found >= 0:
-            cursor = found + len(query)
-            at = found + len(raw[:starts[0]].decode())
-        else:
-            at = cursor
-        result.append((sql.count("\n", 0, at) + 1, text))
+        end = kind == "end" or (kind == "operator" and raw[offset:offset + 1] == b";")
+        if end and start is not None:
+            result.append((raw.count(b"\n", 0, start) + 1, raw[start:offset].decode().rstrip()))
+            start = None
+        elif not end and start is None:
+            start = offset
     return result
 
 
@@ -122,7 +124,8 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     if down is not None and not down.statements(path):
         down = None
     desc = _DESCRIPTION.search(head)
-    return SqlMigration(up, down, desc["text"] if desc and desc["text"] else None)
+    # As render writes it, so that parse, render, parse gives the same description.
+    return SqlMigration(up, down, (one_line(desc["text"]) or None) if desc else None)
 
 
 def render(up: str, down: str | None = None, *, description: str | None = None,

@@ -17,11 +17,11 @@ from pathlib import Path, PurePath
 from . import config, errors
 from .engine import Migrator
 from .engine.versions import IgnoredFile
-from .text import TextProgress, error_line, format_table, status_lines
+from .text import TextProgress, error_line, format_table, preview_lines, status_lines
 
 EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR, then [tool.duckmig]
 in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration failed,
-2 usage or configuration, 3 drift or a failed verification."""
+2 usage or configuration, 3 drift, a failed verification or a refused export."""
 
 
 class UsageError(errors.ConfigError):
@@ -80,8 +80,19 @@ VERBS: dict[str, tuple[str, list]] = {
         _arg("target", nargs="?", help="through this version (default: all)"),
         _arg("--out-of-order", action="store_true", help="as for up"),
         _arg("--allow-drift", action="store_true", help="as for up")]),
-    "export": ("write a notebook's migration cells as version files, as running each cell would; "
-               "exit code 3 when a cell is refused", [
+    "preview": ("show what `up` would do to the schema and the rows: applied in a transaction that is "
+                "rolled back", [
+        _arg("target", nargs="?", help="through this version (default: all pending)"),
+        _arg("--key", action="append", metavar="TABLE=COLUMN[,COLUMN...]",
+             help="the columns that identify a table's rows where it has no primary key (repeatable); "
+                  "without one, whole rows are compared"),
+        _arg("--sample", type=int, metavar="N", help="show up to N added, removed or changed rows a table "
+                                                     "(default: 20)"),
+        _arg("--out-of-order", action="store_true", help="as for up"),
+        _arg("--allow-drift", action="store_true", help="as for up")]),
+    "export": ("write a notebook's migration cells as version files, as running each cell would; a cell "
+               "whose migration is applied in the database (if one is given) and whose text changed is "
+               "refused, with exit code 3", [
         _arg("notebook", nargs="?", help="the .ipynb file, as last saved (in a notebook: the running one)"),
         _arg("--force", action="store_true",
              help="also overwrite the files of applied migrations whose cell changed (status then shows "
@@ -268,6 +279,20 @@ def cmd_sql(args, out):
     _emit(args, out, {"sql": text}, text or "-- nothing to apply")
 
 
+def cmd_preview(args, out):
+    keys = {}
+    for option in args.key or []:
+        table, _, columns = option.partition("=")
+        if not table.strip() or not columns.strip():
+            raise UsageError(f"preview: --key takes TABLE=COLUMN[,COLUMN...], not {option!r}",
+                             "for example --key events=day,seq")
+        keys[table.strip()] = columns
+    p = _migrator(args).preview(args.target, keys=keys, sample=20 if args.sample is None else args.sample,
+                                out_of_order=args.out_of_order, allow_drift=args.allow_drift)
+    _emit(args, out, p.to_dict(), "\n".join(preview_lines(p)))
+    return 0 if p.ok else p.failed.exit_code
+
+
 def cmd_export(args, out):
     from .notebooks import export_notebook
 
@@ -290,8 +315,9 @@ def cmd_export(args, out):
 
 
 def cmd_notebook(args, out):
-    from .notebooks import build_notebook, write_notebook
     import nbformat
+
+    from .notebooks import METADATA_KEY, build_notebook, write_notebook
 
     settings = config.resolve(args.database, args.directory, args.table)
     folder = Path(args.output).parent if args.output else Path.cwd()
@@ -304,7 +330,7 @@ def cmd_notebook(args, out):
         out.write(nbformat.writes(nb) + "\n")
         return
     path = write_notebook(nb, args.output, force=args.force)
-    cells = len(nb.cells) - 2
+    cells = sum(METADATA_KEY in c.metadata for c in nb.cells)
     _emit(args, out, {"path": str(path), "migrations": cells},
           f"wrote {path}: {cells} migration cell{'s' * (cells != 1)}")
 

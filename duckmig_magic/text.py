@@ -39,6 +39,53 @@ def status_lines(report) -> list[str]:
     return lines
 
 
+def preview_lines(p) -> list[str]:
+    """A preview as a terminal shows it: warnings first, then schema, rows, samples, downgrade."""
+    lines = [f"preview of {', '.join(p.versions)} (rolled back: the database is unchanged)"
+             if p.versions else "nothing to preview: no migration is pending"]
+    if p.failed is not None:
+        lines.append(f"FAILED: {p.failed.version}: {error_line(p.failed.error)}")
+        if p.failed.statement:
+            lines.append(f"  statement: {_cell(p.failed.statement, 160)}")
+        lines.append(f"  the diff below shows only the migrations before it: {', '.join(p.covers)}"
+                     if p.covers else "  no diff: the first migration failed")
+    if p.warning_list:
+        lines += ["", "warnings:"] + [f"  {w[-1]}" for w in p.warning_list]
+    if p.covers:
+        lines += ["", "schema:"]
+        lines.append(format_table(["KIND", "NAME", "COLUMN", "CHANGE", "BEFORE", "AFTER"],
+                                  [list(r) for r in p.schema_changes]) if p.schema_changes else "  no change")
+        lines += ["", "rows:"]
+        lines.append(format_table(["TABLE", "KEY", "BEFORE", "AFTER", "ADDED", "REMOVED", "CHANGED", "UNCHANGED"],
+                                  [[r[0], r[1]] + [_count(n) for n in r[2:]] for r in map(p._summary_row, p.tables)])
+                     if p.tables else "  no table's rows change")
+        changed = [f"{t.table}.{c} {_count(n)}" for t in p.tables for c, n in (t.column_changes or {}).items() if n]
+        if changed:
+            lines.append("changed values: " + ", ".join(changed))
+        for t in p.tables:
+            if not t.sample:
+                continue
+            total = t.added + t.removed + (t.changed or 0)
+            lines += ["", f"{t.table}: {len(t.sample)} of {_count(total)} rows added, removed or changed:"]
+            at = t.sample_columns.index("_change")
+            lines.append(format_table(t.sample_columns, [
+                ["" if _absent(name, row[at]) else "NULL" if v is None else v
+                 for name, v in zip(t.sample_columns, row)] for row in t.sample]))
+        down = p.proposed_downgrade
+        if down.statements or down.cannot:
+            lines += ["", "proposed downgrade:", str(down)]
+    return lines
+
+
+def _count(n) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def _absent(column: str, change: str) -> bool:
+    """A value the row cannot have: the before side of an added row, the after side of a removed one."""
+    return (change == "added" and column.endswith("_before")) or (change == "removed" and column.endswith("_after"))
+
+
 def error_line(error: str | None) -> str:
     """An error on one line, without DuckDB's ``LINE n:`` excerpt and caret (the statement is shown apart)."""
     lines = (line.strip() for line in (error or "").splitlines())

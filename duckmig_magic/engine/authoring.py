@@ -2,9 +2,10 @@
 
 A migration written this way is identified by its slug: saving the same slug
 again updates the same version file instead of adding another. The file is the
-body with a header of comments: where it came from (``duckmig-source``) and,
-for SQL, its description. ``compose`` and ``decompose`` are inverse, so a
-notebook built from files exports back to the same bytes.
+body with a header of comments: where it came from (``duckmig-source``, written
+when the file is created and kept by later saves) and, for SQL, its
+description. ``compose`` and ``decompose`` are inverse, so a notebook built
+from files exports back to the same bytes.
 """
 
 from __future__ import annotations
@@ -156,11 +157,13 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
             raise errors.DuckmigError(
                 f"{script.name} is a {script.kind} migration; this one is {kind}",
                 "keep the form of the existing file, or use a new slug")
-        old_body, old_desc, _ = decompose(script.text, kind)
+        old_body, old_desc, old_source = decompose(script.text, kind)
         new_body, new_desc, _ = decompose(text, kind)
         if (old_body, old_desc) == (new_body, new_desc):
             # a different source line alone is no change
             return Planned("unchanged", slug, kind, text, description, script)
+        if old_source:  # where a migration was born stays in its file, so putting a text back restores its bytes
+            text = compose(body, kind, description=description, source=old_source)
         if script.version in applied and not force:
             raise MigrationApplied(script, max((v for v in applied if v < script.version), default="base"))
         validate(checked, kind, where or str(script.path), script.version)

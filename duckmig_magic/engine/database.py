@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import errors
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
-_engine_locks: dict[int, threading.RLock] = {}
+_engine_locks: dict[int | str, threading.RLock] = {}
 _engine_locks_guard = threading.Lock()
 
 
@@ -74,12 +74,14 @@ class Database:
         path = Path(self.path)
         if not path.parent.exists():
             raise errors.NoDatabaseFolder(path)
-        conn = self._open(write)
-        try:
-            with _lock_for(conn):
+        # Connections to one file from one process share DuckDB's instance, so its file
+        # lock does not keep two threads apart; the engine's lock on the path does.
+        with _lock_for(str(path.resolve())):
+            conn = self._open(write)
+            try:
                 yield conn
-        finally:
-            conn.close()
+            finally:
+                conn.close()
 
     def _open(self, write: bool):
         import duckdb
@@ -115,6 +117,8 @@ def transaction(conn):
     A DuckDB COMMIT after a failed statement silently rolls back, so callers
     check their own work after the commit rather than trusting it.
     """
+    import duckdb
+
     begin(conn)
     try:
         yield conn
@@ -122,7 +126,11 @@ def transaction(conn):
         rollback(conn)
         raise
     else:
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except duckdb.Error as exc:  # DuckDB could not write it: a full disk, a file it may not write
+            rollback(conn)
+            raise errors.CommitFailed(_first_line(str(exc))) from exc
 
 
 @contextmanager
@@ -168,9 +176,11 @@ def in_transaction(conn) -> bool:
         return True
 
 
-def _lock_for(conn) -> threading.RLock:
+def _lock_for(target) -> threading.RLock:
+    """The engine's lock for a connection (by identity) or a database file (by resolved path)."""
+    key = target if isinstance(target, str) else id(target)
     with _engine_locks_guard:
-        return _engine_locks.setdefault(id(conn), threading.RLock())
+        return _engine_locks.setdefault(key, threading.RLock())
 
 
 def _describe(conn) -> str:

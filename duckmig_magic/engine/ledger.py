@@ -61,6 +61,7 @@ class Ledger:
         self.table = quote(table)
         self.history_table = quote(f"{table}_history")
         self._current = False  # a current ledger stays current: ask DuckDB's catalog once
+        self._seq: int | None = None  # the last event's seq; a Ledger lives for one locked operation
 
     # -- layout --------------------------------------------------------------
 
@@ -160,9 +161,12 @@ class Ledger:
 
     def event(self, version: str | None, event: str, checksum: str | None = None,
               execution_ms: float | None = None, detail: str | None = None) -> None:
+        if self._seq is None:
+            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.history_table}").fetchone()[0]
+        self._seq += 1  # a rolled-back event leaves a gap in seq, which orders and need not count
         self.conn.execute(
-            f"INSERT INTO {self.history_table} SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ? "
-            f"FROM {self.history_table}", [version, event, utcnow(), checksum, execution_ms, detail])
+            f"INSERT INTO {self.history_table} (seq, version, event, occurred_at, checksum, execution_ms, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", [self._seq, version, event, utcnow(), checksum, execution_ms, detail])
 
     def record(self, *, version: str, description: str, kind: str, checksum: str | None, status: str,
                execution_ms: float | None, downgrade: str | None, filename: str | None,

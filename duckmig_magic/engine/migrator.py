@@ -505,9 +505,10 @@ class Migrator:
 
     def _ensure_ledger(self, conn) -> Ledger:
         ledger = Ledger(conn, self.table)
-        if ledger.layout() != "current":
+        layout = ledger.layout()
+        if layout != "current":
             files = {}
-            if self.scripts.exists():
+            if layout == "legacy" and self.scripts.exists():  # adopted rows take their files' checksums
                 for s in self.scripts.scripts():
                     try:
                         files[s.version] = (s.checksum, s.downgrade_source, s.kind, s.name)
@@ -547,6 +548,8 @@ class Migrator:
             except errors.MigrationFailed as exc:
                 self._record_failure(conn, ledger, record, exc, start)
                 raise
+            except errors.CommitFailed as exc:  # nothing to record: the disk that refused it refuses that too
+                raise errors.CommitFailed(exc.reason, s.version) from exc
         else:
             try:
                 count = self._run(conn, s.version, _up_steps(s), "up")
@@ -555,17 +558,27 @@ class Migrator:
                 self._record_failure(conn, ledger, record, failed, start)
                 raise failed from exc
             ms = _ms(start)
-            with transaction(conn):
-                ledger.record(**record, status="applied", execution_ms=ms, detail="transaction:false", new=new)
+            try:
+                with transaction(conn):
+                    ledger.record(**record, status="applied", execution_ms=ms, detail="transaction:false",
+                                  new=new)
+            except errors.CommitFailed as exc:
+                raise errors.MigrationFailed(s.version, "COMMIT", f"{exc.reason}\n(its ledger row could not "
+                                             "be written)", partial=True) from exc
         return StepResult(s.version, s.description, "up", ms, count)
 
     def _record_failure(self, conn, ledger: Ledger, record: dict, exc: errors.MigrationFailed, start) -> None:
+        import duckdb
+
         error = exc.error
         if exc.partial:  # status must tell that a rerun starts on top of what was committed
             error += "\n(transaction:false: the statements before this one were committed)"
-        with transaction(conn):
-            ledger.record(**record, status="failed", execution_ms=_ms(start), error=error,
-                          statement=exc.statement)
+        try:
+            with transaction(conn):
+                ledger.record(**record, status="failed", execution_ms=_ms(start), error=error,
+                              statement=exc.statement)
+        except (errors.CommitFailed, duckdb.Error):
+            pass  # a full disk refuses this write too; the run's own error says what happened
 
     def _downgrade(self, row: Row):
         """The stored downgrade of ``row``, ready to run; raises if there is none."""
@@ -581,6 +594,8 @@ class Migrator:
             with transaction(conn):
                 count = self._run(conn, row.version, steps, "down")
                 ledger.forget(row.version, "reverted", execution_ms=_ms(start))
+        except errors.CommitFailed as exc:
+            raise errors.CommitFailed(exc.reason, row.version) from exc
         except errors.MigrationFailed as exc:
             with transaction(conn):
                 ledger.update(row.version, error=f"revert failed: {exc.error}", statement=exc.statement)

@@ -175,6 +175,7 @@ def run(conn, migrations: list[tuple[str, object]], runner, *, keys: dict[str, l
 
     versions = [v for v, _ in migrations]
     database = conn.execute("SELECT current_database()").fetchone()[0]
+    sequences = _sequences(conn)
     before_conn = conn.cursor()  # sees the committed database: the tables as they were
     try:
         with diff.Scratch(before_conn) as scratch, rolled_back(conn):
@@ -194,7 +195,22 @@ def run(conn, migrations: list[tuple[str, object]], runner, *, keys: dict[str, l
         before_conn.close()
     schema = diff.schema_rows(pairs, before_objects, after_objects)
     return Preview(versions, versions, None, propose_downgrade(pairs, before_objects, after_objects, tables),
-                   schema, tables, _warnings(tables) + notes)
+                   schema, tables, _warnings(tables) + notes + _advanced(sequences, _sequences(conn)))
+
+
+def _sequences(conn) -> dict[str, int]:
+    """{sequence: the next value it gives}"""
+    return {(name if schema == "main" else f"{schema}.{name}"): start if last is None else last + step
+            for schema, name, start, step, last in conn.execute(
+                "SELECT schema_name, sequence_name, start_value, increment_by, last_value FROM duckdb_sequences() "
+                "WHERE database_name = current_database()").fetchall()}
+
+
+def _advanced(before: dict[str, int], after: dict[str, int]) -> list[tuple]:
+    return [("sequence advanced", name, None, None,
+             f"sequence {name} advanced by the preview (DuckDB does not roll sequences back): "
+             f"the next value it gives is {after[name]}, not {value}")
+            for name, value in before.items() if after.get(name, value) != value]
 
 
 def _recording(steps, ran: list[str]):
@@ -255,7 +271,7 @@ def _warnings(tables: list[diff.TableDiff]) -> list[tuple]:
                         f"column {t.table}.{column} is dropped with {_n(n, 'non-NULL value')}"))
         for column, n in t.turned_null.items():
             out.append(("values turned NULL", t.table, column, n,
-                        f"{_n(n, 'value')} of {t.table}.{column} turn NULL with its new type"))
+                        f"{t.table}.{column}: {_n(n, 'value')} turned NULL with the new type"))
         if t.rows_before is not None and t.rows_after is not None and t.removed:
             out.append(("rows removed", t.table, None, t.removed,
                         f"{_n(t.removed, 'row')} removed from {t.table}"))

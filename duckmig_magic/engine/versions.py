@@ -98,7 +98,7 @@ class Script:
     @property
     def quick_description(self) -> str:
         """The description without importing Python code (for status)."""
-        if self.kind == "sql":
+        if self.kind == "sql" and "description:" in self.text:
             m = sqlfile._DESCRIPTION.search(sqlfile.normalize(self.text).split("-- migrate:", 1)[0])
             if m and m["text"]:
                 return m["text"]
@@ -143,7 +143,8 @@ class ScriptDirectory:
         """Every version file in version order; warns about files it ignores."""
         if not self.exists():
             raise errors.NoDirectory(self.versions_dir if self.directory.is_dir() else self.directory)
-        found: dict[str, list[Script]] = {}
+        found: dict[str, Script] = {}
+        twins: dict[str, list[Script]] = {}
         with os.scandir(self.versions_dir) as entries:
             for entry in entries:
                 name = entry.name
@@ -156,11 +157,13 @@ class ScriptDirectory:
                         "YYYYMMDD_HHMMSS_slug.sql or .py (slug: a-z, 0-9 and _)"), stacklevel=2)
                     continue
                 script = Script(entry.path, m["version"], m["slug"], "python" if m["ext"] == "py" else "sql")
-                found.setdefault(script.version, []).append(script)
-        for version, same in found.items():
-            if len(same) > 1:
-                raise errors.DuplicateVersion(version, sorted(s.path for s in same))
-        return [found[v][0] for v in sorted(found)]
+                if script.version in found:
+                    twins.setdefault(script.version, [found[script.version]]).append(script)
+                else:
+                    found[script.version] = script
+        for version, same in twins.items():
+            raise errors.DuplicateVersion(version, sorted(s.path for s in same))
+        return [found[v] for v in sorted(found)]
 
     def get(self, version: str) -> Script | None:
         return next((s for s in self.scripts() if s.version == version), None)

@@ -1,0 +1,139 @@
+"""Progress of ``up`` and ``down``: a bar in a notebook, a line per migration in a terminal."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from ..text import TextProgress
+from . import html
+from .view import View, widget_frontend
+
+VERBS = {"up": ("applying", "applied"), "down": ("reverting", "reverted"), "redo": ("redoing", "redid")}
+
+
+def summary(verb: str, results) -> str:
+    """``applied 3 migrations in 41.0 ms``, or what there was nothing to do."""
+    if not results:
+        return {"up": "nothing to apply", "down": "nothing to revert"}.get(verb, "nothing to do")
+    took = html.duration(sum(r.execution_ms for r in results))
+    if verb == "redo":
+        return f"redid {results[0].version} in {took}"
+    return f"{VERBS[verb][1]} {html.plural(len(results), 'migration')} in {took}"
+
+
+class ProgressView(View):
+    """A ``Migrator(progress=...)`` callback drawn as a bar with the current migration's name.
+
+    Ends with the summary (``finish``) or the failed migration (``fail``).
+    ``state`` is idle, running, done or failed.
+    """
+
+    def __init__(self, verb: str = "up", *, show_at_start: bool = False):
+        self.verb = verb
+        self.show_at_start = show_at_start  # display this view when the first migration starts
+        self.state = "idle"
+        self.done = 0
+        self.total = 0
+        self.label = ""
+        self.current = None  # version of the migration that runs now
+        self.results = []  # what each finished migration did
+
+    def __call__(self, event, index, total, item, result) -> None:
+        if self.show_at_start:
+            self.show_at_start = False
+            self.show()
+        if self.state != "running":
+            self.state, self.done = "running", 0
+        self.total = total
+        if event == "start":
+            self.current = item.version
+            name = " ".join(filter(None, [item.version, getattr(item, "description", None)]))
+            self.label = f"{VERBS.get(self.verb, ('running',))[0]} {index}/{total}: {name}"
+        else:
+            self.done = index
+            self.results.append(result)
+        self._sync()
+
+    def finish(self) -> None:
+        self.state, self.current = "done", None
+        self.done = self.total = max(self.total, len(self.results))
+        self.label = summary(self.verb, self.results)
+        self._sync()
+        self._publish()
+
+    def fail(self, error: BaseException) -> None:
+        version = getattr(error, "version", None) or self.current
+        self.state = "failed"
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        self.label = f"failed at {version}: {first}" if version and version not in first else first
+        self._sync()
+        self._publish()
+
+    def reset(self, verb: str) -> None:
+        self.__init__(verb)
+        self._sync()
+
+    def to_text(self) -> str:
+        if self.state == "running":
+            return f"[{self.done}/{self.total}] {self.label}"
+        return self.label
+
+    def to_html(self) -> str:
+        return html.progress(self.done, self.total, self.label, self.state)
+
+    def _build(self):
+        import ipywidgets as w
+
+        self.bar = w.IntProgress(min=0, max=1, layout=w.Layout(width="240px"))
+        self.text = w.Label()
+        box = w.HBox([self.bar, self.text])
+        self._widget = box
+        self._sync()
+        return box
+
+    def _sync(self) -> None:
+        if self._widget is None:
+            return
+        self.bar.max = max(self.total, 1)
+        self.bar.value = self.bar.max if self.state == "done" else self.done
+        self.bar.bar_style = {"done": "success", "failed": "danger"}.get(self.state, "info")
+        self.text.value = self.label
+
+
+@contextmanager
+def shown(migrator, verb: str, view: ProgressView | None = None):
+    """Show the progress of ``migrator``'s run inside the block; yields the progress in use.
+
+    ``view`` is a ``ProgressView`` placed by the caller (the status view's own).
+    Without one, where a widget frontend runs, a bar is displayed at the first
+    migration and updated to the summary at the end; elsewhere the migrator's
+    own progress stays, or lines are written to stdout if it has none.
+    """
+    if view is None and not widget_frontend():
+        if migrator.progress is not None:
+            yield migrator.progress
+            return
+        view = TextProgress(sys.stdout)
+    elif view is None:
+        view = ProgressView(verb, show_at_start=True)
+    else:
+        view.reset(verb)
+    saved = migrator.progress
+    migrator.progress = view
+    try:
+        yield view
+    except BaseException as exc:
+        view.fail(exc)
+        raise
+    else:
+        if isinstance(view, ProgressView):
+            view.finish()
+    finally:
+        migrator.progress = saved
+
+
+def run(migrator, verb: str, *args, progress: ProgressView | None = None, **kwargs):
+    """``migrator.up/down/redo(*args, **kwargs)`` with its progress shown (see ``shown``); returns its results."""
+    with shown(migrator, verb, progress):
+        return getattr(migrator, verb)(*args, **kwargs)

@@ -1,0 +1,85 @@
+"""What every view shares: its MIME bundle, and showing itself so it can update."""
+
+from __future__ import annotations
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def widget_frontend() -> bool:
+    """True inside a Jupyter kernel, where a frontend may render widgets.
+
+    A terminal IPython or a script has no kernel: widgets would print as
+    ``VBox(...)`` there, so the views fall back to text.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class View:
+    """Base of the views: subclasses give ``to_text()``, ``to_html()`` and ``_build()``.
+
+    The widget is built on first use, so a view that only ever renders as HTML
+    or text (nbconvert, a terminal) never imports ipywidgets.
+    """
+
+    _widget = None
+    _handle = None
+
+    @property
+    def widget(self):
+        """The ipywidgets view (built on first access)."""
+        if self._widget is None:
+            self._widget = self._build()
+        return self._widget
+
+    def _build(self):
+        raise NotImplementedError
+
+    def to_text(self) -> str:
+        raise NotImplementedError
+
+    def to_html(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        data = {"text/plain": self.to_text(), "text/html": self.to_html()}
+        if self._widget is not None or widget_frontend():
+            view = self.widget._repr_mimebundle_().get(WIDGET_VIEW)
+            if view:
+                data[WIDGET_VIEW] = view
+        return data
+
+    def show(self):
+        """Display the view so that later changes also update the saved output's HTML and text."""
+        from IPython.display import display
+
+        self._handle = display(self, display_id=True)
+        return self
+
+    def _publish(self) -> None:
+        # The widget updates itself; the HTML and text fallbacks kept in the
+        # notebook file change only when the display is updated.
+        if self._handle is not None:
+            self._handle.update(self)
+
+
+def viewed(frame, view):
+    """``frame`` as a DataFrame that a notebook shows as ``view`` (its widget, HTML and text).
+
+    It stays a DataFrame for everything else: what pandas derives from it is a
+    plain DataFrame, it pickles as one, and once it is changed in place it shows
+    as one again.
+    """
+    from .frame import ViewedFrame
+
+    return ViewedFrame(frame, view)

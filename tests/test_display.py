@@ -1,0 +1,726 @@
+"""The notebook views: widget state, the HTML fallback (parsed) and the text rendering."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from html.parser import HTMLParser
+
+import pytest
+
+from duckmig_magic import errors
+from duckmig_magic.display import PreviewView, ProgressView, StatusView, html, run
+from duckmig_magic.engine.migrator import MigrationStatus, StatusReport
+
+V1, V2, V3, V4, V5, V6, V7 = (f"2025010{i}_000000" for i in range(1, 8))
+EVIL = "<script>alert(1)</script>"
+# What the fallback may contain: no script, no event handler, no link.
+ALLOWED_TAGS = {"div", "span", "code", "pre", "table", "thead", "tbody", "tr", "th", "td", "details", "summary"}
+ALLOWED_ATTRIBUTES = {"style", "colspan", "rowspan"}
+BLOCKS = {"div", "pre", "table", "tr", "td", "th"}
+
+
+class Page(HTMLParser):
+    """An HTML fragment taken apart: its tags, table rows (cell texts), badges and text."""
+
+    def __init__(self, markup: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.head: list[list[str]] = []
+        self.rows: list[list[str]] = []
+        self.badges: list[tuple[str, str]] = []  # (label, background colour)
+        self.chunks: list[str] = []
+        self._row = self._cell = self._badge = None
+        self._in_head = False
+        self.feed(markup)
+        self.close()
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(self.chunks).split())
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag in BLOCKS:
+            self.chunks.append(" ")
+        if tag == "thead":
+            self._in_head = True
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "span" and "border-radius:9px" in attrs.get("style", ""):
+            self._badge = ([], re.search(r"background:(#[0-9a-f]{6})", attrs["style"])[1])
+
+    def handle_endtag(self, tag):
+        if tag in BLOCKS:
+            self.chunks.append(" ")
+        if tag == "thead":
+            self._in_head = False
+        elif tag in ("td", "th"):
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr":
+            (self.head if self._in_head else self.rows).append(self._row)
+        elif tag == "span" and self._badge is not None:
+            self.badges.append(("".join(self._badge[0]), self._badge[1]))
+            self._badge = None
+
+    def handle_data(self, data):
+        self.chunks.append(data)
+        for part in (self._cell, self._badge[0] if self._badge else None):
+            if part is not None:
+                part.append(data)
+
+
+def assert_safe(markup: str) -> Page:
+    page = Page(markup)
+    assert {t for t, _ in page.tags} <= ALLOWED_TAGS
+    assert {a for _, attrs in page.tags for a in attrs} <= ALLOWED_ATTRIBUTES
+    return page
+
+
+def report_of(*migrations, database="app.db", directory="migrations/versions") -> StatusReport:
+    return StatusReport(database, directory, list(migrations))
+
+
+FIXED = report_of(
+    MigrationStatus(V1, "create metrics", "sql", "applied", datetime(2025, 1, 1, 12, 0, 0), 12.34),
+    MigrationStatus(V2, "add tags", "python", "failed", datetime(2025, 1, 2, 8, 30, 0), 3.0,
+                    error="Catalog Error: Table with name x does not exist!",
+                    statement="ALTER TABLE x ADD COLUMN tags VARCHAR"),
+    MigrationStatus(V3, "slow backfill", "sql", "pending"),
+)
+
+
+def states(page: Page) -> list[tuple[str, str]]:
+    """(version, state label) of each table row."""
+    return [(row[0], row[3]) for row in page.rows]
+
+
+# -- the HTML fallback --------------------------------------------------------------
+
+
+def test_status_html_has_header_rows_and_error_of_a_failed_migration():
+    page = assert_safe(StatusView(None, report=FIXED).to_html())
+    assert page.head == [["version", "description", "kind", "state", "applied at (UTC)", "execution time"]]
+    assert page.rows == [
+        [V1, "create metrics", "sql", "applied", "2025-01-01 12:00:00", "12.3 ms"],
+        [V2, "add tags", "python", "failed", "2025-01-02 08:30:00", "3.0 ms"],
+        [V3, "slow backfill", "sql", "pending", "", ""],
+    ]
+    assert page.text.startswith(
+        "database app.db directory migrations/versions 3 migrations: 1 applied 1 pending 1 failed "
+        f"failed {V2} add tags Catalog Error: Table with name x does not exist! "
+        "statement: ALTER TABLE x ADD COLUMN tags VARCHAR version description")
+
+
+@pytest.mark.parametrize("state, label, colour", [
+    ("applied", "applied", "#1a7f37"),
+    ("pending", "pending", "#57606a"),
+    ("failed", "failed", "#cf222e"),
+    ("modified", "modified", "#bc4c00"),
+    ("missing", "missing", "#8250df"),
+    ("out_of_order", "out of order", "#9a6700"),
+])
+def test_status_html_gives_each_state_its_colour_and_label(state, label, colour):
+    page = Page(html.status(report_of(MigrationStatus(V1, "one", "sql", state))))
+    assert states(page) == [(V1, label)]
+    # the header's count, then the row (a failed migration's error block has one too)
+    assert (page.badges[0], page.badges[-1]) == ((f"1 {label}", colour), (label, colour))
+
+
+def test_status_text_is_the_terminal_table():
+    view = StatusView(None, report=FIXED)
+    assert repr(view) == view.to_text() == textwrap.dedent(f"""\
+        database:  app.db
+        directory: migrations/versions
+
+        VERSION          STATE    KIND    APPLIED AT (UTC)     MS    DESCRIPTION
+        {V1}  applied  sql     2025-01-01 12:00:00  12.3  create metrics
+        {V2}  FAILED   python  2025-01-02 08:30:00  3.0   add tags
+        {V3}  pending  sql                                slow backfill
+
+        {V2} failed: Catalog Error: Table with name x does not exist!
+          statement: ALTER TABLE x ADD COLUMN tags VARCHAR
+
+        1 applied, 1 pending, 1 failed""")
+
+
+def test_every_state_from_a_real_ledger(project):
+    project.sql(V1, "one", "CREATE TABLE one (x INTEGER);", "DROP TABLE one;")
+    project.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
+    project.sql(V3, "three", "CREATE TABLE three (x INTEGER);", "DROP TABLE three;")
+    project.sql(V5, "five", "CREATE TABLE five (x INTEGER);", "DROP TABLE five;")
+    project.sql(V6, "six", "INSERT INTO nowhere VALUES (1);")
+    project.sql(V7, "seven", "CREATE TABLE seven (x INTEGER);")
+    with pytest.raises(errors.MigrationFailed):
+        project.migrator().up()
+    project.sql(V2, "two", "CREATE TABLE two (x INTEGER, y INTEGER);", "DROP TABLE two;")
+    next(project.versions.glob(f"{V3}_*")).unlink()
+    project.sql(V4, "four", "CREATE TABLE four (x INTEGER);")
+
+    page = assert_safe(StatusView(project.migrator()).to_html())
+    assert states(page) == [(V1, "applied"), (V2, "modified"), (V3, "missing"), (V4, "out of order"),
+                            (V5, "applied"), (V6, "failed"), (V7, "pending")]
+    assert [row[2] for row in page.rows] == ["sql"] * 7
+    assert page.badges[:6] == [("2 applied", "#1a7f37"), ("1 pending", "#57606a"), ("1 failed", "#cf222e"),
+                               ("1 modified", "#bc4c00"), ("1 missing", "#8250df"), ("1 out of order", "#9a6700")]
+    assert "Catalog Error: Table with name nowhere does not exist!" in page.text
+    assert "statement: INSERT INTO nowhere VALUES (1)" in page.text
+
+
+@pytest.mark.parametrize("case", ["no files", "ledger without rows"])
+def test_empty(project, case):
+    if case == "ledger without rows":
+        project.sql(V1, "one", "CREATE TABLE one (x INTEGER);", "DROP TABLE one;")
+        project.migrator().up()
+        project.migrator().down()
+        next(project.versions.glob(f"{V1}_*")).unlink()
+    view = StatusView(project.migrator())
+    page = assert_safe(view.to_html())
+    assert page.rows == [] and page.head == []
+    assert page.text == (f"database {project.db} directory {project.versions} no migrations yet: write one in a "
+                         "%%migration SLUG cell, or run duckmig new DESCRIPTION")
+    view.widget
+    assert (view.up_button.disabled, view.down_button.disabled, view.refresh_button.disabled) == (True, True, False)
+    assert (view.table.value, view.state_filter.layout.display, view.pager.layout.display) == ("", "none", "none")
+
+
+def test_all_pending_in_a_new_database(project):
+    project.sql(V1, "one", "CREATE TABLE one (x INTEGER);")
+    project.sql(V2, "two", "CREATE TABLE two (x INTEGER);")
+    page = Page(StatusView(project.migrator()).to_html())
+    assert states(page) == [(V1, "pending"), (V2, "pending")]
+    assert not project.db.exists()  # showing the status created nothing
+
+
+# -- escaping --------------------------------------------------------------------------
+
+
+def test_description_error_and_statement_are_escaped(project):
+    project.write(f"{V1}_evil.sql", f"-- description: {EVIL}\n-- migrate:up\nCREATE TABLE t (x INTEGER);\n")
+    project.write(f"{V2}_evil_data.sql", f"-- migrate:up\nSELECT '{EVIL}'::INTEGER;\n")
+    m = project.migrator()
+    with pytest.raises(errors.MigrationFailed):
+        m.up()
+    view = StatusView(m)
+    page = assert_safe(view.to_html())
+    assert page.rows[0][1] == EVIL
+    assert f"Conversion Error: Could not convert string '{EVIL}' to INT32" in page.text
+    assert f"statement: SELECT '{EVIL}'::INTEGER" in page.text
+    view.widget
+    for markup in (view.header.value, view.errors.value, view.table.value):
+        assert_safe(markup)
+    view.up_button.click()  # fails again: the message shows the error as text
+    message = assert_safe(view.message_box.value)
+    assert f"applying {V2} failed: Conversion Error: Could not convert string '{EVIL}'" in message.text
+
+
+def test_paths_are_escaped(tmp_path):
+    from duckmig_magic import Migrator
+
+    folder = tmp_path / "<img src=x onerror=alert(1)>"
+    (folder / "migrations" / "versions").mkdir(parents=True)
+    page = assert_safe(StatusView(Migrator(str(folder / "app.db"), str(folder / "migrations"))).to_html())
+    assert f"database {folder / 'app.db'} directory {folder / 'migrations' / 'versions'}" in page.text
+
+
+@pytest.mark.parametrize("value", [EVIL, "a & b", '"quoted" \'single\'', "<b>bold</b>", "x < y > z"])
+def test_html_text_round_trips_through_a_parser(value):
+    page = assert_safe(html.table(["h"], [[value]]))
+    assert page.rows == [[" ".join(value.split())]]
+
+
+# -- many migrations -------------------------------------------------------------------
+
+
+def many(states: str) -> list[MigrationStatus]:
+    code = {"A": "applied", "P": "pending", "F": "failed", "M": "modified"}
+    return [MigrationStatus(f"{20200101 + i // 100:08d}_{i % 100:06d}", f"m{i}", "sql", code[s])
+            for i, s in enumerate(states)]
+
+
+def folded(states: str, max_rows: int) -> str:
+    return " ".join(str(x) if isinstance(x, int) else x.state[0].upper() for x in html.fold(many(states), max_rows))
+
+
+@pytest.mark.parametrize("states, max_rows, expected", [
+    ("AAA", 3, "A A A"),
+    ("AAAA", 3, "1 A A A"),
+    ("AAAAP", 3, "2 A A P"),
+    ("PAAAA", 3, "P 2 A A"),
+    ("AFAAAAP", 3, "1 F 3 A P"),
+    ("PPPPA", 3, "P P P 2"),
+    ("", 3, ""),
+    ("AMAAAAAAAA", 4, "1 M 5 A A A"),
+])
+def test_fold_keeps_what_needs_attention_then_the_newest(states, max_rows, expected):
+    assert folded(states, max_rows) == expected
+
+
+def test_two_thousand_migrations_fold_to_fifty_rows():
+    report = report_of(*many("A" * 1000 + "F" + "A" * 996 + "PPP"))
+    page = assert_safe(html.status(report))
+    assert len(page.rows) == 52
+    assert page.rows[0] == ["⋯ 1,000 more migrations not shown"]
+    assert page.rows[1][:4] == ["20200111_000000", "m1000", "sql", "failed"]
+    assert page.rows[2] == ["⋯ 950 more migrations not shown"]
+    assert [row[3] for row in page.rows[3:]] == ["applied"] * 46 + ["pending"] * 3
+    assert page.rows[3][0] == "20200120_000051"
+    assert "2,000 migrations: 1,996 applied 3 pending 1 failed" in page.text
+
+
+def test_widget_pages_through_many_migrations_and_filters_by_state(project):
+    report = report_of(*many("A" * 60 + "P" + "A" * 58 + "P"))
+    view = StatusView(project.migrator(), report=report)
+    view.widget
+    assert view.pager.layout.display is None
+    assert (view.page_label.value, view.prev_button.disabled, view.next_button.disabled) == (
+        "51–100 of 120", False, False)
+    assert states(Page(view.table.value))[10] == ("20200101_000060", "pending")
+    view.next_button.click()
+    assert (view.page_label.value, view.next_button.disabled) == ("101–120 of 120", True)
+    view.prev_button.click()
+    view.prev_button.click()
+    assert (view.page_label.value, view.prev_button.disabled) == ("1–50 of 120", True)
+    assert view.state_filter.options == (("all (120)", "all"), ("applied (118)", "applied"),
+                                         ("pending (2)", "pending"))
+    view.state_filter.value = "pending"
+    assert states(Page(view.table.value)) == [("20200101_000060", "pending"), ("20200102_000019", "pending")]
+    assert (view.page_label.value, view.pager.layout.display) == ("1–2 of 2", "none")
+
+
+# -- the widget and its buttons ---------------------------------------------------------
+
+
+@pytest.fixture
+def two(project):
+    project.sql(V1, "create_one", "CREATE TABLE one (x INTEGER);", "DROP TABLE one;")
+    project.sql(V2, "create_two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
+    return project
+
+
+def applied(project) -> list[str]:
+    return [v for (v,) in project.query("SELECT version FROM duckdb_migrations WHERE status = 'applied' ORDER BY 1")]
+
+
+def test_widget_children_and_initial_state(two):
+    import ipywidgets as w
+
+    view = StatusView(two.migrator())
+    box = view.widget
+    assert isinstance(box, w.VBox)
+    assert box.children == (view.header, view.errors, view.toolbar, view.progress.widget, view.message_box,
+                            view.table, view.pager)
+    assert view.toolbar.children == (view.up_button, view.down_button, view.refresh_button, view.state_filter)
+    assert [(b.description, b.disabled, b.tooltip) for b in view.toolbar.children[:3]] == [
+        ("up", False, "apply 2 pending migrations"),
+        ("down one step", True, "nothing to revert"),
+        ("refresh", False, None),
+    ]
+    assert Page(view.header.value).text == f"database {two.db} directory {two.versions} 2 migrations: 2 pending"
+    assert states(Page(view.table.value)) == [(V1, "pending"), (V2, "pending")]
+    assert (view.progress.widget.layout.display, view.pager.layout.display, view.errors.value) == ("none", "none", "")
+
+
+def test_up_button_applies_shows_progress_and_redraws(two):
+    view = StatusView(two.migrator())
+    view.widget
+    seen = []
+    view.progress.text.observe(
+        lambda change: seen.append((change["new"], view.progress.bar.value, view.progress.bar.max,
+                                    view.up_button.disabled, view.down_button.disabled,
+                                    view.refresh_button.disabled, view.progress.widget.layout.display)), "value")
+    view.up_button.click()
+    assert seen[:2] == [
+        (f"applying 1/2: {V1} create one", 0, 2, True, True, True, None),
+        (f"applying 2/2: {V2} create two", 1, 2, True, True, True, None),
+    ]
+    assert re.fullmatch(r"applied 2 migrations in \d+\.\d ms", seen[2][0]) and seen[2][1:3] == (2, 2)
+    assert applied(two) == [V1, V2]
+    assert states(Page(view.table.value)) == [(V1, "applied"), (V2, "applied")]
+    assert re.fullmatch(r"applied 2 migrations in \d+\.\d ms", view.message_box.value)
+    assert (view.up_button.disabled, view.down_button.disabled, view.refresh_button.disabled) == (True, False, False)
+    assert view.down_button.tooltip == f"revert {V2} create two"
+    assert (view.progress.widget.layout.display, view.progress.bar.bar_style) == ("none", "success")
+    assert two.migrator().progress is None and view.migrator.progress is None  # the callback was taken back
+
+
+def test_down_button_reverts_one_step(two):
+    two.migrator().up()
+    view = StatusView(two.migrator())
+    view.widget
+    view.down_button.click()
+    assert applied(two) == [V1]
+    assert states(Page(view.table.value)) == [(V1, "applied"), (V2, "pending")]
+    assert re.fullmatch(r"reverted 1 migration in \d+\.\d ms", view.message_box.value)
+    assert view.up_button.tooltip == "apply 1 pending migration"
+    assert view.down_button.tooltip == f"revert {V1} create one"
+    view.down_button.click()
+    assert applied(two) == []
+    assert (view.up_button.disabled, view.down_button.disabled) == (False, True)
+
+
+def test_refresh_button_reads_what_another_process_did(two):
+    view = StatusView(two.migrator())
+    view.widget
+    subprocess.run([sys.executable, "-m", "duckmig_magic", "--database", str(two.db), "--dir",
+                    str(two.directory), "up", V1], check=True, capture_output=True)
+    assert states(Page(view.table.value)) == [(V1, "pending"), (V2, "pending")]
+    view.refresh_button.click()
+    assert states(Page(view.table.value)) == [(V1, "applied"), (V2, "pending")]
+
+
+def test_failing_migration_shows_its_error_and_enables_the_buttons_again(two):
+    two.sql(V3, "broken", "CREATE TABLE three (x INTEGER);\nINSERT INTO three VALUES ('nope');")
+    view = StatusView(two.migrator())
+    view.widget
+    view.up_button.click()
+    assert applied(two) == [V1, V2]
+    assert states(Page(view.table.value)) == [(V1, "applied"), (V2, "applied"), (V3, "failed")]
+    message = Page(view.message_box.value).text
+    assert message.startswith(f"applying {V3} failed: Conversion Error: Could not convert string 'nope' to INT32")
+    assert message.endswith("rolled back: nothing of it remains hint: fix the migration and run it again")
+    error = Page(view.errors.value).text
+    assert error.startswith(f"failed {V3} broken Conversion Error: Could not convert string 'nope' to INT32")
+    assert error.endswith("statement: INSERT INTO three VALUES ('nope')")
+    assert (view.up_button.disabled, view.down_button.disabled, view.refresh_button.disabled) == (False, False, False)
+    assert (view.progress.bar.bar_style, view.progress.label) == (
+        "danger", f"applying {V3} failed: Conversion Error: Could not convert string 'nope' to INT32")
+
+
+def test_an_error_before_any_migration_runs_is_shown_not_raised(two):
+    two.migrator().up()
+    two.sql("20250101_120000", "late", "CREATE TABLE late (x INTEGER);")
+    view = StatusView(two.migrator())
+    view.widget
+    view.up_button.click()
+    assert Page(view.message_box.value).text == (
+        f"pending 20250101_120000 older than the newest applied migration {V2} "
+        "hint: apply them anyway with --out-of-order, or give them newer versions")
+    assert applied(two) == [V1, V2]
+    assert view.progress.widget.layout.display == "none"
+
+
+def test_an_error_from_duckdb_itself_is_shown_too(two):
+    import duckdb
+
+    from duckmig_magic import Migrator
+
+    conn = duckdb.connect(str(two.db))
+    view = StatusView(Migrator(conn, str(two.directory)))
+    view.widget
+    conn.close()
+    view.up_button.click()
+    assert Page(view.message_box.value).text == "ConnectionException: Connection Error: Connection already closed!"
+    assert states(Page(view.table.value)) == [(V1, "pending"), (V2, "pending")]  # the last status read
+    assert (view.up_button.disabled, view.refresh_button.disabled) == (False, False)
+
+
+def test_a_click_while_busy_does_nothing(two):
+    view = StatusView(two.migrator())
+    view.widget
+    view.busy = True
+    view.up_button.click()
+    assert not two.db.exists()
+
+
+# -- mime bundle ----------------------------------------------------------------------------
+
+
+def test_mimebundle_without_a_kernel_is_html_and_text(two):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    view = StatusView(two.migrator())
+    data, _ = shell.display_formatter.format(view)
+    assert set(data) == {"text/plain", "text/html"}
+    assert data["text/plain"] == view.to_text()
+    assert states(Page(data["text/html"])) == [(V1, "pending"), (V2, "pending")]
+
+
+def test_mimebundle_of_a_built_widget_names_its_model(two):
+    view = StatusView(two.migrator())
+    view.widget
+    data = view._repr_mimebundle_()
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == view.widget.model_id
+    assert data["text/plain"] == view.to_text() and "<table" in data["text/html"]
+
+
+def test_html_and_text_need_neither_ipywidgets_nor_pandas(two):
+    code = ("import sys\nfrom duckmig_magic import Migrator\nfrom duckmig_magic.display import StatusView\n"
+            f"v = StatusView(Migrator({str(two.db)!r}, {str(two.directory)!r}))\n"
+            "v._repr_mimebundle_(); v.to_text()\n"
+            "print(sorted(m for m in ('ipywidgets', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out == "[]\n"
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def test_progress_view_as_the_migrator_callback(two):
+    view = ProgressView("up")
+    view.widget
+    labels = []
+    view.text.observe(lambda change: labels.append((change["new"], view.bar.value, view.bar.max)), "value")
+    results = run(two.migrator(), "up", progress=view)
+    assert labels[:2] == [(f"applying 1/2: {V1} create one", 0, 2), (f"applying 2/2: {V2} create two", 1, 2)]
+    assert labels[2] == (f"applied 2 migrations in {html.duration(sum(r.execution_ms for r in results))}", 2, 2)
+    assert (view.state, view.bar.bar_style, view.to_text()) == ("done", "success", labels[2][0])
+    page = assert_safe(view.to_html())
+    assert page.text == labels[2][0]
+    assert "width:100%" in view.to_html()
+
+
+def test_progress_view_ends_with_the_failed_migration(two):
+    two.sql(V3, "broken", "INSERT INTO nowhere VALUES (1);")
+    view = ProgressView()
+    view.widget
+    with pytest.raises(errors.MigrationFailed):
+        run(two.migrator(), "up", progress=view)
+    assert view.state == "failed" and view.bar.bar_style == "danger"
+    assert view.label == (f"applying {V3} failed: Catalog Error: Table with name nowhere does not exist!")
+    assert (view.bar.value, view.bar.max) == (2, 3)
+    assert "width:67%" in view.to_html()
+
+
+def test_progress_renders_without_building_a_widget():
+    view = ProgressView("down")
+    view("start", 1, 4, MigrationStatus(V1, "one", "sql", "applied"), None)
+    assert (view.to_text(), view._widget) == (f"[0/4] reverting 1/4: {V1} one", None)
+    assert "width:0%" in view.to_html()
+
+
+def test_text_progress_outside_a_notebook(two, capsys):
+    two.sql(V3, "broken", "INSERT INTO nowhere VALUES (1);")
+    with pytest.raises(errors.MigrationFailed):
+        run(two.migrator(), "up")
+    out = capsys.readouterr().out
+    assert re.fullmatch(rf"\[1/3\] applying {V1} create one \.\.\. ok \(\d+\.\d ms\)\n"
+                        rf"\[2/3\] applying {V2} create two \.\.\. ok \(\d+\.\d ms\)\n"
+                        rf"\[3/3\] applying {V3} broken \.\.\. failed\n", out)
+
+
+@pytest.mark.parametrize("verb, n, expected", [
+    ("up", 0, "nothing to apply"),
+    ("down", 0, "nothing to revert"),
+    ("up", 1, "applied 1 migration in 1.5 ms"),
+    ("down", 3, "reverted 3 migrations in 4.5 ms"),
+    ("up", 1000, "applied 1,000 migrations in 1.50 s"),
+])
+def test_summary(verb, n, expected):
+    from duckmig_magic.display import summary
+    from duckmig_magic.engine.migrator import StepResult
+
+    assert summary(verb, [StepResult(V1, "", verb, 1.5, 1)] * n) == expected
+
+
+# -- in a real kernel -------------------------------------------------------------------------------
+
+
+def test_executed_notebook_keeps_widget_html_and_text_and_converts_to_tables(two):
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in (
+        "%load_ext duckmig_magic\n%migrate connect app.db --dir migrations",
+        "%migrate status",
+        "%migrate up",
+    )])
+    NotebookClient(nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(two.root)}}).execute()
+    status, = nb.cells[1].outputs
+    bar, printed = nb.cells[2].outputs
+    for output in (status, bar):
+        assert set(output.data) == {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"}
+    assert states(Page(status.data["text/html"])) == [(V1, "pending"), (V2, "pending")]
+    assert status.data["text/plain"].startswith("database:  app.db\n")
+    # the bar's saved HTML and text were updated to the summary when the run ended
+    assert re.fullmatch(r"applied 2 migrations in \d+\.\d ms", bar.data["text/plain"])
+    assert Page(bar.data["text/html"]).text == bar.data["text/plain"]
+    assert (printed.name, printed.text) == ("stdout", "applied 2 migrations\n")
+    assert applied(two) == [V1, V2]
+
+    # Without the widget state (GitHub, nbviewer, a notebook saved without it) nbconvert shows the HTML.
+    del nb.metadata["widgets"]
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert "VBox(" not in body and "IntProgress(" not in body
+    assert body.count(f"<code style=\"{html.MONO}\">{V1}</code>") == 1
+    assert bar.data["text/plain"] in body
+
+
+def test_migrate_status_is_a_dataframe_that_shows_as_the_dashboard(two, monkeypatch):
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    monkeypatch.chdir(two.root)
+    InteractiveShell.clear_instance()
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    try:
+        shell.run_line_magic("load_ext", "duckmig_magic")
+        shell.run_line_magic("migrate", "connect app.db")
+        frame = shell.run_line_magic("migrate", "status")
+        assert isinstance(frame, pd.DataFrame) and frame["state"].tolist() == ["pending", "pending"]
+        data, _ = shell.display_formatter.format(frame)
+        assert data["text/plain"] == frame.view.to_text()
+        assert states(Page(data["text/html"])) == [(V1, "pending"), (V2, "pending")]
+        assert type(frame[frame.state == "pending"]) is pd.DataFrame  # what pandas derives is plain
+
+        frame.view.widget
+        before = frame.view.migrator.progress
+        frame.view.up_button.click()
+        assert applied(two) == [V1, V2]
+        assert frame.view.migrator.progress is before  # the magics' own progress lines again
+        assert shell.run_line_magic("migrate", "status")["state"].tolist() == ["applied", "applied"]
+
+        frame["extra"] = 1  # changed in place: shown as the DataFrame it now is
+        assert shell.display_formatter.format(frame)[0]["text/plain"].splitlines()[0].split()[-1] == "extra"
+    finally:
+        InteractiveShell.clear_instance()
+
+
+# -- the preview view -----------------------------------------------------------------------------
+
+BASE = """CREATE TABLE metrics (id INTEGER PRIMARY KEY, name VARCHAR, value DOUBLE, note VARCHAR);
+INSERT INTO metrics VALUES (1, 'a', 1.5, NULL), (2, 'b', 2.5, 'kept'), (3, 'c', 3.5, 'gone'), (4, 'd', 4.5, NULL);
+CREATE TABLE logs (msg VARCHAR);
+INSERT INTO logs VALUES ('old'), ('<script>alert(1)</script>');"""
+CHANGE = """ALTER TABLE metrics ADD COLUMN tags VARCHAR;
+UPDATE metrics SET value = value * 2, tags = '<b>x</b>' WHERE id <= 2;
+DELETE FROM metrics WHERE id = 4;
+ALTER TABLE metrics DROP COLUMN note;
+DELETE FROM logs WHERE msg = 'old';
+INSERT INTO logs VALUES ('<img src=x onerror=alert(1)>');"""
+
+
+@pytest.fixture
+def pending_change(project):
+    project.sql(V1, "base", BASE, "DROP TABLE metrics;\nDROP TABLE logs;")
+    project.sql(V2, "change", CHANGE, "SELECT 1;")
+    project.migrator().up(V1)
+    return project
+
+
+def sections(page: Page) -> list[str]:
+    """The preview's parts in the order a reader meets them."""
+    text = page.text
+    marks = ["preview of", "warnings: data would be lost", "table key rows before", "table logs", "table metrics",
+             "proposed downgrade"]
+    return sorted((m for m in marks if m in text), key=text.index)
+
+
+def test_preview_html_puts_warnings_first_then_summary_then_tables(pending_change):
+    preview = pending_change.migrator().preview()
+    page = assert_safe(PreviewView(preview).to_html())
+    assert sections(page) == ["preview of", "warnings: data would be lost", "table key rows before", "table logs",
+                              "table metrics", "proposed downgrade"]
+    assert page.text.startswith(
+        f"preview of {V2} — nothing was applied: the database is as it was "
+        "3 warnings: data would be lost rows removed 1 row removed from logs "
+        "column dropped column metrics.note is dropped with 2 non-NULL values "
+        "rows removed 1 row removed from metrics ")
+    summary = page.rows[:2]
+    assert summary == [["logs", "(whole row)", "2", "2", "1", "1", "", "1"],
+                       ["metrics", "id", "4", "3", "0", "1", "2", "1"]]
+
+
+def test_preview_sample_shows_before_and_after_side_by_side(pending_change):
+    page = assert_safe(html.sample(pending_change.migrator().preview().table("metrics")))
+    assert page.head == [["id", "change", "name", "value", "note", "tags"],
+                         ["before", "after", "before", "after", "before", "after"]]
+    assert page.rows == [
+        ["1", "changed", "a", "a", "1.5", "3.0", "NULL", "<b>x</b>"],
+        ["2", "changed", "b", "b", "2.5", "5.0", "kept", "<b>x</b>"],
+        ["4", "removed", "d", "NULL", "4.5", "NULL", "NULL", "NULL"],
+    ]
+
+
+def test_preview_highlights_changed_values_and_shades_added_and_removed_rows(pending_change):
+    p = pending_change.migrator().preview()
+    cells = re.findall(r'<td style="([^"]*)">(.*?)</td>', html.sample(p.table("metrics")))
+    shaded = [(re.sub("<[^>]+>", "", v), re.search(r"background:(#\w+)", s)[1])
+              for s, v in cells if "background:" in s and "border-radius" not in v]
+    assert shaded == [("1.5", "#ffebe9"), ("3.0", "#dafbe1"), ("2.5", "#ffebe9"), ("5.0", "#dafbe1")]
+    rows = re.findall(r'<tr style="([^"]*)">', html.sample(p.table("logs")))
+    assert rows == ["background:#ffebe9;color:#1f2328", "background:#dafbe1;color:#1f2328"]
+    logs = assert_safe(html.sample(p.table("logs")))
+    assert logs.rows == [["removed", "old", "NULL"], ["added", "NULL", "<img src=x onerror=alert(1)>"]]
+
+
+def test_preview_widget_has_a_tab_per_table_and_a_closed_downgrade(pending_change):
+    import ipywidgets as w
+
+    view = PreviewView(pending_change.migrator().preview())
+    box = view.widget
+    assert box.children == (view.header, view.warnings, view.summary_table, view.tabs, view.other, view.downgrade)
+    assert isinstance(view.tabs, w.Tab) and view.tabs.titles == ("logs", "metrics")
+    metrics = assert_safe(view.tabs.children[1].value)
+    assert metrics.rows[:2] == [["column", "metrics", "note", "removed", "VARCHAR", ""],
+                                ["column", "metrics", "tags", "added", "", "VARCHAR"]]
+    assert [r[:2] for r in metrics.rows[2:]] == [["1", "changed"], ["2", "changed"], ["4", "removed"]]
+    assert Page(view.warnings.value).text.startswith("3 warnings: data would be lost")
+    assert (view.downgrade.titles, view.downgrade.selected_index) == (("proposed downgrade",), None)
+    assert Page(view.downgrade.children[0].value).text.startswith('ALTER TABLE "metrics" DROP COLUMN "tags";')
+    assert view.other.value == ""
+    # the preview's own tables stay at hand
+    assert view.summary.equals(view.preview.summary) and list(view.rows("logs").columns) == [
+        "_change", "msg_before", "msg_after"]
+
+
+def test_preview_text(pending_change):
+    lines = PreviewView(pending_change.migrator().preview()).to_text().splitlines()
+    assert lines[:10] == [
+        f"preview of {V2}: nothing was applied",
+        "",
+        "WARNINGS: data would be lost",
+        "  1 row removed from logs",
+        "  column metrics.note is dropped with 2 non-NULL values",
+        "  1 row removed from metrics",
+        "",
+        "TABLE    KEY          ROWS BEFORE  ROWS AFTER  ADDED  REMOVED  CHANGED  UNCHANGED",
+        "logs     (whole row)  2            2           1      1                 1",
+        "metrics  id           4            3           0      1        2        1",
+    ]
+    at = lines.index("metrics:")
+    assert lines[at + 1:at + 5] == [
+        "id  _change  name_before  name_after  value_before  value_after  note_before  tags_after",
+        "1   changed  a            a           1.5           3.0                       <b>x</b>",
+        "2   changed  b            b           2.5           5.0          kept         <b>x</b>",
+        "4   removed  d                        4.5",
+    ]
+
+
+def test_preview_of_a_failing_migration_says_so(pending_change):
+    pending_change.sql(V3, "broken", "INSERT INTO nowhere VALUES (1);")
+    p = pending_change.migrator().preview()
+    page = assert_safe(PreviewView(p).to_html())
+    assert page.text.startswith(f"preview of {V2}, {V3} — nothing was applied: the database is as it was "
+                                f"failed {V3} fails: the changes below are those of {V2} alone "
+                                "Catalog Error: Table with name nowhere does not exist!")
+    assert PreviewView(p).to_text().splitlines()[1] == f"{V3} fails: the changes below are those of {V2} alone"
+
+
+def test_preview_of_nothing(project):
+    view = PreviewView(project.migrator().preview())
+    assert assert_safe(view.to_html()).text == "nothing to preview: no migration is pending"
+    assert view.to_text() == "nothing to preview: no migration is pending"
+    view.widget
+    assert (view.tabs.layout.display, view.downgrade.layout.display) == ("none", "none")
+
+
+def test_preview_escapes_table_names(project):
+    project.sql(V1, "evil", f'CREATE TABLE "{EVIL}" (x INTEGER);\nINSERT INTO "{EVIL}" VALUES (1);')
+    view = PreviewView(project.migrator().preview())
+    page = assert_safe(view.to_html())
+    assert f"table {EVIL}" in page.text and page.rows[0][0] == EVIL
+    view.widget
+    assert view.tabs.titles == (EVIL,)  # tab titles are text, never markup

@@ -1,0 +1,503 @@
+"""%%migration and %migrate, driven through a real IPython InteractiveShell."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+import duckmig_magic
+from duckmig_magic.magics import Duckmig, parse_migration_line
+
+TAGS = """\
+-- migrate:up
+CREATE TABLE tags (id INTEGER PRIMARY KEY, name VARCHAR);
+
+-- migrate:down
+DROP TABLE tags;
+"""
+NOTES = """\
+-- migrate:up
+CREATE TABLE notes (body VARCHAR);
+
+-- migrate:down
+DROP TABLE notes;
+"""
+
+
+@pytest.fixture
+def shell(project, monkeypatch):
+    """A fresh shell with the extension loaded, working in the project folder."""
+    monkeypatch.chdir(project.root)
+    for name in ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE"):
+        monkeypatch.delenv(name, raising=False)
+    InteractiveShell.clear_instance()
+    config = Config()
+    config.HistoryManager.enabled = False
+    sh = InteractiveShell.instance(config=config)
+    sh.run_line_magic("load_ext", "duckmig_magic")
+    yield sh
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def connected(shell, project, capsys):
+    shell.run_line_magic("migrate", f"connect {project.db.name}")
+    capsys.readouterr()
+    return shell
+
+
+def migrate(shell, line):
+    return shell.run_line_magic("migrate", line)
+
+
+def cell(shell, line, body):
+    return shell.run_cell_magic("migration", line, body)
+
+
+def files(project) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(project.versions.iterdir())}
+
+
+def version_of(project, slug: str) -> str:
+    (name,) = [n for n in files(project) if n.endswith(f"_{slug}.sql") or n.endswith(f"_{slug}.py")]
+    return name[:15]
+
+
+def database_state(project):
+    """Everything a test can compare: tables and ledger rows, or None without a database file."""
+    if not project.db.exists():
+        return None
+    tables = project.query("SELECT table_name FROM duckdb_tables() ORDER BY 1")
+    ledger = project.query("SELECT version, status, checksum FROM duckdb_migrations ORDER BY 1") \
+        if ("duckdb_migrations",) in tables else []
+    return tables, ledger
+
+
+# -- loading ---------------------------------------------------------------------
+
+
+def test_load_twice_is_harmless_and_unload_removes_the_magics(shell, project, capsys):
+    magics = shell.magics_manager.magics
+    assert "migrate" in magics["line"] and "migration" in magics["cell"]
+    migrate(shell, "connect app.db")
+    duckmig_magic.load_ipython_extension(shell)  # a second load keeps the first, and its connection
+    shell.run_line_magic("load_ext", "duckmig_magic")
+    capsys.readouterr()
+    migrate(shell, "connect")
+    assert capsys.readouterr().out == "connected: app.db; migrations: migrations/versions\n"
+    assert sum(isinstance(c, Duckmig) for c in shell.configurables) == 1
+
+    shell.run_line_magic("unload_ext", "duckmig_magic")
+    assert "migrate" not in magics["line"] and "migration" not in magics["cell"]
+    assert not any(isinstance(c, Duckmig) for c in shell.configurables)
+    result = shell.run_cell("%migrate status")
+    assert str(result.error_in_exec) == "Line magic function `%migrate` not found."
+    shell.run_line_magic("load_ext", "duckmig_magic")
+    assert "migrate" in magics["line"]
+
+
+def test_importing_the_extension_stays_light():
+    code = ("import sys, duckmig_magic, duckmig_magic.magics; "
+            "print(sorted(m for m in ('pandas', 'ipywidgets', 'nbformat') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "[]\n"
+
+
+def test_help_is_generated_from_the_arguments(shell):
+    doc = shell.find_line_magic("migrate").__doc__
+    for usage in ["%migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS] [target]",
+                  "%migrate up [--out-of-order] [--allow-drift] [target]",
+                  "%migrate down [--steps STEPS] [target]",
+                  "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",
+                  "%migrate new [--python] description", "%migrate sql [--out-of-order] [--allow-drift] [target]"]:
+        assert usage in doc
+    assert "%%migration [--description TEXT] [--apply] [--python]\n                  [--version VERSION]" in \
+        shell.find_cell_magic("migration").__doc__
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("add_tags", dict(slug="add_tags", description=None, apply=False, python=False, version=None)),
+    ("add_tags --apply --python", dict(slug="add_tags", description=None, apply=True, python=True, version=None)),
+    ("add_tags --description 'Add the tags table'",
+     dict(slug="add_tags", description="Add the tags table", apply=False, python=False, version=None)),
+    ('--description "a b" add_tags',
+     dict(slug="add_tags", description="a b", apply=False, python=False, version=None)),
+    ("add_tags --version 20250101_000000",
+     dict(slug="add_tags", description=None, apply=False, python=False, version="20250101_000000")),
+])
+def test_parse_migration_line(line, expected):
+    assert vars(parse_migration_line(line)) == expected
+
+
+# -- %%migration -------------------------------------------------------------------
+
+
+def test_cell_creates_then_updates_its_own_file(connected, project, capsys):
+    cell(connected, "add_tags --description 'Add the tags table'", TAGS)
+    v = version_of(project, "add_tags")
+    path = f"migrations/versions/{v}_add_tags.sql"
+    assert capsys.readouterr().out == f"created: {path} (version {v})\n"
+    assert files(project) == {f"{v}_add_tags.sql": "-- description: Add the tags table\n" + TAGS}
+
+    cell(connected, "add_tags --description 'Add the tags table'", TAGS)
+    assert capsys.readouterr().out == f"unchanged: {path} (version {v})\n"
+
+    changed = TAGS.replace("name VARCHAR", "name VARCHAR NOT NULL")
+    cell(connected, "add_tags --description 'Add the tags table'", changed)
+    assert capsys.readouterr().out == f"updated: {path} (version {v})\n"
+    assert files(project) == {f"{v}_add_tags.sql": "-- description: Add the tags table\n" + changed}
+    assert database_state(project) is None  # authoring alone never touches the database
+
+
+def test_apply_runs_the_cell_and_earlier_pending_ones(connected, project, capsys):
+    cell(connected, "add_notes", NOTES)
+    cell(connected, "add_tags --apply", TAGS)
+    notes, tags = version_of(project, "add_notes"), version_of(project, "add_tags")
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == f"created: migrations/versions/{tags}_add_tags.sql (version {tags})"
+    assert out[2].startswith(f"[1/2] applying {notes} add notes ... ok (")
+    assert out[3].startswith(f"[2/2] applying {tags} add tags ... ok (")
+    assert out[4:] == ["applied 2 migrations"]
+    assert database_state(project)[1] == [(notes, "applied", project.migrator().scripts.get(notes).checksum),
+                                          (tags, "applied", project.migrator().scripts.get(tags).checksum)]
+    cell(connected, "add_tags --apply", TAGS)
+    assert capsys.readouterr().out.splitlines()[1:] == ["nothing to apply"]
+
+
+def test_applied_migration_changed_is_refused(connected, project, capsys):
+    cell(connected, "add_notes --apply", NOTES)
+    cell(connected, "add_tags --apply", TAGS)
+    notes, tags = version_of(project, "add_notes"), version_of(project, "add_tags")
+    before, state = files(project), database_state(project)
+    with pytest.raises(UsageError) as exc:
+        cell(connected, "add_tags", TAGS.replace("VARCHAR", "TEXT"))
+    assert str(exc.value) == (
+        f"{tags} ({tags}_add_tags.sql) is already applied and its text changed; the file was left as it was\n"
+        f"  hint: revert it first (`%migrate down {notes}` reverts it and everything newer), then run this "
+        "again; or put the change in a new migration with another slug")
+    assert (files(project), database_state(project)) == (before, state)
+
+    migrate(connected, f"down {notes}")
+    cell(connected, "add_tags --apply", TAGS.replace("VARCHAR", "TEXT"))
+    assert project.query("SELECT data_type FROM duckdb_columns() WHERE table_name = 'tags' "
+                         "AND column_name = 'name'") == [("VARCHAR",)]  # TEXT is DuckDB's VARCHAR
+    assert "-- migrate:up\nCREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT);" in \
+        files(project)[f"{tags}_add_tags.sql"]
+
+
+def test_python_cell_takes_its_version_from_the_file_name(connected, project):
+    cell(connected, "add_scores --python --apply", textwrap.dedent('''\
+        from duckmig_magic import BaseMigration
+
+
+        class AddScores(BaseMigration):
+            def __init__(self):
+                super().__init__(description="Add the scores table")
+
+            def upgrade(self, session):
+                self.execute_sql(session, "CREATE TABLE scores (points INTEGER)")
+                session.commit()
+
+            def downgrade(self, session):
+                self.execute_sql(session, "DROP TABLE scores")
+        '''))
+    v = version_of(project, "add_scores")
+    assert (f"{v}_add_scores.py") in files(project)
+    assert ("scores",) in database_state(project)[0]
+    frame = migrate(connected, "status")
+    assert frame[["version", "description", "kind", "state"]].values.tolist() == \
+        [[v, "Add the scores table", "python", "applied"]]
+    migrate(connected, "down")
+    assert ("scores",) not in database_state(project)[0]
+
+
+@pytest.mark.parametrize("notebook, cell_id, header", [
+    ("analysis.ipynb", "f3a9-1", "-- duckmig-source: analysis.ipynb#cell=f3a9-1\n"),
+    ("analysis.ipynb", None, "-- duckmig-source: analysis.ipynb\n"),
+    # an editor's cell URI carries a local path: the notebook alone is kept
+    ("analysis.ipynb", "vscode-notebook-cell:/home/u/analysis.ipynb#W1sZmlsZQ==",
+     "-- duckmig-source: analysis.ipynb\n"),
+    ("{root}/notebooks/deep.ipynb", "c1", "-- duckmig-source: notebooks/deep.ipynb#cell=c1\n"),
+    (None, "c1", ""),
+])
+def test_cell_records_where_it_came_from(connected, project, notebook, cell_id, header):
+    if notebook:
+        connected.user_ns["__vsc_ipynb_file__" if "{root}" in notebook else "__session__"] = \
+            notebook.format(root=project.root)
+    connected.parent_header = {"metadata": {"cellId": cell_id}}
+    cell(connected, "add_tags", TAGS)
+    assert list(files(project).values()) == [header + TAGS]
+
+
+def test_errors_in_a_cell_name_its_own_lines(connected, project):
+    connected.user_ns["__session__"] = "analysis.ipynb"
+    connected.parent_header = {"metadata": {"cellId": "c1"}}
+    with pytest.raises(UsageError) as exc:
+        cell(connected, "add_tags --description 'Add tags'", "-- migrate:up\nSELECT 1;\nSELEC 2;\n")
+    assert str(exc.value).startswith('%%migration add_tags:3: Parser Error: syntax error at or near "SELEC"')
+    assert files(project) == {}
+
+
+def test_failed_migration_is_one_error_and_the_kernel_goes_on(connected, project, capsys):
+    result = connected.run_cell("%%migration bad_insert --apply\n-- migrate:up\n"
+                                "CREATE TABLE t (a INTEGER);\nINSERT INTO missing VALUES (1);\n")
+    v = version_of(project, "bad_insert")
+    assert isinstance(result.error_in_exec, UsageError)
+    message = str(result.error_in_exec)
+    assert message.startswith(f"applying {v} failed: Catalog Error: Table with name missing does not exist!")
+    assert message.endswith("\n  statement: INSERT INTO missing VALUES (1)\n"
+                            "  rolled back: nothing of it remains\n  hint: fix the migration and run it again")
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[1:] == [f"[1/1] applying {v} bad insert ... failed"]
+    assert f"UsageError: applying {v} failed" in captured.err and "Traceback" not in captured.err + captured.out
+    assert ("t",) not in database_state(project)[0]
+
+    assert connected.run_cell("x = 1 + 1").success
+    frame = migrate(connected, "status")
+    assert frame[["version", "state", "statement"]].values.tolist() == \
+        [[v, "failed", "INSERT INTO missing VALUES (1)"]]
+
+
+# -- %migrate ------------------------------------------------------------------------
+
+
+def test_status_history_and_down_return_and_change_what_they_should(connected, project, capsys):
+    empty = migrate(connected, "status")
+    assert list(empty.columns) == ["version", "description", "kind", "state", "applied_at", "execution_ms",
+                                   "error", "statement", "file"]
+    assert len(empty) == 0
+    cell(connected, "add_notes", NOTES)
+    cell(connected, "add_tags", TAGS)
+    notes, tags = version_of(project, "add_notes"), version_of(project, "add_tags")
+    assert migrate(connected, "status")["state"].tolist() == ["pending", "pending"]
+    assert migrate(connected, "up") is None
+    assert capsys.readouterr().out.splitlines()[-1] == "applied 2 migrations"
+    assert ("notes",) in database_state(project)[0]
+
+    migrate(connected, "down")
+    assert capsys.readouterr().out.splitlines()[-1] == "reverted 1 migration"
+    frame = migrate(connected, "status")
+    assert frame[["version", "state", "file"]].values.tolist() == [
+        [notes, "applied", f"{notes}_add_notes.sql"], [tags, "pending", f"{tags}_add_tags.sql"]]
+    assert frame["applied_at"].notna().tolist() == [True, False]
+
+    history = migrate(connected, "history")
+    assert list(history.columns) == ["seq", "version", "event", "occurred_at", "checksum", "execution_ms",
+                                     "detail"]
+    assert history[["version", "event"]].values.tolist() == [[notes, "applied"], [tags, "applied"],
+                                                              [tags, "reverted"]]
+    assert migrate(connected, f"history {tags}")["event"].tolist() == ["applied", "reverted"]
+
+
+@pytest.mark.parametrize("line, edit", [
+    ("sql", False),
+    ("verify", False),
+    ("verify --roundtrip", False),
+    ("stamp {tags}", False),
+    ("repair", True),
+    ("redo", False),
+])
+def test_verbs_print_what_the_command_prints(connected, project, cli, capsys, line, edit):
+    cell(connected, "add_notes", NOTES)
+    cell(connected, "add_tags", TAGS)
+    notes, tags = version_of(project, "add_notes"), version_of(project, "add_tags")
+    migrate(connected, f"up {notes}")
+    if edit:
+        (project.versions / f"{notes}_add_notes.sql").write_text(NOTES + "-- edited\n")
+    line = line.format(tags=tags)
+    shutil.copy(project.db, project.root / "copy.db")  # the command and the magic start alike
+    expected = cli(*line.split(), "--database", project.root / "copy.db")
+    capsys.readouterr()
+    migrate(connected, line)
+    out = capsys.readouterr().out
+    assert expected.code == 0 and expected.out
+    if line == "redo":  # the command reports progress on stderr, the magic in the cell's output
+        assert out.splitlines()[-1] == expected.out.strip() == f"redid {notes}"
+    else:
+        assert out == expected.out
+
+
+def test_verify_with_problems_is_an_error(connected, project):
+    cell(connected, "add_tags --apply", TAGS)
+    path = project.versions / f"{version_of(project, 'add_tags')}_add_tags.sql"
+    path.write_text(TAGS + "-- edited\n")
+    with pytest.raises(UsageError) as exc:
+        migrate(connected, "verify")
+    assert str(exc.value) == (f"{version_of(project, 'add_tags')}  modified: the file changed since it was "
+                              "applied\nchecked 1 applied migration: 1 problem")
+
+
+def test_new_and_init_need_no_database(shell, project, capsys):
+    migrate(shell, "init")
+    assert capsys.readouterr().out == "exists: migrations/versions\n"
+    migrate(shell, "new 'Add the scores table' --python")
+    (name,) = files(project)
+    assert name.endswith("_add_the_scores_table.py")
+    assert capsys.readouterr().out == f"created: migrations/versions/{name}\n"
+
+
+# -- connecting ------------------------------------------------------------------------
+
+
+def test_own_connection_is_used_and_keeps_working(shell, project):
+    shell.run_cell(f"import duckdb\ncon = duckdb.connect({str(project.db)!r})\n"
+                   "con.execute('CREATE TABLE metrics (v INTEGER)')")
+    con = shell.user_ns["con"]
+    migrate(shell, "connect con")
+    cell(shell, "add_tags --apply", TAGS)
+    con.execute("INSERT INTO tags VALUES (1, 'a')")
+    assert con.execute("SELECT name FROM tags").fetchall() == [("a",)]
+    assert migrate(shell, "status")["state"].tolist() == ["applied"]
+
+    con.execute("BEGIN TRANSACTION")
+    con.execute("INSERT INTO metrics VALUES (7)")
+    cell(shell, "add_notes", NOTES)
+    with pytest.raises(UsageError) as exc:
+        migrate(shell, "up")
+    assert str(exc.value) == (
+        "the connection has a transaction open; duckmig will not commit it for you\n"
+        "  hint: finish it with COMMIT or ROLLBACK on that connection, then run the migration again")
+    assert con.execute("SELECT v FROM metrics").fetchall() == [(7,)]
+    con.execute("ROLLBACK")  # still the user's own transaction: nothing of it was committed
+    assert con.execute("SELECT count(*) FROM metrics").fetchall() == [(0,)]
+    assert ("notes",) not in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    migrate(shell, "up")
+    assert con.execute("SELECT count(*) FROM notes").fetchall() == [(0,)]
+
+    con.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.CatalogException):
+        con.execute("SELECT * FROM missing")
+    hint = "\n  hint: ROLLBACK the connection's failed transaction, or `%migrate connect` one that is open"
+    with pytest.raises(UsageError) as exc:
+        migrate(shell, "status")
+    assert str(exc.value) == "DuckDB: TransactionContext Error: Current transaction is aborted " \
+        "(please ROLLBACK)" + hint
+    con.close()
+    with pytest.raises(UsageError) as exc:
+        migrate(shell, "status")
+    assert str(exc.value) == "DuckDB: Connection Error: Connection already closed!" + hint
+
+
+def test_path_of_a_file_this_kernel_already_holds_open(shell, project):
+    con = duckdb.connect(str(project.db))
+    con.execute("CREATE TABLE metrics (v INTEGER)")
+    migrate(shell, "connect app.db")
+    cell(shell, "add_tags --apply", TAGS)
+    assert migrate(shell, "status")["state"].tolist() == ["applied"]
+    assert con.execute("SELECT count(*) FROM tags").fetchall() == [(0,)]
+    con.close()
+
+
+def test_memory_database(shell, project, capsys):
+    migrate(shell, "connect :memory:")
+    assert capsys.readouterr().out == "connected: a new in-memory database; migrations: migrations/versions\n"
+    cell(shell, "add_tags --apply", TAGS)
+    shell.run_line_magic("config", "Duckmig.directory = 'migrations'")  # rebuilt, same database
+    assert migrate(shell, "status")["state"].tolist() == ["applied"]
+    assert database_state(project) is None
+
+
+def test_config_directory_and_pyproject(shell, project, capsys):
+    with pytest.raises(UsageError) as exc:
+        migrate(shell, "status")
+    assert str(exc.value).startswith("no database to migrate: nothing is connected and no database is set\n")
+    (project.root / "pyproject.toml").write_text('[tool.duckmig]\ndatabase = "app.db"\n')
+    shell.run_line_magic("config", "Duckmig.directory = 'db/migrations'")
+    shell.run_line_magic("config", "Duckmig.sample_size = 5")
+    assert shell.magics_manager.registry["Duckmig"].sample_size == 5
+    capsys.readouterr()
+    migrate(shell, "connect")
+    assert capsys.readouterr().out == (f"connected: {project.db} (from {project.root / 'pyproject.toml'}); "
+                                       "migrations: db/migrations/versions\n")
+    cell(shell, "add_tags --apply", TAGS)
+    assert len(list((project.root / "db/migrations/versions").iterdir())) == 1
+    assert ("tags",) in database_state(project)[0]
+    migrate(shell, "connect other.db --dir migrations --table ledger")
+    assert migrate(shell, "status").empty
+    cell(shell, "add_notes --apply", NOTES)
+    with duckdb.connect(str(project.root / "other.db")) as other:
+        assert other.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall() == \
+            [("ledger",), ("ledger_history",), ("notes",)]
+
+
+def test_ignored_files_are_one_warning_line(connected, project, capsys):
+    (project.versions / "README.txt").write_text("notes")
+    assert migrate(connected, "status").empty
+    assert capsys.readouterr().err == (
+        f"warning: {project.versions.relative_to(project.root)}/README.txt: ignored, the name does not "
+        "match YYYYMMDD_HHMMSS_slug.sql or .py (slug: a-z, 0-9 and _)\n")
+
+
+# -- bad input: one line each, nothing changes ------------------------------------------
+
+USAGE = "usage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,repair,sql,preview,export,notebook} [arguments ...]"
+
+
+@pytest.mark.parametrize("run, message", [
+    ("%%migration no_marker\nCREATE TABLE x (a INTEGER);\n",
+     "%%migration no_marker: a SQL migration needs a `-- migrate:up` line\n"
+     "  hint: start the file with `-- migrate:up`, and put the revert under `-- migrate:down`"),
+    ("%%migration empty_body\n  \n", "%%migration empty_body: a SQL migration needs a `-- migrate:up` line\n"
+     "  hint: start the file with `-- migrate:up`, and put the revert under `-- migrate:down`"),
+    ("%%migration empty_up\n-- migrate:up\n-- migrate:down\nDROP TABLE x;\n",
+     "%%migration empty_up:1: the `-- migrate:up` section has no statement\n"
+     "  hint: write the change below `-- migrate:up`"),
+    ("%%migration empty\n", "%%migration is a cell magic, but the cell body is empty."),
+    ("%%migration ../evil\n" + TAGS,
+     "'../evil' is not a slug: use lower-case letters, digits and _ (for example 'evil')"),
+    ("%%migration a/b\n" + TAGS, "'a/b' is not a slug: use lower-case letters, digits and _ (for example 'a_b')"),
+    ("%%migration --apply\n" + TAGS, "%%migration: the following arguments are required: slug\n"
+     "usage: %%migration [--description TEXT] [--apply] [--python] [--version VERSION] slug"),
+    ("%%migration add_x --preview\n" + TAGS, "%%migration: unrecognized arguments: --preview\n"
+     "usage: %%migration [--description TEXT] [--apply] [--python] [--version VERSION] slug"),
+    ("%%migration add_x --python\nclass AddX(BaseMigration)\n    pass\n",
+     "%%migration add_x:1: Python syntax error: expected ':'\n  hint: fix the file; nothing was run"),
+    ("x = 42\n%migrate connect x", "variable x holds a int, not a duckdb connection\n"
+     "  hint: assign x = duckdb.connect(...) first, or give the database's path instead"),
+    ("%migrate connect missing/app.db", "cannot open database missing/app.db: folder missing does not exist\n"
+     "  hint: create the folder first, or fix the path given to `%migrate connect`"),
+    ("%migrate connect metrics", "metrics is neither a variable nor an existing database file\n"
+     "  hint: for a connection, assign it to a variable first; for a new database file, give it an "
+     "extension (for example metrics.duckdb)"),
+    ("%migrate connect migrations", "cannot open database migrations: that is a folder, not a database file\n"
+     "  hint: point the path given to `%migrate connect` at a DuckDB database file, a path for a new one, "
+     "or :memory:"),
+    ("%migrate down", "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state"),
+    ("%migrate down base", "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state"),
+    ("%migrate frobnicate", f"%migrate: unknown verb 'frobnicate'\n{USAGE}"),
+    ("%migrate", f"%migrate: no verb given\n{USAGE}"),
+    ("%migrate down --steps many", "%migrate down: argument --steps: invalid int value: 'many'\n"
+     "usage: %migrate down [--steps STEPS] [target]"),
+    ("%migrate up --force", "%migrate up: unrecognized arguments: --force\n"
+     "usage: %migrate up [--out-of-order] [--allow-drift] [target]"),
+    ("%migrate stamp", "%migrate stamp: the following arguments are required: version\n"
+     "usage: %migrate stamp version"),
+    ("%migrate up 2025", "'2025' is not a version: versions look like 20250710_000001\n"
+     "  hint: `%migrate status` lists the versions"),
+    ("%migrate up 20990101_000000", "no migration 20990101_000000 in the migrations directory or the ledger\n"
+     "  hint: `%migrate status` lists the versions"),
+    ("%migrate new 'unclosed", "%migrate: no closing quotation in: new 'unclosed"),
+    ("%%migration 'unclosed\n" + TAGS, "%%migration: no closing quotation in: 'unclosed"),
+])
+def test_bad_input_is_one_message_and_changes_nothing(connected, project, capsys, run, message):
+    project.query("CREATE TABLE metrics (v INTEGER)")
+    cell(connected, "keep", NOTES)
+    connect_line = "connected: app.db; migrations: migrations/versions\n"
+    before = (files(project), database_state(project))
+    capsys.readouterr()
+    result = connected.run_cell(run)
+    assert isinstance(result.error_in_exec, UsageError)
+    assert str(result.error_in_exec) == message
+    captured = capsys.readouterr()
+    assert captured.err == f"UsageError: {message}\n" and captured.out == ""
+    assert (files(project), database_state(project)) == before
+    migrate(connected, "connect")  # a failed connect keeps the connection there was
+    assert capsys.readouterr().out == connect_line

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DB := demo/metrics.db
 
-.PHONY: demo test bench clean venv chromium
+.PHONY: demo test test-duckdb1 bench clean venv chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ chromium:
 test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest
 
+# The engine also supports the last duckdb 1.x; this runs the engine's tests against it (opt-in).
+DUCKDB1_VENV ?= .venv-duckdb1
+
+$(DUCKDB1_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DUCKDB1_VENV)
+	$(DUCKDB1_VENV)/bin/pip install --quiet -e '.[test]' 'duckdb<2'
+	touch $@
+
+test-duckdb1: $(DUCKDB1_VENV)/.installed
+	$(DUCKDB1_VENV)/bin/python -m pytest tests/test_sqlfile.py tests/test_versions.py tests/test_pyform.py \
+	  tests/test_seed.py tests/test_migrator.py tests/test_cli.py tests/test_preview.py
+
 # duckup requires duckdb below 2, so the peers get an environment of their own: the
 # benchmark runs once in each, every figure a ratio to that environment's plain script.
 BENCH_VENV ?= .venv-bench
@@ -48,4 +60,4 @@ bench: $(VENV)/.installed $(BENCH_VENV)/.installed
 	$(BIN)/python benchmarks/run.py --python $(BIN)/python --python $(BENCH_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) demo .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(DUCKDB1_VENV) demo .pytest_cache

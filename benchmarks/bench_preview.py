@@ -4,8 +4,8 @@
     python benchmarks/bench_preview.py --rows 1000000 --rounds 5
 
 The database: one table of N rows (an integer primary key, a double, a short
-string, a timestamp), in a file. The migration: update 1% of the rows, delete
-0.1%, add a column with a default. "apply" is ``Migrator.up()``; "preview" is
+string, a timestamp), in a file. The migration: add a column with a default,
+update 1% of the rows, delete 0.1%. "apply" is ``Migrator.up()``; "preview" is
 ``Migrator.preview()`` of the same migration, which applies it inside a
 transaction, diffs every touched table and rolls back.
 
@@ -33,10 +33,11 @@ import time
 from pathlib import Path
 
 TARGETS = {"time": 3.0, "memory": 2.0}
+# The ALTER comes first: DuckDB 1.5 cannot commit one that follows an UPDATE or DELETE of the table.
 MIGRATION = """-- migrate:up
+ALTER TABLE readings ADD COLUMN checked BOOLEAN DEFAULT false;
 UPDATE readings SET amount = amount + 1 WHERE id % 100 = 0;
 DELETE FROM readings WHERE id % 1000 = 1;
-ALTER TABLE readings ADD COLUMN checked BOOLEAN DEFAULT false;
 
 -- migrate:down
 ALTER TABLE readings DROP COLUMN checked;
@@ -67,14 +68,12 @@ def child(verb: str, db: str, directory: str) -> None:
 
     m = Migrator(db, directory)
     start = time.perf_counter()
-    if verb == "apply":
-        m.up()
-        detail = {}
-    else:
-        p = m.preview()
-        row = p.summary.iloc[0]
-        detail = {k: int(row[k]) for k in ("rows_before", "added", "removed", "changed", "unchanged")}
+    result = m.up() if verb == "apply" else m.preview()
     seconds = time.perf_counter() - start
+    detail = {}
+    if verb == "preview":  # plain data: the DataFrames would import pandas, which apply does not
+        row = result.to_dict()["summary"][0]
+        detail = {k: row[k] for k in ("rows_before", "added", "removed", "changed", "unchanged")}
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
     print(json.dumps({"seconds": seconds, "peak_mb": int(status["VmHWM"].split()[0]) / 1024, **detail}))
 
@@ -110,7 +109,7 @@ def main(argv=None) -> int:
                 print(f"round {r + 1}: {verb} {runs[verb][-1]['seconds']:.2f} s, "
                       f"{runs[verb][-1]['peak_mb']:.0f} MB", file=sys.stderr)
     p = runs["preview"][-1]
-    print(f"\npreview of: update 1%, delete 0.1%, add a column with a default, on {args.rows:,} rows "
+    print(f"\npreview of: add a column with a default, update 1%, delete 0.1%, on {args.rows:,} rows "
           f"(duckdb {duckdb.__version__}, median of {args.rounds} rounds)")
     print(f"diff: {p['changed']:,} changed, {p['removed']:,} removed, {p['added']:,} added, "
           f"{p['unchanged']:,} unchanged\n")

@@ -62,7 +62,9 @@ VERBS: dict[str, tuple[str, list]] = {
         _arg("target", nargs="?", help="apply through this version (default: all)"),
         _arg("--out-of-order", action="store_true",
              help="also apply pending migrations older than the newest applied one"),
-        _arg("--allow-drift", action="store_true", help="apply even though applied files were edited or deleted")]),
+        _arg("--allow-drift", action="store_true", help="apply even though applied files were edited or deleted"),
+        _arg("--single-transaction", action="store_true",
+             help="apply the whole run in one transaction: all of it lands or none of it")]),
     "down": ("revert the newest migration; with TARGET, everything newer than TARGET", [
         _arg("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all"),
         _arg("--steps", type=int, help="revert this many migrations")]),
@@ -221,7 +223,8 @@ def _run(args, verb: str, *a, **kw):
 
 
 def cmd_up(args, out):
-    results = _run(args, "up", args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift)
+    results = _run(args, "up", args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift,
+                   single_transaction=args.single_transaction)
     _emit(args, out, results, _steps_text(results, "apply"))
 
 

@@ -371,18 +371,30 @@ class MigrationFailed(DuckmigError):
     exit_code = 1
 
     def __init__(self, version: str, statement: str | None, error: str, direction: str = "up",
-                 partial: bool = False):
+                 partial: bool = False, group: int | None = None):
         self.version, self.statement, self.error = version, statement, error
-        self.direction, self.partial = direction, partial
+        self.direction, self.partial, self.group = direction, partial, group
         verb = "applying" if direction == "up" else "reverting"
         stmt = f"\n  statement: {_one_line(statement)}" if statement else ""
         fate = ("it ran outside a transaction: the statements before this one were committed"
                 if partial else "rolled back: nothing of it remains")
+        if group:
+            fate = (f"rolled back with the {group} migration{'s' * (group != 1)} before it in the "
+                    "single transaction: nothing of the run remains")
         super().__init__(
             f"{verb} {version} failed: {error.strip()}{stmt}\n  {fate}",
             "fix the migration and run it again" if direction == "up"
             else "fix the downgrade in the file, store it with `duckmig repair`, and revert again",
         )
+
+
+class NotTransactional(ConfigError):
+    def __init__(self, versions: list[str]):
+        self.versions = versions
+        super().__init__(
+            f"cannot apply in a single transaction: {', '.join(versions)} "
+            f"{'runs' if len(versions) == 1 else 'run'} outside one (transaction:false)",
+            "apply without --single-transaction, or up to the version before it first")
 
 
 class CommitFailed(DuckmigError):
@@ -434,6 +446,13 @@ class UnknownKeyColumn(ConfigError):
         what = (f"key column {column} of table {table} does not exist {missing} the migration; "
                 "a key must be there before and after" if missing else f"table {table} has no column {column}")
         super().__init__(what, f"key columns to choose from: {', '.join(columns) or 'none'}")
+
+
+class NoKeyColumns(ConfigError):
+    def __init__(self, table: str):
+        self.table = table
+        super().__init__(f"the key given for table {table!r} names no column",
+                         "name the columns that identify a row, for example {'events': ['day', 'seq']}")
 
 
 class DuplicateKey(ConfigError):

@@ -199,7 +199,7 @@ class Duckmig(Magics):
             print(f"{saved.action}: {saved.path} (version {saved.version})")
             if args.apply:
                 self._command("up", argparse.Namespace(target=saved.version, out_of_order=False,
-                                                       allow_drift=False))
+                                                       allow_drift=False, single_transaction=False))
 
     @line_magic
     @magic_arguments()

@@ -11,7 +11,6 @@ them, before and after.
 from __future__ import annotations
 
 import io
-import os
 import shlex
 import shutil
 import subprocess
@@ -135,7 +134,7 @@ CASES = [
     C("ledger of another layout", UP + " --table other", errors.WrongLedgerLayout, "table other exists but is not a duckmig ledger (columns: a, b)", sql="CREATE TABLE other (a INTEGER, b VARCHAR)"),
     C("ledger without history", UP, errors.WrongLedgerLayout, "table duckdb_migrations exists but is not a duckmig ledger", sql="DROP TABLE duckdb_migrations_history"),
     C("ledger checksum differs", UP, errors.DriftError, f"applied migrations differ from their files: {V2} (modified)", code=3, sql=f"UPDATE duckdb_migrations SET checksum = 'x' WHERE version = '{V2}'"),
-    C("ledger row without file", UP, errors.DriftError, f"applied migrations differ from their files: 20250101_000000 (missing)", code=3, sql=f"INSERT INTO duckdb_migrations (version, status, checksum) VALUES ('20250101_000000', 'applied', 'x')"),
+    C("ledger row without file", UP, errors.DriftError, "applied migrations differ from their files: 20250101_000000 (missing)", code=3, sql="INSERT INTO duckdb_migrations (version, status, checksum) VALUES ('20250101_000000', 'applied', 'x')"),
     C("database held by another process", UP, errors.DatabaseLocked, "database app.db is locked by process {pid} (", hold=True),
     C("database file read-only", UP, errors.DatabaseUnavailable, "cannot open database app.db: IO Error: Cannot open file", immutable=True),
     C("disk full", "up -d full/app.db --dir migrations", errors.CommitFailed, f"DuckDB could not commit {V3}: ", code=1, files={F3: BIG}, disk=True),

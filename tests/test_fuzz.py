@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 
 from duckmig_magic import Migrator, errors
 from duckmig_magic.engine import authoring, sqlfile
-from duckmig_magic.engine.versions import FILE_RE, SLUG_MAX, ScriptDirectory, slugify
+from duckmig_magic.engine.versions import FILE_RE, SLUG_MAX, ScriptDirectory, python_template, slugify
 
 SLOW = os.environ.get("DUCKMIG_SLOW") == "1"
 FUZZ = settings(max_examples=3000 if SLOW else 150, deadline=None, derandomize=not SLOW,
@@ -132,24 +133,31 @@ def test_slugs_are_safe_file_name_parts(description):
     assert re.fullmatch(r"[a-z0-9](?:[a-z0-9_]*[a-z0-9])?", slug) and len(slug) <= SLUG_MAX
 
 
-@FUZZ
-@given(descriptions, st.booleans())
-def test_a_new_migration_lands_in_versions_whatever_its_description(description, python):
+@pytest.fixture(scope="module")
+def scratch():
+    """One folder and Migrator for all examples; each example empties the folder first."""
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        script = Migrator(":memory:", root / "migrations").new(description, python=python)
-        versions = root / "migrations" / "versions"
-        assert script.path.parent == versions and FILE_RE.fullmatch(script.path.name)
-        assert sorted(p.relative_to(root) for p in root.rglob("*")) == [
-            Path("migrations"), Path("migrations/versions"), script.path.relative_to(root)]
-        # The description is a comment or a string literal in the file: never code, never a line of its own.
-        header = [ln for ln in script.text.split("\n") if "description" in ln.lower() or "Migration:" in ln]
-        one_line = sqlfile.one_line(description)
-        if python:
-            assert script.migration.description == one_line
-            assert header[0] == f"# Migration: {one_line}".rstrip() or not one_line
-        elif one_line:
-            assert header == [f"-- description: {one_line}"]
+        yield Path(tmp), Migrator(":memory:", Path(tmp) / "migrations")
+
+
+@FUZZ
+@given(description=descriptions, python=st.booleans())
+def test_a_new_migration_lands_in_versions_whatever_its_description(scratch, description, python):
+    root, migrator = scratch
+    shutil.rmtree(root / "migrations", ignore_errors=True)
+    script = migrator.new(description, python=python)
+    assert script.path.parent == root / "migrations" / "versions" and FILE_RE.fullmatch(script.path.name)
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == [
+        Path("migrations"), Path("migrations/versions"), script.path.relative_to(root)]
+    # The description is a comment or a string literal in the file: never code, never a line of its own.
+    lines, one_line = script.text.split("\n"), sqlfile.one_line(description)
+    if python:
+        assert lines[0] == f"# Migration: {one_line}"
+        assert len(lines) == len(python_template(script.version, "plain").split("\n"))
+        assert script.migration.description == one_line
+    else:
+        blank = sqlfile.render("", "").split("\n")
+        assert lines == ([f"-- description: {one_line}"] + blank if one_line else blank)
 
 
 @FUZZ

@@ -114,7 +114,7 @@ def test_importing_the_extension_stays_light():
 def test_help_is_generated_from_the_arguments(shell):
     doc = shell.find_line_magic("migrate").__doc__
     for usage in ["%migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS] [target]",
-                  "%migrate up [--out-of-order] [--allow-drift] [target]",
+                  "%migrate up [--out-of-order] [--allow-drift] [--single-transaction]\n                  [target]",
                   "%migrate down [--steps STEPS] [target]",
                   "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",
                   "%migrate new [--python] description", "%migrate sql [--out-of-order] [--allow-drift] [target]"]:
@@ -477,7 +477,7 @@ USAGE = "usage: %migrate {connect,init,new,up,down,redo,status,history,verify,st
     ("%migrate down --steps many", "%migrate down: argument --steps: invalid int value: 'many'\n"
      "usage: %migrate down [--steps STEPS] [target]"),
     ("%migrate up --force", "%migrate up: unrecognized arguments: --force\n"
-     "usage: %migrate up [--out-of-order] [--allow-drift] [target]"),
+     "usage: %migrate up [--out-of-order] [--allow-drift] [--single-transaction] [target]"),
     ("%migrate stamp", "%migrate stamp: the following arguments are required: version\n"
      "usage: %migrate stamp version"),
     ("%migrate up 2025", "'2025' is not a version: versions look like 20250710_000001\n"

@@ -835,3 +835,32 @@ def test_seed_api_names(project):
         m.migrate_down("20990101_000000")
     assert [r.version for r in m.migrate_down()] == [version]
     assert "tagged" not in project.tables()
+
+
+# -- single transaction -------------------------------------------------------------
+
+
+def test_single_transaction_applies_all_or_nothing(project):
+    three_files(project)
+    failing_second(project, "sql", "INSERT INTO base VALUES (1)")  # duplicate key at its third statement
+    m = project.migrator()
+    with pytest.raises(errors.MigrationFailed) as caught:
+        m.up(single_transaction=True)
+    assert caught.value.version == V2 and caught.value.group == 1
+    assert "rolled back with the 1 migration before it in the single transaction" in str(caught.value)
+    assert project.tables() == {"duckdb_migrations", "duckdb_migrations_history"}  # V1's table is gone too
+    assert state(m) == {V1: "pending", V2: "failed", V3: "pending"}
+
+    project.sql(V2, "three", "CREATE TABLE a (x INTEGER);", "DROP TABLE a;")
+    assert [r.version for r in m.up(single_transaction=True)] == [V1, V2, V3]
+    assert state(m) == {V1: "applied", V2: "applied", V3: "applied"}
+    assert [e for e in events(m) if e[1] == "applied"] == [(V1, "applied"), (V2, "applied"), (V3, "applied")]
+
+
+def test_single_transaction_refuses_a_migration_outside_transactions(project):
+    three_files(project)
+    project.sql(V2, "vacuum", "VACUUM;", options="transaction:false")
+    with pytest.raises(errors.NotTransactional) as caught:
+        project.migrator().up(single_transaction=True)
+    assert str(caught.value).startswith(f"cannot apply in a single transaction: {V2} runs outside one")
+    assert not project.db.exists()

@@ -149,6 +149,30 @@ def test_counts_by_a_composite_key_in_parts(base, monkeypatch):
     assert summary(p) == {"n": ("v, k", 4, 3, 1, 2, 0, 2)}
 
 
+def test_hash_slices_where_the_first_key_column_cannot_be_cut_into_ranges(base, monkeypatch):
+    with duckdb.connect(str(base.db)) as conn:
+        conn.execute("CREATE TABLE h (a INTEGER, b INTEGER); "
+                     "INSERT INTO h SELECT NULL, range FROM range(10)")
+    monkeypatch.setattr(diff, "PARTITION_ROWS", 3)
+    p = previewed(base, "UPDATE h SET a = 1 WHERE b = 4;\nDELETE FROM h WHERE b > 7;", keys={"h": ["a", "b"]})
+    assert summary(p) == {"h": ("a, b", 10, 8, 1, 3, 0, 7)}
+
+
+def test_a_table_in_another_database_is_named_as_not_compared(base):
+    base.sql(V1, "other", "INSERT INTO other.main.x VALUES (2);")
+    conn = duckdb.connect(str(base.db))
+    try:
+        conn.execute("ATTACH ':memory:' AS other")
+        conn.execute("CREATE TABLE other.main.x (a INTEGER)")
+        p = Migrator(conn, str(base.directory)).preview()
+        assert (p.tables, plain(p.warnings)) == ([], [[
+            "not compared", "other.main.x", None, None, "other.main.x is written by `INSERT INTO other.main.x "
+            "VALUES (2)` but is in another database, which the preview does not compare"]])
+        assert conn.execute("SELECT count(*) FROM other.main.x").fetchone() == (0,)
+    finally:
+        conn.close()
+
+
 def test_the_sample_shows_before_and_after_side_by_side(base):
     p = previewed(base, "UPDATE t SET a = -a WHERE id IN (2, 3);\nDELETE FROM t WHERE id = 9;\n"
                         "INSERT INTO t VALUES (11, 110, 'b11');")
@@ -422,6 +446,9 @@ def test_a_cell_body_that_fails(base):
 BAD = [
     pytest.param({"keys": {"t": ["nope"]}}, errors.UnknownKeyColumn,
                  "table t has no column nope\n  hint: key columns to choose from: id, a, b", id="no such key column"),
+    pytest.param({"keys": {"t": []}}, errors.NoKeyColumns,
+                 "the key given for table 't' names no column\n  hint: name the columns that identify a row, "
+                 "for example {'events': ['day', 'seq']}", id="key of no column"),
     pytest.param({"keys": {"zz": ["a"]}}, errors.UnknownKeyTable,
                  "a key is given for table zz, which is in the database neither before nor after the migration\n"
                  "  hint: its tables: d, n, t", id="no such table"),

@@ -82,9 +82,6 @@ class Table:
         """The name as a person writes it: without the default schema ``main``."""
         return self.name if self.schema == "main" else f"{self.schema}.{self.name}"
 
-    def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
-
 
 def tables(conn) -> dict[int, Table]:
     """{oid: Table} of the base tables in the current database."""

@@ -17,6 +17,7 @@ from .. import errors
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
 _engine_locks: dict[int | str, threading.RLock] = {}
+_HEADERS = 3 * 4096  # a DuckDB file starts with three 4 KiB headers
 _engine_locks_guard = threading.Lock()
 
 
@@ -87,12 +88,22 @@ class Database:
         import duckdb
 
         deadline = time.monotonic() + self.wait
+        # A file shorter than DuckDB's headers may be one another process is creating
+        # right now; it is waited for a moment even without --wait.
+        creating = time.monotonic() + max(self.wait, 1.0)
         delay = 0.05
         while True:
             try:
                 return duckdb.connect(self.path, read_only=not write and Path(self.path).exists())
             except duckdb.IOException as exc:
                 m = _LOCK_RE.search(str(exc))
+                if not m and not write and "replaying WAL" in str(exc):
+                    # DuckDB 1.x cannot replay the log of a crashed run read-only; read-write it can.
+                    write = True
+                    continue
+                if not m and _being_created(self.path) and time.monotonic() < creating:
+                    time.sleep(0.02)
+                    continue
                 if not m:
                     raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
                 if time.monotonic() >= deadline:
@@ -174,6 +185,13 @@ def in_transaction(conn) -> bool:
         return conn.execute("SELECT txid_current()").fetchone()[0] == first
     except duckdb.TransactionException:  # open, and aborted by an earlier error
         return True
+
+
+def _being_created(path: str) -> bool:
+    try:
+        return Path(path).stat().st_size < _HEADERS
+    except OSError:
+        return False
 
 
 def _lock_for(target) -> threading.RLock:

@@ -30,7 +30,7 @@ from .. import errors
 from .catalog import Column, Table, quote
 
 # Keys per join: bounds the hash table DuckDB builds, whatever the table's size.
-PARTITION_ROWS = 2_000_000
+PARTITION_ROWS = 1_000_000
 # Changed rows up to which each column's changes are counted exactly.
 COLUMN_COUNT_ROWS = 500_000
 
@@ -117,7 +117,7 @@ class TableDiff:
     changed: int | None = None
     unchanged: int | None = None
     column_changes: dict[str, int] | None = None  # column -> rows whose value changed; None: not counted
-    turned_null: dict[str, int] = field(default_factory=dict)  # type-changed column -> values lost
+    turned_null: dict[str, int] = field(default_factory=dict)  # type-changed column -> non-NULL values lost
     values_dropped: dict[str, int] = field(default_factory=dict)  # dropped column -> non-NULL values
     sample_columns: list[str] = field(default_factory=list)
     sample: list[tuple] = field(default_factory=list)
@@ -148,7 +148,7 @@ def match(before: dict[int, Table], after: dict[int, Table], renames) -> list[Pa
 
 
 def _match_columns(p: Pair, renames: list[tuple[str, str]]) -> list[ColumnPair]:
-    """The columns in the order of the table after, then those dropped."""
+    """The columns kept, in the order of the table after; then those dropped; then those added."""
     if p.before is None:
         return [ColumnPair(None, c) for c in p.after.columns]
     if p.after is None:
@@ -165,7 +165,8 @@ def _match_columns(p: Pair, renames: list[tuple[str, str]]) -> list[ColumnPair]:
             by_after[match.name] = ColumnPair(c, match, renamed=match.name.lower() != c.name.lower())
         else:
             dropped.append(ColumnPair(c, None))
-    return [by_after.get(c.name) or ColumnPair(None, c) for c in p.after.columns] + dropped
+    return ([by_after[c.name] for c in p.after.columns if c.name in by_after] + dropped
+            + [ColumnPair(None, c) for c in p.after.columns if c.name not in by_after])
 
 
 def find(pairs: list[Pair], name: tuple[str, ...]) -> Pair | None:
@@ -322,7 +323,6 @@ class RowDiffer:
         picked = {}
         for i, p in enumerate(both):
             d = diffs[id(p)]
-            d.rows_after = self._count(self.after, p.after)
             if p.key:
                 picked[id(p)] = self._keyed(p, f"{snapshot}.s{i}", f"duckmig_preview_d{i}", d)
             else:
@@ -340,14 +340,14 @@ class RowDiffer:
         cols += [f"{quote(c.before.name)} IS NOT NULL AS nn{j}" for j, c in enumerate(p.values) if c.type_changed]
         sql = f"CREATE TABLE {target} AS SELECT {', '.join(cols)}, rowid::{{}} AS rid FROM {p.before.qualified}"
         try:  # rowids fit 32 bits in all but giant tables: the snapshot takes a sixth less memory
-            self.before.execute(sql.format("UINTEGER"))
+            d.rows_before = self.before.execute(sql.format("UINTEGER")).fetchone()[0]
         except duckdb.Error:
-            self.before.execute(sql.format("BIGINT"))
+            d.rows_before = self.before.execute(sql.format("BIGINT")).fetchone()[0]
         dropped = [c.before.name for c in p.columns if c.after is None]
-        counts = self.before.execute(f"SELECT count(*){''.join(f', count({quote(c)})' for c in dropped)} "
-                                     f"FROM {p.before.qualified}").fetchone()
-        d.rows_before = counts[0]
-        d.values_dropped = {c: n for c, n in zip(dropped, counts[1:]) if n}
+        if dropped:
+            counts = self.before.execute(f"SELECT {', '.join(f'count({quote(c)})' for c in dropped)} "
+                                         f"FROM {p.before.qualified}").fetchone()
+            d.values_dropped = {c: n for c, n in zip(dropped, counts) if n}
 
     @staticmethod
     def _before_expr(c: ColumnPair, nulls: bool = False) -> str:
@@ -364,13 +364,12 @@ class RowDiffer:
 
     # -- keyed tables ------------------------------------------------------------------------
 
-    def _keyed(self, p: Pair, snap: str, diff: str, d: TableDiff) -> dict[str, list[tuple]]:
+    def _keyed(self, p: Pair, snap: str, changes: str, d: TableDiff) -> dict[str, list[tuple]]:
         keys = [f"k{j}" for j in range(len(p.key))]
         after_keys = [self._after_expr(p.column(k)) for k in p.key]
         after_hash = _hash([self._after_expr(c, nulls=True) for c in p.values])
         typed = [(j, c) for j, c in enumerate(p.values) if c.type_changed]
-        rows = max(d.rows_before, d.rows_after)
-        cut = self._slices(snap, p, _partitions(rows), rows)
+        cut = self._slices(snap, p, _partitions(d.rows_before), d.rows_before)
         self._check_unique(p, snap, keys, after_keys, cut)
         on = " AND ".join(f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in keys)
         for part in range(cut.parts):
@@ -386,21 +385,22 @@ class RowDiffer:
                 "rowid AS rid" + "".join(f", {quote(c.after.name)} IS NOT NULL AS nn{j}" for j, c in typed)
                 + f" FROM {p.after.qualified}{a_where}) a ON {on} "
                 "WHERE b.h IS DISTINCT FROM a.h")
-            self.after.execute(f"CREATE TEMP TABLE {diff} AS {sql}" if part == 0 else f"INSERT INTO {diff} {sql}",
+            self.after.execute(f"CREATE TEMP TABLE {changes} AS {sql}" if part == 0 else f"INSERT INTO {changes} {sql}",
                                b_params + a_params)
         counts = self.after.execute(
             "SELECT count(*) FILTER (WHERE change = 'added'), count(*) FILTER (WHERE change = 'removed'), "
             "count(*) FILTER (WHERE change = 'changed')"
             + "".join(f", count(*) FILTER (WHERE change = 'changed' AND bnn{j} AND NOT ann{j})" for j, _ in typed)
-            + f" FROM {diff}").fetchone()
+            + f" FROM {changes}").fetchone()
         d.added, d.removed, d.changed = counts[:3]
-        d.unchanged = d.rows_after - d.added - d.changed
-        d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:]) if n}
+        d.unchanged = d.rows_before - d.removed - d.changed
+        d.rows_after = d.unchanged + d.changed + d.added  # the key is unique on both sides
+        d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:])}
         order = ", ".join(keys)
         picked = {}
         for change, n in _split(self.sample, {"changed": d.changed, "removed": d.removed, "added": d.added}):
             picked[change] = self.after.execute(
-                f"SELECT {order}, brid, arid FROM {diff} WHERE change = ? ORDER BY {order} LIMIT ?",
+                f"SELECT {order}, brid, arid FROM {changes} WHERE change = ? ORDER BY {order} LIMIT ?",
                 [change, n]).fetchall()
         return picked
 
@@ -428,7 +428,7 @@ class RowDiffer:
             return Slices(1)
         type_ = p.column(p.key[0]).after.type
         # Whole vectors sampled: cheap, and enough of them that the parts come out near equal.
-        percent = min(100.0, 100.0 * 600 * 2048 / max(rows, 1))
+        percent = min(100.0, 100.0 * 150 * 2048 / max(rows, 1))
         fractions = ", ".join(str(i / parts) for i in range(1, parts))  # must be constants
         try:  # on the before side, where an error aborts nothing
             bounds = self.before.execute(
@@ -445,26 +445,27 @@ class RowDiffer:
 
     # -- tables without a key: rows as a multiset ---------------------------------------------------
 
-    def _multiset(self, p: Pair, snap: str, diff: str, d: TableDiff) -> dict[str, list[tuple]]:
+    def _multiset(self, p: Pair, snap: str, changes: str, d: TableDiff) -> dict[str, list[tuple]]:
         after_hash = _hash([self._after_expr(c, nulls=True) for c in p.values])
-        parts = _partitions(max(d.rows_before, d.rows_after))
+        parts = _partitions(d.rows_before)
         for part in range(parts):
             where = f" WHERE h % {parts} = {part}" if parts > 1 else ""
             sql = (f"SELECT h, coalesce(b.n, 0) AS nb, coalesce(a.n, 0) AS na FROM "
                    f"(SELECT h, count(*) AS n FROM {snap}{where} GROUP BY h) b FULL JOIN "
                    f"(SELECT h, count(*) AS n FROM (SELECT {after_hash} AS h FROM {p.after.qualified}){where} "
                    "GROUP BY h) a USING (h) WHERE coalesce(b.n, 0) <> coalesce(a.n, 0)")
-            self.after.execute(f"CREATE TEMP TABLE {diff} AS {sql}" if part == 0 else f"INSERT INTO {diff} {sql}")
+            self.after.execute(f"CREATE TEMP TABLE {changes} AS {sql}" if part == 0 else f"INSERT INTO {changes} {sql}")
         d.removed, d.added = self.after.execute(
             f"SELECT coalesce(sum(greatest(nb - na, 0)), 0)::BIGINT, coalesce(sum(greatest(na - nb, 0)), 0)::BIGINT "
-            f"FROM {diff}").fetchone()
+            f"FROM {changes}").fetchone()
         d.unchanged = d.rows_before - d.removed
+        d.rows_after = d.unchanged + d.added
         picked = {}
         for change, n in _split(self.sample, {"removed": d.removed, "added": d.added}):
             source, more = (f"(SELECT h, rid FROM {snap})", "nb - na") if change == "removed" else \
                 (f"(SELECT {after_hash} AS h, rowid AS rid FROM {p.after.qualified})", "na - nb")
             rids = self.after.execute(
-                f"SELECT s.rid FROM {source} s JOIN {diff} m ON s.h = m.h AND {more} > 0 "
+                f"SELECT s.rid FROM {source} s JOIN {changes} m ON s.h = m.h AND {more} > 0 "
                 f"QUALIFY row_number() OVER (PARTITION BY s.h ORDER BY s.rid) <= {more} "
                 "ORDER BY s.rid LIMIT ?", [n]).fetchall()
             picked[change] = [(r, None) if change == "removed" else (None, r) for (r,) in rids]
@@ -499,13 +500,15 @@ class RowDiffer:
             rids = [r[-2] for rows in picked[id(p)].values() for r in rows if r[-2] is not None]
             befores[i] = _by_rowid(self.before, p.before, rids)
             if i in counted:
-                rids = [r for (r,) in self.after.execute(
-                    f"SELECT brid FROM duckmig_preview_d{i} WHERE change = 'changed'").fetchall()]
+                # The rowids cross as one string: far cheaper than a Python list of them.
+                rids = self.after.execute(f"SELECT string_agg(brid::VARCHAR, ',') FROM duckmig_preview_d{i} "
+                                          "WHERE change = 'changed'").fetchone()[0]
                 exprs = [f"{self._before_expr(c)} AS c{j}"
                          + (f", {quote(c.before.name)} IS NULL AS z{j}" if c.type_changed else "")
                          for j, c in enumerate(p.values)]
                 self.before.execute(f"CREATE TABLE {store}.v{i} AS SELECT rowid AS rid, {', '.join(exprs)} "
-                                    f"FROM {p.before.qualified} WHERE rowid IN (SELECT unnest(?))", [rids])
+                                    f"FROM {p.before.qualified} WHERE rowid IN "
+                                    "(SELECT unnest(string_split(?, ','))::BIGINT)", [rids])
         for i, p in enumerate(pairs):
             d = diffs[id(p)]
             if i in counted:
@@ -605,16 +608,11 @@ class Slices:
 
 
 def _split(total: int, available: dict[str, int | None]) -> list[tuple[str, int]]:
-    """Share ``total`` sample rows among the kinds of change, evenly where each has enough."""
-    want = {k: 0 for k in available}
-    left = total
-    while left > 0:
-        open_ = [k for k, n in available.items() if (n or 0) > want[k]]
-        if not open_:
-            break
-        for k in open_:
-            if left == 0:
-                break
-            want[k] += 1
-            left -= 1
-    return [(k, n) for k, n in want.items() if n]
+    """Share ``total`` sample rows among the kinds of change: evenly, and what a kind with
+    fewer rows leaves goes to the others."""
+    want, left = {}, total
+    kinds = sorted(available, key=lambda k: available[k] or 0)
+    for i, k in enumerate(kinds):
+        want[k] = min(available[k] or 0, left // (len(kinds) - i))
+        left -= want[k]
+    return [(k, want[k]) for k in available if want[k]]

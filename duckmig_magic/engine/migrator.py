@@ -205,24 +205,51 @@ class Migrator:
 
     # -- running ------------------------------------------------------------------
 
-    def up(self, target: str | None = None, *, out_of_order: bool = False,
-           allow_drift: bool = False) -> list[StepResult]:
-        """Apply pending migrations through ``target`` (all when None), each atomically."""
+    def up(self, target: str | None = None, *, out_of_order: bool = False, allow_drift: bool = False,
+           single_transaction: bool = False) -> list[StepResult]:
+        """Apply pending migrations through ``target`` (all when None), each atomically.
+
+        With ``single_transaction`` the whole run is one transaction, as Flyway's
+        ``group``: all of it lands or none of it does.
+        """
         scripts = self.scripts.scripts()
         args = (target, out_of_order, allow_drift)
-        if not self._plan(scripts, self._rows(), *args):
+        todo = self._plan(scripts, self._rows(), *args)
+        if not todo:
             return []  # without opening the database for writing, so nothing is created
+        if single_transaction:
+            outside = [s.version for s in todo if not s.transactional]
+            if outside:
+                raise errors.NotTransactional(outside)
         results = []
         with self.db.connect(write=True) as conn:
             ledger = self._ensure_ledger(conn)
             # Plan again under the write lock: another runner may have applied some meanwhile.
             rows = ledger.rows()
             todo = self._plan(scripts, rows, *args)
+            if single_transaction and todo:
+                return self._apply_group(conn, ledger, todo, rows)
             for i, script in enumerate(todo, 1):
                 self._notify("start", i, len(todo), script, None)
                 result = self._apply(conn, ledger, script, new=script.version not in rows)
                 results.append(result)
                 self._notify("done", i, len(todo), script, result)
+        return results
+
+    def _apply_group(self, conn, ledger: Ledger, todo: list[Script], rows: dict[str, Row]) -> list[StepResult]:
+        results, script, start = [], todo[0], time.perf_counter()
+        try:
+            with transaction(conn):
+                for i, script in enumerate(todo, 1):
+                    self._notify("start", i, len(todo), script, None)
+                    start = time.perf_counter()
+                    results.append(self._apply_in(conn, ledger, script, script.version not in rows, start))
+                    self._notify("done", i, len(todo), script, results[-1])
+        except errors.MigrationFailed as exc:
+            self._record_failure(conn, ledger, _record_of(script), exc, start)
+            raise errors.MigrationFailed(exc.version, exc.statement, exc.error, group=len(results)) from exc
+        except errors.CommitFailed as exc:
+            raise errors.CommitFailed(exc.reason, script.version) from exc
         return results
 
     def down(self, target: str | None = None, *, steps: int | None = None) -> list[StepResult]:
@@ -531,20 +558,23 @@ class Migrator:
         if self.progress:
             self.progress(event, i, n, item, result)
 
+    def _apply_in(self, conn, ledger: Ledger, s: Script, new: bool, start: float) -> StepResult:
+        """Run ``s`` and write its ledger row inside the caller's transaction."""
+        count = self._run(conn, s.version, _up_steps(s), "up")
+        ms = _ms(start)
+        # The ledger row is the migration's last statement. DuckDB refuses every statement in
+        # a transaction an error aborted (where COMMIT would silently roll back), so a row
+        # written here proves the transaction is live: no query after COMMIT is needed.
+        ledger.record(**_record_of(s), status="applied", execution_ms=ms, new=new)
+        return StepResult(s.version, s.description, "up", ms, count)
+
     def _apply(self, conn, ledger: Ledger, s: Script, new: bool = False) -> StepResult:
-        record = dict(version=s.version, description=s.description, kind=s.kind, checksum=s.checksum,
-                      downgrade=s.downgrade_source, filename=s.name)
+        record = _record_of(s)
         start = time.perf_counter()
         if s.transactional:
             try:
                 with transaction(conn):
-                    count = self._run(conn, s.version, _up_steps(s), "up")
-                    ms = _ms(start)
-                    # The ledger row is the transaction's last statement. DuckDB refuses every
-                    # statement in a transaction an error aborted (where COMMIT would silently
-                    # roll back), so a row written here proves the transaction is live: no
-                    # query after COMMIT is needed to believe it.
-                    ledger.record(**record, status="applied", execution_ms=ms, new=new)
+                    return self._apply_in(conn, ledger, s, new, start)
             except errors.MigrationFailed as exc:
                 self._record_failure(conn, ledger, record, exc, start)
                 raise
@@ -663,6 +693,11 @@ def _down_steps(version: str, kind: str | None, source: str | None, path: Path):
         return pyform.load(source, path, version).downgrade
     steps = sqlfile.Section(source, 1).statements(path)
     return steps or None
+
+
+def _record_of(s: Script) -> dict:
+    return dict(version=s.version, description=s.description, kind=s.kind, checksum=s.checksum,
+                downgrade=s.downgrade_source, filename=s.name)
 
 
 def _from_row(row: Row, state: str, file: str | None, description: str) -> MigrationStatus:

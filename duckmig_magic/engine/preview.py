@@ -139,7 +139,7 @@ class Preview:
         return (t.table, key, t.rows_before, t.rows_after, t.added, t.removed, t.changed, t.unchanged)
 
     def _column_rows(self) -> list[tuple]:
-        return [(t.table, c, n, t.turned_null.get(c, 0) if c in t.turned_null else None)
+        return [(t.table, c, n, t.turned_null.get(c))
                 for t in self.tables if t.column_changes for c, n in t.column_changes.items() if n]
 
     def __repr__(self) -> str:
@@ -163,7 +163,7 @@ def check_keys(keys) -> dict[str, list[str]]:
             columns = columns.split(",")
         columns = [c.strip() for c in columns if c.strip()]
         if not str(table).strip() or not columns:
-            raise errors.UnknownKeyColumn(str(table), "", [])
+            raise errors.NoKeyColumns(str(table))
         out[str(table).strip()] = columns
     return out
 
@@ -270,6 +270,8 @@ def _warnings(tables: list[diff.TableDiff]) -> list[tuple]:
             out.append(("column dropped", t.table, column, n,
                         f"column {t.table}.{column} is dropped with {_n(n, 'non-NULL value')}"))
         for column, n in t.turned_null.items():
+            if not n:
+                continue
             out.append(("values turned NULL", t.table, column, n,
                         f"{t.table}.{column}: {_n(n, 'value')} turned NULL with the new type"))
         if t.rows_before is not None and t.rows_after is not None and t.removed:

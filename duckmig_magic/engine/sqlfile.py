@@ -134,7 +134,7 @@ def render(up: str, down: str | None = None, *, description: str | None = None,
     lines = []
     if header:
         lines += [f"-- {h}" if h else "--" for h in header.splitlines()]
-    if description:
+    if description and one_line(description):
         lines.append(f"-- description: {one_line(description)}")
     lines.append("-- migrate:up" + ("" if transaction else " transaction:false"))
     lines.append(up.strip("\n"))

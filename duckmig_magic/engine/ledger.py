@@ -193,6 +193,37 @@ class Ledger:
              downgrade, filename])
         self.event(version, event or status, checksum, execution_ms, detail or error)
 
+    def record_applied(self, rows: list[dict], *, new: bool = False) -> None:
+        """Write several applied rows and their events in two statements, in the caller's
+        transaction: a single-transaction run pays DuckDB's cost of a statement twice, not
+        twice per migration. ``rows`` hold ``record``'s keyword arguments."""
+        if not rows:
+            return
+        now = utcnow()
+        if self._seq is None:
+            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.history_table}").fetchone()[0]
+        first, self._seq = self._seq + 1, self._seq + len(rows)
+        columns = dict(version="VARCHAR", description="VARCHAR", kind="VARCHAR", checksum="VARCHAR",
+                       status="VARCHAR", applied_at="TIMESTAMP", execution_ms="DOUBLE", downgrade="VARCHAR",
+                       filename="VARCHAR")
+        values = {c: [r.get(c) for r in rows] for c in columns}
+        values["status"], values["applied_at"] = ["applied"] * len(rows), [now] * len(rows)
+        lists = ", ".join(f"unnest(CAST(? AS {t}[]))" for t in columns.values())
+        self.conn.execute(
+            f"INSERT INTO {self.table} ({', '.join(columns)}) SELECT {lists} "
+            + ("" if new else
+               "ON CONFLICT (version) DO UPDATE SET description = excluded.description, kind = excluded.kind, "
+               "checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at, "
+               "execution_ms = excluded.execution_ms, error = NULL, statement = NULL, "
+               "downgrade = excluded.downgrade, filename = excluded.filename"),
+            list(values.values()))
+        self.conn.execute(
+            f"INSERT INTO {self.history_table} (seq, version, event, occurred_at, checksum, execution_ms) "
+            "SELECT unnest(CAST(? AS BIGINT[])), unnest(CAST(? AS VARCHAR[])), 'applied', ?, "
+            "unnest(CAST(? AS VARCHAR[])), unnest(CAST(? AS DOUBLE[]))",
+            [list(range(first, self._seq + 1)), values["version"], now, values["checksum"],
+             values["execution_ms"]])
+
     def update(self, version: str, **values) -> None:
         sets = ", ".join(f"{quote(k)} = ?" for k in values)
         self.conn.execute(f"UPDATE {self.table} SET {sets} WHERE version = ?", [*values.values(), version])

@@ -282,14 +282,20 @@ def cmd_sql(args, out):
     _emit(args, out, {"sql": text}, text or "-- nothing to apply")
 
 
-def cmd_preview(args, out):
+def preview_keys(options: list[str] | None) -> dict[str, str]:
+    """``--key TABLE=COLUMN[,COLUMN...]`` options as ``{table: columns}``."""
     keys = {}
-    for option in args.key or []:
+    for option in options or []:
         table, _, columns = option.partition("=")
         if not table.strip() or not columns.strip():
             raise UsageError(f"preview: --key takes TABLE=COLUMN[,COLUMN...], not {option!r}",
                              "for example --key events=day,seq")
         keys[table.strip()] = columns
+    return keys
+
+
+def cmd_preview(args, out):
+    keys = preview_keys(args.key)
     p = _migrator(args).preview(args.target, keys=keys, sample=20 if args.sample is None else args.sample,
                                 out_of_order=args.out_of_order, allow_drift=args.allow_drift)
     _emit(args, out, p.to_dict(), "\n".join(preview_lines(p)))

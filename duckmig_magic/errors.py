@@ -426,6 +426,19 @@ class PreviewNotPossible(DuckmigError):
         super().__init__(f"cannot preview {version}: {reason}", hint)
 
 
+class PreviewFailed(DuckmigError):
+    """A preview asked for before applying shows a migration failing; nothing was applied."""
+
+    exit_code = 1
+
+    def __init__(self, failed: MigrationFailed):
+        self.failed = failed
+        stmt = f"\n  statement: {_one_line(failed.statement)}" if failed.statement else ""
+        error = failed.error.strip().splitlines()[0] if failed.error.strip() else "it raised"
+        super().__init__(f"nothing was applied: in the preview, {failed.version} fails: {error}{stmt}",
+                         "fix the migration and run it again")
+
+
 class BadSampleSize(ConfigError):
     def __init__(self, sample):
         self.sample = sample

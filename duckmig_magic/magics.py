@@ -11,6 +11,10 @@
     ALTER TABLE metrics DROP COLUMN tags;
 
     df = %migrate status
+    p = %migrate preview                   # what `up` would do: p.schema, p.summary, p.rows("metrics")
+
+``%%migration SLUG --preview`` writes the cell's file and shows what applying
+it would do; with ``--apply`` as well, it then applies it.
 
 Settings: ``%config Duckmig.directory = 'migrations'`` and
 ``%config Duckmig.sample_size = 20``.
@@ -19,6 +23,7 @@ Settings: ``%config Duckmig.directory = 'migrations'`` and
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import os
 import sys
@@ -69,6 +74,12 @@ def _verb_parser(name: str, help_: str, arguments: list):
     return magic_arguments(f"migrate {name}")(verb).parser
 
 
+# Where a magic's argument means more than the command's: defaults the magics' %config settings give.
+_IN_A_NOTEBOOK_HELP = {
+    ("--sample",): "show up to N added, removed or changed rows a table (default: %%config Duckmig.sample_size, "
+                   "20)",
+}
+
 PARSERS = {
     "connect": _verb_parser("connect", "choose the database and migrations directory the magics work on; "
                             "without TARGET, show the current choice", [
@@ -81,7 +92,9 @@ PARSERS = {
         cli._arg("--table", help="the ledger table (default: duckdb_migrations)"),
         cli._arg("--wait", type=float, default=0.0, metavar="SECONDS",
                  help="wait up to SECONDS for another process's lock on the database")]),
-    **{name: _verb_parser(name, help_, arguments) for name, (help_, arguments) in cli.VERBS.items()},
+    **{name: _verb_parser(name, help_, [(flags, {**kw, "help": _IN_A_NOTEBOOK_HELP.get(flags, kw.get("help"))})
+                                        for flags, kw in arguments])
+       for name, (help_, arguments) in cli.VERBS.items()},
 }
 _NEEDS_NO_DATABASE = {"init", "new", "notebook"}
 _DATABASE_IF_CONNECTED = {"export"}  # the connected database tells which migrations are applied
@@ -177,11 +190,14 @@ class Duckmig(Magics):
                            "running the cell again updates that same file")
     @argument("--description", metavar="TEXT", help="what the migration does (default: from the slug)")
     @argument("--apply", action="store_true", help="apply it, and any earlier pending migration, right away")
+    @argument("--preview", action="store_true",
+              help="show what applying would do to the schema and the rows (it and any earlier pending "
+                   "migration, in a transaction that is rolled back), and a downgrade proposed where the "
+                   "cell has none; with --apply, the preview first, then the apply unless the preview fails")
     @argument("--python", action="store_true", help="the cell is the Python class form, not SQL")
     @argument("--version", metavar="VERSION",
               help="the version a new file gets (default: the next free one); `duckmig notebook` writes "
                    "each file's own, so a built notebook exports back to the same files")
-    # --preview joins these once previews exist; parse_migration_line then reads it too.
     def migration(self, line, cell):
         """Write the cell as a migration's version file, and show what was done.
 
@@ -190,6 +206,12 @@ class Duckmig(Magics):
         version may be left out: the file name gives it). Running the cell
         again updates the same file; once that version is applied, a changed
         cell is refused until the migration is reverted.
+
+        With --preview the file is written all the same, then the cell shows
+        what applying it would do, with nothing applied: the preview of
+        `%migrate preview VERSION` (the same object, with .schema, .summary,
+        .rows(table)). A cell without a downgrade gets one proposed from the
+        preview, to paste into it.
         """
         args = parse_migration_line(line)
         with _reported(self._progress):
@@ -197,9 +219,17 @@ class Duckmig(Magics):
             saved = m.save(args.slug, cell, python=args.python, description=args.description,
                            source=self._source(m), where=f"%%migration {args.slug}", version=args.version)
             print(f"{saved.action}: {saved.path} (version {saved.version})")
-            if args.apply:
-                self._command("up", argparse.Namespace(target=saved.version, out_of_order=False,
-                                                       allow_drift=False, single_transaction=False))
+            view = self._preview_cell(m, saved.script) if args.preview else None
+            if not args.apply:
+                return view
+            if view is not None:
+                from IPython.display import display
+
+                display(view)  # above the apply's output: what is about to happen, then that it did
+                if not view.preview.ok:
+                    raise errors.PreviewFailed(view.preview.failed)
+            self._command("up", argparse.Namespace(target=saved.version, out_of_order=False,
+                                                   allow_drift=False, single_transaction=False))
 
     @line_magic
     @magic_arguments()
@@ -234,7 +264,8 @@ class Duckmig(Magics):
                 return viewed(table(report.migrations, MigrationStatus), StatusView(m, report=report))
             if verb == "history":
                 return table(self._connected().history(args.version), Event)
-            # A verb whose result is a table (a preview) returns it above; the others print.
+            if verb == "preview":
+                return self._preview(args)
             return self._command(verb, args)
 
     # -- verbs --------------------------------------------------------------------
@@ -253,6 +284,29 @@ class Duckmig(Magics):
             notes.append("the database file is created on the first migration")
         print("\n".join([self._describe()] + notes))
 
+    def _preview(self, args):
+        from .display import PreviewView
+
+        try:
+            keys = cli.preview_keys(args.key)
+        except errors.DuckmigError as exc:
+            raise UsageError(f"%migrate {exc}") from None
+        return PreviewView(self._connected().preview(
+            args.target, keys=keys, sample=self.sample_size if args.sample is None else args.sample,
+            out_of_order=args.out_of_order, allow_drift=args.allow_drift))
+
+    def _preview_cell(self, m: Migrator, script):
+        """What ``up`` through the cell's version would do; a downgrade proposed where it has none."""
+        from .display import PreviewView
+
+        p = m.preview(script.version, sample=self.sample_size)
+        if not p.versions:
+            print(f"nothing to preview: {script.version} is applied")
+            return None
+        if p.ok and not has_downgrade(script):
+            print(_proposal(p, script))
+        return PreviewView(p)
+
     def _command(self, verb: str, args) -> None:
         """Run the command's own verb with the Migrator held here, printing its text."""
         known = self._target is not None or config.resolve().database is not None
@@ -267,12 +321,13 @@ class Duckmig(Magics):
         from .display import shown as progress_shown
 
         # A progress bar where a widget frontend runs; the lines of self._progress elsewhere.
-        with progress_shown(m, verb) if m is not None and verb in ("up", "down", "redo") else nullcontext():
+        with progress_shown(m, verb) if m is not None and verb in ("up", "down", "redo") else nullcontext() \
+                as progress:
             code = cli.COMMANDS[verb](ns, out) or 0
         text = out.getvalue().rstrip("\n")
         if code:  # verify found problems: an error, so a notebook run as a check fails
             raise UsageError(_for_notebook(text))
-        if text:
+        if text and not _bar_shown(progress):  # a bar ends with the summary itself
             print(text)
 
     # -- state ----------------------------------------------------------------------
@@ -356,9 +411,55 @@ class Duckmig(Magics):
 Duckmig.migrate.__doc__ += "\n" + "\n".join(parser.format_help() for parser in PARSERS.values())
 
 
+def _bar_shown(progress) -> bool:
+    from .display import ProgressView
+
+    return isinstance(progress, ProgressView) and not progress.show_at_start
+
+
+def has_downgrade(script) -> bool:
+    """Whether a version file says how to revert it: a `-- migrate:down` section with a statement, or a
+    ``downgrade`` method with more in it than ``pass``, a docstring or ``...``."""
+    if script.kind == "sql":
+        return script.downgrade_source is not None
+    from .engine.pyform import BaseMigration
+
+    cls = type(script.migration)
+    if cls.downgrade is BaseMigration.downgrade:
+        return False
+    for node in ast.walk(ast.parse(script.text)):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            for f in node.body:
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == "downgrade":
+                    return not all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(
+                        s.value, ast.Constant)) for s in f.body)
+    return True  # inherited from a class of the author's own
+
+
+def _proposal(p, script) -> str:
+    """The preview's proposed downgrade, said as what to paste into the cell."""
+    down = p.proposed_downgrade
+    if p.versions != [script.version]:
+        before = p.versions[:-1]
+        return (f"{script.version} has no downgrade. One proposed from this preview would also undo "
+                f"{', '.join(before)}, pending before it, so none is shown: `%migrate up {before[-1]}`, "
+                "then run this cell again")
+    if not down.statements and not down.cannot:
+        return f"{script.version} has no downgrade, and the preview shows no change that one would undo"
+    if script.kind == "sql":
+        where, lines = "under `-- migrate:down`", ["-- migrate:down", str(down)]
+    else:
+        where = "as its downgrade"
+        lines = ["    def downgrade(self, session):"]
+        lines += [f"        session.exec({s.rstrip(';')!r})" for s in down.statements] or ["        pass"]
+        lines += [f"        # cannot be undone: {c}" for c in down.cannot]
+    return (f"{script.version} has no downgrade, so `%migrate down` could not revert it. Proposed from the "
+            f"preview, to paste {where} (nothing was written):\n" + "\n".join(lines))
+
+
 def parse_migration_line(line: str) -> argparse.Namespace:
-    """The arguments of a ``%%migration`` line (slug, description, apply, python), as the magic reads
-    them; raises UsageError with the usage line."""
+    """The arguments of a ``%%migration`` line (slug, description, apply, preview, python, version), as
+    the magic reads them; raises UsageError with the usage line."""
     return _parse(Duckmig.migration.parser, _split(line, "%%migration"))
 
 

@@ -51,7 +51,8 @@ def python(body: str, version: str = V4, classes: str = "class Bad(BaseMigration
             f"        super().__init__(version=\"{version}\")\n\n    def upgrade(self, session):\n        {body}\n")
 
 
-BIG = "-- migrate:up\nINSERT INTO items (id, name) SELECT range + 10, 'x' FROM range(200000);\n"
+BIG = "-- migrate:up\nINSERT INTO items (id, name) SELECT range + 10, 'x' FROM range(200000);\n"  # written at COMMIT
+HUGE = "-- migrate:up\nCREATE TABLE huge AS SELECT hash(range) AS h FROM range(2000000);\n"  # written as it runs
 
 
 @dataclass
@@ -137,7 +138,8 @@ CASES = [
     C("ledger row without file", UP, errors.DriftError, "applied migrations differ from their files: 20250101_000000 (missing)", code=3, sql="INSERT INTO duckdb_migrations (version, status, checksum) VALUES ('20250101_000000', 'applied', 'x')"),
     C("database held by another process", UP, errors.DatabaseLocked, "database app.db is locked by process {pid} (", hold=True),
     C("database file read-only", UP, errors.DatabaseUnavailable, "cannot open database app.db: IO Error: Cannot open file", immutable=True),
-    C("disk full", "up -d full/app.db --dir migrations", errors.CommitFailed, f"DuckDB could not commit {V3}: ", code=1, files={F3: BIG}, disk=True),
+    C("disk full at commit", "up -d full/app.db --dir migrations", errors.CommitFailed, f"DuckDB could not commit {V3}: ", code=1, files={F3: BIG}, disk=True),
+    C("disk full in a statement", "up -d full/app.db --dir migrations", errors.MigrationFailed, f"applying {V3} failed: IO Error: Could not write file", code=1, files={F3: HUGE}, disk=True),
     # -- magics ------------------------------------------------------------------------------------------------------
     C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'"),
     C("magic: slug with a path", "%%migration ../evil\n-- migrate:up\nSELECT 1;", UsageError, "'../evil' is not a slug"),

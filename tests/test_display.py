@@ -14,6 +14,7 @@ import pytest
 from duckmig_magic import errors
 from duckmig_magic.display import PreviewView, ProgressView, StatusView, html, run
 from duckmig_magic.engine.migrator import MigrationStatus, StatusReport
+from duckmig_magic.text import preview_lines
 
 V1, V2, V3, V4, V5, V6, V7 = (f"2025010{i}_000000" for i in range(1, 8))
 EVIL = "<script>alert(1)</script>"
@@ -533,10 +534,14 @@ def test_executed_notebook_keeps_widget_html_and_text_and_converts_to_tables(two
         "%load_ext duckmig_magic\n%migrate connect app.db --dir migrations",
         "%migrate status",
         "%migrate up",
+        "%migrate up",
+        "%migrate down base",
+        "%migrate preview",
+        "%%migration three --preview --apply\n-- migrate:up\nCREATE TABLE three (x INTEGER);",
     )])
     NotebookClient(nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(two.root)}}).execute()
     status, = nb.cells[1].outputs
-    bar, printed = nb.cells[2].outputs
+    bar, = nb.cells[2].outputs  # the bar ends with the summary: it is not printed a second time
     for output in (status, bar):
         assert set(output.data) == {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"}
     assert states(Page(status.data["text/html"])) == [(V1, "pending"), (V2, "pending")]
@@ -544,8 +549,32 @@ def test_executed_notebook_keeps_widget_html_and_text_and_converts_to_tables(two
     # the bar's saved HTML and text were updated to the summary when the run ended
     assert re.fullmatch(r"applied 2 migrations in \d+\.\d ms", bar.data["text/plain"])
     assert Page(bar.data["text/html"]).text == bar.data["text/plain"]
-    assert (printed.name, printed.text) == ("stdout", "applied 2 migrations\n")
-    assert applied(two) == [V1, V2]
+    printed, = nb.cells[3].outputs  # nothing ran, so no bar was shown: the summary is printed
+    assert (printed.name, printed.text) == ("stdout", "nothing to apply\n")
+    bar, = nb.cells[4].outputs
+    assert re.fullmatch(r"reverted 2 migrations in \d+\.\d ms", bar.data["text/plain"])
+    preview, = nb.cells[5].outputs
+    assert set(preview.data) == {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"}
+    assert preview.data["text/plain"].startswith(f"preview of {V1}, {V2} (rolled back: the database is unchanged)")
+    assert Page(preview.data["text/html"]).text.startswith(f"preview of {V1}, {V2} — nothing was applied")
+    assert two.query("SELECT version, event FROM duckdb_migrations_history WHERE seq <= 4 ORDER BY seq") == [
+        (V1, "applied"), (V2, "applied"), (V2, "reverted"), (V1, "reverted")]
+    # a cell's preview, then the bar of its apply: each shown once, the widget with its fallbacks
+    # stdout may arrive in more than one stream message when the kernel flushes mid-cell
+    streams = [o for o in nb.cells[6].outputs if o.output_type == "stream"]
+    preview, bar = [o for o in nb.cells[6].outputs if o.output_type != "stream"]
+    (three,) = [p.name[:15] for p in two.versions.glob("*_three.sql")]
+    assert {o.name for o in streams} == {"stdout"}
+    assert "".join(o.text for o in streams) == (f"created: migrations/versions/{three}_three.sql (version {three})\n"
+                            f"{three} has no downgrade. One proposed from this preview would also undo {V1}, "
+                            f"{V2}, pending before it, so none is shown: `%migrate up {V2}`, then run this cell "
+                            "again\n")
+    assert preview.output_type == bar.output_type == "display_data"
+    assert set(preview.data) == set(bar.data) == {"text/plain", "text/html",
+                                                  "application/vnd.jupyter.widget-view+json"}
+    assert preview.data["text/plain"].startswith(f"preview of {V1}, {V2}, {three} (rolled back")
+    assert re.fullmatch(r"applied 3 migrations in \d+\.\d+ ms", bar.data["text/plain"])
+    assert applied(two) == [V1, V2, three]
 
     # Without the widget state (GitHub, nbviewer, a notebook saved without it) nbconvert shows the HTML.
     del nb.metadata["widgets"]
@@ -677,26 +706,32 @@ def test_preview_widget_has_a_tab_per_table_and_a_closed_downgrade(pending_chang
 
 
 def test_preview_text(pending_change):
-    lines = PreviewView(pending_change.migrator().preview()).to_text().splitlines()
-    assert lines[:10] == [
-        f"preview of {V2}: nothing was applied",
+    preview = pending_change.migrator().preview()
+    text = PreviewView(preview).to_text()
+    assert text == "\n".join(preview_lines(preview))  # one text rendering: the command's
+    lines = text.splitlines()
+    assert lines[:6] == [
+        f"preview of {V2} (rolled back: the database is unchanged)",
         "",
-        "WARNINGS: data would be lost",
+        "warnings:",
         "  1 row removed from logs",
         "  column metrics.note is dropped with 2 non-NULL values",
         "  1 row removed from metrics",
-        "",
-        "TABLE    KEY          ROWS BEFORE  ROWS AFTER  ADDED  REMOVED  CHANGED  UNCHANGED",
-        "logs     (whole row)  2            2           1      1                 1",
-        "metrics  id           4            3           0      1        2        1",
     ]
-    at = lines.index("metrics:")
+    at = lines.index("rows:")
+    assert lines[at + 1:at + 4] == [
+        "TABLE    KEY          BEFORE  AFTER  ADDED  REMOVED  CHANGED  UNCHANGED",
+        "logs     (whole row)  2       2      1      1        -        1",
+        "metrics  id           4       3      0      1        2        1",
+    ]
+    at = lines.index("metrics: 3 of 3 rows added, removed or changed:")
     assert lines[at + 1:at + 5] == [
         "id  _change  name_before  name_after  value_before  value_after  note_before  tags_after",
-        "1   changed  a            a           1.5           3.0                       <b>x</b>",
+        "1   changed  a            a           1.5           3.0          NULL         <b>x</b>",
         "2   changed  b            b           2.5           5.0          kept         <b>x</b>",
-        "4   removed  d                        4.5",
+        "4   removed  d                        4.5                        NULL",
     ]
+    assert repr(PreviewView(preview)) == text
 
 
 def test_preview_of_a_failing_migration_says_so(pending_change):
@@ -706,7 +741,10 @@ def test_preview_of_a_failing_migration_says_so(pending_change):
     assert page.text.startswith(f"preview of {V2}, {V3} — nothing was applied: the database is as it was "
                                 f"failed {V3} fails: the changes below are those of {V2} alone "
                                 "Catalog Error: Table with name nowhere does not exist!")
-    assert PreviewView(p).to_text().splitlines()[1] == f"{V3} fails: the changes below are those of {V2} alone"
+    failed, statement, covers = PreviewView(p).to_text().splitlines()[1:4]
+    assert failed.startswith(f"FAILED: {V3}: Catalog Error: Table with name nowhere does not exist!")
+    assert (statement, covers) == ("  statement: INSERT INTO nowhere VALUES (1)",
+                                   f"  the diff below shows only the migrations before it: {V2}")
 
 
 def test_preview_of_nothing(project):

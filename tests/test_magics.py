@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 import duckmig_magic
+from duckmig_magic.display import PreviewView
 from duckmig_magic.magics import Duckmig, parse_migration_line
 
 TAGS = """\
@@ -119,19 +122,25 @@ def test_help_is_generated_from_the_arguments(shell):
                   "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",
                   "%migrate new [--python] description", "%migrate sql [--out-of-order] [--allow-drift] [target]"]:
         assert usage in doc
-    assert "%%migration [--description TEXT] [--apply] [--python]\n                  [--version VERSION]" in \
-        shell.find_cell_magic("migration").__doc__
+    assert "%%migration [--description TEXT] [--apply] [--preview] [--python]\n                  " \
+        "[--version VERSION]" in shell.find_cell_magic("migration").__doc__
+    assert "%migrate preview [--key TABLE=COLUMN[,COLUMN...]] [--sample N]" in doc
+    assert "(default: %config Duckmig.sample_size, 20)" in " ".join(doc.split())
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("add_tags", dict(slug="add_tags", description=None, apply=False, python=False, version=None)),
-    ("add_tags --apply --python", dict(slug="add_tags", description=None, apply=True, python=True, version=None)),
+    ("add_tags", dict(slug="add_tags", description=None, apply=False, preview=False, python=False, version=None)),
+    ("add_tags --apply --python",
+     dict(slug="add_tags", description=None, apply=True, preview=False, python=True, version=None)),
     ("add_tags --description 'Add the tags table'",
-     dict(slug="add_tags", description="Add the tags table", apply=False, python=False, version=None)),
+     dict(slug="add_tags", description="Add the tags table", apply=False, preview=False, python=False,
+          version=None)),
     ('--description "a b" add_tags',
-     dict(slug="add_tags", description="a b", apply=False, python=False, version=None)),
+     dict(slug="add_tags", description="a b", apply=False, preview=False, python=False, version=None)),
     ("add_tags --version 20250101_000000",
-     dict(slug="add_tags", description=None, apply=False, python=False, version="20250101_000000")),
+     dict(slug="add_tags", description=None, apply=False, preview=False, python=False, version="20250101_000000")),
+    ("add_tags --preview --apply",
+     dict(slug="add_tags", description=None, apply=True, preview=True, python=False, version=None)),
 ])
 def test_parse_migration_line(line, expected):
     assert vars(parse_migration_line(line)) == expected
@@ -455,9 +464,9 @@ USAGE = "usage: %migrate {connect,init,new,up,down,redo,status,history,verify,st
      "'../evil' is not a slug: use lower-case letters, digits and _ (for example 'evil')"),
     ("%%migration a/b\n" + TAGS, "'a/b' is not a slug: use lower-case letters, digits and _ (for example 'a_b')"),
     ("%%migration --apply\n" + TAGS, "%%migration: the following arguments are required: slug\n"
-     "usage: %%migration [--description TEXT] [--apply] [--python] [--version VERSION] slug"),
-    ("%%migration add_x --preview\n" + TAGS, "%%migration: unrecognized arguments: --preview\n"
-     "usage: %%migration [--description TEXT] [--apply] [--python] [--version VERSION] slug"),
+     "usage: %%migration [--description TEXT] [--apply] [--preview] [--python] [--version VERSION] slug"),
+    ("%%migration add_x --dry-run\n" + TAGS, "%%migration: unrecognized arguments: --dry-run\n"
+     "usage: %%migration [--description TEXT] [--apply] [--preview] [--python] [--version VERSION] slug"),
     ("%%migration add_x --python\nclass AddX(BaseMigration)\n    pass\n",
      "%%migration add_x:1: Python syntax error: expected ':'\n  hint: fix the file; nothing was run"),
     ("x = 42\n%migrate connect x", "variable x holds a int, not a duckdb connection\n"
@@ -501,3 +510,234 @@ def test_bad_input_is_one_message_and_changes_nothing(connected, project, capsys
     assert (files(project), database_state(project)) == before
     migrate(connected, "connect")  # a failed connect keeps the connection there was
     assert capsys.readouterr().out == connect_line
+
+
+# -- previews ------------------------------------------------------------------------------
+
+METRICS = """\
+-- migrate:up
+CREATE TABLE metrics (id INTEGER PRIMARY KEY, check_id VARCHAR, value DOUBLE);
+INSERT INTO metrics VALUES (1, 'disk', 71.5), (2, 'cpu', 12.0), (3, 'disk', 80.25);
+
+-- migrate:down
+DROP TABLE metrics;
+"""
+SCALE = """\
+-- migrate:up
+ALTER TABLE metrics ADD COLUMN unit VARCHAR DEFAULT '%';
+UPDATE metrics SET value = value / 100 WHERE check_id = 'disk';
+DELETE FROM metrics WHERE id = 2;
+"""
+SCALE_DOWN = """\
+-- migrate:down
+ALTER TABLE "metrics" DROP COLUMN "unit";
+-- cannot be undone: metrics: 2 rows changed, 1 row removed; a downgrade from the schema cannot restore rows"""
+PYTHON_SCORES = '''\
+from duckmig_magic import BaseMigration
+
+
+class AddScores(BaseMigration):
+    def upgrade(self, session):
+        session.exec("CREATE TABLE scores (points INTEGER)")
+        session.exec("UPDATE metrics SET value = 0 WHERE id = 1")
+{downgrade}'''
+
+
+def fingerprint(project) -> dict:
+    """Each table's definition, row count and a checksum of its rows, the ledger included."""
+    with duckdb.connect(str(project.db)) as conn:
+        return {name: (sql, *conn.execute(f'SELECT count(*), sum(hash(x)) FROM "{name}" x').fetchone())
+                for name, sql in conn.execute("SELECT table_name, sql FROM duckdb_tables() ORDER BY 1").fetchall()}
+
+
+def plain(frame) -> list[list]:
+    return frame.astype(object).where(frame.notna(), None).values.tolist()
+
+
+@pytest.fixture
+def metrics(connected, project, capsys):
+    cell(connected, "create_metrics --apply", METRICS)
+    capsys.readouterr()
+    return connected
+
+
+def test_preview_cell_saves_its_file_shows_what_applying_would_do_and_applies_nothing(metrics, project, capsys):
+    before = fingerprint(project)
+    result = metrics.run_cell("%%migration scale --preview\n" + SCALE)
+    v = version_of(project, "scale")
+    view = result.result
+    assert isinstance(view, PreviewView) and result.success
+    assert files(project)[f"{v}_scale.sql"] == SCALE  # written as the cell always is, without a down section
+    assert fingerprint(project) == before
+    assert migrate(metrics, "status")["state"].tolist() == ["applied", "pending"]
+    assert plain(view.schema) == [["column", "metrics", "unit", "added", None, "VARCHAR"]]
+    assert plain(view.summary) == [["metrics", "id", 3, 2, 0, 1, 2, 0]]
+    assert list(view.rows("metrics").columns) == ["id", "_change", "check_id_before", "check_id_after",
+                                                  "value_before", "value_after", "unit_after"]
+    assert plain(view.rows("metrics")) == [[1, "changed", "disk", "disk", 71.5, 0.715, "%"],
+                                           [3, "changed", "disk", "disk", 80.25, 0.8025, "%"],
+                                           [2, "removed", "cpu", None, 12.0, None, None]]
+    out = capsys.readouterr().out
+    shown = (f"created: migrations/versions/{v}_scale.sql (version {v})\n"
+             f"{v} has no downgrade, so `%migrate down` could not revert it. Proposed from the preview, to paste "
+             f"under `-- migrate:down` (nothing was written):\n{SCALE_DOWN}\n")
+    assert out.startswith(shown)
+    # the view is the cell's result, shown as text where no frontend renders its widget
+    assert re.fullmatch(r"Out\[\d+\]: \n", out[len(shown):-len(view.to_text()) - 1])
+    assert out.endswith(view.to_text() + "\n")
+    assert view.to_text().startswith(f"preview of {v} (rolled back: the database is unchanged)\n\nwarnings:\n"
+                                     "  1 row removed from metrics\n")
+
+    # The proposal pasted into the cell is a downgrade that works, and the cell shows none any more.
+    pasted = SCALE + "\n" + SCALE_DOWN + "\n"
+    view = cell(metrics, "scale --preview --apply", pasted)
+    assert view is None and files(project)[f"{v}_scale.sql"] == pasted
+    out = capsys.readouterr().out
+    assert out.startswith(f"updated: migrations/versions/{v}_scale.sql (version {v})\n"
+                          f"preview of {v} (rolled back: the database is unchanged)\n")
+    assert "has no downgrade" not in out
+    # the preview comes first, the apply after it
+    assert out.index("proposed downgrade:") < out.index(f"[1/1] applying {v} scale ... ok (")
+    assert out.endswith("\napplied 1 migration\n")
+    assert project.query("SELECT id, value, unit FROM metrics ORDER BY id") == [(1, 0.715, "%"), (3, 0.8025, "%")]
+    migrate(metrics, "down")
+    assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 'metrics'") == \
+        [("id",), ("check_id",), ("value",)]
+
+
+def test_preview_cell_of_an_applied_migration_has_nothing_to_show(metrics, project, capsys):
+    cell(metrics, "scale --apply", SCALE)
+    v = version_of(project, "scale")
+    capsys.readouterr()
+    assert cell(metrics, "scale --preview", SCALE) is None
+    assert capsys.readouterr().out == (f"unchanged: migrations/versions/{v}_scale.sql (version {v})\n"
+                                       f"nothing to preview: {v} is applied\n")
+
+
+def test_preview_cell_covers_earlier_pending_migrations_as_apply_would(connected, project, capsys):
+    cell(connected, "create_metrics", METRICS)  # pending: the next cell builds on it
+    view = cell(connected, "scale --preview", SCALE)
+    first, v = version_of(project, "create_metrics"), version_of(project, "scale")
+    assert database_state(project) is None  # the database file is not even created
+    assert view.versions == [first, v] and view.ok
+    assert plain(view.summary) == [["metrics", "id", None, 2, 2, 0, None, None]]
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"{v} has no downgrade. One proposed from this preview would also undo {first}, pending before it, "
+        f"so none is shown: `%migrate up {first}`, then run this cell again")
+
+
+@pytest.mark.parametrize("python, body, proposed", [
+    (False, SCALE, True),
+    (False, SCALE + "\n-- migrate:down\n-- nothing yet\n", True),
+    (False, SCALE + "\n-- migrate:down\nALTER TABLE metrics DROP COLUMN unit;\n", False),
+    (True, PYTHON_SCORES.format(downgrade=""), True),
+    (True, PYTHON_SCORES.format(downgrade="\n    def downgrade(self, session):\n        pass\n"), True),
+    (True, PYTHON_SCORES.format(downgrade='\n    def downgrade(self, session):\n        """Later."""\n        ...\n'),
+     True),
+    (True, PYTHON_SCORES.format(downgrade='\n    def downgrade(self, session):\n        session.exec("DROP TABLE '
+                                          'scores")\n'), False),
+])
+def test_a_downgrade_is_proposed_only_where_the_cell_has_none(metrics, project, capsys, python, body, proposed):
+    cell(metrics, "change --preview" + " --python" * python, body)
+    assert ("has no downgrade" in capsys.readouterr().out) == proposed
+
+
+def test_preview_cell_proposes_a_python_downgrade_for_the_python_form(metrics, project, capsys):
+    before = fingerprint(project)
+    view = cell(metrics, "add_scores --python --preview", PYTHON_SCORES.format(downgrade=""))
+    v = version_of(project, "add_scores")
+    assert fingerprint(project) == before
+    assert plain(view.summary) == [["metrics", "id", 3, 3, 0, 0, 1, 2], ["scores", "(whole row)", None, 0, 0, 0,
+                                                                        None, None]]
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        f"{v} has no downgrade, so `%migrate down` could not revert it. Proposed from the preview, to paste as "
+        "its downgrade (nothing was written):",
+        "    def downgrade(self, session):",
+        """        session.exec('DROP TABLE "scores"')""",
+        "        # cannot be undone: metrics: 1 row changed; a downgrade from the schema cannot restore rows",
+    ]
+
+
+def test_preview_cell_that_fails_is_shown_and_with_apply_nothing_is_applied(metrics, project, capsys):
+    broken = "-- migrate:up\nDELETE FROM metrics WHERE id = 1;\nSELECT error('metrics are not ready');\n"
+    before = fingerprint(project)
+    view = cell(metrics, "broken --preview", broken)
+    v = version_of(project, "broken")
+    assert (view.ok, view.failed.version, view.failed.statement) == \
+        (False, v, "SELECT error('metrics are not ready')")
+    assert "has no downgrade" not in capsys.readouterr().out  # nothing to base one on
+
+    result = metrics.run_cell("%%migration broken --preview --apply\n" + broken)
+    assert isinstance(result.error_in_exec, UsageError)
+    assert str(result.error_in_exec) == (
+        f"nothing was applied: in the preview, {v} fails: Invalid Input Error: metrics are not ready\n"
+        "  statement: SELECT error('metrics are not ready')\n  hint: fix the migration and run it again")
+    out = capsys.readouterr().out
+    assert out.splitlines()[1:3] == [f"preview of {v} (rolled back: the database is unchanged)",
+                                     f"FAILED: {v}: Invalid Input Error: metrics are not ready"]
+    assert "applying" not in out
+    assert fingerprint(project) == before  # no failed attempt in the ledger either
+    assert migrate(metrics, "status")["state"].tolist() == ["applied", "pending"]
+
+
+def test_preview_cell_outside_a_transaction_is_saved_but_not_previewed(metrics, project):
+    before = fingerprint(project)
+    with pytest.raises(UsageError) as exc:
+        cell(metrics, "vacuum --preview", "-- migrate:up transaction:false\nDELETE FROM metrics;\n")
+    v = version_of(project, "vacuum")
+    assert str(exc.value) == (
+        f"cannot preview {v}: it runs outside a transaction (transaction:false), and a preview applies migrations "
+        "inside one that it rolls back\n  hint: apply it to a copy of the database to see what it does")
+    assert f"{v}_vacuum.sql" in files(project) and fingerprint(project) == before
+
+
+def test_migrate_preview_returns_the_view_with_its_dataframes(metrics, project):
+    cell(metrics, "scale", SCALE)
+    v = version_of(project, "scale")
+    before = fingerprint(project)
+    metrics.run_line_magic("config", "Duckmig.sample_size = 1")
+    p = migrate(metrics, "preview")
+    assert isinstance(p, PreviewView) and p.versions == [v]
+    assert plain(p.summary) == [["metrics", "id", 3, 2, 0, 1, 2, 0]]
+    assert plain(p.rows("metrics")) == [[1, "changed", 71.5, 0.715]]  # the %config sample size
+    assert len(migrate(metrics, "preview --sample 2").rows("metrics")) == 2  # --sample wins
+    assert plain(migrate(metrics, f"preview {version_of(project, 'create_metrics')}").summary) == []
+    data, _ = metrics.display_formatter.format(p)
+    assert data["text/plain"] == p.to_text() and data["text/html"] == p.to_html()
+    assert fingerprint(project) == before
+
+
+def test_migrate_preview_with_a_key(connected, project):
+    cell(connected, "events --apply", "-- migrate:up\nCREATE TABLE events (day DATE, seq INTEGER, n INTEGER);\n"
+                                      "INSERT INTO events VALUES ('2025-01-01', 1, 5), ('2025-01-01', 2, 6);\n")
+    cell(connected, "bump", "-- migrate:up\nUPDATE events SET n = n + 1 WHERE seq = 2;\n")
+    assert plain(migrate(connected, "preview").summary) == [["events", "(whole row)", 2, 2, 1, 1, None, 1]]
+    p = migrate(connected, "preview --key events=day,seq")
+    assert plain(p.summary) == [["events", "day, seq", 2, 2, 0, 0, 1, 1]]
+    assert plain(p.rows("events")) == [[datetime.date(2025, 1, 1), 2, "changed", 6, 7]]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("preview --key notes", "%migrate preview: --key takes TABLE=COLUMN[,COLUMN...], not 'notes'\n"
+                            "  hint: for example --key events=day,seq"),
+    ("preview --key =body", "%migrate preview: --key takes TABLE=COLUMN[,COLUMN...], not '=body'\n"
+                            "  hint: for example --key events=day,seq"),
+    ("preview --key metrics=nope", "table metrics has no column nope\n  hint: key columns to choose from: v"),
+    ("preview --sample 0", "the sample size must be a whole number of 1 or more, not 0\n"
+                           "  hint: a sample of 20 shows up to 20 changed rows a table"),
+    ("preview --sample many", "%migrate preview: argument --sample: invalid int value: 'many'\nusage: %migrate "
+                              "preview [--key TABLE=COLUMN[,COLUMN...]] [--sample N] [--out-of-order] "
+                              "[--allow-drift] [target]"),
+    ("preview 2025", "'2025' is not a version: versions look like 20250710_000001\n"
+                     "  hint: `%migrate status` lists the versions"),
+])
+def test_migrate_preview_bad_input_is_one_message_and_changes_nothing(connected, project, capsys, line, message):
+    project.query("CREATE TABLE metrics (v INTEGER)")
+    cell(connected, "keep", NOTES)
+    before = (files(project), fingerprint(project))
+    capsys.readouterr()
+    result = connected.run_cell(f"%migrate {line}")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert str(result.error_in_exec) == message
+    assert capsys.readouterr().err == f"UsageError: {message}\n"
+    assert (files(project), fingerprint(project)) == before

@@ -452,6 +452,10 @@ def test_built_cells_run_as_they_export(project, shell, capsys):
 
 
 EXPECTED_OUTPUT = {  # (notebook, cell id): text its output must hold; `!duckmig` failing prints, not raises
+    ("01_quick_start.ipynb", "preview"): "(rolled back: the database is unchanged)",
+    ("01_quick_start.ipynb", "up"): "applied 2 migrations in",
+    ("01_quick_start.ipynb", "add-unit"): 'under `-- migrate:down` (nothing was written):\n-- migrate:down\n'
+                                          'ALTER TABLE "metrics" DROP COLUMN "unit";\n',
     ("02_notebook_to_production.ipynb", "up"): "applied 2 migrations",
     ("02_notebook_to_production.ipynb", "verify"): "checked 2 applied migrations: ok",
     ("02_notebook_to_production.ipynb", "verify-drift"): "exit code: 3",

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from duckmig_magic import Migrator, errors
-from duckmig_magic.engine import diff
+from duckmig_magic.engine import diff, statements
 
 V1, V2 = "20250101_000001", "20250102_000002"
 
@@ -130,6 +130,8 @@ COUNTS = [
                  {"n": (W, 4, 4, 0, 0, None, 4)}, id="only the tables written are scanned"),
     pytest.param("UPDATE t SET a = 1;\nUPDATE t SET a = id * 10;", None,
                  {"t": ("id", 10, 10, 0, 0, 0, 10)}, id="changes that cancel out"),
+    pytest.param("WITH e AS (SELECT 'ééé' AS v) INSERT INTO t SELECT 11, 0, v FROM e;", None,
+                 {"t": ("id", 10, 11, 1, 0, 0, 10)}, id="insert after text of several bytes a character"),
 ]
 
 
@@ -570,3 +572,29 @@ def test_preview_command_when_the_migration_fails(base, cli):
 def test_preview_command_with_nothing_pending(base, cli):
     r = cli("preview", "--database", base.db)
     assert (r.code, r.out) == (0, "nothing to preview: no migration is pending\n")
+
+
+# -- what a statement writes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("INSERT INTO target VALUES (1)", ("target",)),
+    ("WITH a AS (SELECT 'ééé' AS v) INSERT INTO target SELECT * FROM a", ("target",)),
+    ("/* ünïcödé */ UPDATE \"tëst\" SET a = '→'", ("tëst",)),
+    ("WITH a AS (SELECT '日本語' AS v) DELETE FROM main.target WHERE x IN (SELECT v FROM a)", ("main", "target")),
+    ("INSERT OR REPLACE INTO \"T\" VALUES ('😀')", ("T",)),
+    ("COPY target FROM 'données.csv'", ("target",)),
+    ("COPY (SELECT 'é') TO 'out.csv'", None),
+    ("SELECT 'ééé' AS v", None),
+])
+def test_the_table_a_statement_writes(sql, expected):
+    assert statements.written_table(sql) == expected
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("ALTER TABLE t RENAME COLUMN a TO b", statements.ColumnRename(("t",), "a", "b")),
+    ('ALTER TABLE "tâble" RENAME "ä" TO "ö"', statements.ColumnRename(("tâble",), "ä", "ö")),
+    ("ALTER TABLE t RENAME TO u", None),
+])
+def test_a_column_rename(sql, expected):
+    assert statements.column_rename(sql) == expected

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..text import format_table
+from ..text import preview_lines
 from . import html
 from .view import View
 
@@ -47,30 +47,3 @@ class PreviewView(View):
         self.downgrade.layout.display = None if downgrade else "none"
         return w.VBox([self.header, self.warnings, self.summary_table, self.tabs, self.other, self.downgrade])
 
-
-def preview_lines(p) -> list[str]:
-    """The preview as text for a terminal."""
-    if not p.versions:
-        return ["nothing to preview: no migration is pending"]
-    lines = [f"preview of {', '.join(p.versions)}: nothing was applied"]
-    if not p.ok:
-        f = p.failed
-        lines.append(f"{f.version} fails: " + (f"the changes below are those of {', '.join(p.covers)} alone"
-                                               if p.covers else "no migration before it"))
-        lines.append(f"  {' '.join(f.error.split())}")
-    if p.warning_list:
-        lines += ["", "WARNINGS: data would be lost"] + [f"  {w[4]}" for w in p.warning_list]
-    if p.tables:
-        lines += ["", format_table([c.upper() for c in html.SUMMARY_COLUMNS], [
-            [t.table, ", ".join(t.key) if t.key_source else "(whole row)",
-             *("" if n is None else f"{n:,}" for n in (t.rows_before, t.rows_after, t.added, t.removed,
-                                                       t.changed, t.unchanged))] for t in p.tables])]
-    if p.schema_changes:
-        lines += ["", format_table([c.upper() for c in html.SCHEMA_COLUMNS], [list(r) for r in p.schema_changes])]
-    for t in p.tables:
-        if t.sample:
-            lines += ["", f"{t.table}:", format_table(t.sample_columns, [list(r) for r in t.sample], max_width=30)]
-    downgrade = str(p.proposed_downgrade)
-    if downgrade:
-        lines += ["", "proposed downgrade:"] + [f"  {line}" for line in downgrade.splitlines()]
-    return lines

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from .. import errors
 
-_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
+_LOCKED = "Could not set lock on file"
+# DuckDB names the holder "NAME (PID n)", or "PID n" when it cannot read the name;
+# PID 0 when the holder let go between DuckDB's two looks at the lock.
+_HOLDER_RE = re.compile(r"Conflicting lock is held in (?:(?P<holder>.*?) \(PID (?P<pid>\d+)\)|PID (?P<bare>\d+))")
 _engine_locks: dict[int | str, threading.RLock] = {}
 _HEADERS = 3 * 4096  # a DuckDB file starts with three 4 KiB headers
 _engine_locks_guard = threading.Lock()
@@ -89,25 +92,31 @@ class Database:
 
         deadline = time.monotonic() + self.wait
         # A file shorter than DuckDB's headers may be one another process is creating
-        # right now; it is waited for a moment even without --wait.
-        creating = time.monotonic() + max(self.wait, 1.0)
+        # right now, and a lock whose holder is gone was let go of just now: both are
+        # waited for a moment even without --wait.
+        creating = time.monotonic() + max(self.wait, 0.5)
         delay = 0.05
         while True:
             try:
                 return duckdb.connect(self.path, read_only=not write and Path(self.path).exists())
             except duckdb.IOException as exc:
-                m = _LOCK_RE.search(str(exc))
-                if not m and not write and "replaying WAL" in str(exc):
+                locked = _LOCKED in str(exc)
+                if not locked and not write and "replaying WAL" in str(exc):
                     # DuckDB 1.x cannot replay the log of a crashed run read-only; read-write it can.
                     write = True
                     continue
-                if not m and _being_created(self.path) and time.monotonic() < creating:
+                m = _HOLDER_RE.search(str(exc)) if locked else None
+                pid = int(m["pid"] or m["bare"]) if m else 0
+                # A lock let go of just now (DuckDB found no holder), or a file another
+                # process has not finished creating: worth another look for a moment.
+                transient = not pid if locked else _being_created(self.path)
+                if transient and time.monotonic() < creating:
                     time.sleep(0.02)
                     continue
-                if not m:
+                if not locked:
                     raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
                 if time.monotonic() >= deadline:
-                    raise errors.DatabaseLocked(self.path, int(m["pid"]), m["holder"]) from exc
+                    raise errors.DatabaseLocked(self.path, pid or None, m["holder"] if m else None) from exc
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 1.0)
             except duckdb.ConnectionException as exc:
@@ -189,7 +198,7 @@ def in_transaction(conn) -> bool:
 
 def _being_created(path: str) -> bool:
     try:
-        return Path(path).stat().st_size < _HEADERS
+        return Path(path).is_file() and Path(path).stat().st_size < _HEADERS
     except OSError:
         return False
 

@@ -63,7 +63,7 @@ def split(sql: str) -> list[tuple[int, str]]:
     duckdb.extract_statements(sql)
     raw = sql.encode()
     result, start = [], None
-    for offset, kind in _tokens(sql) + [(len(raw), "end")]:
+    for offset, kind in tokens(sql) + [(len(raw), "end")]:
         if kind == "comment":
             continue
         end = kind == "end" or (kind == "operator" and raw[offset:offset + 1] == b";")
@@ -109,7 +109,7 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     if "down" in sections and sections["down"][0].start() < up_m.start():
         raise errors.MarkerOrder(path, line=_line_of(text, sections["down"][0].start()))
     head = text[: up_m.start()]
-    code = [start for start, kind in _tokens(head) if kind != "comment"]
+    code = [start for start, kind in tokens(head) if kind != "comment"]
     if code:
         raise errors.StatementsBeforeUp(path, line=head.encode().count(b"\n", 0, code[0]) + 1)
 
@@ -165,7 +165,7 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def _tokens(sql: str) -> list[tuple[int, str]]:
+def tokens(sql: str) -> list[tuple[int, str]]:
     """DuckDB's tokens as (byte offset, kind); DuckDB 1.x leaves out comments."""
     import duckdb
 
@@ -180,7 +180,7 @@ def _outside_quotes(text: str, offset: int) -> bool:
     """
     probe = "duckmig_probe"
     before = text[:offset]
-    return (len(before.encode()), "identifier") in _tokens(before + probe)
+    return (len(before.encode()), "identifier") in tokens(before + probe)
 
 
 def _error_line(exc: Exception) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import sqlfile
+
 Name = tuple[str, ...]  # [catalog.][schema.]table, unquoted
 
 # After these words the next name is the table a statement writes.
@@ -37,15 +39,13 @@ class ColumnRename:
 
 
 def tokens(sql: str) -> list[Token]:
-    import duckdb
-
-    found = duckdb.tokenize(sql)
+    raw = sql.encode()  # DuckDB's offsets count bytes, not characters
+    found = sqlfile.tokens(sql)
     out = []
     for i, (start, kind) in enumerate(found):
-        end = found[i + 1][0] if i + 1 < len(found) else len(sql)
-        kind = str(kind).rsplit(".", 1)[-1]
+        end = found[i + 1][0] if i + 1 < len(found) else len(raw)
         if kind != "comment":
-            out.append(Token(sql[start:end].strip(), kind))
+            out.append(Token(raw[start:end].decode().strip(), kind))
     return out
 
 

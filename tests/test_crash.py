@@ -1,0 +1,376 @@
+"""SIGKILL during `duckmig up`: the database and its ledger never disagree.
+
+A real process running `duckmig up` applies 100 migrations (DDL and data
+changes mixed, SQL and Python forms, the Python ones calling
+``session.commit()`` midway) and is killed with SIGKILL at seeded random
+moments. Each run is forked from a driver that imported duckmig once, so that
+a run starts quickly and the kills fall in its work rather than its imports.
+After every kill the database is reopened and each migration's effect in the
+schema and data is compared with the ledger: applied and recorded, or neither.
+The next `up` carries on from there, until one completes.
+
+``transaction:false`` migrations are left out on purpose: they run outside a
+transaction, so a kill inside one can leave it partly applied, as documented.
+
+DUCKMIG_CRASH_KILLS=N sets the number of kills (default 50; 500 with
+DUCKMIG_SLOW=1); DUCKMIG_CRASH_SEED picks other moments.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from duckmig_magic import Migrator
+from duckmig_magic.engine.versions import checksum
+
+SLOW = os.environ.get("DUCKMIG_SLOW") == "1"
+KILLS = int(os.environ.get("DUCKMIG_CRASH_KILLS") or (500 if SLOW else 50))
+SEED = int(os.environ.get("DUCKMIG_CRASH_SEED") or 20250710)
+COUNT = 100
+ROWS = 300  # rows of each created table
+FACTS = 4000  # rows each Python migration inserts; a later migration deletes half of them
+
+
+def version(i: int) -> str:
+    return f"20250101_{i:06d}"
+
+
+def migration(i: int) -> tuple[str, str]:
+    """File name and text of migration ``i``; its kind is ``i % 5`` (0 is the base)."""
+    v = version(i)
+    if i == 0:
+        return f"{v}_base.sql", (
+            "-- migrate:up\nCREATE TABLE base (id INTEGER PRIMARY KEY, total BIGINT);\n"
+            "INSERT INTO base VALUES (1, 0);\nCREATE TABLE log (i INTEGER);\n"
+            "CREATE TABLE facts (id BIGINT, tag INTEGER);\n"
+            "-- migrate:down\nDROP TABLE facts;\nDROP TABLE log;\nDROP TABLE base;\n")
+    kind = i % 5
+    if kind == 1:
+        return f"{v}_table_{i}.sql", (
+            f"-- migrate:up\nCREATE TABLE t{i} (id INTEGER PRIMARY KEY, v VARCHAR);\n"
+            f"INSERT INTO t{i} SELECT range, 'row ' || range FROM range({ROWS});\n"
+            f"UPDATE base SET total = total + {i};\n-- migrate:down\nDROP TABLE t{i};\n")
+    if kind == 2:
+        return f"{v}_column_{i}.sql", (
+            f"-- migrate:up\nALTER TABLE base ADD COLUMN c{i} INTEGER DEFAULT {i};\n"
+            f"INSERT INTO log VALUES ({i});\n")
+    if kind == 3:
+        return f"{v}_python_{i}.py", (
+            "from duckmig_magic import BaseMigration\n\n\n"
+            f"class Migration_{v}(BaseMigration):\n"
+            "    def __init__(self):\n"
+            f"        super().__init__(version=\"{v}\", description=\"facts {i}\")\n\n"
+            "    def upgrade(self, session):\n"
+            f"        session.exec(\"INSERT INTO facts SELECT range, {i} FROM range({FACTS})\")\n"
+            "        session.commit()  # deferred: the engine commits with the ledger row\n"
+            f"        session.exec(\"CREATE VIEW v{i} AS SELECT count(*) AS n FROM facts WHERE tag = {i}\")\n"
+            f"        session.exec(\"UPDATE base SET total = total + {i}\")\n\n"
+            "    def downgrade(self, session):\n"
+            f"        session.exec(\"DROP VIEW v{i}\")\n"
+            f"        session.exec(\"DELETE FROM facts WHERE tag = {i}\")\n")
+    if kind == 4:
+        return f"{v}_index_{i}.sql", (
+            f"-- migrate:up\nCREATE TABLE ix{i} AS SELECT range AS id FROM range({ROWS});\n"
+            f"CREATE UNIQUE INDEX idx{i} ON ix{i} (id);\nINSERT INTO log VALUES ({i});\n")
+    return f"{v}_rename_{i}.sql", (
+        f"-- migrate:up\nALTER TABLE t{i - 4} RENAME TO r{i - 4};\n"
+        f"DELETE FROM facts WHERE tag = {i - 2} AND id % 2 = 0;\nINSERT INTO log VALUES ({i});\n")
+
+
+def write_migrations(directory: Path) -> dict[str, str]:
+    """Write the 100 files; returns each version's checksum."""
+    versions = directory / "versions"
+    versions.mkdir(parents=True)
+    sums = {}
+    for i in range(COUNT):
+        name, text = migration(i)
+        (versions / name).write_text(text, encoding="utf-8")
+        sums[version(i)] = checksum(text)
+    return sums
+
+
+class Disagreement(AssertionError):
+    pass
+
+
+def effects(conn) -> dict[str, bool]:
+    """Whether each migration's effect is in the database: all of it (True) or none (False).
+
+    Anything in between raises Disagreement naming the migration and what was found.
+    """
+    tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    views = {r[0] for r in conn.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    indexes = {r[0] for r in conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+    core = {"base", "log", "facts"} & tables
+    if core not in (set(), {"base", "log", "facts"}):
+        raise Disagreement(f"{version(0)} half applied: tables {sorted(core)}")
+    found = {version(0): bool(core)}
+    if not core:
+        leftovers = (tables | views | indexes) - {"duckdb_migrations", "duckdb_migrations_history"}
+        if leftovers:
+            raise Disagreement(f"objects without the base migration: {sorted(leftovers)}")
+        return found | {version(i): False for i in range(1, COUNT)}
+    columns = {r[0] for r in conn.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'base'").fetchall()}
+    log = Counter(r[0] for r in conn.execute("SELECT i FROM log").fetchall())
+    facts = dict(conn.execute("SELECT tag, count(*) FROM facts GROUP BY tag").fetchall())
+    total = conn.execute("SELECT total FROM base").fetchone()[0]
+
+    def rows(table):
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def one(i, applied: tuple, not_applied: tuple, seen: tuple) -> bool:
+        if seen == applied:
+            return True
+        if seen == not_applied:
+            return False
+        raise Disagreement(f"{version(i)} partly applied: found {seen}, "
+                           f"applied would be {applied}, not applied {not_applied}")
+
+    for i in range(1, COUNT):
+        kind = i % 5
+        if kind == 1:
+            name = f"t{i}" if f"t{i}" in tables else f"r{i}" if f"r{i}" in tables else None
+            seen = (name is not None, rows(name) if name else 0)
+            found[version(i)] = one(i, (True, ROWS), (False, 0), seen)
+        elif kind == 2:
+            found[version(i)] = one(i, (True, 1), (False, 0), (f"c{i}" in columns, log[i]))
+        elif kind == 3:
+            seen = (f"v{i}" in views, facts.get(i, 0) > 0)
+            found[version(i)] = one(i, (True, True), (False, False), seen)
+        elif kind == 4:
+            seen = (f"ix{i}" in tables, f"idx{i}" in indexes, log[i])
+            found[version(i)] = one(i, (True, True, 1), (False, False, 0), seen)
+        else:
+            j, tag = i - 4, i - 2
+            seen = (f"r{j}" in tables, f"t{j}" in tables, facts.get(tag, 0), log[i])
+            before = (False, found[version(j)], FACTS if found[version(tag)] else 0, 0)
+            found[version(i)] = one(i, (True, False, FACTS // 2, 1), before, seen)
+    expected_total = sum(i for i in range(1, COUNT) if i % 5 in (1, 3) and found[version(i)])
+    if total != expected_total:
+        raise Disagreement(f"base.total is {total}, the applied migrations add up to {expected_total}")
+    return found
+
+
+def check(db: Path, sums: dict[str, str]) -> int:
+    """Reopen the database and compare effects with the ledger; returns how many are applied.
+
+    It opens a copy, so that the next run finds the files as the kill left them:
+    read-only, or read-write where DuckDB (1.x) replays a crashed run's log only so.
+    """
+    if not db.exists():  # killed before it created the file
+        return 0
+    copy = db.parent / "check"
+    shutil.rmtree(copy, ignore_errors=True)
+    copy.mkdir()
+    for f in db.parent.glob(db.name + "*"):
+        shutil.copy(f, copy / f.name)
+    try:
+        conn = duckdb.connect(str(copy / db.name), read_only=True)
+    except duckdb.IOException:
+        conn = duckdb.connect(str(copy / db.name))
+    with conn:
+        found = effects(conn)
+        tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        rows, applied_events = {}, Counter()
+        if "duckdb_migrations" in tables:
+            rows = {v: (status, cs) for v, status, cs in conn.execute(
+                "SELECT version, status, checksum FROM duckdb_migrations").fetchall()}
+            applied_events = Counter(r[0] for r in conn.execute(
+                "SELECT version FROM duckdb_migrations_history WHERE event = 'applied'").fetchall())
+    recorded = {v for v, (status, _) in rows.items() if status == "applied"}
+    assert {v: s for v, (s, _) in rows.items() if s != "applied"} == {}, "a kill is not a failure"
+    for v, present in found.items():
+        if present != (v in recorded):
+            raise Disagreement(f"{v}: effect {'present' if present else 'absent'}, "
+                               f"ledger says {'applied' if v in recorded else 'not applied'}")
+    assert all(rows[v][1] == sums[v] for v in recorded)
+    assert dict(applied_events) == {v: 1 for v in recorded}, "one 'applied' event per applied version"
+    order = sorted(found)
+    assert recorded == set(order[:len(recorded)]), "migrations apply in order, none skipped"
+    return len(recorded)
+
+
+# A small driver: it imports duckmig once, then forks one process per run; each runs
+# `duckmig up` (the command's own main) in the folder it is given, with stdout and
+# stderr in files there. The driver prints the child's pid, then its exit code and
+# how long it ran. DuckDB is imported by each child: some versions start a thread
+# when imported, and a process with threads must not fork.
+DRIVER = r"""
+import os, sys, time
+from duckmig_magic.cli import main
+
+while line := sys.stdin.readline():
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(line.rstrip("\n"))
+        for fd, name in ((1, "out.txt"), (2, "err.txt")):
+            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        code = main(["up", "--database", "app.db", "--dir", "migrations"])
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(code)
+    print(pid, flush=True)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    print(code, time.monotonic() - started, flush=True)
+"""
+
+
+class Runner:
+    def __init__(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DUCKMIG_")}
+        # Unbuffered, so that select() sees every line the driver has written.
+        self.driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, bufsize=0, env=env)
+
+    def start(self, root: Path) -> int:
+        self.driver.stdin.write(f"{root}\n".encode())
+        return int(self.driver.stdout.readline())
+
+    def finished(self) -> bool:
+        return bool(select.select([self.driver.stdout], [], [], 0)[0])
+
+    def result(self) -> tuple[int, float]:
+        """The run's exit code, and its seconds."""
+        code, seconds = self.driver.stdout.readline().split()
+        return int(code), float(seconds)
+
+    def close(self):
+        self.driver.stdin.close()
+        self.driver.wait(10)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""  # killed before it opened the file
+
+
+def in_flight(progress: str) -> bool:
+    """Whether the progress lines end in a migration that started and did not finish."""
+    last = progress.rstrip("\n").rsplit("\n", 1)[-1]
+    return " applying " in last and not last.rstrip().endswith("ms)")
+
+
+def kill_at_random(runner: Runner, root: Path, rng: random.Random, window: float) -> bool:
+    """Run `up` in ``root`` and SIGKILL it at a random moment; False if it finished first.
+
+    One kill in five falls in the first 0.2 s, while the process starts, replays
+    the previous run's log or creates the ledger; the others fall up to ``window``
+    seconds after the first progress line.
+    """
+    err = root / "err.txt"
+    err.unlink(missing_ok=True)
+    (root / "out.txt").unlink(missing_ok=True)
+    pid = runner.start(root)
+    if rng.random() < 0.2:
+        time.sleep(rng.uniform(0, 0.2))
+    else:
+        deadline = time.monotonic() + 60
+        while not (err.exists() and err.stat().st_size) and not runner.finished():
+            assert time.monotonic() < deadline, "no progress in 60 s"
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, window))
+    if runner.finished():
+        return False
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def kill_runs(folder: Path, rng: random.Random, kills: int) -> Counter:
+    """Kill `up` runs on fresh databases under ``folder`` until ``kills`` kills; returns the counts."""
+    counts, runner = Counter(), Runner()
+    per_migration = 0.01  # seconds; learnt from each run that completes
+    stalls = 0  # kills in a row that found nothing new applied: the window doubles with each
+    try:
+        while counts["kills"] < kills:
+            counts["databases"] += 1
+            root = folder / f"db{counts['databases']}"
+            root.mkdir(parents=True)
+            sums = write_migrations(root / "migrations")
+            db = root / "app.db"
+            applied = 0
+            while counts["kills"] < kills:
+                # Each kill lands up to about 25 migrations further on, so a database
+                # sees kills all along its 100 migrations.
+                window = per_migration * min(COUNT - applied + 1, 25) * 1.2 * 2 ** min(stalls, 6)
+                killed = kill_at_random(runner, root, rng, window)
+                code, seconds = runner.result()
+                out, err = (_read(root / name) for name in ("out.txt", "err.txt"))
+                if code == 0:
+                    assert out == (f"applied {COUNT - applied} migration{'s' * (COUNT - applied != 1)}\n"
+                                   if applied < COUNT else "nothing to apply\n")
+                    per_migration, stalls = seconds / (COUNT - applied + 10), 0
+                    break
+                assert (killed, code) == (True, -signal.SIGKILL), err
+                counts["kills"] += 1
+                before, applied = applied, check(db, sums)
+                assert applied >= before, "a kill never takes back what was committed"
+                stalls = 0 if applied > before else stalls + 1
+                counts[f"applied {applied:03d}"] += 1
+                if in_flight(err):
+                    counts["during"] += 1
+                    counts["committed in flight"] += applied > before + err.count(" ms)\n")
+            else:  # the run after the last kill: it must complete, and leave all applied and agreeing
+                assert len(Migrator(str(db), str(root / "migrations")).up()) == COUNT - applied
+            assert check(db, sums) == COUNT
+    finally:
+        runner.close()
+    return counts
+
+
+def test_sigkill_during_up_leaves_ledger_and_database_agreeing(tmp_path, report):
+    # Two series side by side, one a core: each kill's moment is drawn from its series' seed.
+    with ThreadPoolExecutor(2) as pool:
+        series = [pool.submit(kill_runs, tmp_path / f"series{n}", random.Random(f"{SEED}-{n}"),
+                              (KILLS + 1 - n) // 2) for n in range(2)]
+        counts = sum((s.result() for s in series), Counter())
+    applied = sorted(int(k[8:]) for k, n in counts.items() if k.startswith("applied ") for _ in range(n))
+    report(f"crash: {counts['kills']} SIGKILLs over {counts['databases']} databases of {COUNT} migrations "
+           f"(seed {SEED}): {counts['during']} while a migration ran ({counts['committed in flight']} of those "
+           f"found committed, the rest rolled back), {counts['kills'] - counts['during']} before the first or "
+           f"between migrations; migrations found applied after a kill: min {applied[0]}, median "
+           f"{statistics.median(applied):g}, max {applied[-1]}; every time the database opened, ledger and "
+           "data agreed, and the next `up` completed")
+    assert counts["kills"] == KILLS
+    assert counts["during"] > KILLS // 3, "most kills should land inside a run"
+
+
+def test_the_check_sees_a_migration_applied_but_not_recorded(tmp_path):
+    """The check above can fail: an effect without its ledger row is caught."""
+    sums = write_migrations(tmp_path / "migrations")
+    db = tmp_path / "app.db"
+    Migrator(str(db), str(tmp_path / "migrations")).up(version(7))
+    assert check(db, sums) == 8
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("DELETE FROM duckdb_migrations WHERE version = ?", [version(7)])
+    with pytest.raises(Disagreement, match=f"{version(7)}: effect present, ledger says not applied"):
+        check(db, sums)
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("DELETE FROM t1 WHERE id = 0", f"{version(1)} partly applied: found \\(True, {ROWS - 1}\\)"),
+    ("UPDATE base SET total = total + 1", "base.total is 5, the applied migrations add up to 4"),
+    ("INSERT INTO log VALUES (2)", f"{version(2)} partly applied: found \\(True, 2\\)"),
+    ("DROP INDEX idx4", f"{version(4)} partly applied: found \\(True, False, 1\\)"),
+])
+def test_the_check_sees_half_applied_and_twice_applied_migrations(tmp_path, sql, message):
+    write_migrations(tmp_path / "migrations")
+    db = tmp_path / "app.db"
+    Migrator(str(db), str(tmp_path / "migrations")).up(version(4))
+    with duckdb.connect(str(db)) as conn:
+        conn.execute(sql)
+    with duckdb.connect(str(db), read_only=True) as conn, pytest.raises(Disagreement, match=message):
+        effects(conn)

@@ -208,6 +208,14 @@ class UnknownOption(MigrationFileError):
     rule = "the only marker option is transaction:true or transaction:false"
 
 
+class DownOutsideTransaction(MigrationFileError):
+    rule = ("transaction:false is for `-- migrate:up` only: a downgrade runs in a transaction "
+            "together with the removal of its ledger row")
+
+    def __init__(self, path, line=None):
+        super().__init__(path, self.rule, line, "remove transaction:false from the `-- migrate:down` line")
+
+
 class EmptyUp(MigrationFileError):
     rule = "the `-- migrate:up` section has no statement"
 
@@ -383,7 +391,8 @@ class MigrationFailed(DuckmigError):
                     "single transaction: nothing of the run remains")
         super().__init__(
             f"{verb} {version} failed: {error.strip()}{stmt}\n  {fate}",
-            "fix the migration and run it again" if direction == "up"
+            "make room on the disk (or make the database writable), then run it again" if _disk_error(error)
+            else "fix the migration and run it again" if direction == "up"
             else "fix the downgrade in the file, store it with `duckmig repair`, and revert again",
         )
 
@@ -514,6 +523,11 @@ class OutOfOrder(DuckmigError):
 
 class VerificationFailed(DuckmigError):
     exit_code = 3
+
+
+def _disk_error(message: str) -> bool:
+    """DuckDB's words for a write the file system refused: the migration itself is not at fault."""
+    return message.lstrip().startswith("IO Error: Could not write") or "No space left on device" in message
 
 
 def _one_line(sql: str, width: int = 160) -> str:

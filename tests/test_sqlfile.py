@@ -64,11 +64,9 @@ VALID = [
      (None, (True, [(2, CREATE)]), None)),
     ("up-transaction-false", "-- migrate:up transaction:false\nCREATE TABLE t (x INTEGER);\n-- migrate:down\nDROP TABLE t;",
      (None, (False, [(2, CREATE)]), (True, [(4, DROP)]))),
-    ("down-transaction-false", "-- migrate:up\nCREATE TABLE t (x INTEGER);\n-- migrate:down transaction:false\nDROP TABLE t;",
-     (None, (True, [(2, CREATE)]), (False, [(4, DROP)]))),
-    ("both-transaction-false", "-- migrate:up transaction:false\nCREATE TABLE t (x INTEGER);\n"
-                               "-- migrate:down   transaction:false  \nDROP TABLE t;",
-     (None, (False, [(2, CREATE)]), (False, [(4, DROP)]))),
+    ("down-transaction-true", "-- migrate:up transaction:false\nCREATE TABLE t (x INTEGER);\n"
+                              "-- migrate:down   transaction:true  \nDROP TABLE t;",
+     (None, (False, [(2, CREATE)]), (True, [(4, DROP)]))),
     ("transaction-true", "-- migrate:up transaction:true\nCREATE TABLE t (x INTEGER);",
      (None, (True, [(2, CREATE)]), None)),
     ("marker-without-space", "--migrate:up\nCREATE TABLE t (x INTEGER);\n--migrate:down\nDROP TABLE t;",
@@ -141,6 +139,8 @@ INVALID = [
     ("statement-before-up-crlf-bom", "\ufeff-- note\r\n\r\nSELECT 1;\r\n-- migrate:up\r\nSELECT 1;\r\n",
      errors.StatementsBeforeUp, 3),
     ("unknown-option-value", "-- migrate:up transaction:maybe\nSELECT 1;\n", errors.UnknownOption, 1),
+    ("down-transaction-false", "-- migrate:up\nSELECT 1;\n-- migrate:down transaction:false\nSELECT 2;\n",
+     errors.DownOutsideTransaction, 3),
     ("unknown-option-on-down", "-- migrate:up\nSELECT 1;\n-- migrate:down notransaction\nSELECT 2;\n",
      errors.UnknownOption, 3),
     ("text-after-marker", "-- migrate:up and create t\nSELECT 1;\n", errors.UnknownOption, 1),

@@ -103,6 +103,8 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
                                                f"(lines {_line_of(text, sections[which][0].start())} and {line})",
                                          line)
         sections[which] = (m, _transaction_option(m["options"], path, line))
+        if which == "down" and not sections[which][1]:
+            raise errors.DownOutsideTransaction(path, line=line)
     if "up" not in sections:
         raise errors.NoUpMarker(path)
     up_m, up_tx = sections["up"]

@@ -21,6 +21,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	rm -rf demo && mkdir -p demo
 	cp -r examples/migrations demo/migrations
+	cd demo && ../$(BIN)/duckmig --database metrics.db --dir migrations preview --sample 3
 	cd demo && ../$(BIN)/duckmig --database metrics.db --dir migrations up
 	cd demo && ../$(BIN)/duckmig --database metrics.db --dir migrations status
 	cd demo && ../$(BIN)/duckmig --database metrics.db --dir migrations down

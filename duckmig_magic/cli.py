@@ -16,8 +16,7 @@ from pathlib import Path, PurePath
 
 from . import config, errors
 from .engine import Migrator
-from .engine.versions import IgnoredFile
-from .text import TextProgress, error_line, format_table, preview_lines, status_lines
+from .text import TextProgress, error_line, format_table, ignored_files_as_lines, preview_lines, status_lines
 
 EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR, then [tool.duckmig]
 in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration failed,
@@ -134,22 +133,16 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit code (the console script exits with it)."""
-    out = sys.stdout
-    warnings.simplefilter("always", IgnoredFile)
-    shown = warnings.showwarning
-    warnings.showwarning = lambda msg, cat, *a, **k: print(f"duckmig: warning: {msg}", file=sys.stderr) \
-        if issubclass(cat, IgnoredFile) else shown(msg, cat, *a, **k)
     try:
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args, out) or 0
+        with ignored_files_as_lines("duckmig: warning: "):
+            args = build_parser().parse_args(argv)
+            return COMMANDS[args.command](args, sys.stdout) or 0
     except errors.DuckmigError as exc:
         print(f"duckmig: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("duckmig: interrupted; the migration that was running was rolled back", file=sys.stderr)
         return 130
-    finally:
-        warnings.showwarning = shown
 
 
 def _migrator(args, *, progress: bool = False) -> Migrator:

@@ -27,7 +27,6 @@ import ast
 import io
 import os
 import sys
-import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import fields
 from pathlib import Path
@@ -42,8 +41,7 @@ from . import cli, config, errors
 from .engine import MigrationStatus, Migrator
 from .engine.database import is_connection
 from .engine.ledger import Event
-from .engine.versions import IgnoredFile
-from .text import TextProgress
+from .text import TextProgress, ignored_files_as_lines
 
 # The engine's hints name the command's verbs and flags; in a notebook they are the magic's.
 _IN_A_NOTEBOOK = (("`duckmig ", "`%migrate "), ("`migrate ", "`%migrate "),
@@ -139,11 +137,7 @@ def _reported(progress: _CellProgress):
     import duckdb
 
     progress.open = False
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", IgnoredFile)
-        shown = warnings.showwarning
-        warnings.showwarning = lambda msg, cat, *a, **k: print(f"warning: {msg}", file=sys.stderr) \
-            if issubclass(cat, IgnoredFile) else shown(msg, cat, *a, **k)
+    with ignored_files_as_lines("warning: "):
         try:
             yield
         except errors.DuckmigError as exc:

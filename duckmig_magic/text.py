@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
+from contextlib import contextmanager
 from typing import TextIO
+
+from .engine.versions import IgnoredFile
 
 STATE_LABELS = {"applied": "applied", "pending": "pending", "failed": "FAILED", "modified": "MODIFIED",
                 "missing": "MISSING", "out_of_order": "out of order"}
+
+
+@contextmanager
+def ignored_files_as_lines(prefix: str):
+    """Show each file that versions/ ignores as one line on stderr, every time, not a warning trace."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", IgnoredFile)
+        shown = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):
+            if issubclass(category, IgnoredFile):
+                print(f"{prefix}{message}", file=sys.stderr)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def format_table(headers: list[str], rows: list[list], max_width: int = 60) -> str:

@@ -679,7 +679,7 @@ def test_first_down_adopts_the_legacy_ledger(project):
 
 def test_adopted_row_whose_file_is_gone_is_missing_not_modified(project):
     legacy_project(project)
-    project.query(f"INSERT INTO duckdb_migrations VALUES (9, '20250105_000000', 'Gone', NULL)")
+    project.query("INSERT INTO duckdb_migrations VALUES (9, '20250105_000000', 'Gone', NULL)")
     m = project.migrator()
     assert state(m) == {V1: "applied", V2: "applied", "20250105_000000": "missing"}
     m.stamp(V2)  # something that writes: adopts the table

@@ -99,3 +99,21 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("duckmig counts")
         for line in _SUMMARY:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def shell(project, monkeypatch):
+    """A fresh IPython shell with the extension loaded, working in the project folder."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    monkeypatch.chdir(project.root)
+    for name in ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE"):
+        monkeypatch.delenv(name, raising=False)
+    InteractiveShell.clear_instance()
+    config = Config()
+    config.HistoryManager.enabled = False
+    sh = InteractiveShell.instance(config=config)
+    sh.run_line_magic("load_ext", "duckmig_magic")
+    yield sh
+    InteractiveShell.clear_instance()

@@ -12,8 +12,6 @@ import textwrap
 import duckdb
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 import duckmig_magic
 from duckmig_magic.display import PreviewView
@@ -33,21 +31,6 @@ CREATE TABLE notes (body VARCHAR);
 -- migrate:down
 DROP TABLE notes;
 """
-
-
-@pytest.fixture
-def shell(project, monkeypatch):
-    """A fresh shell with the extension loaded, working in the project folder."""
-    monkeypatch.chdir(project.root)
-    for name in ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE"):
-        monkeypatch.delenv(name, raising=False)
-    InteractiveShell.clear_instance()
-    config = Config()
-    config.HistoryManager.enabled = False
-    sh = InteractiveShell.instance(config=config)
-    sh.run_line_magic("load_ext", "duckmig_magic")
-    yield sh
-    InteractiveShell.clear_instance()
 
 
 @pytest.fixture

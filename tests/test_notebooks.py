@@ -13,9 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from nbformat import v3, v4
-from traitlets.config import Config
 
 from duckmig_magic import errors
 from duckmig_magic.engine import sqlfile
@@ -386,20 +384,6 @@ def test_notebook_without_migrations_directory(project, cli):
 
 
 # -- %migrate export -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def shell(project, monkeypatch):
-    monkeypatch.chdir(project.root)
-    for name in ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE"):
-        monkeypatch.delenv(name, raising=False)
-    InteractiveShell.clear_instance()
-    config = Config()
-    config.HistoryManager.enabled = False
-    sh = InteractiveShell.instance(config=config)
-    sh.run_line_magic("load_ext", "duckmig_magic")
-    yield sh
-    InteractiveShell.clear_instance()
 
 
 def test_migrate_export_reads_the_running_notebook(project, shell, capsys):

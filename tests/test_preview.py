@@ -209,6 +209,119 @@ def test_column_counts_beyond_the_limit_are_left_out(base, monkeypatch):
     assert list(p.rows("t").columns) == ["id", "_change", "a_before", "a_after"]
 
 
+# -- values written into a column the migration adds --------------------------------------------------
+
+# The example project's metrics table: 67 of its 100 runs succeeded.
+SEED = """
+CREATE TABLE metrics (id INTEGER PRIMARY KEY, check_id VARCHAR NOT NULL, value DOUBLE, success BOOLEAN,
+                      run_time TIMESTAMP);
+INSERT INTO metrics SELECT i, 'check_' || (i % 7), random() * 100, i % 3 <> 0,
+                           TIMESTAMP '2025-07-01' + i * INTERVAL 1 HOUR FROM range(1, 101) t(i);
+"""
+MARK_PROCESSED = ("ALTER TABLE metrics ADD COLUMN processed BOOLEAN DEFAULT FALSE;\n"
+                  "UPDATE metrics SET processed = TRUE WHERE success = TRUE;")
+
+ADDED = [
+    # (up, keys, {table: (key, rows before, rows after, added, removed, changed, unchanged)},
+    #  column changes [table, column, changed, turned NULL])
+    pytest.param(MARK_PROCESSED, None, {"metrics": ("id", 100, 100, 0, 0, 67, 33)},
+                 [["metrics", "processed", 67, None]], id="the seed's data migration"),
+    pytest.param("ALTER TABLE t ADD COLUMN c INTEGER DEFAULT 5;", None, {"t": ("id", 10, 10, 0, 0, 0, 10)},
+                 [], id="default only"),
+    pytest.param("ALTER TABLE t ADD COLUMN c VARCHAR;\nUPDATE t SET c = 'x' WHERE id <= 4;", None,
+                 {"t": ("id", 10, 10, 0, 0, 4, 6)}, [["t", "c", 4, None]], id="no default, filled for some rows"),
+    pytest.param("ALTER TABLE t ADD COLUMN c INTEGER DEFAULT 5;\nUPDATE t SET c = 5 WHERE id <= 4;", None,
+                 {"t": ("id", 10, 10, 0, 0, 0, 10)}, [], id="the default's value written again"),
+    pytest.param("ALTER TABLE t ADD COLUMN c INTEGER DEFAULT 5;\nUPDATE t SET c = NULL WHERE id = 1;", None,
+                 {"t": ("id", 10, 10, 0, 0, 1, 9)}, [["t", "c", 1, None]], id="the default replaced by NULL"),
+    pytest.param("ALTER TABLE t ADD COLUMN c VARCHAR DEFAULT 7;\nUPDATE t SET c = '7' WHERE id = 1;\n"
+                 "UPDATE t SET c = '07' WHERE id = 2;", None, {"t": ("id", 10, 10, 0, 0, 1, 9)},
+                 [["t", "c", 1, None]], id="the default cast to the column's type"),
+    pytest.param("ALTER TABLE t ADD COLUMN c VARCHAR DEFAULT 'x' || 'y';\nUPDATE t SET c = 'xy' WHERE id = 1;\n"
+                 "UPDATE t SET c = 'z' WHERE id = 2;", None, {"t": ("id", 10, 10, 0, 0, 1, 9)},
+                 [["t", "c", 1, None]], id="a default expression"),
+    pytest.param("ALTER TABLE t ADD COLUMN c INTEGER;\nUPDATE t SET c = 1, a = 0 WHERE id <= 2;\n"
+                 "UPDATE t SET c = 2 WHERE id = 3;", None, {"t": ("id", 10, 10, 0, 0, 3, 7)},
+                 [["t", "a", 2, None], ["t", "c", 3, None]], id="with a kept column in some rows"),
+    pytest.param("ALTER TABLE t ADD COLUMN c INTEGER;\nALTER TABLE t ADD COLUMN e INTEGER DEFAULT 0;\n"
+                 "UPDATE t SET c = 1 WHERE id = 1;\nUPDATE t SET e = 1 WHERE id <= 2;", None,
+                 {"t": ("id", 10, 10, 0, 0, 2, 8)}, [["t", "c", 1, None], ["t", "e", 2, None]],
+                 id="two added columns"),
+    pytest.param("ALTER TABLE t ADD COLUMN c INTEGER;\nINSERT INTO t VALUES (11, 0, 'x', 3);\n"
+                 "DELETE FROM t WHERE id = 10;", None, {"t": ("id", 10, 10, 1, 1, 0, 9)}, [],
+                 id="rows inserted and deleted are not changed"),
+    pytest.param("ALTER TABLE t ADD COLUMN stamp TIMESTAMP DEFAULT now();\n"
+                 "ALTER TABLE t ADD COLUMN day DATE DEFAULT current_date;", None,
+                 {"t": ("id", 10, 10, 0, 0, 0, 10)}, [], id="defaults of the transaction's time"),
+    pytest.param("ALTER TABLE t ADD COLUMN r DOUBLE DEFAULT random();\nUPDATE t SET r = 1 WHERE id = 1;", None,
+                 {"t": ("id", 10, 10, 0, 0, 0, 10)}, [], id="a volatile default is not compared"),
+    pytest.param("CREATE SEQUENCE s;\nALTER TABLE t ADD COLUMN q BIGINT DEFAULT nextval('s');\n"
+                 "ALTER TABLE t ADD COLUMN c INTEGER;\nUPDATE t SET c = 1 WHERE id = 1;", None,
+                 {"t": ("id", 10, 10, 0, 0, 1, 9)}, [["t", "c", 1, None]],
+                 id="a default from a sequence, beside a column compared"),
+    pytest.param("ALTER TABLE n ADD COLUMN z INTEGER DEFAULT 0;\nUPDATE n SET z = 1 WHERE k IS NULL;", {"n": ["k"]},
+                 {"n": ("k", 4, 4, 0, 0, 1, 3)}, [["n", "z", 1, None]], id="a key given"),
+    pytest.param("ALTER TABLE d ADD COLUMN z INTEGER;\nUPDATE d SET z = 1 WHERE x = 1;", None,
+                 {"d": (W, 5, 5, 0, 0, None, 5)}, [["d", "z", 3, None]], id="no key: the values written counted"),
+    pytest.param("CREATE OR REPLACE TABLE t AS SELECT *, 'x' AS c FROM t;", None,
+                 {"t": ("id", 10, 10, 0, 0, 10, 0)}, [["t", "c", 10, None]], id="table replaced with a new column"),
+]
+
+
+@pytest.mark.parametrize("rows_per_part", [diff.PARTITION_ROWS, 3], ids=["one part", "parts of 3 rows"])
+@pytest.mark.parametrize("up, keys, expected, columns", ADDED)
+def test_values_written_into_an_added_column(base, monkeypatch, rows_per_part, up, keys, expected, columns):
+    with duckdb.connect(str(base.db)) as conn:
+        conn.execute(SEED)
+    monkeypatch.setattr(diff, "PARTITION_ROWS", rows_per_part)
+    p = previewed(base, up, keys=keys)
+    assert p.ok and summary(p) == expected
+    assert plain(p.column_changes) == columns
+
+
+def test_the_sample_shows_what_the_migration_wrote_into_an_added_column(base):
+    with duckdb.connect(str(base.db)) as conn:
+        conn.execute(SEED)
+    p = previewed(base, MARK_PROCESSED, sample=3)
+    assert plain(p.rows("metrics")) == [[1, "changed", True], [2, "changed", True], [4, "changed", True]]
+    assert list(p.rows("metrics").columns) == ["id", "_change", "processed_after"]
+    # Dropping the column restores every row: nothing is said to be beyond the downgrade.
+    assert (str(p.proposed_downgrade), p.warning_list) == ('ALTER TABLE "metrics" DROP COLUMN "processed";', [])
+
+
+def test_an_added_column_is_shown_beside_the_kept_columns_that_changed(base, monkeypatch):
+    up = ("ALTER TABLE t ADD COLUMN c INTEGER DEFAULT 0;\nUPDATE t SET c = 1 WHERE id = 2;\n"
+          "UPDATE t SET a = 0 WHERE id = 3;")
+    expected = [[2, "changed", 20, 20, 1], [3, "changed", 30, 0, 0]]
+    assert plain(previewed(base, up).rows("t")) == expected
+    monkeypatch.setattr(diff, "COLUMN_COUNT_ROWS", 1)  # too many changed rows to count: the sample tells
+    p = previewed(base, up)
+    assert (p.tables[0].column_changes, list(p.rows("t").columns), plain(p.rows("t"))) == (
+        None, ["id", "_change", "a_before", "a_after", "c_after"], expected)
+    assert str(p.proposed_downgrade) == ('ALTER TABLE "t" DROP COLUMN "c";\n-- cannot be undone: t: 1 row changed; '
+                                         "a downgrade from the schema cannot restore rows")
+
+
+@pytest.mark.parametrize("default, shown", [
+    ("random()", "random()"),
+    ("gen_random_uuid()::VARCHAR", "CAST(gen_random_uuid() AS VARCHAR)"),
+    ("seven()", "seven()"),  # a macro: DuckDB does not say whether it is volatile
+])
+def test_a_default_that_may_give_each_row_its_own_value_is_named_as_not_compared(base, default, shown):
+    with duckdb.connect(str(base.db)) as conn:
+        conn.execute("CREATE MACRO seven() AS 7")
+    p = previewed(base, f"ALTER TABLE t ADD COLUMN r VARCHAR DEFAULT {default};\nUPDATE t SET r = 'x' WHERE id = 1;")
+    assert summary(p) == {"t": ("id", 10, 10, 0, 0, 0, 10)}
+    assert plain(p.warnings) == [[
+        "not compared", "t", "r", None, f"t.r is added with the default {shown}, which may give each row a value "
+        "of its own: values the migration writes into it are not told apart from it, so they are not compared"]]
+
+
+def test_functions_an_expression_calls():
+    assert statements.functions_called("CAST(coalesce(main.\"F\"(now()), 1) AS VARCHAR) || current_date") == \
+        {"f", "now"}
+
+
 def test_type_changes_compare_values_in_the_new_type(base):
     p = previewed(base, "ALTER TABLE t ALTER b TYPE INTEGER USING CASE WHEN id <= 5 THEN id END;")
     assert plain(p.column_changes) == [["t", "b", 10, 5]]

@@ -16,7 +16,9 @@ Rows are matched by the table's primary key, else by the key the user names,
 else as whole rows (a multiset: added and removed, duplicates counted). A row
 is *changed* when a compared column differs; a value whose type changed is
 compared after casting the old value to the new type, so ``1`` becoming
-``1.0`` is no change but ``'n/a'`` becoming NULL is.
+``1.0`` is no change but ``'n/a'`` becoming NULL is. A column the migration
+adds counts too: a row is changed when the value it holds there is not the one
+ADD COLUMN filled it with (the column's default, or NULL).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 
 from .. import errors
+from . import statements
 from .catalog import Column, Table, quote
 
 # Keys per join: bounds the hash table DuckDB builds, whatever the table's size.
@@ -42,6 +45,7 @@ class ColumnPair:
     before: Column | None
     after: Column | None
     renamed: bool = False
+    fill: str | None = None  # an added column's: SQL for the value ADD COLUMN gave the rows there were
 
     @property
     def name(self) -> str:
@@ -85,6 +89,11 @@ class Pair:
         """Compared columns outside the key."""
         return [c for c in self.compared if c.name not in self.key]
 
+    @property
+    def filled(self) -> list[ColumnPair]:
+        """Added columns whose fill is known: a value other than it was written by the migration."""
+        return [c for c in self.columns if c.fill is not None]
+
     def column(self, name: str) -> ColumnPair:
         return next(c for c in self.columns if c.name == name)
 
@@ -118,6 +127,8 @@ class TableDiff:
     unchanged: int | None = None
     column_changes: dict[str, int] | None = None  # column -> rows whose value changed; None: not counted
     turned_null: dict[str, int] = field(default_factory=dict)  # type-changed column -> non-NULL values lost
+    changed_added_only: int = 0  # changed rows whose other columns hold what they held
+    not_compared: dict[str, str] = field(default_factory=dict)  # added column -> its default, which varies by row
     values_dropped: dict[str, int] = field(default_factory=dict)  # dropped column -> non-NULL values
     sample_columns: list[str] = field(default_factory=list)
     sample: list[tuple] = field(default_factory=list)
@@ -315,6 +326,8 @@ class RowDiffer:
         snapshot = self.scratch.new() if both else None
         for i, p in enumerate(both):  # before side first: the after side reads the snapshot once
             self._snapshot(p, f"{snapshot}.s{i}", diffs[id(p)])
+        for p in both:
+            self._fills(p, diffs[id(p)])
         for p in pairs:
             if p.before is None:
                 self._whole_table(p, diffs[id(p)], self.after, p.after, "added")
@@ -329,6 +342,34 @@ class RowDiffer:
                 picked[id(p)] = self._multiset(p, f"{snapshot}.s{i}", f"duckmig_preview_d{i}", d)
         self._values(both, diffs, picked)
         return [diffs[id(p)] for p in pairs]
+
+    def _fills(self, p: Pair, d: TableDiff) -> None:
+        """Set each added column's fill: its default cast to its type, or NULL. Defaults are evaluated
+        in the migration's transaction, so ``now()`` gives what it gave ADD COLUMN; a default that
+        gives each row its own value (``random()``, ``nextval()``) cannot be told from a value
+        written later, so such a column is not compared."""
+        for c in p.columns:
+            if c.before is not None:
+                continue
+            default = c.after.default
+            if default is None:
+                c.fill = "NULL"
+            elif self._varies(default):
+                d.not_compared[c.name] = default
+            else:
+                c.fill = f"CAST(({default}) AS {c.after.type})"
+
+    def _varies(self, default: str) -> bool:
+        """Whether an expression may give each row a value of its own: it calls a function that DuckDB
+        calls volatile, or one whose stability it does not know (a macro)."""
+        names = statements.functions_called(default)
+        if not names:
+            return False
+        known = dict(self.after.execute(
+            "SELECT lower(function_name), bool_and(stability IN ('CONSISTENT', 'CONSISTENT_WITHIN_QUERY')) "
+            "FROM duckdb_functions() WHERE lower(function_name) IN (SELECT unnest(?)) GROUP BY ALL",
+            [sorted(names)]).fetchall())
+        return not all(known.get(n) for n in names)
 
     # -- the before side's snapshot -----------------------------------------------------------
 
@@ -369,6 +410,7 @@ class RowDiffer:
         after_keys = [self._after_expr(p.column(k)) for k in p.key]
         after_hash = _hash([self._after_expr(c, nulls=True) for c in p.values])
         typed = [(j, c) for j, c in enumerate(p.values) if c.type_changed]
+        written = _written(p.filled)  # a value other than the fill in an added column
         cut = self._slices(snap, p, _partitions(d.rows_before), d.rows_before)
         self._check_unique(p, snap, keys, after_keys, cut)
         on = " AND ".join(f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in keys)
@@ -380,19 +422,24 @@ class RowDiffer:
                 "b.rid AS brid, a.rid AS arid, "
                 "CASE WHEN a.rid IS NULL THEN 'removed' WHEN b.rid IS NULL THEN 'added' ELSE 'changed' END AS change"
                 + "".join(f", b.nn{j} AS bnn{j}, a.nn{j} AS ann{j}" for j, _ in typed)
+                + (", b.h IS NOT DISTINCT FROM a.h AS added_only" if written else "")
                 + f" FROM (SELECT * FROM {snap}{b_where}) b FULL JOIN "
                 f"(SELECT {', '.join(f'{e} AS {k}' for e, k in zip(after_keys, keys))}, {after_hash} AS h, "
                 "rowid AS rid" + "".join(f", {quote(c.after.name)} IS NOT NULL AS nn{j}" for j, c in typed)
+                + (f", ({written}) AS w" if written else "")
                 + f" FROM {p.after.qualified}{a_where}) a ON {on} "
-                "WHERE b.h IS DISTINCT FROM a.h")
+                "WHERE b.h IS DISTINCT FROM a.h" + (" OR a.w" if written else ""))
             self.after.execute(f"CREATE TEMP TABLE {changes} AS {sql}" if part == 0 else f"INSERT INTO {changes} {sql}",
                                b_params + a_params)
         counts = self.after.execute(
             "SELECT count(*) FILTER (WHERE change = 'added'), count(*) FILTER (WHERE change = 'removed'), "
             "count(*) FILTER (WHERE change = 'changed')"
             + "".join(f", count(*) FILTER (WHERE change = 'changed' AND bnn{j} AND NOT ann{j})" for j, _ in typed)
+            + (", count(*) FILTER (WHERE change = 'changed' AND added_only)" if written else ", 0")
             + f" FROM {changes}").fetchone()
         d.added, d.removed, d.changed = counts[:3]
+        d.changed_added_only = counts[-1]
+        counts = counts[:-1]
         d.unchanged = d.rows_before - d.removed - d.changed
         d.rows_after = d.unchanged + d.changed + d.added  # the key is unique on both sides
         d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:])}
@@ -460,6 +507,11 @@ class RowDiffer:
             f"FROM {changes}").fetchone()
         d.unchanged = d.rows_before - d.removed
         d.rows_after = d.unchanged + d.added
+        if p.filled:  # no row to pair it with: count the values written, over the whole table
+            counts = self.after.execute(
+                f"SELECT {', '.join(f'count(*) FILTER (WHERE {_written([c])})' for c in p.filled)} "
+                f"FROM {p.after.qualified}").fetchone()
+            d.column_changes = {c.name: n for c, n in zip(p.filled, counts)}
         picked = {}
         for change, n in _split(self.sample, {"removed": d.removed, "added": d.added}):
             source, more = (f"(SELECT h, rid FROM {snap})", "nb - na") if change == "removed" else \
@@ -493,13 +545,13 @@ class RowDiffer:
     def _values(self, pairs: list[Pair], diffs: dict, picked: dict) -> None:
         """Fetch the sampled rows from both sides; count changes per column where few enough rows changed."""
         counted = {i for i, p in enumerate(pairs)
-                   if p.key and p.values and 0 < (diffs[id(p)].changed or 0) <= COLUMN_COUNT_ROWS}
-        store = self.scratch.new() if counted else None
+                   if p.key and (p.values or p.filled) and 0 < (diffs[id(p)].changed or 0) <= COLUMN_COUNT_ROWS}
+        store = self.scratch.new() if any(pairs[i].values for i in counted) else None
         befores = {}
         for i, p in enumerate(pairs):  # the before side writes all it must before the after side reads
             rids = [r[-2] for rows in picked[id(p)].values() for r in rows if r[-2] is not None]
             befores[i] = _by_rowid(self.before, p.before, rids)
-            if i in counted:
+            if i in counted and p.values:
                 # The rowids cross as one string: far cheaper than a Python list of them.
                 rids = self.after.execute(f"SELECT string_agg(brid::VARCHAR, ',') FROM duckmig_preview_d{i} "
                                           "WHERE change = 'changed'").fetchone()[0]
@@ -515,19 +567,35 @@ class RowDiffer:
                 tests = [f"v.c{j} IS DISTINCT FROM a.{quote(c.after.name)}"
                          + (f" OR v.z{j} <> (a.{quote(c.after.name)} IS NULL)" if c.type_changed else "")
                          for j, c in enumerate(p.values)]
+                tests += [f"a.{quote(c.after.name)} IS DISTINCT FROM {c.fill}" for c in p.filled]
+                store_join = f"JOIN {store}.v{i} v ON v.rid = d.brid " if p.values else ""
                 counts = self.after.execute(
                     f"SELECT {', '.join(f'count(*) FILTER (WHERE {t})' for t in tests)} "
-                    f"FROM duckmig_preview_d{i} d JOIN {store}.v{i} v ON v.rid = d.brid "
+                    f"FROM duckmig_preview_d{i} d {store_join}"
                     f"JOIN {p.after.qualified} a ON a.rowid = d.arid WHERE d.change = 'changed'").fetchone()
-                d.column_changes = {c.name: n for c, n in zip(p.values, counts)}
+                d.column_changes = {c.name: n for c, n in zip(p.values + p.filled, counts)}
             elif p.key and d.changed == 0:
-                d.column_changes = {c.name: 0 for c in p.values}
+                d.column_changes = {c.name: 0 for c in p.values + p.filled}
             rows = [(change, r) for change, rs in picked[id(p)].items() for r in rs]
             afters = _by_rowid(self.after, p.after, [r[-1] for _, r in rows if r[-1] is not None])
-            self._assemble(p, d, rows, befores[i], afters)
+            self._assemble(p, d, rows, befores[i], afters, self._written_in(p, d, rows))
 
-    def _assemble(self, p: Pair, d: TableDiff, rows, befores: dict, afters: dict) -> None:
-        """The sample as rows: key, kind of change, then each shown column before and after."""
+    def _written_in(self, p: Pair, d: TableDiff, rows) -> set[str]:
+        """The added columns that hold, in changed rows, values other than their fill."""
+        if d.column_changes is not None:
+            return {c.name for c in p.filled if d.column_changes.get(c.name)}
+        arids = [r[-1] for change, r in rows if change == "changed"]
+        if not p.filled or not arids:
+            return set()
+        found = self.after.execute(
+            f"SELECT {', '.join(f'bool_or({_written([c])})' for c in p.filled)} FROM {p.after.qualified} "
+            "WHERE rowid IN (SELECT unnest(?))", [arids]).fetchone()
+        return {c.name for c, w in zip(p.filled, found) if w}
+
+    def _assemble(self, p: Pair, d: TableDiff, rows, befores: dict, afters: dict, written: set[str]) -> None:
+        """The sample as rows: key, kind of change, then each shown column before and after.
+
+        An added column shows its value after alone: before, the row had no such column."""
         before_at = {c.name: i for i, c in enumerate(p.before.columns)}
         after_at = {c.name: i for i, c in enumerate(p.after.columns)}
         only_changed = all(change == "changed" for change, _ in rows)
@@ -540,7 +608,7 @@ class RowDiffer:
 
         # Changed rows show the columns that changed; added or removed rows show every column.
         shown = [(c.before and c.before.name, c.after and c.after.name) for c in p.columns
-                 if c.name not in p.key and (not only_changed or (c.compared and differs(c)))]
+                 if c.name not in p.key and (not only_changed or (c.compared and differs(c)) or c.name in written)]
         d.sample_columns = list(p.key) + ["_change"] + _value_names(shown)
         d.sample = []
         for change, r in sorted(rows, key=lambda cr: ("changed", "removed", "added").index(cr[0])):
@@ -574,6 +642,11 @@ def _value_names(shown) -> list[str]:
         if a:
             names.append(f"{a}_after")
     return names
+
+
+def _written(filled: list[ColumnPair]) -> str:
+    """SQL true where a row holds, in one of the added columns ``filled``, a value other than its fill."""
+    return " OR ".join(f"{quote(c.after.name)} IS DISTINCT FROM {c.fill}" for c in filled)
 
 
 def _hash(exprs: list[str]) -> str:

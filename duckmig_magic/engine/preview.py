@@ -96,7 +96,9 @@ class Preview:
 
     @property
     def column_changes(self):
-        """Per changed column of a keyed table: rows whose value changed, values that turned NULL."""
+        """Per changed column: rows whose value changed, values that turned NULL. A column the
+        migration adds counts the rows holding a value other than the one ADD COLUMN gave them;
+        in a table without a key, where rows cannot be paired, only such columns are counted."""
         import pandas as pd
 
         frame = _frame(COLUMN_CHANGE_COLUMNS, self._column_rows())
@@ -195,7 +197,8 @@ def run(conn, migrations: list[tuple[str, object]], runner, *, keys: dict[str, l
         before_conn.close()
     schema = diff.schema_rows(pairs, before_objects, after_objects)
     return Preview(versions, versions, None, propose_downgrade(pairs, before_objects, after_objects, tables),
-                   schema, tables, _warnings(tables) + notes + _advanced(sequences, _sequences(conn)))
+                   schema, tables, _warnings(tables) + _not_compared(tables) + notes
+                   + _advanced(sequences, _sequences(conn)))
 
 
 def _sequences(conn) -> dict[str, int]:
@@ -280,6 +283,13 @@ def _warnings(tables: list[diff.TableDiff]) -> list[tuple]:
     return out
 
 
+def _not_compared(tables: list[diff.TableDiff]) -> list[tuple]:
+    return [("not compared", t.table, column, None,
+             f"{t.table}.{column} is added with the default {default}, which may give each row a value of its own: "
+             "values the migration writes into it are not told apart from it, so they are not compared")
+            for t in tables for column, default in t.not_compared.items()]
+
+
 def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects: dict,
                       tables: list[diff.TableDiff]) -> Downgrade:
     """The inverse of what can be inverted, from the catalog diff; what cannot, in words."""
@@ -345,9 +355,11 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
             cannot.append(f"the primary key of {p.label} changed: recreate the table to change it back")
         if p.renamed:
             middle.append(f"ALTER TABLE {table} RENAME TO {q(p.before.name)};")
-        if t and (t.changed or t.removed or t.added):
+        # Rows changed only in columns the downgrade drops are restored by dropping them.
+        changed = (t.changed or 0) - t.changed_added_only if t else 0
+        if t and (changed or t.removed or t.added):
             what = ", ".join(f"{_n(n, 'row')} {verb}" for n, verb in
-                             ((t.changed, "changed"), (t.removed, "removed"), (t.added, "added")) if n)
+                             ((changed, "changed"), (t.removed, "removed"), (t.added, "added")) if n)
             cannot.append(f"{p.label}: {what}; a downgrade from the schema cannot restore rows")
     return Downgrade(first + middle + last, cannot)
 

@@ -98,6 +98,14 @@ def column_rename(sql: str) -> ColumnRename | None:
     return ColumnRename(table, _unquote(rest[0].text), _unquote(rest[2].text))
 
 
+def functions_called(expr: str) -> set[str]:
+    """The names of the functions an expression calls, lower case, without schema
+    (``CAST(...)`` and other syntax spelt as keywords are left out)."""
+    toks = tokens(f"SELECT {expr}")
+    return {_unquote(tok.text).lower() for tok, then in zip(toks, toks[1:])
+            if tok.kind == "identifier" and then.text.startswith("(")}
+
+
 def _name(toks: list[Token], j: int) -> tuple[Name | None, int]:
     parts = []
     while j < len(toks) and toks[j].kind in ("identifier", "keyword") and toks[j].word not in _NOT_A_NAME:

@@ -530,6 +530,11 @@ def _disk_error(message: str) -> bool:
     return message.lstrip().startswith("IO Error: Could not write") or "No space left on device" in message
 
 
+def first_line(message: str) -> str:
+    """The first line of a message (DuckDB's come with a caret excerpt below)."""
+    return message.strip().splitlines()[0] if message.strip() else message
+
+
 def _one_line(sql: str, width: int = 160) -> str:
     flat = " ".join(sql.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -114,7 +114,7 @@ class Database:
                     time.sleep(0.02)
                     continue
                 if not locked:
-                    raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
+                    raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
                 if time.monotonic() >= deadline:
                     raise errors.DatabaseLocked(self.path, pid or None, m["holder"] if m else None) from exc
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
@@ -125,17 +125,18 @@ class Database:
                     # a read-write connection shares that instance, a read-only one cannot.
                     write = True
                     continue
-                raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
+                raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
             except duckdb.Error as exc:
-                raise errors.DatabaseUnavailable(self.path, _first_line(str(exc))) from exc
+                raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
 
 
 @contextmanager
 def transaction(conn):
     """BEGIN ... COMMIT on ``conn``; refuses to run inside the user's open transaction.
 
-    A DuckDB COMMIT after a failed statement silently rolls back, so callers
-    check their own work after the commit rather than trusting it.
+    A DuckDB COMMIT after a failed statement silently rolls back, so a caller
+    writes its proof (the ledger row) as the transaction's last statement: DuckDB
+    refuses any statement once a transaction is aborted.
     """
     import duckdb
 
@@ -150,7 +151,7 @@ def transaction(conn):
             conn.execute("COMMIT")
         except duckdb.Error as exc:  # DuckDB could not write it: a full disk, a file it may not write
             rollback(conn)
-            raise errors.CommitFailed(_first_line(str(exc))) from exc
+            raise errors.CommitFailed(errors.first_line(str(exc))) from exc
 
 
 @contextmanager
@@ -219,7 +220,3 @@ def _describe(conn) -> str:
     if not row:
         return "<connection>"
     return row[1] or f"{row[0]} (in memory)"
-
-
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else message

@@ -50,6 +50,13 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+# A row that exists (a failed attempt) is replaced whole; columns an INSERT leaves out are NULL.
+_UPSERT = ("ON CONFLICT (version) DO UPDATE SET description = excluded.description, kind = excluded.kind, "
+           "checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at, "
+           "execution_ms = excluded.execution_ms, error = excluded.error, statement = excluded.statement, "
+           "downgrade = excluded.downgrade, filename = excluded.filename")
+
+
 def literal(text: str) -> str:
     """A SQL string literal of ``text`` (DuckDB's standard strings know no backslash escapes)."""
     return "'" + text.replace("'", "''") + "'"
@@ -168,12 +175,18 @@ class Ledger:
 
     def event(self, version: str | None, event: str, checksum: str | None = None,
               execution_ms: float | None = None, detail: str | None = None) -> None:
-        if self._seq is None:
-            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.history_table}").fetchone()[0]
-        self._seq += 1  # a rolled-back event leaves a gap in seq, which orders and need not count
         self.conn.execute(
             f"INSERT INTO {self.history_table} (seq, version, event, occurred_at, checksum, execution_ms, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", [self._seq, version, event, utcnow(), checksum, execution_ms, detail])
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", [self._next_seq(1), version, event, utcnow(), checksum, execution_ms,
+                                             detail])
+
+    def _next_seq(self, n: int) -> int:
+        """The first of ``n`` new event numbers; a rolled-back event leaves a gap, which orders and
+        need not count."""
+        if self._seq is None:
+            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.history_table}").fetchone()[0]
+        self._seq += n
+        return self._seq - n + 1
 
     def record(self, *, version: str, description: str, kind: str, checksum: str | None, status: str,
                execution_ms: float | None, downgrade: str | None, filename: str | None,
@@ -184,11 +197,7 @@ class Ledger:
         self.conn.execute(
             f"INSERT INTO {self.table} (version, description, kind, checksum, status, applied_at, execution_ms, "
             "error, statement, downgrade, filename) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            + ("" if new else
-            "ON CONFLICT (version) DO UPDATE SET description = excluded.description, kind = excluded.kind, "
-            "checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at, "
-            "execution_ms = excluded.execution_ms, error = excluded.error, statement = excluded.statement, "
-            "downgrade = excluded.downgrade, filename = excluded.filename"),
+            + ("" if new else _UPSERT),
             [version, description, kind, checksum, status, utcnow(), execution_ms, error, statement,
              downgrade, filename])
         self.event(version, event or status, checksum, execution_ms, detail or error)
@@ -200,9 +209,7 @@ class Ledger:
         if not rows:
             return
         now = utcnow()
-        if self._seq is None:
-            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.history_table}").fetchone()[0]
-        first, self._seq = self._seq + 1, self._seq + len(rows)
+        first = self._next_seq(len(rows))
         columns = dict(version="VARCHAR", description="VARCHAR", kind="VARCHAR", checksum="VARCHAR",
                        status="VARCHAR", applied_at="TIMESTAMP", execution_ms="DOUBLE", downgrade="VARCHAR",
                        filename="VARCHAR")
@@ -210,18 +217,13 @@ class Ledger:
         values["status"], values["applied_at"] = ["applied"] * len(rows), [now] * len(rows)
         lists = ", ".join(f"unnest(CAST(? AS {t}[]))" for t in columns.values())
         self.conn.execute(
-            f"INSERT INTO {self.table} ({', '.join(columns)}) SELECT {lists} "
-            + ("" if new else
-               "ON CONFLICT (version) DO UPDATE SET description = excluded.description, kind = excluded.kind, "
-               "checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at, "
-               "execution_ms = excluded.execution_ms, error = NULL, statement = NULL, "
-               "downgrade = excluded.downgrade, filename = excluded.filename"),
+            f"INSERT INTO {self.table} ({', '.join(columns)}) SELECT {lists} " + ("" if new else _UPSERT),
             list(values.values()))
         self.conn.execute(
             f"INSERT INTO {self.history_table} (seq, version, event, occurred_at, checksum, execution_ms) "
             "SELECT unnest(CAST(? AS BIGINT[])), unnest(CAST(? AS VARCHAR[])), 'applied', ?, "
             "unnest(CAST(? AS VARCHAR[])), unnest(CAST(? AS DOUBLE[]))",
-            [list(range(first, self._seq + 1)), values["version"], now, values["checksum"],
+            [list(range(first, first + len(rows))), values["version"], now, values["checksum"],
              values["execution_ms"]])
 
     def update(self, version: str, **values) -> None:

@@ -467,13 +467,14 @@ class Migrator:
         if script is not None:
             if not isinstance(script, Script):
                 self._check_format(script)
-                state = status_state(self.status(), script)
+                scripts = self.scripts.scripts()
+                state = status_state(self._status(scripts, self._rows()), script)
                 if state is None:
                     raise errors.UnknownVersion(script)
                 if state not in ("pending", "out_of_order", "failed"):
                     raise errors.PreviewNotPossible(script, f"it is {state.replace('_', ' ')}, not pending",
                                                     "a preview runs migrations that are not applied yet")
-                script = self.scripts.get(script)
+                script = next(s for s in scripts if s.version == script)
             script.load()
             todo = [script]
         else:
@@ -563,23 +564,18 @@ class Migrator:
         if self.progress:
             self.progress(event, i, n, item, result)
 
-    def _apply_in(self, conn, ledger: Ledger, s: Script, new: bool, start: float) -> StepResult:
-        """Run ``s`` and write its ledger row inside the caller's transaction."""
-        count = self._run(conn, s.version, _up_steps(s), "up")
-        ms = _ms(start)
-        # The ledger row is the migration's last statement. DuckDB refuses every statement in
-        # a transaction an error aborted (where COMMIT would silently roll back), so a row
-        # written here proves the transaction is live: no query after COMMIT is needed.
-        ledger.record(**_record_of(s), status="applied", execution_ms=ms, new=new)
-        return StepResult(s.version, s.description, "up", ms, count)
-
     def _apply(self, conn, ledger: Ledger, s: Script, new: bool = False) -> StepResult:
         record = _record_of(s)
         start = time.perf_counter()
         if s.transactional:
             try:
                 with transaction(conn):
-                    return self._apply_in(conn, ledger, s, new, start)
+                    count = self._run(conn, s.version, _up_steps(s), "up")
+                    ms = _ms(start)
+                    # The ledger row is the migration's last statement. DuckDB refuses every statement
+                    # in a transaction an error aborted (where COMMIT would silently roll back), so a
+                    # row written here proves the transaction is live: no query after COMMIT is needed.
+                    ledger.record(**record, status="applied", execution_ms=ms, new=new)
             except errors.MigrationFailed as exc:
                 self._record_failure(conn, ledger, record, exc, start)
                 raise

@@ -39,7 +39,7 @@ class Section:
         try:
             return [(self.line + n - 1, text) for n, text in self._split]
         except duckdb.Error as exc:
-            raise errors.SqlSyntaxError(path, _first_line(str(exc)), self.line + _error_line(exc) - 1,
+            raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _error_line(exc) - 1,
                                         "fix the statement; nothing was run") from exc
 
     @cached_property
@@ -188,7 +188,3 @@ def _outside_quotes(text: str, offset: int) -> bool:
 def _error_line(exc: Exception) -> int:
     m = re.search(r"LINE (\d+):", str(exc))
     return int(m.group(1)) if m else 1
-
-
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else message

@@ -186,7 +186,7 @@ def test_the_sample_shows_before_and_after_side_by_side(base):
         [9, "removed", 90, None, "b9", None],
         [11, "added", None, 110, None, "b11"],
     ]
-    assert plain(p.column_changes) == [["t", "a", 2, None]]
+    assert plain(p.column_changes) == [["t", "a", 2, 0]]
 
 
 def test_a_sample_of_changed_rows_shows_only_the_columns_that_changed(base):
@@ -242,7 +242,7 @@ ADDED = [
                  [["t", "c", 1, None]], id="a default expression"),
     pytest.param("ALTER TABLE t ADD COLUMN c INTEGER;\nUPDATE t SET c = 1, a = 0 WHERE id <= 2;\n"
                  "UPDATE t SET c = 2 WHERE id = 3;", None, {"t": ("id", 10, 10, 0, 0, 3, 7)},
-                 [["t", "a", 2, None], ["t", "c", 3, None]], id="with a kept column in some rows"),
+                 [["t", "a", 2, 0], ["t", "c", 3, None]], id="with a kept column in some rows"),
     pytest.param("ALTER TABLE t ADD COLUMN c INTEGER;\nALTER TABLE t ADD COLUMN e INTEGER DEFAULT 0;\n"
                  "UPDATE t SET c = 1 WHERE id = 1;\nUPDATE t SET e = 1 WHERE id <= 2;", None,
                  {"t": ("id", 10, 10, 0, 0, 2, 8)}, [["t", "c", 1, None], ["t", "e", 2, None]],
@@ -469,15 +469,15 @@ def test_schema_changes_and_the_downgrade_that_undoes_them(base):
     ]
     down = p.proposed_downgrade
     assert down.statements == [
-        'DROP INDEX "tags_name";',
         'DROP MACRO "twice";',
         'DROP VIEW "t_ids";',
+        'DROP INDEX "tags_name";',
+        'DROP TABLE "tags";',
         'ALTER TABLE "notes" RENAME TO "n";',
         'ALTER TABLE "t" ALTER COLUMN "amount" TYPE INTEGER;',
         'ALTER TABLE "t" RENAME COLUMN "amount" TO "a";',
         'ALTER TABLE "t" ALTER COLUMN "b" DROP DEFAULT;',
         'ALTER TABLE "t" DROP COLUMN "c";',
-        'DROP TABLE "tags";',
         'DROP SEQUENCE "tag_ids";',
     ]
     assert down.cannot == []
@@ -620,6 +620,7 @@ def test_preview_command_text(base, cli):
         preview of {V1} (rolled back: the database is unchanged)
 
         warnings:
+          t.a: 1 value turned NULL
           2 rows removed from t
 
         schema:

@@ -6,34 +6,56 @@ from dataclasses import dataclass
 
 from .ledger import quote
 
+# Each query gives (oid, name, definition). Oids grow with creation, so whatever depends on an
+# object has a larger one: the snapshot lists objects in creation order, and the reverse of
+# that order is one in which they can be dropped.
 _QUERIES = {
-    "table": "SELECT schema_name || '.' || table_name, NULL FROM duckdb_tables() "
+    "schema": "SELECT oid, schema_name, NULL FROM duckdb_schemas() "
+              "WHERE database_name = current_database() AND NOT internal",
+    "type": "SELECT type_oid, schema_name || '.' || type_name, NULL FROM duckdb_types() "
+            "WHERE database_name = current_database() AND NOT internal",
+    "sequence": "SELECT sequence_oid, schema_name || '.' || sequence_name, NULL FROM duckdb_sequences() "
+                "WHERE database_name = current_database()",
+    "table": "SELECT table_oid, schema_name || '.' || table_name, NULL FROM duckdb_tables() "
              "WHERE database_name = current_database()",
-    "column": "SELECT schema_name || '.' || table_name || '.' || column_name, "
+    "column": "SELECT table_oid, schema_name || '.' || table_name || '.' || column_name, "
               "data_type || CASE WHEN is_nullable THEN '' ELSE ' NOT NULL' END || "
               "COALESCE(' DEFAULT ' || column_default, '') FROM duckdb_columns() "
               "WHERE database_name = current_database()",
-    "view": "SELECT schema_name || '.' || view_name, sql FROM duckdb_views() "
+    # Primary keys and NOT NULL are the table's and the columns' own; these are the rest.
+    "constraint": "SELECT table_oid, schema_name || '.' || table_name || ': ' || constraint_text, "
+                  "constraint_text FROM duckdb_constraints() WHERE database_name = current_database() "
+                  "AND constraint_type IN ('CHECK', 'UNIQUE', 'FOREIGN KEY')",
+    "view": "SELECT view_oid, schema_name || '.' || view_name, sql FROM duckdb_views() "
             "WHERE database_name = current_database() AND NOT internal",
-    "index": "SELECT schema_name || '.' || index_name, sql FROM duckdb_indexes() "
+    "index": "SELECT index_oid, schema_name || '.' || index_name, sql FROM duckdb_indexes() "
              "WHERE database_name = current_database()",
-    "sequence": "SELECT schema_name || '.' || sequence_name, NULL FROM duckdb_sequences() "
-                "WHERE database_name = current_database()",
-    "macro": "SELECT DISTINCT schema_name || '.' || function_name, function_type FROM duckdb_functions() "
-             "WHERE database_name = current_database() AND NOT internal "
-             "AND function_type IN ('macro', 'table_macro')",
-    "schema": "SELECT schema_name, NULL FROM duckdb_schemas() "
-              "WHERE database_name = current_database() AND NOT internal",
+    "macro": "SELECT min(function_oid), schema_name || '.' || function_name, any_value(function_type) "
+             "FROM duckdb_functions() WHERE database_name = current_database() AND NOT internal "
+             "AND function_type IN ('macro', 'table_macro') GROUP BY ALL",
 }
 
 
 def snapshot(conn) -> dict[tuple[str, str], str | None]:
-    """{(kind, qualified name): definition} of everything the user created in the current database."""
-    found = {}
+    """{(kind, qualified name): definition} of everything the user created in the current database,
+    in the order it was created."""
+    found = []
     for kind, sql in _QUERIES.items():
-        for name, definition in conn.execute(sql).fetchall():
-            found[(kind, name)] = definition
-    return found
+        found += [(oid, kind, name, definition) for oid, name, definition in conn.execute(sql).fetchall()]
+    found.sort(key=lambda f: f[0])
+    snap = {(kind, name): definition for _, kind, name, definition in found}
+    types = [key for key in snap if key[0] == "type"]
+    if types:  # a user type's definition is what a value cast to it reports as its type
+        shapes = conn.execute("SELECT " + ", ".join(
+            f"typeof(NULL::{'.'.join(quote(part) for part in name.split('.', 1))})" for _, name in types)).fetchone()
+        snap.update(zip(types, shapes))
+    return snap
+
+
+def split_constraint(name: str) -> tuple[str, str]:
+    """A constraint's snapshot name as (qualified table, constraint text)."""
+    table, _, text = name.partition(": ")
+    return table, text
 
 
 def describe_difference(before: dict, after: dict) -> str:
@@ -67,10 +89,16 @@ class Table:
     name: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
+    references: tuple[str, ...] = ()  # the names of the tables its foreign keys reference
 
     @property
     def qualified(self) -> str:
         return f"{quote(self.schema)}.{quote(self.name)}"
+
+    @property
+    def qualified_label(self) -> str:
+        """The name as the catalog snapshot keys it: ``schema.table``, unquoted."""
+        return f"{self.schema}.{self.name}"
 
     @property
     def sql_name(self) -> str:
@@ -90,10 +118,17 @@ def tables(conn) -> dict[int, Table]:
             "SELECT table_oid, column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
             "WHERE database_name = current_database() ORDER BY table_oid, column_index").fetchall():
         columns.setdefault(oid, []).append(Column(name, type_, nullable, default))
-    keys = dict(conn.execute(
-        "SELECT table_oid, constraint_column_names FROM duckdb_constraints() "
-        "WHERE database_name = current_database() AND constraint_type = 'PRIMARY KEY'").fetchall())
-    return {oid: Table(oid, schema, name, tuple(columns.get(oid, ())), tuple(keys.get(oid, ())))
+    keys, references = {}, {}
+    for oid, kind, names, referenced in conn.execute(
+            "SELECT table_oid, constraint_type, constraint_column_names, referenced_table FROM duckdb_constraints() "
+            "WHERE database_name = current_database() AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')"
+    ).fetchall():
+        if kind == "PRIMARY KEY":
+            keys[oid] = tuple(names)
+        else:
+            references.setdefault(oid, []).append(referenced)
+    return {oid: Table(oid, schema, name, tuple(columns.get(oid, ())), keys.get(oid, ()),
+                       tuple(references.get(oid, ())))
             for oid, schema, name in conn.execute(
                 "SELECT table_oid, schema_name, table_name FROM duckdb_tables() "
                 "WHERE database_name = current_database()").fetchall()}

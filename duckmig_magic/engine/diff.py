@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from .. import errors
 from . import statements
-from .catalog import Column, Table, quote
+from .catalog import Column, Table, quote, split_constraint
 
 # Keys per join: bounds the hash table DuckDB builds, whatever the table's size.
 PARTITION_ROWS = 1_000_000
@@ -126,7 +126,8 @@ class TableDiff:
     changed: int | None = None
     unchanged: int | None = None
     column_changes: dict[str, int] | None = None  # column -> rows whose value changed; None: not counted
-    turned_null: dict[str, int] = field(default_factory=dict)  # type-changed column -> non-NULL values lost
+    turned_null: dict[str, int] = field(default_factory=dict)  # compared column -> non-NULL values now NULL
+    type_changed: set[str] = field(default_factory=set)  # compared columns whose type changed
     changed_added_only: int = 0  # changed rows whose other columns hold what they held
     not_compared: dict[str, str] = field(default_factory=dict)  # added column -> its default, which varies by row
     values_dropped: dict[str, int] = field(default_factory=dict)  # dropped column -> non-NULL values
@@ -256,11 +257,21 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
         if p.before.primary_key != p.after.primary_key:
             rows.append(("table", p.label, None, "primary key changed", _cols(p.before.primary_key),
                          _cols(p.after.primary_key)))
+    whole = {t.qualified_label for p in pairs if p.before is None or p.after is None
+             for t in (p.before or p.after,)}
     for key in sorted(set(before_objects) | set(after_objects)):
         kind, name = key
         if kind in ("table", "column"):
             continue
-        label = name[len("main."):] if name.startswith("main.") else name
+        if kind == "constraint":
+            table, text = split_constraint(name)
+            if table in whole:  # a table created or dropped brings or takes its constraints
+                continue
+            label = _label(table)
+            before, after = before_objects.get(key), after_objects.get(key)
+            rows.append((kind, label, None, "dropped" if after is None else "created", before, after))
+            continue
+        label = _label(name)
         if key not in after_objects:
             rows.append((kind, label, None, "dropped", before_objects[key], None))
         elif key not in before_objects:
@@ -268,6 +279,10 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
         elif before_objects[key] != after_objects[key]:
             rows.append((kind, label, None, "changed", before_objects[key], after_objects[key]))
     return rows
+
+
+def _label(name: str) -> str:
+    return name[len("main."):] if name.startswith("main.") else name
 
 
 def _cols(names) -> str | None:
@@ -443,6 +458,7 @@ class RowDiffer:
         d.unchanged = d.rows_before - d.removed - d.changed
         d.rows_after = d.unchanged + d.changed + d.added  # the key is unique on both sides
         d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:])}
+        d.type_changed = {c.name for _, c in typed}
         order = ", ".join(keys)
         picked = {}
         for change, n in _split(self.sample, {"changed": d.changed, "removed": d.removed, "added": d.added}):
@@ -568,14 +584,21 @@ class RowDiffer:
                          + (f" OR v.z{j} <> (a.{quote(c.after.name)} IS NULL)" if c.type_changed else "")
                          for j, c in enumerate(p.values)]
                 tests += [f"a.{quote(c.after.name)} IS DISTINCT FROM {c.fill}" for c in p.filled]
+                # A value that became NULL is lost whatever did it: a new type (counted with the
+                # keys) or an UPDATE, such as a backfill that turns 'unknown' into NULL.
+                kept_type = [(j, c) for j, c in enumerate(p.values) if not c.type_changed]
+                tests += [f"v.c{j} IS NOT NULL AND a.{quote(c.after.name)} IS NULL" for j, c in kept_type]
                 store_join = f"JOIN {store}.v{i} v ON v.rid = d.brid " if p.values else ""
                 counts = self.after.execute(
                     f"SELECT {', '.join(f'count(*) FILTER (WHERE {t})' for t in tests)} "
                     f"FROM duckmig_preview_d{i} d {store_join}"
                     f"JOIN {p.after.qualified} a ON a.rowid = d.arid WHERE d.change = 'changed'").fetchone()
-                d.column_changes = {c.name: n for c, n in zip(p.values + p.filled, counts)}
+                changes = len(p.values) + len(p.filled)
+                d.column_changes = {c.name: n for c, n in zip(p.values + p.filled, counts[:changes])}
+                d.turned_null.update({c.name: n for (_, c), n in zip(kept_type, counts[changes:])})
             elif p.key and d.changed == 0:
                 d.column_changes = {c.name: 0 for c in p.values + p.filled}
+                d.turned_null.update({c.name: 0 for c in p.values if not c.type_changed})
             rows = [(change, r) for change, rs in picked[id(p)].items() for r in rs]
             afters = _by_rowid(self.after, p.after, [r[-1] for _, r in rows if r[-1] is not None])
             self._assemble(p, d, rows, befores[i], afters, self._written_in(p, d, rows))

@@ -275,8 +275,9 @@ def _warnings(tables: list[diff.TableDiff]) -> list[tuple]:
         for column, n in t.turned_null.items():
             if not n:
                 continue
+            how = " with the new type" if column in t.type_changed else ""
             out.append(("values turned NULL", t.table, column, n,
-                        f"{t.table}.{column}: {_n(n, 'value')} turned NULL with the new type"))
+                        f"{t.table}.{column}: {_n(n, 'value')} turned NULL{how}"))
         if t.rows_before is not None and t.rows_after is not None and t.removed:
             out.append(("rows removed", t.table, None, t.removed,
                         f"{_n(t.removed, 'row')} removed from {t.table}"))
@@ -294,17 +295,19 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
                       tables: list[diff.TableDiff]) -> Downgrade:
     """The inverse of what can be inverted, from the catalog diff; what cannot, in words."""
     q = catalog.quote
-    first, middle, last = [], [], []
+    # Dropped in reverse dependency order: views, macros and indexes before the tables they read;
+    # tables that reference others before those; then sequences, types and schemas, each after
+    # what was created in or with it. The snapshots list objects in creation order.
+    first, types_back, dropped_tables, middle, last, recreate = [], [], [], [], [], []
     cannot = []
     counts = {t.table: t for t in tables}
-    for (kind, name), definition in sorted(after_objects.items()):
-        if kind in ("table", "column") or (kind, name) in before_objects:
-            continue
-        drop = {"view": "VIEW", "index": "INDEX", "sequence": "SEQUENCE", "schema": "SCHEMA",
-                "macro": "MACRO TABLE" if definition == "table_macro" else "MACRO"}[kind]
-        (last if kind in ("sequence", "schema") else first).append(f"DROP {drop} {_qualified(name, kind)};")
-    for (kind, name), definition in sorted(before_objects.items()):
-        if kind in ("table", "column"):
+    created = [(kind, name, definition) for (kind, name), definition in after_objects.items()
+               if kind not in _TABLES_OWN and (kind, name) not in before_objects]
+    for kind, name, definition in reversed(created):
+        drop = f"DROP {_drop_word(kind, definition)} {_qualified(name, kind)};"
+        (last if kind in ("sequence", "type", "schema") else first).append(drop)
+    for (kind, name), definition in before_objects.items():
+        if kind in _TABLES_OWN:
             continue
         now = after_objects.get((kind, name), _GONE)
         if now == definition:
@@ -312,13 +315,25 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
         if kind in ("view", "index") and definition:
             if now is not _GONE:
                 first.append(f"DROP {kind.upper()} {_qualified(name, kind)};")
-            last.append(_terminated(definition))
+            recreate.append(_terminated(definition))
+        elif kind == "type" and now is _GONE:
+            types_back.append(f"CREATE TYPE {_qualified(name, kind)} AS {definition};")
         elif now is _GONE:
             cannot.append(f"{kind} {name} is dropped: write its CREATE {kind.upper()} again")
+        else:
+            cannot.append(f"{kind} {name} is changed: write its earlier definition again")
+    dropped_tables = [f"DROP TABLE {p.after.sql_name};"
+                      for p in sorted((p for p in pairs if p.before is None), key=lambda p: -p.after.oid)]
+    constraints = _constraints_changed(before_objects, after_objects)
+    # DuckDB alters a table that a foreign key references only to add a column or change a default.
+    pinned: dict[str, list[str]] = {}
+    for p in pairs:
+        if p.before is not None and p.after is not None:
+            for name in p.after.references:
+                pinned.setdefault(name.lower(), []).append(p.label)
     for p in pairs:
         t = counts.get(p.label)
         if p.before is None:
-            middle.append(f"DROP TABLE {p.after.sql_name};")
             continue
         if p.after is None:
             rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
@@ -328,10 +343,11 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
             cannot.append(f"table {p.label} is replaced by a new table: the old one cannot be brought back")
             continue
         table = p.after.sql_name
+        undo: list[tuple[str, bool]] = []  # (statement, whether it alters the table's structure)
         for c in p.columns:
             b, a = c.before, c.after
             if b is None:
-                middle.append(f"ALTER TABLE {table} DROP COLUMN {q(a.name)};")
+                undo.append((f"ALTER TABLE {table} DROP COLUMN {q(a.name)};", True))
             elif a is None:
                 values = t.values_dropped.get(b.name) if t else None
                 cannot.append(f"column {p.label}.{b.name} is dropped"
@@ -339,32 +355,64 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
                               + ": its values cannot be brought back")
             else:
                 if b.type != a.type:
-                    middle.append(f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} TYPE {b.type};")
+                    undo.append((f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} TYPE {b.type};", True))
                     lost = t.turned_null.get(a.name) if t else None
                     if lost:
                         cannot.append(f"{_n(lost, 'value')} of {p.label}.{a.name} turned NULL with the new type")
                 if b.default != a.default:
-                    middle.append(f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} "
-                                  + (f"SET DEFAULT {b.default};" if b.default is not None else "DROP DEFAULT;"))
+                    undo.append((f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} "
+                                 + (f"SET DEFAULT {b.default};" if b.default is not None else "DROP DEFAULT;"), False))
                 if b.nullable != a.nullable:
-                    middle.append(f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} "
-                                  + ("DROP NOT NULL;" if b.nullable else "SET NOT NULL;"))
+                    undo.append((f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} "
+                                 + ("DROP NOT NULL;" if b.nullable else "SET NOT NULL;"), True))
                 if c.renamed:
-                    middle.append(f"ALTER TABLE {table} RENAME COLUMN {q(a.name)} TO {q(b.name)};")
+                    undo.append((f"ALTER TABLE {table} RENAME COLUMN {q(a.name)} TO {q(b.name)};", True))
         if p.before.primary_key != p.after.primary_key:
             cannot.append(f"the primary key of {p.label} changed: recreate the table to change it back")
+        if p.after.qualified_label in constraints:
+            cannot.append(f"the constraints of {p.label} changed ({constraints[p.after.qualified_label]}): "
+                          "recreate the table to change them back")
         if p.renamed:
-            middle.append(f"ALTER TABLE {table} RENAME TO {q(p.before.name)};")
+            undo.append((f"ALTER TABLE {table} RENAME TO {q(p.before.name)};", True))
+        referencing = sorted({r for r in pinned.get(p.after.name.lower(), []) if r != p.label})
+        refused = [sql for sql, structural in undo if structural and referencing]
+        if refused:
+            cannot.append(f"{p.label} is referenced by a foreign key of {', '.join(referencing)}, and DuckDB "
+                          "alters such a table only to add a column or change a default: recreate those tables "
+                          f"to run {' '.join(refused)}")
+        middle += [sql for sql, _ in undo if sql not in refused]
         # Rows changed only in columns the downgrade drops are restored by dropping them.
         changed = (t.changed or 0) - t.changed_added_only if t else 0
         if t and (changed or t.removed or t.added):
             what = ", ".join(f"{_n(n, 'row')} {verb}" for n, verb in
                              ((changed, "changed"), (t.removed, "removed"), (t.added, "added")) if n)
             cannot.append(f"{p.label}: {what}; a downgrade from the schema cannot restore rows")
-    return Downgrade(first + middle + last, cannot)
+    return Downgrade(first + types_back + dropped_tables + middle + last + recreate, cannot)
 
 
 _GONE = object()
+_TABLES_OWN = ("table", "column", "constraint")  # undone with their table, by the table's own statements
+
+
+def _drop_word(kind: str, definition: str | None) -> str:
+    if kind == "macro":
+        return "MACRO TABLE" if definition == "table_macro" else "MACRO"
+    return kind.upper()
+
+
+def _constraints_changed(before_objects: dict, after_objects: dict) -> dict[str, str]:
+    """{qualified table: what changed} for the CHECK, UNIQUE and FOREIGN KEY constraints of tables
+    that exist on both sides."""
+    tables = {name for kind, name in before_objects if kind == "table"} & \
+             {name for kind, name in after_objects if kind == "table"}
+    changed: dict[str, list[str]] = {}
+    for side, others, verb in ((after_objects, before_objects, "added"), (before_objects, after_objects, "dropped")):
+        for kind, name in side:
+            if kind == "constraint" and (kind, name) not in others:
+                table, text = catalog.split_constraint(name)
+                if table in tables:
+                    changed.setdefault(table, []).append(f"{text} {verb}")
+    return {table: "; ".join(parts) for table, parts in changed.items()}
 
 
 def _qualified(name: str, kind: str) -> str:

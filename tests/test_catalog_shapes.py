@@ -68,7 +68,7 @@ CREATE TABLE address (id INTEGER NOT NULL, user_id INTEGER NOT NULL, email VARCH
     """
 ALTER TABLE address ADD COLUMN verified BOOLEAN DEFAULT false;
 CREATE INDEX ix_address_email ON address (email);
-CREATE UNIQUE INDEX ix_user_name ON "user" (name);
+CREATE INDEX ix_user_name ON "user" (name);
 """,
 ]
 

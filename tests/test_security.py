@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_catalogue import state
 
 from duckmig_magic import errors
 
@@ -93,3 +94,91 @@ def test_the_readme_says_python_migrations_are_code():
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
     assert "**Python migrations are code.** Loading one runs it with the rights of whoever runs duckmig" in readme
     assert "SQL migrations run nothing but SQL" in readme
+
+
+# -- commands that say they run nothing run no Python ----------------------------------------------------
+
+
+def planted(marker: Path, version: str | None = V2) -> str:
+    """A Python migration whose module-level code leaves ``marker`` behind when anything imports it."""
+    given = f"version={version!r}, " if version else ""
+    return (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('imported')\n\n"
+            "from duckmig_magic import BaseMigration\n\n\nclass Planted(BaseMigration):\n"
+            f"    def __init__(self):\n        super().__init__({given}description='Planted code')\n\n"
+            "    def upgrade(self, session):\n        session.exec('CREATE TABLE planted (x INTEGER)')\n\n"
+            "    def downgrade(self, session):\n        session.exec('DROP TABLE planted')\n")
+
+
+@pytest.fixture
+def marker(project) -> Path:
+    """V1 (SQL) applied, V2 a pending Python migration that marks being imported."""
+    items(project)
+    project.migrator().up()
+    path = project.root / "imported"
+    project.write(f"{V2}_planted.py", planted(path), dedent=False)
+    return path
+
+
+@pytest.mark.parametrize("args, says", [
+    (["status"], f"{V2}  pending  python"),
+    (["sql"], f"-- {V2} Planted code ({V2}_planted.py)"),
+    (["verify"], "checked 1 applied migration: ok"),
+    (["verify", "--json"], '"ok": true'),
+    (["history"], "applied"),
+    (["repair"], "nothing to repair"),
+    (["notebook"], "%%migration planted --version"),
+])
+def test_commands_that_run_nothing_import_no_python_migration(project, cli, marker, args, says):
+    before = state(project.root)
+    r = cli(*args, "-d", "app.db")
+    assert r.code == 0, r.err
+    assert says in r.out
+    assert not marker.exists()
+    assert state(project.root) == before
+
+
+def test_stamp_records_a_python_migration_without_importing_it(project, cli, marker):
+    assert cli("stamp", V2, "-d", "app.db").out == f"stamped {V2}\n"
+    assert not marker.exists()
+    assert project.tables() == {"items", "duckdb_migrations", "duckdb_migrations_history"}
+    assert project.query("SELECT description, kind FROM duckdb_migrations WHERE version = ?", [V2]) == \
+        [("Planted code", "python")]
+
+
+def test_repair_accepts_an_edited_python_file_without_importing_it(project, cli, marker):
+    project.migrator().up()
+    assert marker.exists() and "planted" in project.tables()  # applying it is what runs it
+    marker.unlink()
+    path = project.versions / f"{V2}_planted.py"
+    path.write_text(path.read_text().replace("Planted code", "Planted, reviewed"))
+    assert cli("repair", "-d", "app.db").out == f"{V2}  accepted the edited file\n"
+    assert not marker.exists()
+    assert project.query("SELECT description FROM duckdb_migrations WHERE version = ?", [V2]) == \
+        [("Planted, reviewed",)]
+
+
+def test_export_of_a_notebook_runs_none_of_its_python_cells(project, cli):
+    import nbformat
+    from nbformat import v4
+
+    marker = project.root / "imported"
+    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell("%%migration planted --python\n"
+                                                           + planted(marker, None))]),
+                   str(project.root / "untrusted.ipynb"))
+    r = cli("export", "untrusted.ipynb")
+    assert (r.code, r.err) == (0, "")
+    assert r.out.endswith("1 created\n")
+    assert not marker.exists()
+    assert project.tables() == set()
+    assert cli("up", "-d", "app.db").out == "applied 1 migration\n"  # applying is what runs it
+    assert marker.exists() and "planted" in project.tables()
+
+
+def test_a_migration_cell_is_saved_without_running_it_and_run_when_applied(project, shell):
+    marker = project.root / "imported"
+    shell.run_line_magic("migrate", "connect app.db")
+    shell.run_cell_magic("migration", "planted --python", planted(marker, None))
+    assert [p.name[16:] for p in project.versions.iterdir()] == ["planted.py"]
+    assert not marker.exists() and not project.db.exists()
+    shell.run_cell_magic("migration", "planted --python --apply", planted(marker, None))
+    assert marker.exists() and "planted" in project.tables()

@@ -96,11 +96,12 @@ def check_slug(slug: str) -> str:
 
 
 def validate(text: str, kind: str, path: str, version: str | None = None) -> None:
-    """Raise the file's error now, before anything is written."""
+    """Raise the file's error now, before anything is written; runs nothing (Python is read as a
+    syntax tree: a notebook's cells may come from anyone)."""
     if kind == "python":
         from . import pyform
 
-        pyform.load(text, path, version)
+        pyform.outline(text, path, version)
     else:
         parsed = sqlfile.parse(text, path)
         if parsed.down:

@@ -165,10 +165,13 @@ class Migrator:
 
     def plan(self, target: str | None = None, *, out_of_order: bool = False,
              allow_drift: bool = False) -> list[Script]:
-        """The scripts ``up(target)`` would run, in order, each parsed; raises on any problem."""
-        return self._plan(self.scripts.scripts(), self._rows(), target, out_of_order, allow_drift)
+        """The scripts ``up(target)`` would run, in order, each checked; raises on any problem.
 
-    def _plan(self, scripts: list[Script], rows: dict[str, Row], target, out_of_order, allow_drift) -> list[Script]:
+        Runs nothing: a Python file is read as a syntax tree, not imported."""
+        return self._plan(self.scripts.scripts(), self._rows(), target, out_of_order, allow_drift, execute=False)
+
+    def _plan(self, scripts: list[Script], rows: dict[str, Row], target, out_of_order, allow_drift,
+              execute: bool = True) -> list[Script]:
         report = self._status(scripts, rows)
         drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
         if drift and not allow_drift:
@@ -183,7 +186,7 @@ class Migrator:
         if late and not out_of_order:
             raise errors.OutOfOrder(late, report.current)
         for s in todo:  # every file of the run is checked before the first one starts
-            s.load()
+            s.load() if execute else s.check()
             if s.kind == "sql":
                 s.sql.up.statements(s.path)
         return todo
@@ -316,7 +319,7 @@ class Migrator:
         todo = [s for s in scripts if s.version <= version
                 and (s.version not in rows or rows[s.version].status != "applied")]
         for s in todo:
-            s.load()
+            s.check()
         with self.db.connect(write=True) as conn:
             ledger = self._ensure_ledger(conn)
             with transaction(conn):
@@ -337,7 +340,7 @@ class Migrator:
         scripts = {s.version: s for s in self.scripts.scripts()}
         for m in changed:
             if m.state == "modified":
-                scripts[m.version].load()
+                scripts[m.version].check()
         actions = []
         with self.db.connect(write=True) as conn:
             ledger = self._ensure_ledger(conn)

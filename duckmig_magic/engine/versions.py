@@ -86,13 +86,24 @@ class Script:
 
     @cached_property
     def migration(self) -> pyform.BaseMigration:
+        """The Python migration, imported: this runs the file's code, so only a verb that runs it asks."""
         return pyform.load(self.text, self.path, self.version)
+
+    @cached_property
+    def outline(self) -> pyform.Outline:
+        """The Python file's class, version and description, read without running any of it."""
+        return pyform.outline(self.text, self.path, self.version)
 
     @property
     def description(self) -> str:
-        """The description a person gave; for SQL files, the header line, else the slug."""
+        """The description a person gave; for SQL files, the header line, else the slug.
+
+        A Python file's is read from its text unless it is imported already.
+        """
         if self.kind == "python":
-            return getattr(self.migration, "description", "") or _humanize(self.slug)
+            loaded = self.__dict__.get("migration")
+            given = getattr(loaded, "description", "") if loaded is not None else self.outline.description
+            return given or _humanize(self.slug)
         return self.sql.description or _humanize(self.slug)
 
     @property
@@ -115,14 +126,22 @@ class Script:
             return self.text
         return self.sql.down.sql if self.sql.down else None
 
-    def load(self) -> None:
-        """Parse (SQL) or import (Python) now, raising the file's error if any."""
+    def check(self) -> None:
+        """Raise the file's error if any, running nothing: SQL is parsed, Python read as a syntax tree."""
         if self.kind == "python":
-            self.migration
+            self.outline
         else:
             self.sql
             if self.sql.down:
                 self.sql.down.statements(self.path)
+
+    def load(self) -> None:
+        """Parse (SQL) or import (Python) now, raising the file's error if any; importing runs the
+        file's code, so only the verbs that run migrations load them."""
+        if self.kind == "python":
+            self.migration
+        else:
+            self.check()
 
 
 def _humanize(slug: str) -> str:

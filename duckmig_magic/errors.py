@@ -285,6 +285,15 @@ class SlugHasOtherVersion(ConfigError):
                          "drop --version (the slug finds its file), or use a new slug for a new migration")
 
 
+class SymlinkRefused(ConfigError):
+    """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        super().__init__(f"{path} is a symbolic link; duckmig writes only regular files, so it was left as it was",
+                         "put the file itself in its place (or remove the link), then run this again")
+
+
 # -- notebooks -----------------------------------------------------------------
 
 

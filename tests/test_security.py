@@ -182,3 +182,76 @@ def test_a_migration_cell_is_saved_without_running_it_and_run_when_applied(proje
     assert not marker.exists() and not project.db.exists()
     shell.run_cell_magic("migration", "planted --python --apply", planted(marker, None))
     assert marker.exists() and "planted" in project.tables()
+
+
+# -- files are written inside the migrations directory only, through no link ----------------------------------
+
+TAGS = "-- migrate:up\nCREATE TABLE tags (t VARCHAR);\n-- migrate:down\nDROP TABLE tags;\n"
+
+
+def migration_notebook(path: Path, *cells: str) -> Path:
+    import nbformat
+    from nbformat import v4
+
+    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell(c, id=f"c{i}") for i, c in enumerate(cells)]), str(path))
+    return path
+
+
+@pytest.fixture
+def outside(tmp_path) -> Path:
+    """A file outside the project that a planted link points at."""
+    path = tmp_path / "outside.txt"
+    path.write_text("precious\n")
+    return path
+
+
+def test_export_follows_no_link_planted_at_the_temporary_file(project, cli, outside):
+    nb = migration_notebook(project.root / "nb.ipynb", "%%migration add_tags\n" + TAGS)
+    assert cli("export", "nb.ipynb").code == 0
+    [path] = project.versions.iterdir()
+    planted_link = path.with_name(f".{path.name}.tmp")
+    planted_link.symlink_to(outside)
+    migration_notebook(nb, "%%migration add_tags\n" + TAGS.replace("t VARCHAR", "t VARCHAR, n INTEGER"))
+    r = cli("export", "nb.ipynb")
+    assert (r.code, r.out.splitlines()[-1]) == (0, "1 updated")
+    assert outside.read_text() == "precious\n"
+    assert not path.is_symlink() and "n INTEGER" in path.read_text()
+    assert sorted(p.name for p in project.versions.iterdir()) == sorted([path.name, planted_link.name])
+
+
+def test_a_migration_cell_follows_no_link_planted_at_the_temporary_file(project, shell, outside):
+    shell.run_line_magic("migrate", "connect app.db")
+    shell.run_cell_magic("migration", "add_tags", TAGS)
+    [path] = project.versions.iterdir()
+    path.with_name(f".{path.name}.tmp").symlink_to(outside)
+    shell.run_cell_magic("migration", "add_tags", TAGS + "-- reviewed\n")
+    assert outside.read_text() == "precious\n"
+    assert not path.is_symlink() and path.read_text().endswith("-- reviewed\n")
+
+
+def test_export_refuses_a_version_file_that_is_a_link_and_writes_nothing(project, cli, outside):
+    outside.write_text(TAGS)
+    (project.versions / f"{V1}_add_tags.sql").symlink_to(outside)
+    migration_notebook(project.root / "nb.ipynb", "%%migration first\n" + TAGS.replace("tags", "first"),
+                       "%%migration add_tags\n" + TAGS + "-- changed\n")
+    before = state(project.root)
+    r = cli("export", "nb.ipynb")
+    assert (r.code, r.out) == (2, "")
+    assert r.err == (f"duckmig: error: {project.versions.relative_to(project.root)}/{V1}_add_tags.sql is a symbolic "
+                     "link; duckmig writes only regular files, so it was left as it was\n  hint: put the file itself "
+                     "in its place (or remove the link), then run this again\n")
+    assert state(project.root) == before
+    assert outside.read_text() == TAGS and (project.versions / f"{V1}_add_tags.sql").is_symlink()
+
+
+def test_a_built_notebook_follows_no_link(project, cli, outside):
+    project.sql(V1, "items", "CREATE TABLE items (id INTEGER);")
+    (project.root / ".out.ipynb.tmp").symlink_to(outside)
+    assert cli("notebook", "-o", "out.ipynb").code == 0
+    assert outside.read_text() == "precious\n"
+    assert not (project.root / "out.ipynb").is_symlink()
+    (project.root / "linked.ipynb").symlink_to(outside)
+    r = cli("notebook", "-o", "linked.ipynb", "--force")
+    assert (r.code, r.err.splitlines()[0]) == (2, "duckmig: error: linked.ipynb is a symbolic link; duckmig writes "
+                                                  "only regular files, so it was left as it was")
+    assert outside.read_text() == "precious\n"

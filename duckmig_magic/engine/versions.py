@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import unicodedata
 import warnings
 from contextlib import contextmanager
@@ -223,6 +224,35 @@ class ScriptDirectory:
                         pass
                 taken.add(version)
                 moment += timedelta(seconds=1)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace the file at ``path`` with ``text`` all at once: readers see the old text or the new.
+
+    The text goes to a new file of a random name beside it, created with
+    O_EXCL and O_NOFOLLOW, then renamed over ``path``: a link planted at either
+    name is never followed, and a link at ``path`` itself is refused.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise errors.SymlinkRefused(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with open(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from pathlib import Path, PurePath
 
 from . import config, errors
 from .engine import Migrator
+from .engine.versions import ScriptDirectory
 from .text import TextProgress, error_line, format_table, ignored_files_as_lines, preview_lines, status_lines
 
 EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR, then [tool.duckmig]
@@ -182,13 +183,10 @@ def _jsonable(data):
 
 def cmd_init(args, out):
     settings = config.resolve(args.database, args.directory, args.table)
-    from pathlib import Path
-
-    versions = Path(settings.directory) / "versions"
-    existed = versions.is_dir()
-    versions.mkdir(parents=True, exist_ok=True)
-    _emit(args, out, {"directory": str(versions), "created": not existed},
-          f"{'exists' if existed else 'created'}: {versions}")
+    scripts = ScriptDirectory(settings.directory)
+    created = scripts.make()
+    _emit(args, out, {"directory": str(scripts.versions_dir), "created": created},
+          f"{'created' if created else 'exists'}: {scripts.versions_dir}")
 
 
 def cmd_new(args, out):

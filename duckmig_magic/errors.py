@@ -51,10 +51,17 @@ class BadSettings(ConfigError):
 
 
 class NotAVersion(ConfigError):
-    def __init__(self, text: str):
+    def __init__(self, text: str, reason: str = "versions look like 20250710_000001"):
         self.text = text
-        super().__init__(f"{text!r} is not a version: versions look like 20250710_000001",
-                         "`duckmig status` lists the versions")
+        super().__init__(f"{text!r} is not a version: {reason}", "`duckmig status` lists the versions")
+
+
+class ImpossibleVersion(NotAVersion):
+    """The pattern of a version, but no date and time of the calendar (20251399_000000)."""
+
+    def __init__(self, text: str):
+        super().__init__(text, f"{text[:4]}-{text[4:6]}-{text[6:8]} {text[9:11]}:{text[11:13]}:{text[13:15]} "
+                               "is not a date and time (a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)")
 
 
 class TargetAndSteps(ConfigError):
@@ -76,6 +83,14 @@ class NoDirectory(ConfigError):
             f"migrations directory {path} does not exist",
             "create it with `duckmig init`, or point --dir (DUCKMIG_DIR) at the folder that holds versions/",
         )
+
+
+class NotAFolder(ConfigError):
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        super().__init__(f"{path} is a file, not a folder: the migrations directory holds its version files in "
+                         "its versions/ folder",
+                         "move that file out of the way, or point --dir (DUCKMIG_DIR) at another folder")
 
 
 class NoDatabaseFolder(ConfigError):

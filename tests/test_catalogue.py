@@ -82,8 +82,8 @@ def up_in_open_transaction(root: Path):
         conn.close()
 
 
-def save(root: Path, slug: str, body: str = "-- migrate:up\nSELECT 1;\n"):
-    authoring.save(ScriptDirectory(root / "migrations"), slug, body)
+def save(root: Path, slug: str, body: str = "-- migrate:up\nSELECT 1;\n", version: str | None = None):
+    authoring.save(ScriptDirectory(root / "migrations"), slug, body, version=version)
 
 
 C = Case
@@ -111,6 +111,15 @@ CASES = [
     C("up to an unknown version", "up 20990101_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20990101_000000 in the migrations directory or the ledger"),
     C("down to a pending version", f"down {V3} -d app.db --dir migrations", errors.UnknownVersion, f"no migration {V3} among the applied migrations"),
     C("stamp an injection", "stamp \"1'; DROP TABLE items; --\" -d app.db --dir migrations", errors.NotAVersion, "\"1'; DROP TABLE items; --\" is not a version"),
+    C("version not a date", "", errors.ImpossibleVersion, "'20251399_000000' is not a version: 2025-13-99 00:00:00 is not a date and time (a version is YYYYMMDD_HHMMSS in UTC", api=lambda root: save(root, "fine", version="20251399_000000")),
+    C("version not a time", "", errors.ImpossibleVersion, "'20250101_246000' is not a version: 2025-01-01 24:60:00 is not a date and time", api=lambda root: save(root, "fine", version="20250101_246000")),
+    C("up to a version not a date", "up 20250230_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20250230_000000 in the migrations directory or the ledger"),
+    C("stamp a version not a date", "stamp 20251399_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20251399_000000 in the migrations directory or the ledger"),
+    C("migrations directory is a file", "init --dir app.db", errors.NotAFolder, "app.db is a file, not a folder: the migrations directory holds its version files in its versions/ folder"),
+    C("versions is a file", "init --dir migrations/versions", errors.NotAFolder, "migrations/versions/versions is a file, not a folder", files={"versions": "not a folder\n"}),
+    C("new in a file", "new 'add x' --dir app.db", errors.NotAFolder, "app.db is a file, not a folder"),
+    C("new where versions is a file", "new 'add x' --dir migrations/versions", errors.NotAFolder, "migrations/versions/versions is a file, not a folder", files={"versions": "not a folder\n"}),
+    C("up where versions is a file", "up -d app.db --dir migrations/versions", errors.NotAFolder, "migrations/versions/versions is a file, not a folder", files={"versions": "not a folder\n"}),
     C("down --steps 0", "down --steps 0 -d app.db --dir migrations", errors.BadSteps, "--steps must be 1 or more, not 0"),
     C("target and steps", f"down {V1} --steps 1 -d app.db --dir migrations", errors.TargetAndSteps, "give a target version or --steps, not both"),
     C("unknown command", "frobnicate -d app.db", cli.UsageError, "argument COMMAND: invalid choice: 'frobnicate' (choose from 'init', 'new', 'up'"),
@@ -145,6 +154,7 @@ CASES = [
     C("magic: slug with a path", "%%migration ../evil\n-- migrate:up\nSELECT 1;", UsageError, "'../evil' is not a slug"),
     C("magic: connect to nothing", "%migrate connect nosuchthing", UsageError, "nosuchthing is neither a variable nor an existing database file"),
     C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected", connect=False),
+    C("magic: version not a date", "%%migration fine --version 20251399_000000\n-- migrate:up\nSELECT 1;", UsageError, "'20251399_000000' is not a version: 2025-13-99 00:00:00 is not a date and time"),
     C("magic: bad cell", "%%migration fine\nCREATE TABLE x (id INTEGER);", UsageError, "%%migration fine: a SQL migration needs a `-- migrate:up` line"),
     C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'"),
 ]

@@ -255,3 +255,42 @@ def test_a_built_notebook_follows_no_link(project, cli, outside):
     assert (r.code, r.err.splitlines()[0]) == (2, "duckmig: error: linked.ipynb is a symbolic link; duckmig writes "
                                                   "only regular files, so it was left as it was")
     assert outside.read_text() == "precious\n"
+
+
+# -- bad versions and other input: one named error, nothing written ----------------------------------------
+
+
+@pytest.mark.parametrize("version", ["20251399_000000", "20250229_000000", "20250101_240000", "20250101_006000"])
+def test_export_checks_every_version_before_the_first_write(project, cli, version):
+    items(project)
+    project.migrator().up()
+    migration_notebook(project.root / "nb.ipynb", "%%migration good\n" + TAGS,
+                       "%%migration later --version 20250301_000000\n" + TAGS.replace("tags", "later"),
+                       f"%%migration bad --version {version}\n" + TAGS.replace("tags", "bad"))
+    before = state(project.root)
+    r = cli("export", "nb.ipynb", "-d", "app.db")
+    assert (r.code, r.out) == (2, "")
+    assert r.err.startswith(f"duckmig: error: {version!r} is not a version: {version[:4]}-{version[4:6]}-"
+                            f"{version[6:8]} {version[9:11]}:{version[11:13]}:{version[13:]} is not a date and time")
+    assert state(project.root) == before
+
+
+def test_a_folder_named_like_a_version_file_is_named_in_a_warning(project, cli):
+    items(project)
+    (project.versions / "20250710_000000_folder.sql").mkdir()
+    r = cli("up", "-d", "app.db")
+    assert (r.code, r.out) == (0, "applied 1 migration\n")
+    assert r.err.startswith("duckmig: warning: migrations/versions/20250710_000000_folder.sql: ignored, it is "
+                            "a folder, not a version file\n")
+
+
+def test_a_python_migration_may_start_with_a_bom(project):
+    source = "\ufeff" + planted(project.root / "imported", V1).replace("planted", "bom")
+    project.versions.joinpath(f"{V1}_bom.py").write_bytes(source.encode())
+    m = project.migrator()
+    assert m.sql() == f"-- {V1} Planted code ({V1}_bom.py)\n" + (
+        "-- Python migration: its statements are known only when it runs; `duckmig preview` runs it inside a "
+        "transaction and rolls back\n")
+    assert [r.version for r in m.up()] == [V1]
+    assert "bom" in project.tables()
+    assert m.verify().ok

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import errors
 from . import sqlfile
-from .versions import ScriptDirectory, Script, is_version, slugify, write_atomically
+from .versions import ScriptDirectory, Script, check_new_version, slugify, write_atomically
 
 SOURCE_KEY = "duckmig-source:"
 _SQL_HEADER = re.compile(r"^-- (duckmig-source|description): ?(.*)$")
@@ -139,8 +139,8 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
     an existing file of the slug must already have it.
     """
     check_slug(slug)
-    if version is not None and not is_version(version):
-        raise errors.NotAVersion(version)
+    if version is not None:
+        check_new_version(version)
     text = compose(body, kind, description=description, source=source)
     # Errors name lines of the body when it comes from elsewhere (a cell), else of the file.
     checked = sqlfile.normalize(body) if where else text

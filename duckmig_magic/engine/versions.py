@@ -159,18 +159,42 @@ class ScriptDirectory:
     def exists(self) -> bool:
         return self.versions_dir.is_dir()
 
+    def make(self) -> bool:
+        """Create the directory and its versions/ folder; False if they exist already.
+
+        Raises NotAFolder where a file stands in the way, before creating anything.
+        """
+        if self.exists():
+            return False
+        self._check_no_file_in_the_way()
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        return True
+
+    def _check_no_file_in_the_way(self) -> None:
+        for path in reversed([self.versions_dir, *self.versions_dir.parents]):
+            if path.exists() and not path.is_dir():
+                raise errors.NotAFolder(path)
+
     def scripts(self) -> list[Script]:
         """Every version file in version order; warns about files it ignores."""
         if not self.exists():
+            self._check_no_file_in_the_way()
             raise errors.NoDirectory(self.versions_dir if self.directory.is_dir() else self.directory)
         found: dict[str, Script] = {}
         twins: dict[str, list[Script]] = {}
         with os.scandir(self.versions_dir) as entries:
             for entry in entries:
                 name = entry.name
-                if name.startswith((".", "_")) or not entry.is_file() or name.endswith((".pyc", "~")):
+                if name.startswith((".", "_")) or name.endswith((".pyc", "~")):
                     continue
                 m = FILE_RE.match(name)
+                if not entry.is_file():
+                    if m:  # other folders may hold anything; one named as a version file looks like a mistake
+                        warnings.warn(IgnoredFile(
+                            f"{self.versions_dir / name}: ignored, it is "
+                            f"{'a folder' if entry.is_dir() else 'not a regular file'}, not a version file"),
+                            stacklevel=2)
+                    continue
                 if not m:
                     warnings.warn(IgnoredFile(
                         f"{self.versions_dir / name}: ignored, the name does not match "
@@ -196,11 +220,11 @@ class ScriptDirectory:
         wait for one another, so two of them never take one version. With
         ``version``, the file gets exactly that one, or ``VersionTaken`` is raised.
         """
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
-        slug = slugify(slug or description)
         exact = version
         if exact is not None:
-            now = datetime.strptime(exact, VERSION_FORMAT)
+            now = check_new_version(exact)
+        self.make()
+        slug = slugify(slug or description)
         moment = (now or datetime.now(timezone.utc)).replace(microsecond=0, tzinfo=None)
         ext = "py" if kind == "python" else "sql"
         with _locked(self.versions_dir):
@@ -300,3 +324,14 @@ class {cls}(BaseMigration):
 
 def is_version(text: str) -> bool:
     return bool(VERSION_RE.match(text))
+
+
+def check_new_version(text: str) -> datetime:
+    """The moment of a version a new file is to get; raises NotAVersion, or ImpossibleVersion for the
+    right pattern on a date or time the calendar does not have (20251399_000000)."""
+    if not is_version(text):
+        raise errors.NotAVersion(text)
+    try:
+        return datetime.strptime(text, VERSION_FORMAT)
+    except ValueError:
+        raise errors.ImpossibleVersion(text) from None

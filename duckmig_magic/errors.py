@@ -453,6 +453,19 @@ class IrreversibleMigration(DuckmigError):
         )
 
 
+class StoredPythonDowngrade(ConfigError):
+    """Reverting needs the Python downgrade stored in the ledger, which is code from the database file."""
+
+    def __init__(self, version: str, why: str, source: str):
+        self.version, self.why, self.source = version, why, source
+        super().__init__(
+            f"{version} was not reverted: {why}, and the downgrade stored in the ledger is Python code, which "
+            f"runs only when trusted; nothing was reverted. The stored code:\n{source}",
+            "restore the file as it was applied (from version control, say) and revert again; or, having read "
+            "the code above, pass --trust-stored-python to run it",
+        )
+
+
 class PreviewNotPossible(DuckmigError):
     def __init__(self, version: str, reason: str, hint: str | None = None):
         self.version, self.reason = version, reason

@@ -8,6 +8,7 @@ README says so.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -294,3 +295,138 @@ def test_a_python_migration_may_start_with_a_bom(project):
     assert [r.version for r in m.up()] == [V1]
     assert "bom" in project.tables()
     assert m.verify().ok
+
+
+# -- the trust rule: the file's downgrade runs; the ledger's only when the file is gone, shown first -----------
+
+
+def tampered(project, downgrade: str, kind: str = "sql") -> None:
+    """V1 (items, with rows) and V2 (tags) applied; the ledger's downgrade of V2 replaced by ``downgrade``."""
+    items(project, v2="-- migrate:up\nCREATE TABLE tags (t VARCHAR);\n-- migrate:down\nDROP TABLE tags;\n")
+    project.migrator().up()
+    project.query("UPDATE duckdb_migrations SET downgrade = ?, kind = ? WHERE version = ?", [downgrade, kind, V2])
+
+
+def stored_python(marker: Path) -> str:
+    """A Python downgrade an attacker stores in the ledger: it marks that it ran and drops items."""
+    return (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n\n"
+            "from duckmig_magic import BaseMigration\n\n\nclass M(BaseMigration):\n"
+            f"    def __init__(self):\n        super().__init__(version={V2!r})\n\n"
+            "    def downgrade(self, session):\n        session.exec('DROP TABLE items')\n")
+
+
+LEDGER = {"duckdb_migrations", "duckdb_migrations_history"}
+
+
+@pytest.mark.parametrize("kind", ["sql", "python"])
+def test_while_the_file_is_there_its_own_downgrade_runs(project, cli, kind):
+    marker = project.root / "ran"
+    tampered(project, "DROP TABLE items;" if kind == "sql" else stored_python(marker), kind)
+    r = cli("down", "-d", "app.db")
+    assert (r.code, r.out, "warning" in r.err) == (0, "reverted 1 migration\n", False)
+    assert project.tables() == {"items"} | LEDGER  # the file's downgrade dropped tags; items are untouched
+    assert project.query("SELECT count(*) FROM items") == [(2,)]
+    assert not marker.exists()
+
+
+def test_redo_runs_the_files_downgrade_too(project, cli):
+    marker = project.root / "ran"
+    tampered(project, stored_python(marker), "python")
+    assert cli("redo", "-d", "app.db").out == f"redid {V2}\n"
+    assert project.tables() == {"items", "tags"} | LEDGER and not marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["sql", "python"])
+def test_status_and_verify_report_a_stored_downgrade_other_than_the_files(project, cli, kind):
+    tampered(project, "DROP TABLE items;" if kind == "sql" else stored_python(project.root / "ran"), kind)
+    before = state(project.root)
+    said = (f"{V2}: the ledger stores a downgrade other than the file's; `duckmig down` runs the file's, "
+            "`duckmig repair` stores it in the ledger")
+    r = cli("status", "-d", "app.db")
+    assert (r.code, r.out.split("\n\n")[-2]) == (0, said)
+    assert [m["downgrade_differs"] for m in json.loads(cli("status", "-d", "app.db", "--json").out)["migrations"]] \
+        == [False, True]
+    r = cli("verify", "-d", "app.db")
+    assert (r.code, r.out) == (3, f"{V2}  downgrade differs: {said[len(V2) + 2:]}\n"
+                                  "checked 2 applied migrations: 1 problem\n")
+    assert state(project.root) == before
+    assert cli("repair", "-d", "app.db").out == f"{V2}  stored the file's downgrade\n"
+    assert project.query("SELECT downgrade FROM duckdb_migrations WHERE version = ?", [V2]) == [("DROP TABLE tags;\n",)]
+    assert cli("verify", "-d", "app.db").code == 0
+
+
+def test_a_stored_downgrade_that_only_differs_in_line_endings_is_the_files(project, cli):
+    items(project, v2="-- migrate:up\r\nCREATE TABLE tags (t VARCHAR);\r\n-- migrate:down\r\nDROP TABLE tags;\r\n")
+    project.migrator().up()
+    assert cli("verify", "-d", "app.db").out == "checked 2 applied migrations: ok\n"
+
+
+def test_when_the_file_is_gone_the_stored_sql_downgrade_is_shown_and_runs(project, cli):
+    tampered(project, "DROP TABLE tags;\nDROP TABLE items;")
+    (project.versions / f"{V2}_second.sql").unlink()
+    r = cli("down", "-d", "app.db")
+    assert (r.code, r.out) == (0, "reverted 1 migration\n")
+    assert r.err.startswith(f"duckmig: warning: {V2}: its file is gone, so the downgrade stored in the ledger "
+                            f"reverts it:\n    DROP TABLE tags;\n    DROP TABLE items;\n[1/1] reverting {V2} ")
+    assert project.tables() == LEDGER
+
+
+def test_when_the_file_is_gone_a_stored_python_downgrade_runs_only_when_trusted(project, cli):
+    marker = project.root / "ran"
+    tampered(project, stored_python(marker), "python")
+    (project.versions / f"{V2}_second.sql").unlink()
+    before = state(project.root)
+    r = cli("down", "-d", "app.db")
+    assert (r.code, r.out) == (2, "")
+    assert r.err.startswith(f"duckmig: error: {V2} was not reverted: its file is gone, and the downgrade stored "
+                            "in the ledger is Python code, which runs only when trusted; nothing was reverted. "
+                            "The stored code:\n    import pathlib\n")
+    assert r.err.endswith("  hint: restore the file as it was applied (from version control, say) and revert "
+                          "again; or, having read the code above, pass --trust-stored-python to run it\n")
+    assert not marker.exists() and state(project.root) == before
+    with pytest.raises(errors.StoredPythonDowngrade):
+        project.migrator().down()
+    assert not marker.exists() and state(project.root) == before
+
+    r = cli("down", "--trust-stored-python", "-d", "app.db")
+    assert (r.code, r.out) == (0, "reverted 1 migration\n")
+    assert r.err.startswith(f"duckmig: warning: {V2}: its file is gone, so the Python downgrade stored in the "
+                            "ledger reverts it (trusted):\n    import pathlib\n")
+    assert marker.exists() and project.tables() == {"tags"} | LEDGER
+
+
+def test_a_file_changed_since_it_was_applied_counts_as_gone(project, cli):
+    marker = project.root / "ran"
+    tampered(project, stored_python(marker), "python")
+    (project.versions / f"{V2}_second.sql").write_text("-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 2;\n")
+    before = state(project.root)
+    for verb in ("down", "redo"):
+        r = cli(verb, "-d", "app.db")
+        assert r.code == 2 and f"{V2} was not reverted: {V2}_second.sql changed since it was applied" in r.err
+        assert not marker.exists() and state(project.root) == before
+
+
+DOWN_FILE = "-- migrate:up\nCREATE TABLE t (x INTEGER);\n\n-- migrate:down\nDROP TABLE t;\n"
+
+
+@pytest.mark.parametrize("text, stored, differs", [
+    (DOWN_FILE, "DROP TABLE t;\n", False),
+    (DOWN_FILE.replace("\n", "\r\n"), "DROP TABLE t;\n", False),
+    ("\ufeff" + DOWN_FILE, "DROP TABLE t;\n", False),
+    (DOWN_FILE.replace("migrate:down", "migrate:down transaction:true"), "DROP TABLE t;\n", False),
+    (DOWN_FILE, None, False),  # nothing stored: nothing that could run instead of the file's
+    (DOWN_FILE, "DROP TABLE items;\n", True),
+    (DOWN_FILE, "t;\n", True),  # the end of the file's text, but not all of its downgrade
+    (DOWN_FILE, "-- migrate:down\nDROP TABLE t;\n", True),
+    ("-- migrate:up\nCREATE TABLE t (x INTEGER);\n", "DROP TABLE t;\n", True),  # the file has none
+    ("from duckmig_magic import BaseMigration\n", "from duckmig_magic import BaseMigration\r\n", False),
+    ("from duckmig_magic import BaseMigration\n", "import os\n", True),
+])
+def test_a_stored_downgrade_is_compared_with_the_files_own(project, text, stored, differs):
+    from duckmig_magic.engine import trust
+    from duckmig_magic.engine.versions import ScriptDirectory
+
+    form = "py" if text.startswith("from") else "sql"
+    project.versions.joinpath(f"{V1}_t.{form}").write_bytes(text.encode())
+    [script] = ScriptDirectory(project.directory).scripts()
+    assert trust.differs(stored, script) is differs

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .. import errors
-from . import authoring, catalog, pyform
+from . import authoring, catalog, pyform, trust
 from .database import Database, rolled_back, transaction
 from .ledger import Event, Ledger, Row
 from .preview import Preview, check_keys, check_sample
@@ -24,6 +24,8 @@ from .preview import run as run_preview
 from .versions import Script, ScriptDirectory, is_version, python_template
 
 STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order")
+DOWNGRADE_DIFFERS = ("the ledger stores a downgrade other than the file's; `duckmig down` runs the file's, "
+                     "`duckmig repair` stores it in the ledger")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class MigrationStatus:
     error: str | None = None
     statement: str | None = None
     file: str | None = None
+    downgrade_differs: bool = False  # the ledger stores a downgrade other than the file's (the file's runs)
 
     @property
     def is_applied(self) -> bool:
@@ -147,6 +150,7 @@ class Migrator:
             else:
                 state = "applied"
             out[s.version] = _from_row(row, state, s.name, row.description or s.quick_description)
+            out[s.version].downgrade_differs = state == "applied" and trust.differs(row.downgrade, s)
         for version, row in rows.items():
             if version not in out:
                 out[version] = _from_row(row, "missing" if row.status == "applied" else "failed",
@@ -260,8 +264,15 @@ class Migrator:
             raise errors.CommitFailed(exc.reason, script.version) from exc
         return results
 
-    def down(self, target: str | None = None, *, steps: int | None = None) -> list[StepResult]:
-        """Revert one step; with ``target``, everything newer than it (``"base"``: all)."""
+    def down(self, target: str | None = None, *, steps: int | None = None,
+             trust_stored_python: bool = False) -> list[StepResult]:
+        """Revert one step; with ``target``, everything newer than it (``"base"``: all).
+
+        Each migration is reverted by its file's downgrade while the file is as it
+        was applied; else by the downgrade the ledger stored, shown first in a
+        ``trust.StoredDowngrade`` warning, and if that is Python, only with
+        ``trust_stored_python``.
+        """
         self._down_plan(self._rows(), target, steps)  # raises before the database is opened to write
         results = []
         with self.db.connect(write=True) as conn:
@@ -269,7 +280,9 @@ class Migrator:
             rows = ledger.rows()  # again under the write lock: another runner may have reverted some
             todo = self._down_plan(rows, target, steps)
             # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
-            downs = {version: self._downgrade(rows[version]) for version in todo}
+            files = {s.version: s for s in self.scripts.scripts()} if self.scripts.exists() else {}
+            downs = {version: self._downgrade(rows[version], files.get(version), trust_stored_python)
+                     for version in todo}
             for i, version in enumerate(todo, 1):
                 row = rows[version]
                 self._notify("start", i, len(todo), row, None)
@@ -296,11 +309,12 @@ class Migrator:
             raise errors.UnknownVersion(target, "among the applied migrations")
         return [v for v in applied if v > target]
 
-    def redo(self) -> list[StepResult]:
+    def redo(self, *, trust_stored_python: bool = False) -> list[StepResult]:
         """Revert the newest applied migration and apply it again.
 
         Both steps are checked before the first runs, so a redo that could not
         apply again (file gone, drift, a file that does not parse) reverts nothing.
+        The revert is ``down``'s, ``trust_stored_python`` included.
         """
         rows, scripts = self._rows(), self.scripts.scripts()
         newest = self._down_plan(rows, None, None)[0]
@@ -308,7 +322,7 @@ class Migrator:
             raise errors.UnknownVersion(newest, "in the migrations directory: redo would revert it "
                                                 "and could not apply it again")
         self._plan(scripts, {v: r for v, r in rows.items() if v != newest}, newest, True, False)
-        reverted = self.down()
+        reverted = self.down(trust_stored_python=trust_stored_python)
         return reverted + self.up(reverted[0].version, out_of_order=True)
 
     def stamp(self, version: str) -> list[str]:
@@ -331,15 +345,16 @@ class Migrator:
         return [s.version for s in todo]
 
     def repair(self) -> list[tuple[str, str]]:
-        """Accept the files as they are: new checksums and downgrades for modified files,
-        failed attempts cleared, rows of missing files forgotten. Returns (version, action)."""
+        """Accept the files as they are: new checksums and downgrades for modified files, the file's
+        downgrade where the ledger stores another, failed attempts cleared, rows of missing files
+        forgotten. Returns (version, action)."""
         report = self.status()
-        changed = report.by_state("modified", "missing", "failed")
+        changed = [m for m in report if m.state in ("modified", "missing", "failed") or m.downgrade_differs]
         if not changed:
             return []
         scripts = {s.version: s for s in self.scripts.scripts()}
         for m in changed:
-            if m.state == "modified":
+            if m.state in ("modified", "applied"):
                 scripts[m.version].check()
         actions = []
         with self.db.connect(write=True) as conn:
@@ -355,9 +370,14 @@ class Migrator:
                     elif m.state == "missing":
                         ledger.forget(m.version, "repaired", "forgot the row of a missing file")
                         actions.append((m.version, "forgot the row of a missing file"))
-                    else:
+                    elif m.state == "failed":
                         ledger.forget(m.version, "repaired", "cleared the failed attempt")
                         actions.append((m.version, "cleared the failed attempt"))
+                    else:
+                        s = scripts[m.version]
+                        ledger.update(m.version, downgrade=s.downgrade_source)
+                        ledger.event(m.version, "repaired", s.checksum, detail="stored the file's downgrade")
+                        actions.append((m.version, "stored the file's downgrade"))
         return actions
 
     def verify(self, *, roundtrip: bool = False) -> VerifyReport:
@@ -372,6 +392,8 @@ class Migrator:
                           "missing": "applied, but its file is gone",
                           "failed": f"the last attempt failed: {m.error}"}[m.state]
                 report.problems.append((m.version, m.state, detail))
+            elif m.downgrade_differs:
+                report.problems.append((m.version, "downgrade differs", DOWNGRADE_DIFFERS))
         report.checked = sum(1 for m in status if m.is_applied)
         if roundtrip:
             pending = [s for s in scripts if status_state(status, s.version) in ("pending", "out_of_order", "failed")]
@@ -614,10 +636,13 @@ class Migrator:
         except (errors.CommitFailed, duckdb.Error):
             pass  # a full disk refuses this write too; the run's own error says what happened
 
-    def _downgrade(self, row: Row):
-        """The stored downgrade of ``row``, ready to run; raises if there is none."""
-        path = Path(self.scripts.versions_dir / row.filename) if row.filename else Path(row.version)
-        steps = _down_steps(row.version, row.kind, row.downgrade, path)
+    def _downgrade(self, row: Row, script: Script | None, trust_stored_python: bool):
+        """The downgrade of ``row`` by the trust rule (see ``trust``), ready to run; raises if there is none."""
+        if trust.as_applied(row, script):
+            steps = _down_steps(row.version, script.kind, script.downgrade_source, script.path)
+        else:
+            path = Path(self.scripts.versions_dir / row.filename) if row.filename else Path(row.version)
+            steps = _down_steps(row.version, row.kind, trust.stored(row, script, trust_stored_python), path)
         if steps is None:
             raise errors.IrreversibleMigration(row.version)
         return steps

@@ -472,6 +472,16 @@ class PreviewNotPossible(DuckmigError):
         super().__init__(f"cannot preview {version}: {reason}", hint)
 
 
+class PreviewRefused(PreviewNotPossible):
+    """A migration runs a statement whose effect a dry run's rollback would not undo; it was not run."""
+
+    def __init__(self, version: str, statement: str, why: str):
+        self.statement, self.why = statement, why
+        super().__init__(version, f"it runs `{_one_line(statement)}`, and {why}; a preview leaves everything "
+                                  "as it was, so it refused that statement and rolled back",
+                         "apply it to a copy of the database (and its folder) to see what it does")
+
+
 class PreviewFailed(DuckmigError):
     """A preview asked for before applying shows a migration failing; nothing was applied."""
 

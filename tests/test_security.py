@@ -9,6 +9,7 @@ README says so.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -430,3 +431,100 @@ def test_a_stored_downgrade_is_compared_with_the_files_own(project, text, stored
     project.versions.joinpath(f"{V1}_t.{form}").write_bytes(text.encode())
     [script] = ScriptDirectory(project.directory).scripts()
     assert trust.differs(stored, script) is differs
+
+
+# -- a preview writes no file: what a rollback would not undo is refused ---------------------------------------
+
+
+@pytest.mark.parametrize("sql, refused", [
+    ("COPY items TO 'x.csv'", "COPY ... TO writes a file"),
+    ("COPY (SELECT 'FROM' AS \"from\" FROM items) TO 'x.parquet' (FORMAT parquet)", "COPY ... TO writes a file"),
+    ("copy items to 'x.csv'", "COPY ... TO writes a file"),
+    ("EXPORT DATABASE 'dump'", "EXPORT DATABASE writes files"),
+    ("ATTACH 'other.db' AS other", "ATTACH creates a database file"),
+    ("ATTACH ':memory:' AS scratch", "ATTACH creates a database file"),
+    ("DETACH other", "DETACH is not undone"),
+    ("INSTALL httpfs", "INSTALL writes an extension's file"),
+    ("LOAD httpfs", "INSTALL writes an extension's file"),
+    ("CREATE PERSISTENT SECRET s (TYPE s3, KEY_ID 'k', SECRET 's')", "a persistent secret is written to a file"),
+    ("CREATE OR REPLACE PERSISTENT SECRET s (TYPE s3)", "a persistent secret is written to a file"),
+    ("SET profiling_output = 'x.json'", "SET, RESET and USE change settings"),
+    ("RESET threads", "SET, RESET and USE change settings"),
+    ("USE other", "SET, RESET and USE change settings"),
+    ("PRAGMA enable_profiling = 'json'", "SET, RESET and USE change settings"),  # DuckDB reads it as a SET
+    ("PRAGMA enable_profiling", "a PRAGMA changes settings"),
+    ("CHECKPOINT", "CALL runs procedures"),
+    ("CALL enable_logging()", "CALL runs procedures"),
+    ("SELECT 1; COPY items TO 'x.csv'", "COPY ... TO writes a file"),
+    ("COPY items FROM 'x.csv'", None),
+    ("COPY items (id, name) FROM 'x.csv' (DELIMITER ',')", None),
+    ("CREATE SECRET s (TYPE s3)", None),
+    ("CREATE TABLE copy_to AS SELECT 'COPY t TO x' AS s", None),
+    ("INSERT INTO items SELECT * FROM read_csv('x.csv')", None),
+    ("SELECT 1 +", None),  # DuckDB refuses it when it runs
+])
+def test_what_a_dry_run_refuses(sql, refused):
+    from duckmig_magic.engine.dryrun import refusal
+
+    found = refusal(sql)
+    assert (found is None) if refused is None else found.startswith(refused), found
+
+
+def leaky(body: str) -> str:
+    return ("from duckmig_magic import BaseMigration\n\n\nclass Leaky(BaseMigration):\n"
+            "    def upgrade(self, session):\n" + textwrap.indent(textwrap.dedent(body).strip(), " " * 8) + "\n")
+
+
+def test_a_preview_refuses_what_a_python_migration_catches(project):
+    items(project)
+    project.migrator().up()
+    project.write(f"{V2}_leaky.py", leaky("""
+        session.exec("INSERT INTO items VALUES (3, 'c')")
+        try:
+            session.exec("COPY items TO 'leak.csv'")
+        except Exception:
+            pass  # a probe that goes on
+    """), dedent=False)
+    before = state(project.root)
+    with pytest.raises(errors.PreviewRefused) as info:
+        project.migrator().preview()
+    assert (info.value.version, info.value.statement) == (V2, "COPY items TO 'leak.csv'")
+    assert not (project.root / "leak.csv").exists() and not Path("leak.csv").exists()
+    assert state(project.root) == before
+
+
+def test_a_cell_preview_refuses_a_new_database_file(project, monkeypatch):
+    monkeypatch.chdir(project.root)
+    items(project)
+    m = project.migrator()
+    m.up()
+    before = state(project.root)
+    with pytest.raises(errors.PreviewRefused, match="ATTACH creates a database file"):
+        m.preview_body("-- migrate:up\nATTACH 'elsewhere.db' AS elsewhere;\nCREATE TABLE elsewhere.t (x INTEGER);\n")
+    with pytest.raises(errors.PreviewRefused, match="COPY ... TO writes a file"):
+        m.preview_body(leaky("session.exec(\"COPY items TO 'leak.csv'\")"), python=True)
+    assert state(project.root) == before
+
+
+def test_a_preview_still_reads_files(project, monkeypatch):
+    monkeypatch.chdir(project.root)
+    (project.root / "more.csv").write_text("id,name\n3,c\n4,d\n")
+    items(project)
+    project.migrator().up()
+    project.sql(V2, "more", "COPY items FROM 'more.csv' (HEADER);\n"
+                "CREATE TABLE counts AS SELECT count(*) AS n FROM read_csv('more.csv');")
+    preview = project.migrator().preview()
+    assert preview.ok
+    assert preview.summary.set_index("table").loc["items", ["rows_before", "rows_after", "added"]].tolist() == [2, 4, 2]
+    assert project.tables() == {"items"} | LEDGER
+
+
+def test_verify_roundtrip_refuses_what_it_could_not_roll_back(project, cli):
+    items(project)
+    project.migrator().up()
+    project.sql(V2, "leak", "CREATE TABLE t (x INTEGER);\nCOPY items TO 'leak.csv';", "DROP TABLE t;")
+    before = state(project.root)
+    r = cli("verify", "--roundtrip", "-d", "app.db")
+    assert (r.code, r.out) == (3, f"{V2}  roundtrip: refused `COPY items TO 'leak.csv'`: COPY ... TO writes a file\n"
+                                  "checked 1 applied migration, round-tripped 0: 1 problem\n")
+    assert state(project.root) == before

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .. import errors
-from . import authoring, catalog, pyform, trust
+from . import authoring, catalog, dryrun, pyform, trust
 from .database import Database, rolled_back, transaction
 from .ledger import Event, Ledger, Row
 from .preview import Preview, check_keys, check_sample
@@ -405,6 +405,7 @@ class Migrator:
             s.load()
         if not pending:
             return
+        run = dryrun.checked(self._run)
         with self._scratch() as conn, rolled_back(conn):
             try:
                 for s in pending:
@@ -413,19 +414,19 @@ class Migrator:
                                                 "inside the rolled-back transaction"))
                         continue
                     before = catalog.snapshot(conn)
-                    self._run(conn, s.version, _up_steps(s), "up")
+                    run(conn, s.version, _up_steps(s), "up")
                     after_up = catalog.snapshot(conn)
                     down = _down_steps(s.version, s.kind, s.downgrade_source, s.path)
                     if down is None:
                         report.problems.append((s.version, "irreversible", "no downgrade to check"))
                         continue
-                    self._run(conn, s.version, down, "down")
+                    run(conn, s.version, down, "down")
                     restored = catalog.snapshot(conn)
                     if restored != before:
                         report.problems.append((s.version, "roundtrip", "the downgrade does not restore the "
                                                 "schema: " + catalog.describe_difference(before, restored)))
                         continue
-                    self._run(conn, s.version, _up_steps(s), "up")
+                    run(conn, s.version, _up_steps(s), "up")
                     if catalog.snapshot(conn) != after_up:
                         report.problems.append((s.version, "roundtrip", "applying again after the downgrade "
                                                 "gives a different schema"))
@@ -433,6 +434,8 @@ class Migrator:
                     report.roundtrip.append(s.version)
             except errors.MigrationFailed as exc:
                 report.problems.append((exc.version, "roundtrip", str(exc).splitlines()[0]))
+            except errors.PreviewRefused as exc:
+                report.problems.append((exc.version, "roundtrip", f"refused `{exc.statement}`: {exc.why}"))
 
     @contextmanager
     def _scratch(self):
@@ -528,9 +531,10 @@ class Migrator:
         steps = [(version, up) for version, _, up in todo]
         if not steps:
             return Preview([])
+        run = dryrun.checked(self._run)
         with self._scratch() as conn:
             try:
-                return run_preview(conn, steps, self._run, keys=keys, sample=sample)
+                return run_preview(conn, steps, run, keys=keys, sample=sample)
             except errors.MigrationFailed as exc:
                 failed = exc
             # The diff of the migrations before the failing one, as a run of its own.
@@ -538,7 +542,7 @@ class Migrator:
             result = Preview([])
             if done:
                 try:
-                    result = run_preview(conn, done, self._run, keys=keys, sample=sample)
+                    result = run_preview(conn, done, run, keys=keys, sample=sample)
                 except errors.MigrationFailed:
                     pass
         result.versions, result.failed = [v for v, _ in steps], failed

@@ -16,6 +16,7 @@ from pathlib import Path, PurePath
 
 from . import config, errors
 from .engine import Migrator
+from .engine.versions import ScriptDirectory
 from .text import TextProgress, error_line, format_table, ignored_files_as_lines, preview_lines, status_lines
 
 EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR, then [tool.duckmig]
@@ -51,6 +52,11 @@ def _arg(*flags, **kw):
     return flags, kw
 
 
+TRUST_STORED_PYTHON = _arg("--trust-stored-python", action="store_true",
+                           help="where a migration's file is gone or changed since it was applied, run the Python "
+                                "downgrade stored in the database (it is code: read it first; without this flag "
+                                "it is shown and not run)")
+
 # Each verb's own arguments; `%migrate VERB` in a notebook takes the same ones.
 VERBS: dict[str, tuple[str, list]] = {
     "init": ("create the migrations directory and its versions/ folder", []),
@@ -66,8 +72,9 @@ VERBS: dict[str, tuple[str, list]] = {
              help="apply the whole run in one transaction: all of it lands or none of it")]),
     "down": ("revert the newest migration; with TARGET, everything newer than TARGET", [
         _arg("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all"),
-        _arg("--steps", type=int, help="revert this many migrations")]),
-    "redo": ("revert the newest migration and apply it again", []),
+        _arg("--steps", type=int, help="revert this many migrations"),
+        TRUST_STORED_PYTHON]),
+    "redo": ("revert the newest migration and apply it again", [TRUST_STORED_PYTHON]),
     "status": ("list migrations with their state", []),
     "history": ("list the ledger's events (applied, reverted, failed, ...)", [
         _arg("version", nargs="?", help="only this version's events")]),
@@ -182,13 +189,10 @@ def _jsonable(data):
 
 def cmd_init(args, out):
     settings = config.resolve(args.database, args.directory, args.table)
-    from pathlib import Path
-
-    versions = Path(settings.directory) / "versions"
-    existed = versions.is_dir()
-    versions.mkdir(parents=True, exist_ok=True)
-    _emit(args, out, {"directory": str(versions), "created": not existed},
-          f"{'exists' if existed else 'created'}: {versions}")
+    scripts = ScriptDirectory(settings.directory)
+    created = scripts.make()
+    _emit(args, out, {"directory": str(scripts.versions_dir), "created": created},
+          f"{'created' if created else 'exists'}: {scripts.versions_dir}")
 
 
 def cmd_new(args, out):
@@ -222,12 +226,12 @@ def cmd_up(args, out):
 
 
 def cmd_down(args, out):
-    results = _run(args, "down", args.target, steps=args.steps)
+    results = _run(args, "down", args.target, steps=args.steps, trust_stored_python=args.trust_stored_python)
     _emit(args, out, results, _steps_text(results, "revert"))
 
 
 def cmd_redo(args, out):
-    results = _run(args, "redo")
+    results = _run(args, "redo", trust_stored_python=args.trust_stored_python)
     _emit(args, out, results, f"redid {results[0].version}")
 
 

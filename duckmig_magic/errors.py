@@ -51,10 +51,17 @@ class BadSettings(ConfigError):
 
 
 class NotAVersion(ConfigError):
-    def __init__(self, text: str):
+    def __init__(self, text: str, reason: str = "versions look like 20250710_000001"):
         self.text = text
-        super().__init__(f"{text!r} is not a version: versions look like 20250710_000001",
-                         "`duckmig status` lists the versions")
+        super().__init__(f"{text!r} is not a version: {reason}", "`duckmig status` lists the versions")
+
+
+class ImpossibleVersion(NotAVersion):
+    """The pattern of a version, but no date and time of the calendar (20251399_000000)."""
+
+    def __init__(self, text: str):
+        super().__init__(text, f"{text[:4]}-{text[4:6]}-{text[6:8]} {text[9:11]}:{text[11:13]}:{text[13:15]} "
+                               "is not a date and time (a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)")
 
 
 class TargetAndSteps(ConfigError):
@@ -76,6 +83,14 @@ class NoDirectory(ConfigError):
             f"migrations directory {path} does not exist",
             "create it with `duckmig init`, or point --dir (DUCKMIG_DIR) at the folder that holds versions/",
         )
+
+
+class NotAFolder(ConfigError):
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        super().__init__(f"{path} is a file, not a folder: the migrations directory holds its version files in "
+                         "its versions/ folder",
+                         "move that file out of the way, or point --dir (DUCKMIG_DIR) at another folder")
 
 
 class NoDatabaseFolder(ConfigError):
@@ -285,6 +300,15 @@ class SlugHasOtherVersion(ConfigError):
                          "drop --version (the slug finds its file), or use a new slug for a new migration")
 
 
+class SymlinkRefused(ConfigError):
+    """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        super().__init__(f"{path} is a symbolic link; duckmig writes only regular files, so it was left as it was",
+                         "put the file itself in its place (or remove the link), then run this again")
+
+
 # -- notebooks -----------------------------------------------------------------
 
 
@@ -429,10 +453,33 @@ class IrreversibleMigration(DuckmigError):
         )
 
 
+class StoredPythonDowngrade(ConfigError):
+    """Reverting needs the Python downgrade stored in the ledger, which is code from the database file."""
+
+    def __init__(self, version: str, why: str, source: str):
+        self.version, self.why, self.source = version, why, source
+        super().__init__(
+            f"{version} was not reverted: {why}, and the downgrade stored in the ledger is Python code, which "
+            f"runs only when trusted; nothing was reverted. The stored code:\n{source}",
+            "restore the file as it was applied (from version control, say) and revert again; or, having read "
+            "the code above, pass --trust-stored-python to run it",
+        )
+
+
 class PreviewNotPossible(DuckmigError):
     def __init__(self, version: str, reason: str, hint: str | None = None):
         self.version, self.reason = version, reason
         super().__init__(f"cannot preview {version}: {reason}", hint)
+
+
+class PreviewRefused(PreviewNotPossible):
+    """A migration runs a statement whose effect a dry run's rollback would not undo; it was not run."""
+
+    def __init__(self, version: str, statement: str, why: str):
+        self.statement, self.why = statement, why
+        super().__init__(version, f"it runs `{_one_line(statement)}`, and {why}; a preview leaves everything "
+                                  "as it was, so it refused that statement and rolled back",
+                         "apply it to a copy of the database (and its folder) to see what it does")
 
 
 class PreviewFailed(DuckmigError):

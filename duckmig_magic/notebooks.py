@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import errors
 from .engine import Migrator, authoring
-from .engine.versions import ScriptDirectory, checksum
+from .engine.versions import ScriptDirectory, checksum, write_atomically
 
 MAGIC = "%%migration"
 # Cell metadata of a built notebook: where its file came from, and the file's checksum, so that a cell
@@ -325,10 +325,7 @@ def write_notebook(nb, path: str | os.PathLike, *, force: bool = False) -> Path:
     if not path.parent.is_dir():
         raise errors.NotebookError(f"cannot write {path}: folder {path.parent} does not exist",
                                    "create the folder first, or choose another file with -o")
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        nbformat.write(nb, fh)
-    os.replace(tmp, path)
+    write_atomically(path, nbformat.writes(nb) + "\n")
     return path
 
 

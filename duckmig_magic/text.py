@@ -7,7 +7,11 @@ import warnings
 from contextlib import contextmanager
 from typing import TextIO
 
+from .engine.migrator import DOWNGRADE_DIFFERS
+from .engine.trust import StoredDowngrade
 from .engine.versions import IgnoredFile
+
+SHOWN_AS_LINES = (IgnoredFile, StoredDowngrade)  # warnings each face shows as a line of its own
 
 STATE_LABELS = {"applied": "applied", "pending": "pending", "failed": "FAILED", "modified": "MODIFIED",
                 "missing": "MISSING", "out_of_order": "out of order"}
@@ -15,13 +19,15 @@ STATE_LABELS = {"applied": "applied", "pending": "pending", "failed": "FAILED", 
 
 @contextmanager
 def ignored_files_as_lines(prefix: str):
-    """Show each file that versions/ ignores as one line on stderr, every time, not a warning trace."""
+    """Show each file that versions/ ignores, and each stored downgrade about to run, as lines on
+    stderr, every time, not a warning trace."""
     with warnings.catch_warnings():
-        warnings.simplefilter("always", IgnoredFile)
+        for category in SHOWN_AS_LINES:
+            warnings.simplefilter("always", category)
         shown = warnings.showwarning
 
         def show(message, category, *args, **kwargs):
-            if issubclass(category, IgnoredFile):
+            if issubclass(category, SHOWN_AS_LINES):
                 print(f"{prefix}{message}", file=sys.stderr)
             else:
                 shown(message, category, *args, **kwargs)
@@ -55,6 +61,7 @@ def status_lines(report) -> list[str]:
         lines.append(f"\n{m.version} failed: {error_line(m.error)}")
         if m.statement:
             lines.append(f"  statement: {_cell(m.statement, 160)}")
+    lines += [f"\n{m.version}: {DOWNGRADE_DIFFERS}" for m in report if m.downgrade_differs]
     counts = report.counts()
     lines.append("")
     lines.append(", ".join(f"{n} {STATE_LABELS[s].lower()}" for s, n in counts.items() if n))

@@ -82,8 +82,8 @@ def up_in_open_transaction(root: Path):
         conn.close()
 
 
-def save(root: Path, slug: str, body: str = "-- migrate:up\nSELECT 1;\n"):
-    authoring.save(ScriptDirectory(root / "migrations"), slug, body)
+def save(root: Path, slug: str, body: str = "-- migrate:up\nSELECT 1;\n", version: str | None = None):
+    authoring.save(ScriptDirectory(root / "migrations"), slug, body, version=version)
 
 
 C = Case
@@ -106,11 +106,23 @@ CASES = [
     C("two files, one version", UP, errors.DuplicateVersion, f"version {V4} is used by 2 files: {BADPY}, {BAD}", files={BAD: FILES[F3], BADPY: python("pass")}),
     C("applied file edited", UP, errors.DriftError, f"applied migrations differ from their files: {V1} (modified)", code=3, files={F1: FILES[F1] + "-- edited\n"}),
     C("migration fails at runtime", UP, errors.MigrationFailed, f"applying {V3} failed: Catalog Error: Table with name nope does not exist!", code=1, files={F3: "-- migrate:up\nCREATE TABLE tags (name VARCHAR);\nINSERT INTO nope VALUES (1);\n"}, failure_recorded=V3),
+    C("preview of COPY ... TO", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `COPY (SELECT * FROM items) TO 'leak.csv'`, and COPY ... TO writes a file; a preview leaves everything as it was", files={BAD: "-- migrate:up\nINSERT INTO items (id) VALUES (9);\nCOPY (SELECT * FROM items) TO 'leak.csv';\n"}),
+    C("preview of ATTACH", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `ATTACH 'other.db' AS other`, and ATTACH creates a database file where there is none", files={BAD: "-- migrate:up\nATTACH 'other.db' AS other;\nCREATE TABLE other.t (x INTEGER);\n"}),
+    C("preview of EXPORT DATABASE", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `EXPORT DATABASE 'dump'`, and EXPORT DATABASE writes files", files={BAD: "-- migrate:up\nEXPORT DATABASE 'dump';\n"}),
     # -- names and command arguments ------------------------------------------------------------------------------
     C("up to a non-version", "up '../../etc/passwd' -d app.db --dir migrations", errors.NotAVersion, "'../../etc/passwd' is not a version: versions look like 20250710_000001"),
     C("up to an unknown version", "up 20990101_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20990101_000000 in the migrations directory or the ledger"),
     C("down to a pending version", f"down {V3} -d app.db --dir migrations", errors.UnknownVersion, f"no migration {V3} among the applied migrations"),
     C("stamp an injection", "stamp \"1'; DROP TABLE items; --\" -d app.db --dir migrations", errors.NotAVersion, "\"1'; DROP TABLE items; --\" is not a version"),
+    C("version not a date", "", errors.ImpossibleVersion, "'20251399_000000' is not a version: 2025-13-99 00:00:00 is not a date and time (a version is YYYYMMDD_HHMMSS in UTC", api=lambda root: save(root, "fine", version="20251399_000000")),
+    C("version not a time", "", errors.ImpossibleVersion, "'20250101_246000' is not a version: 2025-01-01 24:60:00 is not a date and time", api=lambda root: save(root, "fine", version="20250101_246000")),
+    C("up to a version not a date", "up 20250230_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20250230_000000 in the migrations directory or the ledger"),
+    C("stamp a version not a date", "stamp 20251399_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20251399_000000 in the migrations directory or the ledger"),
+    C("migrations directory is a file", "init --dir app.db", errors.NotAFolder, "app.db is a file, not a folder: the migrations directory holds its version files in its versions/ folder"),
+    C("versions is a file", "init --dir migrations/versions", errors.NotAFolder, "migrations/versions/versions is a file, not a folder", files={"versions": "not a folder\n"}),
+    C("new in a file", "new 'add x' --dir app.db", errors.NotAFolder, "app.db is a file, not a folder"),
+    C("new where versions is a file", "new 'add x' --dir migrations/versions", errors.NotAFolder, "migrations/versions/versions is a file, not a folder", files={"versions": "not a folder\n"}),
+    C("up where versions is a file", "up -d app.db --dir migrations/versions", errors.NotAFolder, "migrations/versions/versions is a file, not a folder", files={"versions": "not a folder\n"}),
     C("down --steps 0", "down --steps 0 -d app.db --dir migrations", errors.BadSteps, "--steps must be 1 or more, not 0"),
     C("target and steps", f"down {V1} --steps 1 -d app.db --dir migrations", errors.TargetAndSteps, "give a target version or --steps, not both"),
     C("unknown command", "frobnicate -d app.db", cli.UsageError, "argument COMMAND: invalid choice: 'frobnicate' (choose from 'init', 'new', 'up'"),
@@ -145,6 +157,7 @@ CASES = [
     C("magic: slug with a path", "%%migration ../evil\n-- migrate:up\nSELECT 1;", UsageError, "'../evil' is not a slug"),
     C("magic: connect to nothing", "%migrate connect nosuchthing", UsageError, "nosuchthing is neither a variable nor an existing database file"),
     C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected", connect=False),
+    C("magic: version not a date", "%%migration fine --version 20251399_000000\n-- migrate:up\nSELECT 1;", UsageError, "'20251399_000000' is not a version: 2025-13-99 00:00:00 is not a date and time"),
     C("magic: bad cell", "%%migration fine\nCREATE TABLE x (id INTEGER);", UsageError, "%%migration fine: a SQL migration needs a `-- migrate:up` line"),
     C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'"),
 ]

@@ -210,7 +210,7 @@ def test_json_output(three, cli):
         (V1, "applied", "sql", f"{V1}_one.sql"), (V2, "applied", "sql", f"{V2}_two.sql"),
         (V3, "pending", "sql", f"{V3}_three.sql")]
     assert set(status["migrations"][0]) == {"version", "description", "kind", "state", "applied_at",
-                                            "execution_ms", "error", "statement", "file"}
+                                            "execution_ms", "error", "statement", "file", "downgrade_differs"}
 
     history = json.loads(cli("history", "-d", "app.db", "--json").out)
     assert [(e["seq"], e["version"], e["event"]) for e in history] == [(1, V1, "applied"), (2, V2, "applied")]

@@ -101,7 +101,7 @@ def test_help_is_generated_from_the_arguments(shell):
     doc = shell.find_line_magic("migrate").__doc__
     for usage in ["%migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS] [target]",
                   "%migrate up [--out-of-order] [--allow-drift] [--single-transaction]\n                  [target]",
-                  "%migrate down [--steps STEPS] [target]",
+                  "%migrate down [--steps STEPS] [--trust-stored-python] [target]",
                   "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",
                   "%migrate new [--python] description", "%migrate sql [--out-of-order] [--allow-drift] [target]"]:
         assert usage in doc
@@ -264,7 +264,7 @@ def test_failed_migration_is_one_error_and_the_kernel_goes_on(connected, project
 def test_status_history_and_down_return_and_change_what_they_should(connected, project, capsys):
     empty = migrate(connected, "status")
     assert list(empty.columns) == ["version", "description", "kind", "state", "applied_at", "execution_ms",
-                                   "error", "statement", "file"]
+                                   "error", "statement", "file", "downgrade_differs"]
     assert len(empty) == 0
     cell(connected, "add_notes", NOTES)
     cell(connected, "add_tags", TAGS)
@@ -467,7 +467,7 @@ USAGE = "usage: %migrate {connect,init,new,up,down,redo,status,history,verify,st
     ("%migrate frobnicate", f"%migrate: unknown verb 'frobnicate'\n{USAGE}"),
     ("%migrate", f"%migrate: no verb given\n{USAGE}"),
     ("%migrate down --steps many", "%migrate down: argument --steps: invalid int value: 'many'\n"
-     "usage: %migrate down [--steps STEPS] [target]"),
+     "usage: %migrate down [--steps STEPS] [--trust-stored-python] [target]"),
     ("%migrate up --force", "%migrate up: unrecognized arguments: --force\n"
      "usage: %migrate up [--out-of-order] [--allow-drift] [--single-transaction] [target]"),
     ("%migrate stamp", "%migrate stamp: the following arguments are required: version\n"

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from duckmig_magic import Migrator, errors
+from duckmig_magic.engine.trust import StoredDowngrade
 
 V1, V2, V3, V4 = "20250101_000001", "20250102_000002", "20250103_000003", "20250104_000004"
 LEDGER = {"duckdb_migrations", "duckdb_migrations_history"}
@@ -284,7 +285,8 @@ def test_deleted_file_is_missing_and_still_reverts(project, form):
         m.up()
     assert info.value.drifted == [(V2, "missing")]
 
-    assert [(r.version, r.direction) for r in m.down()] == [(V2, "down")]
+    with pytest.warns(StoredDowngrade, match=f"{V2}: its file is gone, so the "):
+        assert [(r.version, r.direction) for r in m.down(trust_stored_python=form == "python")] == [(V2, "down")]
     assert project.tables() == {"one"} | LEDGER
     assert state(m) == {V1: "applied"}
 
@@ -306,7 +308,8 @@ def test_file_changed_after_applying_reverts_with_the_stored_downgrade(project, 
         python_file(project, V2, "two", 'session.exec("CREATE TABLE other (x INTEGER)")',
                     'session.exec("DROP TABLE other")')
     assert state(m) == {V1: "applied", V2: "modified"}
-    m.down()
+    with pytest.warns(StoredDowngrade, match=f"{V2}: {V2}_two.{'sql' if form == 'sql' else 'py'} changed since"):
+        m.down(trust_stored_python=form == "python")
     assert project.tables() == {"one"} | LEDGER
     assert state(m) == {V1: "applied", V2: "pending"}
 
@@ -444,7 +447,8 @@ def test_redo_applies_the_edited_newest_migration(project):
     m.up()
     project.sql(V2, "two", "CREATE TABLE two (x INTEGER, y INTEGER);", "DROP TABLE two;")
     assert state(m)[V2] == "modified"
-    m.redo()
+    with pytest.warns(StoredDowngrade, match=f"{V2}_two.sql changed since it was applied, so the downgrade stored"):
+        m.redo()
     assert state(m) == {V1: "applied", V2: "applied"}
     assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 'two'") == [("x",), ("y",)]
 

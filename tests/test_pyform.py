@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import text
 
 from duckmig_magic import BaseMigration, errors
+from duckmig_magic.engine import pyform
 from duckmig_magic.engine.pyform import Session
 from duckmig_magic.engine.versions import ScriptDirectory
 
@@ -271,3 +272,54 @@ def test_base_migration_defaults():
         m.upgrade(None)
     with pytest.raises(NotImplementedError, match="this migration defines no downgrade"):
         m.downgrade(None)
+
+
+# -- reading a file without running it ------------------------------------------------------------------------
+
+HEAD = "from duckmig_magic import BaseMigration\n\n\n"
+OUTLINES = [
+    # id, source, (class, version, description) read from the text alone
+    ("as written by `duckmig new`", migration(), (f"Migration_{VERSION}", VERSION, "Change things")),
+    ("aliased base, description in a constant",
+     "from duckmig_magic import BaseMigration as Base\n\nDESCRIPTION = 'Kept apart'\n\n\nclass M(Base):\n"
+     "    def __init__(self):\n        super().__init__(None, DESCRIPTION)\n", ("M", None, "Kept apart")),
+    ("base class's __init__ called by name",
+     HEAD + f"class M(BaseMigration):\n    def __init__(self):\n        BaseMigration.__init__(self, '{VERSION}', 'Old style')\n",
+     ("M", VERSION, "Old style")),
+    ("no __init__: the file name's version", HEAD + "class M(BaseMigration):\n    pass\n", ("M", None, None)),
+    ("computed description", HEAD + "class M(BaseMigration):\n    def __init__(self):\n"
+     "        super().__init__(description=' '.join(['a', 'b']))\n", ("M", None, None)),
+    ("base imported from elsewhere", "from shared_base import Common\n\n\nclass M(Common):\n    pass\n",
+     ("M", None, None)),
+    ("module-level code is not run", "raise SystemExit('ran')\n\n" + HEAD + "class M(BaseMigration):\n    pass\n",
+     ("M", None, None)),
+    ("a class only an `if` defines", HEAD + "if True:\n    class M(BaseMigration):\n        pass\n",
+     ("M", None, None)),
+    ("two classes, one of them perhaps a migration",
+     HEAD + "from shared_base import Common\n\n\nclass A(BaseMigration):\n    pass\n\n\nclass B(Common):\n    pass\n",
+     (None, None, None)),
+]
+
+
+@pytest.mark.parametrize("source, expected", [c[1:] for c in OUTLINES], ids=[c[0] for c in OUTLINES])
+def test_outline_reads_class_version_and_description_without_running(source, expected):
+    found = pyform.outline(source, NAME, VERSION)
+    assert (found.class_name, found.version, found.description) == expected
+
+
+@pytest.mark.parametrize("source, error, line, message", [
+    c[1:] for c in LOADING if c[2] in (errors.PythonSyntaxError, errors.NoMigrationClass,
+                                        errors.SeveralMigrationClasses, errors.VersionMismatch)
+], ids=[c[0] for c in LOADING if c[2] in (errors.PythonSyntaxError, errors.NoMigrationClass,
+                                          errors.SeveralMigrationClasses, errors.VersionMismatch)])
+def test_outline_raises_what_the_text_alone_proves(source, error, line, message):
+    with pytest.raises(error) as info:
+        pyform.outline(source, NAME, VERSION)
+    assert (type(info.value), info.value.line) == (error, line)
+    assert message in info.value.detail
+
+
+def test_outline_leaves_to_running_what_only_running_tells():
+    for id_, source, error, *_ in LOADING:
+        if error in (errors.PythonImportFailed, errors.MigrationInitFailed) and "class" in source:
+            assert pyform.outline(source, NAME, VERSION).class_name == "M", id_

@@ -168,7 +168,6 @@ def test_tool_files_are_skipped_silently(project):
     for name in [".gitkeep", ".20250710_000000_hidden.sql", "__init__.py", "20250710_000000_x.pyc", "x.sql~"]:
         project.write(name, "")
     (project.versions / "__pycache__").mkdir()
-    (project.versions / "20250710_000000_folder.sql").mkdir()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ScriptDirectory(project.directory).scripts() == []

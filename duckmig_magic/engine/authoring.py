@@ -10,14 +10,13 @@ from files exports back to the same bytes.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import errors
 from . import sqlfile
-from .versions import ScriptDirectory, Script, is_version, slugify
+from .versions import ScriptDirectory, Script, check_new_version, slugify, write_atomically
 
 SOURCE_KEY = "duckmig-source:"
 _SQL_HEADER = re.compile(r"^-- (duckmig-source|description): ?(.*)$")
@@ -96,11 +95,12 @@ def check_slug(slug: str) -> str:
 
 
 def validate(text: str, kind: str, path: str, version: str | None = None) -> None:
-    """Raise the file's error now, before anything is written."""
+    """Raise the file's error now, before anything is written; runs nothing (Python is read as a
+    syntax tree: a notebook's cells may come from anyone)."""
     if kind == "python":
         from . import pyform
 
-        pyform.load(text, path, version)
+        pyform.outline(text, path, version)
     else:
         parsed = sqlfile.parse(text, path)
         if parsed.down:
@@ -139,8 +139,8 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
     an existing file of the slug must already have it.
     """
     check_slug(slug)
-    if version is not None and not is_version(version):
-        raise errors.NotAVersion(version)
+    if version is not None:
+        check_new_version(version)
     text = compose(body, kind, description=description, source=source)
     # Errors name lines of the body when it comes from elsewhere (a cell), else of the file.
     checked = sqlfile.normalize(body) if where else text
@@ -166,6 +166,8 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
             text = compose(body, kind, description=description, source=old_source)
         if script.version in applied and not force:
             raise MigrationApplied(script, max((v for v in applied if v < script.version), default="base"))
+        if script.path.is_symlink():  # refused now, so that an export writes all of its files or none
+            raise errors.SymlinkRefused(script.path)
         validate(checked, kind, where or str(script.path), script.version)
         return Planned("updated", slug, kind, text, description, script)
     holder = next((s for s in scripts if s.version == version), None)
@@ -181,17 +183,10 @@ def write(directory: ScriptDirectory, planned: Planned) -> Saved:
         return Saved("unchanged", planned.script)
     if planned.action == "updated":
         script = planned.script
-        _write_atomically(script.path, planned.text)
+        write_atomically(script.path, planned.text)
         return Saved("updated", Script(script.path, script.version, planned.slug, planned.kind))
     created = directory.create(planned.description or planned.slug.replace("_", " "), lambda _v: planned.text,
                                kind=planned.kind, slug=planned.slug, version=planned.version)
     return Saved("created", created)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .. import errors
-from . import authoring, catalog, pyform
+from . import authoring, catalog, dryrun, pyform, trust
 from .database import Database, rolled_back, transaction
 from .ledger import Event, Ledger, Row
 from .preview import Preview, check_keys, check_sample
@@ -24,6 +24,8 @@ from .preview import run as run_preview
 from .versions import Script, ScriptDirectory, is_version, python_template
 
 STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order")
+DOWNGRADE_DIFFERS = ("the ledger stores a downgrade other than the file's; `duckmig down` runs the file's, "
+                     "`duckmig repair` stores it in the ledger")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class MigrationStatus:
     error: str | None = None
     statement: str | None = None
     file: str | None = None
+    downgrade_differs: bool = False  # the ledger stores a downgrade other than the file's (the file's runs)
 
     @property
     def is_applied(self) -> bool:
@@ -147,6 +150,7 @@ class Migrator:
             else:
                 state = "applied"
             out[s.version] = _from_row(row, state, s.name, row.description or s.quick_description)
+            out[s.version].downgrade_differs = state == "applied" and trust.differs(row.downgrade, s)
         for version, row in rows.items():
             if version not in out:
                 out[version] = _from_row(row, "missing" if row.status == "applied" else "failed",
@@ -165,10 +169,13 @@ class Migrator:
 
     def plan(self, target: str | None = None, *, out_of_order: bool = False,
              allow_drift: bool = False) -> list[Script]:
-        """The scripts ``up(target)`` would run, in order, each parsed; raises on any problem."""
-        return self._plan(self.scripts.scripts(), self._rows(), target, out_of_order, allow_drift)
+        """The scripts ``up(target)`` would run, in order, each checked; raises on any problem.
 
-    def _plan(self, scripts: list[Script], rows: dict[str, Row], target, out_of_order, allow_drift) -> list[Script]:
+        Runs nothing: a Python file is read as a syntax tree, not imported."""
+        return self._plan(self.scripts.scripts(), self._rows(), target, out_of_order, allow_drift, execute=False)
+
+    def _plan(self, scripts: list[Script], rows: dict[str, Row], target, out_of_order, allow_drift,
+              execute: bool = True) -> list[Script]:
         report = self._status(scripts, rows)
         drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
         if drift and not allow_drift:
@@ -183,7 +190,7 @@ class Migrator:
         if late and not out_of_order:
             raise errors.OutOfOrder(late, report.current)
         for s in todo:  # every file of the run is checked before the first one starts
-            s.load()
+            s.load() if execute else s.check()
             if s.kind == "sql":
                 s.sql.up.statements(s.path)
         return todo
@@ -257,8 +264,15 @@ class Migrator:
             raise errors.CommitFailed(exc.reason, script.version) from exc
         return results
 
-    def down(self, target: str | None = None, *, steps: int | None = None) -> list[StepResult]:
-        """Revert one step; with ``target``, everything newer than it (``"base"``: all)."""
+    def down(self, target: str | None = None, *, steps: int | None = None,
+             trust_stored_python: bool = False) -> list[StepResult]:
+        """Revert one step; with ``target``, everything newer than it (``"base"``: all).
+
+        Each migration is reverted by its file's downgrade while the file is as it
+        was applied; else by the downgrade the ledger stored, shown first in a
+        ``trust.StoredDowngrade`` warning, and if that is Python, only with
+        ``trust_stored_python``.
+        """
         self._down_plan(self._rows(), target, steps)  # raises before the database is opened to write
         results = []
         with self.db.connect(write=True) as conn:
@@ -266,7 +280,9 @@ class Migrator:
             rows = ledger.rows()  # again under the write lock: another runner may have reverted some
             todo = self._down_plan(rows, target, steps)
             # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
-            downs = {version: self._downgrade(rows[version]) for version in todo}
+            files = {s.version: s for s in self.scripts.scripts()} if self.scripts.exists() else {}
+            downs = {version: self._downgrade(rows[version], files.get(version), trust_stored_python)
+                     for version in todo}
             for i, version in enumerate(todo, 1):
                 row = rows[version]
                 self._notify("start", i, len(todo), row, None)
@@ -293,11 +309,12 @@ class Migrator:
             raise errors.UnknownVersion(target, "among the applied migrations")
         return [v for v in applied if v > target]
 
-    def redo(self) -> list[StepResult]:
+    def redo(self, *, trust_stored_python: bool = False) -> list[StepResult]:
         """Revert the newest applied migration and apply it again.
 
         Both steps are checked before the first runs, so a redo that could not
         apply again (file gone, drift, a file that does not parse) reverts nothing.
+        The revert is ``down``'s, ``trust_stored_python`` included.
         """
         rows, scripts = self._rows(), self.scripts.scripts()
         newest = self._down_plan(rows, None, None)[0]
@@ -305,7 +322,7 @@ class Migrator:
             raise errors.UnknownVersion(newest, "in the migrations directory: redo would revert it "
                                                 "and could not apply it again")
         self._plan(scripts, {v: r for v, r in rows.items() if v != newest}, newest, True, False)
-        reverted = self.down()
+        reverted = self.down(trust_stored_python=trust_stored_python)
         return reverted + self.up(reverted[0].version, out_of_order=True)
 
     def stamp(self, version: str) -> list[str]:
@@ -316,7 +333,7 @@ class Migrator:
         todo = [s for s in scripts if s.version <= version
                 and (s.version not in rows or rows[s.version].status != "applied")]
         for s in todo:
-            s.load()
+            s.check()
         with self.db.connect(write=True) as conn:
             ledger = self._ensure_ledger(conn)
             with transaction(conn):
@@ -328,16 +345,17 @@ class Migrator:
         return [s.version for s in todo]
 
     def repair(self) -> list[tuple[str, str]]:
-        """Accept the files as they are: new checksums and downgrades for modified files,
-        failed attempts cleared, rows of missing files forgotten. Returns (version, action)."""
+        """Accept the files as they are: new checksums and downgrades for modified files, the file's
+        downgrade where the ledger stores another, failed attempts cleared, rows of missing files
+        forgotten. Returns (version, action)."""
         report = self.status()
-        changed = report.by_state("modified", "missing", "failed")
+        changed = [m for m in report if m.state in ("modified", "missing", "failed") or m.downgrade_differs]
         if not changed:
             return []
         scripts = {s.version: s for s in self.scripts.scripts()}
         for m in changed:
-            if m.state == "modified":
-                scripts[m.version].load()
+            if m.state in ("modified", "applied"):
+                scripts[m.version].check()
         actions = []
         with self.db.connect(write=True) as conn:
             ledger = self._ensure_ledger(conn)
@@ -352,9 +370,14 @@ class Migrator:
                     elif m.state == "missing":
                         ledger.forget(m.version, "repaired", "forgot the row of a missing file")
                         actions.append((m.version, "forgot the row of a missing file"))
-                    else:
+                    elif m.state == "failed":
                         ledger.forget(m.version, "repaired", "cleared the failed attempt")
                         actions.append((m.version, "cleared the failed attempt"))
+                    else:
+                        s = scripts[m.version]
+                        ledger.update(m.version, downgrade=s.downgrade_source)
+                        ledger.event(m.version, "repaired", s.checksum, detail="stored the file's downgrade")
+                        actions.append((m.version, "stored the file's downgrade"))
         return actions
 
     def verify(self, *, roundtrip: bool = False) -> VerifyReport:
@@ -369,6 +392,8 @@ class Migrator:
                           "missing": "applied, but its file is gone",
                           "failed": f"the last attempt failed: {m.error}"}[m.state]
                 report.problems.append((m.version, m.state, detail))
+            elif m.downgrade_differs:
+                report.problems.append((m.version, "downgrade differs", DOWNGRADE_DIFFERS))
         report.checked = sum(1 for m in status if m.is_applied)
         if roundtrip:
             pending = [s for s in scripts if status_state(status, s.version) in ("pending", "out_of_order", "failed")]
@@ -380,6 +405,7 @@ class Migrator:
             s.load()
         if not pending:
             return
+        run = dryrun.checked(self._run)
         with self._scratch() as conn, rolled_back(conn):
             try:
                 for s in pending:
@@ -388,19 +414,19 @@ class Migrator:
                                                 "inside the rolled-back transaction"))
                         continue
                     before = catalog.snapshot(conn)
-                    self._run(conn, s.version, _up_steps(s), "up")
+                    run(conn, s.version, _up_steps(s), "up")
                     after_up = catalog.snapshot(conn)
                     down = _down_steps(s.version, s.kind, s.downgrade_source, s.path)
                     if down is None:
                         report.problems.append((s.version, "irreversible", "no downgrade to check"))
                         continue
-                    self._run(conn, s.version, down, "down")
+                    run(conn, s.version, down, "down")
                     restored = catalog.snapshot(conn)
                     if restored != before:
                         report.problems.append((s.version, "roundtrip", "the downgrade does not restore the "
                                                 "schema: " + catalog.describe_difference(before, restored)))
                         continue
-                    self._run(conn, s.version, _up_steps(s), "up")
+                    run(conn, s.version, _up_steps(s), "up")
                     if catalog.snapshot(conn) != after_up:
                         report.problems.append((s.version, "roundtrip", "applying again after the downgrade "
                                                 "gives a different schema"))
@@ -408,6 +434,8 @@ class Migrator:
                     report.roundtrip.append(s.version)
             except errors.MigrationFailed as exc:
                 report.problems.append((exc.version, "roundtrip", str(exc).splitlines()[0]))
+            except errors.PreviewRefused as exc:
+                report.problems.append((exc.version, "roundtrip", f"refused `{exc.statement}`: {exc.why}"))
 
     @contextmanager
     def _scratch(self):
@@ -503,9 +531,10 @@ class Migrator:
         steps = [(version, up) for version, _, up in todo]
         if not steps:
             return Preview([])
+        run = dryrun.checked(self._run)
         with self._scratch() as conn:
             try:
-                return run_preview(conn, steps, self._run, keys=keys, sample=sample)
+                return run_preview(conn, steps, run, keys=keys, sample=sample)
             except errors.MigrationFailed as exc:
                 failed = exc
             # The diff of the migrations before the failing one, as a run of its own.
@@ -513,7 +542,7 @@ class Migrator:
             result = Preview([])
             if done:
                 try:
-                    result = run_preview(conn, done, self._run, keys=keys, sample=sample)
+                    result = run_preview(conn, done, run, keys=keys, sample=sample)
                 except errors.MigrationFailed:
                     pass
         result.versions, result.failed = [v for v, _ in steps], failed
@@ -611,10 +640,13 @@ class Migrator:
         except (errors.CommitFailed, duckdb.Error):
             pass  # a full disk refuses this write too; the run's own error says what happened
 
-    def _downgrade(self, row: Row):
-        """The stored downgrade of ``row``, ready to run; raises if there is none."""
-        path = Path(self.scripts.versions_dir / row.filename) if row.filename else Path(row.version)
-        steps = _down_steps(row.version, row.kind, row.downgrade, path)
+    def _downgrade(self, row: Row, script: Script | None, trust_stored_python: bool):
+        """The downgrade of ``row`` by the trust rule (see ``trust``), ready to run; raises if there is none."""
+        if trust.as_applied(row, script):
+            steps = _down_steps(row.version, script.kind, script.downgrade_source, script.path)
+        else:
+            path = Path(self.scripts.versions_dir / row.filename) if row.filename else Path(row.version)
+            steps = _down_steps(row.version, row.kind, trust.stored(row, script, trust_stored_python), path)
         if steps is None:
             raise errors.IrreversibleMigration(row.version)
         return steps

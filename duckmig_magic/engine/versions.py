@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import unicodedata
 import warnings
 from contextlib import contextmanager
@@ -86,13 +87,24 @@ class Script:
 
     @cached_property
     def migration(self) -> pyform.BaseMigration:
+        """The Python migration, imported: this runs the file's code, so only a verb that runs it asks."""
         return pyform.load(self.text, self.path, self.version)
+
+    @cached_property
+    def outline(self) -> pyform.Outline:
+        """The Python file's class, version and description, read without running any of it."""
+        return pyform.outline(self.text, self.path, self.version)
 
     @property
     def description(self) -> str:
-        """The description a person gave; for SQL files, the header line, else the slug."""
+        """The description a person gave; for SQL files, the header line, else the slug.
+
+        A Python file's is read from its text unless it is imported already.
+        """
         if self.kind == "python":
-            return getattr(self.migration, "description", "") or _humanize(self.slug)
+            loaded = self.__dict__.get("migration")
+            given = getattr(loaded, "description", "") if loaded is not None else self.outline.description
+            return given or _humanize(self.slug)
         return self.sql.description or _humanize(self.slug)
 
     @property
@@ -115,14 +127,22 @@ class Script:
             return self.text
         return self.sql.down.sql if self.sql.down else None
 
-    def load(self) -> None:
-        """Parse (SQL) or import (Python) now, raising the file's error if any."""
+    def check(self) -> None:
+        """Raise the file's error if any, running nothing: SQL is parsed, Python read as a syntax tree."""
         if self.kind == "python":
-            self.migration
+            self.outline
         else:
             self.sql
             if self.sql.down:
                 self.sql.down.statements(self.path)
+
+    def load(self) -> None:
+        """Parse (SQL) or import (Python) now, raising the file's error if any; importing runs the
+        file's code, so only the verbs that run migrations load them."""
+        if self.kind == "python":
+            self.migration
+        else:
+            self.check()
 
 
 def _humanize(slug: str) -> str:
@@ -139,18 +159,42 @@ class ScriptDirectory:
     def exists(self) -> bool:
         return self.versions_dir.is_dir()
 
+    def make(self) -> bool:
+        """Create the directory and its versions/ folder; False if they exist already.
+
+        Raises NotAFolder where a file stands in the way, before creating anything.
+        """
+        if self.exists():
+            return False
+        self._check_no_file_in_the_way()
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        return True
+
+    def _check_no_file_in_the_way(self) -> None:
+        for path in reversed([self.versions_dir, *self.versions_dir.parents]):
+            if path.exists() and not path.is_dir():
+                raise errors.NotAFolder(path)
+
     def scripts(self) -> list[Script]:
         """Every version file in version order; warns about files it ignores."""
         if not self.exists():
+            self._check_no_file_in_the_way()
             raise errors.NoDirectory(self.versions_dir if self.directory.is_dir() else self.directory)
         found: dict[str, Script] = {}
         twins: dict[str, list[Script]] = {}
         with os.scandir(self.versions_dir) as entries:
             for entry in entries:
                 name = entry.name
-                if name.startswith((".", "_")) or not entry.is_file() or name.endswith((".pyc", "~")):
+                if name.startswith((".", "_")) or name.endswith((".pyc", "~")):
                     continue
                 m = FILE_RE.match(name)
+                if not entry.is_file():
+                    if m:  # other folders may hold anything; one named as a version file looks like a mistake
+                        warnings.warn(IgnoredFile(
+                            f"{self.versions_dir / name}: ignored, it is "
+                            f"{'a folder' if entry.is_dir() else 'not a regular file'}, not a version file"),
+                            stacklevel=2)
+                    continue
                 if not m:
                     warnings.warn(IgnoredFile(
                         f"{self.versions_dir / name}: ignored, the name does not match "
@@ -176,11 +220,11 @@ class ScriptDirectory:
         wait for one another, so two of them never take one version. With
         ``version``, the file gets exactly that one, or ``VersionTaken`` is raised.
         """
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
-        slug = slugify(slug or description)
         exact = version
         if exact is not None:
-            now = datetime.strptime(exact, VERSION_FORMAT)
+            now = check_new_version(exact)
+        self.make()
+        slug = slugify(slug or description)
         moment = (now or datetime.now(timezone.utc)).replace(microsecond=0, tzinfo=None)
         ext = "py" if kind == "python" else "sql"
         with _locked(self.versions_dir):
@@ -204,6 +248,35 @@ class ScriptDirectory:
                         pass
                 taken.add(version)
                 moment += timedelta(seconds=1)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace the file at ``path`` with ``text`` all at once: readers see the old text or the new.
+
+    The text goes to a new file of a random name beside it, created with
+    O_EXCL and O_NOFOLLOW, then renamed over ``path``: a link planted at either
+    name is never followed, and a link at ``path`` itself is refused.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise errors.SymlinkRefused(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with open(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager
@@ -251,3 +324,14 @@ class {cls}(BaseMigration):
 
 def is_version(text: str) -> bool:
     return bool(VERSION_RE.match(text))
+
+
+def check_new_version(text: str) -> datetime:
+    """The moment of a version a new file is to get; raises NotAVersion, or ImpossibleVersion for the
+    right pattern on a date or time the calendar does not have (20251399_000000)."""
+    if not is_version(text):
+        raise errors.NotAVersion(text)
+    try:
+        return datetime.strptime(text, VERSION_FORMAT)
+    except ValueError:
+        raise errors.ImpossibleVersion(text) from None

@@ -46,6 +46,8 @@ READ_ONLY_OPTIONS = {"READ_ONLY": "attaches the lake read-only", "SNAPSHOT_VERSI
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_]+):(?!//)")
 # A password in a libpq string (quoted, or up to a blank or the quote DuckDB puts around the string), or in a URI.
 _SECRET = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"]+)|(://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+# DuckLake prefixes its catalog's error with where it was attaching; the message says it again.
+_ATTACH_NOISE = re.compile(r'Failed to attach DuckLake MetaData "[^"]*" at path \+ "[^"]*"')
 _BOOLS = {"true": True, "false": False}
 _EXPECTED = {bool: "true or false", int: "a whole number", str: "a string"}
 
@@ -67,10 +69,6 @@ class Lake:
     def label(self) -> str:
         """The target as messages show it: without a password."""
         return redact(self.spec)
-
-    @property
-    def data_path(self) -> str | None:
-        return dict(self.options).get("DATA_PATH")
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -150,14 +148,16 @@ def connect(lake: Lake, *, config: dict | None = None):
 # Refusals a migration meets in a lake that it would not meet in a DuckDB file, by a
 # phrase of DuckDB's message; the hint names the limit. Checked against DuckLake 1.5.5.
 LIMITS = (
-    ("constraints are not supported in DuckLake", "DuckLake tables have no PRIMARY KEY, UNIQUE or CHECK constraints"),
+    ("constraints are not supported in DuckLake",
+     "DuckLake tables have no PRIMARY KEY, UNIQUE or CHECK constraints"),
     ("DuckLake does not support indexes", "DuckLake tables have no indexes"),
     ("Adding indexes or constraints is not supported in DuckLake",
      "DuckLake tables take no indexes or constraints after they are made either"),
     ("DuckLake does not support sequences", "DuckLake has no sequences: number rows with row_number() or a uuid"),
     ("DuckLake does not support user-defined types", "DuckLake has no user-defined types"),
     ("DuckLake does not support generated columns", "DuckLake has no generated columns: use a view"),
-    ("to DuckLake - unsupported type", "DuckLake stores fewer types than DuckDB (no ENUM, UNION, ...): cast to one it stores"),
+    ("to DuckLake - unsupported type",
+     "DuckLake stores fewer types than DuckDB (no ENUM, UNION, ...): cast to one it stores"),
     ("no UNIQUE/PRIMARY KEY constraints that refer to this table",
      "DuckLake has no keys, so INSERT OR REPLACE and ON CONFLICT cannot work: UPDATE, then INSERT what is missing"),
     ("not referenced by a UNIQUE/PRIMARY KEY CONSTRAINT or INDEX",
@@ -186,14 +186,12 @@ def _attach_error(lake: Lake, message: str) -> errors.DuckmigError:
     reason = redact(errors.first_line(_ATTACH_NOISE.sub("", message)))
     if _LOCKED in message:
         m = _HOLDER_RE.search(message)
-        return errors.DatabaseLocked(lake.label, int(m["pid"] or m["bare"]) if m else None, m["holder"] if m else None)
+        pid = int(m["pid"] or m["bare"]) if m else None
+        return errors.DatabaseLocked(lake.label, pid, m["holder"] if m else None)
     if "data_path is not set" in message:
         return errors.LakeNeedsDataPath(lake.label)
     return errors.LakeUnavailable(lake.label, reason)
 
-
-# DuckLake prefixes its catalog's error with where it was attaching; the message says it again.
-_ATTACH_NOISE = re.compile(r'Failed to attach DuckLake MetaData "[^"]*" at path \+ "[^"]*"')
 
 
 def _option(name: str, value):

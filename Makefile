@@ -49,7 +49,7 @@ LAKE_DUCKDB := 1.5.5
 
 $(LAKE_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(LAKE_VENV)
-	$(LAKE_VENV)/bin/pip install --quiet -e '.[test]'
+	$(LAKE_VENV)/bin/pip install --quiet --no-warn-conflicts -e '.[test]'
 	$(LAKE_VENV)/bin/pip install --quiet --no-warn-conflicts 'duckdb==$(LAKE_DUCKDB)' \
 	  'duckdb-extension-ducklake==$(LAKE_DUCKDB)' 'duckdb-extension-postgres-scanner==$(LAKE_DUCKDB)'
 	touch $@

@@ -179,7 +179,10 @@ def start_postgres(folder: Path) -> tuple[Postgres, callable]:
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A PostgreSQL server for the session, in a temporary folder the server's user may write."""
+    """A PostgreSQL server for the session, in a temporary folder the server's user may write.
+
+    Tests ask for ``extension_home`` or ``lake_home`` before it, so that where the
+    extensions are missing they skip without starting a server."""
     folder = Path(tempfile.mkdtemp(prefix="duckmig-pg-"))
     try:
         server, stop = start_postgres(folder)

@@ -218,7 +218,7 @@ def test_current_transaction_id_on_a_lake(conn):
 
 
 @pytest.fixture(scope="module")
-def pg_lake(postgres, extension_home, tmp_path_factory):
+def pg_lake(extension_home, postgres, tmp_path_factory):
     """A lake on the PostgreSQL catalog and two clients of it (two DuckDB instances)."""
     database = f"ducklake:postgres:{postgres.database()}"
     a = _open(database, extension_home, str(tmp_path_factory.mktemp("data")))

@@ -165,14 +165,14 @@ def test_connect_without_the_extension_says_what_to_install(tmp_path):
 
 
 @pytest.mark.ducklake
-def test_new_postgres_lake_needs_a_data_path(postgres, lake_home):
+def test_new_postgres_lake_needs_a_data_path(lake_home, postgres):
     with pytest.raises(errors.LakeNeedsDataPath) as caught:
         lake.connect(lake.parse(f"ducklake:postgres:{postgres.database()}"))
     assert "--data-path DIR" in caught.value.hint
 
 
 @pytest.mark.ducklake
-def test_unreachable_catalog_is_named_without_its_password(postgres, lake_home, tmp_path):
+def test_unreachable_catalog_is_named_without_its_password(lake_home, postgres, tmp_path):
     database = f"ducklake:postgres:dbname=nowhere host=127.0.0.1 port={postgres.port} user=postgres password=s3cret"
     with pytest.raises(errors.LakeUnavailable) as caught:
         lake.connect(lake.parse(database, data_path=str(tmp_path)))

@@ -180,6 +180,90 @@ class WrongLedgerLayout(ConfigError):
         )
 
 
+# -- DuckLake targets ------------------------------------------------------------
+
+_LAKE_FORMS = "ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST"
+
+
+class NotALake(ConfigError):
+    def __init__(self, database: str):
+        self.database = database
+        super().__init__(f"{database!r} is not a DuckLake: a DuckLake target starts with ducklake:",
+                         f"write {_LAKE_FORMS}")
+
+
+class LakeCatalogMissing(ConfigError):
+    def __init__(self, database: str):
+        self.database = database
+        super().__init__(f"{database!r} names no catalog: a DuckLake needs one after ducklake:",
+                         f"write {_LAKE_FORMS}")
+
+
+class UnknownCatalogKind(ConfigError):
+    def __init__(self, kind: str, known: list[str]):
+        self.kind, self.known = kind, known
+        super().__init__(f"DuckLake has no catalog kind {kind}: it keeps its catalog in "
+                         f"{', '.join(k + ':' for k in known)} or a DuckDB file",
+                         "write ducklake:postgres:... for PostgreSQL, or a path for a DuckDB file")
+
+
+class UnknownLakeOption(ConfigError):
+    def __init__(self, name: str, known: list[str]):
+        self.name, self.known = name, known
+        super().__init__(f"{name} is not an ATTACH option of DuckLake that duckmig passes on",
+                         f"the options are {', '.join(known)}")
+
+
+class ReadOnlyLakeOption(ConfigError):
+    def __init__(self, name: str, what: str):
+        self.name = name
+        super().__init__(f"{name} {what}, and migrations write to the lake", f"leave {name} out")
+
+
+class EmptyLakeOption(ConfigError):
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"{name} is empty", f"give {name} a value, or leave it out")
+
+
+class BadLakeOptionValue(ConfigError):
+    def __init__(self, name: str, value, expected: str):
+        self.name, self.value = name, value
+        super().__init__(f"{name} must be {expected}, not {value!r}", f"set {name} to {expected}")
+
+
+class DataPathTwice(ConfigError):
+    def __init__(self):
+        super().__init__("the data path is given twice: as --data-path and as the option DATA_PATH",
+                         "keep one of them")
+
+
+class LakeExtensionUnavailable(ConfigError):
+    def __init__(self, extension: str, reason: str):
+        self.extension, self.reason = extension, reason
+        super().__init__(
+            f"cannot load DuckDB's {extension} extension: {reason}",
+            f"INSTALL {extension} downloads it from extensions.duckdb.org once; without a network, install it "
+            f"into DuckDB's extension directory first (INSTALL {extension} FROM 'REPOSITORY', or "
+            f"INSTALL 'FILE.duckdb_extension')")
+
+
+class LakeNeedsDataPath(ConfigError):
+    def __init__(self, database: str):
+        self.database = database
+        super().__init__(f"{database} is a new DuckLake and has no data path for its Parquet files",
+                         "give one with --data-path DIR (a folder or a URL such as s3://bucket/lake/); the "
+                         "lake keeps it")
+
+
+class LakeUnavailable(ConfigError):
+    def __init__(self, database: str, reason: str):
+        self.database, self.reason = database, reason
+        super().__init__(f"cannot attach DuckLake {database}: {reason}",
+                         "check the catalog after ducklake: (for PostgreSQL: dbname, host, port, user, and "
+                         "that the server runs) and the data path")
+
+
 # -- migration files ----------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from duckmig_magic import Migrator
 from duckmig_magic.cli import main
+from lake_support import extension_home, lake_home, postgres  # noqa: F401 - fixtures of the DuckLake tests
 
 
 @dataclass

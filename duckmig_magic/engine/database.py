@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
+from . import lake
 
 _LOCKED = "Could not set lock on file"
 # DuckDB names the holder "NAME (PID n)", or "PID n" when it cannot read the name;
@@ -39,6 +40,9 @@ class Database:
         if is_connection(target):
             self.connection, self.path = target, None
             self.label = _describe(target)
+        elif lake.is_lake(target):  # attached once for the Migrator's life, as :memory: is kept open
+            target = lake.as_lake(target)
+            self.connection, self.path, self.label = lake.connect(target), None, target.label
         else:
             self.connection = None
             self.path = str(target) if target is not None else ":memory:"

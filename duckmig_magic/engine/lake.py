@@ -1,0 +1,216 @@
+"""DuckLake targets: a database string as DuckDB's ATTACH takes it, opened the normal way.
+
+A DuckLake is named by what a DuckDB user writes between ATTACH's quotes::
+
+    ducklake:metadata.ducklake                       catalog in a DuckDB file
+    ducklake:postgres:dbname=lake host=db user=me    catalog in PostgreSQL
+    ducklake:sqlite:metadata.sqlite                  ducklake:mysql:db=lake host=db
+
+and ATTACH's options go beside it, named as ATTACH names them: ``data_path``
+(``--data-path DIR``: where the Parquet files go; needed to create a lake whose
+catalog is not a DuckDB file, stored in the catalog after that), and a few more
+(``OPTIONS``). Opening one is what a user would type: ``INSTALL``/``LOAD`` of
+``ducklake`` (and of the catalog's extension), ``ATTACH 'ducklake:...' AS lake
+(...)`` and ``USE lake`` on an in-memory DuckDB, so extensions come from DuckDB's
+own extension directory (``~/.duckdb/extensions`` unless configured).
+
+What DuckLake 1.5.5 refuses, and how it behaves under two writers, is recorded
+as tests in tests/test_ducklake_probe.py; ``LIMITS`` names the refusals a
+migration may trip over.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .. import errors
+from .ledger import literal, quote
+
+PREFIX = "ducklake:"
+ALIAS = "lake"
+
+# The catalog kinds, by the prefix DuckLake reads after ``ducklake:``, and the DuckDB
+# extension each needs. Anything without a known prefix is a DuckDB file.
+CATALOGS = {"duckdb": None, "postgres": "postgres", "sqlite": "sqlite", "mysql": "mysql"}
+
+# ATTACH options of a lake that a migrator may set, with their types. The read-only
+# ones (READ_ONLY, SNAPSHOT_VERSION, SNAPSHOT_TIME) are refused: migrations write.
+OPTIONS = {"DATA_PATH": str, "METADATA_SCHEMA": str, "METADATA_CATALOG": str, "ENCRYPTED": bool,
+           "DATA_INLINING_ROW_LIMIT": int, "OVERRIDE_DATA_PATH": bool, "BUSY_TIMEOUT": int,
+           "CREATE_IF_NOT_EXISTS": bool, "AUTOMATIC_MIGRATION": bool}
+READ_ONLY_OPTIONS = {"READ_ONLY": "attaches the lake read-only", "SNAPSHOT_VERSION": "attaches an old snapshot",
+                     "SNAPSHOT_TIME": "attaches an old snapshot"}
+
+# ``postgresql:``, ``s3:`` ... : a word and a colon, but not a Windows drive (``C:``) nor a URL (``s3://``).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_]+):(?!//)")
+# A password in a libpq string (quoted, or up to a blank or the quote DuckDB puts around the string), or in a URI.
+_SECRET = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"]+)|(://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+# DuckLake prefixes its catalog's error with where it was attaching; the message says it again.
+_ATTACH_NOISE = re.compile(r'Failed to attach DuckLake MetaData "[^"]*" at path \+ "[^"]*"')
+_BOOLS = {"true": True, "false": False}
+_EXPECTED = {bool: "true or false", int: "a whole number", str: "a string"}
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A parsed DuckLake target: everything ``connect`` needs, nothing opened yet."""
+
+    catalog: str  # what follows ``ducklake:``, as DuckLake reads it
+    kind: str  # a key of CATALOGS
+    options: tuple[tuple[str, str | int | bool], ...] = ()  # (ATTACH option, value), in order given
+    alias: str = ALIAS
+
+    @property
+    def spec(self) -> str:
+        return PREFIX + self.catalog
+
+    @property
+    def label(self) -> str:
+        """The target as messages show it: without a password."""
+        return redact(self.spec)
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The extensions to INSTALL and LOAD, in order."""
+        return ("ducklake",) + ((CATALOGS[self.kind],) if CATALOGS[self.kind] else ())
+
+    def attach_sql(self) -> str:
+        options = ", ".join(f"{name} {_sql_value(value)}" for name, value in self.options)
+        return f"ATTACH {literal(self.spec)} AS {quote(self.alias)}" + (f" ({options})" if options else "")
+
+
+def is_lake(target) -> bool:
+    """Whether ``target`` names a DuckLake: a ``Lake``, or a string starting ``ducklake:``."""
+    return isinstance(target, Lake) or (isinstance(target, str) and target.strip().lower().startswith(PREFIX))
+
+
+def parse(database: str, *, data_path: str | None = None, options: dict | None = None) -> Lake:
+    """The ``Lake`` that ``database`` (``ducklake:CATALOG``) and its ATTACH options name.
+
+    ``options`` maps ATTACH option names (any case) to values; strings are converted
+    to the option's type, as they come from a command line. Raises one named error
+    per rule broken.
+    """
+    text = database.strip()
+    if not text.lower().startswith(PREFIX):
+        raise errors.NotALake(database)
+    catalog = text[len(PREFIX):].strip()
+    if not catalog:
+        raise errors.LakeCatalogMissing(database)
+    m = _SCHEME.match(catalog)
+    kind = m[1].lower() if m else "duckdb"
+    if kind not in CATALOGS:
+        raise errors.UnknownCatalogKind(m[1], sorted(CATALOGS))
+    if m:  # DuckDB finds the catalog's extension by this prefix, in lower case
+        catalog = kind + catalog[m.end() - 1:]
+    if kind in ("duckdb", "sqlite") and not catalog[m.end() if m else 0:].strip():
+        raise errors.LakeCatalogMissing(database)  # a file catalog needs its path; libpq has defaults
+    given = [(name.upper(), value) for name, value in (options or {}).items()]
+    if data_path is not None:
+        if any(name == "DATA_PATH" for name, _ in given):
+            raise errors.DataPathTwice()
+        given.insert(0, ("DATA_PATH", data_path))
+    return Lake(catalog, kind, tuple((name, _option(name, value)) for name, value in given))
+
+
+def as_lake(target) -> Lake:
+    return target if isinstance(target, Lake) else parse(target)
+
+
+def connect(lake: Lake, *, config: dict | None = None):
+    """An in-memory DuckDB with ``lake`` attached and in use; ``config`` as for ``duckdb.connect``.
+
+    Raises a named error when an extension cannot be loaded, another process holds
+    a DuckDB-file catalog, a new lake has no data path, or the catalog cannot be reached.
+    """
+    import duckdb
+
+    conn = duckdb.connect(":memory:", config=config or {})
+    try:
+        for extension in lake.extensions:
+            try:
+                conn.execute(f"INSTALL {extension}")
+                conn.execute(f"LOAD {extension}")
+            except duckdb.Error as exc:
+                raise errors.LakeExtensionUnavailable(extension, redact(errors.first_line(str(exc)))) from exc
+        try:
+            conn.execute(lake.attach_sql())
+        except duckdb.Error as exc:
+            raise _attach_error(lake, str(exc)) from exc
+        conn.execute(f"USE {quote(lake.alias)}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+# Refusals a migration meets in a lake that it would not meet in a DuckDB file, by a
+# phrase of DuckDB's message; the hint names the limit. Checked against DuckLake 1.5.5.
+LIMITS = (
+    ("constraints are not supported in DuckLake",
+     "DuckLake tables have no PRIMARY KEY, UNIQUE or CHECK constraints"),
+    ("DuckLake does not support indexes", "DuckLake tables have no indexes"),
+    ("Adding indexes or constraints is not supported in DuckLake",
+     "DuckLake tables take no indexes or constraints after they are made either"),
+    ("DuckLake does not support sequences", "DuckLake has no sequences: number rows with row_number() or a uuid"),
+    ("DuckLake does not support user-defined types", "DuckLake has no user-defined types"),
+    ("DuckLake does not support generated columns", "DuckLake has no generated columns: use a view"),
+    ("to DuckLake - unsupported type",
+     "DuckLake stores fewer types than DuckDB (no ENUM, UNION, ...): cast to one it stores"),
+    ("no UNIQUE/PRIMARY KEY constraints that refer to this table",
+     "DuckLake has no keys, so INSERT OR REPLACE and ON CONFLICT cannot work: UPDATE, then INSERT what is missing"),
+    ("not referenced by a UNIQUE/PRIMARY KEY CONSTRAINT or INDEX",
+     "DuckLake has no keys, so ON CONFLICT cannot work: UPDATE, then INSERT what is missing"),
+    ("there is no primary key or unique constraint for referenced table",
+     "DuckLake has no keys, so no FOREIGN KEY either"),
+    ("no stats are available",
+     "DuckLake sets NOT NULL from a table's statistics, which an empty table lacks: declare the column NOT NULL "
+     "when it is made"),
+)
+
+
+def limit(message: str) -> str | None:
+    """What DuckLake cannot do, if DuckDB's ``message`` is one of its refusals."""
+    return next((why for phrase, why in LIMITS if phrase in message), None)
+
+
+def redact(text: str) -> str:
+    """``text`` with the passwords of connection strings replaced by ``***``."""
+    return _SECRET.sub(lambda m: f"{m[1]}***" if m[1] else f"{m[3]}***@", text)
+
+
+def _attach_error(lake: Lake, message: str) -> errors.DuckmigError:
+    from .database import _HOLDER_RE, _LOCKED
+
+    reason = redact(errors.first_line(_ATTACH_NOISE.sub("", message)))
+    if _LOCKED in message:
+        m = _HOLDER_RE.search(message)
+        pid = int(m["pid"] or m["bare"]) if m else None
+        return errors.DatabaseLocked(lake.label, pid, m["holder"] if m else None)
+    if "data_path is not set" in message:
+        return errors.LakeNeedsDataPath(lake.label)
+    return errors.LakeUnavailable(lake.label, reason)
+
+
+
+def _option(name: str, value):
+    if name in READ_ONLY_OPTIONS:
+        raise errors.ReadOnlyLakeOption(name, READ_ONLY_OPTIONS[name])
+    if name not in OPTIONS:
+        raise errors.UnknownLakeOption(name, sorted(OPTIONS))
+    kind, given = OPTIONS[name], value
+    if isinstance(value, str) and kind is not str:  # from a command line: converted as DuckDB would not
+        word = value.strip().lower()
+        value = _BOOLS.get(word) if kind is bool else int(word) if word.isdigit() else None
+    if kind is str and isinstance(value, str) and not value.strip():
+        raise errors.EmptyLakeOption(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise errors.BadLakeOptionValue(name, given, _EXPECTED[kind])
+    return value
+
+
+def _sql_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int) else literal(value)

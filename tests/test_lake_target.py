@@ -1,0 +1,228 @@
+"""DuckLake targets: the spelling parsed into data (pure), and opened on real catalogs."""
+
+from __future__ import annotations
+
+import pytest
+
+from duckmig_magic import errors
+from duckmig_magic.engine import lake
+from duckmig_magic.engine.database import Database
+
+PG = "dbname=lake host=db.internal user=me"
+
+VALID = [
+    # id, database, data_path, options, (kind, ATTACH statement, label)
+    ("duckdb-file", "ducklake:metadata.ducklake", None, None,
+     ("duckdb", "ATTACH 'ducklake:metadata.ducklake' AS \"lake\"", "ducklake:metadata.ducklake")),
+    ("duckdb-prefix", "ducklake:duckdb:m.ducklake", None, None,
+     ("duckdb", "ATTACH 'ducklake:duckdb:m.ducklake' AS \"lake\"", "ducklake:duckdb:m.ducklake")),
+    ("postgres", f"ducklake:postgres:{PG}", "/data/lake", None,
+     ("postgres", f"ATTACH 'ducklake:postgres:{PG}' AS \"lake\" (DATA_PATH '/data/lake')", f"ducklake:postgres:{PG}")),
+    ("postgres-empty-conninfo", "ducklake:postgres:", None, None,  # libpq takes PGHOST, PGDATABASE, ...
+     ("postgres", "ATTACH 'ducklake:postgres:' AS \"lake\"", "ducklake:postgres:")),
+    ("prefix-any-case", "DuckLake:Postgres:dbname=x", None, None,
+     ("postgres", "ATTACH 'ducklake:postgres:dbname=x' AS \"lake\"", "ducklake:postgres:dbname=x")),
+    ("blanks-around", "  ducklake: m.ducklake ", None, None,
+     ("duckdb", "ATTACH 'ducklake:m.ducklake' AS \"lake\"", "ducklake:m.ducklake")),
+    ("sqlite", "ducklake:sqlite:meta.sqlite", "d/", None,
+     ("sqlite", "ATTACH 'ducklake:sqlite:meta.sqlite' AS \"lake\" (DATA_PATH 'd/')", "ducklake:sqlite:meta.sqlite")),
+    ("windows-drive-is-a-path", "ducklake:C:\\lakes\\m.ducklake", None, None,
+     ("duckdb", "ATTACH 'ducklake:C:\\lakes\\m.ducklake' AS \"lake\"", "ducklake:C:\\lakes\\m.ducklake")),
+    ("url-is-a-path", "ducklake:s3://bucket/m.ducklake", None, None,
+     ("duckdb", "ATTACH 'ducklake:s3://bucket/m.ducklake' AS \"lake\"", "ducklake:s3://bucket/m.ducklake")),
+    ("quotes-doubled", r"ducklake:postgres:password='a b\'c' dbname=x", "/it's", None,  # libpq quotes so
+     ("postgres", r"""ATTACH 'ducklake:postgres:password=''a b\''c'' dbname=x' AS "lake" (DATA_PATH '/it''s')""",
+      "ducklake:postgres:password=*** dbname=x")),
+    ("password-hidden", "ducklake:postgres:dbname=x password=s3cret host=h", None, None,
+     ("postgres", "ATTACH 'ducklake:postgres:dbname=x password=s3cret host=h' AS \"lake\"",
+      "ducklake:postgres:dbname=x password=*** host=h")),
+    ("uri-password-hidden", "ducklake:postgres:postgresql://me:s3cret@h/lake", None, None,
+     ("postgres", "ATTACH 'ducklake:postgres:postgresql://me:s3cret@h/lake' AS \"lake\"",
+      "ducklake:postgres:postgresql://me:***@h/lake")),
+    ("options-typed-from-text", "ducklake:m.ducklake", None,
+     {"encrypted": "TRUE", "data_inlining_row_limit": "0", "metadata_schema": "lake_1"},
+     ("duckdb", "ATTACH 'ducklake:m.ducklake' AS \"lake\" (ENCRYPTED true, DATA_INLINING_ROW_LIMIT 0, "
+                "METADATA_SCHEMA 'lake_1')", "ducklake:m.ducklake")),
+    ("options-typed", "ducklake:m.ducklake", "d", {"OVERRIDE_DATA_PATH": False, "BUSY_TIMEOUT": 100},
+     ("duckdb", "ATTACH 'ducklake:m.ducklake' AS \"lake\" (DATA_PATH 'd', OVERRIDE_DATA_PATH false, "
+                "BUSY_TIMEOUT 100)", "ducklake:m.ducklake")),
+    ("data-path-as-option", "ducklake:m.ducklake", None, {"data_path": "d"},
+     ("duckdb", "ATTACH 'ducklake:m.ducklake' AS \"lake\" (DATA_PATH 'd')", "ducklake:m.ducklake")),
+]
+
+
+@pytest.mark.parametrize("database, data_path, options, expected", [c[1:] for c in VALID], ids=[c[0] for c in VALID])
+def test_parse(database, data_path, options, expected):
+    target = lake.parse(database, data_path=data_path, options=options)
+    assert (target.kind, target.attach_sql(), target.label) == expected
+
+
+INVALID = [
+    # id, database, data_path, options, error, words of the message
+    ("not-a-lake", "metadata.ducklake", None, None, errors.NotALake, "starts with ducklake:"),
+    ("no-catalog", "ducklake:", None, None, errors.LakeCatalogMissing, "names no catalog"),
+    ("blank-catalog", "ducklake:   ", None, None, errors.LakeCatalogMissing, "names no catalog"),
+    ("duckdb-prefix-no-path", "ducklake:duckdb:", None, None, errors.LakeCatalogMissing, "names no catalog"),
+    ("sqlite-no-path", "ducklake:sqlite:", None, None, errors.LakeCatalogMissing, "names no catalog"),
+    ("postgresql-is-not-a-kind", "ducklake:postgresql:dbname=x", None, None, errors.UnknownCatalogKind,
+     "no catalog kind postgresql"),
+    ("unknown-kind", "ducklake:oracle:x", None, None, errors.UnknownCatalogKind, "no catalog kind oracle"),
+    ("unknown-option", "ducklake:m.ducklake", None, {"compression": "zstd"}, errors.UnknownLakeOption,
+     "COMPRESSION is not an ATTACH option"),
+    ("read-only", "ducklake:m.ducklake", None, {"read_only": True}, errors.ReadOnlyLakeOption,
+     "READ_ONLY attaches the lake read-only"),
+    ("snapshot", "ducklake:m.ducklake", None, {"snapshot_version": 3}, errors.ReadOnlyLakeOption,
+     "SNAPSHOT_VERSION attaches an old snapshot"),
+    ("empty-data-path", "ducklake:m.ducklake", "", None, errors.EmptyLakeOption, "DATA_PATH is empty"),
+    ("blank-schema", "ducklake:m.ducklake", None, {"metadata_schema": " "}, errors.EmptyLakeOption,
+     "METADATA_SCHEMA is empty"),
+    ("bool-word", "ducklake:m.ducklake", None, {"encrypted": "yes"}, errors.BadLakeOptionValue,
+     "ENCRYPTED must be true or false, not 'yes'"),
+    ("int-word", "ducklake:m.ducklake", None, {"data_inlining_row_limit": "ten"}, errors.BadLakeOptionValue,
+     "DATA_INLINING_ROW_LIMIT must be a whole number, not 'ten'"),
+    ("negative-int", "ducklake:m.ducklake", None, {"busy_timeout": "-1"}, errors.BadLakeOptionValue,
+     "BUSY_TIMEOUT must be a whole number, not '-1'"),
+    ("bool-for-int", "ducklake:m.ducklake", None, {"busy_timeout": True}, errors.BadLakeOptionValue,
+     "BUSY_TIMEOUT must be a whole number, not True"),
+    ("int-for-string", "ducklake:m.ducklake", None, {"metadata_schema": 3}, errors.BadLakeOptionValue,
+     "METADATA_SCHEMA must be a string, not 3"),
+    ("data-path-twice", "ducklake:m.ducklake", "a", {"DATA_PATH": "b"}, errors.DataPathTwice, "given twice"),
+]
+
+
+@pytest.mark.parametrize("database, data_path, options, error, words", [c[1:] for c in INVALID],
+                         ids=[c[0] for c in INVALID])
+def test_parse_refuses(database, data_path, options, error, words):
+    with pytest.raises(error) as caught:
+        lake.parse(database, data_path=data_path, options=options)
+    assert type(caught.value) is error
+    assert words in str(caught.value)
+    assert caught.value.hint
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("ducklake:x", True), ("DUCKLAKE:x", True), (" ducklake:x", True), ("app.db", False), (":memory:", False),
+    ("ducklake.db", False), (None, False), (lake.Lake("x", "duckdb"), True)])
+def test_is_lake(target, expected):
+    assert lake.is_lake(target) is expected
+
+
+@pytest.mark.parametrize("message, words", [
+    ("Not implemented Error: PRIMARY KEY/UNIQUE constraints are not supported in DuckLake", "no PRIMARY KEY"),
+    ("Not implemented Error: DuckLake does not support indexes", "no indexes"),
+    ("Binder Error: There are no UNIQUE/PRIMARY KEY constraints that refer to this table, specify ON CONFLICT "
+     "columns manually", "INSERT OR REPLACE and ON CONFLICT"),
+    ("Catalog Error: Table with name x does not exist!", None),
+])
+def test_limit(message, words):
+    found = lake.limit(message)
+    assert (found is None) if words is None else (words in found)
+
+
+# -- opened for real ------------------------------------------------------------
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def lake_spec(request, tmp_path, lake_home):
+    """(database, data_path) of a new lake of each catalog kind, data in a temporary folder."""
+    if request.param == "duckdb":
+        return f"ducklake:{tmp_path / 'catalog.ducklake'}", str(tmp_path / "data")
+    return f"ducklake:postgres:{request.getfixturevalue('postgres').database()}", str(tmp_path / "data")
+
+
+@pytest.mark.ducklake
+def test_connect_attaches_and_uses_the_lake(lake_spec, tmp_path):
+    database, data_path = lake_spec
+    conn = lake.connect(lake.parse(database, data_path=data_path))
+    try:
+        assert conn.execute("SELECT current_database(), current_schema()").fetchone() == ("lake", "main")
+        assert conn.execute("SELECT type FROM duckdb_databases() WHERE database_name = 'lake'").fetchone() == (
+            "ducklake",)
+        conn.execute("CREATE TABLE t AS SELECT range AS i FROM range(100)")  # beyond inlining: Parquet files
+    finally:
+        conn.close()
+    assert list((tmp_path / "data").rglob("*.parquet"))
+    # Opened again without the data path: the lake keeps its own.
+    with lake.connect(lake.parse(database)) as again:
+        assert again.execute("SELECT count(*) FROM t").fetchone() == (100,)
+
+
+@pytest.mark.ducklake
+def test_connect_with_an_explicit_extension_directory(tmp_path, extension_home, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the default directory is empty: only the setting finds them
+    target = lake.parse(f"ducklake:{tmp_path / 'c.ducklake'}")
+    with lake.connect(target, config={"extension_directory": str(extension_home / ".duckdb" / "extensions")}) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("lake",)
+
+
+def test_connect_without_the_extension_says_what_to_install(tmp_path):
+    target = lake.parse(f"ducklake:{tmp_path / 'c.ducklake'}")
+    with pytest.raises(errors.LakeExtensionUnavailable) as caught:  # an empty repository: no network needed
+        lake.connect(target, config={"extension_directory": str(tmp_path / "empty"),
+                                     "custom_extension_repository": str(tmp_path / "no-repository")})
+    assert str(caught.value).startswith("cannot load DuckDB's ducklake extension: IO Error: ")
+    assert "INSTALL 'FILE.duckdb_extension'" in caught.value.hint
+    assert not (tmp_path / "c.ducklake").exists()
+
+
+@pytest.mark.ducklake
+def test_new_postgres_lake_needs_a_data_path(lake_home, postgres):
+    with pytest.raises(errors.LakeNeedsDataPath) as caught:
+        lake.connect(lake.parse(f"ducklake:postgres:{postgres.database()}"))
+    assert "--data-path DIR" in caught.value.hint
+
+
+@pytest.mark.ducklake
+def test_unreachable_catalog_is_named_without_its_password(lake_home, postgres, tmp_path):
+    database = f"ducklake:postgres:dbname=nowhere host=127.0.0.1 port={postgres.port} user=postgres password=s3cret"
+    with pytest.raises(errors.LakeUnavailable) as caught:
+        lake.connect(lake.parse(database, data_path=str(tmp_path)))
+    message = str(caught.value)
+    assert message.startswith("cannot attach DuckLake ducklake:postgres:dbname=nowhere host=127.0.0.1 ")
+    assert 'database "nowhere" does not exist' in message
+    assert "s3cret" not in message and message.count("password=***") == 2  # the label, and DuckDB's words
+
+
+@pytest.mark.ducklake
+def test_file_catalog_held_by_another_process_names_it(tmp_path, lake_home):
+    import subprocess
+    import sys
+
+    catalog = tmp_path / "c.ducklake"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys\nc = duckdb.connect()\nc.execute(\"ATTACH 'ducklake:{catalog}' "
+                               f"AS l\")\nprint('ready', flush=True)\nsys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(errors.DatabaseLocked) as caught:
+            lake.connect(lake.parse(f"ducklake:{catalog}"))
+        assert caught.value.pid == holder.pid
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+@pytest.mark.ducklake
+def test_database_keeps_one_attached_connection(lake_spec):
+    database, data_path = lake_spec
+    db = Database(lake.parse(database, data_path=data_path))
+    assert (db.label, db.owned, db.is_file, db.exists()) == (lake.parse(database).label, True, False, True)
+    with db.connect(write=True) as first:
+        first.execute("CREATE TABLE kept (i INTEGER)")
+    with db.connect(write=False) as second:
+        assert second is first
+        assert second.execute("SELECT current_database()").fetchone() == ("lake",)
+    db.connection.close()  # one process attaches a DuckDB-file catalog once
+    again = Database(database)  # the string alone: the lake keeps its data path
+    with again.connect(write=False) as conn:
+        assert conn.execute("SELECT count(*) FROM kept").fetchone() == (0,)
+    again.connection.close()
+
+
+@pytest.mark.ducklake
+def test_command_reads_a_lake_named_by_its_string(cli, project, lake_home):
+    project.sql("20250101_000001", "first", "CREATE TABLE t (i INTEGER);", "DROP TABLE t;")
+    run = cli("--database", f"ducklake:{project.root / 'c.ducklake'}", "status")
+    assert (run.code, run.err) == (0, "")
+    assert f"database:  ducklake:{project.root / 'c.ducklake'}" in run.out
+    assert "20250101_000001  pending" in run.out

@@ -52,13 +52,13 @@ def make_project(root: Path):
 
 def contenders(m):
     from duckmig_magic.display import StatusView
-    from duckmig_magic.text import status_lines
+    from duckmig_magic.render import status
 
     import ipywidgets  # noqa: F401  imported before timing: a notebook has it loaded already
 
     return {
         "status": lambda: m.status(),
-        "text": lambda: "\n".join(status_lines(m.status())),
+        "text": lambda: status.text(m.status()),
         "html": lambda: StatusView(m).to_html(),
         "widget": lambda: StatusView(m).widget,
     }

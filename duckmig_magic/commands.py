@@ -78,7 +78,7 @@ def verb(help: str, *args: Arg, on: str = DATABASE, progress: bool = False):
     return register
 
 
-def arguments(name: str, **given) -> argparse.Namespace:
+def arguments(name: str, /, **given) -> argparse.Namespace:
     """The parsed arguments of verb ``name``: those given, and the others at their defaults."""
     v = VERBS[name]
     unknown = set(given) - {a.dest for a in v.args}
@@ -87,10 +87,10 @@ def arguments(name: str, **given) -> argparse.Namespace:
     return argparse.Namespace(**{**{a.dest: a.default for a in v.args}, **given})
 
 
-def run(name: str, target, **given):
-    """Run verb ``name`` on ``target`` (a Migrator or Settings, as its ``on`` says) from Python,
+def run(name: str, on, /, **given):
+    """Run verb ``name`` on ``on`` (a Migrator or Settings, as the verb's ``on`` says) from Python,
     its arguments given by name and the others at their defaults."""
-    return VERBS[name].function(target, arguments(name, **given))
+    return VERBS[name].function(on, arguments(name, **given))
 
 
 def exit_code(result) -> int:

@@ -458,15 +458,6 @@ def test_mimebundle_of_a_built_widget_names_its_model(two):
     assert data["text/plain"] == view.to_text() and "<table" in data["text/html"]
 
 
-def test_html_and_text_need_neither_ipywidgets_nor_pandas(two):
-    code = ("import sys\nfrom duckmig_magic import Migrator\nfrom duckmig_magic.display import StatusView\n"
-            f"v = StatusView(Migrator({str(two.db)!r}, {str(two.directory)!r}))\n"
-            "v._repr_mimebundle_(); v.to_text()\n"
-            "print(sorted(m for m in ('ipywidgets', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert out == "[]\n"
-
-
 # -- progress ---------------------------------------------------------------------------------
 
 

@@ -8,8 +8,6 @@ README says so.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from duckmig_magic import errors
@@ -87,9 +85,3 @@ def test_a_preview_quotes_the_names_of_the_tables_it_reads(project):
     assert preview.summary.iloc[0][["rows_before", "rows_after", "added", "changed"]].tolist() == [2, 3, 1, 1]
     assert project.query(f"SELECT * FROM {q(table)} ORDER BY id") == before
     assert project.tables() == {"items", table, "duckdb_migrations", "duckdb_migrations_history"}
-
-
-def test_the_readme_says_python_migrations_are_code():
-    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
-    assert "**Python migrations are code.** Loading one runs it with the rights of whoever runs duckmig" in readme
-    assert "SQL migrations run nothing but SQL" in readme

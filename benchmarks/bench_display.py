@@ -6,7 +6,7 @@ A database with 2,000 SQL migrations, 1,990 of them stamped as applied and
 10 pending, is shown four ways, each including the engine's ``status()``:
 
 status       ``Migrator.status()`` alone (reading the files and the ledger)
-text         status + the plain-text table a terminal shows (``text.status_lines``)
+text         status + the plain-text table a terminal shows (``render.status.text``)
 html         status + the self-contained HTML fallback (what nbconvert and GitHub show)
 widget       status + building the ipywidgets view (first page of 50 rows)
 

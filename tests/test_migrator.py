@@ -68,7 +68,7 @@ def failing_second(project, form: str, third: str):
     first, second = "CREATE TABLE a (x INTEGER);", "INSERT INTO base VALUES (2);"
     if form == "sql":
         return project.sql(V2, "three", f"{first}\n{second}\n{third};", "DROP TABLE a;\nDELETE FROM base WHERE id = 2;")
-    # session.commit() between the statements, as the seed's examples do: it must not commit.
+    # session.commit() between the statements, as weiser's examples do: it must not commit.
     return python_file(project, V2, "three", f"""
         self.execute_sql(session, "{first}")
         session.commit()
@@ -612,7 +612,7 @@ def test_status_on_a_users_connection_creates_no_table(project):
     assert conn.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
 
 
-# -- adopting the seed's legacy ledger ----------------------------------------------------------------
+# -- adopting weiser's legacy ledger ------------------------------------------------------------------
 
 LEGACY = ("CREATE TABLE duckdb_migrations (id INTEGER PRIMARY KEY, version VARCHAR, "
           "description VARCHAR, applied_at TIMESTAMP)")
@@ -819,7 +819,7 @@ def test_missing_migrations_directory(project, tmp_path):
     assert not project.db.exists()
 
 
-# -- the seed's names --------------------------------------------------------------------------------
+# -- weiser's names ----------------------------------------------------------------------------------
 
 
 def test_seed_api_names(project):

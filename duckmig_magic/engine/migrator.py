@@ -519,7 +519,7 @@ class Migrator:
         result.versions, result.failed = [v for v, _ in steps], failed
         return result
 
-    # -- the seed's names ------------------------------------------------------------
+    # -- weiser's names --------------------------------------------------------------
 
     def migration_status(self) -> StatusReport:
         return self.status()
@@ -531,7 +531,7 @@ class Migrator:
         return self.down(version)
 
     def create_migration(self, description: str, *, python: bool = True) -> Path:
-        """The seed's call: creates a Python migration and returns its path."""
+        """weiser's call: creates a Python migration and returns its path."""
         return self.new(description, python=python).path
 
     # -- internals ---------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import singledispatch
-
 from .. import commands as c
 from ..engine import StatusReport
 from ..engine.preview import Preview
@@ -19,36 +17,10 @@ def text(result, words: Words = PYTHON) -> str:
         import nbformat
 
         return nbformat.writes(result.notebook)
-    return terminal_safe(_text(result, words))
+    return terminal_safe(TEXTS[type(result)](result, words))
 
 
-@singledispatch
-def _text(result, words: Words) -> str:
-    raise TypeError(f"no text for {type(result).__name__}")
-
-
-@_text.register
-def _(r: c.Initialized, words: Words) -> str:
-    return f"{'created' if r.created else 'exists'}: {r.directory}"
-
-
-@_text.register
-def _(r: c.Created, words: Words) -> str:
-    return f"created: {r.path}"
-
-
-@_text.register
-def _(r: c.Ran, words: Words) -> str:
-    return summary(r.verb, r.steps, timed=False)
-
-
-@_text.register
-def _(r: StatusReport, words: Words) -> str:
-    return status.text(r, words)
-
-
-@_text.register
-def _(r: c.History, words: Words) -> str:
+def _history(r: c.History, words: Words) -> str:
     if not r.events:
         return "no events"
     return text_table(["#", "AT (UTC)", "VERSION", "EVENT", "MS", "DETAIL"], [
@@ -56,8 +28,7 @@ def _(r: c.History, words: Words) -> str:
          "" if e.execution_ms is None else f"{e.execution_ms:.1f}", e.detail or ""] for e in r.events])
 
 
-@_text.register
-def _(r: c.Verified, words: Words) -> str:
+def _verified(r: c.Verified, words: Words) -> str:
     report = r.report
     lines = [f"{p.version}  {p.state}: {error_line(p.detail)}" for p in map(c.Problem._make, report.problems)]
     if r.roundtrip:
@@ -68,28 +39,7 @@ def _(r: c.Verified, words: Words) -> str:
     return "\n".join(lines)
 
 
-@_text.register
-def _(r: c.Stamped, words: Words) -> str:
-    return "\n".join([f"stamped {v}" for v in r.versions] or ["nothing to stamp"])
-
-
-@_text.register
-def _(r: c.Repaired, words: Words) -> str:
-    return "\n".join([f"{x.version}  {x.action}" for x in r.repairs] or ["nothing to repair"])
-
-
-@_text.register
-def _(r: c.Sql, words: Words) -> str:
-    return r.sql or "-- nothing to apply"
-
-
-@_text.register
-def _(r: Preview, words: Words) -> str:
-    return changes.text(r)
-
-
-@_text.register
-def _(r: c.Exported, words: Words) -> str:
+def _exported(r: c.Exported, words: Words) -> str:
     lines = [f"refused: cell {x.index} ({x.slug}): {x.reason}" if x.action == "refused"
              else f"{x.action}: {x.path} (cell {x.index}, version {x.version})" for x in r.cells]
     counts = {a: sum(x.action == a for x in r.cells) for a in ("created", "updated", "unchanged", "refused")}
@@ -100,6 +50,17 @@ def _(r: c.Exported, words: Words) -> str:
     return "\n".join(lines)
 
 
-@_text.register
-def _(r: c.NotebookBuilt, words: Words) -> str:
-    return f"wrote {r.path}: {plural(r.cells, 'migration cell')}"
+TEXTS = {
+    c.Initialized: lambda r, words: f"{'created' if r.created else 'exists'}: {r.directory}",
+    c.Created: lambda r, words: f"created: {r.path}",
+    c.Ran: lambda r, words: summary(r.verb, r.steps, timed=False),
+    StatusReport: status.text,
+    c.History: _history,
+    c.Verified: _verified,
+    c.Stamped: lambda r, words: "\n".join([f"stamped {v}" for v in r.versions] or ["nothing to stamp"]),
+    c.Repaired: lambda r, words: "\n".join([f"{x.version}  {x.action}" for x in r.repairs] or ["nothing to repair"]),
+    c.Sql: lambda r, words: r.sql or "-- nothing to apply",
+    Preview: lambda r, words: changes.text(r),
+    c.Exported: _exported,
+    c.NotebookBuilt: lambda r, words: f"wrote {r.path}: {plural(r.cells, 'migration cell')}",
+}

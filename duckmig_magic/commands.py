@@ -18,11 +18,12 @@ import argparse
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from . import errors
 from .config import Settings
 from .engine import Migrator, StatusReport, StepResult, VerifyReport
+from .engine.migrator import Repair
 from .engine.ledger import Event
 
 DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
@@ -147,13 +148,7 @@ class Verified:
     def to_json(self):
         r = self.report
         return {"ok": r.ok, "checked": r.checked, "roundtrip": r.roundtrip,
-                "problems": [Problem(*p)._asdict() for p in r.problems]}
-
-
-class Problem(NamedTuple):
-    version: str
-    state: str
-    detail: str
+                "problems": [p._asdict() for p in r.problems]}
 
 
 @dataclass
@@ -162,11 +157,6 @@ class Stamped:
 
     def to_json(self):
         return self.versions
-
-
-class Repair(NamedTuple):
-    version: str
-    action: str
 
 
 @dataclass
@@ -281,7 +271,7 @@ def stamp(m: Migrator, args) -> Stamped:
 
 @verb("accept edited files, clear failed attempts, forget rows of deleted files")
 def repair(m: Migrator, args) -> Repaired:
-    return Repaired([Repair(*r) for r in m.repair()])
+    return Repaired(m.repair())
 
 
 @verb("print the SQL that `up` would run, without running it",

@@ -30,7 +30,7 @@ def _history(r: c.History, words: Words) -> str:
 
 def _verified(r: c.Verified, words: Words) -> str:
     report = r.report
-    lines = [f"{p.version}  {p.state}: {error_line(p.detail)}" for p in map(c.Problem._make, report.problems)]
+    lines = [f"{p.version}  {p.state}: {error_line(p.detail)}" for p in report.problems]
     if r.roundtrip:
         lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
     lines.append(f"checked {plural(report.checked, 'applied migration')}"

@@ -11,7 +11,7 @@ import argparse
 import shlex
 import textwrap
 
-from .commands import arg
+from .arguments import arg
 
 MAGIC = "%%migration"
 HELP = "Write the cell as a migration's version file, and show what was done."

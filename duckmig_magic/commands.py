@@ -16,45 +16,18 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from . import errors
+from .arguments import Arg, arg
 from .config import Settings
 from .engine import Migrator, StatusReport, StepResult, VerifyReport
 from .engine.migrator import Repair
 from .engine.ledger import Event
 
 DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One argument: argparse's flags and options, and its help (``magic_help`` where a notebook
-    gives it another default)."""
-
-    flags: tuple[str, ...]
-    help: str
-    options: dict = field(default_factory=dict)
-    magic_help: str | None = None
-
-    @property
-    def dest(self) -> str:
-        if "dest" in self.options:
-            return self.options["dest"]
-        long = [f for f in self.flags if f.startswith("--")] or list(self.flags)
-        return long[0].lstrip("-").replace("-", "_")
-
-    @property
-    def default(self):
-        if "default" in self.options:
-            return self.options["default"]
-        return False if self.options.get("action") == "store_true" else None
-
-
-def arg(*flags: str, help: str, magic_help: str | None = None, **options) -> Arg:
-    return Arg(flags, help, options, magic_help)
 
 
 @dataclass(frozen=True)

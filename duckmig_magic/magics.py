@@ -35,7 +35,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Int, Unicode, observe
 
 from . import cells, commands, config, errors
-from .commands import arg
+from .arguments import arg
 from .display import NOTEBOOK_WORDS as WORDS
 from .engine import MigrationStatus, Migrator
 from .engine.database import is_connection

@@ -1,5 +1,6 @@
 """What each entry point loads: the command and CI never load the notebook stack, the magics load no
-pandas or widgets until they show something, and exporting a notebook loads no IPython."""
+pandas or widgets until they show something, exporting a notebook loads no IPython, and neither the
+command nor the magics load the other."""
 
 import json
 import subprocess
@@ -28,7 +29,7 @@ NOTEBOOK = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{
 CASES = [
     ("import duckmig_magic", HEAVY),
     ("import duckmig_magic.engine", HEAVY),
-    ("import duckmig_magic.cli", HEAVY),
+    ("import duckmig_magic.cli", HEAVY + ["duckmig_magic.magics", "duckmig_magic.display"]),
     # a whole command, in process: status and up need none of them either
     pytest.param(COMMAND + "assert main(['up', *args]) == 0 and main(['status', *args]) == 0", HEAVY,
                  marks=pytest.mark.xfail(int(duckdb.__version__.split(".")[0]) < 2, strict=True,
@@ -37,7 +38,7 @@ CASES = [
     (f"(root / 'nb.ipynb').write_text({json.dumps(NOTEBOOK)!r})\n" + COMMAND
      + "assert main(['export', str(root / 'nb.ipynb'), '--dir', str(root / 'm')]) == 0",
      ["IPython", "duckmig_magic.magics", "pandas", "ipywidgets"]),
-    ("import duckmig_magic.magics", ["pandas", "ipywidgets", "nbformat"]),
+    ("import duckmig_magic.magics", ["pandas", "ipywidgets", "nbformat", "duckmig_magic.cli"]),
     # the notebook views render as HTML and text without building a widget or a DataFrame
     ("from duckmig_magic import Migrator\nfrom duckmig_magic.display import StatusView\n"
      "v = StatusView(Migrator(str(root / 'app.db'), str(root / 'm')))\nv._repr_mimebundle_(); v.to_text()",

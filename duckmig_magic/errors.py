@@ -49,7 +49,6 @@ class Setting:
 class Words:
     """How the Python API names an action: ``Migrator.repair()``, ``allow_drift=True``."""
 
-    API = {"status", "history", "up", "down", "redo", "verify", "stamp", "repair", "sql", "preview", "new"}
     settings = {"database": "the database given to Migrator", "directory": "the directory given to Migrator",
                 "table": "`Migrator(..., table=TABLE)`", "wait": "`Migrator(..., wait=SECONDS)`"}
 
@@ -64,7 +63,9 @@ class Words:
         return f"{name}=True"
 
     def verb(self, do: Do) -> str:
-        if do.verb not in self.API:  # no method of its own: the command does it
+        from .engine import Migrator
+
+        if not hasattr(Migrator, do.verb):  # no method of its own (init, export): the command does it
             return f"`duckmig {_line(do)}`"
         args = [a if a.isupper() else repr(a) for a in do.args]
         args += [f"{k}={'True' if v is None else v if v.isupper() else repr(v)}" for k, v in do.options]

@@ -22,7 +22,7 @@ in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration failed,
 2 usage or configuration, 3 drift, a failed verification or a refused export."""
 
 # How the command names what a user can do: its own verbs and flags.
-WORDS = errors.LineWords("duckmig", {"database": "--database (DUCKMIG_DATABASE)", "directory": "--dir (DUCKMIG_DIR)",
+WORDS = errors.Words("duckmig", {"database": "--database (DUCKMIG_DATABASE)", "directory": "--dir (DUCKMIG_DIR)",
                                      "table": "--table", "wait": "--wait SECONDS"})
 
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, out) -> int:
     verb = commands.VERBS[args.command]
     settings = config.resolve(args.database, args.directory, args.table)
     progress = TextProgress(sys.stderr) if verb.progress and not args.json else None
-    if verb.on == commands.DIRECTORY or (verb.on == commands.DATABASE_IF_KNOWN and settings.database is None):
+    if not verb.needs_migrator(settings.database is not None):
         target = settings  # without a database, nothing counts as applied
     elif settings.database is None:
         raise errors.NoDatabaseGiven()

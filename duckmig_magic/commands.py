@@ -39,6 +39,10 @@ class Verb:
     on: str = DATABASE
     progress: bool = False  # runs migrations one by one: interfaces show their progress
 
+    def needs_migrator(self, database_known: bool) -> bool:
+        """Whether the verb works on a Migrator, rather than on the settings."""
+        return self.on == DATABASE or (self.on == DATABASE_IF_KNOWN and database_known)
+
 
 VERBS: dict[str, Verb] = {}
 

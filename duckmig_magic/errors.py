@@ -47,42 +47,25 @@ class Setting:
 
 
 class Words:
-    """How the Python API names an action: ``Migrator.repair()``, ``allow_drift=True``."""
+    """How an interface names an action. With a ``prefix``, a command line's way (``duckmig repair``,
+    ``%migrate repair``, ``--allow-drift``); without, the Python API's (``Migrator.repair()``,
+    ``allow_drift=True``). ``settings`` words each Setting."""
 
-    settings = {"database": "the database given to Migrator", "directory": "the directory given to Migrator",
-                "table": "`Migrator(..., table=TABLE)`", "wait": "`Migrator(..., wait=SECONDS)`"}
+    def __init__(self, prefix: str | None, settings: dict[str, str]):
+        self.prefix, self.settings = prefix, settings
 
     def __call__(self, action: Do | Option | Setting) -> str:
+        from .engine import Migrator
+
         if isinstance(action, Setting):
             return self.settings[action.name]
         if isinstance(action, Option):
-            return self.option(action.name)
-        return self.verb(action)
-
-    def option(self, name: str) -> str:
-        return f"{name}=True"
-
-    def verb(self, do: Do) -> str:
-        from .engine import Migrator
-
-        if not hasattr(Migrator, do.verb):  # no method of its own (init, export): the command does it
-            return f"`duckmig {_line(do)}`"
-        args = [a if a.isupper() else repr(a) for a in do.args]
-        args += [f"{k}={'True' if v is None else v if v.isupper() else repr(v)}" for k, v in do.options]
-        return f"`Migrator.{do.verb}({', '.join(args)})`"
-
-
-class LineWords(Words):
-    """How a command line names an action: ``duckmig repair`` or ``%migrate repair``, ``--allow-drift``."""
-
-    def __init__(self, prefix: str, settings: dict[str, str]):
-        self.prefix, self.settings = prefix, settings
-
-    def option(self, name: str) -> str:
-        return _flag(name)
-
-    def verb(self, do: Do) -> str:
-        return f"`{self.prefix} {_line(do)}`"
+            return _flag(action.name) if self.prefix else f"{action.name}=True"
+        if self.prefix or not hasattr(Migrator, action.verb):  # no method of its own (init, export): the command
+            return f"`{self.prefix or 'duckmig'} {_line(action)}`"
+        args = [a if a.isupper() else repr(a) for a in action.args]
+        args += [f"{k}={'True' if v is None else v if v.isupper() else repr(v)}" for k, v in action.options]
+        return f"`Migrator.{action.verb}({', '.join(args)})`"
 
 
 def _flag(name: str) -> str:
@@ -96,7 +79,8 @@ def _line(do: Do) -> str:
     return " ".join(w for w in words if w)
 
 
-PYTHON = Words()
+PYTHON = Words(None, {"database": "the database given to Migrator", "directory": "the directory given to Migrator",
+                      "table": "`Migrator(..., table=TABLE)`", "wait": "`Migrator(..., wait=SECONDS)`"})
 
 
 # -- the base -------------------------------------------------------------------------------------

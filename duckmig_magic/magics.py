@@ -220,10 +220,7 @@ class Duckmig(Magics):
 
         verb = commands.VERBS[name]
         known = self._target is not None or config.resolve().database is not None
-        if verb.on == commands.DIRECTORY or (verb.on == commands.DATABASE_IF_KNOWN and not known):
-            target = config.Settings(None, self._directory())
-        else:
-            target = self._connected()
+        target = self._connected() if verb.needs_migrator(known) else config.Settings(None, self._directory())
         # A progress bar where a widget frontend runs; the lines of self._progress elsewhere.
         with shown(target, name) if verb.progress else nullcontext() as progress:
             result = verb.function(target, args)

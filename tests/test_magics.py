@@ -261,6 +261,23 @@ def test_escape_sequences_never_reach_the_output(connected, project, capsys):
 # -- %migrate ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("line, returns", [
+    ("status", "DataFrame"), ("history", "DataFrame"), ("preview", "PreviewView"), ("up", None), ("down", None),
+    ("redo", None), ("verify", None), ("sql", None), ("stamp {notes}", None), ("repair", None), ("init", None),
+    ("new 'Add x'", None), ("notebook -o built.ipynb", None), ("export nb.ipynb", None),
+])
+def test_what_each_verb_returns(connected, project, line, returns):
+    import nbformat
+    import pandas as pd
+
+    cell(connected, "add_notes --apply", NOTES)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%%migration add_tags\n" + TAGS)]),
+                   str(project.root / "nb.ipynb"))
+    result = migrate(connected, line.format(notes=version_of(project, "add_notes")))
+    kinds = {"DataFrame": pd.DataFrame, "PreviewView": PreviewView, None: type(None)}
+    assert isinstance(result, kinds[returns])
+
+
 def test_status_history_and_down_return_and_change_what_they_should(connected, project, capsys):
     empty = migrate(connected, "status")
     assert list(empty.columns) == ["version", "description", "kind", "state", "applied_at", "execution_ms",

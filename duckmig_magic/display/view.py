@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ..errors import LineWords
+from ..errors import Words
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 # How a notebook names what a user can do: the magics' verbs, and `%migrate connect` for the settings.
-NOTEBOOK_WORDS = LineWords("%migrate", {
+NOTEBOOK_WORDS = Words("%migrate", {
     "database": "the path given to `%migrate connect`", "directory": "`%migrate connect TARGET --dir DIR`",
     "table": "`%migrate connect TARGET --table TABLE`", "wait": "`%migrate connect TARGET --wait SECONDS`"})
 

@@ -6,7 +6,7 @@ A database with 2,000 SQL migrations, 1,990 of them stamped as applied and
 10 pending, is shown four ways, each including the engine's ``status()``:
 
 status       ``Migrator.status()`` alone (reading the files and the ledger)
-text         status + the plain-text table a terminal shows (``text.status_lines``)
+text         status + the plain-text table a terminal shows (``render.status.text``)
 html         status + the self-contained HTML fallback (what nbconvert and GitHub show)
 widget       status + building the ipywidgets view (first page of 50 rows)
 
@@ -52,13 +52,13 @@ def make_project(root: Path):
 
 def contenders(m):
     from duckmig_magic.display import StatusView
-    from duckmig_magic.text import status_lines
+    from duckmig_magic.render import status
 
     import ipywidgets  # noqa: F401  imported before timing: a notebook has it loaded already
 
     return {
         "status": lambda: m.status(),
-        "text": lambda: "\n".join(status_lines(m.status())),
+        "text": lambda: status.text(m.status()),
         "html": lambda: StatusView(m).to_html(),
         "widget": lambda: StatusView(m).widget,
     }

@@ -195,12 +195,12 @@ def child(name: str, args: list[str]) -> str:
         for i, stmt in enumerate(stmts, 1):
             conn.execute("BEGIN TRANSACTION")
             conn.execute(stmt)
-            conn.execute(f"INSERT INTO {ledger.table} (version, description, kind, checksum, status, applied_at, "
+            conn.execute(f"INSERT INTO {ledger.quoted} (version, description, kind, checksum, status, applied_at, "
                          "execution_ms, error, statement, downgrade, filename) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [version(i), f"t {i}", "sql", "0" * 64, "applied", utcnow(), 0.1, None, None,
                           f"DROP TABLE t_{i};", f"{version(i)}_t_{i}.sql"])
-            conn.execute(f"INSERT INTO {ledger.history_table} (seq, version, event, occurred_at, checksum, "
+            conn.execute(f"INSERT INTO {ledger.quoted_history} (seq, version, event, occurred_at, checksum, "
                          "execution_ms, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          [i, version(i), "applied", utcnow(), "0" * 64, 0.1, None])
             conn.execute("COMMIT")

@@ -40,18 +40,16 @@ def read_pyproject(path: Path) -> dict:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise errors.BadSettings(path, f"not valid TOML: {exc}", "fix the file or remove [tool.duckmig]") from exc
+        raise errors.SettingsNotToml(path, exc) from exc
     section = data.get("tool", {}).get("duckmig", {})
     if not isinstance(section, dict):
-        raise errors.BadSettings(path, "[tool.duckmig] must be a table")
+        raise errors.SettingsNotATable(path)
     unknown = set(section) - KEYS
     if unknown:
-        raise errors.BadSettings(
-            path, f"unknown setting{'s' if len(unknown) > 1 else ''} in [tool.duckmig]: "
-            f"{', '.join(sorted(unknown))}", f"the settings are {', '.join(sorted(KEYS))}")
+        raise errors.UnknownSettings(path, unknown, ", ".join(sorted(KEYS)))
     for key, value in section.items():
         if not isinstance(value, str):
-            raise errors.BadSettings(path, f"[tool.duckmig] {key} must be a string, not {value!r}")
+            raise errors.SettingNotAString(path, key, value)
     return section
 
 

@@ -1,290 +1,486 @@
-"""Errors a user can cause, each named for its condition.
+"""Errors a user can cause, each named for its condition, each stating its rule once.
 
-Every error carries the data that describes it (file, line, version, ...) and
-renders as one message: what is wrong, where, and what to do. The CLI prints
-``str(error)`` and exits with ``error.exit_code``; the magics raise it as a
-``UsageError``. Exit codes: 1 a migration failed, 2 usage or configuration,
-3 drift or a failed verification.
+A class gives its ``message`` and ``hint`` as templates, filled from the data
+the error carries (its ``fields``, given by position or by name, and its
+properties). What a user can do about it is data as well (``actions``): the
+command, the magics and the Python API each word an action their own way
+(``duckmig repair``, ``%migrate repair``, ``Migrator.repair()``) by passing
+their ``Words`` to ``render``. ``str(error)`` is the Python API's wording.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import inspect
+from dataclasses import dataclass
+
+from .wording import cut, first_line, plural  # noqa: F401  first_line: the engine's, for DuckDB's messages
+
+# Exit codes of the command; the magics raise UsageError for all but 0.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+
+
+# -- what a user can do, as data, and how each interface words it ----------------------------------
+
+
+@dataclass(frozen=True)
+class Do:
+    """A verb to run: ``Do("down", ("VERSION",))``, ``Do("down", options=(("steps", "N"),))``.
+    Arguments in capitals are placeholders, anything else a value; an option's value None is a flag."""
+
+    verb: str
+    args: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option of the verb that failed, named on its own: "pass --allow-drift"."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where the work happens: database, directory, table or wait."""
+
+    name: str
+
+
+class Words:
+    """How an interface names an action. With a ``prefix``, a command line's way (``duckmig repair``,
+    ``%migrate repair``, ``--allow-drift``); without, the Python API's (``Migrator.repair()``,
+    ``allow_drift=True``). ``settings`` words each Setting."""
+
+    def __init__(self, prefix: str | None, settings: dict[str, str]):
+        self.prefix, self.settings = prefix, settings
+
+    def __call__(self, action: Do | Option | Setting) -> str:
+        from .engine import Migrator
+
+        if isinstance(action, Setting):
+            return self.settings[action.name]
+        if isinstance(action, Option):
+            return _flag(action.name) if self.prefix else f"{action.name}=True"
+        if self.prefix or not hasattr(Migrator, action.verb):  # no method of its own (init, export): the command
+            return f"`{self.prefix or 'duckmig'} {_line(action)}`"
+        args = [a if a.isupper() else repr(a) for a in action.args]
+        args += [f"{k}={'True' if v is None else v if v.isupper() else repr(v)}" for k, v in action.options]
+        return f"`Migrator.{action.verb}({', '.join(args)})`"
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _line(do: Do) -> str:
+    words = [do.verb, *do.args]
+    for name, value in do.options:
+        words += [_flag(name)] + ([value] if value is not None else [])
+    return " ".join(w for w in words if w)
+
+
+PYTHON = Words(None, {"database": "the database given to Migrator", "directory": "the directory given to Migrator",
+                      "table": "`Migrator(..., table=TABLE)`", "wait": "`Migrator(..., wait=SECONDS)`"})
+
+
+# -- the base -------------------------------------------------------------------------------------
+
+
+class _Template:
+    """A ``message`` or ``hint`` template of an error class: read on the class, the template (or the
+    function of the error that gives one); read on an error, its text in the Python API's words."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def text(self, error) -> str | None:
+        return self.source(error) if callable(self.source) else self.source
+
+    def __get__(self, error, owner=None):
+        if error is None:
+            return self.source
+        template = self.text(error)
+        return error._fill(template, PYTHON) if template else template
 
 
 class DuckmigError(Exception):
     """Base of every error duckmig reports to a user."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
+    fields: tuple[str, ...] = ("detail", "hint")  # the data, by position; a class attribute is a default
+    message = "{detail}"
+    hint: str | None = None  # a template; a hint given when raised is taken as it is
+    actions: dict = {}  # name in the templates -> Do, Option or Setting
 
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        for name in ("message", "hint"):  # a string, or a property choosing one from the data
+            value = cls.__dict__.get(name)
+            if isinstance(value, (str, property)):
+                setattr(cls, name, _Template(value.fget if isinstance(value, property) else value))
+
+    def __init__(self, *values, **named):
+        if len(values) > len(self.fields) or set(named) - set(self.fields):
+            raise TypeError(f"{type(self).__name__} takes {', '.join(self.fields)}")
+        data = {**dict(zip(self.fields, values)), **named}
+        for name in self.fields:
+            if name in data or not hasattr(type(self), name):
+                value = data.get(name)
+                if name != "hint" or value is not None:
+                    setattr(self, name, value)
+        super().__init__(*values)
+
+    def message_text(self, words: Words = PYTHON) -> str:
+        return self._fill(self._template("message"), words)
+
+    def hint_text(self, words: Words = PYTHON) -> str | None:
+        if "hint" in self.__dict__:  # given when raised: said as it is
+            return self.__dict__["hint"]
+        template = self._template("hint")
+        return self._fill(template, words) if template else None
+
+    def render(self, words: Words = PYTHON) -> str:
+        """The message, then the hint in ``words``, as a user reads them."""
+        hint = self.hint_text(words)
+        return f"{self.message_text(words)}\n  hint: {hint}" if hint else self.message_text(words)
 
     def __str__(self) -> str:
-        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+        return self.render()
+
+    def _template(self, name: str) -> str | None:
+        found = inspect.getattr_static(type(self), name)
+        return found.text(self) if isinstance(found, _Template) else found
+
+    def _fill(self, template: str, words: Words) -> str:
+        return template.format_map(_Data(self, words))
 
 
-# -- configuration and usage ------------------------------------------------
+DuckmigError.message = _Template(DuckmigError.message)
+
+
+class _Data(dict):
+    """A template's names: the error's actions in the interface's words, else its data."""
+
+    def __init__(self, error: DuckmigError, words: Words):
+        super().__init__()
+        self.error, self.words = error, words
+
+    def __missing__(self, name: str):
+        action = self.error.actions.get(name)
+        return self.words(action) if action is not None else getattr(self.error, name)
+
+
+STATUS = Do("status")
+DATABASE, DIRECTORY = Setting("database"), Setting("directory")
+
+
+# -- configuration and usage ------------------------------------------------------------------------
 
 
 class ConfigError(DuckmigError):
     """Settings, flags or paths that cannot work."""
 
 
+class BadArguments(ConfigError):
+    """A verb's arguments that its parser refuses."""
+
+    fields = ("verb", "detail")
+    message = "{verb_}{detail}"
+    hint = "{help} lists the arguments"
+
+    @property
+    def verb_(self) -> str:
+        return f"{self.verb}: " if self.verb else ""
+
+    @property
+    def actions(self) -> dict:
+        return {"help": Do(self.verb, ("--help",))}
+
+
+class BadKeyOption(BadArguments):
+    fields = ("option",)
+    verb = "preview"
+    message = "preview: --key takes TABLE=COLUMN[,COLUMN...], not {option!r}"
+    hint = "for example --key events=day,seq"
+
+
+class NoNotebookGiven(BadArguments):
+    fields = ()
+    verb = "export"
+    message = "export: give the notebook to export"
+    hint = "{export}"
+    actions = {"export": Do("export", ("NOTEBOOK.ipynb",))}
+
+
 class NoDatabaseGiven(ConfigError):
-    def __init__(self):
-        super().__init__(
-            "no database given",
-            "pass --database PATH, set DUCKMIG_DATABASE, or add database = \"...\" under [tool.duckmig] "
-            "in pyproject.toml",
-        )
+    fields = ()
+    message = "no database given"
+    hint = ('pass --database PATH, set DUCKMIG_DATABASE, or add database = "..." under [tool.duckmig] '
+            "in pyproject.toml")
 
 
 class BadSettings(ConfigError):
     """``[tool.duckmig]`` in a pyproject.toml that cannot be used."""
 
-    def __init__(self, path: Path, detail: str, hint: str | None = None):
-        self.path, self.detail = Path(path), detail
-        super().__init__(f"{path}: {detail}", hint or f"fix [tool.duckmig] in {path}")
+    fields = ("path",)
+    hint = "fix [tool.duckmig] in {path}"
+
+
+class SettingsNotToml(BadSettings):
+    fields = ("path", "detail")
+    message = "{path}: not valid TOML: {detail}"
+    hint = "fix the file or remove [tool.duckmig]"
+
+
+class SettingsNotATable(BadSettings):
+    message = "{path}: [tool.duckmig] must be a table"
+
+
+class UnknownSettings(BadSettings):
+    fields = ("path", "names", "known")
+    message = "{path}: unknown setting{s} in [tool.duckmig]: {listed}"
+    hint = "the settings are {known}"
+
+    s = property(lambda self: "s" * (len(self.names) > 1))
+    listed = property(lambda self: ", ".join(sorted(self.names)))
+
+
+class SettingNotAString(BadSettings):
+    fields = ("path", "key", "value")
+    message = "{path}: [tool.duckmig] {key} must be a string, not {value!r}"
 
 
 class NotAVersion(ConfigError):
-    def __init__(self, text: str, reason: str = "versions look like 20250710_000001"):
-        self.text = text
-        super().__init__(f"{text!r} is not a version: {reason}", "`duckmig status` lists the versions")
+    fields = ("text",)
+    rule = "versions look like 20250710_000001"
+    message = "{text!r} is not a version: {rule}"
+    hint = "{status} lists the versions"
+    actions = {"status": STATUS}
 
 
 class ImpossibleVersion(NotAVersion):
     """The pattern of a version, but no date and time of the calendar (20251399_000000)."""
 
-    def __init__(self, text: str):
-        super().__init__(text, f"{text[:4]}-{text[4:6]}-{text[6:8]} {text[9:11]}:{text[11:13]}:{text[13:15]} "
-                               "is not a date and time (a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)")
+    @property
+    def rule(self) -> str:
+        t = self.text
+        return (f"{t[:4]}-{t[4:6]}-{t[6:8]} {t[9:11]}:{t[11:13]}:{t[13:15]} is not a date and time "
+                "(a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)")
 
 
 class TargetAndSteps(ConfigError):
-    def __init__(self):
-        super().__init__("give a target version or --steps, not both",
-                         "`down VERSION` keeps VERSION and reverts the newer ones; `down --steps N` reverts N")
+    fields = ()
+    message = "give a target version or --steps, not both"
+    hint = "{down_to} keeps VERSION and reverts the newer ones; {down_steps} reverts N"
+    actions = {"down_to": Do("down", ("VERSION",)), "down_steps": Do("down", options=(("steps", "N"),))}
 
 
 class BadSteps(ConfigError):
-    def __init__(self, steps: int):
-        self.steps = steps
-        super().__init__(f"--steps must be 1 or more, not {steps}", "`down` alone reverts the newest migration")
+    fields = ("steps",)
+    message = "--steps must be 1 or more, not {steps}"
+    hint = "{down} alone reverts the newest migration"
+    actions = {"down": Do("down")}
 
 
 class NoDirectory(ConfigError):
-    def __init__(self, path: Path):
-        self.path = path
-        super().__init__(
-            f"migrations directory {path} does not exist",
-            "create it with `duckmig init`, or point --dir (DUCKMIG_DIR) at the folder that holds versions/",
-        )
+    fields = ("path",)
+    message = "migrations directory {path} does not exist"
+    hint = "create it with {init}, or point {directory_setting} at the folder that holds versions/"
+    actions = {"init": Do("init"), "directory_setting": DIRECTORY}
 
 
 class NotAFolder(ConfigError):
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        super().__init__(f"{path} is a file, not a folder: the migrations directory holds its version files in "
-                         "its versions/ folder",
-                         "move that file out of the way, or point --dir (DUCKMIG_DIR) at another folder")
+    fields = ("path",)
+    message = ("{path} is a file, not a folder: the migrations directory holds its version files in its "
+               "versions/ folder")
+    hint = "move that file out of the way, or point {directory_setting} at another folder"
+    actions = {"directory_setting": DIRECTORY}
+
+
+class SymlinkRefused(ConfigError):
+    """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
+
+    fields = ("path",)
+    message = "{path} is a symbolic link; duckmig writes only regular files, so it was left as it was"
+    hint = "put the file itself in its place (or remove the link), then run this again"
 
 
 class NoDatabaseFolder(ConfigError):
-    def __init__(self, path: Path):
-        self.path = path
-        super().__init__(
-            f"cannot open database {path}: folder {path.parent} does not exist",
-            "create the folder first, or fix --database (DUCKMIG_DATABASE)",
-        )
+    fields = ("path",)
+    message = "cannot open database {path}: folder {path.parent} does not exist"
+    hint = "create the folder first, or fix {database_setting}"
+    actions = {"database_setting": DATABASE}
 
 
 class DatabaseLocked(ConfigError):
-    def __init__(self, database: str, pid: int | None, holder: str | None):
-        self.database, self.pid, self.holder = database, pid, holder
-        who = f"process {pid} ({holder})" if pid else "another process"
-        super().__init__(
-            f"database {database} is locked by {who}: DuckDB lets one process write a file",
-            "close that process's connection (in a notebook: restart its kernel, or hand the open "
-            "connection to duckmig with `%migrate connect VARIABLE`), or retry with --wait SECONDS",
-        )
+    fields = ("database", "pid", "holder")
+    message = "database {database} is locked by {who}: DuckDB lets one process write a file"
+    hint = ("close that process's connection (in a notebook: restart its kernel, or hand the open "
+            "connection to duckmig with `%migrate connect VARIABLE`), or retry with {wait}")
+    actions = {"wait": Setting("wait")}
+
+    @property
+    def who(self) -> str:
+        return f"process {self.pid} ({self.holder})" if self.pid else "another process"
 
 
 class DatabaseUnavailable(ConfigError):
-    def __init__(self, database: str, reason: str):
-        self.database, self.reason = database, reason
-        super().__init__(f"cannot open database {database}: {reason}",
-                         "point --database (DUCKMIG_DATABASE) at a DuckDB database file, a path for a new "
-                         "one, or :memory:")
+    fields = ("database", "reason")
+    message = "cannot open database {database}: {reason}"
+    hint = "point {database_setting} at a DuckDB database file, a path for a new one, or :memory:"
+    actions = {"database_setting": DATABASE}
 
 
 class TransactionOpen(ConfigError):
-    def __init__(self):
-        super().__init__(
-            "the connection has a transaction open; duckmig will not commit it for you",
-            "finish it with COMMIT or ROLLBACK on that connection, then run the migration again",
-        )
+    fields = ()
+    message = "the connection has a transaction open; duckmig will not commit it for you"
+    hint = "finish it with COMMIT or ROLLBACK on that connection, then run the migration again"
 
 
 class NotConnected(ConfigError):
-    def __init__(self):
-        super().__init__(
-            "no database to migrate: nothing is connected and no database is set",
-            "run `%migrate connect TARGET` with a database file, :memory:, or the name of a variable "
-            "holding a duckdb connection; or set database = \"...\" under [tool.duckmig] in pyproject.toml",
-        )
+    fields = ()
+    message = "no database to migrate: nothing is connected and no database is set"
+    hint = ("run `%migrate connect TARGET` with a database file, :memory:, or the name of a variable "
+            'holding a duckdb connection; or set database = "..." under [tool.duckmig] in pyproject.toml')
 
 
 class NotAConnection(ConfigError):
-    def __init__(self, name: str, value):
-        self.name, self.type = name, type(value).__name__
-        super().__init__(
-            f"variable {name} holds a {self.type}, not a duckdb connection",
-            f"assign {name} = duckdb.connect(...) first, or give the database's path instead",
-        )
+    fields = ("name", "value")
+    message = "variable {name} holds a {type_name}, not a duckdb connection"
+    hint = "assign {name} = duckdb.connect(...) first, or give the database's path instead"
+
+    type_name = property(lambda self: type(self.value).__name__)
 
 
 class UnknownTarget(ConfigError):
-    def __init__(self, name: str):
-        self.name = name
-        super().__init__(
-            f"{name} is neither a variable nor an existing database file",
-            f"for a connection, assign it to a variable first; for a new database file, give it an "
-            f"extension (for example {name}.duckdb)",
-        )
+    fields = ("name",)
+    message = "{name} is neither a variable nor an existing database file"
+    hint = ("for a connection, assign it to a variable first; for a new database file, give it an "
+            "extension (for example {name}.duckdb)")
+
+
+# -- versions and the ledger ------------------------------------------------------------------------
 
 
 class UnknownVersion(DuckmigError):
-    def __init__(self, version: str, where: str = "in the migrations directory or the ledger"):
-        self.version = version
-        super().__init__(
-            f"no migration {version} {where}",
-            "`duckmig status` lists the versions",
-        )
+    fields = ("version", "where")
+    where = "in the migrations directory or the ledger"
+    message = "no migration {version} {where}"
+    hint = "{status} lists the versions"
+    actions = {"status": STATUS}
 
 
 class NothingToRevert(DuckmigError):
-    def __init__(self):
-        super().__init__("nothing to revert: no migration is applied", "`duckmig status` shows the state")
+    fields = ()
+    message = "nothing to revert: no migration is applied"
+    hint = "{status} shows the state"
+    actions = {"status": STATUS}
 
 
 class WrongLedgerLayout(ConfigError):
-    def __init__(self, table: str, columns: list[str]):
-        self.table, self.columns = table, columns
-        super().__init__(
-            f"table {table} exists but is not a duckmig ledger (columns: {', '.join(columns)})",
-            "rename that table, or choose another ledger table with --table",
-        )
+    fields = ("table", "columns")
+    message = "table {table} exists but is not a duckmig ledger (columns: {listed})"
+    hint = "rename that table, or choose another ledger table with {table_setting}"
+    actions = {"table_setting": Setting("table")}
+
+    listed = property(lambda self: ", ".join(self.columns))
 
 
-# -- DuckLake targets ------------------------------------------------------------
+# -- DuckLake targets --------------------------------------------------------------------------------
 
 _LAKE_FORMS = "ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST"
 
 
 class NotALake(ConfigError):
-    def __init__(self, database: str):
-        self.database = database
-        super().__init__(f"{database!r} is not a DuckLake: a DuckLake target starts with ducklake:",
-                         f"write {_LAKE_FORMS}")
+    fields = ("database",)
+    message = "{database!r} is not a DuckLake: a DuckLake target starts with ducklake:"
+    hint = f"write {_LAKE_FORMS}"
 
 
 class LakeCatalogMissing(ConfigError):
-    def __init__(self, database: str):
-        self.database = database
-        super().__init__(f"{database!r} names no catalog: a DuckLake needs one after ducklake:",
-                         f"write {_LAKE_FORMS}")
+    fields = ("database",)
+    message = "{database!r} names no catalog: a DuckLake needs one after ducklake:"
+    hint = f"write {_LAKE_FORMS}"
 
 
 class UnknownCatalogKind(ConfigError):
-    def __init__(self, kind: str, known: list[str]):
-        self.kind, self.known = kind, known
-        super().__init__(f"DuckLake has no catalog kind {kind}: it keeps its catalog in "
-                         f"{', '.join(k + ':' for k in known)} or a DuckDB file",
-                         "write ducklake:postgres:... for PostgreSQL, or a path for a DuckDB file")
+    fields = ("kind", "known")
+    message = "DuckLake has no catalog kind {kind}: it keeps its catalog in {kinds} or a DuckDB file"
+    hint = "write ducklake:postgres:... for PostgreSQL, or a path for a DuckDB file"
+
+    kinds = property(lambda self: ", ".join(k + ":" for k in self.known))
 
 
 class UnknownLakeOption(ConfigError):
-    def __init__(self, name: str, known: list[str]):
-        self.name, self.known = name, known
-        super().__init__(f"{name} is not an ATTACH option of DuckLake that duckmig passes on",
-                         f"the options are {', '.join(known)}")
+    fields = ("name", "known")
+    message = "{name} is not an ATTACH option of DuckLake that duckmig passes on"
+    hint = "the options are {listed}"
+
+    listed = property(lambda self: ", ".join(self.known))
 
 
 class ReadOnlyLakeOption(ConfigError):
-    def __init__(self, name: str, what: str):
-        self.name = name
-        super().__init__(f"{name} {what}, and migrations write to the lake", f"leave {name} out")
+    fields = ("name", "what")
+    message = "{name} {what}, and migrations write to the lake"
+    hint = "leave {name} out"
 
 
 class EmptyLakeOption(ConfigError):
-    def __init__(self, name: str):
-        self.name = name
-        super().__init__(f"{name} is empty", f"give {name} a value, or leave it out")
+    fields = ("name",)
+    message = "{name} is empty"
+    hint = "give {name} a value, or leave it out"
 
 
 class BadLakeOptionValue(ConfigError):
-    def __init__(self, name: str, value, expected: str):
-        self.name, self.value = name, value
-        super().__init__(f"{name} must be {expected}, not {value!r}", f"set {name} to {expected}")
+    fields = ("name", "value", "expected")
+    message = "{name} must be {expected}, not {value!r}"
+    hint = "set {name} to {expected}"
 
 
 class DataPathTwice(ConfigError):
-    def __init__(self):
-        super().__init__("the data path is given twice: as --data-path and as the option DATA_PATH",
-                         "keep one of them")
+    fields = ()
+    message = "the data path is given twice: as --data-path and as the option DATA_PATH"
+    hint = "keep one of them"
 
 
 class LakeExtensionUnavailable(ConfigError):
-    def __init__(self, extension: str, reason: str):
-        self.extension, self.reason = extension, reason
-        super().__init__(
-            f"cannot load DuckDB's {extension} extension: {reason}",
-            f"INSTALL {extension} downloads it from extensions.duckdb.org once; without a network, install it "
-            f"into DuckDB's extension directory first (INSTALL {extension} FROM 'REPOSITORY', or "
-            f"INSTALL 'FILE.duckdb_extension')")
+    fields = ("extension", "reason")
+    message = "cannot load DuckDB's {extension} extension: {reason}"
+    hint = ("INSTALL {extension} downloads it from extensions.duckdb.org once; without a network, install it "
+            "into DuckDB's extension directory first (INSTALL {extension} FROM 'REPOSITORY', or "
+            "INSTALL 'FILE.duckdb_extension')")
 
 
 class LakeNeedsDataPath(ConfigError):
-    def __init__(self, database: str):
-        self.database = database
-        super().__init__(f"{database} is a new DuckLake and has no data path for its Parquet files",
-                         "give one with --data-path DIR (a folder or a URL such as s3://bucket/lake/); the "
-                         "lake keeps it")
+    fields = ("database",)
+    message = "{database} is a new DuckLake and has no data path for its Parquet files"
+    hint = "give one with --data-path DIR (a folder or a URL such as s3://bucket/lake/); the lake keeps it"
 
 
 class LakeUnavailable(ConfigError):
-    def __init__(self, database: str, reason: str):
-        self.database, self.reason = database, reason
-        super().__init__(f"cannot attach DuckLake {database}: {reason}",
-                         "check the catalog after ducklake: (for PostgreSQL: dbname, host, port, user, and "
-                         "that the server runs) and the data path")
+    fields = ("database", "reason")
+    message = "cannot attach DuckLake {database}: {reason}"
+    hint = ("check the catalog after ducklake: (for PostgreSQL: dbname, host, port, user, and that the server "
+            "runs) and the data path")
 
 
-# -- migration files ----------------------------------------------------------
+# -- migration files ------------------------------------------------------------------------------
 
 
 class MigrationFileError(DuckmigError):
     """A version file that cannot be used; names the file and, where known, the line."""
 
+    fields = ("path", "detail", "line", "hint")
     rule = "the file is not a valid migration"
+    message = "{where}: {said}"
 
-    def __init__(self, path: Path | str, detail: str | None = None, line: int | None = None,
-                 hint: str | None = None):
-        self.path, self.line, self.detail = Path(path), line, detail
-        where = f"{path}:{line}" if line else f"{path}"
-        super().__init__(f"{where}: {detail or self.rule}", hint)
+    where = property(lambda self: f"{self.path}:{self.line}" if self.line else f"{self.path}")
+    said = property(lambda self: self.detail or self.rule)
 
 
 class NoUpMarker(MigrationFileError):
     rule = "a SQL migration needs a `-- migrate:up` line"
-
-    def __init__(self, path, line=None):
-        super().__init__(path, self.rule, line,
-                         "start the file with `-- migrate:up`, and put the revert under `-- migrate:down`")
+    hint = "start the file with `-- migrate:up`, and put the revert under `-- migrate:down`"
 
 
 class DuplicateMarker(MigrationFileError):
@@ -310,9 +506,7 @@ class UnknownOption(MigrationFileError):
 class DownOutsideTransaction(MigrationFileError):
     rule = ("transaction:false is for `-- migrate:up` only: a downgrade runs in a transaction "
             "together with the removal of its ledger row")
-
-    def __init__(self, path, line=None):
-        super().__init__(path, self.rule, line, "remove transaction:false from the `-- migrate:down` line")
+    hint = "remove transaction:false from the `-- migrate:down` line"
 
 
 class EmptyUp(MigrationFileError):
@@ -356,316 +550,345 @@ class VersionMismatch(MigrationFileError):
 
 
 class DuplicateVersion(MigrationFileError):
-    def __init__(self, version: str, paths: list[Path]):
-        self.version, self.paths = version, paths
-        super().__init__(
-            paths[0],
-            f"version {version} is used by {len(paths)} files: {', '.join(p.name for p in paths)}",
-            hint="give one of them a new version (rename it, or recreate it with `duckmig new`)",
-        )
+    fields = ("version", "paths")
+    message = "{path}: version {version} is used by {count} files: {names}"
+    hint = "give one of them a new version (rename it, or recreate it with {new})"
+    actions = {"new": Do("new")}
+
+    path = property(lambda self: self.paths[0])
+    count = property(lambda self: len(self.paths))
+    names = property(lambda self: ", ".join(p.name for p in self.paths))
 
 
 class VersionTaken(ConfigError):
     """A new migration asked for a version another file already has."""
 
-    def __init__(self, version: str, path: Path, where: str | None = None):
-        self.version, self.path = version, Path(path)
-        super().__init__(f"{where + ': ' if where else ''}version {version} is taken by {self.path.name}",
-                         "drop --version to take the next free one, or give a version no file has")
+    fields = ("version", "path", "where")
+    message = "{at}version {version} is taken by {path.name}"
+    hint = "drop --version to take the next free one, or give a version no file has"
+
+    at = property(lambda self: f"{self.where}: " if self.where else "")
 
 
 class SlugHasOtherVersion(ConfigError):
     """``--version`` names another version than the file that already holds the slug."""
 
-    def __init__(self, slug: str, version: str, path: Path, where: str | None = None):
-        self.slug, self.version, self.path = slug, version, Path(path)
-        super().__init__(f"{where + ': ' if where else ''}--version {version}, but slug {slug!r} "
-                         f"is {self.path.name}",
-                         "drop --version (the slug finds its file), or use a new slug for a new migration")
+    fields = ("slug", "version", "path", "where")
+    message = "{at}--version {version}, but slug {slug!r} is {path.name}"
+    hint = "drop --version (the slug finds its file), or use a new slug for a new migration"
+
+    at = VersionTaken.at
 
 
-class SymlinkRefused(ConfigError):
-    """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
+class BadSlug(DuckmigError):
+    fields = ("slug",)
+    message = "{slug!r} is not a slug: use lower-case letters, digits and _ (for example {example!r})"
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        super().__init__(f"{path} is a symbolic link; duckmig writes only regular files, so it was left as it was",
-                         "put the file itself in its place (or remove the link), then run this again")
+    @property
+    def example(self) -> str:
+        from .engine.versions import slugify
+
+        return slugify(self.slug)
 
 
-# -- notebooks -----------------------------------------------------------------
+class AmbiguousSlug(DuckmigError):
+    fields = ("slug", "scripts")
+    message = "slug {slug!r} names {count} version files: {names}"
+    hint = "use a slug that names one migration, or remove the extra file"
+
+    count = property(lambda self: len(self.scripts))
+    names = property(lambda self: ", ".join(s.name for s in self.scripts))
+
+
+class OtherKind(DuckmigError):
+    fields = ("name", "kind", "new_kind")
+    message = "{name} is a {kind} migration; this one is {new_kind}"
+    hint = "keep the form of the existing file, or use a new slug"
+
+
+class MigrationApplied(DuckmigError):
+    """A migration's text changed after it was applied; its file is left as it was."""
+
+    fields = ("script", "keep")
+    message = ("{script.version} ({script.name}) is already applied and its text changed; "
+               "the file was left as it was")
+    hint = ("revert it first ({down} reverts it and everything newer), then run this again; "
+            "or put the change in a new migration with another slug")
+
+    @property
+    def actions(self) -> dict:
+        return {"down": Do("down", (self.keep,))}
+
+
+# -- notebooks ------------------------------------------------------------------------------------
 
 
 class NotebookError(ConfigError):
     """A notebook file that cannot be read or exported; nothing was written."""
 
+    fields = ("path",)
+
 
 class NotebookNotFound(NotebookError):
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        super().__init__(f"notebook {path} does not exist", "check the path (relative to the current folder)")
+    message = "notebook {path} does not exist"
+    hint = "check the path (relative to the current folder)"
 
 
 class NotANotebook(NotebookError):
-    def __init__(self, path: Path, detail: str):
-        self.path, self.detail = Path(path), detail
-        super().__init__(f"{path} is not a Jupyter notebook: {detail}",
-                         "give the .ipynb file that holds the migration cells")
+    fields = ("path", "detail")
+    message = "{path} is not a Jupyter notebook: {detail}"
+    hint = "give the .ipynb file that holds the migration cells"
 
 
 class NotebookJsonError(NotebookError):
     """Truncated or otherwise invalid JSON, with where it breaks."""
 
-    def __init__(self, path: Path, line: int, column: int, detail: str):
-        self.path, self.line, self.column, self.detail = Path(path), line, column, detail
-        super().__init__(f"{path}:{line}:{column}: the notebook is not valid JSON ({detail})",
-                         "the file is truncated or was edited by hand: restore it from version control, "
-                         "or open it in Jupyter and save it again")
+    fields = ("path", "line", "column", "detail")
+    message = "{path}:{line}:{column}: the notebook is not valid JSON ({detail})"
+    hint = ("the file is truncated or was edited by hand: restore it from version control, "
+            "or open it in Jupyter and save it again")
 
 
 class UnsupportedNotebookFormat(NotebookError):
-    def __init__(self, path: Path, version):
-        self.path, self.version = Path(path), version
-        hint = ("upgrade nbformat (`pip install -U nbformat`) to read it" if isinstance(version, int) and version > 4
-                else "open it in Jupyter and save it, which writes the current format (4)")
-        super().__init__(f"{path} is a notebook of nbformat {version}, which cannot be read here "
-                         "(formats 2 to 4 can)", hint)
+    fields = ("path", "version")
+    message = "{path} is a notebook of nbformat {version}, which cannot be read here (formats 2 to 4 can)"
+
+    @property
+    def hint(self) -> str:
+        if isinstance(self.version, int) and self.version > 4:
+            return "upgrade nbformat (`pip install -U nbformat`) to read it"
+        return "open it in Jupyter and save it, which writes the current format (4)"
 
 
 class NothingToExport(NotebookError):
-    def __init__(self, path: Path, cells: int):
-        self.path, self.cells = Path(path), cells
-        what = "has no cells" if not cells else f"has no %%migration cell among its {cells} cells"
-        super().__init__(f"{path} {what}: nothing to export",
-                         "a migration cell starts with `%%migration SLUG` on its first line")
+    fields = ("path", "cells")
+    message = "{path} {what}: nothing to export"
+    hint = "a migration cell starts with `%%migration SLUG` on its first line"
+
+    what = property(lambda self: "has no cells" if not self.cells
+                    else f"has no %%migration cell among its {self.cells} cells")
 
 
 class BadMigrationLine(NotebookError):
     """A ``%%migration`` line that the magic would refuse too."""
 
-    def __init__(self, path: Path, index: int, line: str, detail: str):
-        self.path, self.index, self.line, self.detail = Path(path), index, line, detail
-        super().__init__(f"{path} cell {index}: {detail}\n  line: {line}",
-                         "fix the cell's first line; `%%migration?` in a notebook shows its arguments")
+    fields = ("path", "index", "line", "detail")
+    message = "{path} cell {index}: {detail}\n  line: {line}"
+    hint = "fix the cell's first line; `%%migration?` in a notebook shows its arguments"
 
 
 class DuplicateSlugInNotebook(NotebookError):
-    def __init__(self, path: Path, slug: str, indexes: list[int]):
-        self.path, self.slug, self.indexes = Path(path), slug, indexes
-        cells = " and ".join(str(i) for i in indexes)
-        super().__init__(f"{path}: cells {cells} both write migration {slug!r}",
-                         "each migration is one cell: rename the slug of one of them, or delete one")
+    fields = ("path", "slug", "indexes")
+    message = "{path}: cells {cells} both write migration {slug!r}"
+    hint = "each migration is one cell: rename the slug of one of them, or delete one"
+
+    cells = property(lambda self: " and ".join(str(i) for i in self.indexes))
 
 
 class DuplicateVersionInNotebook(NotebookError):
-    def __init__(self, path: Path, version: str, indexes: list[int]):
-        self.path, self.version, self.indexes = Path(path), version, indexes
-        cells = " and ".join(str(i) for i in indexes)
-        super().__init__(f"{path}: cells {cells} both ask for --version {version}",
-                         "drop --version from the newer cell: it then takes the next free version")
+    fields = ("path", "version", "indexes")
+    message = "{path}: cells {cells} both ask for --version {version}"
+    hint = "drop --version from the newer cell: it then takes the next free version"
+
+    cells = DuplicateSlugInNotebook.cells
 
 
 class NoNotebookPath(ConfigError):
-    def __init__(self):
-        super().__init__("the file of this notebook is not known to the kernel",
-                         "give it: `%migrate export NOTEBOOK.ipynb` (the file as last saved is exported)")
+    fields = ()
+    message = "the file of this notebook is not known to the kernel"
+    hint = "give it: `%migrate export NOTEBOOK.ipynb` (the file as last saved is exported)"
 
 
-class NotebookExists(ConfigError):
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        super().__init__(f"{path} exists already; it was left as it was",
-                         "choose another file with -o, or pass --force to replace it")
+class NotebookExists(NotebookError):
+    message = "{path} exists already; it was left as it was"
+    hint = "choose another file with -o, or pass --force to replace it"
 
 
-# -- running -------------------------------------------------------------------
+class NotebookFolderMissing(NotebookError):
+    message = "cannot write {path}: folder {path.parent} does not exist"
+    hint = "create the folder first, or choose another file with -o"
+
+
+# -- running ----------------------------------------------------------------------------------------
 
 
 class MigrationFailed(DuckmigError):
     """A migration raised while running; its transaction was rolled back."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
+    fields = ("version", "statement", "error", "direction", "partial", "group")
+    direction, partial, group = "up", False, None
+    message = "{verb} {version} failed: {stripped}{statement_line}\n  {fate}"
+    actions = {"repair": Do("repair")}
 
-    def __init__(self, version: str, statement: str | None, error: str, direction: str = "up",
-                 partial: bool = False, group: int | None = None):
-        self.version, self.statement, self.error = version, statement, error
-        self.direction, self.partial, self.group = direction, partial, group
-        verb = "applying" if direction == "up" else "reverting"
-        stmt = f"\n  statement: {_one_line(statement)}" if statement else ""
-        fate = ("it ran outside a transaction: the statements before this one were committed"
-                if partial else "rolled back: nothing of it remains")
-        if group:
-            fate = (f"rolled back with the {group} migration{'s' * (group != 1)} before it in the "
-                    "single transaction: nothing of the run remains")
-        super().__init__(
-            f"{verb} {version} failed: {error.strip()}{stmt}\n  {fate}",
-            "make room on the disk (or make the database writable), then run it again" if _disk_error(error)
-            else "fix the migration and run it again" if direction == "up"
-            else "fix the downgrade in the file, store it with `duckmig repair`, and revert again",
-        )
+    verb = property(lambda self: "applying" if self.direction == "up" else "reverting")
+    stripped = property(lambda self: self.error.strip())
+    statement_line = property(lambda self: f"\n  statement: {cut(self.statement, 160)}" if self.statement else "")
+
+    @property
+    def fate(self) -> str:
+        if self.group:
+            return (f"rolled back with the {plural(self.group, 'migration')} before it in the single "
+                    "transaction: nothing of the run remains")
+        if self.partial:
+            return "it ran outside a transaction: the statements before this one were committed"
+        return "rolled back: nothing of it remains"
+
+    @property
+    def hint(self) -> str:
+        if _disk_error(self.error):
+            return "make room on the disk (or make the database writable), then run it again"
+        if self.direction == "up":
+            return "fix the migration and run it again"
+        return "fix the downgrade in the file, store it with {repair}, and revert again"
 
 
 class NotTransactional(ConfigError):
-    def __init__(self, versions: list[str]):
-        self.versions = versions
-        super().__init__(
-            f"cannot apply in a single transaction: {', '.join(versions)} "
-            f"{'runs' if len(versions) == 1 else 'run'} outside one (transaction:false)",
-            "apply without --single-transaction, or up to the version before it first")
+    fields = ("versions",)
+    message = "cannot apply in a single transaction: {listed} {run} outside one (transaction:false)"
+    hint = "apply without {single_transaction}, or up to the version before it first"
+    actions = {"single_transaction": Option("single_transaction")}
+
+    listed = property(lambda self: ", ".join(self.versions))
+    run = property(lambda self: "runs" if len(self.versions) == 1 else "run")
 
 
 class CommitFailed(DuckmigError):
     """DuckDB could not write a COMMIT (a full disk, a file it may not write); it rolled back."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
+    fields = ("reason", "version")
+    message = "DuckDB could not commit {what}: {reason}\n  rolled back: nothing of it remains"
+    hint = "make room on the disk, or make the database file and its folder writable; then run it again"
 
-    def __init__(self, reason: str, version: str | None = None):
-        self.reason, self.version = reason, version
-        super().__init__(
-            f"DuckDB could not commit {version or 'the change'}: {reason}\n  rolled back: nothing of it remains",
-            "make room on the disk, or make the database file and its folder writable; then run it again",
-        )
+    what = property(lambda self: self.version or "the change")
 
 
 class IrreversibleMigration(DuckmigError):
-    def __init__(self, version: str):
-        self.version = version
-        super().__init__(
-            f"{version} has no downgrade, so it cannot be reverted",
-            "write a `-- migrate:down` section (then `duckmig repair` to store it), "
-            "or drop the change by hand and `duckmig stamp` the version before it",
-        )
+    fields = ("version",)
+    message = "{version} has no downgrade, so it cannot be reverted"
+    hint = ("write a `-- migrate:down` section (then {repair} to store it), "
+            "or drop the change by hand and {stamp} the version before it")
+    actions = {"repair": Do("repair"), "stamp": Do("stamp")}
 
 
 class StoredPythonDowngrade(ConfigError):
     """Reverting needs the Python downgrade stored in the ledger, which is code from the database file."""
 
-    def __init__(self, version: str, why: str, source: str):
-        self.version, self.why, self.source = version, why, source
-        super().__init__(
-            f"{version} was not reverted: {why}, and the downgrade stored in the ledger is Python code, which "
-            f"runs only when trusted; nothing was reverted. The stored code:\n{source}",
-            "restore the file as it was applied (from version control, say) and revert again; or, having read "
-            "the code above, pass --trust-stored-python to run it",
-        )
+    fields = ("version", "why", "source")
+    message = ("{version} was not reverted: {why}, and the downgrade stored in the ledger is Python code, which "
+               "runs only when trusted; nothing was reverted. The stored code:\n{source}")
+    hint = ("restore the file as it was applied (from version control, say) and revert again; or, having read "
+            "the code above, pass {trust} to run it")
+    actions = {"trust": Option("trust_stored_python")}
+
+
+# -- preview -----------------------------------------------------------------------------------------
 
 
 class PreviewNotPossible(DuckmigError):
-    def __init__(self, version: str, reason: str, hint: str | None = None):
-        self.version, self.reason = version, reason
-        super().__init__(f"cannot preview {version}: {reason}", hint)
+    fields = ("version", "reason", "hint")
+    message = "cannot preview {version}: {reason}"
 
 
 class PreviewRefused(PreviewNotPossible):
     """A migration runs a statement whose effect a dry run's rollback would not undo; it was not run."""
 
-    def __init__(self, version: str, statement: str, why: str):
-        self.statement, self.why = statement, why
-        super().__init__(version, f"it runs `{_one_line(statement)}`, and {why}; a preview leaves everything "
-                                  "as it was, so it refused that statement and rolled back",
-                         "apply it to a copy of the database (and its folder) to see what it does")
+    fields = ("version", "statement", "why")
+    hint = "apply it to a copy of the database (and its folder) to see what it does"
+
+    reason = property(lambda self: f"it runs `{cut(self.statement, 160)}`, and {self.why}; a "
+                                    "preview leaves everything as it was, so it refused that statement and "
+                                    "rolled back")
 
 
 class PreviewFailed(DuckmigError):
     """A preview asked for before applying shows a migration failing; nothing was applied."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
+    fields = ("failed",)
+    message = "nothing was applied: in the preview, {failed.version} fails: {error}{failed.statement_line}"
+    hint = "fix the migration and run it again"
 
-    def __init__(self, failed: MigrationFailed):
-        self.failed = failed
-        stmt = f"\n  statement: {_one_line(failed.statement)}" if failed.statement else ""
-        error = failed.error.strip().splitlines()[0] if failed.error.strip() else "it raised"
-        super().__init__(f"nothing was applied: in the preview, {failed.version} fails: {error}{stmt}",
-                         "fix the migration and run it again")
+    error = property(lambda self: first_line(self.failed.error) if self.failed.error.strip() else "it raised")
 
 
 class BadSampleSize(ConfigError):
-    def __init__(self, sample):
-        self.sample = sample
-        super().__init__(f"the sample size must be a whole number of 1 or more, not {sample!r}",
-                         "a sample of 20 shows up to 20 changed rows a table")
+    fields = ("sample",)
+    message = "the sample size must be a whole number of 1 or more, not {sample!r}"
+    hint = "a sample of 20 shows up to 20 changed rows a table"
 
 
 class UnknownKeyTable(ConfigError):
-    def __init__(self, table: str, tables: list[str]):
-        self.table, self.tables = table, tables
-        super().__init__(f"a key is given for table {table}, which is in the database neither before "
-                         "nor after the migration", f"its tables: {', '.join(tables) or 'none'}")
+    fields = ("table", "tables")
+    message = "a key is given for table {table}, which is in the database neither before nor after the migration"
+    hint = "its tables: {listed}"
+
+    listed = property(lambda self: ", ".join(self.tables) or "none")
 
 
 class UnknownKeyColumn(ConfigError):
-    def __init__(self, table: str, column: str, columns: list[str], missing: str | None = None):
-        self.table, self.column, self.columns, self.missing = table, column, columns, missing
-        what = (f"key column {column} of table {table} does not exist {missing} the migration; "
-                "a key must be there before and after" if missing else f"table {table} has no column {column}")
-        super().__init__(what, f"key columns to choose from: {', '.join(columns) or 'none'}")
+    fields = ("table", "column", "columns", "missing")
+    message = "{what}"
+    hint = "key columns to choose from: {listed}"
+
+    listed = property(lambda self: ", ".join(self.columns) or "none")
+
+    @property
+    def what(self) -> str:
+        if self.missing:
+            return (f"key column {self.column} of table {self.table} does not exist {self.missing} the "
+                    "migration; a key must be there before and after")
+        return f"table {self.table} has no column {self.column}"
 
 
 class NoKeyColumns(ConfigError):
-    def __init__(self, table: str):
-        self.table = table
-        super().__init__(f"the key given for table {table!r} names no column",
-                         "name the columns that identify a row, for example {'events': ['day', 'seq']}")
+    fields = ("table",)
+    message = "the key given for table {table!r} names no column"
+    hint = "name the columns that identify a row, for example {{'events': ['day', 'seq']}}"
 
 
 class DuplicateKey(ConfigError):
-    def __init__(self, table: str, key: list[str], value: tuple, count: int, side: str):
-        self.table, self.key, self.value, self.count, self.side = table, key, value, count, side
-        shown = value[0] if len(value) == 1 else value
-        super().__init__(f"key ({', '.join(key)}) of table {table} is not unique {side} the migration: "
-                         f"{shown!r} is in {count} rows",
-                         f"name columns that identify one row as the key of {table}, "
-                         "or give no key to compare whole rows")
+    fields = ("table", "key", "value", "count", "side")
+    message = "key ({columns}) of table {table} is not unique {side} the migration: {shown!r} is in {count} rows"
+    hint = "name columns that identify one row as the key of {table}, or give no key to compare whole rows"
+
+    columns = property(lambda self: ", ".join(self.key))
+    shown = property(lambda self: self.value[0] if len(self.value) == 1 else self.value)
 
 
 class NotInPreview(DuckmigError):
-    def __init__(self, table: str, tables: list[str]):
-        self.table, self.tables = table, tables
-        super().__init__(f"table {table} is not in this preview",
-                         f"the preview's tables: {', '.join(tables) or 'none'}")
+    fields = ("table", "tables")
+    message = "table {table} is not in this preview"
+    hint = "the preview's tables: {listed}"
+
+    listed = UnknownKeyTable.listed
 
 
-# -- state of the database against the files ------------------------------
+# -- the database against the files ---------------------------------------------------------------
 
 
 class DriftError(DuckmigError):
-    exit_code = 3
+    exit_code = EXIT_DRIFT
+    fields = ("drifted",)
+    message = "applied migrations differ from their files: {listing}"
+    hint = ("{verify} shows the details; accept intended edits with {repair}, restore the files, "
+            "or pass {allow_drift} to apply on top of them")
+    actions = {"verify": Do("verify"), "repair": Do("repair"), "allow_drift": Option("allow_drift")}
 
-    def __init__(self, drifted: list[tuple[str, str]]):
-        self.drifted = drifted
-        listing = ", ".join(f"{v} ({state})" for v, state in drifted)
-        super().__init__(
-            f"applied migrations differ from their files: {listing}",
-            "`duckmig verify` shows the details; accept intended edits with `duckmig repair`, "
-            "restore the files, or pass --allow-drift to apply on top of them",
-        )
+    listing = property(lambda self: ", ".join(f"{v} ({state})" for v, state in self.drifted))
 
 
 class OutOfOrder(DuckmigError):
-    exit_code = 3
+    exit_code = EXIT_DRIFT
+    fields = ("versions", "newest_applied")
+    message = "pending {listed} older than the newest applied migration {newest_applied}"
+    hint = "apply them anyway with {out_of_order}, or give them newer versions"
+    actions = {"out_of_order": Option("out_of_order")}
 
-    def __init__(self, versions: list[str], newest_applied: str):
-        self.versions, self.newest_applied = versions, newest_applied
-        super().__init__(
-            f"pending {', '.join(versions)} older than the newest applied migration {newest_applied}",
-            "apply them anyway with --out-of-order, or give them newer versions",
-        )
-
-
-class VerificationFailed(DuckmigError):
-    exit_code = 3
+    listed = property(lambda self: ", ".join(self.versions))
 
 
 def _disk_error(message: str) -> bool:
     """DuckDB's words for a write the file system refused: the migration itself is not at fault."""
     return message.lstrip().startswith("IO Error: Could not write") or "No space left on device" in message
-
-
-def first_line(message: str) -> str:
-    """The first line of a message (DuckDB's come with a caret excerpt below)."""
-    return message.strip().splitlines()[0] if message.strip() else message
-
-
-def _one_line(sql: str, width: int = 160) -> str:
-    flat = " ".join(sql.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"

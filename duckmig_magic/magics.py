@@ -22,9 +22,7 @@ Settings: ``%config Duckmig.directory = 'migrations'`` and
 
 from __future__ import annotations
 
-import argparse
 import ast
-import io
 import os
 import sys
 from contextlib import contextmanager, nullcontext
@@ -34,19 +32,17 @@ from pathlib import Path
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.utils.process import arg_split
 from traitlets import Int, Unicode, observe
 
-from . import cli, config, errors
+from . import cells, commands, config, errors
+from .arguments import arg
+from .display import NOTEBOOK_WORDS as WORDS
 from .engine import MigrationStatus, Migrator
 from .engine.database import is_connection
 from .engine.ledger import Event
-from .text import TextProgress, ignored_files_as_lines
-
-# The engine's hints name the command's verbs and flags; in a notebook they are the magic's.
-_IN_A_NOTEBOOK = (("`duckmig ", "`%migrate "), ("`migrate ", "`%migrate "),
-                  ("--database (DUCKMIG_DATABASE)", "the path given to `%migrate connect`"),
-                  ("--dir (DUCKMIG_DIR)", "`%migrate connect TARGET --dir DIR`"))
+from .render import changes, results
+from .render.common import ignored_files_as_lines, terminal_safe
+from .render.progress import TextProgress
 
 
 def table(items, row_type):
@@ -61,59 +57,62 @@ def table(items, row_type):
     return pd.DataFrame([[getattr(item, c) for c in columns] for item in items], columns=columns)
 
 
-def _verb_parser(name: str, help_: str, arguments: list):
-    """The parser of ``%migrate NAME``, built by IPython's magic_arguments so help is generated."""
+def _arguments(arguments):
+    """Decorate a magic with its arguments, for IPython's magic_arguments to build its parser and help."""
+    def decorate(fn):
+        for a in reversed(arguments):  # decorators apply bottom-up; keep the listed order
+            fn = argument(*a.flags, help=a.magic_help or a.help, **a.options)(fn)
+        return fn
+    return decorate
+
+
+def _parser(name: str, help_: str, arguments):
+    """The parser of ``%migrate NAME``."""
     def verb():
         pass
 
     verb.__doc__ = help_
-    for flags, kw in reversed(arguments):  # decorators apply bottom-up; keep the listed order
-        verb = argument(*flags, **kw)(verb)
-    return magic_arguments(f"migrate {name}")(verb).parser
+    return magic_arguments(f"migrate {name}")(_arguments(arguments)(verb)).parser
 
 
-# Where a magic's argument means more than the command's: defaults the magics' %config settings give.
-_IN_A_NOTEBOOK_HELP = {
-    ("--sample",): "show up to N added, removed or changed rows a table (default: %%config Duckmig.sample_size, "
-                   "20)",
-}
-
+CONNECT = (
+    arg("target", nargs="?", help="a database file, :memory:, or the name of a variable holding a duckdb "
+                                  "connection (used as it is: no second connection fights over the file)"),
+    arg("--dir", dest="directory", metavar="DIR",
+        help="the migrations directory, holding versions/ (default: %%config Duckmig.directory, DUCKMIG_DIR, "
+             "[tool.duckmig] directory, else migrations)"),
+    arg("--table", help="the ledger table (default: duckdb_migrations)"),
+    arg("--wait", type=float, default=0.0, metavar="SECONDS",
+        help="wait up to SECONDS for another process's lock on the database"),
+)
 PARSERS = {
-    "connect": _verb_parser("connect", "choose the database and migrations directory the magics work on; "
-                            "without TARGET, show the current choice", [
-        cli._arg("target", nargs="?",
-                 help="a database file, :memory:, or the name of a variable holding a duckdb connection "
-                      "(used as it is: no second connection fights over the file)"),
-        cli._arg("--dir", dest="directory", metavar="DIR",
-                 help="the migrations directory, holding versions/ (default: %%config Duckmig.directory, "
-                      "DUCKMIG_DIR, [tool.duckmig] directory, else migrations)"),
-        cli._arg("--table", help="the ledger table (default: duckdb_migrations)"),
-        cli._arg("--wait", type=float, default=0.0, metavar="SECONDS",
-                 help="wait up to SECONDS for another process's lock on the database")]),
-    **{name: _verb_parser(name, help_, [(flags, {**kw, "help": _IN_A_NOTEBOOK_HELP.get(flags, kw.get("help"))})
-                                        for flags, kw in arguments])
-       for name, (help_, arguments) in cli.VERBS.items()},
+    "connect": _parser("connect", "choose the database and migrations directory the magics work on; without "
+                                  "TARGET, show the current choice", CONNECT),
+    **{name: _parser(name, v.help, v.args) for name, v in commands.VERBS.items()},
 }
-_NEEDS_NO_DATABASE = {"init", "new", "notebook"}
-_DATABASE_IF_CONNECTED = {"export"}  # the connected database tells which migrations are applied
 
 
 def _split(line: str, magic: str) -> list[str]:
     try:
-        return arg_split(line, posix=not sys.platform.startswith("win"), strict=True)
-    except ValueError as exc:  # an unbalanced quote
-        raise UsageError(f"{magic}: {str(exc).lower()} in: {line.strip()}") from None
+        return cells.split(line, magic)
+    except cells.LineError as exc:
+        raise UsageError(exc.message) from None
 
 
-def _usage(parser) -> str:
-    return "usage: %" + " ".join(parser.format_usage().partition("%")[2].split())
-
-
-def _parse(parser, argv: list[str]) -> argparse.Namespace:
+def _parse(parser, argv: list[str]):
     try:
         return parser.parse_args(argv)
     except UsageError as exc:
-        raise UsageError(f"%{parser.prog}: {exc}\n{_usage(parser)}") from None
+        raise UsageError(f"%{parser.prog}: {exc}\n{cells.one_line_usage(parser)}") from None
+
+
+def parse_migration_line(line: str):
+    """The arguments of a ``%%migration`` line (slug, description, apply, preview, python, version);
+    raises UsageError with the usage line."""
+    try:
+        return cells.parse(line)
+    except cells.LineError as exc:
+        raise UsageError(f"{exc.message}\n{exc.usage}" if exc.usage else exc.message) from None
 
 
 class _CellProgress(TextProgress):
@@ -125,35 +124,6 @@ class _CellProgress(TextProgress):
     @property
     def stream(self):
         return sys.stdout
-
-    def __call__(self, event, *rest) -> None:
-        super().__call__(event, *rest)
-        self.open = event == "start"
-
-
-@contextmanager
-def _reported(progress: _CellProgress):
-    """Turn the errors a user can cause into UsageError: one message, no traceback."""
-    import duckdb
-
-    progress.open = False
-    with ignored_files_as_lines("warning: "):
-        try:
-            yield
-        except errors.DuckmigError as exc:
-            raise UsageError(_for_notebook(str(exc))) from None
-        except duckdb.Error as exc:  # the engine wraps its own; this is the state of the user's connection
-            raise UsageError(f"DuckDB: {str(exc).strip()}\n  hint: ROLLBACK the connection's failed "
-                             "transaction, or `%migrate connect` one that is open") from None
-        finally:
-            if progress.open:  # a migration stopped half-way: end its progress line
-                print("failed")
-
-
-def _for_notebook(text: str) -> str:
-    for command, magic in _IN_A_NOTEBOOK:
-        text = text.replace(command, magic)
-    return text
 
 
 @magics_class
@@ -180,18 +150,7 @@ class Duckmig(Magics):
     @cell_magic
     @no_var_expand  # the line is read as written, as `duckmig export` reads it from the file
     @magic_arguments("%migration")
-    @argument("slug", help="names the migration and its file VERSION_SLUG.sql (a-z, 0-9 and _); "
-                           "running the cell again updates that same file")
-    @argument("--description", metavar="TEXT", help="what the migration does (default: from the slug)")
-    @argument("--apply", action="store_true", help="apply it, and any earlier pending migration, right away")
-    @argument("--preview", action="store_true",
-              help="show what applying would do to the schema and the rows (it and any earlier pending "
-                   "migration, in a transaction that is rolled back), and a downgrade proposed where the "
-                   "cell has none; with --apply, the preview first, then the apply unless the preview fails")
-    @argument("--python", action="store_true", help="the cell is the Python class form, not SQL")
-    @argument("--version", metavar="VERSION",
-              help="the version a new file gets (default: the next free one); `duckmig notebook` writes "
-                   "each file's own, so a built notebook exports back to the same files")
+    @_arguments(cells.ARGUMENTS)
     def migration(self, line, cell):
         """Write the cell as a migration's version file, and show what was done.
 
@@ -208,7 +167,7 @@ class Duckmig(Magics):
         preview, to paste into it.
         """
         args = parse_migration_line(line)
-        with _reported(self._progress):
+        with self._reported():
             m = self._connected()
             saved = m.save(args.slug, cell, python=args.python, description=args.description,
                            source=self._source(m), where=f"%%migration {args.slug}", version=args.version)
@@ -222,8 +181,7 @@ class Duckmig(Magics):
                 display(view)  # above the apply's output: what is about to happen, then that it did
                 if not view.preview.ok:
                     raise errors.PreviewFailed(view.preview.failed)
-            self._command("up", argparse.Namespace(target=saved.version, out_of_order=False,
-                                                   allow_drift=False, single_transaction=False))
+            self._do("up", commands.arguments("up", target=saved.version))
 
     @line_magic
     @magic_arguments()
@@ -240,29 +198,45 @@ class Duckmig(Magics):
         argv = _split(line, "%migrate")
         if not argv or argv[0] not in PARSERS:
             what = f"unknown verb {argv[0]!r}" if argv else "no verb given"
-            raise UsageError(f"%migrate: {what}\n{_usage(Duckmig.migrate.parser)}")
+            raise UsageError(f"%migrate: {what}\n{cells.one_line_usage(Duckmig.migrate.parser)}")
         verb = argv[0]
         args = _parse(PARSERS[verb], argv[1:])
-        with _reported(self._progress):
+        with self._reported():
+            if verb == "connect":
+                return self._connect(args)
             if verb == "export" and args.notebook is None:
                 args.notebook = self._notebook_file()
                 if args.notebook is None:
                     raise errors.NoNotebookPath()
-            if verb == "connect":
-                return self._connect(args)
-            if verb == "status":
-                from .display import StatusView, viewed
-
-                m = self._connected()
-                report = m.status()  # a DataFrame that a notebook shows as the dashboard
-                return viewed(table(report.migrations, MigrationStatus), StatusView(m, report=report))
-            if verb == "history":
-                return table(self._connected().history(args.version), Event)
-            if verb == "preview":
-                return self._preview(args)
-            return self._command(verb, args)
+            if verb == "preview" and args.sample is None:
+                args.sample = self.sample_size
+            return self._do(verb, args)
 
     # -- verbs --------------------------------------------------------------------
+
+    def _do(self, name: str, args):
+        """Run a verb of ``commands`` on what this notebook is connected to, and show its result."""
+        from .display import PreviewView, ProgressView, StatusView, shown, viewed
+
+        verb = commands.VERBS[name]
+        known = self._target is not None or config.resolve().database is not None
+        target = self._connected() if verb.needs_migrator(known) else config.Settings(None, self._directory())
+        # A progress bar where a widget frontend runs; the lines of self._progress elsewhere.
+        with shown(target, name) if verb.progress else nullcontext() as progress:
+            result = verb.function(target, args)
+        for warning in result.inexact if isinstance(result, commands.NotebookBuilt) else ():
+            print(terminal_safe(f"warning: {warning}"), file=sys.stderr)
+        if name == "status":  # a DataFrame that a notebook shows as the dashboard
+            return viewed(table(result.migrations, MigrationStatus), StatusView(target, report=result))
+        if name == "history":
+            return table(result.events, Event)
+        if name == "preview":
+            return PreviewView(result)
+        text = results.text(result, WORDS).rstrip("\n")
+        if commands.exit_code(result):  # a failed check or a refusal: an error, so a notebook run as a check fails
+            raise UsageError(text)
+        if text and not (isinstance(progress, ProgressView) and not progress.show_at_start):
+            print(text)  # a bar that was shown ends with the summary itself
 
     def _connect(self, args) -> None:
         if args.target is None:
@@ -278,17 +252,6 @@ class Duckmig(Magics):
             notes.append("the database file is created on the first migration")
         print("\n".join([self._describe()] + notes))
 
-    def _preview(self, args):
-        from .display import PreviewView
-
-        try:
-            keys = cli.preview_keys(args.key)
-        except errors.DuckmigError as exc:
-            raise UsageError(f"%migrate {exc}") from None
-        return PreviewView(self._connected().preview(
-            args.target, keys=keys, sample=self.sample_size if args.sample is None else args.sample,
-            out_of_order=args.out_of_order, allow_drift=args.allow_drift))
-
     def _preview_cell(self, m: Migrator, script):
         """What ``up`` through the cell's version would do; a downgrade proposed where it has none."""
         from .display import PreviewView
@@ -298,31 +261,27 @@ class Duckmig(Magics):
             print(f"nothing to preview: {script.version} is applied")
             return None
         if p.ok and not has_downgrade(script):
-            print(_proposal(p, script))
+            print(changes.proposal(p, script, script.kind == "python", WORDS))
         return PreviewView(p)
 
-    def _command(self, verb: str, args) -> None:
-        """Run the command's own verb with the Migrator held here, printing its text."""
-        known = self._target is not None or config.resolve().database is not None
-        if verb in _NEEDS_NO_DATABASE or (verb in _DATABASE_IF_CONNECTED and not known):
-            m, directory = None, self._directory()
-        else:
-            m = self._connected()
-            directory = str(m.directory)
-        ns = argparse.Namespace(**vars(args), database=None, directory=directory, table=None, wait=0.0,
-                                json=False, migrator=m)
-        out = io.StringIO()
-        from .display import shown as progress_shown
+    @contextmanager
+    def _reported(self):
+        """Turn the errors a user can cause into UsageError: one message, no traceback."""
+        import duckdb
 
-        # A progress bar where a widget frontend runs; the lines of self._progress elsewhere.
-        with progress_shown(m, verb) if m is not None and verb in ("up", "down", "redo") else nullcontext() \
-                as progress:
-            code = cli.COMMANDS[verb](ns, out) or 0
-        text = out.getvalue().rstrip("\n")
-        if code:  # verify found problems: an error, so a notebook run as a check fails
-            raise UsageError(_for_notebook(text))
-        if text and not _bar_shown(progress):  # a bar ends with the summary itself
-            print(text)
+        self._progress.open = False
+        with ignored_files_as_lines("warning: "):
+            try:
+                yield
+            except errors.BadArguments as exc:
+                raise UsageError(terminal_safe(f"%migrate {exc.render(WORDS)}")) from None
+            except errors.DuckmigError as exc:
+                raise UsageError(terminal_safe(exc.render(WORDS))) from None
+            except duckdb.Error as exc:  # the engine wraps its own; this is the state of the user's connection
+                raise UsageError(f"DuckDB: {str(exc).strip()}\n  hint: ROLLBACK the connection's failed "
+                                 "transaction, or `%migrate connect` one that is open") from None
+            finally:
+                self._progress.fail()  # a migration stopped half-way: end its progress line
 
     # -- state ----------------------------------------------------------------------
 
@@ -349,7 +308,7 @@ class Duckmig(Magics):
 
     def _describe(self) -> str:
         if self._target is None and config.resolve().database is None:
-            return _for_notebook(str(errors.NotConnected()))
+            return errors.NotConnected().render(WORDS)
         m = self._connected()
         if self._target:
             via = self._target[4]
@@ -405,12 +364,6 @@ class Duckmig(Magics):
 Duckmig.migrate.__doc__ += "\n" + "\n".join(parser.format_help() for parser in PARSERS.values())
 
 
-def _bar_shown(progress) -> bool:
-    from .display import ProgressView
-
-    return isinstance(progress, ProgressView) and not progress.show_at_start
-
-
 def has_downgrade(script) -> bool:
     """Whether a version file says how to revert it: a `-- migrate:down` section with a statement, or a
     ``downgrade`` method with more in it than ``pass``, a docstring or ``...``."""
@@ -428,33 +381,6 @@ def has_downgrade(script) -> bool:
                     return not all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(
                         s.value, ast.Constant)) for s in f.body)
     return True  # inherited from a class of the author's own
-
-
-def _proposal(p, script) -> str:
-    """The preview's proposed downgrade, said as what to paste into the cell."""
-    down = p.proposed_downgrade
-    if p.versions != [script.version]:
-        before = p.versions[:-1]
-        return (f"{script.version} has no downgrade. One proposed from this preview would also undo "
-                f"{', '.join(before)}, pending before it, so none is shown: `%migrate up {before[-1]}`, "
-                "then run this cell again")
-    if not down.statements and not down.cannot:
-        return f"{script.version} has no downgrade, and the preview shows no change that one would undo"
-    if script.kind == "sql":
-        where, lines = "under `-- migrate:down`", ["-- migrate:down", str(down)]
-    else:
-        where = "as its downgrade"
-        lines = ["    def downgrade(self, session):"]
-        lines += [f"        session.exec({s.rstrip(';')!r})" for s in down.statements] or ["        pass"]
-        lines += [f"        # cannot be undone: {c}" for c in down.cannot]
-    return (f"{script.version} has no downgrade, so `%migrate down` could not revert it. Proposed from the "
-            f"preview, to paste {where} (nothing was written):\n" + "\n".join(lines))
-
-
-def parse_migration_line(line: str) -> argparse.Namespace:
-    """The arguments of a ``%%migration`` line (slug, description, apply, preview, python, version), as
-    the magic reads them; raises UsageError with the usage line."""
-    return _parse(Duckmig.migration.parser, _split(line, "%%migration"))
 
 
 def load(ipython) -> None:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import errors
+from .cells import MAGIC, LineError, migration_line, parse
 from .engine import Migrator, authoring
 from .engine.versions import ScriptDirectory, checksum, write_atomically
 
-MAGIC = "%%migration"
 # Cell metadata of a built notebook: where its file came from, and the file's checksum, so that a cell
 # still holding exactly that file exports with the same provenance.
 METADATA_KEY = "duckmig"
@@ -125,31 +125,18 @@ def migration_cells(nb, path: str | os.PathLike) -> list[MigrationCell]:
     Other cells, their outputs and other magics are left alone. A line the
     magic would refuse raises BadMigrationLine naming the cell.
     """
-    from IPython.core.error import UsageError
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    from .magics import parse_migration_line
-
-    cleanup = TransformerManager().cleanup_transforms
     found = []
     for index, cell in enumerate(nb.cells):
-        if cell.get("cell_type") != "code":
+        read = migration_line(cell.source) if cell.get("cell_type") == "code" else None
+        if read is None:
             continue
-        lines = cell.source.splitlines(keepends=True)
-        for transform in cleanup:  # what IPython does to a cell before it looks for a cell magic
-            lines = transform(lines)
-        if not lines or not lines[0].startswith("%%"):
-            continue
-        name, _, line = lines[0][2:].rstrip().partition(" ")
-        if name != MAGIC[2:]:
-            continue
+        line, body = read
         try:
-            args = parse_migration_line(line)
-        except UsageError as exc:
-            raise errors.BadMigrationLine(path, index, lines[0].rstrip(), str(exc).splitlines()[0]) from None
+            args = parse(line)
+        except LineError as exc:
+            raise errors.BadMigrationLine(path, index, f"{MAGIC} {line}".rstrip(), exc.message) from None
         found.append(MigrationCell(index, cell.get("id"), args.slug, args.python, args.description,
-                                   args.version, "".join(lines[1:]),
-                                   cell.get("metadata", {}).get(METADATA_KEY) or {}))
+                                   args.version, body, cell.get("metadata", {}).get(METADATA_KEY) or {}))
     return found
 
 
@@ -189,7 +176,7 @@ def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> 
                            version=c.version)
         except authoring.MigrationApplied as exc:
             refused = CellExport(c.index, c.cell_id, c.slug, "refused", exc.script.path, exc.script.version,
-                                 exc.message)
+                                 exc.message_text())
             planned.append((c, None, refused))
             continue
         planned.append((c, plan, None))
@@ -323,8 +310,7 @@ def write_notebook(nb, path: str | os.PathLike, *, force: bool = False) -> Path:
     if path.exists() and not force:
         raise errors.NotebookExists(path)
     if not path.parent.is_dir():
-        raise errors.NotebookError(f"cannot write {path}: folder {path.parent} does not exist",
-                                   "create the folder first, or choose another file with -o")
+        raise errors.NotebookFolderMissing(path)
     write_atomically(path, nbformat.writes(nb) + "\n")
     return path
 

@@ -1,11 +1,12 @@
 """A catalogue of bad input: what the user sees, and that nothing changed.
 
 One table, one line a case: files, names, command arguments, settings,
-magics and the database. Each case runs in a copy of one project (a SQL and a
-Python migration applied, a SQL one pending), checks the exact error (its
-class, the text that matters, the exit code; for magics IPython's UsageError),
-and compares every file's bytes and every table's rows, the ledger's among
-them, before and after.
+notebooks, magics and the database. A new bad input goes here. Each case runs
+in a copy of one project (a SQL and a Python migration applied, a SQL one
+pending), checks the exact error (its class, its text in the words of the
+interface that shows it, the exit code; for magics IPython's UsageError), and
+compares every file's bytes and every table's rows, the ledger's among them,
+before and after.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def python(body: str, version: str = V4, classes: str = "class Bad(BaseMigration
             f"        super().__init__(version=\"{version}\")\n\n    def upgrade(self, session):\n        {body}\n")
 
 
+EXPORT = "export nb.ipynb --dir migrations"
+NOTES = "-- migrate:up\nCREATE TABLE notes (body VARCHAR);\n\n-- migrate:down\nDROP TABLE notes;\n"
+GOOD = "%%migration add_notes\n" + NOTES
 BIG = "-- migrate:up\nINSERT INTO items (id, name) SELECT range + 10, 'x' FROM range(200000);\n"  # written at COMMIT
 HUGE = "-- migrate:up\nCREATE TABLE huge AS SELECT hash(range) AS h FROM range(2000000);\n"  # written as it runs
 
@@ -58,7 +62,7 @@ HUGE = "-- migrate:up\nCREATE TABLE huge AS SELECT hash(range) AS h FROM range(2
 @dataclass
 class Case:
     name: str
-    run: str  # `duckmig ARGS` (run in the project folder), or a magic's cell when it starts with %
+    run: str  # `duckmig ARGS` (run in the project folder), or a cell with a line of magics (%)
     error: type
     says: str  # text of the message; {pid} is the holder's pid when the database is held
     code: int = 2  # the command's exit code
@@ -69,7 +73,8 @@ class Case:
     hold: bool = False  # another process holds the database open
     immutable: bool = False  # the database file cannot be written, even by root
     disk: bool = False  # the database lives on a tmpfs with no room left for the change
-    connect: bool = True  # magics: `%migrate connect app.db` first
+    connect: str | None = "app.db"  # magics: `%migrate connect` this first
+    notebook: object = None  # nb.ipynb: its bytes, its cells (source, or ("md", text)), or "truncated"
     failure_recorded: str | None = None  # a migration that failed: its ledger row may say so
 
 
@@ -103,17 +108,30 @@ CASES = [
     C("python without class", UP, errors.NoMigrationClass, f"{BADPY}: a Python migration defines exactly one BaseMigration subclass; this file defines no", files={BADPY: "x = 1\n"}),
     C("python with two classes", UP, errors.SeveralMigrationClasses, "this file defines 2 (A, B)", files={BADPY: python("pass", classes="class A(BaseMigration):\n    pass\n\n\nclass B(BaseMigration):")}),
     C("python version mismatch", UP, errors.VersionMismatch, f"has version '{V1}' but the file name says {V4}", files={BADPY: python("pass", version=V1)}),
-    C("two files, one version", UP, errors.DuplicateVersion, f"version {V4} is used by 2 files: {BADPY}, {BAD}", files={BAD: FILES[F3], BADPY: python("pass")}),
-    C("applied file edited", UP, errors.DriftError, f"applied migrations differ from their files: {V1} (modified)", code=3, files={F1: FILES[F1] + "-- edited\n"}),
+    C("two files, one version", UP, errors.DuplicateVersion, f"version {V4} is used by 2 files: {BADPY}, {BAD}\n  hint: give one of them a new version (rename it, or recreate it with `duckmig new`)", files={BAD: FILES[F3], BADPY: python("pass")}),
+    C("applied file edited", UP, errors.DriftError, f"applied migrations differ from their files: {V1} (modified)\n  hint: `duckmig verify` shows the details; accept intended edits with `duckmig repair`, restore the files, or pass --allow-drift to apply on top of them", code=3, files={F1: FILES[F1] + "-- edited\n"}),
     C("migration fails at runtime", UP, errors.MigrationFailed, f"applying {V3} failed: Catalog Error: Table with name nope does not exist!", code=1, files={F3: "-- migrate:up\nCREATE TABLE tags (name VARCHAR);\nINSERT INTO nope VALUES (1);\n"}, failure_recorded=V3),
     C("preview of COPY ... TO", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `COPY (SELECT * FROM items) TO 'leak.csv'`, and COPY ... TO writes a file; a preview leaves everything as it was", files={BAD: "-- migrate:up\nINSERT INTO items (id) VALUES (9);\nCOPY (SELECT * FROM items) TO 'leak.csv';\n"}),
     C("preview of ATTACH", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `ATTACH 'other.db' AS other`, and ATTACH creates a database file where there is none", files={BAD: "-- migrate:up\nATTACH 'other.db' AS other;\nCREATE TABLE other.t (x INTEGER);\n"}),
     C("preview of EXPORT DATABASE", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `EXPORT DATABASE 'dump'`, and EXPORT DATABASE writes files", files={BAD: "-- migrate:up\nEXPORT DATABASE 'dump';\n"}),
     # -- names and command arguments ------------------------------------------------------------------------------
-    C("up to a non-version", "up '../../etc/passwd' -d app.db --dir migrations", errors.NotAVersion, "'../../etc/passwd' is not a version: versions look like 20250710_000001"),
-    C("up to an unknown version", "up 20990101_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20990101_000000 in the migrations directory or the ledger"),
+    C("up to a non-version", "up '../../etc/passwd' -d app.db --dir migrations", errors.NotAVersion, "'../../etc/passwd' is not a version: versions look like 20250710_000001\n  hint: `duckmig status` lists the versions"),
+    C("up to an unknown version", "up 20990101_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20990101_000000 in the migrations directory or the ledger\n  hint: `duckmig status` lists the versions"),
     C("down to a pending version", f"down {V3} -d app.db --dir migrations", errors.UnknownVersion, f"no migration {V3} among the applied migrations"),
+    C("down with nothing applied", "down -d empty.db --dir migrations", errors.NothingToRevert, "nothing to revert: no migration is applied\n  hint: `duckmig status` shows the state"),
     C("stamp an injection", "stamp \"1'; DROP TABLE items; --\" -d app.db --dir migrations", errors.NotAVersion, "\"1'; DROP TABLE items; --\" is not a version"),
+    C("stamp without a version", "stamp -d app.db --dir migrations", errors.BadArguments, "stamp: the following arguments are required: version\n  hint: `duckmig stamp --help` lists the arguments"),
+    C("down --steps 0", "down --steps 0 -d app.db --dir migrations", errors.BadSteps, "--steps must be 1 or more, not 0\n  hint: `duckmig down` alone reverts the newest migration"),
+    C("target and steps", f"down {V1} --steps 1 -d app.db --dir migrations", errors.TargetAndSteps, "give a target version or --steps, not both\n  hint: `duckmig down VERSION` keeps VERSION and reverts the newer ones; `duckmig down --steps N` reverts N"),
+    C("unknown command", "frobnicate -d app.db", errors.BadArguments, "argument COMMAND: invalid choice: 'frobnicate' (choose from 'init', 'new', 'up'"),
+    C("unknown flag", UP + " --frobnicate", errors.BadArguments, "unrecognized arguments: --frobnicate\n  hint: `duckmig --help` lists the arguments"),
+    C("wait not a number", UP + " --wait soon", errors.BadArguments, "up: argument --wait: invalid float value: 'soon'\n  hint: `duckmig up --help` lists the arguments"),
+    C("steps not a number", "down --steps x -d app.db --dir migrations", errors.BadArguments, "down: argument --steps: invalid int value: 'x'\n  hint: `duckmig down --help` lists the arguments"),
+    C("key without a column", "preview --key items -d app.db --dir migrations", errors.BadKeyOption, "preview: --key takes TABLE=COLUMN[,COLUMN...], not 'items'\n  hint: for example --key events=day,seq"),
+    C("key of no table", "preview --key nowhere=id -d app.db --dir migrations", errors.UnknownKeyTable, "a key is given for table nowhere, which is in the database neither before nor after the migration"),
+    C("no database given", "up --dir migrations", errors.NoDatabaseGiven, 'no database given\n  hint: pass --database PATH, set DUCKMIG_DATABASE, or add database = "..." under [tool.duckmig] in pyproject.toml'),
+    C("database in a missing folder", "up -d nowhere/app.db --dir migrations", errors.NoDatabaseFolder, "cannot open database nowhere/app.db: folder nowhere does not exist\n  hint: create the folder first, or fix --database (DUCKMIG_DATABASE)"),
+    C("missing migrations directory", "up -d app.db --dir nowhere", errors.NoDirectory, "migrations directory nowhere does not exist\n  hint: create it with `duckmig init`, or point --dir (DUCKMIG_DIR) at the folder that holds versions/"),
     C("version not a date", "", errors.ImpossibleVersion, "'20251399_000000' is not a version: 2025-13-99 00:00:00 is not a date and time (a version is YYYYMMDD_HHMMSS in UTC", api=lambda root: save(root, "fine", version="20251399_000000")),
     C("version not a time", "", errors.ImpossibleVersion, "'20250101_246000' is not a version: 2025-01-01 24:60:00 is not a date and time", api=lambda root: save(root, "fine", version="20250101_246000")),
     C("up to a version not a date", "up 20250230_000000 -d app.db --dir migrations", errors.UnknownVersion, "no migration 20250230_000000 in the migrations directory or the ledger"),
@@ -123,28 +141,50 @@ CASES = [
     C("new in a file", "new 'add x' --dir app.db", errors.NotAFolder, "app.db is a file, not a folder"),
     C("new where versions is a file", "new 'add x' --dir migrations/versions", errors.NotAFolder, "migrations/versions/versions is a file, not a folder", files={"versions": "not a folder\n"}),
     C("up where versions is a file", "up -d app.db --dir migrations/versions", errors.NotAFolder, "migrations/versions/versions is a file, not a folder", files={"versions": "not a folder\n"}),
-    C("down --steps 0", "down --steps 0 -d app.db --dir migrations", errors.BadSteps, "--steps must be 1 or more, not 0"),
-    C("target and steps", f"down {V1} --steps 1 -d app.db --dir migrations", errors.TargetAndSteps, "give a target version or --steps, not both"),
-    C("unknown command", "frobnicate -d app.db", cli.UsageError, "argument COMMAND: invalid choice: 'frobnicate' (choose from 'init', 'new', 'up'"),
-    C("unknown flag", UP + " --frobnicate", cli.UsageError, "unrecognized arguments: --frobnicate"),
-    C("wait not a number", UP + " --wait soon", cli.UsageError, "argument --wait: invalid float value: 'soon'"),
-    C("steps not a number", "down --steps x -d app.db --dir migrations", cli.UsageError, "argument --steps: invalid int value: 'x'"),
-    C("no database given", "up --dir migrations", errors.NoDatabaseGiven, "no database given"),
-    C("database in a missing folder", "up -d nowhere/app.db --dir migrations", errors.NoDatabaseFolder, "cannot open database nowhere/app.db: folder nowhere does not exist"),
-    C("missing migrations directory", "up -d app.db --dir nowhere", errors.NoDirectory, "migrations directory nowhere does not exist"),
     C("database is a folder", "up -d migrations --dir migrations", errors.DatabaseUnavailable, "cannot open database migrations: IO Error"),
-    C("database is not duckdb", "up -d pyproject.toml --dir migrations", errors.DatabaseUnavailable, "exists, but it is not a valid DuckDB database file!", pyproject="[project]\nname = 'x'\n"),
-    C("slug with a path", "", authoring.BadSlug, "'../evil' is not a slug: use lower-case letters, digits and _ (for example 'evil')", api=lambda root: save(root, "../evil")),
-    C("empty slug", "", authoring.BadSlug, "'' is not a slug", api=lambda root: save(root, "")),
+    C("database is not duckdb", "status -d pyproject.toml --dir migrations", errors.DatabaseUnavailable, "exists, but it is not a valid DuckDB database file!\n  hint: point --database (DUCKMIG_DATABASE) at a DuckDB database file, a path for a new one, or :memory:", pyproject="[project]\nname = 'x'\n"),
+    C("slug with a path", "", errors.BadSlug, "'../evil' is not a slug: use lower-case letters, digits and _ (for example 'evil')", api=lambda root: save(root, "../evil")),
+    C("empty slug", "", errors.BadSlug, "'' is not a slug", api=lambda root: save(root, "")),
     C("user's transaction open", "", errors.TransactionOpen, "the connection has a transaction open; duckmig will not commit it for you", api=up_in_open_transaction),
     # -- settings ----------------------------------------------------------------------------------------------------
-    C("unknown setting", UP, errors.BadSettings, "unknown setting in [tool.duckmig]: databse", pyproject="[tool.duckmig]\ndatabse = 'app.db'\n"),
-    C("bad toml", UP, errors.BadSettings, "pyproject.toml: not valid TOML: ", pyproject="[tool.duckmig\n"),
-    C("setting not a string", UP, errors.BadSettings, "[tool.duckmig] database must be a string, not 5", pyproject="[tool.duckmig]\ndatabase = 5\n"),
-    C("section not a table", UP, errors.BadSettings, "[tool.duckmig] must be a table", pyproject="[tool]\nduckmig = 'app.db'\n"),
-    C("pyproject not utf-8", UP, errors.BadSettings, "not valid TOML: 'utf-8' codec can't decode byte 0xff", pyproject=b"[tool.duckmig]\n# \xff\n"),
+    C("unknown setting", UP, errors.UnknownSettings, "unknown setting in [tool.duckmig]: databse\n  hint: the settings are database, directory, table", pyproject="[tool.duckmig]\ndatabse = 'app.db'\n"),
+    C("bad toml", UP, errors.SettingsNotToml, "pyproject.toml: not valid TOML: ", pyproject="[tool.duckmig\n"),
+    C("setting not a string", UP, errors.SettingNotAString, "[tool.duckmig] database must be a string, not 5\n  hint: fix [tool.duckmig] in ", pyproject="[tool.duckmig]\ndatabase = 5\n"),
+    C("section not a table", UP, errors.SettingsNotATable, "[tool.duckmig] must be a table", pyproject="[tool]\nduckmig = 'app.db'\n"),
+    C("pyproject not utf-8", UP, errors.SettingsNotToml, "not valid TOML: 'utf-8' codec can't decode byte 0xff", pyproject=b"[tool.duckmig]\n# \xff\n"),
+    # -- notebooks: `duckmig export`, `duckmig notebook` ------------------------------------------------------------
+    C("not a notebook", EXPORT, errors.NotANotebook, "nb.ipynb is not a Jupyter notebook: it is not JSON, as a notebook is", notebook=b"SELECT 1;\n"),
+    C("empty notebook file", EXPORT, errors.NotANotebook, "nb.ipynb is not a Jupyter notebook: the file is empty", notebook=b""),
+    C("binary notebook", EXPORT, errors.NotANotebook, "nb.ipynb is not a Jupyter notebook: it is not UTF-8 text (a notebook is JSON)", notebook=b"\x89PNG\r\n\x1a\n\x00\xff"),
+    C("json, no notebook", EXPORT, errors.NotANotebook, "nb.ipynb is not a Jupyter notebook: it is JSON, but has no nbformat version", notebook=b'{"cells": []}'),
+    C("json list", EXPORT, errors.NotANotebook, "nb.ipynb is not a Jupyter notebook: it is JSON, but has no nbformat version", notebook=b"[1, 2]"),
+    C("no cell list", EXPORT, errors.NotANotebook, "nb.ipynb is not a Jupyter notebook: it has no list of cells", notebook=b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": {}}'),
+    C("truncated notebook", EXPORT, errors.NotebookJsonError, "nb.ipynb:10:5: the notebook is not valid JSON (Unterminated string starting at)", notebook="truncated"),
+    C("nbformat 5", EXPORT, errors.UnsupportedNotebookFormat, "nb.ipynb is a notebook of nbformat 5, which cannot be read here (formats 2 to 4 can)\n  hint: upgrade nbformat", notebook=b'{"nbformat": 5, "nbformat_minor": 0, "cells": [], "metadata": {}}'),
+    C("nbformat 1", EXPORT, errors.UnsupportedNotebookFormat, "nb.ipynb is a notebook of nbformat 1, which cannot be read here (formats 2 to 4 can)\n  hint: open it in Jupyter and save it", notebook=b'{"nbformat": 1, "cells": []}'),
+    C("notebook without cells", EXPORT, errors.NothingToExport, "nb.ipynb has no cells: nothing to export", notebook=[]),
+    C("no migration cell", EXPORT, errors.NothingToExport, "nb.ipynb has no %%migration cell among its 2 cells: nothing to export", notebook=["x = 1", ("md", "%%migration a")]),
+    C("same slug twice", EXPORT, errors.DuplicateSlugInNotebook, "nb.ipynb: cells 0 and 2 both write migration 'add_notes'", notebook=[GOOD, "x = 1", GOOD.replace("VARCHAR", "TEXT")]),
+    C("same version twice", EXPORT, errors.DuplicateVersionInNotebook, "nb.ipynb: cells 0 and 1 both ask for --version 20250201_000000", notebook=[GOOD.replace("add_notes\n", "add_notes --version 20250201_000000\n"), "%%migration add_more --version 20250201_000000\n" + NOTES]),
+    C("cell line with an unbalanced quote", EXPORT, errors.BadMigrationLine, "nb.ipynb cell 1: %%migration: no closing quotation in: add_more --description 'More\n  line: %%migration add_more --description 'More", notebook=[GOOD, "%%migration add_more --description 'More\n" + NOTES]),
+    C("cell line without a slug", EXPORT, errors.BadMigrationLine, "nb.ipynb cell 0: %%migration: the following arguments are required: slug\n  line: %%migration\n  hint: fix the cell's first line", notebook=["%%migration\n" + NOTES]),
+    C("cell line with an unknown flag", EXPORT, errors.BadMigrationLine, "nb.ipynb cell 0: %%migration: unrecognized arguments: --bogus\n  line: %%migration add_more --bogus", notebook=["%%migration add_more --bogus\n" + NOTES]),
+    C("cell slug with a path", EXPORT, errors.BadSlug, "'../../outside' is not a slug: use lower-case letters, digits and _ (for example 'outside')", notebook=["%%migration ../../outside\n" + NOTES]),
+    C("cell slug with an absolute path", EXPORT, errors.BadSlug, "'/tmp/x' is not a slug: use lower-case letters, digits and _ (for example 'tmp_x')", notebook=["%%migration /tmp/x\n" + NOTES]),
+    C("cell version with a path", EXPORT, errors.NotAVersion, "'../../x' is not a version: versions look like 20250710_000001", notebook=["%%migration add_more --version ../../x\n" + NOTES]),
+    C("cell of bad sql after a good one", EXPORT, errors.SqlSyntaxError, "nb.ipynb cell 1 (%%migration add_more):2: Parser Error: syntax error", notebook=[GOOD, "%%migration add_more\n-- migrate:up\nALTER TABLE;\n"]),
+    C("cell without up marker", EXPORT, errors.NoUpMarker, "nb.ipynb cell 0 (%%migration add_more): a SQL migration needs a `-- migrate:up` line", notebook=["%%migration add_more\nALTER TABLE items ADD COLUMN x VARCHAR;"]),
+    C("python cell that does not compile", EXPORT, errors.PythonSyntaxError, "nb.ipynb cell 0 (%%migration seed):1: Python syntax error", notebook=["%%migration seed --python\nclass Seed(:\n    pass"]),
+    C("cell names a file of another version", EXPORT, errors.SlugHasOtherVersion, f"nb.ipynb cell 0 (%%migration create_items): --version 20250202_000000, but slug 'create_items' is {F1}", notebook=["%%migration create_items --version 20250202_000000\n" + NOTES]),
+    C("cell asks for a version taken", EXPORT, errors.VersionTaken, f"nb.ipynb cell 0 (%%migration add_more): version {V1} is taken by {F1}", notebook=[f"%%migration add_more --version {V1}\n" + NOTES]),
+    C("export of a missing notebook", "export missing.ipynb --dir migrations", errors.NotebookNotFound, "notebook missing.ipynb does not exist"),
+    C("export of a folder", "export migrations --dir migrations", errors.NotANotebook, "migrations is not a Jupyter notebook: it is a folder"),
+    C("export without a notebook", "export --dir migrations", errors.NoNotebookGiven, "export: give the notebook to export\n  hint: `duckmig export NOTEBOOK.ipynb`"),
+    C("notebook of a missing directory", "notebook --dir nowhere", errors.NoDirectory, "migrations directory nowhere does not exist"),
+    C("notebook over a file", "notebook -o app.db --dir migrations", errors.NotebookExists, "app.db exists already; it was left as it was\n  hint: choose another file with -o, or pass --force to replace it"),
+    C("notebook into a missing folder", "notebook -o nowhere/nb.ipynb --dir migrations", errors.NotebookFolderMissing, "cannot write nowhere/nb.ipynb: folder nowhere does not exist"),
     # -- the database -----------------------------------------------------------------------------------------------
-    C("ledger of another layout", UP + " --table other", errors.WrongLedgerLayout, "table other exists but is not a duckmig ledger (columns: a, b)", sql="CREATE TABLE other (a INTEGER, b VARCHAR)"),
+    C("ledger of another layout", UP + " --table other", errors.WrongLedgerLayout, "table other exists but is not a duckmig ledger (columns: a, b)\n  hint: rename that table, or choose another ledger table with --table", sql="CREATE TABLE other (a INTEGER, b VARCHAR)"),
     C("ledger without history", UP, errors.WrongLedgerLayout, "table duckdb_migrations exists but is not a duckmig ledger", sql="DROP TABLE duckdb_migrations_history"),
     C("ledger checksum differs", UP, errors.DriftError, f"applied migrations differ from their files: {V2} (modified)", code=3, sql=f"UPDATE duckdb_migrations SET checksum = 'x' WHERE version = '{V2}'"),
     C("ledger row without file", UP, errors.DriftError, "applied migrations differ from their files: 20250101_000000 (missing)", code=3, sql="INSERT INTO duckdb_migrations (version, status, checksum) VALUES ('20250101_000000', 'applied', 'x')"),
@@ -152,14 +192,42 @@ CASES = [
     C("database file read-only", UP, errors.DatabaseUnavailable, "cannot open database app.db: IO Error: Cannot open file", immutable=True),
     C("disk full at commit", "up -d full/app.db --dir migrations", errors.CommitFailed, f"DuckDB could not commit {V3}: ", code=1, files={F3: BIG}, disk=True),
     C("disk full in a statement", "up -d full/app.db --dir migrations", errors.MigrationFailed, f"applying {V3} failed: IO Error: Could not write file", code=1, files={F3: HUGE}, disk=True),
-    # -- magics ------------------------------------------------------------------------------------------------------
-    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'"),
-    C("magic: slug with a path", "%%migration ../evil\n-- migrate:up\nSELECT 1;", UsageError, "'../evil' is not a slug"),
-    C("magic: connect to nothing", "%migrate connect nosuchthing", UsageError, "nosuchthing is neither a variable nor an existing database file"),
-    C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected", connect=False),
+    # -- magics: %%migration -------------------------------------------------------------------------------------
+    C("magic: cell without up marker", "%%migration no_marker\nCREATE TABLE x (a INTEGER);\n", UsageError, "%%migration no_marker: a SQL migration needs a `-- migrate:up` line\n  hint: start the file with `-- migrate:up`, and put the revert under `-- migrate:down`"),
+    C("magic: blank cell", "%%migration empty_body\n  \n", UsageError, "%%migration empty_body: a SQL migration needs a `-- migrate:up` line"),
+    C("magic: empty up section", "%%migration empty_up\n-- migrate:up\n-- migrate:down\nDROP TABLE x;\n", UsageError, "%%migration empty_up:1: the `-- migrate:up` section has no statement\n  hint: write the change below `-- migrate:up`"),
+    C("magic: cell without body", "%%migration empty\n", UsageError, "%%migration is a cell magic, but the cell body is empty."),
+    C("magic: slug with a path", "%%migration ../evil\n" + NOTES, UsageError, "'../evil' is not a slug: use lower-case letters, digits and _ (for example 'evil')"),
+    C("magic: slug with a slash", "%%migration a/b\n" + NOTES, UsageError, "'a/b' is not a slug: use lower-case letters, digits and _ (for example 'a_b')"),
+    C("magic: cell without slug", "%%migration --apply\n" + NOTES, UsageError, "%%migration: the following arguments are required: slug\nusage: %%migration [--description TEXT] [--apply] [--preview] [--python] [--version VERSION] slug"),
+    C("magic: cell with an unknown flag", "%%migration add_x --dry-run\n" + NOTES, UsageError, "%%migration: unrecognized arguments: --dry-run\nusage: %%migration [--description TEXT]"),
+    C("magic: cell line with an unbalanced quote", "%%migration 'unclosed\n" + NOTES, UsageError, "%%migration: no closing quotation in: 'unclosed"),
+    C("magic: python cell that does not compile", "%%migration add_x --python\nclass AddX(BaseMigration)\n    pass\n", UsageError, "%%migration add_x:1: Python syntax error: expected ':'\n  hint: fix the file; nothing was run"),
+    C("magic: applied cell changed", "%%migration create_items\n-- migrate:up\nCREATE TABLE items (id INTEGER);\n", UsageError, f"{V1} ({F1}) is already applied and its text changed; the file was left as it was\n  hint: revert it first (`%migrate down base` reverts it and everything newer)"),
+    # -- magics: %migrate ---------------------------------------------------------------------------------------
+    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,repair,sql,preview,export,notebook} [arguments ...]"),
+    C("magic: no verb", "%migrate", UsageError, "%migrate: no verb given\nusage: %migrate {connect,"),
+    C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected and no database is set\n  hint: run `%migrate connect TARGET`", connect=None),
+    C("magic: connect to a variable of another kind", "x = 42\n%migrate connect x", UsageError, "variable x holds a int, not a duckdb connection\n  hint: assign x = duckdb.connect(...) first, or give the database's path instead"),
+    C("magic: connect to nothing", "%migrate connect nosuchthing", UsageError, "nosuchthing is neither a variable nor an existing database file\n  hint: for a connection, assign it to a variable first; for a new database file, give it an extension (for example nosuchthing.duckdb)"),
+    C("magic: connect in a missing folder", "%migrate connect missing/app.db", UsageError, "cannot open database missing/app.db: folder missing does not exist\n  hint: create the folder first, or fix the path given to `%migrate connect`"),
+    C("magic: connect to a folder", "%migrate connect migrations", UsageError, "cannot open database migrations: that is a folder, not a database file\n  hint: point the path given to `%migrate connect` at a DuckDB database file, a path for a new one, or :memory:"),
+    C("magic: down with nothing applied", "%migrate down", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
+    C("magic: down to base with nothing applied", "%migrate down base", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
+    C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'\nusage: %migrate down [--steps STEPS] [--trust-stored-python] [target]"),
+    C("magic: unknown flag", "%migrate up --force", UsageError, "%migrate up: unrecognized arguments: --force\nusage: %migrate up [--out-of-order] [--allow-drift] [--single-transaction] [target]"),
+    C("magic: stamp without a version", "%migrate stamp", UsageError, "%migrate stamp: the following arguments are required: version\nusage: %migrate stamp version"),
+    C("magic: up to a non-version", "%migrate up 2025", UsageError, "'2025' is not a version: versions look like 20250710_000001\n  hint: `%migrate status` lists the versions"),
+    C("magic: up to an unknown version", "%migrate up 20990101_000000", UsageError, "no migration 20990101_000000 in the migrations directory or the ledger\n  hint: `%migrate status` lists the versions"),
+    C("magic: up over an edited file", "%migrate up", UsageError, f"applied migrations differ from their files: {V1} (modified)\n  hint: `%migrate verify` shows the details; accept intended edits with `%migrate repair`, restore the files, or pass --allow-drift to apply on top of them", files={F1: FILES[F1] + "-- edited\n"}),
+    C("magic: line with an unbalanced quote", "%migrate new 'unclosed", UsageError, "%migrate: no closing quotation in: new 'unclosed"),
+    C("magic: key without a column", "%migrate preview --key items", UsageError, "%migrate preview: --key takes TABLE=COLUMN[,COLUMN...], not 'items'\n  hint: for example --key events=day,seq"),
+    C("magic: key without a table", "%migrate preview --key =id", UsageError, "%migrate preview: --key takes TABLE=COLUMN[,COLUMN...], not '=id'"),
+    C("magic: key of no column", "%migrate preview --key items=nope", UsageError, "table items has no column nope\n  hint: key columns to choose from: id, name, price"),
+    C("magic: sample of none", "%migrate preview --sample 0", UsageError, "the sample size must be a whole number of 1 or more, not 0\n  hint: a sample of 20 shows up to 20 changed rows a table"),
+    C("magic: sample not a number", "%migrate preview --sample many", UsageError, "%migrate preview: argument --sample: invalid int value: 'many'\nusage: %migrate preview [--key TABLE=COLUMN[,COLUMN...]] [--sample N] [--out-of-order] [--allow-drift] [target]"),
+    C("magic: preview to a non-version", "%migrate preview 2025", UsageError, "'2025' is not a version: versions look like 20250710_000001\n  hint: `%migrate status` lists the versions"),
     C("magic: version not a date", "%%migration fine --version 20251399_000000\n-- migrate:up\nSELECT 1;", UsageError, "'20251399_000000' is not a version: 2025-13-99 00:00:00 is not a date and time"),
-    C("magic: bad cell", "%%migration fine\nCREATE TABLE x (id INTEGER);", UsageError, "%%migration fine: a SQL migration needs a `-- migrate:up` line"),
-    C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'"),
 ]
 
 
@@ -223,6 +291,8 @@ def case_root(tmp_path, template, request, monkeypatch):
     if case.sql:
         with duckdb.connect(str(root / "app.db")) as conn:
             conn.execute(case.sql)
+    if case.notebook is not None:
+        write_notebook(root / "nb.ipynb", case.notebook)
     monkeypatch.chdir(root)
     for name in ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE"):
         monkeypatch.delenv(name, raising=False)
@@ -260,12 +330,12 @@ def test_bad_input(case_root, request, capsys):
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert holder.stdout.readline() == "ready\n"
     try:
-        says = case.says.format(pid=holder.pid if holder else None)
+        says = case.says.replace("{pid}", str(holder.pid)) if holder else case.says
         if case.api is not None:
             with pytest.raises(case.error) as raised:
                 case.api(root)
             assert type(raised.value) is case.error and says in str(raised.value)
-        elif case.run.startswith("%"):
+        elif any(line.startswith("%") for line in case.run.splitlines()):  # a cell of magics
             check_magic(case, says, capsys)
         else:
             check_command(case, says, capsys)
@@ -283,10 +353,9 @@ def check_command(case: Case, says: str, capsys):
     argv = shlex.split(case.run)
     # The exception itself, to know its class: the command's own dispatch, as main() runs it.
     with pytest.raises(errors.DuckmigError) as raised:
-        args = cli.build_parser().parse_args(argv)
-        cli.COMMANDS[args.command](args, io.StringIO())
+        cli.run(cli.build_parser().parse_args(argv), io.StringIO())
     exc = raised.value
-    assert type(exc) is case.error and says in str(exc)
+    assert type(exc) is case.error and says in exc.render(cli.WORDS)
     assert exc.exit_code == case.code
     # What the user sees: main() prints one message and exits with the code; no traceback.
     capsys.readouterr()
@@ -294,7 +363,7 @@ def check_command(case: Case, says: str, capsys):
     out, err = capsys.readouterr()
     assert (code, out) == (case.code, "")
     progress, _, message = err.rpartition("duckmig: error: ")
-    assert message == f"{exc}\n"
+    assert message == f"{exc.render(cli.WORDS)}\n"
     assert all(line.startswith("[") for line in progress.splitlines()), progress
 
 
@@ -306,20 +375,33 @@ def check_magic(case: Case, says: str, capsys):
     try:
         shell.run_line_magic("load_ext", "duckmig_magic")
         if case.connect:
-            shell.run_line_magic("migrate", "connect app.db --dir migrations")
+            shell.run_line_magic("migrate", f"connect {case.connect} --dir migrations")
         capsys.readouterr()
         result = shell.run_cell(case.run)
         out, err = capsys.readouterr()
+        if case.connect:  # a failed connect keeps the connection there was
+            shell.run_line_magic("migrate", "connect")
+            connected = capsys.readouterr().out
     finally:
         InteractiveShell.clear_instance()
     assert type(result.error_in_exec) is case.error and says in str(result.error_in_exec)
     assert (out, err) == ("", f"UsageError: {result.error_in_exec}\n")
+    if case.connect:
+        assert connected == f"connected: {case.connect}; migrations: migrations/versions\n"
 
 
-def test_the_catalogue_is_large_and_covers_every_kind_of_input():
-    kinds = {"files": sum(bool(c.files) for c in CASES), "settings": sum(c.pyproject is not None for c in CASES),
-             "magics": sum(c.run.startswith("%") for c in CASES), "database": sum(bool(c.sql) or c.hold
-                                                                                  or c.immutable or c.disk
-                                                                                  for c in CASES)}
-    assert len(CASES) >= 30 and min(kinds.values()) >= 4, kinds
-    assert len({c.name for c in CASES}) == len(CASES)
+def write_notebook(path: Path, content) -> None:
+    """nb.ipynb of ``content``: its bytes, or its cells (a source, or ("md", text)); "truncated" is a
+    notebook cut short."""
+    import nbformat
+    from nbformat import v4
+
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+        return
+    cells = [GOOD] if content == "truncated" else content
+    nb = v4.new_notebook(cells=[v4.new_markdown_cell(c[1], id=f"m{i}") if isinstance(c, tuple)
+                                else v4.new_code_cell(c, id=f"c{i}") for i, c in enumerate(cells)])
+    nbformat.write(nb, str(path))
+    if content == "truncated":
+        path.write_bytes(path.read_bytes()[:150])

@@ -12,9 +12,11 @@ from html.parser import HTMLParser
 import pytest
 
 from duckmig_magic import errors
-from duckmig_magic.display import PreviewView, ProgressView, StatusView, html, run
+from duckmig_magic.display import PreviewView, ProgressView, StatusView, run
 from duckmig_magic.engine.migrator import MigrationStatus, StatusReport
-from duckmig_magic.text import preview_lines
+from duckmig_magic.render import changes, status
+from duckmig_magic.render.common import MONO, duration, html_table
+from duckmig_magic.render.progress import summary
 
 V1, V2, V3, V4, V5, V6, V7 = (f"2025010{i}_000000" for i in range(1, 8))
 EVIL = "<script>alert(1)</script>"
@@ -129,7 +131,7 @@ def test_status_html_has_header_rows_and_error_of_a_failed_migration():
     ("out_of_order", "out of order", "#9a6700"),
 ])
 def test_status_html_gives_each_state_its_colour_and_label(state, label, colour):
-    page = Page(html.status(report_of(MigrationStatus(V1, "one", "sql", state))))
+    page = Page(status.html(report_of(MigrationStatus(V1, "one", "sql", state))))
     assert states(page) == [(V1, label)]
     # the header's count, then the row (a failed migration's error block has one too)
     assert (page.badges[0], page.badges[-1]) == ((f"1 {label}", colour), (label, colour))
@@ -186,10 +188,11 @@ def test_empty(project, case):
     page = assert_safe(view.to_html())
     assert page.rows == [] and page.head == []
     assert page.text == (f"database {project.db} directory {project.versions} no migrations yet: write one in a "
-                         "%%migration SLUG cell, or run duckmig new DESCRIPTION")
+                         "%%migration SLUG cell, or run %migrate new DESCRIPTION")
     view.widget
-    assert (view.up_button.disabled, view.down_button.disabled, view.refresh_button.disabled) == (True, True, False)
-    assert (view.table.value, view.state_filter.layout.display, view.pager.layout.display) == ("", "none", "none")
+    p = view.parts
+    assert (p.up_button.disabled, p.down_button.disabled, p.refresh_button.disabled) == (True, True, False)
+    assert (p.table.value, p.state_filter.layout.display, p.pager.layout.display) == ("", "none", "none")
 
 
 def test_all_pending_in_a_new_database(project):
@@ -215,10 +218,10 @@ def test_description_error_and_statement_are_escaped(project):
     assert f"Conversion Error: Could not convert string '{EVIL}' to INT32" in page.text
     assert f"statement: SELECT '{EVIL}'::INTEGER" in page.text
     view.widget
-    for markup in (view.header.value, view.errors.value, view.table.value):
+    for markup in (view.parts.header.value, view.parts.errors.value, view.parts.table.value):
         assert_safe(markup)
-    view.up_button.click()  # fails again: the message shows the error as text
-    message = assert_safe(view.message_box.value)
+    view.parts.up_button.click()  # fails again: the message shows the error as text
+    message = assert_safe(view.parts.message.value)
     assert f"applying {V2} failed: Conversion Error: Could not convert string '{EVIL}'" in message.text
 
 
@@ -233,7 +236,7 @@ def test_paths_are_escaped(tmp_path):
 
 @pytest.mark.parametrize("value", [EVIL, "a & b", '"quoted" \'single\'', "<b>bold</b>", "x < y > z"])
 def test_html_text_round_trips_through_a_parser(value):
-    page = assert_safe(html.table(["h"], [[value]]))
+    page = assert_safe(html_table(["h"], [[value]]))
     assert page.rows == [[" ".join(value.split())]]
 
 
@@ -247,7 +250,7 @@ def many(states: str) -> list[MigrationStatus]:
 
 
 def folded(states: str, max_rows: int) -> str:
-    return " ".join(str(x) if isinstance(x, int) else x.state[0].upper() for x in html.fold(many(states), max_rows))
+    return " ".join(str(x) if isinstance(x, int) else x.state[0].upper() for x in status.fold(many(states), max_rows))
 
 
 @pytest.mark.parametrize("states, max_rows, expected", [
@@ -266,7 +269,7 @@ def test_fold_keeps_what_needs_attention_then_the_newest(states, max_rows, expec
 
 def test_two_thousand_migrations_fold_to_fifty_rows():
     report = report_of(*many("A" * 1000 + "F" + "A" * 996 + "PPP"))
-    page = assert_safe(html.status(report))
+    page = assert_safe(status.html(report))
     assert len(page.rows) == 52
     assert page.rows[0] == ["⋯ 1,000 more migrations not shown"]
     assert page.rows[1][:4] == ["20200111_000000", "m1000", "sql", "failed"]
@@ -280,20 +283,20 @@ def test_widget_pages_through_many_migrations_and_filters_by_state(project):
     report = report_of(*many("A" * 60 + "P" + "A" * 58 + "P"))
     view = StatusView(project.migrator(), report=report)
     view.widget
-    assert view.pager.layout.display is None
-    assert (view.page_label.value, view.prev_button.disabled, view.next_button.disabled) == (
+    assert view.parts.pager.layout.display is None
+    assert (view.parts.page_label.value, view.parts.prev_button.disabled, view.parts.next_button.disabled) == (
         "51–100 of 120", False, False)
-    assert states(Page(view.table.value))[10] == ("20200101_000060", "pending")
-    view.next_button.click()
-    assert (view.page_label.value, view.next_button.disabled) == ("101–120 of 120", True)
-    view.prev_button.click()
-    view.prev_button.click()
-    assert (view.page_label.value, view.prev_button.disabled) == ("1–50 of 120", True)
-    assert view.state_filter.options == (("all (120)", "all"), ("applied (118)", "applied"),
+    assert states(Page(view.parts.table.value))[10] == ("20200101_000060", "pending")
+    view.parts.next_button.click()
+    assert (view.parts.page_label.value, view.parts.next_button.disabled) == ("101–120 of 120", True)
+    view.parts.prev_button.click()
+    view.parts.prev_button.click()
+    assert (view.parts.page_label.value, view.parts.prev_button.disabled) == ("1–50 of 120", True)
+    assert view.parts.state_filter.options == (("all (120)", "all"), ("applied (118)", "applied"),
                                          ("pending (2)", "pending"))
-    view.state_filter.value = "pending"
-    assert states(Page(view.table.value)) == [("20200101_000060", "pending"), ("20200102_000019", "pending")]
-    assert (view.page_label.value, view.pager.layout.display) == ("1–2 of 2", "none")
+    view.parts.state_filter.value = "pending"
+    assert states(Page(view.parts.table.value)) == [("20200101_000060", "pending"), ("20200102_000019", "pending")]
+    assert (view.parts.page_label.value, view.parts.pager.layout.display) == ("1–2 of 2", "none")
 
 
 # -- the widget and its buttons ---------------------------------------------------------
@@ -316,39 +319,40 @@ def test_widget_children_and_initial_state(two):
     view = StatusView(two.migrator())
     box = view.widget
     assert isinstance(box, w.VBox)
-    assert box.children == (view.header, view.errors, view.toolbar, view.progress.widget, view.message_box,
-                            view.table, view.pager)
-    assert view.toolbar.children == (view.up_button, view.down_button, view.refresh_button, view.state_filter)
-    assert [(b.description, b.disabled, b.tooltip) for b in view.toolbar.children[:3]] == [
+    p = view.parts
+    assert box.children == (p.header, p.errors, p.toolbar, view.progress.widget, p.message, p.table, p.pager)
+    assert p.toolbar.children == (p.up_button, p.down_button, p.refresh_button, p.state_filter)
+    assert [(b.description, b.disabled, b.tooltip) for b in p.toolbar.children[:3]] == [
         ("up", False, "apply 2 pending migrations"),
         ("down one step", True, "nothing to revert"),
         ("refresh", False, None),
     ]
-    assert Page(view.header.value).text == f"database {two.db} directory {two.versions} 2 migrations: 2 pending"
-    assert states(Page(view.table.value)) == [(V1, "pending"), (V2, "pending")]
-    assert (view.progress.widget.layout.display, view.pager.layout.display, view.errors.value) == ("none", "none", "")
+    assert Page(view.parts.header.value).text == f"database {two.db} directory {two.versions} 2 migrations: 2 pending"
+    assert states(Page(view.parts.table.value)) == [(V1, "pending"), (V2, "pending")]
+    assert (view.progress.widget.layout.display, p.pager.layout.display, p.errors.value) == ("none", "none", "")
 
 
 def test_up_button_applies_shows_progress_and_redraws(two):
     view = StatusView(two.migrator())
     view.widget
     seen = []
-    view.progress.text.observe(
-        lambda change: seen.append((change["new"], view.progress.bar.value, view.progress.bar.max,
-                                    view.up_button.disabled, view.down_button.disabled,
-                                    view.refresh_button.disabled, view.progress.widget.layout.display)), "value")
-    view.up_button.click()
+    view.progress.parts.label.observe(
+        lambda change: seen.append((change["new"], view.progress.parts.bar.value, view.progress.parts.bar.max,
+                                    view.parts.up_button.disabled, view.parts.down_button.disabled,
+                                    view.parts.refresh_button.disabled, view.progress.widget.layout.display)), "value")
+    view.parts.up_button.click()
     assert seen[:2] == [
         (f"applying 1/2: {V1} create one", 0, 2, True, True, True, None),
         (f"applying 2/2: {V2} create two", 1, 2, True, True, True, None),
     ]
     assert re.fullmatch(r"applied 2 migrations in \d+\.\d ms", seen[2][0]) and seen[2][1:3] == (2, 2)
     assert applied(two) == [V1, V2]
-    assert states(Page(view.table.value)) == [(V1, "applied"), (V2, "applied")]
-    assert re.fullmatch(r"applied 2 migrations in \d+\.\d ms", view.message_box.value)
-    assert (view.up_button.disabled, view.down_button.disabled, view.refresh_button.disabled) == (True, False, False)
-    assert view.down_button.tooltip == f"revert {V2} create two"
-    assert (view.progress.widget.layout.display, view.progress.bar.bar_style) == ("none", "success")
+    assert states(Page(view.parts.table.value)) == [(V1, "applied"), (V2, "applied")]
+    assert re.fullmatch(r"applied 2 migrations in \d+\.\d ms", view.parts.message.value)
+    p = view.parts
+    assert (p.up_button.disabled, p.down_button.disabled, p.refresh_button.disabled) == (True, False, False)
+    assert view.parts.down_button.tooltip == f"revert {V2} create two"
+    assert (view.progress.widget.layout.display, view.progress.parts.bar.bar_style) == ("none", "success")
     assert two.migrator().progress is None and view.migrator.progress is None  # the callback was taken back
 
 
@@ -356,15 +360,15 @@ def test_down_button_reverts_one_step(two):
     two.migrator().up()
     view = StatusView(two.migrator())
     view.widget
-    view.down_button.click()
+    view.parts.down_button.click()
     assert applied(two) == [V1]
-    assert states(Page(view.table.value)) == [(V1, "applied"), (V2, "pending")]
-    assert re.fullmatch(r"reverted 1 migration in \d+\.\d ms", view.message_box.value)
-    assert view.up_button.tooltip == "apply 1 pending migration"
-    assert view.down_button.tooltip == f"revert {V1} create one"
-    view.down_button.click()
+    assert states(Page(view.parts.table.value)) == [(V1, "applied"), (V2, "pending")]
+    assert re.fullmatch(r"reverted 1 migration in \d+\.\d ms", view.parts.message.value)
+    assert view.parts.up_button.tooltip == "apply 1 pending migration"
+    assert view.parts.down_button.tooltip == f"revert {V1} create one"
+    view.parts.down_button.click()
     assert applied(two) == []
-    assert (view.up_button.disabled, view.down_button.disabled) == (False, True)
+    assert (view.parts.up_button.disabled, view.parts.down_button.disabled) == (False, True)
 
 
 def test_refresh_button_reads_what_another_process_did(two):
@@ -372,26 +376,27 @@ def test_refresh_button_reads_what_another_process_did(two):
     view.widget
     subprocess.run([sys.executable, "-m", "duckmig_magic", "--database", str(two.db), "--dir",
                     str(two.directory), "up", V1], check=True, capture_output=True)
-    assert states(Page(view.table.value)) == [(V1, "pending"), (V2, "pending")]
-    view.refresh_button.click()
-    assert states(Page(view.table.value)) == [(V1, "applied"), (V2, "pending")]
+    assert states(Page(view.parts.table.value)) == [(V1, "pending"), (V2, "pending")]
+    view.parts.refresh_button.click()
+    assert states(Page(view.parts.table.value)) == [(V1, "applied"), (V2, "pending")]
 
 
 def test_failing_migration_shows_its_error_and_enables_the_buttons_again(two):
     two.sql(V3, "broken", "CREATE TABLE three (x INTEGER);\nINSERT INTO three VALUES ('nope');")
     view = StatusView(two.migrator())
     view.widget
-    view.up_button.click()
+    view.parts.up_button.click()
     assert applied(two) == [V1, V2]
-    assert states(Page(view.table.value)) == [(V1, "applied"), (V2, "applied"), (V3, "failed")]
-    message = Page(view.message_box.value).text
+    assert states(Page(view.parts.table.value)) == [(V1, "applied"), (V2, "applied"), (V3, "failed")]
+    message = Page(view.parts.message.value).text
     assert message.startswith(f"applying {V3} failed: Conversion Error: Could not convert string 'nope' to INT32")
     assert message.endswith("rolled back: nothing of it remains hint: fix the migration and run it again")
-    error = Page(view.errors.value).text
+    error = Page(view.parts.errors.value).text
     assert error.startswith(f"failed {V3} broken Conversion Error: Could not convert string 'nope' to INT32")
     assert error.endswith("statement: INSERT INTO three VALUES ('nope')")
-    assert (view.up_button.disabled, view.down_button.disabled, view.refresh_button.disabled) == (False, False, False)
-    assert (view.progress.bar.bar_style, view.progress.label) == (
+    p = view.parts
+    assert (p.up_button.disabled, p.down_button.disabled, p.refresh_button.disabled) == (False, False, False)
+    assert (view.progress.parts.bar.bar_style, view.progress.label) == (
         "danger", f"applying {V3} failed: Conversion Error: Could not convert string 'nope' to INT32")
 
 
@@ -400,8 +405,8 @@ def test_an_error_before_any_migration_runs_is_shown_not_raised(two):
     two.sql("20250101_120000", "late", "CREATE TABLE late (x INTEGER);")
     view = StatusView(two.migrator())
     view.widget
-    view.up_button.click()
-    assert Page(view.message_box.value).text == (
+    view.parts.up_button.click()
+    assert Page(view.parts.message.value).text == (
         f"pending 20250101_120000 older than the newest applied migration {V2} "
         "hint: apply them anyway with --out-of-order, or give them newer versions")
     assert applied(two) == [V1, V2]
@@ -417,17 +422,17 @@ def test_an_error_from_duckdb_itself_is_shown_too(two):
     view = StatusView(Migrator(conn, str(two.directory)))
     view.widget
     conn.close()
-    view.up_button.click()
-    assert Page(view.message_box.value).text == "ConnectionException: Connection Error: Connection already closed!"
-    assert states(Page(view.table.value)) == [(V1, "pending"), (V2, "pending")]  # the last status read
-    assert (view.up_button.disabled, view.refresh_button.disabled) == (False, False)
+    view.parts.up_button.click()
+    assert Page(view.parts.message.value).text == "ConnectionException: Connection Error: Connection already closed!"
+    assert states(Page(view.parts.table.value)) == [(V1, "pending"), (V2, "pending")]  # the last status read
+    assert (view.parts.up_button.disabled, view.parts.refresh_button.disabled) == (False, False)
 
 
 def test_a_click_while_busy_does_nothing(two):
     view = StatusView(two.migrator())
     view.widget
     view.busy = True
-    view.up_button.click()
+    view.parts.up_button.click()
     assert not two.db.exists()
 
 
@@ -453,15 +458,6 @@ def test_mimebundle_of_a_built_widget_names_its_model(two):
     assert data["text/plain"] == view.to_text() and "<table" in data["text/html"]
 
 
-def test_html_and_text_need_neither_ipywidgets_nor_pandas(two):
-    code = ("import sys\nfrom duckmig_magic import Migrator\nfrom duckmig_magic.display import StatusView\n"
-            f"v = StatusView(Migrator({str(two.db)!r}, {str(two.directory)!r}))\n"
-            "v._repr_mimebundle_(); v.to_text()\n"
-            "print(sorted(m for m in ('ipywidgets', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert out == "[]\n"
-
-
 # -- progress ---------------------------------------------------------------------------------
 
 
@@ -469,11 +465,12 @@ def test_progress_view_as_the_migrator_callback(two):
     view = ProgressView("up")
     view.widget
     labels = []
-    view.text.observe(lambda change: labels.append((change["new"], view.bar.value, view.bar.max)), "value")
+    bar = view.parts.bar
+    view.parts.label.observe(lambda change: labels.append((change["new"], bar.value, bar.max)), "value")
     results = run(two.migrator(), "up", progress=view)
     assert labels[:2] == [(f"applying 1/2: {V1} create one", 0, 2), (f"applying 2/2: {V2} create two", 1, 2)]
-    assert labels[2] == (f"applied 2 migrations in {html.duration(sum(r.execution_ms for r in results))}", 2, 2)
-    assert (view.state, view.bar.bar_style, view.to_text()) == ("done", "success", labels[2][0])
+    assert labels[2] == (f"applied 2 migrations in {duration(sum(r.execution_ms for r in results))}", 2, 2)
+    assert (view.state, view.parts.bar.bar_style, view.to_text()) == ("done", "success", labels[2][0])
     page = assert_safe(view.to_html())
     assert page.text == labels[2][0]
     assert "width:100%" in view.to_html()
@@ -485,9 +482,9 @@ def test_progress_view_ends_with_the_failed_migration(two):
     view.widget
     with pytest.raises(errors.MigrationFailed):
         run(two.migrator(), "up", progress=view)
-    assert view.state == "failed" and view.bar.bar_style == "danger"
+    assert view.state == "failed" and view.parts.bar.bar_style == "danger"
     assert view.label == (f"applying {V3} failed: Catalog Error: Table with name nowhere does not exist!")
-    assert (view.bar.value, view.bar.max) == (2, 3)
+    assert (view.parts.bar.value, view.parts.bar.max) == (2, 3)
     assert "width:67%" in view.to_html()
 
 
@@ -516,7 +513,6 @@ def test_text_progress_outside_a_notebook(two, capsys):
     ("up", 1000, "applied 1,000 migrations in 1.50 s"),
 ])
 def test_summary(verb, n, expected):
-    from duckmig_magic.display import summary
     from duckmig_magic.engine.migrator import StepResult
 
     assert summary(verb, [StepResult(V1, "", verb, 1.5, 1)] * n) == expected
@@ -580,7 +576,7 @@ def test_executed_notebook_keeps_widget_html_and_text_and_converts_to_tables(two
     del nb.metadata["widgets"]
     body, _ = HTMLExporter().from_notebook_node(nb)
     assert "VBox(" not in body and "IntProgress(" not in body
-    assert body.count(f"<code style=\"{html.MONO}\">{V1}</code>") == 1
+    assert body.count(f"<code style=\"{MONO}\">{V1}</code>") == 1
     assert bar.data["text/plain"] in body
 
 
@@ -606,7 +602,7 @@ def test_migrate_status_is_a_dataframe_that_shows_as_the_dashboard(two, monkeypa
 
         frame.view.widget
         before = frame.view.migrator.progress
-        frame.view.up_button.click()
+        frame.view.parts.up_button.click()
         assert applied(two) == [V1, V2]
         assert frame.view.migrator.progress is before  # the magics' own progress lines again
         assert shell.run_line_magic("migrate", "status")["state"].tolist() == ["applied", "applied"]
@@ -663,7 +659,7 @@ def test_preview_html_puts_warnings_first_then_summary_then_tables(pending_chang
 
 
 def test_preview_sample_shows_before_and_after_side_by_side(pending_change):
-    page = assert_safe(html.sample(pending_change.migrator().preview().table("metrics")))
+    page = assert_safe(changes.sample(pending_change.migrator().preview().table("metrics")))
     assert page.head == [["id", "change", "name", "value", "note", "tags"],
                          ["before", "after", "before", "after", "before", "after"]]
     assert page.rows == [
@@ -675,13 +671,13 @@ def test_preview_sample_shows_before_and_after_side_by_side(pending_change):
 
 def test_preview_highlights_changed_values_and_shades_added_and_removed_rows(pending_change):
     p = pending_change.migrator().preview()
-    cells = re.findall(r'<td style="([^"]*)">(.*?)</td>', html.sample(p.table("metrics")))
+    cells = re.findall(r'<td style="([^"]*)">(.*?)</td>', changes.sample(p.table("metrics")))
     shaded = [(re.sub("<[^>]+>", "", v), re.search(r"background:(#\w+)", s)[1])
               for s, v in cells if "background:" in s and "border-radius" not in v]
     assert shaded == [("1.5", "#ffebe9"), ("3.0", "#dafbe1"), ("2.5", "#ffebe9"), ("5.0", "#dafbe1")]
-    rows = re.findall(r'<tr style="([^"]*)">', html.sample(p.table("logs")))
+    rows = re.findall(r'<tr style="([^"]*)">', changes.sample(p.table("logs")))
     assert rows == ["background:#ffebe9;color:#1f2328", "background:#dafbe1;color:#1f2328"]
-    logs = assert_safe(html.sample(p.table("logs")))
+    logs = assert_safe(changes.sample(p.table("logs")))
     assert logs.rows == [["removed", "old", "NULL"], ["added", "NULL", "<img src=x onerror=alert(1)>"]]
 
 
@@ -689,26 +685,28 @@ def test_preview_widget_has_a_tab_per_table_and_a_closed_downgrade(pending_chang
     import ipywidgets as w
 
     view = PreviewView(pending_change.migrator().preview())
-    box = view.widget
-    assert box.children == (view.header, view.warnings, view.summary_table, view.tabs, view.other, view.downgrade)
-    assert isinstance(view.tabs, w.Tab) and view.tabs.titles == ("logs", "metrics")
-    metrics = assert_safe(view.tabs.children[1].value)
+    box, parts = view.widget, view.parts
+    assert box.children == (parts.header, parts.warnings, parts.summary, parts.tabs, parts.other, parts.downgrade)
+    assert isinstance(parts.tabs, w.Tab) and parts.tabs.titles == ("logs", "metrics")
+    metrics = assert_safe(parts.tabs.children[1].value)
     assert metrics.rows[:2] == [["column", "metrics", "note", "removed", "VARCHAR", ""],
                                 ["column", "metrics", "tags", "added", "", "VARCHAR"]]
     assert [r[:2] for r in metrics.rows[2:]] == [["1", "changed"], ["2", "changed"], ["4", "removed"]]
-    assert Page(view.warnings.value).text.startswith("3 warnings: data would be lost")
-    assert (view.downgrade.titles, view.downgrade.selected_index) == (("proposed downgrade",), None)
-    assert Page(view.downgrade.children[0].value).text.startswith('ALTER TABLE "metrics" DROP COLUMN "tags";')
-    assert view.other.value == ""
-    # the preview's own tables stay at hand
+    assert Page(parts.warnings.value).text.startswith("3 warnings: data would be lost")
+    assert (parts.downgrade.titles, parts.downgrade.selected_index) == (("proposed downgrade",), None)
+    assert Page(parts.downgrade.children[0].value).text.startswith('ALTER TABLE "metrics" DROP COLUMN "tags";')
+    assert parts.other.value == ""
+    # the preview's own data stays at hand once the widget is built: its DataFrames, not widgets
     assert view.summary.equals(view.preview.summary) and list(view.rows("logs").columns) == [
         "_change", "msg_before", "msg_after"]
+    assert len(view.warnings) == 3 and view.warnings.equals(view.preview.warnings)
+    assert view.schema.equals(view.preview.schema)
 
 
 def test_preview_text(pending_change):
     preview = pending_change.migrator().preview()
     text = PreviewView(preview).to_text()
-    assert text == "\n".join(preview_lines(preview))  # one text rendering: the command's
+    assert text == changes.text(preview)  # one text rendering: the command's
     lines = text.splitlines()
     assert lines[:6] == [
         f"preview of {V2} (rolled back: the database is unchanged)",
@@ -752,7 +750,7 @@ def test_preview_of_nothing(project):
     assert assert_safe(view.to_html()).text == "nothing to preview: no migration is pending"
     assert view.to_text() == "nothing to preview: no migration is pending"
     view.widget
-    assert (view.tabs.layout.display, view.downgrade.layout.display) == ("none", "none")
+    assert (view.parts.tabs.layout.display, view.parts.downgrade.layout.display) == ("none", "none")
 
 
 def test_preview_escapes_table_names(project):
@@ -761,4 +759,4 @@ def test_preview_escapes_table_names(project):
     page = assert_safe(view.to_html())
     assert f"table {EVIL}" in page.text and page.rows[0][0] == EVIL
     view.widget
-    assert view.tabs.titles == (EVIL,)  # tab titles are text, never markup
+    assert view.parts.tabs.titles == (EVIL,)  # tab titles are text, never markup

@@ -69,7 +69,7 @@ def failing_second(project, form: str, third: str):
     first, second = "CREATE TABLE a (x INTEGER);", "INSERT INTO base VALUES (2);"
     if form == "sql":
         return project.sql(V2, "three", f"{first}\n{second}\n{third};", "DROP TABLE a;\nDELETE FROM base WHERE id = 2;")
-    # session.commit() between the statements, as the seed's examples do: it must not commit.
+    # session.commit() between the statements, as weiser's examples do: it must not commit.
     return python_file(project, V2, "three", f"""
         self.execute_sql(session, "{first}")
         session.commit()
@@ -226,7 +226,8 @@ def test_edited_file_is_modified_and_blocks_up_until_repaired(project):
         m.up()
     assert info.value.drifted == [(V2, "modified")]
     assert info.value.exit_code == 3
-    assert "--allow-drift" in str(info.value) and "duckmig repair" in str(info.value)
+    # the Python API's words for what to do
+    assert "allow_drift=True" in str(info.value) and "`Migrator.repair()`" in str(info.value)
     assert "three" not in project.tables()
     with pytest.raises(errors.DriftError):
         m.sql()
@@ -331,7 +332,7 @@ def test_pending_older_than_newest_applied_is_out_of_order(project):
     assert (info.value.versions, info.value.newest_applied) == ([V2], V3)
     assert str(info.value) == (
         f"pending {V2} older than the newest applied migration {V3}\n"
-        "  hint: apply them anyway with --out-of-order, or give them newer versions")
+        "  hint: apply them anyway with out_of_order=True, or give them newer versions")
     assert project.tables() == {"one", "three"} | LEDGER
 
     assert [r.version for r in m.up(out_of_order=True)] == [V2, V4]
@@ -398,7 +399,7 @@ def test_down_on_an_empty_ledger(project):
     with pytest.raises(errors.NothingToRevert) as info:
         m.down()
     assert str(info.value) == ("nothing to revert: no migration is applied\n"
-                               "  hint: `duckmig status` shows the state")
+                               "  hint: `Migrator.status()` shows the state")
     assert not project.db.exists()
 
 
@@ -423,7 +424,7 @@ def test_failing_downgrade_keeps_the_migration_applied(project):
         m.down()
     assert (info.value.version, info.value.direction, info.value.statement) == (
         V1, "down", "SELECT CAST('x' AS INTEGER)")
-    assert "duckmig repair" in str(info.value)
+    assert "`Migrator.repair()`" in str(info.value)
     assert project.tables() == {"one"} | LEDGER
     assert state(m) == {V1: "applied"}
     assert events(m) == [(V1, "applied"), (V1, "failed")]
@@ -615,7 +616,7 @@ def test_status_on_a_users_connection_creates_no_table(project):
     assert conn.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
 
 
-# -- adopting the seed's legacy ledger ----------------------------------------------------------------
+# -- adopting weiser's legacy ledger ------------------------------------------------------------------
 
 LEGACY = ("CREATE TABLE duckdb_migrations (id INTEGER PRIMARY KEY, version VARCHAR, "
           "description VARCHAR, applied_at TIMESTAMP)")
@@ -705,7 +706,7 @@ def test_table_with_another_layout_is_refused(project):
             verb()
         assert str(info.value) == (
             "table duckdb_migrations exists but is not a duckmig ledger (columns: name, run_on)\n"
-            "  hint: rename that table, or choose another ledger table with --table")
+            "  hint: rename that table, or choose another ledger table with `Migrator(..., table=TABLE)`")
     assert project.tables() == {"duckdb_migrations"}
     assert project.query("SELECT * FROM duckdb_migrations") == [("x", date(2025, 1, 1))]
 
@@ -787,7 +788,7 @@ def test_database_held_by_another_process(project, holder):
             verb()
         assert info.value.pid == holder.pid
         assert info.value.message.startswith(f"database {project.db} is locked by process {holder.pid} (")
-        assert "retry with --wait SECONDS" in str(info.value)
+        assert "retry with `Migrator(..., wait=SECONDS)`" in str(info.value)
         assert info.value.exit_code == 2
 
 
@@ -810,7 +811,7 @@ def test_database_in_a_missing_folder(project):
         with pytest.raises(errors.NoDatabaseFolder) as info:
             verb()
         assert str(info.value) == (f"cannot open database {path}: folder {path.parent} does not exist\n"
-                                   "  hint: create the folder first, or fix --database (DUCKMIG_DATABASE)")
+                                   "  hint: create the folder first, or fix the database given to Migrator")
     assert not (project.root / "no").exists()
 
 
@@ -822,7 +823,7 @@ def test_missing_migrations_directory(project, tmp_path):
     assert not project.db.exists()
 
 
-# -- the seed's names --------------------------------------------------------------------------------
+# -- weiser's names ----------------------------------------------------------------------------------
 
 
 def test_seed_api_names(project):

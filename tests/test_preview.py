@@ -225,7 +225,7 @@ ADDED = [
     # (up, keys, {table: (key, rows before, rows after, added, removed, changed, unchanged)},
     #  column changes [table, column, changed, turned NULL])
     pytest.param(MARK_PROCESSED, None, {"metrics": ("id", 100, 100, 0, 0, 67, 33)},
-                 [["metrics", "processed", 67, None]], id="the seed's data migration"),
+                 [["metrics", "processed", 67, None]], id="weiser's data migration"),
     pytest.param("ALTER TABLE t ADD COLUMN c INTEGER DEFAULT 5;", None, {"t": ("id", 10, 10, 0, 0, 0, 10)},
                  [], id="default only"),
     pytest.param("ALTER TABLE t ADD COLUMN c VARCHAR;\nUPDATE t SET c = 'x' WHERE id <= 4;", None,

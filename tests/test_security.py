@@ -92,16 +92,6 @@ def test_a_preview_quotes_the_names_of_the_tables_it_reads(project):
     assert project.tables() == {"items", table, "duckdb_migrations", "duckdb_migrations_history"}
 
 
-def test_the_readme_says_python_migrations_are_code():
-    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
-    assert "**Python migrations are code.** Loading one runs it with the rights of whoever runs duckmig" in readme
-    assert "SQL migrations run nothing but SQL" in readme
-    security = readme.partition("## Security")[2].partition("## ")[0]
-    for rule in ["the file's own downgrade", "`down --trust-stored-python`", "`O_EXCL | O_NOFOLLOW`",
-                 "read from its syntax tree (`ast`)", "**A preview writes no file.**", "`COPY ... TO`, `EXPORT DATABASE`"]:
-        assert rule in security, rule
-
-
 # -- commands that say they run nothing run no Python ----------------------------------------------------
 
 

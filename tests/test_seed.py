@@ -1,10 +1,10 @@
-"""The seed's README examples run unchanged, apart from the import line of BaseMigration.
+"""weiser's README examples run unchanged, apart from the import line of BaseMigration.
 
-The file texts below are copied from the seed's README: its full example
+The file texts below are copied from weiser's README: its full example
 migration (add a tags column) and, from "Common Migration Patterns", adding a
 column, adding the priority column, the data migration that adds `processed`,
 and creating an index. The patterns show only ``upgrade``; each is wrapped in a
-class of the seed's form, with a ``downgrade`` written in the same style.
+class of weiser's form, with a ``downgrade`` written in the same style.
 
 DuckDB cannot drop a column of a table that has an index ("Dependency Error:
 Cannot alter entry"), so the index is the newest migration: reverting goes
@@ -21,7 +21,7 @@ import pytest
 
 from duckmig_magic import errors
 
-# The seed README's "Example Migration", with only its BaseMigration import changed.
+# weiser's README's "Example Migration", with only its BaseMigration import changed.
 ADD_TAGS = '''"""
 Migration: Add tags column to metrics table
 Version: 20250710_000001
@@ -54,7 +54,7 @@ class Migration_20250710_000001(BaseMigration):
 
 
 def seed_class(version: str, description: str, methods: str) -> str:
-    """The seed's file form around methods copied from its README."""
+    """weiser's file form around methods copied from its README."""
     return f'''from sqlmodel import Session
 from duckmig_magic import BaseMigration
 
@@ -161,7 +161,7 @@ ROWS = [(1, "row_count", 10.0, True), (2, "row_count", 11.0, False), (3, "nulls"
 
 @pytest.fixture
 def metrics(project):
-    """The seed's store: a DuckDB file whose `metrics` table exists before any migration."""
+    """weiser's store: a DuckDB file whose `metrics` table exists before any migration."""
     with duckdb.connect(str(project.db)) as conn:
         conn.execute("CREATE TABLE metrics (id INTEGER PRIMARY KEY, check_id VARCHAR, value DOUBLE, "
                      "success BOOLEAN, run_time TIMESTAMP DEFAULT TIMESTAMP '2025-07-01 00:00:00')")
@@ -201,7 +201,7 @@ def test_seed_examples_apply_and_revert(metrics):
         (5, None, 0, "default_value", True)]
     assert original_rows(metrics) == ROWS
 
-    # The seed's meaning of migrate_down(version): revert everything newer, keep that one.
+    # weiser's meaning of migrate_down(version): revert everything newer, keep that one.
     assert [r.version for r in migrator.migrate_down("20250711_000000")] == VERSIONS[:1:-1]
     assert indexes(metrics) == []
     assert columns(metrics) == METRICS_COLUMNS + ["tags", "priority"]
@@ -226,7 +226,7 @@ def test_each_seed_example_reverts_alone(metrics):
         assert (columns(metrics), indexes(metrics)) == before
 
 
-# The data migration with the seed's commit after each step and a misspelt column in its UPDATE.
+# The data migration with weiser's commit after each step and a misspelt column in its UPDATE.
 COMMITS_THEN_FAILS = seed_class("20250713_000000", "Mark successful runs as processed", '''
     def upgrade(self, session: Session) -> None:
         # Add new column

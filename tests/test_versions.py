@@ -190,7 +190,7 @@ def test_duplicate_version(project):
                                                             project.versions / "20250710_120000_b.py"])
     assert str(exc) == (f"{project.versions / '20250710_120000_a.sql'}: version 20250710_120000 is used by 2 files: "
                         "20250710_120000_a.sql, 20250710_120000_b.py\n"
-                        "  hint: give one of them a new version (rename it, or recreate it with `duckmig new`)")
+                        "  hint: give one of them a new version (rename it, or recreate it with `Migrator.new()`)")
 
 
 @pytest.mark.parametrize("name, raw, line", [

@@ -1,8 +1,17 @@
-"""What every view shares: its MIME bundle, and showing itself so it can update."""
+"""What every view shares: its MIME bundle, its widget and parts, and showing itself so it can update."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from ..errors import Words
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+# How a notebook names what a user can do: the magics' verbs, and `%migrate connect` for the settings.
+NOTEBOOK_WORDS = Words("%migrate", {
+    "database": "the path given to `%migrate connect`", "directory": "`%migrate connect TARGET --dir DIR`",
+    "table": "`%migrate connect TARGET --table TABLE`", "wait": "`%migrate connect TARGET --wait SECONDS`"})
 
 
 def widget_frontend() -> bool:
@@ -20,24 +29,37 @@ def widget_frontend() -> bool:
 
 
 class View:
-    """Base of the views: subclasses give ``to_text()``, ``to_html()`` and ``_build()``.
+    """Base of the views: subclasses give ``to_text()``, ``to_html()`` and ``_build(parts)``.
 
     The widget is built on first use, so a view that only ever renders as HTML
-    or text (nbconvert, a terminal) never imports ipywidgets.
+    or text (nbconvert, a terminal) never imports ipywidgets. Its widgets are
+    ``view.parts``, apart from the data the view shows.
     """
 
     _widget = None
+    _parts = None
     _handle = None
 
     @property
     def widget(self):
         """The ipywidgets view (built on first access)."""
         if self._widget is None:
-            self._widget = self._build()
+            self._parts = SimpleNamespace()
+            self._widget = self._build(self._parts)
+            self._sync()
         return self._widget
 
-    def _build(self):
+    @property
+    def parts(self) -> SimpleNamespace:
+        """The widgets the view is made of, by name."""
+        self.widget
+        return self._parts
+
+    def _build(self, parts: SimpleNamespace):
         raise NotImplementedError
+
+    def _sync(self) -> None:
+        """Bring the widgets in line with the data."""
 
     def to_text(self) -> str:
         raise NotImplementedError

@@ -15,35 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import errors
+from ..errors import AmbiguousSlug, BadSlug, MigrationApplied  # noqa: F401  named here too
 from . import sqlfile
 from .versions import ScriptDirectory, Script, check_new_version, slugify, write_atomically
 
 SOURCE_KEY = "duckmig-source:"
 _SQL_HEADER = re.compile(r"^-- (duckmig-source|description): ?(.*)$")
 _PY_HEADER = re.compile(r"^# (duckmig-source): ?(.*)$")
-
-
-class MigrationApplied(errors.DuckmigError):
-    def __init__(self, script: Script, keep: str):
-        self.script = script
-        super().__init__(
-            f"{script.version} ({script.name}) is already applied and its text changed; "
-            "the file was left as it was",
-            f"revert it first (`migrate down {keep}` reverts it and everything newer), then run this "
-            "again; or put the change in a new migration with another slug")
-
-
-class AmbiguousSlug(errors.DuckmigError):
-    def __init__(self, slug: str, scripts: list[Script]):
-        super().__init__(f"slug {slug!r} names {len(scripts)} version files: "
-                         f"{', '.join(s.name for s in scripts)}",
-                         "use a slug that names one migration, or remove the extra file")
-
-
-class BadSlug(errors.DuckmigError):
-    def __init__(self, slug: str):
-        super().__init__(f"{slug!r} is not a slug: use lower-case letters, digits and _ "
-                         f"(for example {slugify(slug)!r})")
 
 
 @dataclass
@@ -154,9 +132,7 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
         if version is not None and script.version != version:
             raise errors.SlugHasOtherVersion(slug, version, script.path, where)
         if script.kind != kind:
-            raise errors.DuckmigError(
-                f"{script.name} is a {script.kind} migration; this one is {kind}",
-                "keep the form of the existing file, or use a new slug")
+            raise errors.OtherKind(script.name, script.kind, kind)
         old_body, old_desc, old_source = decompose(script.text, kind)
         new_body, new_desc, _ = decompose(text, kind)
         if (old_body, old_desc) == (new_body, new_desc):

@@ -69,9 +69,9 @@ def utcnow() -> datetime:
 class Ledger:
     def __init__(self, conn, table: str = "duckdb_migrations"):
         self.conn = conn
-        self.name = table
-        self.table = quote(table)
-        self.history_table = quote(f"{table}_history")
+        self.name = table  # as given, for messages and the catalog's lookups
+        self.quoted = quote(table)  # for SQL
+        self.quoted_history = quote(f"{table}_history")
         self._current = False  # a current ledger stays current: ask DuckDB's catalog once
         self._seq: int | None = None  # the last event's seq; a Ledger lives for one locked operation
 
@@ -87,7 +87,7 @@ class Ledger:
         return [r[0] for r in rows]
 
     def layout(self) -> str:
-        """'none', 'legacy' (the seed's four columns) or 'current'; raises on anything else."""
+        """'none', 'legacy' (weiser's four columns) or 'current'; raises on anything else."""
         if self._current:
             return "current"
         cols = self.columns()
@@ -118,24 +118,24 @@ class Ledger:
         if layout == "current":
             return layout
         if layout == "none":
-            self.conn.execute(self._create_sql(self.table))
+            self.conn.execute(self._create_sql(self.quoted))
         else:
             tmp = quote(f"{self.name}__adopting")
             self.conn.execute(self._create_sql(tmp))
             self.conn.execute(
                 f"INSERT INTO {tmp} (version, description, status, applied_at, legacy_id) "
                 f"SELECT CAST(version AS VARCHAR), CAST(description AS VARCHAR), 'applied', "
-                f"TRY_CAST(applied_at AS TIMESTAMP), TRY_CAST(id AS BIGINT) FROM {self.table}")
-            self.conn.execute(f"DROP TABLE {self.table}")
-            self.conn.execute(f"ALTER TABLE {tmp} RENAME TO {self.table}")
+                f"TRY_CAST(applied_at AS TIMESTAMP), TRY_CAST(id AS BIGINT) FROM {self.quoted}")
+            self.conn.execute(f"DROP TABLE {self.quoted}")
+            self.conn.execute(f"ALTER TABLE {tmp} RENAME TO {self.quoted}")
         self.conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.history_table} (seq BIGINT PRIMARY KEY, version VARCHAR, "
+            f"CREATE TABLE IF NOT EXISTS {self.quoted_history} (seq BIGINT PRIMARY KEY, version VARCHAR, "
             "event VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL, checksum VARCHAR, execution_ms DOUBLE, detail VARCHAR)")
         if layout == "legacy":
-            for version in [r[0] for r in self.conn.execute(f"SELECT version FROM {self.table}").fetchall()]:
+            for version in [r[0] for r in self.conn.execute(f"SELECT version FROM {self.quoted}").fetchall()]:
                 checksum, downgrade, kind, filename = (files or {}).get(version, (None, None, None, None))
                 self.conn.execute(
-                    f"UPDATE {self.table} SET checksum = ?, downgrade = ?, kind = ?, filename = ? "
+                    f"UPDATE {self.quoted} SET checksum = ?, downgrade = ?, kind = ?, filename = ? "
                     "WHERE version = ?", [checksum, downgrade, kind, filename, version])
                 self.event(version, "adopted", checksum,
                            detail="from the legacy table" + ("" if checksum else "; file not found"))
@@ -150,15 +150,15 @@ class Ledger:
             return {}
         if layout == "legacy":
             sql = (f"SELECT CAST(version AS VARCHAR), CAST(description AS VARCHAR), NULL, NULL, 'applied', "
-                   f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL FROM {self.table}")
+                   f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL FROM {self.quoted}")
         else:
-            sql = f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.table}"
+            sql = f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.quoted}"
         return {r[0]: Row(*r) for r in self.conn.execute(sql).fetchall()}
 
     def row(self, version: str) -> Row | None:
         if self.layout() != "current":
             return self.rows().get(version)
-        r = self.conn.execute(f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.table} WHERE version = ?",
+        r = self.conn.execute(f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.quoted} WHERE version = ?",
                               [version]).fetchone()
         return Row(*r) if r else None
 
@@ -167,7 +167,7 @@ class Ledger:
             return []
         where, params = ("WHERE version = ?", [version]) if version else ("", [])
         rows = self.conn.execute(
-            f"SELECT seq, version, event, occurred_at, checksum, execution_ms, detail FROM {self.history_table} "
+            f"SELECT seq, version, event, occurred_at, checksum, execution_ms, detail FROM {self.quoted_history} "
             f"{where} ORDER BY seq", params).fetchall()
         return [Event(*r) for r in rows]
 
@@ -176,7 +176,7 @@ class Ledger:
     def event(self, version: str | None, event: str, checksum: str | None = None,
               execution_ms: float | None = None, detail: str | None = None) -> None:
         self.conn.execute(
-            f"INSERT INTO {self.history_table} (seq, version, event, occurred_at, checksum, execution_ms, detail) "
+            f"INSERT INTO {self.quoted_history} (seq, version, event, occurred_at, checksum, execution_ms, detail) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", [self._next_seq(1), version, event, utcnow(), checksum, execution_ms,
                                              detail])
 
@@ -184,7 +184,7 @@ class Ledger:
         """The first of ``n`` new event numbers; a rolled-back event leaves a gap, which orders and
         need not count."""
         if self._seq is None:
-            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.history_table}").fetchone()[0]
+            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.quoted_history}").fetchone()[0]
         self._seq += n
         return self._seq - n + 1
 
@@ -195,7 +195,7 @@ class Ledger:
         """Write the row of ``version`` and its event; ``new``: the caller knows it has no row yet,
         and a plain INSERT costs DuckDB a fraction of an upsert."""
         self.conn.execute(
-            f"INSERT INTO {self.table} (version, description, kind, checksum, status, applied_at, execution_ms, "
+            f"INSERT INTO {self.quoted} (version, description, kind, checksum, status, applied_at, execution_ms, "
             "error, statement, downgrade, filename) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             + ("" if new else _UPSERT),
             [version, description, kind, checksum, status, utcnow(), execution_ms, error, statement,
@@ -217,10 +217,10 @@ class Ledger:
         values["status"], values["applied_at"] = ["applied"] * len(rows), [now] * len(rows)
         lists = ", ".join(f"unnest(CAST(? AS {t}[]))" for t in columns.values())
         self.conn.execute(
-            f"INSERT INTO {self.table} ({', '.join(columns)}) SELECT {lists} " + ("" if new else _UPSERT),
+            f"INSERT INTO {self.quoted} ({', '.join(columns)}) SELECT {lists} " + ("" if new else _UPSERT),
             list(values.values()))
         self.conn.execute(
-            f"INSERT INTO {self.history_table} (seq, version, event, occurred_at, checksum, execution_ms) "
+            f"INSERT INTO {self.quoted_history} (seq, version, event, occurred_at, checksum, execution_ms) "
             "SELECT unnest(CAST(? AS BIGINT[])), unnest(CAST(? AS VARCHAR[])), 'applied', ?, "
             "unnest(CAST(? AS VARCHAR[])), unnest(CAST(? AS DOUBLE[]))",
             [list(range(first, first + len(rows))), values["version"], now, values["checksum"],
@@ -228,10 +228,10 @@ class Ledger:
 
     def update(self, version: str, **values) -> None:
         sets = ", ".join(f"{quote(k)} = ?" for k in values)
-        self.conn.execute(f"UPDATE {self.table} SET {sets} WHERE version = ?", [*values.values(), version])
+        self.conn.execute(f"UPDATE {self.quoted} SET {sets} WHERE version = ?", [*values.values(), version])
 
     def forget(self, version: str, event: str, detail: str | None = None,
                execution_ms: float | None = None) -> None:
         row = self.row(version)
-        self.conn.execute(f"DELETE FROM {self.table} WHERE version = ?", [version])
+        self.conn.execute(f"DELETE FROM {self.quoted} WHERE version = ?", [version])
         self.event(version, event, row.checksum if row else None, execution_ms, detail)

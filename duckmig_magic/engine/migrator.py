@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from .. import errors
 from . import authoring, catalog, dryrun, pyform, trust
@@ -24,8 +24,8 @@ from .preview import run as run_preview
 from .versions import Script, ScriptDirectory, is_version, python_template
 
 STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order")
-DOWNGRADE_DIFFERS = ("the ledger stores a downgrade other than the file's; `duckmig down` runs the file's, "
-                     "`duckmig repair` stores it in the ledger")
+DOWNGRADE_DIFFERS = "downgrade differs"  # the state of a verify problem; each interface words its detail
+_DOWNGRADE_DIFFERS_DETAIL = "the ledger stores a downgrade other than the file's; down runs the file's, repair stores it"
 
 
 @dataclass
@@ -86,9 +86,24 @@ class StepResult:
     statements: int
 
 
+class Problem(NamedTuple):
+    """What ``verify`` found wrong with one migration."""
+
+    version: str
+    state: str  # modified, missing, failed; with roundtrip also skipped, irreversible, roundtrip
+    detail: str
+
+
+class Repair(NamedTuple):
+    """What ``repair`` did to one migration's ledger row."""
+
+    version: str
+    action: str
+
+
 @dataclass
 class VerifyReport:
-    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (version, state, detail)
+    problems: list[Problem] = field(default_factory=list)
     checked: int = 0
     roundtrip: list[str] = field(default_factory=list)  # versions that round-tripped cleanly
 
@@ -344,7 +359,7 @@ class Migrator:
                                   detail=f"stamped through {version}", new=s.version not in rows)
         return [s.version for s in todo]
 
-    def repair(self) -> list[tuple[str, str]]:
+    def repair(self) -> list[Repair]:
         """Accept the files as they are: new checksums and downgrades for modified files, the file's
         downgrade where the ledger stores another, failed attempts cleared, rows of missing files
         forgotten. Returns (version, action)."""
@@ -366,18 +381,18 @@ class Migrator:
                         ledger.update(m.version, checksum=s.checksum, downgrade=s.downgrade_source,
                                       description=s.description, filename=s.name)
                         ledger.event(m.version, "repaired", s.checksum, detail="accepted the edited file")
-                        actions.append((m.version, "accepted the edited file"))
+                        actions.append(Repair(m.version, "accepted the edited file"))
                     elif m.state == "missing":
                         ledger.forget(m.version, "repaired", "forgot the row of a missing file")
-                        actions.append((m.version, "forgot the row of a missing file"))
+                        actions.append(Repair(m.version, "forgot the row of a missing file"))
                     elif m.state == "failed":
                         ledger.forget(m.version, "repaired", "cleared the failed attempt")
-                        actions.append((m.version, "cleared the failed attempt"))
+                        actions.append(Repair(m.version, "cleared the failed attempt"))
                     else:
                         s = scripts[m.version]
                         ledger.update(m.version, downgrade=s.downgrade_source)
                         ledger.event(m.version, "repaired", s.checksum, detail="stored the file's downgrade")
-                        actions.append((m.version, "stored the file's downgrade"))
+                        actions.append(Repair(m.version, "stored the file's downgrade"))
         return actions
 
     def verify(self, *, roundtrip: bool = False) -> VerifyReport:
@@ -391,9 +406,9 @@ class Migrator:
                 detail = {"modified": "the file changed since it was applied",
                           "missing": "applied, but its file is gone",
                           "failed": f"the last attempt failed: {m.error}"}[m.state]
-                report.problems.append((m.version, m.state, detail))
+                report.problems.append(Problem(m.version, m.state, detail))
             elif m.downgrade_differs:
-                report.problems.append((m.version, "downgrade differs", DOWNGRADE_DIFFERS))
+                report.problems.append(Problem(m.version, DOWNGRADE_DIFFERS, _DOWNGRADE_DIFFERS_DETAIL))
         report.checked = sum(1 for m in status if m.is_applied)
         if roundtrip:
             pending = [s for s in scripts if status_state(status, s.version) in ("pending", "out_of_order", "failed")]
@@ -410,7 +425,7 @@ class Migrator:
             try:
                 for s in pending:
                     if not s.transactional:
-                        report.problems.append((s.version, "skipped", "transaction:false: cannot run "
+                        report.problems.append(Problem(s.version, "skipped", "transaction:false: cannot run "
                                                 "inside the rolled-back transaction"))
                         continue
                     before = catalog.snapshot(conn)
@@ -418,24 +433,24 @@ class Migrator:
                     after_up = catalog.snapshot(conn)
                     down = _down_steps(s.version, s.kind, s.downgrade_source, s.path)
                     if down is None:
-                        report.problems.append((s.version, "irreversible", "no downgrade to check"))
+                        report.problems.append(Problem(s.version, "irreversible", "no downgrade to check"))
                         continue
                     run(conn, s.version, down, "down")
                     restored = catalog.snapshot(conn)
                     if restored != before:
-                        report.problems.append((s.version, "roundtrip", "the downgrade does not restore the "
+                        report.problems.append(Problem(s.version, "roundtrip", "the downgrade does not restore the "
                                                 "schema: " + catalog.describe_difference(before, restored)))
                         continue
                     run(conn, s.version, _up_steps(s), "up")
                     if catalog.snapshot(conn) != after_up:
-                        report.problems.append((s.version, "roundtrip", "applying again after the downgrade "
+                        report.problems.append(Problem(s.version, "roundtrip", "applying again after the downgrade "
                                                 "gives a different schema"))
                         continue
                     report.roundtrip.append(s.version)
             except errors.MigrationFailed as exc:
-                report.problems.append((exc.version, "roundtrip", str(exc).splitlines()[0]))
+                report.problems.append(Problem(exc.version, "roundtrip", str(exc).splitlines()[0]))
             except errors.PreviewRefused as exc:
-                report.problems.append((exc.version, "roundtrip", f"refused `{exc.statement}`: {exc.why}"))
+                report.problems.append(Problem(exc.version, "roundtrip", f"refused `{exc.statement}`: {exc.why}"))
 
     @contextmanager
     def _scratch(self):
@@ -548,7 +563,7 @@ class Migrator:
         result.versions, result.failed = [v for v, _ in steps], failed
         return result
 
-    # -- the seed's names ------------------------------------------------------------
+    # -- weiser's names --------------------------------------------------------------
 
     def migration_status(self) -> StatusReport:
         return self.status()
@@ -560,7 +575,7 @@ class Migrator:
         return self.down(version)
 
     def create_migration(self, description: str, *, python: bool = True) -> Path:
-        """The seed's call: creates a Python migration and returns its path."""
+        """weiser's call: creates a Python migration and returns its path."""
         return self.new(description, python=python).path
 
     # -- internals ---------------------------------------------------------------------

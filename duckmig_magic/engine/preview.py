@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from decimal import Decimal
 
 from .. import errors
+from ..wording import plural as _n
 from . import catalog, diff, statements
 from .database import rolled_back
 
@@ -121,7 +122,7 @@ class Preview:
 
     def to_dict(self) -> dict:
         """Everything as plain data (JSON-safe)."""
-        return _plain({
+        return plain({
             "versions": self.versions,
             "covers": self.covers,
             "failed": None if self.ok else {"version": self.failed.version, "statement": self.failed.statement,
@@ -427,10 +428,6 @@ def _terminated(sql: str) -> str:
     return sql if sql.endswith(";") else sql + ";"
 
 
-def _n(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'s' * (n != 1)}"
-
-
 def _short(sql: str, width: int = 60) -> str:
     flat = " ".join(sql.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
@@ -442,11 +439,14 @@ def _frame(columns: list[str], rows: list[tuple]):
     return pd.DataFrame([list(r) for r in rows], columns=columns)
 
 
-def _plain(value):
+def plain(value):
+    """``value`` as JSON-safe data: dataclasses as dicts, tuples as lists, times in ISO format."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(asdict(value))
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):

@@ -1,4 +1,4 @@
-"""The Python migration form, kept from the seed so its users can move over.
+"""The Python migration form, kept from weiser's migration system so its users can move over.
 
     from duckmig_magic import BaseMigration
 
@@ -110,7 +110,7 @@ class Session:
 
 
 class _Result:
-    """The result of ``session.exec``: rows on demand, as the seed's users expect.
+    """The result of ``session.exec``: rows on demand, as weiser's users expect.
 
     A result stays readable after the session runs another statement, as in
     SQLAlchemy: its rows are kept before the connection moves on.
@@ -353,12 +353,8 @@ def _version_mismatch(path: Path, name: str, version, expected: str) -> errors.V
                                   hint=f'pass version="{expected}" to super().__init__, or rename the file')
 
 
-def error_line(exc: BaseException, path: Path | str) -> int | None:
-    """The line of ``path`` where an exception raised inside a migration passed, if any."""
-    return _line_in(exc, path)
-
-
 def _line_in(exc: BaseException, path: Path | str) -> int | None:
+    """The line of ``path`` where an exception raised inside a migration passed, if any."""
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == str(path):

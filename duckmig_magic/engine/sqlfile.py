@@ -39,7 +39,7 @@ class Section:
         try:
             return [(self.line + n - 1, text) for n, text in self._split]
         except duckdb.Error as exc:
-            raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _error_line(exc) - 1,
+            raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _line_in_message(exc) - 1,
                                         "fix the statement; nothing was run") from exc
 
     @cached_property
@@ -185,6 +185,7 @@ def _outside_quotes(text: str, offset: int) -> bool:
     return (len(before.encode()), "identifier") in tokens(before + probe)
 
 
-def _error_line(exc: Exception) -> int:
+def _line_in_message(exc: Exception) -> int:
+    """The line DuckDB's parser error names (``LINE 3:``), counted in the text it was given."""
     m = re.search(r"LINE (\d+):", str(exc))
     return int(m.group(1)) if m else 1

@@ -11,9 +11,9 @@ import hashlib
 import os
 import re
 import secrets
+import tempfile
 import unicodedata
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -279,20 +279,16 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-@contextmanager
 def _locked(directory: Path):
-    """Hold an exclusive lock on ``directory`` (where the OS has flock)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: creating with O_EXCL still guards a file of the same name
-        yield
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    """An exclusive lock, across processes and on every OS, on creating version files in ``directory``.
+
+    The lock file lives in the temporary folder, named for the directory, so the
+    migrations directory holds nothing but what its users put there.
+    """
+    from filelock import FileLock
+
+    key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:24]
+    return FileLock(os.path.join(tempfile.gettempdir(), f"duckmig-{key}.lock"), mode=0o666)
 
 
 def python_template(version: str, description: str) -> str:

@@ -1,25 +1,16 @@
-"""Progress of ``up`` and ``down``: a bar in a notebook, a line per migration in a terminal."""
+"""Progress of ``up``, ``down`` and ``redo`` in a notebook: a bar, or a line per migration where no
+widget frontend runs."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
 
-from ..text import TextProgress
-from . import html
+from ..render import progress
+from ..render.common import terminal_safe
+from ..render.progress import TextProgress, summary
+from ..wording import first_line
 from .view import View, widget_frontend
-
-VERBS = {"up": ("applying", "applied"), "down": ("reverting", "reverted"), "redo": ("redoing", "redid")}
-
-
-def summary(verb: str, results) -> str:
-    """``applied 3 migrations in 41.0 ms``, or what there was nothing to do."""
-    if not results:
-        return {"up": "nothing to apply", "down": "nothing to revert"}.get(verb, "nothing to do")
-    took = html.duration(sum(r.execution_ms for r in results))
-    if verb == "redo":
-        return f"redid {results[0].version} in {took}"
-    return f"{VERBS[verb][1]} {html.plural(len(results), 'migration')} in {took}"
 
 
 class ProgressView(View):
@@ -48,8 +39,7 @@ class ProgressView(View):
         self.total = total
         if event == "start":
             self.current = item.version
-            name = " ".join(filter(None, [item.version, getattr(item, "description", None)]))
-            self.label = f"{VERBS.get(self.verb, ('running',))[0]} {index}/{total}: {name}"
+            self.label = progress.started(self.verb, index, total, item)
         else:
             self.done = index
             self.results.append(result)
@@ -65,7 +55,7 @@ class ProgressView(View):
     def fail(self, error: BaseException) -> None:
         version = getattr(error, "version", None) or self.current
         self.state = "failed"
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        first = terminal_safe(first_line(str(error))) if str(error).strip() else type(error).__name__
         self.label = f"failed at {version}: {first}" if version and version not in first else first
         self._sync()
         self._publish()
@@ -80,25 +70,23 @@ class ProgressView(View):
         return self.label
 
     def to_html(self) -> str:
-        return html.progress(self.done, self.total, self.label, self.state)
+        return progress.html(self.done, self.total, self.label, self.state)
 
-    def _build(self):
+    def _build(self, parts):
         import ipywidgets as w
 
-        self.bar = w.IntProgress(min=0, max=1, layout=w.Layout(width="240px"))
-        self.text = w.Label()
-        box = w.HBox([self.bar, self.text])
-        self._widget = box
-        self._sync()
-        return box
+        parts.bar = w.IntProgress(min=0, max=1, layout=w.Layout(width="240px"))
+        parts.label = w.Label()
+        return w.HBox([parts.bar, parts.label])
 
     def _sync(self) -> None:
         if self._widget is None:
             return
-        self.bar.max = max(self.total, 1)
-        self.bar.value = self.bar.max if self.state == "done" else self.done
-        self.bar.bar_style = {"done": "success", "failed": "danger"}.get(self.state, "info")
-        self.text.value = self.label
+        bar = self._parts.bar
+        bar.max = max(self.total, 1)
+        bar.value = bar.max if self.state == "done" else self.done
+        bar.bar_style = {"done": "success", "failed": "danger"}.get(self.state, "info")
+        self._parts.label.value = self.label
 
 
 @contextmanager

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from .. import errors
-from ..text import status_lines
-from . import html, progress
-from .view import View
+from ..render import status
+from ..render.common import error_html, escape, label, plural
+from ..render.progress import summary
+from .progress_view import ProgressView, run
+from .view import NOTEBOOK_WORDS, View
 
 PAGE_SIZE = 50
 
@@ -16,17 +17,19 @@ class StatusView(View):
     In a notebook the buttons call the engine and redraw the view in place;
     they are disabled while an action runs. Without a widget frontend the
     view renders as a static HTML table (``to_html``) or text (``to_text``).
+    Hints name what to do in ``words`` (the magics' by default).
     """
 
-    def __init__(self, migrator, *, report=None, page_size: int = PAGE_SIZE):
+    def __init__(self, migrator, *, report=None, page_size: int = PAGE_SIZE, words=NOTEBOOK_WORDS):
         self.migrator = migrator
         self.report = report if report is not None else migrator.status()
         self.page_size = page_size
+        self.words = words
         self.page = None  # None: the page with the first migration that needs attention
         self.filter = "all"
         self.message = ""  # HTML: what the last action did, or its error
         self.busy = False
-        self.progress = progress.ProgressView()
+        self.progress = ProgressView()
 
     # -- actions -----------------------------------------------------------------
 
@@ -43,7 +46,7 @@ class StatusView(View):
         try:
             self.report = self.migrator.status()
         except Exception as exc:  # shown in the view: a button has no cell to raise into
-            self.message = _error_html(exc)
+            self.message = error_html(exc, self.words)
         self._sync()
         self._publish()
 
@@ -55,10 +58,10 @@ class StatusView(View):
         self._sync()
         results = None
         try:
-            results = progress.run(self.migrator, verb, progress=self.progress)
-            self.message = html.text(progress.summary(verb, results))
+            results = run(self.migrator, verb, progress=self.progress)
+            self.message = escape(summary(verb, results))
         except Exception as exc:  # shown in the view: a button has no cell to raise into
-            self.message = _error_html(exc)
+            self.message = error_html(exc, self.words)
         finally:
             self.busy = False
             self.page = None
@@ -79,10 +82,10 @@ class StatusView(View):
     # -- rendering -------------------------------------------------------------------------
 
     def to_text(self) -> str:
-        return "\n".join(status_lines(self.report))
+        return status.text(self.report, self.words)
 
     def to_html(self) -> str:
-        return self.message + html.status(self.report)
+        return self.message + status.html(self.report, self.words)
 
     def rows(self) -> list:
         """The migrations the current filter shows, in version order."""
@@ -100,33 +103,31 @@ class StatusView(View):
         first = next((i for i, m in enumerate(rows) if m.state != "applied"), len(rows) - 1)
         return max(first, 0) // self.page_size
 
-    def _build(self):
+    def _build(self, parts):
         import ipywidgets as w
 
-        self.header = w.HTML()
-        self.errors = w.HTML()
-        self.up_button = w.Button(description="up", icon="arrow-up", button_style="primary")
-        self.down_button = w.Button(description="down one step", icon="arrow-down")
-        self.refresh_button = w.Button(description="refresh", icon="refresh")
-        self.up_button.on_click(lambda _: self.up())
-        self.down_button.on_click(lambda _: self.down())
-        self.refresh_button.on_click(lambda _: self._refresh_clicked())
-        self.state_filter = w.Dropdown(description="show", layout=w.Layout(width="220px"))
-        self.state_filter.observe(self._filter_changed, "value")
-        self.toolbar = w.HBox([self.up_button, self.down_button, self.refresh_button, self.state_filter])
-        self.message_box = w.HTML()
-        self.table = w.HTML()
-        self.prev_button = w.Button(description="previous", icon="chevron-left", layout=w.Layout(width="110px"))
-        self.next_button = w.Button(description="next", icon="chevron-right", layout=w.Layout(width="110px"))
-        self.page_label = w.Label()
-        self.prev_button.on_click(lambda _: self._turn(-1))
-        self.next_button.on_click(lambda _: self._turn(1))
-        self.pager = w.HBox([self.prev_button, self.page_label, self.next_button])
+        parts.header = w.HTML()
+        parts.errors = w.HTML()
+        parts.up_button = w.Button(description="up", icon="arrow-up", button_style="primary")
+        parts.down_button = w.Button(description="down one step", icon="arrow-down")
+        parts.refresh_button = w.Button(description="refresh", icon="refresh")
+        parts.up_button.on_click(lambda _: self.up())
+        parts.down_button.on_click(lambda _: self.down())
+        parts.refresh_button.on_click(lambda _: self._refresh_clicked())
+        parts.state_filter = w.Dropdown(description="show", layout=w.Layout(width="220px"))
+        parts.state_filter.observe(self._filter_changed, "value")
+        parts.toolbar = w.HBox([parts.up_button, parts.down_button, parts.refresh_button, parts.state_filter])
+        parts.message = w.HTML()
+        parts.table = w.HTML()
+        parts.prev_button = w.Button(description="previous", icon="chevron-left", layout=w.Layout(width="110px"))
+        parts.next_button = w.Button(description="next", icon="chevron-right", layout=w.Layout(width="110px"))
+        parts.page_label = w.Label()
+        parts.prev_button.on_click(lambda _: self._turn(-1))
+        parts.next_button.on_click(lambda _: self._turn(1))
+        parts.pager = w.HBox([parts.prev_button, parts.page_label, parts.next_button])
         self.progress.widget.layout.display = "none"
-        self._widget = w.VBox([self.header, self.errors, self.toolbar, self.progress.widget, self.message_box,
-                               self.table, self.pager])
-        self._sync()
-        return self._widget
+        return w.VBox([parts.header, parts.errors, parts.toolbar, self.progress.widget, parts.message,
+                       parts.table, parts.pager])
 
     def _refresh_clicked(self) -> None:
         self.message = ""
@@ -149,47 +150,35 @@ class StatusView(View):
         """Bring the widgets in line with the report and the busy flag."""
         if self._widget is None:
             return
-        report = self.report
-        self.header.value = html.status_header(report)
-        self.errors.value = html.status_errors(report)
+        p, report = self._parts, self.report
+        p.header.value = status.header(report, self.words)
+        p.errors.value = status.failures(report)
         pending, newest = self.pending, self.newest_applied
-        self.up_button.disabled = self.busy or not pending
-        self.up_button.tooltip = (f"apply {html.plural(len(pending), 'pending migration')}" if pending
-                                  else "nothing to apply")
-        self.down_button.disabled = self.busy or newest is None
-        self.down_button.tooltip = (f"revert {newest.version} {newest.description}".strip() if newest
-                                    else "nothing to revert")
-        self.refresh_button.disabled = self.busy
+        p.up_button.disabled = self.busy or not pending
+        p.up_button.tooltip = f"apply {plural(len(pending), 'pending migration')}" if pending else "nothing to apply"
+        p.down_button.disabled = self.busy or newest is None
+        p.down_button.tooltip = (f"revert {newest.version} {newest.description}".strip() if newest
+                                 else "nothing to revert")
+        p.refresh_button.disabled = self.busy
         self.progress.widget.layout.display = None if self.busy else "none"
-        self.message_box.value = self.message
+        p.message.value = self.message
         counts = report.counts()
         options = [(f"all ({len(report.migrations):,})", "all")]
-        options += [(f"{html.STATE_LABELS[s]} ({n:,})", s) for s, n in counts.items() if n]
+        options += [(f"{label(s)} ({n:,})", s) for s, n in counts.items() if n]
         if self.filter not in [v for _, v in options]:
             self.filter, self.page = "all", None
         self._syncing = True
         try:
-            self.state_filter.options = options
-            self.state_filter.value = self.filter
+            p.state_filter.options = options
+            p.state_filter.value = self.filter
         finally:
             self._syncing = False
-        self.state_filter.layout.display = None if report.migrations else "none"
+        p.state_filter.layout.display = None if report.migrations else "none"
         rows, page = self.rows(), self.current_page()
         shown = rows[page * self.page_size:(page + 1) * self.page_size]
-        self.table.value = html.status_table(shown) if shown else ""
-        self.pager.layout.display = None if self.pages() > 1 else "none"
-        self.prev_button.disabled = page == 0
-        self.next_button.disabled = page >= self.pages() - 1
+        p.table.value = status.table(shown) if shown else ""
+        p.pager.layout.display = None if self.pages() > 1 else "none"
+        p.prev_button.disabled = page == 0
+        p.next_button.disabled = page >= self.pages() - 1
         start = page * self.page_size
-        self.page_label.value = f"{start + 1:,}–{start + len(shown):,} of {len(rows):,}"
-
-
-def _error_html(exc: Exception) -> str:
-    """An error as the message a user reads: ours with its hint, anything else with its kind."""
-    if isinstance(exc, errors.DuckmigError):
-        message, hint = exc.message, exc.hint
-    else:
-        message, hint = f"{type(exc).__name__}: {str(exc).strip()}", None
-    hint = f'<div style="{html.MUTED}">hint: {html.text(hint)}</div>' if hint else ""
-    return (f'<div style="border-left:4px solid {html.STATE_COLOURS["failed"]};padding:2px 8px">'
-            f'<pre style="{html.MONO};margin:0;white-space:pre-wrap">{html.text(message)}</pre>{hint}</div>')
+        p.page_label.value = f"{start + 1:,}–{start + len(shown):,} of {len(rows):,}"

@@ -1,0 +1,318 @@
+"""The verbs of ``duckmig`` and ``%migrate``, each declared once: its help, its arguments, and one
+function that does it and returns a result object, printing nothing.
+
+A verb works on a ``Migrator`` (``on = DATABASE``), on the settings alone
+(``DIRECTORY``: the migrations directory, and the database if one is named),
+or on a Migrator where a database is known and else the settings
+(``DATABASE_IF_KNOWN``). The command builds its argparse parser from
+``VERBS`` and renders results as text or JSON; the magics build their
+``magic_arguments`` parsers from it and render results in the notebook.
+
+    from duckmig_magic import Migrator, commands
+    commands.run("up", Migrator("metrics.db", "migrations"), target="20250710_000001")
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import errors
+from .arguments import Arg, arg
+from .config import Settings
+from .engine import Migrator, StatusReport, StepResult, VerifyReport
+from .engine.migrator import Repair
+from .engine.versions import ScriptDirectory
+from .engine.ledger import Event
+
+DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    help: str
+    args: tuple[Arg, ...]
+    function: Callable
+    on: str = DATABASE
+    progress: bool = False  # runs migrations one by one: interfaces show their progress
+
+    def needs_migrator(self, database_known: bool) -> bool:
+        """Whether the verb works on a Migrator, rather than on the settings."""
+        return self.on == DATABASE or (self.on == DATABASE_IF_KNOWN and database_known)
+
+
+VERBS: dict[str, Verb] = {}
+
+
+def verb(help: str, *args: Arg, on: str = DATABASE, progress: bool = False):
+    """Declare the decorated function as the verb of its name."""
+    def register(function):
+        name = function.__name__.rstrip("_")
+        VERBS[name] = Verb(name, help, args, function, on, progress)
+        return function
+    return register
+
+
+def arguments(name: str, /, **given) -> argparse.Namespace:
+    """The parsed arguments of verb ``name``: those given, and the others at their defaults."""
+    v = VERBS[name]
+    unknown = set(given) - {a.dest for a in v.args}
+    if unknown:
+        raise TypeError(f"{name} has no argument {', '.join(sorted(unknown))}")
+    return argparse.Namespace(**{**{a.dest: a.default for a in v.args}, **given})
+
+
+def run(name: str, on, /, **given):
+    """Run verb ``name`` on ``on`` (a Migrator or Settings, as the verb's ``on`` says) from Python,
+    its arguments given by name and the others at their defaults."""
+    return VERBS[name].function(on, arguments(name, **given))
+
+
+def exit_code(result) -> int:
+    """The command's exit code for a result: 0, or what a failed check or refusal calls for."""
+    failed = getattr(result, "failed", None)  # a preview that shows a migration failing
+    if isinstance(failed, errors.DuckmigError):
+        return failed.exit_code
+    return getattr(result, "exit_code", errors.EXIT_OK)
+
+
+# -- results ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Initialized:
+    directory: Path  # the versions/ folder
+    created: bool
+
+
+@dataclass
+class Created:
+    version: str
+    path: Path
+
+
+@dataclass
+class Ran:
+    """What ``up``, ``down`` or ``redo`` did, one step a migration."""
+
+    verb: str
+    steps: list[StepResult]
+
+    def to_json(self):
+        return self.steps
+
+
+@dataclass
+class History:
+    events: list[Event]
+
+    def to_json(self):
+        return self.events
+
+
+@dataclass
+class Verified:
+    report: VerifyReport
+    roundtrip: bool
+
+    @property
+    def exit_code(self) -> int:
+        return errors.EXIT_OK if self.report.ok else errors.EXIT_DRIFT
+
+    def to_json(self):
+        r = self.report
+        return {"ok": r.ok, "checked": r.checked, "roundtrip": r.roundtrip,
+                "problems": [p._asdict() for p in r.problems]}
+
+
+@dataclass
+class Stamped:
+    versions: list[str]
+
+    def to_json(self):
+        return self.versions
+
+
+@dataclass
+class Repaired:
+    repairs: list[Repair]
+
+    def to_json(self):
+        return [r._asdict() for r in self.repairs]
+
+
+@dataclass
+class Sql:
+    sql: str
+
+
+@dataclass
+class Exported:
+    cells: list  # notebooks.CellExport, one a migration cell
+
+    @property
+    def refused(self) -> list:
+        return [c for c in self.cells if c.action == "refused"]
+
+    @property
+    def exit_code(self) -> int:
+        return errors.EXIT_DRIFT if self.refused else errors.EXIT_OK
+
+    def to_json(self):
+        return self.cells
+
+
+@dataclass
+class NotebookBuilt:
+    notebook: object  # an nbformat NotebookNode
+    path: Path | None  # where it was written; None: it is the output
+    cells: int  # migration cells
+    inexact: list[str]  # warnings of version files that would not come back byte for byte
+
+    def to_json(self):
+        return {"path": self.path, "migrations": self.cells} if self.path else None
+
+
+# -- the verbs ------------------------------------------------------------------------------------------
+
+TRUST_STORED_PYTHON = arg("--trust-stored-python", action="store_true",
+                          help="where a migration's file is gone or changed since it was applied, run the Python "
+                               "downgrade stored in the database (it is code: read it first; without this flag "
+                               "it is shown and not run)")
+OUT_OF_ORDER = arg("--out-of-order", action="store_true", help="as for up")
+ALLOW_DRIFT = arg("--allow-drift", action="store_true", help="as for up")
+
+
+@verb("create the migrations directory and its versions/ folder", on=DIRECTORY)
+def init(settings: Settings, args) -> Initialized:
+    scripts = ScriptDirectory(settings.directory)
+    created = scripts.make()
+    return Initialized(scripts.versions_dir, created)
+
+
+@verb("create a version file from a template (SQL unless --python)",
+      arg("description", help="what the migration does; its slug names the file"),
+      arg("--python", action="store_true", help="write the Python class form"), on=DIRECTORY)
+def new(settings: Settings, args) -> Created:
+    script = Migrator(":memory:", settings.directory).new(args.description, python=args.python)
+    return Created(script.version, script.path)
+
+
+@verb("apply pending migrations, each in its own transaction",
+      arg("target", nargs="?", help="apply through this version (default: all)"),
+      arg("--out-of-order", action="store_true",
+          help="also apply pending migrations older than the newest applied one"),
+      arg("--allow-drift", action="store_true", help="apply even though applied files were edited or deleted"),
+      arg("--single-transaction", action="store_true",
+          help="apply the whole run in one transaction: all of it lands or none of it"), progress=True)
+def up(m: Migrator, args) -> Ran:
+    return Ran("up", m.up(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift,
+                          single_transaction=args.single_transaction))
+
+
+@verb("revert the newest migration; with TARGET, everything newer than TARGET",
+      arg("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all"),
+      arg("--steps", type=int, help="revert this many migrations"), TRUST_STORED_PYTHON, progress=True)
+def down(m: Migrator, args) -> Ran:
+    return Ran("down", m.down(args.target, steps=args.steps, trust_stored_python=args.trust_stored_python))
+
+
+@verb("revert the newest migration and apply it again", TRUST_STORED_PYTHON, progress=True)
+def redo(m: Migrator, args) -> Ran:
+    return Ran("redo", m.redo(trust_stored_python=args.trust_stored_python))
+
+
+@verb("list migrations with their state")
+def status(m: Migrator, args) -> StatusReport:
+    return m.status()
+
+
+@verb("list the ledger's events (applied, reverted, failed, ...)",
+      arg("version", nargs="?", help="only this version's events"))
+def history(m: Migrator, args) -> History:
+    return History(m.history(args.version))
+
+
+@verb("check applied files against their checksums",
+      arg("--roundtrip", action="store_true",
+          help="also run up, down, up for each pending migration in a rolled-back transaction"))
+def verify(m: Migrator, args) -> Verified:
+    return Verified(m.verify(roundtrip=args.roundtrip), args.roundtrip)
+
+
+@verb("record migrations through VERSION as applied without running them",
+      arg("version", help="the newest version to record as applied"))
+def stamp(m: Migrator, args) -> Stamped:
+    return Stamped(m.stamp(args.version))
+
+
+@verb("accept edited files, clear failed attempts, forget rows of deleted files")
+def repair(m: Migrator, args) -> Repaired:
+    return Repaired(m.repair())
+
+
+@verb("print the SQL that `up` would run, without running it",
+      arg("target", nargs="?", help="through this version (default: all)"), OUT_OF_ORDER, ALLOW_DRIFT)
+def sql(m: Migrator, args) -> Sql:
+    return Sql(m.sql(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift))
+
+
+@verb("show what `up` would do to the schema and the rows: applied in a transaction that is rolled back",
+      arg("target", nargs="?", help="through this version (default: all pending)"),
+      arg("--key", action="append", metavar="TABLE=COLUMN[,COLUMN...]",
+          help="the columns that identify a table's rows where it has no primary key (repeatable); "
+               "without one, whole rows are compared"),
+      arg("--sample", type=int, metavar="N", help="show up to N added, removed or changed rows a table "
+                                                  "(default: 20)",
+          magic_help="show up to N added, removed or changed rows a table (default: %%config "
+                     "Duckmig.sample_size, 20)"),
+      OUT_OF_ORDER, ALLOW_DRIFT)
+def preview(m: Migrator, args):
+    return m.preview(args.target, keys=preview_keys(args.key), sample=20 if args.sample is None else args.sample,
+                     out_of_order=args.out_of_order, allow_drift=args.allow_drift)
+
+
+def preview_keys(options: list[str] | None) -> dict[str, str]:
+    """``--key TABLE=COLUMN[,COLUMN...]`` options as ``{table: columns}``."""
+    keys = {}
+    for option in options or []:
+        table, _, columns = option.partition("=")
+        if not table.strip() or not columns.strip():
+            raise errors.BadKeyOption(option)
+        keys[table.strip()] = columns
+    return keys
+
+
+@verb("write a notebook's migration cells as version files, as running each cell would; a cell whose "
+      "migration is applied in the database (if one is given) and whose text changed is refused, with "
+      "exit code 3",
+      arg("notebook", nargs="?", help="the .ipynb file, as last saved (in a notebook: the running one)"),
+      arg("--force", action="store_true",
+          help="also overwrite the files of applied migrations whose cell changed (status then shows them "
+               "as modified)"), on=DATABASE_IF_KNOWN)
+def export(target: Migrator | Settings, args) -> Exported:
+    from .notebooks import export_notebook
+
+    if args.notebook is None:
+        raise errors.NoNotebookGiven()
+    directory_or_migrator = target if isinstance(target, Migrator) else target.directory
+    return Exported(export_notebook(args.notebook, directory_or_migrator, force=args.force))
+
+
+@verb("build a notebook with a migration cell per version file; exporting it gives the same files back",
+      arg("-o", "--output", metavar="FILE", help="write the notebook to FILE (default: print it)"),
+      arg("--force", action="store_true", help="replace FILE if it exists"), on=DIRECTORY)
+def notebook(settings: Settings, args) -> NotebookBuilt:
+    from .notebooks import METADATA_KEY, build_notebook, write_notebook
+
+    folder = Path(args.output).parent if args.output else Path.cwd()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nb = build_notebook(settings.directory, database=settings.database, folder=folder)
+    path = write_notebook(nb, args.output, force=args.force) if args.output else None
+    return NotebookBuilt(nb, path, sum(METADATA_KEY in c.metadata for c in nb.cells),
+                         [str(w.message) for w in caught])

@@ -1,0 +1,69 @@
+"""The text each verb's result prints, in the words of the interface that shows it."""
+
+from __future__ import annotations
+
+from .. import commands as c
+from ..engine import StatusReport
+from ..engine.preview import Preview
+from ..errors import PYTHON, Do, Option, Words
+from . import changes, status
+from ..engine.migrator import DOWNGRADE_DIFFERS
+from .common import error_line, plural, terminal_safe, text_table
+from .progress import summary
+
+
+def text(result, words: Words = PYTHON) -> str:
+    """What a verb's result says, safe to print; a notebook built without a file is the notebook itself."""
+    if isinstance(result, c.NotebookBuilt) and result.path is None:
+        import nbformat
+
+        return nbformat.writes(result.notebook)
+    return terminal_safe(TEXTS[type(result)](result, words))
+
+
+def _history(r: c.History, words: Words) -> str:
+    if not r.events:
+        return "no events"
+    return text_table(["#", "AT (UTC)", "VERSION", "EVENT", "MS", "DETAIL"], [
+        [e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.version or "", e.event,
+         "" if e.execution_ms is None else f"{e.execution_ms:.1f}", e.detail or ""] for e in r.events])
+
+
+def _verified(r: c.Verified, words: Words) -> str:
+    report = r.report
+    lines = [f"{p.version}  {p.state}: "
+             + (status.downgrade_differs(words) if p.state == DOWNGRADE_DIFFERS else error_line(p.detail))
+             for p in report.problems]
+    if r.roundtrip:
+        lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
+    lines.append(f"checked {plural(report.checked, 'applied migration')}"
+                 + (f", round-tripped {len(report.roundtrip)}" if r.roundtrip else "")
+                 + (": ok" if report.ok else f": {plural(len(report.problems), 'problem')}"))
+    return "\n".join(lines)
+
+
+def _exported(r: c.Exported, words: Words) -> str:
+    lines = [f"refused: cell {x.index} ({x.slug}): {x.reason}" if x.action == "refused"
+             else f"{x.action}: {x.path} (cell {x.index}, version {x.version})" for x in r.cells]
+    counts = {a: sum(x.action == a for x in r.cells) for a in ("created", "updated", "unchanged", "refused")}
+    lines.append(", ".join(f"{n} {a}" for a, n in counts.items() if n))
+    if r.refused:
+        lines.append(f"hint: revert a refused migration first ({words(Do('down', ('VERSION',)))} keeps VERSION and "
+                     f"reverts the newer ones), or pass {words(Option('force'))} to overwrite its file")
+    return "\n".join(lines)
+
+
+TEXTS = {
+    c.Initialized: lambda r, words: f"{'created' if r.created else 'exists'}: {r.directory}",
+    c.Created: lambda r, words: f"created: {r.path}",
+    c.Ran: lambda r, words: summary(r.verb, r.steps, timed=False),
+    StatusReport: status.text,
+    c.History: _history,
+    c.Verified: _verified,
+    c.Stamped: lambda r, words: "\n".join([f"stamped {v}" for v in r.versions] or ["nothing to stamp"]),
+    c.Repaired: lambda r, words: "\n".join([f"{x.version}  {x.action}" for x in r.repairs] or ["nothing to repair"]),
+    c.Sql: lambda r, words: r.sql or "-- nothing to apply",
+    Preview: lambda r, words: changes.text(r),
+    c.Exported: _exported,
+    c.NotebookBuilt: lambda r, words: f"wrote {r.path}: {plural(r.cells, 'migration cell')}",
+}

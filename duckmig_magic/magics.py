@@ -171,9 +171,14 @@ class Duckmig(Magics):
             m = self._connected()
             saved = m.save(args.slug, cell, python=args.python, description=args.description,
                            source=self._source(m), where=f"%%migration {args.slug}", version=args.version)
-            print(f"{saved.action}: {saved.path} (version {saved.version})")
+            gone = ", as the database applied it: its file was gone" if saved.action == "restored" else ""
+            print(f"{saved.action}: {saved.path} (version {saved.version}{gone})")
             view = self._preview_cell(m, saved.script) if args.preview else None
             if not args.apply:
+                return view
+            if saved.version in {x.version for x in m.status().by_state("applied")}:
+                # Nothing to run, even while other files are missing (a Run All that restores them).
+                print(f"nothing to apply: {saved.version} is applied")
                 return view
             if view is not None:
                 from IPython.display import display

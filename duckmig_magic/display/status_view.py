@@ -152,7 +152,7 @@ class StatusView(View):
             return
         p, report = self._parts, self.report
         p.header.value = status.header(report, self.words)
-        p.errors.value = status.failures(report)
+        p.errors.value = status.failures(report) + status.missing_html(report, self.words)
         pending, newest = self.pending, self.newest_applied
         p.up_button.disabled = self.busy or not pending
         p.up_button.tooltip = f"apply {plural(len(pending), 'pending migration')}" if pending else "nothing to apply"

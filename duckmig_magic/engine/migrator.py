@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
 from .. import errors
-from . import authoring, catalog, dryrun, pyform, trust
+from . import authoring, catalog, dryrun, identity, pyform, trust
 from .database import Database, rolled_back, transaction
 from .ledger import Event, Ledger, Row
 from .preview import Preview, check_keys, check_sample
@@ -194,7 +194,7 @@ class Migrator:
         report = self._status(scripts, rows)
         drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
         if drift and not allow_drift:
-            raise errors.DriftError(drift)
+            raise errors.DriftError(drift, identity.copies(report))
         if target is not None:
             self._check_version(target, [s.version for s in scripts])
         states = {m.version: m.state for m in report}
@@ -491,9 +491,11 @@ class Migrator:
 
     def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> "authoring.Planned":
         """What ``save`` would do, with all its checks, writing nothing; ``authoring.write`` does it."""
-        applied = {v for v, r in self._rows().items() if r.status == "applied"}
+        rows = self._rows()
+        applied = {v for v, r in rows.items() if r.status == "applied"}
+        files = {s.version for s in self.scripts.scripts()} if self.scripts.exists() else set()
         return authoring.prepare(self.scripts, slug, body, kind="python" if python else "sql", applied=applied,
-                                 **kw)
+                                 recorded=identity.recorded(rows, files), **kw)
 
     # -- preview -----------------------------------------------------------------------
 

@@ -213,12 +213,14 @@ class ScriptDirectory:
         return next((s for s in self.scripts() if s.version == version), None)
 
     def create(self, description: str, text_for, *, kind: str = "sql",
-               now: datetime | None = None, slug: str | None = None, version: str | None = None) -> Script:
+               now: datetime | None = None, slug: str | None = None, version: str | None = None,
+               reserved: frozenset[str] = frozenset()) -> Script:
         """Write a new version file; never reuses a version, even within one second.
 
         ``text_for(version)`` gives the file's text. Creators in other processes
         wait for one another, so two of them never take one version. With
         ``version``, the file gets exactly that one, or ``VersionTaken`` is raised.
+        ``reserved`` versions are skipped too (the ledger's, whose files are gone).
         """
         exact = version
         if exact is not None:
@@ -228,7 +230,7 @@ class ScriptDirectory:
         moment = (now or datetime.now(timezone.utc)).replace(microsecond=0, tzinfo=None)
         ext = "py" if kind == "python" else "sql"
         with _locked(self.versions_dir):
-            taken = {s.version for s in self.scripts()}
+            taken = {s.version for s in self.scripts()} | (set(reserved) if exact is None else set())
             while True:
                 version = moment.strftime(VERSION_FORMAT)
                 if exact is not None and version in taken:

@@ -757,14 +757,22 @@ class MigrationFailed(DuckmigError):
     """A migration raised while running; its transaction was rolled back."""
 
     exit_code = EXIT_FAILED
-    fields = ("version", "statement", "error", "direction", "partial", "group")
-    direction, partial, group = "up", False, None
-    message = "{verb} {version} failed: {stripped}{statement_line}\n  {fate}"
+    # where: FILE:LINE of a Python migration's code that raised; last: the statement it ran before it
+    # raised, when the statement is not what failed
+    fields = ("version", "statement", "error", "direction", "partial", "group", "where", "last")
+    direction, partial, group, where, last = "up", False, None, None, None
+    message = "{verb} {version} failed: {stripped}{where_line}{statement_line}\n  {fate}"
     actions = {"repair": Do("repair")}
 
     verb = property(lambda self: "applying" if self.direction == "up" else "reverting")
     stripped = property(lambda self: self.error.strip())
-    statement_line = property(lambda self: f"\n  statement: {cut(self.statement, 160)}" if self.statement else "")
+    where_line = property(lambda self: f"\n  at: {self.where}" if self.where else "")
+
+    @property
+    def statement_line(self) -> str:
+        if self.statement:
+            return f"\n  statement: {cut(self.statement, 160)}"
+        return f"\n  last statement before it (it ran): {cut(self.last, 160)}" if self.last else ""
 
     @property
     def fate(self) -> str:
@@ -782,6 +790,46 @@ class MigrationFailed(DuckmigError):
         if self.direction == "up":
             return "fix the migration and run it again"
         return "fix the downgrade in the file, store it with {repair}, and revert again"
+
+
+class RunStopped(MigrationFailed):
+    """A migration failed in a run: the failure, what the run did before it (kept), and what it did not try."""
+
+    fields = ("failed", "done", "not_tried")
+    message = MigrationFailed.message + "{run_lines}"
+    SHOWN = 10  # versions listed before "and N more"
+
+    @property
+    def run_lines(self) -> str:
+        lines = []
+        if self.done and not self.group:
+            lines.append(f"{'applied' if self.direction == 'up' else 'reverted'} before it, and kept: "
+                         + self._listed(self.done))
+        if self.not_tried:
+            lines.append("not tried: " + self._listed(self.not_tried))
+        return "".join(f"\n  {line}" for line in lines)
+
+    def _listed(self, versions) -> str:
+        more = f" and {len(versions) - self.SHOWN} more" if len(versions) > self.SHOWN else ""
+        return ", ".join(versions[:self.SHOWN]) + more
+
+
+for _name in MigrationFailed.fields:  # the failure's own data, read through
+    setattr(RunStopped, _name, property(lambda self, name=_name: getattr(self.failed, name)))
+
+
+class NotApplied(DuckmigError):
+    """A ``%%migration --apply`` whose migration did not run, because one pending before it failed."""
+
+    exit_code = EXIT_FAILED
+    fields = ("version", "failed")
+
+    def message_text(self, words: Words = PYTHON) -> str:
+        return (f"{self.version} was not applied: {self.failed.version}, pending before it, failed first\n"
+                + self.failed.message_text(words))
+
+    def hint_text(self, words: Words = PYTHON) -> str | None:
+        return self.failed.hint_text(words)
 
 
 class NotTransactional(ConfigError):

@@ -186,7 +186,12 @@ class Duckmig(Magics):
                 display(view)  # above the apply's output: what is about to happen, then that it did
                 if not view.preview.ok:
                     raise errors.PreviewFailed(view.preview.failed)
-            self._do("up", commands.arguments("up", target=saved.version))
+            try:
+                self._do("up", commands.arguments("up", target=saved.version))
+            except errors.MigrationFailed as exc:
+                if exc.version != saved.version:
+                    raise errors.NotApplied(saved.version, exc) from None
+                raise
 
     @line_magic
     @magic_arguments()

@@ -220,9 +220,10 @@ def test_description_error_and_statement_are_escaped(project):
     view.widget
     for markup in (view.parts.header.value, view.parts.errors.value, view.parts.table.value):
         assert_safe(markup)
-    view.parts.up_button.click()  # fails again: the message shows the error as text
+    view.parts.up_button.click()  # fails again: its error shows once, as text, with the failed migrations
     message = assert_safe(view.parts.message.value)
-    assert f"applying {V2} failed: Conversion Error: Could not convert string '{EVIL}'" in message.text
+    assert message.text.startswith(f"up stopped: {V2} failed (its error is shown above)")
+    assert f"Conversion Error: Could not convert string '{EVIL}'" in assert_safe(view.parts.errors.value).text
 
 
 def test_paths_are_escaped(tmp_path):
@@ -388,16 +389,16 @@ def test_failing_migration_shows_its_error_and_enables_the_buttons_again(two):
     view.parts.up_button.click()
     assert applied(two) == [V1, V2]
     assert states(Page(view.parts.table.value)) == [(V1, "applied"), (V2, "applied"), (V3, "failed")]
-    message = Page(view.parts.message.value).text
-    assert message.startswith(f"applying {V3} failed: Conversion Error: Could not convert string 'nope' to INT32")
-    assert message.endswith("rolled back: nothing of it remains hint: fix the migration and run it again")
+    message = Page(view.parts.message.value).text  # the error is said once, above, with the failed ones
+    assert message == (f"up stopped: {V3} failed (its error is shown above) applied before it, and kept: {V1}, "
+                       f"{V2} hint: fix the migration and run it again")
     error = Page(view.parts.errors.value).text
     assert error.startswith(f"failed {V3} broken Conversion Error: Could not convert string 'nope' to INT32")
     assert error.endswith("statement: INSERT INTO three VALUES ('nope')")
     p = view.parts
     assert (p.up_button.disabled, p.down_button.disabled, p.refresh_button.disabled) == (False, False, False)
     assert (view.progress.parts.bar.bar_style, view.progress.label) == (
-        "danger", f"applying {V3} failed: Conversion Error: Could not convert string 'nope' to INT32")
+        "danger", f"applied 2 migrations, then failed at {V3}: the error is below")
 
 
 def test_an_error_before_any_migration_runs_is_shown_not_raised(two):
@@ -483,7 +484,7 @@ def test_progress_view_ends_with_the_failed_migration(two):
     with pytest.raises(errors.MigrationFailed):
         run(two.migrator(), "up", progress=view)
     assert view.state == "failed" and view.parts.bar.bar_style == "danger"
-    assert view.label == (f"applying {V3} failed: Catalog Error: Table with name nowhere does not exist!")
+    assert view.label == f"applied 2 migrations, then failed at {V3}: the error is below"  # said once, there
     assert (view.parts.bar.value, view.parts.bar.max) == (2, 3)
     assert "width:67%" in view.to_html()
 

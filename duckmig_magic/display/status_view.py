@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from .. import commands, errors
 from ..render import status
 from ..render.common import error_html, escape, label, plural
-from ..render.progress import summary
-from .progress_view import ProgressView, run
+from ..render.progress import stopped_html, summary
+from .progress_view import ProgressView, shown
 from .view import NOTEBOOK_WORDS, View
 
 PAGE_SIZE = 50
@@ -58,14 +59,24 @@ class StatusView(View):
         self._sync()
         results = None
         try:
-            results = run(self.migrator, verb, progress=self.progress)
+            with shown(self.migrator, verb, self.progress):
+                results = commands.run(verb, self.migrator).steps
             self.message = escape(summary(verb, results))
         except Exception as exc:  # shown in the view: a button has no cell to raise into
             self.message = error_html(exc, self.words)
+            failed = exc
+        else:
+            failed = None
         finally:
             self.busy = False
             self.page = None
             self.refresh()
+        if isinstance(failed, errors.MigrationFailed) and failed.version in {m.version for m in
+                                                                            self.report.by_state("failed")}:
+            # Its error shows above the buttons with the other failed migrations': said once.
+            self.message = stopped_html(failed, self.words)
+            self._sync()
+            self._publish()
         return results
 
     # -- what the buttons may do -----------------------------------------------------

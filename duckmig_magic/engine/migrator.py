@@ -274,7 +274,8 @@ class Migrator:
                                       new=not any(s.version in rows for s in todo))
         except errors.MigrationFailed as exc:
             self._record_failure(conn, ledger, _record_of(script), exc, start)
-            raise errors.MigrationFailed(exc.version, exc.statement, exc.error, group=len(results)) from exc
+            raise errors.MigrationFailed(exc.version, exc.statement, exc.error, group=len(results), where=exc.where,
+                                         last=exc.last) from exc
         except errors.CommitFailed as exc:
             raise errors.CommitFailed(exc.reason, script.version) from exc
         return results
@@ -650,6 +651,8 @@ class Migrator:
         error = exc.error
         if exc.partial:  # status must tell that a rerun starts on top of what was committed
             error += "\n(transaction:false: the statements before this one were committed)"
+        if exc.where:
+            error += f"\n(at {exc.where})"
         try:
             with transaction(conn):
                 ledger.record(**record, status="failed", execution_ms=_ms(start), error=error,
@@ -697,8 +700,11 @@ class Migrator:
             except Exception as exc:
                 if isinstance(exc, errors.DuckmigError):
                     raise
-                message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, duckdb.Error) else str(exc)
-                raise errors.MigrationFailed(version, session.statement, message, direction) from exc
+                where = pyform.raised_at(exc, steps)
+                if isinstance(exc, duckdb.Error):  # a statement failed
+                    raise errors.MigrationFailed(version, session.statement, str(exc), direction, where=where) from exc
+                raise errors.MigrationFailed(version, None, f"{type(exc).__name__}: {exc}", direction, where=where,
+                                             last=session.statement) from exc
             if session.error is not None and _aborted(conn):
                 # The migration caught DuckDB's error and returned: COMMIT would silently roll back.
                 statement, exc = session.error

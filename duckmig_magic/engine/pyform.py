@@ -353,6 +353,16 @@ def _version_mismatch(path: Path, name: str, version, expected: str) -> errors.V
                                   hint=f'pass version="{expected}" to super().__init__, or rename the file')
 
 
+def raised_at(exc: BaseException, method) -> str | None:
+    """``FILE:LINE``, the last line of a migration's own file that an exception raised in its
+    ``method`` (``upgrade`` or ``downgrade``) passed through."""
+    code = getattr(getattr(method, "__func__", method), "__code__", None)
+    if code is None:
+        return None
+    line = _line_in(exc, code.co_filename)
+    return f"{Path(code.co_filename).name}:{line}" if line else None
+
+
 def _line_in(exc: BaseException, path: Path | str) -> int | None:
     """The line of ``path`` where an exception raised inside a migration passed, if any."""
     line = None

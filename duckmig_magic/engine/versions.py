@@ -7,6 +7,7 @@ knows nothing of the database.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import re
@@ -333,3 +334,20 @@ def check_new_version(text: str) -> datetime:
         return datetime.strptime(text, VERSION_FORMAT)
     except ValueError:
         raise errors.ImpossibleVersion(text) from None
+
+
+def has_downgrade(script) -> bool:
+    """Whether a version file says how to revert it: a `-- migrate:down` section with a statement, or a
+    ``downgrade`` method with more in it than ``pass``, a docstring or ``...``."""
+    if script.kind == "sql":
+        return script.downgrade_source is not None
+    cls = type(script.migration)  # imported: only a verb that runs migrations asks
+    if cls.downgrade is pyform.BaseMigration.downgrade:
+        return False
+    for node in ast.walk(ast.parse(script.text)):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            for f in node.body:
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == "downgrade":
+                    return not all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(
+                        s.value, ast.Constant)) for s in f.body)
+    return True  # inherited from a class of the author's own

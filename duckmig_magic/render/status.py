@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import PYTHON, Do, Words
-from .common import (CELL, FONT, HEAD, MONO, MUTED, TABLE, badge, cell, code_spans, duration, error_line,
+from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, TABLE, badge, cell, code_spans, duration, error_line,
                      escape, failure_html, label, plural, terminal_safe, text_table, when)
 
 NEW = Do("new", ("DESCRIPTION",))
@@ -68,6 +68,23 @@ def header(report, words: Words = PYTHON) -> str:
                         f'<code style="{MONO}">%%migration SLUG</code> cell, or run {code_spans(words(NEW))}</div>')
     badges = " ".join(badge(s, f"{n:,} {label(s)}") for s, n in report.counts().items() if n)
     return where + f'<div style="margin:4px 0">{plural(len(report.migrations), "migration")}: {badges}</div>'
+
+
+PREVIEW = Do("preview")
+
+
+def confirm_html(risks: list[str], words: Words = PYTHON) -> str:
+    """The question the dashboard's "up" asks before it applies what cannot be taken back."""
+    items = "".join(f'<div style="margin:2px 0 2px 12px">• {code_spans(r)}</div>' for r in risks)
+    bold = '<span style="font-weight:600">{}</span>'.format
+    return (f'<div style="border-left:4px solid {COLOURS["modified"]};padding:2px 8px;margin:4px 0">'
+            f'{bold("Applying the pending migrations cannot all be taken back:")}{items}'
+            f'<div>Click {bold("apply anyway")} to apply them, or {bold("cancel")}; {code_spans(words(PREVIEW))} '
+            'shows what they change.</div></div>')
+
+
+def checking_html() -> str:
+    return f'<div style="{MUTED}">checking what applying would do (a preview, rolled back) ...</div>'
 
 
 def missing_html(report, words: Words = PYTHON) -> str:

@@ -430,7 +430,9 @@ def test_an_error_from_duckdb_itself_is_shown_too(two):
     view.widget
     conn.close()
     view.parts.up_button.click()
-    assert Page(view.parts.message.value).text == "ConnectionException: Connection Error: Connection already closed!"
+    assert Page(view.parts.message.value).text == (
+        f"the connection to {two.db} is closed hint: open it again and give duckmig the new connection (in a "
+        "notebook: %migrate connect VARIABLE), or the database's path")
     assert states(Page(view.parts.table.value)) == [(V1, "pending"), (V2, "pending")]  # the last status read
     assert (view.parts.up_button.disabled, view.parts.refresh_button.disabled) == (False, False)
 

@@ -676,7 +676,8 @@ class Migrator:
         try:
             with transaction(conn):
                 count = self._run(conn, row.version, steps, "down")
-                ledger.forget(row.version, "reverted", execution_ms=_ms(start))
+                ms = _ms(start)  # one figure, the ledger's and the result's, as for an apply
+                ledger.forget(row.version, "reverted", execution_ms=ms)
         except errors.CommitFailed as exc:
             raise errors.CommitFailed(exc.reason, row.version) from exc
         except errors.MigrationFailed as exc:
@@ -687,7 +688,7 @@ class Migrator:
         if ledger.row(row.version) is not None:
             raise errors.MigrationFailed(row.version, None, "the transaction did not commit "
                                          "(DuckDB rolled it back); nothing was reverted", "down")
-        return StepResult(row.version, row.description or "", "down", _ms(start), count)
+        return StepResult(row.version, row.description or "", "down", ms, count)
 
     def _run(self, conn, version: str, steps, direction: str) -> int:
         """Run one migration's steps on ``conn``; any error becomes MigrationFailed."""

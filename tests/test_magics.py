@@ -717,3 +717,26 @@ def test_migrate_preview_with_a_key(connected, project):
     p = migrate(connected, "preview --key events=day,seq")
     assert plain(p.summary) == [["events", "day, seq", 2, 2, 0, 0, 1, 1]]
     assert plain(p.rows("events")) == [[datetime.date(2025, 1, 1), 2, "changed", 6, 7]]
+
+
+@pytest.mark.parametrize("python", [False, True])
+def test_an_untouched_template_is_a_draft_that_planning_skips(connected, project, capsys, python):
+    cell(connected, "add_tags", TAGS)
+    migrate(connected, "new 'add an index'" + (" --python" if python else ""))
+    draft = next(p for p in project.versions.iterdir() if "add_an_index" in p.name)
+    frame = migrate(connected, "status")
+    assert frame["state"].tolist() == ["pending", "draft"]
+    for line in ("sql", "preview", "verify --roundtrip"):
+        migrate(connected, line)  # none of them refuses the template any more
+    migrate(connected, "up")
+    assert migrate(connected, "status")["state"].tolist() == ["applied", "draft"]
+    assert (f"1 draft ({draft.name[:15]}): an untouched template, skipped until written"
+            in migrate(connected, "status").view.to_text())
+
+    if python:
+        draft.write_text(draft.read_text().replace("-- your change here", "CREATE TABLE idx (x INTEGER)"))
+    else:
+        draft.write_text(draft.read_text().replace("-- migrate:up\n", "-- migrate:up\nCREATE TABLE idx (x INTEGER);\n"))
+    assert migrate(connected, "status")["state"].tolist() == ["applied", "pending"]
+    migrate(connected, "up")
+    assert migrate(connected, "status")["state"].tolist() == ["applied", "applied"]

@@ -23,7 +23,7 @@ from .preview import Preview, check_keys, check_sample
 from .preview import run as run_preview
 from .versions import Script, ScriptDirectory, is_version, python_template
 
-STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order")
+STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order", "draft")
 DOWNGRADE_DIFFERS = "downgrade differs"  # the state of a verify problem; each interface words its detail
 _DOWNGRADE_DIFFERS_DETAIL = "the ledger stores a downgrade other than the file's; down runs the file's, repair stores it"
 
@@ -156,6 +156,7 @@ class Migrator:
             row = rows.get(s.version)
             if row is None:
                 state = "out_of_order" if newest_applied and s.version < newest_applied else "pending"
+                state = "draft" if s.is_draft else state  # an untouched template: planning skips it
                 out[s.version] = MigrationStatus(s.version, s.quick_description, s.kind, state, file=s.name)
                 continue
             if row.status == "failed":
@@ -347,7 +348,8 @@ class Migrator:
         self._check_version(version, [s.version for s in scripts])
         rows = self._rows()
         todo = [s for s in scripts if s.version <= version
-                and (s.version not in rows or rows[s.version].status != "applied")]
+                and (s.version not in rows or rows[s.version].status != "applied")
+                and not (s.version not in rows and s.is_draft)]
         for s in todo:
             s.check()
         with self.db.connect(write=True) as conn:

@@ -118,6 +118,18 @@ class Script:
         return _humanize(self.slug)
 
     @property
+    def is_draft(self) -> bool:
+        """An untouched template of ``new``: nothing written in it yet, so planning skips it (status
+        calls it a draft) instead of every run refusing it."""
+        text = sqlfile.normalize(self.text)
+        if self.kind == "python":
+            m = re.match(r"# Migration: (.*)\n", text)
+            return bool(m) and text == python_template(self.version, m[1])
+        lines = [line.strip() for line in text.split("\n") if line.strip()]
+        return lines[-2:] == ["-- migrate:up", "-- migrate:down"] and all(
+            sqlfile._DESCRIPTION.match(line) for line in lines[:-2])
+
+    @property
     def transactional(self) -> bool:
         return self.kind == "python" or self.sql.up.transaction
 

@@ -12,12 +12,12 @@ from html import escape as _escape
 from ..wording import cut, plural  # noqa: F401  the renderers' plural
 
 LABELS = {"applied": "applied", "pending": "pending", "failed": "failed", "modified": "modified",
-          "missing": "missing", "out_of_order": "out of order"}
+          "missing": "missing", "out_of_order": "out of order", "draft": "draft"}
 SHOUTED = {"failed", "modified", "missing"}  # a terminal's table has no colour: these stand out in capitals
 # Background colours for the state badges; the label is always written too,
 # so the state reads without colour (printouts, colour blindness, screen readers).
 COLOURS = {"applied": "#1a7f37", "pending": "#57606a", "failed": "#cf222e", "modified": "#bc4c00",
-           "missing": "#8250df", "out_of_order": "#9a6700"}
+           "missing": "#8250df", "out_of_order": "#9a6700", "draft": "#8c959f"}
 
 FONT = "font-family:var(--jp-ui-font-family,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif);font-size:13px"
 MONO = "font-family:var(--jp-code-font-family,SFMono-Regular,Menlo,Consolas,monospace);font-size:12px"

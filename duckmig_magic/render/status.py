@@ -41,7 +41,7 @@ def text(report, words: Words = PYTHON) -> str:
         if m.statement:
             lines.append(f"  statement: {cell(m.statement, 160)}")
     lines += [f"\n{m.version}: {downgrade_differs(words)}" for m in report if m.downgrade_differs]
-    lines += [f"\n{note}" for note in [missing(report, words)] if note]
+    lines += [f"\n{note}" for note in [missing(report, words), drafts(report)] if note]
     lines += ["", ", ".join(f"{n} {label(s)}" for s, n in report.counts().items() if n)]
     return terminal_safe("\n".join(lines))
 
@@ -85,6 +85,15 @@ def confirm_html(risks: list[str], words: Words = PYTHON) -> str:
 
 def checking_html() -> str:
     return f'<div style="{MUTED}">checking what applying would do (a preview, rolled back) ...</div>'
+
+
+def drafts(report) -> str:
+    """What a draft is, where there are any."""
+    found = report.by_state("draft")
+    if not found:
+        return ""
+    return (f"{plural(len(found), 'draft')} ({', '.join(m.version for m in found)}): "
+            f"{'an untouched template' if len(found) == 1 else 'untouched templates'}, skipped until written")
 
 
 def missing_html(report, words: Words = PYTHON) -> str:

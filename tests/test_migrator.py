@@ -455,6 +455,11 @@ def test_redo_applies_the_edited_newest_migration(project):
         m.redo()
     assert state(m) == {V1: "applied", V2: "applied"}
     assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 'two'") == [("x",), ("y",)]
+    applied, reverted, again = [(e.event, e.checksum, e.detail) for e in m.history(V2)]
+    assert applied[1] == reverted[1] != again[1] == m.scripts.get(V2).checksum  # the edit, recorded
+    assert again[::2] == ("applied", "redo: the file was edited since it was applied")
+    m.redo()  # unedited: nothing to say
+    assert m.history(V2)[-1].detail is None
 
 
 @pytest.mark.parametrize("damage, error", [

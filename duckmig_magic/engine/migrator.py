@@ -123,6 +123,8 @@ class Migrator:
     is called with ``"start"`` and ``"done"`` around each migration.
     """
 
+    _noted: dict[str, str] = {}  # version: what the next apply of it records in its event's detail (redo's)
+
     def __init__(self, database=":memory:", directory="migrations", *, table: str = "duckdb_migrations",
                  wait: float = 0.0, progress: Progress | None = None):
         self.db = Database(database, wait=wait)
@@ -339,8 +341,14 @@ class Migrator:
             raise errors.UnknownVersion(newest, "in the migrations directory: redo would revert it "
                                                 "and could not apply it again")
         self._plan(scripts, {v: r for v, r in rows.items() if v != newest}, newest, True, False)
+        edited = rows[newest].checksum not in (None, next(s for s in scripts if s.version == newest).checksum)
         reverted = self.down(trust_stored_python=trust_stored_python)
-        return reverted + self.up(reverted[0].version, out_of_order=True)
+        # An edit redo applies is recorded with the apply, in its event's detail.
+        self._noted = {newest: "redo: the file was edited since it was applied"} if edited else {}
+        try:
+            return reverted + self.up(reverted[0].version, out_of_order=True)
+        finally:
+            self._noted = {}
 
     def stamp(self, version: str) -> list[str]:
         """Record every migration through ``version`` as applied, running none of them."""
@@ -624,7 +632,8 @@ class Migrator:
                     # The ledger row is the migration's last statement. DuckDB refuses every statement
                     # in a transaction an error aborted (where COMMIT would silently roll back), so a
                     # row written here proves the transaction is live: no query after COMMIT is needed.
-                    ledger.record(**record, status="applied", execution_ms=ms, new=new)
+                    ledger.record(**record, status="applied", execution_ms=ms, new=new,
+                                  detail=self._noted.get(s.version))
             except errors.MigrationFailed as exc:
                 self._record_failure(conn, ledger, record, exc, start)
                 raise

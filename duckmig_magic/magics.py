@@ -351,9 +351,10 @@ class Duckmig(Magics):
         return str(path), str(path)
 
     def _notebook_file(self) -> Path | None:
-        """The running notebook's file, when the frontend tells the kernel."""
+        """The running notebook's file, when the frontend tells the kernel (JupyterLab, VS Code), or
+        papermill does (``--inject-input-path``)."""
         ns = self.shell.user_ns
-        notebook = ns.get("__vsc_ipynb_file__") or ns.get("__session__")
+        notebook = ns.get("__vsc_ipynb_file__") or ns.get("__session__") or ns.get("PAPERMILL_INPUT_PATH")
         if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
             return None
         path = Path(notebook)

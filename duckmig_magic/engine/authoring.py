@@ -147,8 +147,9 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
         if (old_body, old_desc) == (new_body, new_desc):
             # a different source line alone is no change
             return Planned("unchanged", slug, kind, text, description, script)
-        if old_source:  # where a migration was born stays in its file, so putting a text back restores its bytes
-            text = compose(body, kind, description=description, source=old_source)
+        # Where a migration was born (or that it was born nowhere known) stays in its file, so putting a
+        # text back restores its bytes.
+        text = compose(body, kind, description=description, source=old_source)
         if script.version in applied and not force:
             raise MigrationApplied(script, max((v for v in applied if v < script.version), default="base"))
         if script.path.is_symlink():  # refused now, so that an export writes all of its files or none

@@ -720,6 +720,8 @@ def test_preview_widget_has_a_tab_per_table_and_a_closed_downgrade(pending_chang
         "_change", "msg_before", "msg_after"]
     assert len(view.warnings) == 3 and view.warnings.equals(view.preview.warnings)
     assert view.schema.equals(view.preview.schema)
+    for name in ("warnings", "header", "tabs", "downgrade", "other", "summary"):  # no widget shadows the data
+        assert not isinstance(getattr(view, name, None), w.Widget), name
 
 
 def test_preview_text(pending_change):

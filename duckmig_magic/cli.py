@@ -67,7 +67,9 @@ VERBS: dict[str, tuple[str, list]] = {
     "down": ("revert the newest migration; with TARGET, everything newer than TARGET", [
         _arg("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all"),
         _arg("--steps", type=int, help="revert this many migrations")]),
-    "redo": ("revert the newest migration and apply it again", []),
+    "redo": ("revert the newest migration and apply it again", [
+        _arg("--out-of-order", action="store_true", help="as for up"),
+        _arg("--allow-drift", action="store_true", help="as for up")]),
     "status": ("list migrations with their state", []),
     "history": ("list the ledger's events (applied, reverted, failed, ...)", [
         _arg("version", nargs="?", help="only this version's events")]),
@@ -137,11 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         with ignored_files_as_lines("duckmig: warning: "):
             args = build_parser().parse_args(argv)
             return COMMANDS[args.command](args, sys.stdout) or 0
+    except errors.Interrupted as exc:  # one line: what became of the migration that was running
+        print(f"duckmig: {exc}", file=sys.stderr)
+        return exc.exit_code
     except errors.DuckmigError as exc:
         print(f"duckmig: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("duckmig: interrupted; the migration that was running was rolled back", file=sys.stderr)
+    except KeyboardInterrupt:  # outside any migration: the engine turns those into Interrupted
+        print("duckmig: interrupted (`duckmig status` shows what is applied)", file=sys.stderr)
         return 130
 
 
@@ -209,9 +214,9 @@ def _run(args, verb: str, *a, **kw):
     m = _migrator(args, progress=True)
     try:
         return getattr(m, verb)(*a, **kw)
-    except BaseException:
+    except BaseException as exc:
         if isinstance(m.progress, TextProgress):
-            m.progress.fail()
+            m.progress.fail(exc)
         raise
 
 
@@ -227,7 +232,7 @@ def cmd_down(args, out):
 
 
 def cmd_redo(args, out):
-    results = _run(args, "redo")
+    results = _run(args, "redo", out_of_order=args.out_of_order, allow_drift=args.allow_drift)
     _emit(args, out, results, f"redid {results[0].version}")
 
 
@@ -252,6 +257,7 @@ def cmd_verify(args, out):
         lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
     lines.append(f"checked {report.checked} applied migration{'s' * (report.checked != 1)}"
                  + (f", round-tripped {len(report.roundtrip)}" if args.roundtrip else "")
+                 + (f" ({report.replays} replay{'s' * (report.replays != 1)})" if report.replays else "")
                  + (": ok" if report.ok else f": {len(report.problems)} problem{'s' * (len(report.problems) != 1)}"))
     _emit(args, out, {"ok": report.ok, "checked": report.checked, "roundtrip": report.roundtrip,
                       "problems": [dict(zip(("version", "state", "detail"), p)) for p in report.problems]},

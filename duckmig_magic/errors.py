@@ -165,6 +165,68 @@ class WrongLedgerLayout(ConfigError):
         )
 
 
+class LedgerTampered(ConfigError):
+    """A ledger that is not as duckmig wrote it; nothing was changed."""
+
+    def __init__(self, table: str, detail: str, hint: str):
+        self.table, self.detail = table, detail
+        super().__init__(f"ledger {table} {detail}", hint)
+
+
+class LedgerWithoutKey(LedgerTampered):
+    def __init__(self, table: str):
+        super().__init__(table, "has lost its primary key on version, so a version could be recorded twice",
+                         f"restore it: ALTER TABLE {table} ADD PRIMARY KEY (version); remove duplicate "
+                         "versions first if that is refused")
+
+
+class LedgerExtraColumn(LedgerTampered):
+    def __init__(self, table: str, columns: list[str]):
+        self.columns = columns
+        super().__init__(table, f"has NOT NULL column{'s' * (len(columns) != 1)} that duckmig does not write: "
+                         f"{', '.join(columns)}",
+                         f"give {'them' if len(columns) != 1 else 'it'} a DEFAULT, or drop the NOT NULL "
+                         f"(ALTER TABLE {table} ALTER COLUMN {columns[0]} DROP NOT NULL)")
+
+
+class LegacyLedgerDuplicates(LedgerTampered):
+    def __init__(self, table: str, versions: list[str]):
+        self.versions = versions
+        super().__init__(table, f"(the seed's layout) records version{'s' * (len(versions) != 1)} "
+                         f"{', '.join(versions)} more than once, so it cannot be adopted",
+                         f"keep one row per version in {table}, then run the command again")
+
+
+class LegacyLedgerNullVersion(LedgerTampered):
+    def __init__(self, table: str, count: int):
+        self.count = count
+        super().__init__(table, f"(the seed's layout) has {count} row{'s' * (count != 1)} without a version",
+                         f"delete them (DELETE FROM {table} WHERE version IS NULL) or give them their "
+                         "versions, then run the command again")
+
+
+class UnknownLedgerStatus(LedgerTampered):
+    STATUSES = ("applied", "failed")
+
+    def __init__(self, table: str, found: dict[str, list[str]]):
+        self.found = found  # status -> versions
+        listing = "; ".join(f"{status!r} ({', '.join(versions[:3])}{', ...' if len(versions) > 3 else ''})"
+                            for status, versions in found.items())
+        super().__init__(table, f"has rows whose status duckmig does not know: {listing}; the statuses are "
+                         f"{' and '.join(map(repr, self.STATUSES))}",
+                         "set each to what the migration's state is (UPDATE ... SET status = 'applied'), "
+                         "or `duckmig stamp` the versions again after deleting those rows")
+
+
+class ConnectionBusy(ConfigError):
+    def __init__(self):
+        super().__init__(
+            "the connection is in use by another thread at the same time; duckmig needs it alone while it runs "
+            "(the work of this command, if any, was rolled back)",
+            "wait until the other thread is done, or give duckmig a connection of its own (con.cursor())",
+        )
+
+
 # -- migration files ----------------------------------------------------------
 
 
@@ -222,6 +284,26 @@ class EmptyUp(MigrationFileError):
 
 class SqlSyntaxError(MigrationFileError):
     rule = "SQL does not parse"
+
+
+class TransactionControl(MigrationFileError):
+    rule = ("transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a migration that runs in "
+            "a transaction: duckmig owns it and commits it together with the ledger row")
+
+    def __init__(self, path, statement: str, line=None):
+        self.statement = statement
+        super().__init__(path, f"`{_one_line(statement, 60)}`: {self.rule}", line,
+                         "remove it: the migration commits as a whole, or not at all (a SQL section that must "
+                         "control its own transactions can be marked `-- migrate:up transaction:false`)")
+
+
+class LedgerTouched(MigrationFileError):
+    rule = "a migration may read the ledger tables but not change them"
+
+    def __init__(self, path, statement: str, table: str, line=None):
+        self.statement, self.table = statement, table
+        super().__init__(path, f"`{_one_line(statement, 60)}` changes the ledger table {table}: {self.rule}",
+                         line, "leave the ledger to duckmig: `duckmig repair`, `stamp` and `down` change it")
 
 
 class NotUtf8(MigrationFileError):
@@ -379,22 +461,46 @@ class MigrationFailed(DuckmigError):
     exit_code = 1
 
     def __init__(self, version: str, statement: str | None, error: str, direction: str = "up",
-                 partial: bool = False, group: int | None = None):
+                 partial: bool = False, group: int | None = None, where: str | None = None,
+                 fate: str | None = None):
         self.version, self.statement, self.error = version, statement, error
-        self.direction, self.partial, self.group = direction, partial, group
+        self.direction, self.partial, self.group, self.where = direction, partial, group, where
         verb = "applying" if direction == "up" else "reverting"
         stmt = f"\n  statement: {_one_line(statement)}" if statement else ""
-        fate = ("it ran outside a transaction: the statements before this one were committed"
-                if partial else "rolled back: nothing of it remains")
+        at = f"\n  at: {where}" if where else ""
+        fate = fate or ("it ran outside a transaction: the statements before this one were committed"
+                        if partial else "rolled back: nothing of it remains")
         if group:
             fate = (f"rolled back with the {group} migration{'s' * (group != 1)} before it in the "
                     "single transaction: nothing of the run remains")
         super().__init__(
-            f"{verb} {version} failed: {error.strip()}{stmt}\n  {fate}",
-            "make room on the disk (or make the database writable), then run it again" if _disk_error(error)
-            else "fix the migration and run it again" if direction == "up"
-            else "fix the downgrade in the file, store it with `duckmig repair`, and revert again",
+            f"{verb} {version} failed: {error.strip()}{stmt}{at}\n  {fate}",
+            refusal_hint(error) or ("fix the migration and run it again" if direction == "up"
+                                    else "fix the downgrade in the file, store it with `duckmig repair`, "
+                                         "and revert again"),
         )
+
+
+class TransactionLost(MigrationFailed):
+    """The migration's transaction ended before duckmig committed it: not through duckmig, so what
+    became of the statements before is not known, and not guessed."""
+
+    def __init__(self, version: str, statement: str | None, error: str, direction: str = "up"):
+        super().__init__(version, statement, error, direction,
+                         fate="duckmig cannot tell what of it was committed: check the database before "
+                              "running it again")
+        self.hint = ("run a migration's statements through its session only, and keep other threads off "
+                     "the connection while duckmig runs")
+
+
+class Interrupted(DuckmigError):
+    """Ctrl-C (SIGINT) while migrations ran; ``what`` says what became of them, on one line."""
+
+    exit_code = 130
+
+    def __init__(self, what: str, version: str | None = None, done: int = 0):
+        self.what, self.version, self.done = what, version, done
+        super().__init__(f"interrupted: {what}")
 
 
 class NotTransactional(ConfigError):
@@ -407,7 +513,7 @@ class NotTransactional(ConfigError):
 
 
 class CommitFailed(DuckmigError):
-    """DuckDB could not write a COMMIT (a full disk, a file it may not write); it rolled back."""
+    """DuckDB refused a COMMIT (a write conflict, a full disk, a file it may not write); it rolled back."""
 
     exit_code = 1
 
@@ -415,7 +521,7 @@ class CommitFailed(DuckmigError):
         self.reason, self.version = reason, version
         super().__init__(
             f"DuckDB could not commit {version or 'the change'}: {reason}\n  rolled back: nothing of it remains",
-            "make room on the disk, or make the database file and its folder writable; then run it again",
+            refusal_hint(reason) or "DuckDB's message above says why; run it again once that is resolved",
         )
 
 
@@ -525,9 +631,31 @@ class VerificationFailed(DuckmigError):
     exit_code = 3
 
 
-def _disk_error(message: str) -> bool:
-    """DuckDB's words for a write the file system refused: the migration itself is not at fault."""
-    return message.lstrip().startswith("IO Error: Could not write") or "No space left on device" in message
+# DuckDB's words for a statement or a COMMIT it refused, the cause, and what to do. The order
+# matters: a write the file system refused names its errno, which tells a full disk from a file
+# that may not be written.
+_REFUSALS = (
+    ("one database", ("a single transaction can only write to a single attached database",),
+     "a migration's transaction writes to one database only, the one its ledger is in: write to the other "
+     "database in a migration run against it, or in a section marked transaction:false"),
+    ("read-only", ("Permission denied", "Operation not permitted", "Read-only file system", "read-only mode"),
+     "make the database file and its folder writable (the file system refused the write), then run it again"),
+    ("disk full", ("No space left on device", "Could not write", "Disk quota exceeded"),
+     "make room on the disk, then run it again"),
+    ("write conflict", ("another transaction has altered", "Conflict on", "write-write conflict"),
+     "another connection changed the same table while this ran and committed first, so DuckDB refused this "
+     "commit: run it again once the other writer is done"),
+)
+
+
+def refusal(message: str) -> tuple[str, str] | None:
+    """Why DuckDB refused a write, from its message, and what to do: (cause, hint)."""
+    return next(((cause, hint) for cause, words, hint in _REFUSALS if any(w in message for w in words)), None)
+
+
+def refusal_hint(message: str) -> str | None:
+    found = refusal(message)
+    return found[1] if found else None
 
 
 def first_line(message: str) -> str:

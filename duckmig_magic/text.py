@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from .engine.versions import IgnoredFile
+from .errors import Interrupted
 
 STATE_LABELS = {"applied": "applied", "pending": "pending", "failed": "FAILED", "modified": "MODIFIED",
                 "missing": "MISSING", "out_of_order": "out of order"}
@@ -63,7 +64,8 @@ def status_lines(report) -> list[str]:
 
 def preview_lines(p) -> list[str]:
     """A preview as a terminal shows it: warnings first, then schema, rows, samples, downgrade."""
-    lines = [f"preview of {', '.join(p.versions)} (rolled back: the database is unchanged)"
+    replays = f"; {p.replays} replay{'s' * (p.replays != 1)}" if p.replays else ""
+    lines = [f"preview of {', '.join(p.versions)} (rolled back: the database is unchanged{replays})"
              if p.versions else "nothing to preview: no migration is pending"]
     if p.failed is not None:
         lines.append(f"FAILED: {p.failed.version}: {error_line(p.failed.error)}")
@@ -133,12 +135,14 @@ class TextProgress:
             self.stream.write(f"[{index}/{total}] {verb} {item.version} {desc} ... ")
             self.stream.flush()
         else:
-            self.stream.write(f"ok ({result.execution_ms:.1f} ms)\n")
+            replays = getattr(result, "replays", 0)
+            again = f", {replays} replay{'s' * (replays != 1)}" if replays else ""
+            self.stream.write(f"ok ({result.execution_ms:.1f} ms{again})\n")
             self.stream.flush()
 
     def fail(self, error=None) -> None:
         """End the open line, so that the error is printed on a line of its own."""
         if self.open:
-            self.stream.write("failed\n")
+            self.stream.write("interrupted\n" if isinstance(error, Interrupted) else "failed\n")
             self.stream.flush()
             self.open = False

@@ -122,3 +122,24 @@ def _unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] == '"':
         return text[1:-1].replace('""', '"')
     return text
+
+
+def is_transaction_control(kinds: frozenset[str]) -> bool:
+    """BEGIN, COMMIT, ROLLBACK, ABORT, END and whatever else DuckDB's parser types a transaction
+    statement. DuckDB 1.x wraps some statements it rewrites in transaction statements of its own
+    (ADD COLUMN ... DEFAULT): those come with others, and are not the migration's."""
+    return kinds == {"TRANSACTION"}
+
+
+def changed_ledger_table(sql: str, kinds: frozenset[str], names: tuple[str, ...]) -> str | None:
+    """The name among ``names`` (the ledger's tables) that a statement other than a query names, if any."""
+    if kinds == {"SELECT"}:
+        return None
+    wanted = {n.lower(): n for n in names}
+    lowered = sql.lower()
+    if not any(n in lowered for n in wanted):  # most statements: no tokenizing needed
+        return None
+    for tok in tokens(sql):
+        if tok.kind in ("identifier", "keyword") and _unquote(tok.text).lower() in wanted:
+            return wanted[_unquote(tok.text).lower()]
+    return None

@@ -188,10 +188,15 @@ class Migrator:
             raise errors.OutOfOrder(late, report.current)
         for s in todo:  # every file of the run is checked before the first one starts
             s.load()
-            if s.kind == "sql":
-                runner.check(s.sql.up.typed(s.path), s.path, transactional=s.sql.up.transaction,
-                             protected=self._protected)
+            self._check_sql(s)
         return todo
+
+    def _check_sql(self, s: Script) -> None:
+        """Refuse a SQL file whose sections have statements the runner would refuse, before any runs."""
+        if s.kind == "sql":
+            for section in filter(None, (s.sql.up, s.sql.down)):
+                runner.check(section.typed(s.path), s.path, transactional=section.transaction,
+                             protected=self._protected)
 
     def sql(self, target: str | None = None, *, out_of_order: bool = False, allow_drift: bool = False) -> str:
         """The SQL that ``up`` would run, as a script a person can read; runs nothing."""
@@ -422,10 +427,7 @@ class Migrator:
     def _roundtrip(self, pending: list[Script], report: VerifyReport) -> None:
         for s in pending:
             s.load()
-            if s.kind == "sql":  # refused before anything runs, as for up
-                for section in filter(None, (s.sql.up, s.sql.down)):
-                    runner.check(section.typed(s.path), s.path, transactional=section.transaction,
-                                 protected=self._protected)
+            self._check_sql(s)  # refused before anything runs, as for up
         if not pending:
             return
         with self._scratch() as (conn, place), interrupts.watch(conn) as guard:
@@ -433,6 +435,8 @@ class Migrator:
             try:
                 with run.transaction(keep=False):
                     self._roundtrips(run, pending, report)
+            except errors.TransactionLost:
+                raise  # what it committed is not known: no report can say the database is as it was
             except errors.MigrationFailed as exc:
                 report.problems.append((exc.version, "roundtrip", str(exc).splitlines()[0]))
             except KeyboardInterrupt:
@@ -568,6 +572,8 @@ class Migrator:
             try:
                 try:
                     return run_preview(self._runner(conn, guard, place), steps, keys=keys, sample=sample)
+                except errors.TransactionLost:
+                    raise  # what it committed is not known: no preview can say the database is unchanged
                 except errors.MigrationFailed as exc:
                     failed = exc
                 # The diff of the migrations before the failing one, as a run of its own.

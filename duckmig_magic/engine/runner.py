@@ -220,19 +220,19 @@ class Runner:
                                          "session (or another thread used the connection)", self.direction)
 
     def _home(self, probe: str):
-        """``probe``'s value, asked with the current database and schema; if a migration moved
-        those, the connection is moved back to the run's."""
+        """``probe``'s value, asked in the run's database and schema, where a migration that moved
+        is moved back to (DuckDB 1.x numbers transactions per database)."""
         import duckdb
 
         try:
             value, database, schema = self.conn.execute(
                 f"SELECT ({probe}), current_database(), current_schema()").fetchone()
         except duckdb.BinderException:  # the current database is gone (detached, or its ATTACH rolled back)
-            self.place.use(self.conn)
-            return self.conn.execute(probe).fetchone()[0]
-        if (database, schema) != (self.place.database, self.place.schema):
-            self.place.use(self.conn)
-        return value
+            database = schema = None
+        if (database, schema) == (self.place.database, self.place.schema):
+            return value
+        self.place.use(self.conn)
+        return self.conn.execute(probe).fetchone()[0]
 
     # -- one statement ------------------------------------------------------------------
 
@@ -247,7 +247,7 @@ class Runner:
         if kinds is None:
             kinds = sqlfile.kinds(sql)
         where = dict(transactional=self.transactional, protected=self.protected)
-        if refusal(sql, kinds, None, None, **where) is not None:
+        if refusal(sql, kinds, "", None, **where) is not None:  # the line is looked up only then
             self._broken = refusal(sql, kinds, self.path or self.version or "<migration>", self._line(), **where)
             raise self._broken
         with self.interrupts.engine():

@@ -449,3 +449,245 @@ def test_an_exit_or_base_exception_in_a_migration_is_a_failure_of_it(base, cli, 
            "stop the run, so it failed)" in r.err
     assert "Traceback" not in r.err
     assert without_failure_of(before, state(base.root), V2) == before
+
+
+# -- a ledger that is not as the engine wrote it: a named error, and nothing changes ----------------------
+
+
+LEGACY = "CREATE TABLE duckdb_migrations (id INTEGER, version VARCHAR, description VARCHAR, applied_at TIMESTAMP);\n"
+TAMPERED = [
+    # (name, SQL run on the database, the error, what it says)
+    ("ledger without its primary key",
+     "CREATE TABLE copy AS SELECT * FROM duckdb_migrations; DROP TABLE duckdb_migrations; "
+     "ALTER TABLE copy RENAME TO duckdb_migrations",
+     errors.LedgerWithoutKey, "ledger duckdb_migrations has lost its primary key on version"),
+    ("extra NOT NULL column",
+     "ALTER TABLE duckdb_migrations ADD COLUMN owner VARCHAR DEFAULT 'me'; "
+     "ALTER TABLE duckdb_migrations ALTER COLUMN owner DROP DEFAULT; "
+     "ALTER TABLE duckdb_migrations ALTER COLUMN owner SET NOT NULL",
+     errors.LedgerExtraColumn, "ledger duckdb_migrations has NOT NULL column that duckmig does not write: owner"),
+    ("history with a NOT NULL column",
+     "ALTER TABLE duckdb_migrations_history ADD COLUMN who VARCHAR DEFAULT 'me'; "
+     "ALTER TABLE duckdb_migrations_history ALTER COLUMN who DROP DEFAULT; "
+     "ALTER TABLE duckdb_migrations_history ALTER COLUMN who SET NOT NULL",
+     errors.LedgerExtraColumn, "has NOT NULL column that duckmig does not write: who"),
+    ("status outside the closed set",
+     f"UPDATE duckdb_migrations SET status = 'APPLIED' WHERE version = '{V1}'",
+     errors.UnknownLedgerStatus, f"has rows whose status duckmig does not know: 'APPLIED' ({V1}); the statuses "
+                                 "are 'applied' and 'failed'"),
+    ("legacy ledger with a duplicate version",
+     "DROP TABLE duckdb_migrations; DROP TABLE duckdb_migrations_history; DROP TABLE t; " + LEGACY
+     + f"INSERT INTO duckdb_migrations VALUES (1, '{V1}', 'a', now()), (2, '{V1}', 'b', now())",
+     errors.LegacyLedgerDuplicates, f"(the seed's layout) records version {V1} more than once"),
+    ("legacy ledger with a NULL version",
+     "DROP TABLE duckdb_migrations; DROP TABLE duckdb_migrations_history; DROP TABLE t; " + LEGACY
+     + f"INSERT INTO duckdb_migrations VALUES (1, '{V1}', 'a', now()), (2, NULL, 'b', now())",
+     errors.LegacyLedgerNullVersion, "(the seed's layout) has 1 row without a version"),
+]
+
+
+@pytest.mark.parametrize("command", ["status", "up", "down"])
+@pytest.mark.parametrize("sql, error, says", [t[1:] for t in TAMPERED], ids=[t[0] for t in TAMPERED])
+def test_a_tampered_ledger_gets_a_named_error_and_nothing_changes(base, cli, command, sql, error, says):
+    base.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
+    with duckdb.connect(str(base.db)) as conn:
+        conn.execute(sql)
+    before = state(base.root)
+    with pytest.raises(error) as raised:
+        getattr(base.migrator(), command)()
+    assert says in str(raised.value) and raised.value.hint
+    r = cli(command, "-d", "app.db")
+    assert (r.code, r.out, r.err) == (2, "", f"duckmig: error: {raised.value}\n")
+    assert state(base.root) == before
+
+
+LEDGER_WRITES = [
+    ("DROP TABLE duckdb_migrations;", "duckdb_migrations"),
+    ("DELETE FROM duckdb_migrations_history;", "duckdb_migrations_history"),
+    ("UPDATE main.duckdb_migrations SET status = 'failed';", "duckdb_migrations"),
+    ('ALTER TABLE "DUCKDB_MIGRATIONS" ADD COLUMN x INTEGER;', "duckdb_migrations"),
+    ("TRUNCATE duckdb_migrations_history;", "duckdb_migrations_history"),
+    ("CREATE OR REPLACE TABLE duckdb_migrations AS SELECT 1 AS x;", "duckdb_migrations"),
+]
+
+
+@pytest.mark.parametrize("statement, table", LEDGER_WRITES, ids=[s for s, _ in LEDGER_WRITES])
+def test_a_sql_migration_that_changes_the_ledger_is_refused_before_it_runs(base, cli, statement, table):
+    path = base.sql(V2, "tamper", f"INSERT INTO t VALUES (4, 'd');\n{statement}")
+    before = state(base.root)
+    r = cli("up", "-d", "app.db")
+    assert (r.code, r.out) == (2, "")
+    assert r.err.startswith(f"duckmig: error: migrations/versions/{path.name}:3: `{statement[:-1]}` changes the "
+                            f"ledger table {table}: a migration may read the ledger tables but not change them")
+    assert state(base.root) == before
+
+
+def test_a_python_migration_that_changes_the_ledger_fails_and_the_ledger_is_intact(base):
+    path = python_file(base, V2, "tamper", """
+        session.exec("INSERT INTO t VALUES (4, 'd')")
+        try:
+            session.exec("DELETE FROM duckdb_migrations")
+        except Exception:
+            pass
+    """)
+    before = state(base.root)
+    with pytest.raises(errors.MigrationFailed) as info:
+        base.migrator().up()
+    assert info.value.where == f"{path.name}:11"
+    assert info.value.error.startswith("`DELETE FROM duckdb_migrations` changes the ledger table duckdb_migrations")
+    assert without_failure_of(before, state(base.root), V2) == before
+
+
+def test_a_migration_may_read_the_ledger(base):
+    base.sql(V2, "reads", "CREATE TABLE seen AS SELECT version FROM duckdb_migrations;\n"
+                          "CREATE VIEW last AS SELECT * FROM t JOIN duckdb_migrations m ON m.version = t.v;")
+    base.migrator().up()
+    assert rows(base, "seen") == [(V1,)]
+
+
+def test_the_ledger_rule_follows_the_ledgers_name(project):
+    project.sql(V1, "mine", "CREATE TABLE duckdb_migrations (x INTEGER);\nDROP TABLE duckdb_migrations;")
+    project.sql(V2, "drops", "DROP TABLE ledger;")
+    m = project.migrator(table="ledger")
+    with pytest.raises(errors.LedgerTouched, match="`DROP TABLE ledger` changes the ledger table ledger"):
+        m.up()
+    assert not project.db.exists()
+    assert [r.version for r in m.up(V1)] == [V1]
+    assert project.tables() == {"ledger", "ledger_history"}
+
+
+def test_a_users_connection_used_by_another_thread_at_the_same_time(base):
+    base.sql(V2, "two", "CREATE TABLE two (x INTEGER);\nINSERT INTO two VALUES (1);", "DROP TABLE two;")
+    before = state(base.root)
+    conn = duckdb.connect(str(base.db))
+    busy = threading.Event()
+    other: list = []
+
+    def another_thread():
+        busy.set()
+        try:
+            other.append(conn.execute("SELECT sum(hash(range)) FROM range(400000000)").fetchone())
+        except duckdb.Error as exc:
+            other.append(exc)
+
+    def progress(event, *_):
+        if event == "start":  # the user's other thread takes the connection as the migration starts
+            threading.Thread(target=another_thread).start()
+            busy.wait()
+            threading.Event().wait(0.3)  # its query runs now (for about two seconds)
+
+    try:
+        m = Migrator(conn, str(base.directory), progress=progress)
+        if DUCKDB_1:  # DuckDB 1.x makes one call wait for the other: both work, one after the other
+            assert [r.version for r in m.up()] == [V2]
+        else:  # DuckDB 2.x refuses a call while another runs: duckmig stops, and changes nothing
+            with pytest.raises(errors.ConnectionBusy) as info:
+                m.up()
+            assert str(info.value).startswith("the connection is in use by another thread at the same time")
+        while not other:
+            threading.Event().wait(0.05)
+        conn.execute("BEGIN")  # no transaction of the engine's was left open on it
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+    if DUCKDB_1:
+        assert ledger(base) == [(V1, "applied"), (V2, "applied")] and rows(base, "two") == [(1,)]
+    else:
+        assert state(base.root) == before
+
+
+# -- redo keeps the rules of up ------------------------------------------------------------------------
+
+
+def test_redo_refuses_an_older_pending_migration_as_up_does(base, cli):
+    base.sql(V3, "three", "CREATE TABLE three (x INTEGER);", "DROP TABLE three;")
+    assert cli("up", "-d", "app.db").code == 0
+    base.sql(V2, "late", "DELETE FROM t;", "SELECT 1;")  # older than V3, and pending
+    before = state(base.root)
+    r = cli("up", "-d", "app.db")
+    assert r.code == 3 and f"pending {V2} older than the newest applied migration {V3}" in r.err
+    r = cli("redo", "-d", "app.db")
+    assert (r.code, r.out) == (3, "")
+    assert r.err == f"duckmig: error: pending {V2} older than the newest applied migration {V3}\n" \
+                    "  hint: apply them anyway with --out-of-order, or give them newer versions\n"
+    assert state(base.root) == before
+    r = cli("redo", "--out-of-order", "-d", "app.db")  # the flag lets the redo go on; V2 stays pending
+    assert (r.code, r.out) == (0, f"redid {V3}\n")
+    assert rows(base) == [(1, "a"), (2, "b"), (3, "c")]
+    assert ledger(base) == [(V1, "applied"), (V3, "applied")]
+
+
+def test_redo_refuses_drift_of_other_migrations_as_up_does(base, cli):
+    base.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
+    assert cli("up", "-d", "app.db").code == 0
+    base.sql(V1, "base", "CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR);", "DROP TABLE t;")  # edited
+    before = state(base.root)
+    r = cli("redo", "-d", "app.db")
+    assert r.code == 3 and f"applied migrations differ from their files: {V1} (modified)" in r.err
+    assert state(base.root) == before
+    assert cli("redo", "--allow-drift", "-d", "app.db").out == f"redid {V2}\n"
+    # Editing the newest migration's own file is what redo is for: not drift.
+    base.sql(V2, "two", "CREATE TABLE two (x INTEGER, y INTEGER);", "DROP TABLE two;")
+    assert cli("redo", "--allow-drift", "-d", "app.db").out == f"redid {V2}\n"
+    assert base.query("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'two'") == [(2,)]
+
+
+# -- DuckDB's commit refusals, each with the hint that fits its cause --------------------------------------
+
+
+def test_a_write_conflict_at_commit_says_so(base, cli):
+    python_file(base, V2, "conflict", f"""
+        session.exec("UPDATE t SET v = 'z' WHERE id = 1")
+        import duckdb
+        with duckdb.connect({str(base.db)!r}) as other:  # another connection, in this process
+            other.execute("ALTER TABLE t ADD COLUMN w INTEGER")
+    """)
+    r = cli("up", "-d", "app.db")
+    assert r.code == 1
+    message, hint = r.err.split("\n  hint: ")
+    assert f"duckmig: error: DuckDB could not commit {V2}: " in message and "another transaction has altered" \
+        in message
+    assert hint.startswith("another connection changed the same table while this ran and committed first")
+    assert rows(base) == [(1, "a", None), (2, "b", None), (3, "c", None)]
+    assert ledger(base) == [(V1, "applied")]
+
+
+def test_a_read_only_folder_at_commit_says_so(base, cli):
+    python_file(base, V2, "readonly", f"""
+        session.exec("INSERT INTO t VALUES (4, 'd')")
+        import subprocess
+        subprocess.run(["chattr", "+i", {str(base.root)!r}], check=True)  # no WAL file can be created now
+    """)
+    if subprocess.run(["chattr", "+i", str(base.root)], capture_output=True).returncode:
+        pytest.skip("the folder is made read-only with chattr +i, which this file system or user cannot")
+    subprocess.run(["chattr", "-i", str(base.root)], check=True)
+    try:
+        r = cli("up", "-d", "app.db")
+    finally:
+        subprocess.run(["chattr", "-i", str(base.root)], check=True)
+    assert r.code == 1
+    message, hint = r.err.split("\n  hint: ")
+    assert f"DuckDB could not commit {V2}: " in message and "Operation not permitted" in message
+    assert hint.startswith("make the database file and its folder writable")
+    assert rows(base) == [(1, "a"), (2, "b"), (3, "c")] and ledger(base) == [(V1, "applied")]
+
+
+def test_a_full_disk_at_commit_says_so(base, cli, tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    size = base.db.stat().st_size + 64 * 1024
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(full)],
+                      capture_output=True).returncode:
+        pytest.skip("a full disk is a tmpfs, and mounting one needs root")
+    try:
+        (full / "app.db").write_bytes(base.db.read_bytes())
+        base.sql(V2, "big", "INSERT INTO t SELECT range + 10, 'x' FROM range(200000);")
+        r = cli("up", "-d", str(full / "app.db"))
+        assert r.code == 1
+        message, hint = r.err.split("\n  hint: ")
+        assert "No space left on device" in message or "Could not write" in message
+        assert hint.startswith("make room on the disk")
+        with duckdb.connect(str(full / "app.db")) as conn:
+            assert conn.execute("SELECT count(*) FROM t").fetchone() == (3,)
+    finally:
+        subprocess.run(["umount", str(full)], check=True)

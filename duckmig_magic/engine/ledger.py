@@ -206,9 +206,9 @@ class Ledger:
             sql = f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.table}"
         found = [Row(*r) for r in self.conn.execute(sql).fetchall()]
         rows = {r.version: r for r in found}
+        if None in rows:
+            raise errors.LegacyLedgerNullVersion(self.name, sum(r.version is None for r in found))
         if layout == "legacy" and len(rows) != len(found):
-            if None in rows:
-                raise errors.LegacyLedgerNullVersion(self.name, sum(r.version is None for r in found))
             seen = Counter(r.version for r in found)
             raise errors.LegacyLedgerDuplicates(self.name, sorted(v for v, n in seen.items() if n > 1))
         self._check_statuses(found)

@@ -4,10 +4,10 @@ SQL sections, a Python migration's session, preview and ``verify --roundtrip``
 all run statements through a ``Runner``. It owns the engine's transaction and:
 
 - refuses transaction control (what DuckDB's parser types a transaction
-  statement) in a section that runs in a transaction, and statements other than
-  queries that name the ledger tables. A SQL file is refused before the run
-  starts (``check``); in a Python migration the statement raises, and the
-  migration fails even if its code catches that;
+  statement) in a section that runs in a transaction, and statements that
+  change the ledger tables (reading them is fine). A SQL file is refused before
+  the run starts (``check``); in a Python migration the statement raises, and
+  the migration fails even if its code catches that;
 - keeps the transaction alive through a failed statement (a savepoint by replay,
   as DuckDB has no SAVEPOINT): it rolls back, replays in order the statements of
   the open transaction that succeeded, then raises the original error into the

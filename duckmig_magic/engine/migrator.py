@@ -355,7 +355,11 @@ class Migrator:
             raise errors.OutOfOrder(late, newest)
         plan(scripts, rows)
         reverted = self.down()
-        return reverted + self._up(plan)
+        try:
+            return reverted + self._up(plan)
+        except errors.Interrupted as exc:
+            raise errors.Interrupted(f"{exc.what}; its revert before that stays: {newest} is not applied now",
+                                     exc.version) from None
 
     def stamp(self, version: str) -> list[str]:
         """Record every migration through ``version`` as applied, running none of them."""

@@ -655,7 +655,7 @@ class Migrator:
         run = self._runner(conn, guard)
         if s.transactional:
             try:
-                with run.transaction():
+                with run.transaction(verify=s.kind == "python" or not self.db.owned):
                     count = run.run(s.version, _up_steps(s), "up", path=s.path)
                     ms = _ms(start)
                     # The ledger row is the migration's last statement, after the runner checked that
@@ -727,7 +727,7 @@ class Migrator:
         run = self._runner(conn, guard)
         path = self.scripts.versions_dir / row.filename if row.filename else None
         try:
-            with run.transaction():
+            with run.transaction(verify=callable(steps) or not self.db.owned):
                 count = run.run(row.version, steps, "down", path=path)
                 _recorded(row.version, lambda: ledger.forget(row.version, "reverted", execution_ms=_ms(start)),
                           "down")

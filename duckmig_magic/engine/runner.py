@@ -73,7 +73,8 @@ class Runner:
         self.ran: list[str] = []
         self.control: list[str] = []  # transaction control that ran as written (transaction:false)
         self.version, self.direction, self.path = None, "up", None
-        self._txid = None
+        self._txid = None  # the engine's transaction, when it is to be checked (``transaction(verify=...)``)
+        self._moved = False  # a statement that may change the current database or schema ran
         self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
         self._broken: Exception | None = None  # what the migration's code may not swallow
         self._failure: tuple[BaseException, str] | None = None  # the last statement that failed, and why
@@ -83,17 +84,23 @@ class Runner:
         """A runner for a connection someone else opened, in the transaction it has open, if any."""
         runner = cls(conn, Place.current(conn))
         if in_transaction(conn):
-            runner._began()
+            runner._began(verify=True)
         return runner
 
     # -- the engine's transaction ---------------------------------------------------------
 
     @contextmanager
-    def transaction(self, *, keep: bool = True):
-        """BEGIN ... COMMIT; with ``keep=False`` always rolled back (preview, verify --roundtrip)."""
+    def transaction(self, *, keep: bool = True, verify: bool = True):
+        """BEGIN ... COMMIT; with ``keep=False`` always rolled back (preview, verify --roundtrip).
+
+        ``verify``: check after each migration that the transaction open is still this one. It
+        costs a query each, and can be left out where only SQL sections run on a connection that
+        only duckmig uses: every statement of those was typed by DuckDB's parser, so none of
+        them can end the transaction.
+        """
         begin(self.conn)
         self._log = []
-        self._began()
+        self._began(verify)
         try:
             yield self
         except BaseException:
@@ -108,8 +115,8 @@ class Runner:
         finally:
             self.transactional, self._log = False, []
 
-    def _began(self) -> None:
-        self._txid = self.conn.execute("SELECT txid_current()").fetchone()[0]
+    def _began(self, verify: bool) -> None:
+        self._txid = self.conn.execute("SELECT txid_current()").fetchone()[0] if verify else None
         self.transactional = True
 
     def _rollback(self) -> None:
@@ -132,6 +139,7 @@ class Runner:
 
         self.version, self.direction, self.path = version, direction, path
         self._broken = self._failure = None
+        self._moved = False
         before = len(self.ran)
         try:
             if callable(steps):
@@ -207,7 +215,12 @@ class Runner:
                 raise errors.MigrationFailed(
                     self.version, self.control[-1], "its section ends inside a transaction it began "
                     "(BEGIN without COMMIT); duckmig rolled that transaction back", self.direction, partial=True)
-            self._home("SELECT NULL")
+            if self._moved:
+                self._home("SELECT NULL")
+            return
+        if self._txid is None:
+            if self._moved:
+                self._home("SELECT NULL")
             return
         try:
             txid = self._home("SELECT txid_current()")
@@ -254,6 +267,7 @@ class Runner:
             cursor = self._execute(sql, parameters, restore)
         self.interrupts.check()
         self.ran.append(sql.strip())
+        self._moved = self._moved or bool(kinds & _MOVES)
         if self.transactional and kinds != {"SELECT"}:
             self._log.append((sql, _copy(parameters)))
         elif not self.transactional and statements.is_transaction_control(kinds):
@@ -297,7 +311,7 @@ class Runner:
 
         self._rollback()
         begin(self.conn)
-        self._began()
+        self._began(verify=self._txid is not None)
         for sql, parameters in self._log:
             try:
                 with self.interrupts.statement():
@@ -321,6 +335,9 @@ class Runner:
                 return frame.f_lineno
             frame = frame.f_back
         return None
+
+
+_MOVES = {"SET", "ATTACH", "DETACH"}  # USE and SET schema/search_path are SET statements
 
 
 def _copy(parameters):

@@ -8,6 +8,7 @@ exit code (130), the tables, the ledger and the files.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import subprocess
@@ -226,3 +227,43 @@ def test_ctrl_c_in_a_transaction_false_migration_records_what_it_committed(proje
     status = project.duckmig("status").stdout
     assert f"{V2}  FAILED" in status and "transaction:false: the statements before this one were committed" \
         in status
+
+
+def test_ctrl_c_in_a_notebook_is_one_line(tmp_path, shell, report):
+    """The magics in a real IPython shell, interrupted by a real SIGINT to this process."""
+    project = Project(tmp_path / "nb")
+    project.write(*python_migration(V2, "long", marked("INSERT INTO t VALUES (3)", SINGLE, LONG)))
+    assert project.duckmig("up", V1).returncode == 0
+    before = state(project.root)
+    started = threading.Event()
+
+    class Marker:  # the migration's print to stderr is this process's now
+        def write(self, text):
+            if "the statement starts" in text:
+                started.set()
+
+        def flush(self):
+            pass
+
+    def interrupt():
+        assert started.wait(60)
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    shell.run_line_magic("migrate", f"connect {project.root / 'app.db'} --dir {project.root / 'migrations'}")
+    sender = threading.Thread(target=interrupt)
+    stderr, sys.stderr = sys.stderr, Marker()
+    sender.start()
+    faulthandler.dump_traceback_later(WAIT + 60, exit=True, file=stderr)  # an interrupt that never lands ends the run
+    try:
+        sent = time.monotonic()
+        result = shell.run_cell("%migrate up")
+        report(f"interrupts: `%migrate up` stopped {time.monotonic() - sent:.2f} s after it started")
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        sys.stderr = stderr
+        sender.join()
+    assert type(result.error_in_exec).__name__ == "UsageError"
+    assert str(result.error_in_exec) == f"interrupted: applying {V2} was rolled back: nothing of it remains"
+    shell.run_line_magic("migrate", "connect :memory:")  # lets go of the file
+    assert state(project.root) == before

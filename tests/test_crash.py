@@ -395,7 +395,8 @@ PROBE = "the probe fails now"
 def replay_migration(i: int) -> tuple[str, str]:
     v = version(i)
     if i == 0:
-        return f"{v}_base.sql", "-- migrate:up\nCREATE TABLE facts (id BIGINT, tag INTEGER);\nCREATE TABLE log (i INTEGER);\n"
+        return f"{v}_base.sql", ("-- migrate:up\nCREATE TABLE facts (id BIGINT, tag INTEGER);\n"
+                                 "CREATE TABLE log (i INTEGER);\n")
     return f"{v}_probe_{i}.py", (
         "import sys\n\nfrom duckmig_magic import BaseMigration\n\n\n"
         f"class Migration_{v}(BaseMigration):\n"

@@ -316,8 +316,8 @@ PROBE = """
 
 def probe_file(project, version: str = V2) -> Path:
     """The seed's probe pattern, with SQLAlchemy's text() as its migrations write it."""
-    path = python_file(project, version, "tenant", PROBE,
-                       'session.exec("DELETE FROM t WHERE id = 4")\nsession.exec("ALTER TABLE t DROP COLUMN tenant_id")')
+    down = 'session.exec("DELETE FROM t WHERE id = 4")\nsession.exec("ALTER TABLE t DROP COLUMN tenant_id")'
+    path = python_file(project, version, "tenant", PROBE, down)
     path.write_text("from sqlalchemy import text\n" + path.read_text())
     return path
 

@@ -665,6 +665,10 @@ class Migrator:
                     _recorded(s.version, lambda: ledger.record(**record, status="applied", execution_ms=ms,
                                                                new=new))
             except KeyboardInterrupt:
+                # Asked, not assumed: without the engine's signal handler (outside the main thread) the
+                # interrupt may come after COMMIT.
+                if _status_of(ledger, s.version) == "applied":
+                    raise errors.Interrupted(f"after applying {s.version}, which was committed", s.version) from None
                 raise errors.Interrupted(f"applying {s.version} was rolled back: nothing of it remains",
                                          s.version) from None
             except errors.MigrationFailed as exc:
@@ -732,6 +736,8 @@ class Migrator:
                 _recorded(row.version, lambda: ledger.forget(row.version, "reverted", execution_ms=_ms(start)),
                           "down")
         except KeyboardInterrupt:
+            if _status_of(ledger, row.version) != "applied":
+                raise errors.Interrupted(f"after reverting {row.version}, which was committed", row.version) from None
             raise errors.Interrupted(f"reverting {row.version} was rolled back: it is still applied",
                                      row.version) from None
         except errors.CommitFailed as exc:
@@ -758,6 +764,11 @@ def _recorded(version: str, write: Callable[[], None], direction: str = "up") ->
             raise errors.ConnectionBusy() from exc
         raise errors.MigrationFailed(version, None, f"{errors.first_line(str(exc))} (while writing its ledger row, "
                                      "the transaction's last statement)", direction) from exc
+
+
+def _status_of(ledger: Ledger, version: str) -> str | None:
+    row = ledger.row(version)
+    return row.status if row else None
 
 
 def _interrupted(what: str, version: str | None, results: list, direction: str = "up") -> errors.Interrupted:

@@ -135,8 +135,6 @@ class Runner:
         """Run one migration: SQL ``steps`` [(line, statement, kinds)], or a Python method that takes
         a session. Returns how many statements ran; a failure raises MigrationFailed, Ctrl-C
         KeyboardInterrupt."""
-        import duckdb
-
         self.version, self.direction, self.path = version, direction, path
         self._broken = self._failure = None
         self._moved = False
@@ -294,14 +292,14 @@ class Runner:
 
     def _refused(self, exc: BaseException) -> None:
         """Ctrl-C, and another thread on the connection, are not the statement's failure."""
+        import duckdb
+
         if self.interrupts.requested or (isinstance(exc, RuntimeError) and is_interrupt(exc)):
             self.interrupts.requested = True
             raise KeyboardInterrupt from exc
         if is_busy(exc):
             self._broken = errors.ConnectionBusy()
             raise self._broken from exc
-        import duckdb
-
         if not isinstance(exc, duckdb.Error):
             raise exc  # not DuckDB's
 
@@ -319,9 +317,9 @@ class Runner:
             except (duckdb.Error, RuntimeError) as again:
                 self._refused(again)
                 self._broken = errors.MigrationFailed(
-                    self.version, sql, f"{errors.first_line(str(exc))} (in `{_short(failed)}`); bringing the "
-                    f"transaction back to before it, this earlier statement failed on its second run: "
-                    f"{errors.first_line(str(again))}", self.direction)
+                    self.version, sql, f"{errors.first_line(str(exc))} (in `{errors._one_line(failed, 60)}`); "
+                    "bringing the transaction back to before it, this earlier statement failed on its second "
+                    f"run: {errors.first_line(str(again))}", self.direction)
                 raise self._broken from again
         self.replays += 1
 
@@ -344,8 +342,3 @@ def _copy(parameters):
     if parameters is None:
         return None
     return dict(parameters) if isinstance(parameters, dict) else list(parameters)
-
-
-def _short(sql: str, width: int = 60) -> str:
-    flat = " ".join(sql.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"

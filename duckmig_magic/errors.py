@@ -221,8 +221,8 @@ class UnknownLedgerStatus(LedgerTampered):
 class ConnectionBusy(ConfigError):
     def __init__(self):
         super().__init__(
-            "the connection is in use by another thread at the same time; duckmig needs it alone while it runs "
-            "(the work of this command, if any, was rolled back)",
+            "the connection is in use by another thread at the same time, and duckmig needs it alone while it "
+            "runs: what was running then was rolled back",
             "wait until the other thread is done, or give duckmig a connection of its own (con.cursor())",
         )
 
@@ -648,14 +648,9 @@ _REFUSALS = (
 )
 
 
-def refusal(message: str) -> tuple[str, str] | None:
-    """Why DuckDB refused a write, from its message, and what to do: (cause, hint)."""
-    return next(((cause, hint) for cause, words, hint in _REFUSALS if any(w in message for w in words)), None)
-
-
 def refusal_hint(message: str) -> str | None:
-    found = refusal(message)
-    return found[1] if found else None
+    """What to do about a write DuckDB refused, told by the cause its message names."""
+    return next((hint for _, words, hint in _REFUSALS if any(w in message for w in words)), None)
 
 
 def first_line(message: str) -> str:

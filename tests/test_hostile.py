@@ -405,6 +405,22 @@ def test_a_replay_does_not_restore_sequences_or_volatile_values_as_documented(ba
     assert base.query("SELECT nextval('ids')") == [(3,)]
 
 
+def test_a_replay_repeats_side_effects_outside_the_database_as_documented(base):
+    out = base.root / "out.csv"
+    python_file(base, V2, "exports", f"""
+        session.exec("COPY t TO {out.as_posix()!r} (HEADER false)")
+        import os
+        os.remove({str(out)!r})  # someone took the file away
+        try:
+            session.exec("SELECT CAST('x' AS INTEGER)")
+        except Exception:
+            pass
+    """)
+    [result] = base.migrator().up()
+    assert result.replays == 1
+    assert out.read_text() == "1,a\n2,b\n3,c\n"  # the replayed COPY wrote it again
+
+
 def test_a_replay_that_cannot_run_again_fails_the_migration_and_says_why(base):
     (base.root / "data.csv").write_text("id,v\n4,d\n")
     python_file(base, V2, "gone", f"""

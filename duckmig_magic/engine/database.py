@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
-from .ledger import Place
+from .ledger import Place, literal
 
 _LOCKED = "Could not set lock on file"
 # DuckDB names the holder "NAME (PID n)", or "PID n" when it cannot read the name;
@@ -234,8 +234,6 @@ def _busy_as_error():
 def _kept_search_path(conn, place: Place):
     """Move ``conn`` to ``place`` for the operation, and put its search_path back after."""
     import duckdb
-
-    from .ledger import literal
 
     before = conn.execute("SELECT current_setting('search_path'), current_database(), current_schema()").fetchone()
     if before[1:] != (place.database, place.schema):

@@ -75,8 +75,10 @@ class Place:
     def use(self, conn) -> None:
         conn.execute(f"USE {quote(self.database)}.{quote(self.schema)}")
 
-    def __str__(self) -> str:
-        return self.database if self.schema == "main" else f"{self.database}.{self.schema}"
+
+def tables(name: str) -> tuple[str, str]:
+    """The ledger's two tables, for the name it is given: what a migration may not change."""
+    return name, f"{name}_history"
 
 
 # A row that exists (a failed attempt) is replaced whole; columns an INSERT leaves out are NULL.
@@ -100,15 +102,13 @@ class Ledger:
         self.conn = conn
         self.name = table
         self.place = place or Place.current(conn)
-        self.table = self.place.qualify(table)
-        self.history_table = self.place.qualify(f"{table}_history")
+        self.table, self.history_table = map(self.place.qualify, tables(table))
         self._current = False  # a current ledger stays current: ask DuckDB's catalog once
         self._seq: int | None = None  # the last event's seq; a Ledger lives for one locked operation
 
     @property
     def names(self) -> tuple[str, str]:
-        """The two tables' names, unqualified: what a migration may not change."""
-        return self.name, f"{self.name}_history"
+        return tables(self.name)
 
     # -- layout --------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from .. import errors
 from . import authoring, catalog, interrupts, pyform, runner
 from .database import Database, is_busy, transaction
 from .ledger import Event, Ledger, Place, Row
+from .ledger import tables as ledger_tables
 from .preview import Preview, check_keys, check_sample
 from .preview import run as run_preview
 from .runner import Runner
@@ -613,7 +614,7 @@ class Migrator:
     @property
     def _protected(self) -> tuple[str, str]:
         """The ledger's tables, which a migration may read but not change."""
-        return self.table, f"{self.table}_history"
+        return ledger_tables(self.table)
 
     def _ledger(self, conn, place: Place | None = None) -> Ledger:
         return Ledger(conn, self.table, place or self.db.place(conn))

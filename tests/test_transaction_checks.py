@@ -112,3 +112,24 @@ def test_a_migration_that_moves_away_keeps_its_transaction(conn, project, tmp_pa
     assert [r.version for r in m.up()] == [V1, V2]
     assert "after_move" in tables(conn, database)
     assert {s.version: s.state for s in m.status()} == {V1: "applied", V2: "applied"}
+
+
+@pytest.mark.ducklake
+def test_on_a_lake_where_txid_current_is_an_internal_error(lake_home, project, tmp_path):
+    from duckmig_magic.engine import lake
+
+    conn = lake.connect(lake.parse(f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data")))
+    try:
+        with pytest.raises(duckdb.Error, match="non-DuckDB transaction"):
+            conn.execute("SELECT txid_current()")
+        test_in_transaction(conn)
+        project.sql(V1, "one", "CREATE TABLE one (x INTEGER);", "DROP TABLE one;")
+        conn.execute("BEGIN")
+        conn.execute("CREATE TABLE mine (x INTEGER)")
+        with pytest.raises(errors.TransactionOpen):
+            Migrator(conn, project.directory).up()
+        assert in_transaction(conn) and tables(conn) == {"mine"}  # still the user's, nothing of the run in it
+        conn.execute("ROLLBACK")
+        assert tables(conn) == set()
+    finally:
+        conn.close()

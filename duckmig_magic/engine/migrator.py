@@ -367,7 +367,7 @@ class Migrator:
                 report.problems.append(Problem(m.version, DOWNGRADE_DIFFERS, _DOWNGRADE_DIFFERS_DETAIL))
         report.checked = sum(1 for m in status if m.is_applied)
         if roundtrip:
-            pending = [s for s in scripts if status_state(status, s.version) in ("pending", "out_of_order", "failed")]
+            pending = [s for s in scripts if status_state(status, s.version) in plan.TO_APPLY]
             self._roundtrip(pending, report)
         return report
 
@@ -483,7 +483,7 @@ class Migrator:
                 state = status_state(self._status(scripts, self._rows()), script)
                 if state is None:
                     raise errors.UnknownVersion(script)
-                if state not in ("pending", "out_of_order", "failed"):
+                if state not in plan.TO_APPLY:
                     raise errors.PreviewNotPossible(script, f"it is {state.replace('_', ' ')}, not pending",
                                                     "a preview runs migrations that are not applied yet")
                 script = next(s for s in scripts if s.version == script)

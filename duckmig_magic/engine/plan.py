@@ -17,7 +17,7 @@ from .ledger import Row
 from .versions import Script, is_version
 
 STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order")
-TO_APPLY = ("pending", "failed", "out_of_order")
+TO_APPLY = ("pending", "failed", "out_of_order")  # the states up applies
 
 
 @dataclass

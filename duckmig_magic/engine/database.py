@@ -256,14 +256,24 @@ def in_transaction(conn) -> bool:
 
     Probing with BEGIN would abort the open transaction, so this compares
     transaction ids instead: in autocommit each statement gets a new one.
+    ``current_transaction_id()`` is asked, not ``txid_current()``, which only a
+    DuckDB catalog answers (a DuckLake one raises an internal error).
     """
     import duckdb
 
     try:
-        first = conn.execute("SELECT txid_current()").fetchone()[0]
-        return conn.execute("SELECT txid_current()").fetchone()[0] == first
+        first = transaction_id(conn)
+        return transaction_id(conn) == first
     except duckdb.TransactionException:  # open, and aborted by an earlier error
         return True
+
+
+TRANSACTION_ID = "SELECT current_transaction_id()"
+
+
+def transaction_id(conn) -> int:
+    """The id of the transaction ``conn`` runs in: one for all its databases, whatever their catalog."""
+    return conn.execute(TRANSACTION_ID).fetchone()[0]
 
 
 def _being_created(path: str) -> bool:

@@ -12,70 +12,22 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, NamedTuple
 
 from .. import errors
-from . import authoring, catalog, interrupts, pyform, runner, trust
+from . import authoring, catalog, interrupts, plan, pyform, runner, trust
 from .database import Database, is_busy, transaction
 from .ledger import Event, Ledger, Place, Row
+from .plan import STATES, MigrationStatus, StatusReport, status_state  # noqa: F401 - this module's API too
 from .ledger import tables as ledger_tables
 from .preview import Preview, check_keys, check_sample
 from .preview import run as run_preview
 from .runner import Runner
-from .versions import Script, ScriptDirectory, is_version, python_template
+from .versions import Script, ScriptDirectory, python_template
 
-STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order")
 DOWNGRADE_DIFFERS = "downgrade differs"  # the state of a verify problem; each interface words its detail
 _DOWNGRADE_DIFFERS_DETAIL = "the ledger stores a downgrade other than the file's; down runs the file's, repair stores it"
-
-
-@dataclass
-class MigrationStatus:
-    """One migration as the files and the ledger see it."""
-
-    version: str
-    description: str
-    kind: str | None
-    state: str
-    applied_at: datetime | None = None
-    execution_ms: float | None = None
-    error: str | None = None
-    statement: str | None = None
-    file: str | None = None
-    downgrade_differs: bool = False  # the ledger stores a downgrade other than the file's (the file's runs)
-
-    @property
-    def is_applied(self) -> bool:
-        return self.state in ("applied", "modified", "missing")
-
-
-@dataclass
-class StatusReport:
-    database: str
-    directory: str
-    migrations: list[MigrationStatus]
-
-    def counts(self) -> dict[str, int]:
-        counts = {state: 0 for state in STATES}
-        for m in self.migrations:
-            counts[m.state] += 1
-        return counts
-
-    def by_state(self, *states: str) -> list[MigrationStatus]:
-        return [m for m in self.migrations if m.state in states]
-
-    @property
-    def current(self) -> str | None:
-        applied = [m.version for m in self.migrations if m.is_applied]
-        return max(applied) if applied else None
-
-    def __iter__(self):
-        return iter(self.migrations)
-
-    def __len__(self):
-        return len(self.migrations)
 
 
 @dataclass
@@ -155,28 +107,7 @@ class Migrator:
         return self._status(self.scripts.scripts(), self._rows())
 
     def _status(self, scripts: list[Script], rows: dict[str, Row]) -> StatusReport:
-        newest_applied = max((v for v, r in rows.items() if r.status == "applied"), default=None)
-        out: dict[str, MigrationStatus] = {}
-        for s in scripts:
-            row = rows.get(s.version)
-            if row is None:
-                state = "out_of_order" if newest_applied and s.version < newest_applied else "pending"
-                out[s.version] = MigrationStatus(s.version, s.quick_description, s.kind, state, file=s.name)
-                continue
-            if row.status == "failed":
-                state = "failed"
-            elif row.checksum is not None and row.checksum != s.checksum:
-                state = "modified"
-            else:
-                state = "applied"
-            out[s.version] = _from_row(row, state, s.name, row.description or s.quick_description)
-            out[s.version].downgrade_differs = state == "applied" and trust.differs(row.downgrade, s)
-        for version, row in rows.items():
-            if version not in out:
-                out[version] = _from_row(row, "missing" if row.status == "applied" else "failed",
-                                         row.filename, row.description or "")
-        return StatusReport(self.db.label, str(self.scripts.versions_dir),
-                            [out[v] for v in sorted(out)])
+        return plan.status(scripts, rows, self.db.label, str(self.scripts.versions_dir))
 
     def history(self, version: str | None = None) -> list[Event]:
         """The ledger's events, oldest first."""
@@ -196,19 +127,8 @@ class Migrator:
 
     def _plan(self, scripts: list[Script], rows: dict[str, Row], target, out_of_order, allow_drift,
               execute: bool = True) -> list[Script]:
-        report = self._status(scripts, rows)
-        drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
-        if drift and not allow_drift:
-            raise errors.DriftError(drift)
-        if target is not None:
-            self._check_version(target, [s.version for s in scripts])
-        states = {m.version: m.state for m in report}
-        todo = [s for s in scripts if states[s.version] in ("pending", "failed", "out_of_order")
-                and (target is None or s.version <= target)]
-        late = [s.version for s in todo if states[s.version] == "out_of_order"
-                or (states[s.version] == "failed" and report.current and s.version < report.current)]
-        if late and not out_of_order:
-            raise errors.OutOfOrder(late, report.current)
+        todo = plan.up(self._status(scripts, rows), scripts, target, out_of_order=out_of_order,
+                       allow_drift=allow_drift)
         for s in todo:  # every file of the run is checked before the first one starts
             s.load() if execute else s.check()
             self._check_sql(s)
@@ -318,13 +238,13 @@ class Migrator:
         ``trust.StoredDowngrade`` warning, and if that is Python, only with
         ``trust_stored_python``.
         """
-        self._down_plan(self._rows(), target, steps)  # raises before the database is opened to write
+        plan.down(self._rows(), target, steps)  # raises before the database is opened to write
         results: list[StepResult] = []
         with self.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
             try:
                 ledger = self._ensure_ledger(conn)
                 rows = ledger.rows()  # again under the write lock: another runner may have reverted some
-                todo = self._down_plan(rows, target, steps)
+                todo = plan.down(rows, target, steps)
                 # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
                 files = {s.version: s for s in self.scripts.scripts()} if self.scripts.exists() else {}
                 downs = {version: self._downgrade(rows[version], files.get(version), trust_stored_python)
@@ -343,24 +263,6 @@ class Migrator:
                 raise _interrupted(exc.what, exc.version, results, "down") from None
         return results
 
-    def _down_plan(self, rows: dict[str, Row], target: str | None, steps: int | None) -> list[str]:
-        applied = sorted((v for v, r in rows.items() if r.status == "applied"), reverse=True)
-        if not applied:
-            raise errors.NothingToRevert()
-        if target is not None and steps is not None:
-            raise errors.TargetAndSteps()
-        if target is None:
-            n = 1 if steps is None else steps
-            if n < 1:
-                raise errors.BadSteps(n)
-            return applied[:n]
-        if target == "base":
-            return applied
-        self._check_format(target)
-        if target not in applied:
-            raise errors.UnknownVersion(target, "among the applied migrations")
-        return [v for v in applied if v > target]
-
     def redo(self, *, out_of_order: bool = False, allow_drift: bool = False,
              trust_stored_python: bool = False) -> list[StepResult]:
         """Revert the newest applied migration and apply it again, by the rules of ``up``.
@@ -373,12 +275,12 @@ class Migrator:
         not drift. The revert is ``down``'s, ``trust_stored_python`` included.
         """
         rows, scripts = self._rows(), self.scripts.scripts()
-        newest = self._down_plan(rows, None, None)[0]
+        newest = plan.down(rows, None, None)[0]
         if newest not in {s.version for s in scripts}:
             raise errors.UnknownVersion(newest, "in the migrations directory: redo would revert it "
                                                 "and could not apply it again")
 
-        def plan(scripts, rows):
+        def again(scripts, rows):
             return [s for s in self._plan(scripts, {v: r for v, r in rows.items() if v != newest}, newest,
                                           True, allow_drift) if s.version == newest]
 
@@ -386,10 +288,10 @@ class Migrator:
                 if m.version < newest]
         if late and not out_of_order:
             raise errors.OutOfOrder(late, newest)
-        plan(scripts, rows)
+        again(scripts, rows)
         reverted = self.down(trust_stored_python=trust_stored_python)
         try:
-            return reverted + self._up(plan)
+            return reverted + self._up(again)
         except errors.Interrupted as exc:
             raise errors.Interrupted(f"{exc.what}; its revert before that stays: {newest} is not applied now",
                                      exc.version) from None
@@ -397,7 +299,7 @@ class Migrator:
     def stamp(self, version: str) -> list[str]:
         """Record every migration through ``version`` as applied, running none of them."""
         scripts = self.scripts.scripts()
-        self._check_version(version, [s.version for s in scripts])
+        plan.check_version(version, [s.version for s in scripts])
         rows = self._rows()
         todo = [s for s in scripts if s.version <= version
                 and (s.version not in rows or rows[s.version].status != "applied")]
@@ -465,7 +367,7 @@ class Migrator:
                 report.problems.append(Problem(m.version, DOWNGRADE_DIFFERS, _DOWNGRADE_DIFFERS_DETAIL))
         report.checked = sum(1 for m in status if m.is_applied)
         if roundtrip:
-            pending = [s for s in scripts if status_state(status, s.version) in ("pending", "out_of_order", "failed")]
+            pending = [s for s in scripts if status_state(status, s.version) in plan.TO_APPLY]
             self._roundtrip(pending, report)
         return report
 
@@ -576,12 +478,12 @@ class Migrator:
         keys, sample = check_keys(keys), check_sample(sample)
         if script is not None:
             if not isinstance(script, Script):
-                self._check_format(script)
+                plan.check_format(script)
                 scripts = self.scripts.scripts()
                 state = status_state(self._status(scripts, self._rows()), script)
                 if state is None:
                     raise errors.UnknownVersion(script)
-                if state not in ("pending", "out_of_order", "failed"):
+                if state not in plan.TO_APPLY:
                     raise errors.PreviewNotPossible(script, f"it is {state.replace('_', ' ')}, not pending",
                                                     "a preview runs migrations that are not applied yet")
                 script = next(s for s in scripts if s.version == script)
@@ -678,15 +580,6 @@ class Migrator:
             with transaction(conn):
                 ledger.ensure(files)
         return ledger
-
-    def _check_format(self, version: str) -> None:
-        if not is_version(version):
-            raise errors.NotAVersion(version)
-
-    def _check_version(self, version: str, known: Iterable[str]) -> None:
-        self._check_format(version)
-        if version not in set(known):
-            raise errors.UnknownVersion(version)
 
     def _notify(self, event, i, n, item, result) -> None:
         if self.progress:
@@ -826,10 +719,6 @@ def _interrupted(what: str, version: str | None, results: list, direction: str =
     return errors.Interrupted(what, version, done)
 
 
-def status_state(report: StatusReport, version: str) -> str | None:
-    return next((m.state for m in report if m.version == version), None)
-
-
 def _up_steps(s: Script):
     """What the runner runs: the Python class's method, or the SQL section's typed statements."""
     if s.kind == "python":
@@ -852,11 +741,6 @@ def _down_steps(version: str, kind: str | None, source: str | None, path: Path):
 def _record_of(s: Script) -> dict:
     return dict(version=s.version, description=s.description, kind=s.kind, checksum=s.checksum,
                 downgrade=s.downgrade_source, filename=s.name)
-
-
-def _from_row(row: Row, state: str, file: str | None, description: str) -> MigrationStatus:
-    return MigrationStatus(row.version, description, row.kind, state, row.applied_at, row.execution_ms,
-                           row.error, row.statement, file)
 
 
 def _terminated(statement: str) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .. import errors
 from . import dryrun, pyform, sqlfile, statements
-from .database import begin, commit, in_transaction, is_busy, rollback
+from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
 
@@ -117,7 +117,7 @@ class Runner:
             self.transactional, self._log = False, []
 
     def _began(self, verify: bool) -> None:
-        self._txid = self.conn.execute("SELECT txid_current()").fetchone()[0] if verify else None
+        self._txid = transaction_id(self.conn) if verify else None
         self.transactional = True
 
     def _rollback(self) -> None:
@@ -222,7 +222,7 @@ class Runner:
                 self._home("SELECT NULL")
             return
         try:
-            txid = self._home("SELECT txid_current()")
+            txid = self._home(TRANSACTION_ID)
         except duckdb.TransactionException as exc:
             raise errors.TransactionLost(self.version, None, "its transaction was aborted by a statement "
                                          f"duckmig did not run ({errors.first_line(str(exc))})", self.direction)
@@ -233,7 +233,8 @@ class Runner:
 
     def _home(self, probe: str):
         """``probe``'s value, asked in the run's database and schema, where a migration that moved
-        is moved back to (DuckDB 1.x numbers transactions per database)."""
+        is moved back to. The transaction id is one for all of a connection's databases, but the
+        probe is still asked at home: the database a migration moved to may be gone (detached)."""
         import duckdb
 
         try:

@@ -210,15 +210,53 @@ def new(settings: Settings, args) -> Created:
       arg("--single-transaction", action="store_true",
           help="apply the whole run in one transaction: all of it lands or none of it"), progress=True)
 def up(m: Migrator, args) -> Ran:
-    return Ran("up", m.up(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift,
-                          single_transaction=args.single_transaction))
+    def not_tried(failed, done: list[str]) -> list[str]:
+        todo = m.plan(args.target, out_of_order=True, allow_drift=args.allow_drift)
+        return [s.version for s in todo if s.version > failed.version]
+
+    return Ran("up", told(m, not_tried, lambda: m.up(args.target, out_of_order=args.out_of_order,
+                                                      allow_drift=args.allow_drift,
+                                                      single_transaction=args.single_transaction)))
+
+
+def told(m: Migrator, not_tried: Callable, run: Callable) -> list[StepResult]:
+    """``run()``; where a migration fails, the error also says what the run did before it (kept), and
+    ``not_tried(failure, done)``: what it would have done after."""
+    done, progress = [], m.progress
+
+    def recorded(event, index, total, item, result):
+        if event == "done":
+            done.append(item.version)
+        if progress is not None:
+            progress(event, index, total, item, result)
+
+    m.progress = recorded
+    try:
+        return run()
+    except errors.MigrationFailed as exc:
+        try:
+            rest = not_tried(exc, done)
+        except errors.DuckmigError:  # what the files and the ledger say now cannot be planned: not listed
+            rest = []
+        if done or rest:
+            raise errors.RunStopped(exc, done, rest) from exc
+        raise
+    finally:
+        m.progress = progress
 
 
 @verb("revert the newest migration; with TARGET, everything newer than TARGET",
       arg("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all"),
       arg("--steps", type=int, help="revert this many migrations"), TRUST_STORED_PYTHON, progress=True)
 def down(m: Migrator, args) -> Ran:
-    return Ran("down", m.down(args.target, steps=args.steps, trust_stored_python=args.trust_stored_python))
+    def not_tried(failed, done: list[str]) -> list[str]:
+        older = sorted((x.version for x in m.status() if x.is_applied and x.version < failed.version), reverse=True)
+        if args.target is not None:
+            return [v for v in older if args.target == "base" or v > args.target]
+        return older[:max((args.steps or 1) - len(done) - 1, 0)]
+
+    return Ran("down", told(m, not_tried, lambda: m.down(args.target, steps=args.steps,
+                                                          trust_stored_python=args.trust_stored_python)))
 
 
 @verb("revert the newest migration and apply it again", OUT_OF_ORDER, ALLOW_DRIFT, TRUST_STORED_PYTHON, progress=True)

@@ -698,6 +698,47 @@ class MigrationApplied(DuckmigError):
         return {"down": Do("down", (self.keep,))}
 
 
+
+class AppliedTextDiffers(MigrationApplied):
+    """A slug whose file is gone, written again with text other than what was applied."""
+
+    message = ("{script.version} ({script.name}) is applied and its file is gone, but this text is not the one "
+               "that was applied (their checksums differ); no file was written")
+
+
+class _FileAndLedger(DuckmigError):
+    """What the version files say of a slug and what the ledger says of it disagree; nothing was written."""
+
+    exit_code = EXIT_DRIFT
+    at = property(lambda self: f"{self.where}: " if self.where else "")
+    listed = property(lambda self: ", ".join(f"{r.version} ({r.filename}, {r.status})" for r in self.recorded))
+
+
+class SlugAppliedElsewhere(_FileAndLedger):
+    """A file holds the slug under one version while the ledger applied the slug as another, whose file is gone."""
+
+    fields = ("slug", "path", "version", "filename", "where")
+    message = ("{at}slug {slug!r} is {path.name}, but the database applied {slug!r} as {version} ({filename}), "
+               "whose file is gone: the files and the ledger disagree")
+    hint = ("if {path.name} is that migration written again under a new version, delete it and run this again: "
+            "the migration then gets its own version back; if it is another migration, give it another slug")
+
+
+class SlugRecordedTwice(_FileAndLedger):
+    fields = ("slug", "recorded", "where")
+    message = ("{at}the database knows slug {slug!r} as {count} migrations whose files are gone: {listed}; "
+               "which one this is cannot be told")
+    hint = "restore their files from version control, or give the cell --version with the version it is"
+
+    count = property(lambda self: len(self.recorded))
+
+
+class SlugRecordedAs(_FileAndLedger):
+    fields = ("slug", "version", "recorded", "where")
+    message = "{at}--version {version}, but the database knows slug {slug!r} as {listed}, whose file is gone"
+    hint = "drop --version: the migration then gets its own version back; or use a new slug for a new migration"
+
+
 # -- notebooks ------------------------------------------------------------------------------------
 
 
@@ -794,15 +835,22 @@ class MigrationFailed(DuckmigError):
     """A migration raised while running; its transaction was rolled back."""
 
     exit_code = EXIT_FAILED
-    fields = ("version", "statement", "error", "direction", "partial", "group", "where", "outcome")
-    direction, partial, group, where, outcome = "up", False, None, None, None
+    # where: FILE:LINE of a Python migration's code that raised; last: the statement it ran before it
+    # raised, when the statement is not what failed
+    fields = ("version", "statement", "error", "direction", "partial", "group", "where", "outcome", "last")
+    direction, partial, group, where, outcome, last = "up", False, None, None, None, None
     message = "{verb} {version} failed: {stripped}{statement_line}{where_line}\n  {fate}"
     actions = {"repair": Do("repair")}
 
     verb = property(lambda self: "applying" if self.direction == "up" else "reverting")
     stripped = property(lambda self: self.error.strip())
-    statement_line = property(lambda self: f"\n  statement: {cut(self.statement, 160)}" if self.statement else "")
     where_line = property(lambda self: f"\n  at: {self.where}" if self.where else "")
+
+    @property
+    def statement_line(self) -> str:
+        if self.statement:
+            return f"\n  statement: {cut(self.statement, 160)}"
+        return f"\n  last statement before it (it ran): {cut(self.last, 160)}" if self.last else ""
 
     @property
     def fate(self) -> str:
@@ -840,6 +888,46 @@ class Interrupted(DuckmigError):
     fields = ("what", "version", "done")
     version, done = None, 0
     message = "interrupted: {what}"
+
+
+class RunStopped(MigrationFailed):
+    """A migration failed in a run: the failure, what the run did before it (kept), and what it did not try."""
+
+    fields = ("failed", "done", "not_tried")
+    message = MigrationFailed.message + "{run_lines}"
+    SHOWN = 10  # versions listed before "and N more"
+
+    @property
+    def run_lines(self) -> str:
+        lines = []
+        if self.done and not self.group:
+            lines.append(f"{'applied' if self.direction == 'up' else 'reverted'} before it, and kept: "
+                         + self._listed(self.done))
+        if self.not_tried:
+            lines.append("not tried: " + self._listed(self.not_tried))
+        return "".join(f"\n  {line}" for line in lines)
+
+    def _listed(self, versions) -> str:
+        more = f" and {len(versions) - self.SHOWN} more" if len(versions) > self.SHOWN else ""
+        return ", ".join(versions[:self.SHOWN]) + more
+
+
+for _name in MigrationFailed.fields:  # the failure's own data, read through
+    setattr(RunStopped, _name, property(lambda self, name=_name: getattr(self.failed, name)))
+
+
+class NotApplied(DuckmigError):
+    """A ``%%migration --apply`` whose migration did not run, because one pending before it failed."""
+
+    exit_code = EXIT_FAILED
+    fields = ("version", "failed")
+
+    def message_text(self, words: Words = PYTHON) -> str:
+        return (f"{self.version} was not applied: {self.failed.version}, pending before it, failed first\n"
+                + self.failed.message_text(words))
+
+    def hint_text(self, words: Words = PYTHON) -> str | None:
+        return self.failed.hint_text(words)
 
 
 class NotTransactional(ConfigError):
@@ -970,13 +1058,30 @@ class NotInPreview(DuckmigError):
 
 class DriftError(DuckmigError):
     exit_code = EXIT_DRIFT
-    fields = ("drifted",)
+    fields = ("drifted", "copies")
+    copies = ()  # (pending version, missing version, slug): a migration written again under a new version
     message = "applied migrations differ from their files: {listing}"
-    hint = ("{verify} shows the details; accept intended edits with {repair}, restore the files, "
-            "or pass {allow_drift} to apply on top of them")
-    actions = {"verify": Do("verify"), "repair": Do("repair"), "allow_drift": Option("allow_drift")}
+    actions = {"verify": Do("verify"), "repair": Do("repair"), "allow_drift": Option("allow_drift"),
+               "export": Do("export", ("NOTEBOOK.ipynb",))}
 
     listing = property(lambda self: ", ".join(f"{v} ({state})" for v, state in self.drifted))
+
+    @property
+    def hint(self) -> str:
+        if all(state != "missing" for _, state in self.drifted):
+            return ("{verify} shows the details; accept intended edits with {repair}, restore the files, "
+                    "or pass {allow_drift} to apply on top of them")
+        # A missing file is lost work, not an edit: forgetting the rows would apply the migrations again.
+        first = ""
+        if self.copies:
+            one = len(self.copies) == 1
+            first = (f"pending {', '.join(f'{new} ({slug}, applied as {old})' for new, old, slug in self.copies)} "
+                     f"{'is' if one else 'are'} most likely {'that migration' if one else 'those migrations'} "
+                     f"written again under a new version, and applying would run {'it' if one else 'them'} "
+                     f"twice: delete {'its file' if one else 'their files'}; then ")
+        return (first + "restore the files of the missing migrations: a migration's version lives in its file. "
+                "Take them from version control, or export again the notebook that wrote them ({export} "
+                "gives each cell back the version the database applied it as); {verify} shows the details")
 
 
 class OutOfOrder(DuckmigError):

@@ -22,7 +22,6 @@ Settings: ``%config Duckmig.directory = 'migrations'`` and
 
 from __future__ import annotations
 
-import ast
 import os
 import sys
 from contextlib import contextmanager, nullcontext
@@ -39,6 +38,7 @@ from .arguments import arg
 from .display import NOTEBOOK_WORDS as WORDS
 from .engine import MigrationStatus, Migrator
 from .engine.database import is_connection
+from .engine.versions import has_downgrade
 from .engine.ledger import Event
 from .render import changes, results
 from .render.common import ignored_files_as_lines, terminal_safe
@@ -171,9 +171,14 @@ class Duckmig(Magics):
             m = self._connected()
             saved = m.save(args.slug, cell, python=args.python, description=args.description,
                            source=self._source(m), where=f"%%migration {args.slug}", version=args.version)
-            print(f"{saved.action}: {saved.path} (version {saved.version})")
+            gone = ", as the database applied it: its file was gone" if saved.action == "restored" else ""
+            print(f"{saved.action}: {saved.path} (version {saved.version}{gone})")
             view = self._preview_cell(m, saved.script) if args.preview else None
             if not args.apply:
+                return view
+            if saved.version in {x.version for x in m.status().by_state("applied")}:
+                # Nothing to run, even while other files are missing (a Run All that restores them).
+                print(f"nothing to apply: {saved.version} is applied")
                 return view
             if view is not None:
                 from IPython.display import display
@@ -181,7 +186,12 @@ class Duckmig(Magics):
                 display(view)  # above the apply's output: what is about to happen, then that it did
                 if not view.preview.ok:
                     raise errors.PreviewFailed(view.preview.failed)
-            self._do("up", commands.arguments("up", target=saved.version))
+            try:
+                self._do("up", commands.arguments("up", target=saved.version))
+            except errors.MigrationFailed as exc:
+                if exc.version != saved.version:
+                    raise errors.NotApplied(saved.version, exc) from None
+                raise
 
     @line_magic
     @magic_arguments()
@@ -362,25 +372,6 @@ class Duckmig(Magics):
 
 
 Duckmig.migrate.__doc__ += "\n" + "\n".join(parser.format_help() for parser in PARSERS.values())
-
-
-def has_downgrade(script) -> bool:
-    """Whether a version file says how to revert it: a `-- migrate:down` section with a statement, or a
-    ``downgrade`` method with more in it than ``pass``, a docstring or ``...``."""
-    if script.kind == "sql":
-        return script.downgrade_source is not None
-    from .engine.pyform import BaseMigration
-
-    cls = type(script.migration)
-    if cls.downgrade is BaseMigration.downgrade:
-        return False
-    for node in ast.walk(ast.parse(script.text)):
-        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
-            for f in node.body:
-                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == "downgrade":
-                    return not all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(
-                        s.value, ast.Constant)) for s in f.body)
-    return True  # inherited from a class of the author's own
 
 
 def load(ipython) -> None:

@@ -147,6 +147,7 @@ def test_failed_migration_exits_1(three, cli):
     assert r.err.startswith(f"[1/3] applying {V1} one ... ok (")
     assert f"\n[2/3] applying {V2} two ... failed\nduckmig: error: applying {V2} failed: Conversion Error" in r.err
     assert r.err.endswith("  statement: SELECT CAST('x' AS INTEGER)\n  rolled back: nothing of it remains\n"
+                          f"  applied before it, and kept: {V1}\n  not tried: {V3}\n"
                           "  hint: fix the migration and run it again\n")
 
 
@@ -358,7 +359,8 @@ def test_installed_command_exit_code_and_stderr(three):
     assert lines[0].startswith(f"[1/3] applying {V1} one ... ok (")
     assert lines[1] == f"[2/3] applying {V2} two ... failed"
     assert lines[2] == f"duckmig: error: applying {V2} failed: Conversion Error: Could not convert string 'x' to INT32"
-    assert lines[-3:] == ["  statement: SELECT CAST('x' AS INTEGER)", "  rolled back: nothing of it remains",
+    assert lines[-5:] == ["  statement: SELECT CAST('x' AS INTEGER)", "  rolled back: nothing of it remains",
+                          f"  applied before it, and kept: {V1}", f"  not tried: {V3}",
                           "  hint: fix the migration and run it again"]
     assert "Traceback" not in run.stderr
     run = subprocess.run([str(DUCKMIG), "status", "--database", "app.db"], cwd=three.root, capture_output=True,

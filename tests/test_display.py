@@ -9,6 +9,7 @@ import textwrap
 from datetime import datetime
 from html.parser import HTMLParser
 
+import nbformat
 import pytest
 
 from duckmig_magic import errors
@@ -220,9 +221,12 @@ def test_description_error_and_statement_are_escaped(project):
     view.widget
     for markup in (view.parts.header.value, view.parts.errors.value, view.parts.table.value):
         assert_safe(markup)
-    view.parts.up_button.click()  # fails again: the message shows the error as text
+    view.parts.up_button.click()  # V2 has no downgrade, and fails in the preview: asked first
+    assert_safe(view.parts.message.value)
+    view.parts.up_button.click()  # fails again: its error shows once, as text, with the failed migrations
     message = assert_safe(view.parts.message.value)
-    assert f"applying {V2} failed: Conversion Error: Could not convert string '{EVIL}'" in message.text
+    assert message.text.startswith(f"up stopped: {V2} failed (its error is shown above)")
+    assert f"Conversion Error: Could not convert string '{EVIL}'" in assert_safe(view.parts.errors.value).text
 
 
 def test_paths_are_escaped(tmp_path):
@@ -321,8 +325,9 @@ def test_widget_children_and_initial_state(two):
     assert isinstance(box, w.VBox)
     p = view.parts
     assert box.children == (p.header, p.errors, p.toolbar, view.progress.widget, p.message, p.table, p.pager)
-    assert p.toolbar.children == (p.up_button, p.down_button, p.refresh_button, p.state_filter)
-    assert [(b.description, b.disabled, b.tooltip) for b in p.toolbar.children[:3]] == [
+    assert p.toolbar.children == (p.up_button, p.cancel_button, p.down_button, p.refresh_button, p.state_filter)
+    assert p.cancel_button.layout.display == "none"  # shown only while "up" asks to confirm
+    assert [(b.description, b.disabled, b.tooltip) for b in (p.up_button, p.down_button, p.refresh_button)] == [
         ("up", False, "apply 2 pending migrations"),
         ("down one step", True, "nothing to revert"),
         ("refresh", False, None),
@@ -385,19 +390,21 @@ def test_failing_migration_shows_its_error_and_enables_the_buttons_again(two):
     two.sql(V3, "broken", "CREATE TABLE three (x INTEGER);\nINSERT INTO three VALUES ('nope');")
     view = StatusView(two.migrator())
     view.widget
+    view.parts.up_button.click()  # asks first: V3 fails in the preview, and has no downgrade
+    assert not two.db.exists()
     view.parts.up_button.click()
     assert applied(two) == [V1, V2]
     assert states(Page(view.parts.table.value)) == [(V1, "applied"), (V2, "applied"), (V3, "failed")]
-    message = Page(view.parts.message.value).text
-    assert message.startswith(f"applying {V3} failed: Conversion Error: Could not convert string 'nope' to INT32")
-    assert message.endswith("rolled back: nothing of it remains hint: fix the migration and run it again")
+    message = Page(view.parts.message.value).text  # the error is said once, above, with the failed ones
+    assert message == (f"up stopped: {V3} failed (its error is shown above) applied before it, and kept: {V1}, "
+                       f"{V2} hint: fix the migration and run it again")
     error = Page(view.parts.errors.value).text
     assert error.startswith(f"failed {V3} broken Conversion Error: Could not convert string 'nope' to INT32")
     assert error.endswith("statement: INSERT INTO three VALUES ('nope')")
     p = view.parts
     assert (p.up_button.disabled, p.down_button.disabled, p.refresh_button.disabled) == (False, False, False)
     assert (view.progress.parts.bar.bar_style, view.progress.label) == (
-        "danger", f"applying {V3} failed: Conversion Error: Could not convert string 'nope' to INT32")
+        "danger", f"applied 2 migrations, then failed at {V3}: the error is below")
 
 
 def test_an_error_before_any_migration_runs_is_shown_not_raised(two):
@@ -483,7 +490,7 @@ def test_progress_view_ends_with_the_failed_migration(two):
     with pytest.raises(errors.MigrationFailed):
         run(two.migrator(), "up", progress=view)
     assert view.state == "failed" and view.parts.bar.bar_style == "danger"
-    assert view.label == (f"applying {V3} failed: Catalog Error: Table with name nowhere does not exist!")
+    assert view.label == f"applied 2 migrations, then failed at {V3}: the error is below"  # said once, there
     assert (view.parts.bar.value, view.parts.bar.max) == (2, 3)
     assert "width:67%" in view.to_html()
 
@@ -522,7 +529,6 @@ def test_summary(verb, n, expected):
 
 
 def test_executed_notebook_keeps_widget_html_and_text_and_converts_to_tables(two):
-    nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter
 
@@ -583,6 +589,7 @@ def test_executed_notebook_keeps_widget_html_and_text_and_converts_to_tables(two
 def test_migrate_status_is_a_dataframe_that_shows_as_the_dashboard(two, monkeypatch):
     import pandas as pd
     from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
     from traitlets.config import Config
 
     monkeypatch.chdir(two.root)
@@ -595,7 +602,10 @@ def test_migrate_status_is_a_dataframe_that_shows_as_the_dashboard(two, monkeypa
         shell.run_line_magic("migrate", "connect app.db")
         frame = shell.run_line_magic("migrate", "status")
         assert isinstance(frame, pd.DataFrame) and frame["state"].tolist() == ["pending", "pending"]
-        data, _ = shell.display_formatter.format(frame)
+        with capture_output() as shown:  # it displays itself, under a display id its buttons update
+            assert shell.display_formatter.format(frame) == ({}, {})
+        (output,) = shown.outputs
+        data = output.data
         assert data["text/plain"] == frame.view.to_text()
         assert states(Page(data["text/html"])) == [(V1, "pending"), (V2, "pending")]
         assert type(frame[frame.state == "pending"]) is pd.DataFrame  # what pandas derives is plain
@@ -608,7 +618,9 @@ def test_migrate_status_is_a_dataframe_that_shows_as_the_dashboard(two, monkeypa
         assert shell.run_line_magic("migrate", "status")["state"].tolist() == ["applied", "applied"]
 
         frame["extra"] = 1  # changed in place: shown as the DataFrame it now is
-        assert shell.display_formatter.format(frame)[0]["text/plain"].splitlines()[0].split()[-1] == "extra"
+        with capture_output() as shown:
+            shell.display_formatter.format(frame)
+        assert shown.outputs[0].data["text/plain"].splitlines()[0].split()[-1] == "extra"
     finally:
         InteractiveShell.clear_instance()
 
@@ -760,3 +772,77 @@ def test_preview_escapes_table_names(project):
     assert f"table {EVIL}" in page.text and page.rows[0][0] == EVIL
     view.widget
     assert view.parts.tabs.titles == (EVIL,)  # tab titles are text, never markup
+
+
+# -- the dashboard asks before what cannot be taken back ------------------------------------------------
+
+
+@pytest.fixture
+def risky(project):
+    """A migration that drops a 100,000-row table and has no downgrade, after a harmless one."""
+    project.sql(V1, "create_events", "CREATE TABLE events AS SELECT range AS id FROM range(100000);",
+                "DROP TABLE events;")
+    project.migrator().up()
+    project.sql(V2, "add_notes", "CREATE TABLE notes (x INTEGER);", "DROP TABLE notes;")
+    project.sql(V3, "drop_events", "DROP TABLE events;")
+    return project
+
+
+def test_up_button_asks_before_applying_what_loses_data_or_cannot_be_reverted(risky):
+    view = StatusView(risky.migrator())
+    view.widget
+    p = view.parts
+    p.up_button.click()
+    assert applied(risky) == [V1]  # nothing applied yet
+    assert (p.up_button.description, p.up_button.button_style, p.cancel_button.layout.display) == (
+        "apply anyway", "danger", None)
+    asked = assert_safe(p.message.value).text
+    assert asked.startswith("Applying the pending migrations cannot all be taken back:")
+    assert "table events is dropped with its 100,000 rows" in asked
+    assert f"{V3} has no downgrade: %migrate down could not revert it" in asked
+    assert asked.endswith("Click apply anyway to apply them, or cancel; %migrate preview shows what they change.")
+    assert "duckmig" not in p.message.value
+
+    p.cancel_button.click()
+    assert (p.up_button.description, p.cancel_button.layout.display, p.message.value) == ("up", "none", "")
+    p.up_button.click()
+    assert applied(risky) == [V1] and p.up_button.description == "apply anyway"
+    p.up_button.click()
+    assert applied(risky) == [V1, V2, V3]
+    assert (p.up_button.description, p.cancel_button.layout.display) == ("up", "none")
+    assert Page(p.message.value).text.startswith("applied 2 migrations in")
+
+
+def test_a_typed_up_is_its_own_confirmation(risky, shell):
+    shell.run_line_magic("migrate", "connect app.db")
+    shell.run_line_magic("migrate", "up")
+    assert applied(risky) == [V1, V2, V3]
+
+
+def test_hints_in_the_dashboard_name_the_magics(risky):
+    (risky.versions / f"{V1}_create_events.sql").write_text("-- migrate:up\nSELECT 1;\n")  # drift
+    view = StatusView(risky.migrator())
+    view.widget
+    view.parts.up_button.click()  # the plan refuses: no question, the error with its hint
+    text = Page(view.parts.message.value).text
+    assert "hint: %migrate verify shows the details; accept intended edits with %migrate repair" in text
+    assert "duckmig" not in text
+
+
+def test_a_click_updates_the_output_a_saved_notebook_keeps(two):
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in (
+        "%load_ext duckmig_magic\n%migrate connect app.db",
+        "df = %migrate status\ndf",
+        "df.view.parts.up_button.click()",
+    )])
+    NotebookClient(nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(two.root)}}).execute()
+    assert applied(two) == [V1, V2]
+    (status,) = nb.cells[1].outputs
+    assert status.output_type == "display_data"  # with a display id, which the click's update reached
+    assert status.data["text/plain"].splitlines()[-1] == "2 applied"
+    page = Page(status.data["text/html"])
+    assert states(page) == [(V1, "applied"), (V2, "applied")]
+    assert page.text.startswith("applied 2 migrations in")
+    assert nb.cells[2].outputs == []

@@ -152,7 +152,7 @@ def test_apply_runs_the_cell_and_earlier_pending_ones(connected, project, capsys
     assert database_state(project)[1] == [(notes, "applied", project.migrator().scripts.get(notes).checksum),
                                           (tags, "applied", project.migrator().scripts.get(tags).checksum)]
     cell(connected, "add_tags --apply", TAGS)
-    assert capsys.readouterr().out.splitlines()[1:] == ["nothing to apply"]
+    assert capsys.readouterr().out.splitlines()[1:] == [f"nothing to apply: {tags} is applied"]
 
 
 def test_applied_migration_changed_is_refused(connected, project, capsys):

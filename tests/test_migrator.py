@@ -146,8 +146,11 @@ def test_python_migration_raising_a_python_error(project):
     m = project.migrator()
     with pytest.raises(errors.MigrationFailed) as info:
         m.up()
-    assert (info.value.version, info.value.statement, info.value.error) == (
-        V2, "CREATE TABLE a (x INTEGER)", "ValueError: boom")
+    # the exception where the file raised it; the statement before it only as context: it did not fail
+    assert (info.value.version, info.value.statement, info.value.error, info.value.where, info.value.last) == (
+        V2, None, "ValueError: boom", f"{V2}_boom.py:10", "CREATE TABLE a (x INTEGER)")
+    assert str(info.value).splitlines()[:3] == [f"applying {V2} failed: ValueError: boom", f"  at: {V2}_boom.py:10",
+                                                "  last statement before it (it ran): CREATE TABLE a (x INTEGER)"]
     assert project.tables() == {"base"} | LEDGER
     assert state(m) == {V1: "applied", V2: "failed", V3: "pending"}
 

@@ -7,9 +7,7 @@ import sys
 from contextlib import contextmanager
 
 from ..render import progress
-from ..render.common import terminal_safe
 from ..render.progress import TextProgress, summary
-from ..wording import first_line
 from .view import View, widget_frontend
 
 
@@ -53,10 +51,12 @@ class ProgressView(View):
         self._publish()
 
     def fail(self, error: BaseException) -> None:
+        """End with what the run did and where it stopped; the error itself is the cell's to show,
+        once, below the bar."""
         version = getattr(error, "version", None) or self.current
         self.state = "failed"
-        first = terminal_safe(first_line(str(error))) if str(error).strip() else type(error).__name__
-        self.label = f"failed at {version}: {first}" if version and version not in first else first
+        done = f"{summary(self.verb, self.results, timed=False)}, then " if self.results else ""
+        self.label = f"{done}failed at {version}: the error is below" if version else "failed: the error is below"
         self._sync()
         self._publish()
 

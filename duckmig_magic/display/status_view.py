@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from .. import commands, errors
 from ..render import status
 from ..render.common import error_html, escape, label, plural
-from ..render.progress import summary
-from .progress_view import ProgressView, run
+from ..render.progress import stopped_html, summary
+from .progress_view import ProgressView, shown
 from .view import NOTEBOOK_WORDS, View
 
 PAGE_SIZE = 50
@@ -30,16 +31,59 @@ class StatusView(View):
         self.message = ""  # HTML: what the last action did, or its error
         self.busy = False
         self.progress = ProgressView()
+        self.confirming: list[str] | None = None  # what "up" would do that cannot be taken back, asked about
 
     # -- actions -----------------------------------------------------------------
 
-    def up(self):
-        """Apply every pending migration, as the "up" button does."""
+    def up(self, *, confirmed: bool = False):
+        """Apply every pending migration, as the "up" button does.
+
+        Where the preview shows a pending migration losing data, or one has no
+        downgrade, the first call applies nothing: it shows that and asks to
+        confirm, and returns None; the button's second click (``confirmed``)
+        applies. A `%migrate up` typed in a cell is its own confirmation.
+        """
+        if self.busy:
+            return None
+        if not confirmed:
+            self.confirming = self._risks()
+            if self.confirming:
+                self.message = status.confirm_html(self.confirming, self.words)
+                self._sync()
+                self._publish()
+                return None
+        self.confirming = None
         return self._act("up")
 
     def down(self):
         """Revert the newest applied migration, as the "down one step" button does."""
+        self.confirming = None
         return self._act("down")
+
+    def _risks(self) -> list[str]:
+        """What applying the pending migrations would do that could not be taken back: data the preview
+        shows lost, migrations without a downgrade, and a preview that fails or cannot run."""
+        from ..engine.versions import has_downgrade
+
+        self.busy, self.message = True, status.checking_html()
+        self._sync()
+        try:
+            todo = self.migrator.plan()
+            if not todo:
+                return []
+            risks = [f"{s.version} has no downgrade: {self.words(errors.Do('down'))} could not revert it"
+                     for s in todo if not has_downgrade(s)]
+            preview = self.migrator.preview(sample=1)
+        except errors.PreviewNotPossible as exc:
+            return [exc.message_text(self.words)]
+        except Exception:  # up meets it too, and shows it
+            return []
+        finally:
+            self.busy, self.message = False, ""
+        if preview.failed is not None:
+            risks.append(f"in the preview, {preview.failed.version} fails: "
+                         f"{errors.first_line(preview.failed.error)}")
+        return [w[-1] for w in preview.warning_list] + risks
 
     def refresh(self) -> None:
         """Read the status again."""
@@ -58,14 +102,24 @@ class StatusView(View):
         self._sync()
         results = None
         try:
-            results = run(self.migrator, verb, progress=self.progress)
+            with shown(self.migrator, verb, self.progress):
+                results = commands.run(verb, self.migrator).steps
             self.message = escape(summary(verb, results))
         except Exception as exc:  # shown in the view: a button has no cell to raise into
             self.message = error_html(exc, self.words)
+            failed = exc
+        else:
+            failed = None
         finally:
             self.busy = False
             self.page = None
             self.refresh()
+        if isinstance(failed, errors.MigrationFailed) and failed.version in {m.version for m in
+                                                                            self.report.by_state("failed")}:
+            # Its error shows above the buttons with the other failed migrations': said once.
+            self.message = stopped_html(failed, self.words)
+            self._sync()
+            self._publish()
         return results
 
     # -- what the buttons may do -----------------------------------------------------
@@ -111,12 +165,15 @@ class StatusView(View):
         parts.up_button = w.Button(description="up", icon="arrow-up", button_style="primary")
         parts.down_button = w.Button(description="down one step", icon="arrow-down")
         parts.refresh_button = w.Button(description="refresh", icon="refresh")
-        parts.up_button.on_click(lambda _: self.up())
+        parts.cancel_button = w.Button(description="cancel", icon="times")
+        parts.up_button.on_click(lambda _: self.up(confirmed=self.confirming is not None))
+        parts.cancel_button.on_click(lambda _: self._cancel())
         parts.down_button.on_click(lambda _: self.down())
         parts.refresh_button.on_click(lambda _: self._refresh_clicked())
         parts.state_filter = w.Dropdown(description="show", layout=w.Layout(width="220px"))
         parts.state_filter.observe(self._filter_changed, "value")
-        parts.toolbar = w.HBox([parts.up_button, parts.down_button, parts.refresh_button, parts.state_filter])
+        parts.toolbar = w.HBox([parts.up_button, parts.cancel_button, parts.down_button, parts.refresh_button,
+                                parts.state_filter])
         parts.message = w.HTML()
         parts.table = w.HTML()
         parts.prev_button = w.Button(description="previous", icon="chevron-left", layout=w.Layout(width="110px"))
@@ -130,8 +187,13 @@ class StatusView(View):
                        parts.table, parts.pager])
 
     def _refresh_clicked(self) -> None:
-        self.message = ""
+        self.message, self.confirming = "", None
         self.refresh()
+
+    def _cancel(self) -> None:
+        self.message, self.confirming = "", None
+        self._sync()
+        self._publish()
 
     def _filter_changed(self, change) -> None:
         if self._syncing:
@@ -152,10 +214,15 @@ class StatusView(View):
             return
         p, report = self._parts, self.report
         p.header.value = status.header(report, self.words)
-        p.errors.value = status.failures(report)
+        p.errors.value = status.failures(report) + status.missing_html(report, self.words)
         pending, newest = self.pending, self.newest_applied
         p.up_button.disabled = self.busy or not pending
         p.up_button.tooltip = f"apply {plural(len(pending), 'pending migration')}" if pending else "nothing to apply"
+        asking = self.confirming is not None
+        p.up_button.description = "apply anyway" if asking else "up"
+        p.up_button.button_style = "danger" if asking else "primary"
+        p.cancel_button.layout.display = None if asking else "none"
+        p.cancel_button.disabled = self.busy
         p.down_button.disabled = self.busy or newest is None
         p.down_button.tooltip = (f"revert {newest.version} {newest.description}".strip() if newest
                                  else "nothing to revert")

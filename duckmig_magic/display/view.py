@@ -85,7 +85,8 @@ class View:
         """Display the view so that later changes also update the saved output's HTML and text."""
         from IPython.display import display
 
-        self._handle = display(self, display_id=True)
+        # Shown again (the same frame in another cell), it keeps its id: an update reaches every copy.
+        self._handle = display(self, display_id=self._handle.display_id if self._handle else True)
         return self
 
     def _publish(self) -> None:

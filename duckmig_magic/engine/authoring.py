@@ -17,7 +17,8 @@ from pathlib import Path
 from .. import errors
 from ..errors import AmbiguousSlug, BadSlug, MigrationApplied  # noqa: F401  named here too
 from . import sqlfile
-from .versions import ScriptDirectory, Script, check_new_version, slugify, write_atomically
+from .identity import Recorded
+from .versions import ScriptDirectory, Script, check_new_version, checksum, slugify, write_atomically
 
 SOURCE_KEY = "duckmig-source:"
 _SQL_HEADER = re.compile(r"^-- (duckmig-source|description): ?(.*)$")
@@ -26,7 +27,7 @@ _PY_HEADER = re.compile(r"^# (duckmig-source): ?(.*)$")
 
 @dataclass
 class Saved:
-    action: str  # "created", "updated" or "unchanged"
+    action: str  # "created", "updated", "unchanged" or "restored" (its file was gone; the ledger knows its version)
     script: Script
 
     @property
@@ -89,13 +90,14 @@ def validate(text: str, kind: str, path: str, version: str | None = None) -> Non
 class Planned:
     """What ``save`` is about to do, every check made and nothing written yet."""
 
-    action: str  # "created", "updated" or "unchanged"
+    action: str  # "created", "updated", "unchanged" or "restored"
     slug: str
     kind: str
     text: str
     description: str | None
     script: Script | None  # the file it updates or leaves; None for a new one
     version: str | None = None  # the version a new file must get; None: the next free one
+    reserved: frozenset[str] = frozenset()  # versions a new file must not get: the ledger's, whose files are gone
 
 
 def save(directory: ScriptDirectory, slug: str, body: str, **kw) -> Saved:
@@ -109,12 +111,15 @@ def save(directory: ScriptDirectory, slug: str, body: str, **kw) -> Saved:
 
 def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sql",
             description: str | None = None, source: str | None = None, applied: set[str] = frozenset(),
-            force: bool = False, where: str | None = None, version: str | None = None) -> Planned:
+            force: bool = False, where: str | None = None, version: str | None = None,
+            recorded: list[Recorded] = ()) -> Planned:
     """Check everything ``save`` would check and say what it would do, writing nothing.
 
     ``where`` names the origin in error messages (a cell, a notebook).
     ``version`` is the version a new file gets (default: the next free one);
-    an existing file of the slug must already have it.
+    an existing file of the slug must already have it. ``recorded`` are the
+    ledger's migrations whose files are gone (``identity.recorded``): a slug
+    among them gets its file back with the version the database knows it by.
     """
     check_slug(slug)
     if version is not None:
@@ -127,8 +132,12 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
     if len(existing) > 1:
         raise AmbiguousSlug(slug, existing)
     ext = "py" if kind == "python" else "sql"
+    gone = [r for r in recorded if r.slug == slug]
     if existing:
         script = existing[0]
+        elsewhere = [r for r in gone if r.status == "applied"]
+        if elsewhere:
+            raise errors.SlugAppliedElsewhere(slug, script.path, elsewhere[0].version, elsewhere[0].filename, where)
         if version is not None and script.version != version:
             raise errors.SlugHasOtherVersion(slug, version, script.path, where)
         if script.kind != kind:
@@ -146,11 +155,42 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
             raise errors.SymlinkRefused(script.path)
         validate(checked, kind, where or str(script.path), script.version)
         return Planned("updated", slug, kind, text, description, script)
-    holder = next((s for s in scripts if s.version == version), None)
+    if gone:
+        return _restore(directory, gone, slug, body, kind, description, source, force, where, version, checked,
+                        applied)
+    holder = next((s.path for s in scripts if s.version == version), None)
+    holder = holder or next((directory.versions_dir / r.filename for r in recorded if r.version == version), None)
     if holder is not None:
-        raise errors.VersionTaken(version, holder.path, where)
+        raise errors.VersionTaken(version, holder, where)
     validate(checked, kind, where or f"{slug}.{ext}", version)
-    return Planned("created", slug, kind, text, description, None, version)
+    return Planned("created", slug, kind, text, description, None, version, frozenset(r.version for r in recorded))
+
+
+def _restore(directory: ScriptDirectory, gone: list[Recorded], slug: str, body: str, kind: str,
+             description: str | None, source: str | None, force: bool, where: str | None, version: str | None,
+             checked: str, applied: set[str]) -> Planned:
+    """The file of a slug the ledger knows, written again with the version the database knows it by."""
+    if version is not None:
+        if version not in [r.version for r in gone]:
+            raise errors.SlugRecordedAs(slug, version, gone, where)
+        recorded = next(r for r in gone if r.version == version)
+    elif len(gone) > 1:
+        raise errors.SlugRecordedTwice(slug, gone, where)
+    else:
+        recorded = gone[0]
+    if recorded.kind != kind:
+        raise errors.OtherKind(recorded.filename, recorded.kind, kind)
+    text = compose(body, kind, description=description, source=source)
+    if recorded.status == "applied" and recorded.checksum and checksum(text) != recorded.checksum:
+        bare = compose(body, kind, description=description)  # written where the notebook's file was not known
+        if checksum(bare) == recorded.checksum:
+            text = bare
+        elif not force:
+            raise errors.AppliedTextDiffers(Script(directory.versions_dir / recorded.filename, recorded.version,
+                                                   slug, kind),
+                                            max((v for v in applied if v < recorded.version), default="base"))
+    validate(checked, kind, where or recorded.filename, recorded.version)
+    return Planned("restored", slug, kind, text, description, None, recorded.version)
 
 
 def write(directory: ScriptDirectory, planned: Planned) -> Saved:
@@ -162,7 +202,8 @@ def write(directory: ScriptDirectory, planned: Planned) -> Saved:
         write_atomically(script.path, planned.text)
         return Saved("updated", Script(script.path, script.version, planned.slug, planned.kind))
     created = directory.create(planned.description or planned.slug.replace("_", " "), lambda _v: planned.text,
-                               kind=planned.kind, slug=planned.slug, version=planned.version)
-    return Saved("created", created)
+                               kind=planned.kind, slug=planned.slug, version=planned.version,
+                               reserved=planned.reserved)
+    return Saved(planned.action, created)
 
 

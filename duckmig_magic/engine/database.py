@@ -85,7 +85,8 @@ class Database:
 
     @contextmanager
     def connect(self, *, write: bool):
-        """A connection for one operation, serialised by an engine lock per connection.
+        """A connection for one operation, serialised by an engine lock per connection, with DuckDB's
+        progress bar off.
 
         The user's connection is moved to the pinned database and schema for a
         write, and its own current ones (its search_path) are put back after.
@@ -95,10 +96,12 @@ class Database:
                 if write and not self.owned and in_transaction(self.connection):
                     raise errors.TransactionOpen()
                 if write and not self.owned:
-                    with _kept_search_path(self.connection, self.place(self.connection)):
+                    with _kept_search_path(self.connection, self.place(self.connection)), \
+                            no_progress_bar(self.connection):
                         yield self.connection
                 else:
-                    yield self.connection
+                    with no_progress_bar(self.connection):
+                        yield self.connection
             return
         path = Path(self.path)
         if not path.parent.exists():
@@ -108,7 +111,8 @@ class Database:
         with _lock_for(str(path.resolve())):
             conn = self._open(write)
             try:
-                yield conn
+                with no_progress_bar(conn):
+                    yield conn
             finally:
                 conn.close()
 
@@ -153,6 +157,29 @@ class Database:
                 raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
             except duckdb.Error as exc:
                 raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
+
+
+@contextmanager
+def no_progress_bar(conn):
+    """DuckDB's own progress bar off on ``conn`` inside the block, and the connection's setting put back
+    after: duckmig shows its own progress, and in a notebook DuckDB's bar is a widget of its own that a
+    saved notebook keeps as ``FloatProgress(...)`` text."""
+    import duckdb
+
+    try:
+        shown = conn.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]
+        if shown:
+            conn.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # a closed connection, or an aborted transaction: the operation will say so
+        shown = False
+    try:
+        yield conn
+    finally:
+        if shown:
+            try:
+                conn.execute("SET enable_progress_bar = true")
+            except duckdb.Error:
+                pass
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from .. import errors
-from . import authoring, catalog, interrupts, plan, pyform, runner, trust
+from . import authoring, catalog, identity, interrupts, plan, pyform, runner, trust
 from .database import Database, is_busy, transaction
 from .ledger import Event, Ledger, Place, Row
 from .plan import STATES, MigrationStatus, StatusReport, status_state  # noqa: F401 - this module's API too
@@ -224,7 +224,7 @@ class Migrator:
         except errors.MigrationFailed as exc:
             self._record_failure(conn, ledger, _record_of(script), exc, start)
             raise errors.MigrationFailed(exc.version, exc.statement, exc.error, group=len(results),
-                                         where=exc.where) from exc
+                                         where=exc.where, last=exc.last) from exc
         except errors.CommitFailed as exc:
             raise errors.CommitFailed(exc.reason, script.version) from exc
         return results
@@ -460,9 +460,11 @@ class Migrator:
 
     def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> "authoring.Planned":
         """What ``save`` would do, with all its checks, writing nothing; ``authoring.write`` does it."""
-        applied = {v for v, r in self._rows().items() if r.status == "applied"}
+        rows = self._rows()
+        applied = {v for v, r in rows.items() if r.status == "applied"}
+        files = {s.version for s in self.scripts.scripts()} if self.scripts.exists() else set()
         return authoring.prepare(self.scripts, slug, body, kind="python" if python else "sql", applied=applied,
-                                 **kw)
+                                 recorded=identity.recorded(rows, files), **kw)
 
     # -- preview -----------------------------------------------------------------------
 

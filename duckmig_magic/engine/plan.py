@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Iterable
 
 from .. import errors
-from . import trust
+from . import identity, trust
 from .ledger import Row
 from .versions import Script, is_version
 
@@ -98,7 +98,7 @@ def up(report: StatusReport, scripts: list[Script], target: str | None = None, *
     OutOfOrder for a run that may not start."""
     drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
     if drift and not allow_drift:
-        raise errors.DriftError(drift)
+        raise errors.DriftError(drift, identity.copies(report))
     if target is not None:
         check_version(target, [s.version for s in scripts])
     states = {m.version: m.state for m in report}

@@ -195,7 +195,9 @@ class Runner:
         message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if not isinstance(exc, Exception):
             message += " (raised by the migration itself: it cannot exit or stop the run, so it failed)"
-        return errors.MigrationFailed(self.version, session.statement, message, self.direction, where=where)
+        # The code raised, not a statement: the last statement it ran is context, not the failure.
+        return errors.MigrationFailed(self.version, None, message, self.direction, where=where,
+                                      last=session.statement)
 
     def _where(self, exc: BaseException) -> str | None:
         if self.path is None:

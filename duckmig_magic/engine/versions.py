@@ -7,6 +7,7 @@ knows nothing of the database.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import re
@@ -213,12 +214,14 @@ class ScriptDirectory:
         return next((s for s in self.scripts() if s.version == version), None)
 
     def create(self, description: str, text_for, *, kind: str = "sql",
-               now: datetime | None = None, slug: str | None = None, version: str | None = None) -> Script:
+               now: datetime | None = None, slug: str | None = None, version: str | None = None,
+               reserved: frozenset[str] = frozenset()) -> Script:
         """Write a new version file; never reuses a version, even within one second.
 
         ``text_for(version)`` gives the file's text. Creators in other processes
         wait for one another, so two of them never take one version. With
         ``version``, the file gets exactly that one, or ``VersionTaken`` is raised.
+        ``reserved`` versions are skipped too (the ledger's, whose files are gone).
         """
         exact = version
         if exact is not None:
@@ -228,7 +231,7 @@ class ScriptDirectory:
         moment = (now or datetime.now(timezone.utc)).replace(microsecond=0, tzinfo=None)
         ext = "py" if kind == "python" else "sql"
         with _locked(self.versions_dir):
-            taken = {s.version for s in self.scripts()}
+            taken = {s.version for s in self.scripts()} | (set(reserved) if exact is None else set())
             while True:
                 version = moment.strftime(VERSION_FORMAT)
                 if exact is not None and version in taken:
@@ -331,3 +334,20 @@ def check_new_version(text: str) -> datetime:
         return datetime.strptime(text, VERSION_FORMAT)
     except ValueError:
         raise errors.ImpossibleVersion(text) from None
+
+
+def has_downgrade(script) -> bool:
+    """Whether a version file says how to revert it: a `-- migrate:down` section with a statement, or a
+    ``downgrade`` method with more in it than ``pass``, a docstring or ``...``."""
+    if script.kind == "sql":
+        return script.downgrade_source is not None
+    cls = type(script.migration)  # imported: only a verb that runs migrations asks
+    if cls.downgrade is pyform.BaseMigration.downgrade:
+        return False
+    for node in ast.walk(ast.parse(script.text)):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            for f in node.body:
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == "downgrade":
+                    return not all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(
+                        s.value, ast.Constant)) for s in f.body)
+    return True  # inherited from a class of the author's own

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from ..errors import Interrupted
-from .common import COLOURS, FONT, duration, escape, plural, terminal_safe
+from .common import COLOURS, FONT, MUTED, code_spans, duration, escape, plural, terminal_safe
 
 VERBS = {"up": ("applying", "applied"), "down": ("reverting", "reverted"), "redo": ("redoing", "redid")}
 
@@ -20,6 +20,17 @@ def summary(verb: str, steps, *, timed: bool = True) -> str:
     if verb == "redo":
         return f"redid {steps[0].version}{took}"
     return f"{VERBS[verb][1]} {plural(len(steps), 'migration')}{took}"
+
+
+def stopped_html(failed, words) -> str:
+    """A run that a failed migration stopped, when its error is shown elsewhere in the view: where it
+    stopped, what it kept, what it did not try, and the hint."""
+    lines = [f"{'up' if failed.direction == 'up' else 'down'} stopped: {failed.version} failed (its error is "
+             "shown above)"] + getattr(failed, "run_lines", "").split("\n  ")[1:]
+    hint = failed.hint_text(words)
+    return (f'<div style="{FONT};border-left:4px solid {COLOURS["failed"]};padding:2px 8px">'
+            + "".join(f"<div>{escape(line)}</div>" for line in lines)
+            + (f'<div style="{MUTED}">hint: {code_spans(hint)}</div>' if hint else "") + "</div>")
 
 
 def started(verb: str, index: int, total: int, item) -> str:

@@ -46,8 +46,12 @@ def _verified(r: c.Verified, words: Words) -> str:
 def _exported(r: c.Exported, words: Words) -> str:
     lines = [f"refused: cell {x.index} ({x.slug}): {x.reason}" if x.action == "refused"
              else f"{x.action}: {x.path} (cell {x.index}, version {x.version})" for x in r.cells]
-    counts = {a: sum(x.action == a for x in r.cells) for a in ("created", "updated", "unchanged", "refused")}
+    counts = {a: sum(x.action == a for x in r.cells)
+              for a in ("created", "updated", "restored", "unchanged", "refused")}
     lines.append(", ".join(f"{n} {a}" for a, n in counts.items() if n))
+    if counts["restored"]:
+        lines.append("restored: their files were gone, so each was written again with the version the "
+                     "database applied it as")
     if r.refused:
         lines.append(f"hint: revert a refused migration first ({words(Do('down', ('VERSION',)))} keeps VERSION and "
                      f"reverts the newer ones), or pass {words(Option('force'))} to overwrite its file")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ..errors import PYTHON, Do, Words
-from .common import (CELL, FONT, HEAD, MONO, MUTED, TABLE, badge, cell, code_spans, duration, error_line,
+from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, TABLE, badge, cell, code_spans, duration, error_line,
                      escape, failure_html, label, plural, terminal_safe, text_table, when)
 
 NEW = Do("new", ("DESCRIPTION",))
 DOWN, REPAIR = Do("down"), Do("repair")
+EXPORT = Do("export", ("NOTEBOOK.ipynb",))
 TEXT_COLUMNS = ["VERSION", "STATE", "KIND", "APPLIED AT (UTC)", "MS", "DESCRIPTION"]
 HTML_COLUMNS = ("version", "description", "kind", "state", "applied at (UTC)", "execution time")
 MAX_ROWS = 50
@@ -16,6 +17,16 @@ MAX_ROWS = 50
 def downgrade_differs(words: Words) -> str:
     return (f"the ledger stores a downgrade other than the file's; {words(DOWN)} runs the file's, "
             f"{words(REPAIR)} stores it in the ledger")
+
+
+def missing(report, words: Words) -> str:
+    """What to do about applied migrations whose files are gone; empty if there are none."""
+    gone = report.by_state("missing")
+    if not gone:
+        return ""
+    return (f"{plural(len(gone), 'applied migration')} {'has' if len(gone) == 1 else 'have'} no version file: "
+            f"restore the files from version control, or export again the notebook that wrote them "
+            f"({words(EXPORT)} gives each cell back its version)")
 
 
 def text(report, words: Words = PYTHON) -> str:
@@ -30,6 +41,7 @@ def text(report, words: Words = PYTHON) -> str:
         if m.statement:
             lines.append(f"  statement: {cell(m.statement, 160)}")
     lines += [f"\n{m.version}: {downgrade_differs(words)}" for m in report if m.downgrade_differs]
+    lines += [f"\n{note}" for note in [missing(report, words)] if note]
     lines += ["", ", ".join(f"{n} {label(s)}" for s, n in report.counts().items() if n)]
     return terminal_safe("\n".join(lines))
 
@@ -41,7 +53,7 @@ def html(report, words: Words = PYTHON, *, max_rows: int = MAX_ROWS) -> str:
     (pending, failed, drifted) first and the newest applied ones next, and
     folds the rest into one line per gap, so a ledger of thousands stays small.
     """
-    parts = [header(report, words), failures(report)]
+    parts = [header(report, words), failures(report), missing_html(report, words)]
     if report.migrations:
         parts.append(table(fold(report.migrations, max_rows)))
     return f'<div style="{FONT}">' + "".join(parts) + "</div>"
@@ -56,6 +68,28 @@ def header(report, words: Words = PYTHON) -> str:
                         f'<code style="{MONO}">%%migration SLUG</code> cell, or run {code_spans(words(NEW))}</div>')
     badges = " ".join(badge(s, f"{n:,} {label(s)}") for s, n in report.counts().items() if n)
     return where + f'<div style="margin:4px 0">{plural(len(report.migrations), "migration")}: {badges}</div>'
+
+
+PREVIEW = Do("preview")
+
+
+def confirm_html(risks: list[str], words: Words = PYTHON) -> str:
+    """The question the dashboard's "up" asks before it applies what cannot be taken back."""
+    items = "".join(f'<div style="margin:2px 0 2px 12px">• {code_spans(r)}</div>' for r in risks)
+    bold = '<span style="font-weight:600">{}</span>'.format
+    return (f'<div style="border-left:4px solid {COLOURS["modified"]};padding:2px 8px;margin:4px 0">'
+            f'{bold("Applying the pending migrations cannot all be taken back:")}{items}'
+            f'<div>Click {bold("apply anyway")} to apply them, or {bold("cancel")}; {code_spans(words(PREVIEW))} '
+            'shows what they change.</div></div>')
+
+
+def checking_html() -> str:
+    return f'<div style="{MUTED}">checking what applying would do (a preview, rolled back) ...</div>'
+
+
+def missing_html(report, words: Words = PYTHON) -> str:
+    note = missing(report, words)
+    return f'<div style="margin:4px 0">{badge("missing")} {code_spans(note)}</div>' if note else ""
 
 
 def failures(report, limit: int = 10) -> str:

@@ -839,7 +839,7 @@ class MigrationFailed(DuckmigError):
     # raised, when the statement is not what failed
     fields = ("version", "statement", "error", "direction", "partial", "group", "where", "outcome", "last")
     direction, partial, group, where, outcome, last = "up", False, None, None, None, None
-    message = "{verb} {version} failed: {stripped}{statement_line}{where_line}\n  {fate}"
+    message = "{verb} {version} failed: {stripped}{context}\n  {fate}"
     actions = {"repair": Do("repair")}
 
     verb = property(lambda self: "applying" if self.direction == "up" else "reverting")
@@ -851,6 +851,12 @@ class MigrationFailed(DuckmigError):
         if self.statement:
             return f"\n  statement: {cut(self.statement, 160)}"
         return f"\n  last statement before it (it ran): {cut(self.last, 160)}" if self.last else ""
+
+    @property
+    def context(self) -> str:
+        """The failing statement, then where the code ran it; or where the code raised, then the
+        statement it ran last."""
+        return self.statement_line + self.where_line if self.statement else self.where_line + self.statement_line
 
     @property
     def fate(self) -> str:

@@ -331,6 +331,32 @@ class DatabaseUnavailable(ConfigError):
     actions = {"database_setting": DATABASE}
 
 
+class HeldOtherwiseHere(ConfigError):
+    """The file is open in this process with other settings, most often a read-only connection."""
+
+    fields = ("database",)
+    message = ("cannot open database {database} for writing: this process holds it open read-only (a "
+               "connection made with read_only=True, in this notebook's kernel say), and DuckDB opens a file "
+               "one way at a time in a process")
+    hint = ("close that connection (con.close()), or open one that can write (duckdb.connect(PATH)) and give "
+            "duckmig that very connection (in a notebook: `%migrate connect VARIABLE`)")
+
+
+class ConnectionReadOnly(ConfigError):
+    fields = ("database",)
+    message = ("the connection to {database} is read-only (made with read_only=True): migrations write to the "
+               "database and to its ledger")
+    hint = ("give duckmig a connection that can write (duckdb.connect(PATH) without read_only, in a notebook: "
+            "`%migrate connect VARIABLE`), or the database's path")
+
+
+class ConnectionClosed(ConfigError):
+    fields = ("database",)
+    message = "the connection to {database} is closed"
+    hint = ("open it again and give duckmig the new connection (in a notebook: `%migrate connect VARIABLE`), "
+            "or the database's path")
+
+
 class TransactionOpen(ConfigError):
     fields = ()
     message = "the connection has a transaction open; duckmig will not commit it for you"

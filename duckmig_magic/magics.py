@@ -36,12 +36,12 @@ from traitlets import Int, Unicode, observe
 from . import cells, commands, config, errors
 from .arguments import arg
 from .display import NOTEBOOK_WORDS as WORDS
-from .engine import MigrationStatus, Migrator
+from .engine import MigrationStatus, Migrator, probe
 from .engine.database import is_connection
 from .engine.versions import has_downgrade
 from .engine.ledger import Event
 from .render import changes, results
-from .render.common import ignored_files_as_lines, terminal_safe
+from .render.common import ignored_files_as_lines, plural, terminal_safe
 from .render.progress import TextProgress
 
 
@@ -255,12 +255,12 @@ class Duckmig(Magics):
         database, label = self._database(args.target)
         target = (database, args.directory, args.table, args.wait, label)
         m = self._build(target)  # before anything is replaced: a failed connect keeps the one there was
+        found = probe.look(m)  # opened now: a lock, a file that is no database or a foreign table is told here
         self._target, self._migrator = target, m
         notes = [] if m.scripts.exists() else [f"{m.scripts.versions_dir} does not exist yet: "
                                                "the first %%migration cell creates it"]
-        if isinstance(database, str) and not Path(database).exists():
-            notes.append("the database file is created on the first migration")
-        print("\n".join([self._describe()] + notes))
+        said = [] if args.target == ":memory:" else [found_line(found, m.table)]  # new, and its label says so
+        print("\n".join([self._describe()] + said + notes))
 
     def _preview_cell(self, m: Migrator, script):
         """What ``up`` through the cell's version would do; a downgrade proposed where it has none."""
@@ -288,8 +288,9 @@ class Duckmig(Magics):
             except errors.DuckmigError as exc:
                 raise UsageError(terminal_safe(exc.render(WORDS))) from None
             except duckdb.Error as exc:  # the engine wraps its own; this is the state of the user's connection
-                raise UsageError(f"DuckDB: {str(exc).strip()}\n  hint: ROLLBACK the connection's failed "
-                                 "transaction, or `%migrate connect` one that is open") from None
+                hint = ("ROLLBACK the connection's failed transaction" if "transaction is aborted" in str(exc)
+                        else "it came from the connected database; `%migrate connect` shows which it is")
+                raise UsageError(f"DuckDB: {str(exc).strip()}\n  hint: {hint}") from None
             finally:
                 self._progress.fail()  # a migration stopped half-way: end its progress line
 
@@ -372,6 +373,26 @@ class Duckmig(Magics):
 
 
 Duckmig.migrate.__doc__ += "\n" + "\n".join(parser.format_help() for parser in PARSERS.values())
+
+
+def found_line(found, table: str) -> str:
+    """What ``%migrate connect`` found in the database, in a line."""
+    if found.new:
+        return "found: no file yet, a new database: the first migration creates it"
+    if found.layout == "legacy":
+        return (f"found: a ledger of the seed's layout (id, version, description, applied_at) with "
+                f"{plural(len(found.applied), 'migration')}: the first run that writes adopts it in place, "
+                "nothing lost")
+    if found.layout == "none":
+        said = f"found: a database without a ledger ({table}): no migration applied yet"
+    else:
+        newest = f", the newest {found.applied[-1]}" if found.applied else ""
+        failed = f"; {plural(len(found.failed), 'failed attempt')}" if found.failed else ""
+        said = f"found: {plural(len(found.applied), 'applied migration')}{newest}{failed}"
+    if found.read_only:
+        said += ("\nthe connection is read-only: status and history work; up, down and preview need one "
+                 "that can write")
+    return said
 
 
 def load(ipython) -> None:

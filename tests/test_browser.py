@@ -125,6 +125,7 @@ def test_status_and_preview_views_in_jupyterlab(project, lab, browser):
         page.goto(f"{url}/lab/tree/status.ipynb?token={token}&reset")
         wait_for_kernel(url, token)
         check_views(page)
+        check_dark_theme(page)
     except Exception:
         page.screenshot(path=str(project.root / "failed.png"))
         raise
@@ -174,6 +175,27 @@ def check_views(page):
     expect(status.locator(".widget-html", has_text="applied 1 migration in")).to_be_visible()
     assert up.is_disabled()
     assert button(status, "down one step").is_enabled()
+
+
+def check_dark_theme(page):
+    """In JupyterLab's dark theme a removed row keeps the theme's light text on a dark-enough tint."""
+    from playwright.sync_api import expect
+
+    page.locator(".lm-MenuBar-item", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+    preview = page.locator(".widget-vbox").filter(has=page.locator(".widget-tab"))
+    removed = preview.locator(".widget-tab table").last.locator("tbody tr", has_text="removed")
+    ink, tint = removed.evaluate("tr => [getComputedStyle(tr).color, getComputedStyle(tr).backgroundColor]")
+    assert min(channels(ink)[:3]) > 200, ink  # the theme's light text, not a dark one of our own
+    assert channels(tint)[3] < 0.5, tint  # a translucent tint over the dark background, not a pale fill
+
+
+def channels(css: str) -> list[float]:
+    """``rgb(...)`` or ``rgba(...)`` as [r, g, b, alpha]."""
+    values = [float(v) for v in re.findall(r"[\d.]+", css)]
+    return values + [1.0] * (4 - len(values))
 
 
 def button(view, label: str):

@@ -9,6 +9,7 @@ import textwrap
 from datetime import datetime
 from html.parser import HTMLParser
 
+import duckdb
 import nbformat
 import pytest
 
@@ -430,7 +431,9 @@ def test_an_error_from_duckdb_itself_is_shown_too(two):
     view.widget
     conn.close()
     view.parts.up_button.click()
-    assert Page(view.parts.message.value).text == "ConnectionException: Connection Error: Connection already closed!"
+    assert Page(view.parts.message.value).text == (
+        f"the connection to {two.db} is closed hint: open it again and give duckmig the new connection (in a "
+        "notebook: %migrate connect VARIABLE), or the database's path")
     assert states(Page(view.parts.table.value)) == [(V1, "pending"), (V2, "pending")]  # the last status read
     assert (view.parts.up_button.disabled, view.parts.refresh_button.disabled) == (False, False)
 
@@ -677,20 +680,24 @@ def test_preview_sample_shows_before_and_after_side_by_side(pending_change):
     assert page.rows == [
         ["1", "changed", "a", "a", "1.5", "3.0", "NULL", "<b>x</b>"],
         ["2", "changed", "b", "b", "2.5", "5.0", "kept", "<b>x</b>"],
-        ["4", "removed", "d", "NULL", "4.5", "NULL", "NULL", "NULL"],
+        ["4", "removed", "d", "—", "4.5", "—", "NULL", "—"],  # a removed row has no after: not NULL
     ]
 
 
 def test_preview_highlights_changed_values_and_shades_added_and_removed_rows(pending_change):
     p = pending_change.migrator().preview()
     cells = re.findall(r'<td style="([^"]*)">(.*?)</td>', changes.sample(p.table("metrics")))
-    shaded = [(re.sub("<[^>]+>", "", v), re.search(r"background:(#\w+)", s)[1])
-              for s, v in cells if "background:" in s and "border-radius" not in v]
-    assert shaded == [("1.5", "#ffebe9"), ("3.0", "#dafbe1"), ("2.5", "#ffebe9"), ("5.0", "#dafbe1")]
+    red, green = changes.CHANGE_COLOURS["removed"], changes.CHANGE_COLOURS["added"]
+    shaded = [(re.sub("<[^>]+>", "", v), s[s.index("background:"):]) for s, v in cells
+              if "background:" in s and "border-radius" not in v]
+    assert shaded == [("1.5", red), ("3.0", green), ("2.5", red), ("5.0", green)]
     rows = re.findall(r'<tr style="([^"]*)">', changes.sample(p.table("logs")))
-    assert rows == ["background:#ffebe9;color:#1f2328", "background:#dafbe1;color:#1f2328"]
+    assert rows == [red, green]
+    # the theme's text colour is kept: JupyterLab's error background (light or dark), a translucent tint else
+    assert red == ("background:rgba(207,34,46,0.16);background:var(--jp-rendermime-error-background,"
+                   "rgba(207,34,46,0.16))") and "color:" not in red + green
     logs = assert_safe(changes.sample(p.table("logs")))
-    assert logs.rows == [["removed", "old", "NULL"], ["added", "NULL", "<img src=x onerror=alert(1)>"]]
+    assert logs.rows == [["removed", "old", "—"], ["added", "—", "<img src=x onerror=alert(1)>"]]
 
 
 def test_preview_widget_has_a_tab_per_table_and_a_closed_downgrade(pending_change):
@@ -739,7 +746,7 @@ def test_preview_text(pending_change):
         "id  _change  name_before  name_after  value_before  value_after  note_before  tags_after",
         "1   changed  a            a           1.5           3.0          NULL         <b>x</b>",
         "2   changed  b            b           2.5           5.0          kept         <b>x</b>",
-        "4   removed  d                        4.5                        NULL",
+        "4   removed  d            —           4.5           —            NULL         —",
     ]
     assert repr(PreviewView(preview)) == text
 
@@ -755,6 +762,57 @@ def test_preview_of_a_failing_migration_says_so(pending_change):
     assert failed.startswith(f"FAILED: {V3}: Catalog Error: Table with name nowhere does not exist!")
     assert (statement, covers) == ("  statement: INSERT INTO nowhere VALUES (1)",
                                    f"  the diff below shows only the migrations before it: {V2}")
+
+
+def test_a_preview_whose_first_migration_fails_says_so_and_stops(project):
+    project.sql(V1, "broken", "INSERT INTO nowhere VALUES (1);")
+    view = PreviewView(project.migrator().preview())
+    page = assert_safe(view.to_html())
+    assert page.text.startswith(f"preview of {V1} — nothing was applied: the database is as it was failed {V1} "
+                                "fails: the preview stops here Catalog Error: Table with name nowhere does not exist!")
+    assert page.text.endswith("statement: INSERT INTO nowhere VALUES (1)")  # and nothing after it
+    view.widget
+    assert "no table changes" not in view.parts.summary.value + view.to_text()
+
+
+def test_terminal_html_and_widget_tell_the_same_story_of_values_written_into_an_added_column(project):
+    with duckdb.connect(str(project.db)) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR)")
+        conn.execute("INSERT INTO t SELECT range, 'n' || range FROM range(1000)")
+    project.sql(V1, "score", "ALTER TABLE t ADD COLUMN score INTEGER DEFAULT 0;\nUPDATE t SET score = id % 7;",
+                "ALTER TABLE t DROP COLUMN score;")
+    view = PreviewView(project.migrator().preview(sample=5))
+    text, page = view.to_text(), assert_safe(view.to_html())
+    view.widget
+    parts = view.parts
+    widget = Page("".join([parts.header.value, parts.warnings.value, parts.summary.value]
+                          + [tab.value for tab in parts.tabs.children]))
+    for told in (text, page.text, widget.text):
+        assert "changed values: t.score 857" in told
+        assert "no rows differ" not in told
+    assert ["t", "id", "1,000", "1,000", "0", "0", "857", "143"] in page.rows
+    assert ["t", "id", "1,000", "1,000", "0", "0", "857", "143"] in widget.rows
+    assert "t      id   1,000   1,000  0      0        857      143" in text
+    samples = [r for r in widget.rows if r[1:2] == ["changed"]]
+    assert samples == [r for r in page.rows if r[1:2] == ["changed"]] == [
+        ["1", "changed", "1"], ["2", "changed", "2"], ["3", "changed", "3"], ["4", "changed", "4"],
+        ["5", "changed", "5"]]
+    assert "5 rows of the 857 that differ" in widget.text and "t: 5 of 857 rows added, removed or changed:" in text
+
+
+def test_a_revert_reports_the_time_history_records(two):
+    import io
+
+    from duckmig_magic.render.progress import TextProgress
+
+    m = two.migrator()
+    m.up()
+    out = io.StringIO()
+    m.progress = TextProgress(out)
+    results = m.down("base")
+    reverted = [e for e in m.history() if e.event == "reverted"]
+    assert [r.execution_ms for r in results] == [e.execution_ms for e in reverted]
+    assert re.findall(r"ok \((\d+\.\d) ms\)", out.getvalue()) == [f"{e.execution_ms:.1f}" for e in reverted]
 
 
 def test_preview_of_nothing(project):

@@ -384,15 +384,84 @@ def test_own_connection_is_used_and_keeps_working(shell, project):
     con.execute("BEGIN TRANSACTION")
     with pytest.raises(duckdb.ConversionException):  # aborts the transaction on duckdb 1.x and 2.x alike
         con.execute("SELECT CAST('x' AS INTEGER)")
-    hint = "\n  hint: ROLLBACK the connection's failed transaction, or `%migrate connect` one that is open"
+    hint = "\n  hint: ROLLBACK the connection's failed transaction"
     with pytest.raises(UsageError) as exc:
         migrate(shell, "status")
     assert str(exc.value) == "DuckDB: TransactionContext Error: Current transaction is aborted " \
         "(please ROLLBACK)" + hint
+    con.execute("ROLLBACK")
     con.close()
+    for verb in ("status", "up"):
+        with pytest.raises(UsageError) as exc:
+            migrate(shell, verb)
+        assert str(exc.value) == (
+            f"the connection to {project.db} is closed\n  hint: open it again and give duckmig the new connection "
+            "(in a notebook: `%migrate connect VARIABLE`), or the database's path")
+
+
+def test_a_read_only_connection_and_a_file_held_read_only_have_their_own_hints(shell, project, capsys):
+    duckdb.connect(str(project.db)).close()
+    shell.run_cell(f"import duckdb\nro = duckdb.connect({str(project.db)!r}, read_only=True)")
+    migrate(shell, "connect ro")
+    assert capsys.readouterr().out.splitlines()[1:3] == [
+        "found: a database without a ledger (duckdb_migrations): no migration applied yet",
+        "the connection is read-only: status and history work; up, down and preview need one that can write"]
+    cell(shell, "add_tags", TAGS)
+    assert migrate(shell, "status")["state"].tolist() == ["pending"]
     with pytest.raises(UsageError) as exc:
-        migrate(shell, "status")
-    assert str(exc.value) == "DuckDB: Connection Error: Connection already closed!" + hint
+        migrate(shell, "up")
+    assert str(exc.value) == (
+        f"the connection to {project.db} is read-only (made with read_only=True): migrations write to the database "
+        "and to its ledger\n  hint: give duckmig a connection that can write (duckdb.connect(PATH) without "
+        "read_only, in a notebook: `%migrate connect VARIABLE`), or the database's path")
+
+    migrate(shell, "connect app.db")  # the same file, by its path, while `ro` holds it read-only
+    with pytest.raises(UsageError) as exc:
+        migrate(shell, "up")
+    assert str(exc.value).startswith("cannot open database app.db for writing: this process holds it open "
+                                     "read-only (a connection made with read_only=True")
+    assert "hint: close that connection (con.close())" in str(exc.value)
+    shell.user_ns["ro"].close()
+    migrate(shell, "up")
+    assert migrate(shell, "status")["state"].tolist() == ["applied"]
+
+
+@pytest.mark.parametrize("setup, says", [
+    (None, "found: no file yet, a new database: the first migration creates it"),
+    ("CREATE TABLE t (x INTEGER)", "found: a database without a ledger (duckdb_migrations): no migration applied yet"),
+    ("CREATE TABLE duckdb_migrations (id INTEGER, version VARCHAR, description VARCHAR, applied_at TIMESTAMP);"
+     "INSERT INTO duckdb_migrations VALUES (1, '20250101_000000', 'a', now()), (2, '20250102_000000', 'b', now())",
+     "found: a ledger of the seed's layout (id, version, description, applied_at) with 2 migrations: the first "
+     "run that writes adopts it in place, nothing lost"),
+    ("applied", "found: 2 applied migrations, the newest 20250102_000000"),
+])
+def test_connect_opens_the_database_and_says_what_it_found(shell, project, capsys, setup, says):
+    if setup == "applied":
+        project.sql("20250101_000000", "a", "CREATE TABLE a (x INTEGER);")
+        project.sql("20250102_000000", "b", "CREATE TABLE b (x INTEGER);")
+        project.migrator().up()
+    elif setup:
+        with duckdb.connect(str(project.db)) as conn:
+            conn.execute(setup)
+    migrate(shell, "connect app.db")
+    assert capsys.readouterr().out.splitlines() == ["connected: app.db; migrations: migrations/versions", says]
+    assert project.db.exists() is (setup is not None)  # looking creates nothing
+
+
+def test_connect_refuses_what_it_cannot_open_and_keeps_the_connection_there_was(shell, project, capsys):
+    migrate(shell, "connect app.db")
+    (project.root / "notes.txt").write_text("not a database\n")
+    with pytest.raises(UsageError) as exc:
+        migrate(shell, "connect notes.txt")
+    assert str(exc.value).startswith("cannot open database notes.txt: ")
+    with duckdb.connect(str(project.root / "other.db")) as conn:
+        conn.execute("CREATE TABLE duckdb_migrations (x INTEGER)")
+    with pytest.raises(UsageError) as exc:
+        migrate(shell, "connect other.db")
+    assert str(exc.value).startswith("table duckdb_migrations exists but is not a duckmig ledger (columns: x)")
+    capsys.readouterr()
+    migrate(shell, "connect")
+    assert capsys.readouterr().out == "connected: app.db; migrations: migrations/versions\n"
 
 
 def test_path_of_a_file_this_kernel_already_holds_open(shell, project):

@@ -635,8 +635,8 @@ def test_preview_command_text(base, cli):
         t: 3 of 3 rows added, removed or changed:
         id  _change  a_before  a_after  b_before  b_after  c_after
         2   changed  20        NULL     b2        b2       0
-        9   removed  90                 b9
-        10  removed  100                b10
+        9   removed  90        —        b9        —        —
+        10  removed  100       —        b10       —        —
 
         proposed downgrade:
         ALTER TABLE "t" DROP COLUMN "c";

@@ -93,6 +93,8 @@ class Database:
         """
         if self.connection is not None:
             with _lock_for(self.connection), _busy_as_error():
+                if not self.owned:
+                    usable(self.connection, self.label, write=write)
                 if write and not self.owned and in_transaction(self.connection):
                     raise errors.TransactionOpen()
                 if write and not self.owned:
@@ -154,9 +156,28 @@ class Database:
                     # a read-write connection shares that instance, a read-only one cannot.
                     write = True
                     continue
+                if "different configuration" in str(exc):  # held read-only here: a notebook's own connection
+                    raise errors.HeldOtherwiseHere(self.path) from exc
                 raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
             except duckdb.Error as exc:
                 raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
+
+
+def usable(conn, label: str, *, write: bool) -> None:
+    """Raise what keeps a connection the user gave from serving: it is closed, or read-only for a write."""
+    import duckdb
+
+    try:
+        row = conn.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+                           ).fetchone()
+    except duckdb.ConnectionException as exc:
+        if "closed" in str(exc):
+            raise errors.ConnectionClosed(label) from None
+        raise
+    except duckdb.Error:  # an aborted transaction: the operation says what it means
+        return
+    if write and row and row[0]:
+        raise errors.ConnectionReadOnly(label)
 
 
 @contextmanager

@@ -675,8 +675,8 @@ class Migrator:
         try:
             with run.transaction(verify=callable(steps) or not self.db.owned):
                 count = run.run(row.version, steps, "down", path=path)
-                _recorded(row.version, lambda: ledger.forget(row.version, "reverted", execution_ms=_ms(start)),
-                          "down")
+                ms = _ms(start)  # one figure, the ledger's and the result's, as for an apply
+                _recorded(row.version, lambda: ledger.forget(row.version, "reverted", execution_ms=ms), "down")
         except KeyboardInterrupt:
             if _status_of(ledger, row.version) != "applied":
                 raise errors.Interrupted(f"after reverting {row.version}, which was committed", row.version) from None
@@ -692,7 +692,7 @@ class Migrator:
         if ledger.row(row.version) is not None:
             raise errors.MigrationFailed(row.version, None, "the transaction did not commit "
                                          "(DuckDB rolled it back); nothing was reverted", "down")
-        return StepResult(row.version, row.description or "", "down", _ms(start), count, run.replays)
+        return StepResult(row.version, row.description or "", "down", ms, count, run.replays)
 
 
 def _recorded(version: str, write: Callable[[], None], direction: str = "up") -> None:

@@ -29,9 +29,16 @@ class Warning(NamedTuple):
 
 SCHEMA_COLUMNS = SchemaChange._fields
 SUMMARY_COLUMNS = ("table", "key", "rows before", "rows after", "added", "removed", "changed", "unchanged")
-CHANGE_COLOURS = {"removed": "#ffebe9", "added": "#dafbe1"}  # row and cell backgrounds, with dark text
+# Row and cell backgrounds, translucent so that the text keeps the theme's colour: JupyterLab's own
+# error background where it has one (light or dark), else a tint that reads on white and on black.
+CHANGE_COLOURS = {
+    "removed": "background:rgba(207,34,46,0.16);background:var(--jp-rendermime-error-background,"
+               "rgba(207,34,46,0.16))",
+    "added": "background:rgba(26,127,55,0.16);background:color-mix(in srgb,var(--jp-success-color1,#1a7f37) "
+             "22%,transparent)",
+}
 CHANGE_STATES = {"added": "applied", "removed": "failed", "changed": "modified"}  # the badge of each change
-INK = "color:#1f2328"
+ABSENT = "—"  # a value the row cannot have: after a removed row, before an added one
 NUMBER = f"{CELL};text-align:right;font-variant-numeric:tabular-nums"
 MAX_VALUE = 120
 TITLE = "font-weight:600;margin:10px 0 2px"
@@ -74,9 +81,8 @@ def text(p) -> str:
         lines += ["", "rows:", text_table(["TABLE", "KEY", "BEFORE", "AFTER", "ADDED", "REMOVED", "CHANGED",
                                            "UNCHANGED"], [[t.table, key(t), *map(count, counts(t))] for t in p.tables])
                   if p.tables else "  no table's rows change"]
-        changed = [f"{t.table}.{c} {count(n)}" for t in p.tables for c, n in (t.column_changes or {}).items() if n]
-        if changed:
-            lines.append("changed values: " + ", ".join(changed))
+        if changed_values(p):
+            lines.append(changed_values(p))
         for t in p.tables:
             if t.sample:
                 lines += ["", f"{t.table}: {len(t.sample)} of {count(t.added + t.removed + (t.changed or 0))} rows "
@@ -87,9 +93,16 @@ def text(p) -> str:
     return terminal_safe("\n".join(lines))
 
 
+def changed_values(p) -> str:
+    """``changed values: t.score 857, ...``: how many values each column has changed, where any did
+    (values written into an added column count); empty where none did."""
+    changed = [f"{t.table}.{c} {count(n)}" for t in p.tables for c, n in (t.column_changes or {}).items() if n]
+    return "changed values: " + ", ".join(changed) if changed else ""
+
+
 def _sample_text(t) -> str:
     at = t.sample_columns.index("_change")
-    return text_table(t.sample_columns, [["" if _absent(name, row[at]) else "NULL" if v is None else v
+    return text_table(t.sample_columns, [[ABSENT if _absent(name, row[at]) else "NULL" if v is None else v
                                           for name, v in zip(t.sample_columns, row)] for row in t.sample])
 
 
@@ -153,7 +166,7 @@ def failure(p) -> str:
         return ""
     f = p.failed
     covers = (f"the changes below are those of {escape(', '.join(p.covers))} alone" if p.covers
-              else "no migration before it: there are no changes to show")
+              else "the preview stops here")
     return failure_html(f'{badge("failed")} <code style="{MONO}">{escape(f.version)}</code> fails: {covers}',
                         f.error, f.statement)
 
@@ -170,13 +183,17 @@ def warnings_html(p) -> str:
 
 def summary(p) -> str:
     if not p.tables:
-        return "" if not p.versions else f'<div style="{MUTED};margin:6px 0">no table changes</div>'
+        if not p.versions or (p.failed is not None and not p.covers):  # nothing ran to the end: nothing to say
+            return ""
+        return f'<div style="{MUTED};margin:6px 0">no table changes</div>'
+    values = changed_values(p)
+    values = f'<div style="margin:2px 0">{escape(values)}</div>' if values else ""
     rows = [f'<tr><td style="{CELL}"><code style="{MONO}">{escape(t.table)}</code></td>'
             f'<td style="{CELL}">{escape(key(t))}</td>'
             + "".join(f'<td style="{NUMBER}">{"" if n is None else f"{n:,}"}</td>' for n in counts(t)) + "</tr>"
             for t in p.tables]
     head = "".join(f'<th style="{HEAD}">{escape(h)}</th>' for h in SUMMARY_COLUMNS)
-    return f'<table style="{TABLE}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<table style="{TABLE}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{values}'
 
 
 def table(p, name: str) -> str:
@@ -238,16 +255,18 @@ def sample(t) -> str:
     rows = []
     for row in t.sample:
         change = row[start - 1]
-        shade = CHANGE_COLOURS.get(change)
         cells = [f'<td style="{CELL}">{value(v)}</td>' for v in row[:start - 1]]
         cells.append(f'<td style="{CELL}">{badge(CHANGE_STATES.get(change, "pending"), change)}</td>')
         for _, b, a in groups:
             differs = change == "changed" and b is not None and a is not None and row[b] != row[a]
             for index, side in ((b, "removed"), (a, "added")):
-                if index is not None:
-                    extra = f";background:{CHANGE_COLOURS[side]};{INK}" if differs else ""
-                    cells.append(f'<td style="{CELL}{extra}">{value(row[index])}</td>')
-        rows.append(f'<tr style="{f"background:{shade};{INK}" if shade else ""}">' + "".join(cells) + "</tr>")
+                if index is None:
+                    continue
+                extra = f";{CHANGE_COLOURS[side]}" if differs else ""
+                absent = (change == "added" and side == "removed") or (change == "removed" and side == "added")
+                shown = f'<span style="{MUTED}">{ABSENT}</span>' if absent else value(row[index])
+                cells.append(f'<td style="{CELL}{extra}">{shown}</td>')
+        rows.append(f'<tr style="{CHANGE_COLOURS.get(change, "")}">' + "".join(cells) + "</tr>")
     note = (f'<div style="{MUTED}">{plural(len(t.sample), "row")} of the {total:,} that differ</div>'
             if total > len(t.sample) else "")
     return (f'<table style="{TABLE}"><thead><tr>{top}</tr><tr>{sub}</tr></thead>'

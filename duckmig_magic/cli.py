@@ -69,11 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         with ignored_files_as_lines("duckmig: warning: "):
             args = build_parser().parse_args(argv)
             return run(args, sys.stdout)
+    except errors.Interrupted as exc:  # one line: what became of the migration that was running
+        print(terminal_safe(f"duckmig: {exc.render(WORDS)}"), file=sys.stderr)
+        return exc.exit_code
     except errors.DuckmigError as exc:
         print(terminal_safe(f"duckmig: error: {exc.render(WORDS)}"), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("duckmig: interrupted; the migration that was running was rolled back", file=sys.stderr)
+    except KeyboardInterrupt:  # outside any migration: the engine turns those into Interrupted
+        print(f"duckmig: interrupted ({WORDS(errors.STATUS)} shows what is applied)", file=sys.stderr)
         return 130
 
 
@@ -91,9 +94,9 @@ def run(args: argparse.Namespace, out) -> int:
                           progress=progress)
     try:
         result = verb.function(target, args)
-    except BaseException:
+    except BaseException as exc:
         if progress is not None:
-            progress.fail()  # end the open line: the error follows on its own
+            progress.fail(exc)  # end the open line: the error follows on its own
         raise
     for warning in result.inexact if isinstance(result, commands.NotebookBuilt) else ():
         print(terminal_safe(f"duckmig: warning: {warning}"), file=sys.stderr)

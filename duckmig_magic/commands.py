@@ -259,9 +259,10 @@ def down(m: Migrator, args) -> Ran:
                                                           trust_stored_python=args.trust_stored_python)))
 
 
-@verb("revert the newest migration and apply it again", TRUST_STORED_PYTHON, progress=True)
+@verb("revert the newest migration and apply it again", OUT_OF_ORDER, ALLOW_DRIFT, TRUST_STORED_PYTHON, progress=True)
 def redo(m: Migrator, args) -> Ran:
-    return Ran("redo", m.redo(trust_stored_python=args.trust_stored_python))
+    return Ran("redo", m.redo(out_of_order=args.out_of_order, allow_drift=args.allow_drift,
+                              trust_stored_python=args.trust_stored_python))
 
 
 @verb("list migrations with their state")

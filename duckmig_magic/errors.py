@@ -412,6 +412,66 @@ class WrongLedgerLayout(ConfigError):
     listed = property(lambda self: ", ".join(self.columns))
 
 
+class LedgerTampered(ConfigError):
+    """A ledger that is not as duckmig wrote it; nothing was changed."""
+
+    fields = ("table",)
+    message = "ledger {table} {detail}"
+
+
+class LedgerWithoutKey(LedgerTampered):
+    detail = "has lost its primary key on version, so a version could be recorded twice"
+    hint = ("restore it: ALTER TABLE {table} ADD PRIMARY KEY (version); remove duplicate versions first if "
+            "that is refused")
+
+
+class LedgerExtraColumn(LedgerTampered):
+    fields = ("table", "columns")
+    hint = "give {them} a DEFAULT, or drop the NOT NULL (ALTER TABLE {table} ALTER COLUMN {columns[0]} DROP NOT NULL)"
+
+    detail = property(lambda self: f"has NOT NULL column{'s' * (len(self.columns) != 1)} that duckmig does not "
+                                   f"write: {', '.join(self.columns)}")
+    them = property(lambda self: "them" if len(self.columns) != 1 else "it")
+
+
+class LegacyLedgerDuplicates(LedgerTampered):
+    fields = ("table", "versions")
+    hint = "keep one row per version in {table}, then run the command again"
+
+    detail = property(lambda self: f"(the seed's layout) records version{'s' * (len(self.versions) != 1)} "
+                                   f"{', '.join(self.versions)} more than once, so it cannot be adopted")
+
+
+class LegacyLedgerNullVersion(LedgerTampered):
+    fields = ("table", "count")
+    hint = ("delete them (DELETE FROM {table} WHERE version IS NULL) or give them their versions, then run the "
+            "command again")
+
+    detail = property(lambda self: f"(the seed's layout) has {plural(self.count, 'row')} without a version")
+
+
+class UnknownLedgerStatus(LedgerTampered):
+    STATUSES = ("applied", "failed")
+    fields = ("table", "found")  # found: status -> versions
+    hint = ("set each to what the migration's state is (UPDATE ... SET status = 'applied'), or {stamp} the "
+            "versions again after deleting those rows")
+    actions = {"stamp": Do("stamp", ("VERSION",))}
+
+    @property
+    def detail(self) -> str:
+        listing = "; ".join(f"{status!r} ({', '.join(versions[:3])}{', ...' if len(versions) > 3 else ''})"
+                            for status, versions in self.found.items())
+        return (f"has rows whose status duckmig does not know: {listing}; the statuses are "
+                f"{' and '.join(map(repr, self.STATUSES))}")
+
+
+class ConnectionBusy(ConfigError):
+    fields = ()
+    message = ("the connection is in use by another thread at the same time, and duckmig needs it alone while it "
+               "runs: what was running then was rolled back")
+    hint = "wait until the other thread is done, or give duckmig a connection of its own (con.cursor())"
+
+
 # -- DuckLake targets --------------------------------------------------------------------------------
 
 _LAKE_FORMS = "ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST"
@@ -541,6 +601,24 @@ class EmptyUp(MigrationFileError):
 
 class SqlSyntaxError(MigrationFileError):
     rule = "SQL does not parse"
+
+
+class TransactionControl(MigrationFileError):
+    fields = ("path", "statement", "line")
+    rule = ("transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a migration that runs in "
+            "a transaction: duckmig owns it and commits it together with the ledger row")
+    hint = ("remove it: the migration commits as a whole, or not at all (a SQL section that must control its "
+            "own transactions can be marked `-- migrate:up transaction:false`)")
+
+    detail = property(lambda self: f"`{cut(self.statement, 60)}`: {self.rule}")
+
+
+class LedgerTouched(MigrationFileError):
+    fields = ("path", "statement", "table", "line")
+    rule = "a migration may read the ledger tables but not change them"
+    hint = "leave the ledger to duckmig: its repair, stamp and down change it"
+
+    detail = property(lambda self: f"`{cut(self.statement, 60)}` changes the ledger table {self.table}: {self.rule}")
 
 
 class NotUtf8(MigrationFileError):
@@ -785,9 +863,9 @@ class MigrationFailed(DuckmigError):
     exit_code = EXIT_FAILED
     # where: FILE:LINE of a Python migration's code that raised; last: the statement it ran before it
     # raised, when the statement is not what failed
-    fields = ("version", "statement", "error", "direction", "partial", "group", "where", "last")
-    direction, partial, group, where, last = "up", False, None, None, None
-    message = "{verb} {version} failed: {stripped}{where_line}{statement_line}\n  {fate}"
+    fields = ("version", "statement", "error", "direction", "partial", "group", "where", "outcome", "last")
+    direction, partial, group, where, outcome, last = "up", False, None, None, None, None
+    message = "{verb} {version} failed: {stripped}{context}\n  {fate}"
     actions = {"repair": Do("repair")}
 
     verb = property(lambda self: "applying" if self.direction == "up" else "reverting")
@@ -801,21 +879,47 @@ class MigrationFailed(DuckmigError):
         return f"\n  last statement before it (it ran): {cut(self.last, 160)}" if self.last else ""
 
     @property
+    def context(self) -> str:
+        """The failing statement, then where the code ran it; or where the code raised, then the
+        statement it ran last."""
+        return self.statement_line + self.where_line if self.statement else self.where_line + self.statement_line
+
+    @property
     def fate(self) -> str:
         if self.group:
             return (f"rolled back with the {plural(self.group, 'migration')} before it in the single "
                     "transaction: nothing of the run remains")
         if self.partial:
             return "it ran outside a transaction: the statements before this one were committed"
-        return "rolled back: nothing of it remains"
+        return self.outcome or "rolled back: nothing of it remains"
 
     @property
     def hint(self) -> str:
-        if _disk_error(self.error):
-            return "make room on the disk (or make the database writable), then run it again"
+        refused = refusal_hint(self.error)
+        if refused:
+            return refused
         if self.direction == "up":
             return "fix the migration and run it again"
         return "fix the downgrade in the file, store it with {repair}, and revert again"
+
+
+class TransactionLost(MigrationFailed):
+    """The migration's transaction ended before duckmig committed it: not through duckmig, so what
+    became of the statements before is not known, and not guessed."""
+
+    fields = ("version", "statement", "error", "direction")
+    outcome = "duckmig cannot tell what of it was committed: check the database before running it again"
+    hint = ("run a migration's statements through its session only, and keep other threads off the connection "
+            "while duckmig runs")
+
+
+class Interrupted(DuckmigError):
+    """Ctrl-C (SIGINT) while migrations ran; ``what`` says what became of them, on one line."""
+
+    exit_code = 130
+    fields = ("what", "version", "done")
+    version, done = None, 0
+    message = "interrupted: {what}"
 
 
 class RunStopped(MigrationFailed):
@@ -869,12 +973,13 @@ class NotTransactional(ConfigError):
 
 
 class CommitFailed(DuckmigError):
-    """DuckDB could not write a COMMIT (a full disk, a file it may not write); it rolled back."""
+    """DuckDB refused a COMMIT (a write conflict, a full disk, a file it may not write); it rolled back."""
 
     exit_code = EXIT_FAILED
     fields = ("reason", "version")
     message = "DuckDB could not commit {what}: {reason}\n  rolled back: nothing of it remains"
-    hint = "make room on the disk, or make the database file and its folder writable; then run it again"
+    hint = property(lambda self: refusal_hint(self.reason)
+                    or "DuckDB's message above says why; run it again once that is resolved")
 
     what = property(lambda self: self.version or "the change")
 
@@ -1021,6 +1126,23 @@ class OutOfOrder(DuckmigError):
     listed = property(lambda self: ", ".join(self.versions))
 
 
-def _disk_error(message: str) -> bool:
-    """DuckDB's words for a write the file system refused: the migration itself is not at fault."""
-    return message.lstrip().startswith("IO Error: Could not write") or "No space left on device" in message
+# DuckDB's words for a statement or a COMMIT it refused, the cause, and what to do. The order
+# matters: a write the file system refused names its errno, which tells a full disk from a file
+# that may not be written.
+_REFUSALS = (
+    ("one database", ("a single transaction can only write to a single attached database",),
+     "a migration's transaction writes to one database only, the one its ledger is in: write to the other "
+     "database in a migration run against it, or in a section marked transaction:false"),
+    ("read-only", ("Permission denied", "Operation not permitted", "Read-only file system", "read-only mode"),
+     "make the database file and its folder writable (the file system refused the write), then run it again"),
+    ("disk full", ("No space left on device", "Could not write", "Disk quota exceeded"),
+     "make room on the disk, then run it again"),
+    ("write conflict", ("another transaction has altered", "Conflict on", "write-write conflict"),
+     "another connection changed the same table while this ran and committed first, so DuckDB refused this "
+     "commit: run it again once the other writer is done"),
+)
+
+
+def refusal_hint(message: str) -> str | None:
+    """What to do about a write DuckDB refused, told by the cause its message names."""
+    return next((hint for _, words, hint in _REFUSALS if any(w in message for w in words)), None)

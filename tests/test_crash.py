@@ -12,14 +12,21 @@ The next `up` carries on from there, until one completes.
 ``transaction:false`` migrations are left out on purpose: they run outside a
 transaction, so a kill inside one can leave it partly applied, as documented.
 
+A second series kills runs while a migration replays its transaction: its
+Python code catches a failed statement, so the engine rolls back and runs what
+succeeded before it again. A kill then must leave the migration absent, never
+doubled or half there.
+
 DUCKMIG_CRASH_KILLS=N sets the number of kills (default 50; 500 with
-DUCKMIG_SLOW=1); DUCKMIG_CRASH_SEED picks other moments.
+DUCKMIG_SLOW=1), DUCKMIG_REPLAY_KILLS=N those during replays (default 12; 100
+with DUCKMIG_SLOW=1); DUCKMIG_CRASH_SEED picks other moments.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -39,6 +46,7 @@ from duckmig_magic.engine.versions import checksum
 
 SLOW = os.environ.get("DUCKMIG_SLOW") == "1"
 KILLS = int(os.environ.get("DUCKMIG_CRASH_KILLS") or (500 if SLOW else 50))
+REPLAY_KILLS = int(os.environ.get("DUCKMIG_REPLAY_KILLS") or (100 if SLOW else 12))
 SEED = int(os.environ.get("DUCKMIG_CRASH_SEED") or 20250710)
 COUNT = 100
 ROWS = 300  # rows of each created table
@@ -166,8 +174,8 @@ def effects(conn) -> dict[str, bool]:
     return found
 
 
-def check(db: Path, sums: dict[str, str]) -> int:
-    """Reopen the database and compare effects with the ledger; returns how many are applied.
+def check(db: Path, sums: dict[str, str], effects=effects) -> int:
+    """Reopen the database and compare ``effects`` with the ledger; returns how many are applied.
 
     It opens a copy, so that the next run finds the files as the kill left them:
     read-only, or read-write where DuckDB (1.x) replays a crashed run's log only so.
@@ -261,7 +269,7 @@ def _read(path: Path) -> str:
 def in_flight(progress: str) -> bool:
     """Whether the progress lines end in a migration that started and did not finish."""
     last = progress.rstrip("\n").rsplit("\n", 1)[-1]
-    return " applying " in last and not last.rstrip().endswith("ms)")
+    return " applying " in last and not re.search(r"ok \([^)]*\)$", last.rstrip())
 
 
 def kill_at_random(runner: Runner, root: Path, rng: random.Random, window: float) -> bool:
@@ -374,3 +382,127 @@ def test_the_check_sees_half_applied_and_twice_applied_migrations(tmp_path, sql,
         conn.execute(sql)
     with duckdb.connect(str(db), read_only=True) as conn, pytest.raises(Disagreement, match=message):
         effects(conn)
+
+
+# -- SIGKILL while a migration replays its transaction ---------------------------------------------
+
+
+REPLAYS = 12  # Python migrations after the base, each catching a failed probe
+REPLAY_ROWS = 300_000  # rows each inserts before its probe: the replay inserts them again
+PROBE = "the probe fails now"
+
+
+def replay_migration(i: int) -> tuple[str, str]:
+    v = version(i)
+    if i == 0:
+        return f"{v}_base.sql", ("-- migrate:up\nCREATE TABLE facts (id BIGINT, tag INTEGER);\n"
+                                 "CREATE TABLE log (i INTEGER);\n")
+    return f"{v}_probe_{i}.py", (
+        "import sys\n\nfrom duckmig_magic import BaseMigration\n\n\n"
+        f"class Migration_{v}(BaseMigration):\n"
+        "    def __init__(self):\n"
+        f"        super().__init__(version=\"{v}\", description=\"probe {i}\")\n\n"
+        "    def upgrade(self, session):\n"
+        f"        session.exec(\"INSERT INTO facts SELECT range, {i} FROM range({REPLAY_ROWS})\")\n"
+        f"        session.exec(\"CREATE VIEW v{i} AS SELECT count(*) AS n FROM facts WHERE tag = {i}\")\n"
+        f"        print({PROBE!r}, file=sys.stderr, flush=True)\n"
+        "        try:\n"
+        "            session.exec(\"SELECT no_such_column FROM facts\")\n"
+        "        except Exception:\n"
+        "            pass  # the engine replayed the two statements above: the transaction goes on\n"
+        f"        session.exec(\"INSERT INTO log VALUES ({i})\")\n")
+
+
+def replay_effects(conn) -> dict[str, bool]:
+    """Each probe migration's rows, view and log entry: all there once, or none; anything else raises."""
+    tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "facts" not in tables:
+        return {version(i): False for i in range(REPLAYS + 1)}
+    views = {r[0] for r in conn.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    facts = dict(conn.execute("SELECT tag, count(*) FROM facts GROUP BY tag").fetchall())
+    log = Counter(r[0] for r in conn.execute("SELECT i FROM log").fetchall())
+    found = {version(0): True}
+    for i in range(1, REPLAYS + 1):
+        seen = (f"v{i}" in views, facts.get(i, 0), log[i])
+        if seen not in ((True, REPLAY_ROWS, 1), (False, 0, 0)):
+            raise Disagreement(f"{version(i)} partly applied or doubled by a replay: found {seen}")
+        found[version(i)] = seen[0]
+    return found
+
+
+def kill_during_replays(folder: Path, rng: random.Random, kills: int) -> Counter:
+    """Kill `up` runs at random moments after a migration's probe failed, until ``kills`` kills."""
+    counts, runner = Counter(), Runner()
+    window = 0.3  # seconds after the probe; learnt from each migration's own time
+    try:
+        while counts["kills"] < kills:
+            counts["databases"] += 1
+            root = folder / f"db{counts['databases']}"
+            (root / "migrations" / "versions").mkdir(parents=True)
+            sums = {}
+            for i in range(REPLAYS + 1):
+                name, text = replay_migration(i)
+                (root / "migrations" / "versions" / name).write_text(text, encoding="utf-8")
+                sums[version(i)] = checksum(text)
+            db, applied = root / "app.db", 0
+            while counts["kills"] < kills:
+                err = root / "err.txt"
+                err.unlink(missing_ok=True)
+                pid = runner.start(root)
+                deadline = time.monotonic() + 60
+                while PROBE not in _read(err) and not runner.finished():
+                    assert time.monotonic() < deadline, "no probe in 60 s"
+                    time.sleep(0.002)
+                killed = not runner.finished()
+                if killed:
+                    time.sleep(rng.uniform(0, window))
+                    killed = not runner.finished()
+                if killed:
+                    os.kill(pid, signal.SIGKILL)
+                code, seconds = runner.result()
+                if not killed:
+                    assert code == 0, _read(err)
+                    break
+                assert code == -signal.SIGKILL, _read(err)
+                counts["kills"] += 1
+                before, applied = applied, check(db, sums, replay_effects)
+                assert applied >= before, "a kill never takes back what was committed"
+                counts["during"] += applied == before  # killed before that migration committed
+                done = [float(ms) for ms in re.findall(r"ok \((\d+\.\d) ms, 1 replay\)", _read(err))]
+                if done:
+                    window = max(done) / 1000 / 2  # the replay comes early; the COMMIT of the rows last
+            else:
+                assert len(Migrator(str(db), str(root / "migrations")).up()) == REPLAYS + 1 - applied
+            assert check(db, sums, replay_effects) == REPLAYS + 1
+    finally:
+        runner.close()
+    return counts
+
+
+def test_sigkill_during_a_replay_leaves_ledger_and_database_agreeing(tmp_path, report):
+    counts = kill_during_replays(tmp_path, random.Random(f"{SEED}-replay"), REPLAY_KILLS)
+    report(f"crash: {counts['kills']} SIGKILLs during replays over {counts['databases']} databases of "
+           f"{REPLAYS} replaying migrations (seed {SEED}): {counts['during']} before the migration committed; "
+           "every time the database opened, each migration was there once or not at all, as the ledger said, "
+           "and the next `up` completed")
+    assert counts["kills"] == REPLAY_KILLS
+    assert counts["during"] > REPLAY_KILLS // 3, "many kills should land before the replaying migration commits"
+
+
+def test_the_replay_check_sees_a_doubled_migration(tmp_path):
+    """The check above can fail: a migration whose rows went in twice is caught."""
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    sums = {}
+    for i in range(REPLAYS + 1):
+        name, text = replay_migration(i)
+        (versions / name).write_text(text)
+        sums[version(i)] = checksum(text)
+    db = tmp_path / "app.db"
+    Migrator(str(db), str(tmp_path / "migrations")).up(version(2))
+    assert check(db, sums, replay_effects) == 3
+    with duckdb.connect(str(db)) as conn:
+        conn.execute(f"INSERT INTO facts SELECT range, 2 FROM range({REPLAY_ROWS})")
+    with pytest.raises(Disagreement, match=f"{version(2)} partly applied or doubled by a replay: "
+                                           f"found \\(True, {2 * REPLAY_ROWS}, 1\\)"):
+        check(db, sums, replay_effects)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import errors
 from . import lake
+from .ledger import Place, literal
 
 _LOCKED = "Could not set lock on file"
 # DuckDB names the holder "NAME (PID n)", or "PID n" when it cannot read the name;
@@ -37,9 +38,14 @@ class Database:
     def __init__(self, target, *, wait: float = 0.0):
         self.wait = wait
         self.owned = not is_connection(target)  # the user's connection is never closed nor committed
+        self._place: Place | None = None
         if is_connection(target):
             self.connection, self.path = target, None
             self.label = _describe(target)
+            try:  # the user's connection: pinned to where it is now, whatever USE runs later
+                self._place = Place.current(target)
+            except Exception:  # a closed connection: the verb will fail clearly
+                pass
         elif lake.is_lake(target):  # attached once for the Migrator's life, as :memory: is kept open
             target = lake.as_lake(target)
             self.connection, self.path, self.label = lake.connect(target), None, target.label
@@ -52,6 +58,13 @@ class Database:
 
                 # One in-memory database for the Migrator's life, or every verb would see a new one.
                 self.connection = duckdb.connect(":memory:")
+
+    def place(self, conn) -> Place:
+        """The database and schema the ledger is in and migrations run in: the user's connection's
+        current ones when it was handed over, or the default ones of the file or of :memory:."""
+        if self._place is None:
+            self._place = Place.current(conn)
+        return self._place
 
     @property
     def is_file(self) -> bool:
@@ -73,15 +86,24 @@ class Database:
     @contextmanager
     def connect(self, *, write: bool):
         """A connection for one operation, serialised by an engine lock per connection, with DuckDB's
-        progress bar off."""
+        progress bar off.
+
+        The user's connection is moved to the pinned database and schema for a
+        write, and its own current ones (its search_path) are put back after.
+        """
         if self.connection is not None:
-            with _lock_for(self.connection):
+            with _lock_for(self.connection), _busy_as_error():
                 if not self.owned:
                     usable(self.connection, self.label, write=write)
                 if write and not self.owned and in_transaction(self.connection):
                     raise errors.TransactionOpen()
-                with no_progress_bar(self.connection):
-                    yield self.connection
+                if write and not self.owned:
+                    with _kept_search_path(self.connection, self.place(self.connection)), \
+                            no_progress_bar(self.connection):
+                        yield self.connection
+                else:
+                    with no_progress_bar(self.connection):
+                        yield self.connection
             return
         path = Path(self.path)
         if not path.parent.exists():
@@ -189,8 +211,6 @@ def transaction(conn):
     writes its proof (the ledger row) as the transaction's last statement: DuckDB
     refuses any statement once a transaction is aborted.
     """
-    import duckdb
-
     begin(conn)
     try:
         yield conn
@@ -198,11 +218,7 @@ def transaction(conn):
         rollback(conn)
         raise
     else:
-        try:
-            conn.execute("COMMIT")
-        except duckdb.Error as exc:  # DuckDB could not write it: a full disk, a file it may not write
-            rollback(conn)
-            raise errors.CommitFailed(errors.first_line(str(exc))) from exc
+        commit(conn)
 
 
 @contextmanager
@@ -224,13 +240,63 @@ def begin(conn) -> None:
         raise errors.TransactionOpen() from exc
 
 
-def rollback(conn) -> None:
+def commit(conn) -> None:
+    """COMMIT; DuckDB rolls back a commit it refuses (a write conflict, a full disk, a file it may not
+    write), which raises CommitFailed."""
     import duckdb
 
     try:
-        conn.execute("ROLLBACK")
-    except duckdb.Error:
-        pass  # nothing open: the failure happened before BEGIN or after COMMIT
+        conn.execute("COMMIT")
+    except duckdb.Error as exc:
+        rollback(conn)
+        raise errors.CommitFailed(errors.first_line(str(exc))) from exc
+
+
+def rollback(conn) -> None:
+    import duckdb
+
+    for _ in range(500):  # another thread's call on the connection ends soon: wait for it, up to 5 s
+        try:
+            conn.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            if is_busy(exc):
+                time.sleep(0.01)
+                continue
+        return  # rolled back, or nothing open: the failure happened before BEGIN or after COMMIT
+
+
+def is_busy(exc: BaseException) -> bool:
+    """DuckDB 2.x refuses a call on a connection another thread is using (1.x makes it wait)."""
+    import duckdb
+
+    return isinstance(exc, getattr(duckdb, "ResourceInUseException", ()))
+
+
+@contextmanager
+def _busy_as_error():
+    try:
+        yield
+    except Exception as exc:
+        if is_busy(exc):
+            raise errors.ConnectionBusy() from exc
+        raise
+
+
+@contextmanager
+def _kept_search_path(conn, place: Place):
+    """Move ``conn`` to ``place`` for the operation, and put its search_path back after."""
+    import duckdb
+
+    before = conn.execute("SELECT current_setting('search_path'), current_database(), current_schema()").fetchone()
+    if before[1:] != (place.database, place.schema):
+        place.use(conn)
+    try:
+        yield
+    finally:
+        try:
+            conn.execute(f"SET search_path = {literal(before[0])}" if before[0] else "RESET search_path")
+        except duckdb.Error:  # its database is gone (detached): it stays where the run left it
+            pass
 
 
 def in_transaction(conn) -> bool:
@@ -238,14 +304,24 @@ def in_transaction(conn) -> bool:
 
     Probing with BEGIN would abort the open transaction, so this compares
     transaction ids instead: in autocommit each statement gets a new one.
+    ``current_transaction_id()`` is asked, not ``txid_current()``, which only a
+    DuckDB catalog answers (a DuckLake one raises an internal error).
     """
     import duckdb
 
     try:
-        first = conn.execute("SELECT txid_current()").fetchone()[0]
-        return conn.execute("SELECT txid_current()").fetchone()[0] == first
+        first = transaction_id(conn)
+        return transaction_id(conn) == first
     except duckdb.TransactionException:  # open, and aborted by an earlier error
         return True
+
+
+TRANSACTION_ID = "SELECT current_transaction_id()"
+
+
+def transaction_id(conn) -> int:
+    """The id of the transaction ``conn`` runs in: one for all its databases, whatever their catalog."""
+    return conn.execute(TRANSACTION_ID).fetchone()[0]
 
 
 def _being_created(path: str) -> bool:

@@ -5,10 +5,15 @@ attempt failed; ``duckdb_migrations_history`` holds every event (applied,
 reverted, failed, stamped, repaired, adopted). The caller owns transactions:
 ``record_*`` methods run inside the caller's, so a migration and its row commit
 or roll back together.
+
+Both tables are addressed fully qualified in the ``Place`` (database and schema)
+the run started in, whatever the connection's current database is meanwhile:
+a migration that runs ``USE other`` cannot move the ledger.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -17,6 +22,9 @@ from .. import errors
 LEGACY_COLUMNS = {"id", "version", "description", "applied_at"}
 COLUMNS = ("version", "description", "kind", "checksum", "status", "applied_at", "execution_ms",
            "error", "statement", "downgrade", "filename", "legacy_id")
+STATUSES = errors.UnknownLedgerStatus.STATUSES  # a closed set: any other value is refused, not half-understood
+# The columns duckmig fills in every row it writes; any other NOT NULL column without a default refuses them.
+_ALWAYS_WRITTEN = {"version", "status", "applied_at", "seq", "event", "occurred_at"}
 
 
 @dataclass
@@ -50,6 +58,29 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class Place:
+    """A database and a schema of a connection: where the ledger is, and where migrations run."""
+
+    database: str
+    schema: str
+
+    @classmethod
+    def current(cls, conn) -> "Place":
+        return cls(*conn.execute("SELECT current_database(), current_schema()").fetchone())
+
+    def qualify(self, name: str) -> str:
+        return f"{quote(self.database)}.{quote(self.schema)}.{quote(name)}"
+
+    def use(self, conn) -> None:
+        conn.execute(f"USE {quote(self.database)}.{quote(self.schema)}")
+
+
+def tables(name: str) -> tuple[str, str]:
+    """The ledger's two tables, for the name it is given: what a migration may not change."""
+    return name, f"{name}_history"
+
+
 # A row that exists (a failed attempt) is replaced whole; columns an INSERT leaves out are NULL.
 _UPSERT = ("ON CONFLICT (version) DO UPDATE SET description = excluded.description, kind = excluded.kind, "
            "checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at, "
@@ -67,40 +98,59 @@ def utcnow() -> datetime:
 
 
 class Ledger:
-    def __init__(self, conn, table: str = "duckdb_migrations"):
+    def __init__(self, conn, table: str = "duckdb_migrations", place: Place | None = None):
         self.conn = conn
-        self.name = table  # as given, for messages and the catalog's lookups
-        self.quoted = quote(table)  # for SQL
-        self.quoted_history = quote(f"{table}_history")
+        self.name = table
+        self.place = place or Place.current(conn)
+        self.quoted, self.quoted_history = map(self.place.qualify, tables(table))
         self._current = False  # a current ledger stays current: ask DuckDB's catalog once
         self._seq: int | None = None  # the last event's seq; a Ledger lives for one locked operation
 
+    @property
+    def names(self) -> tuple[str, str]:
+        return tables(self.name)
+
     # -- layout --------------------------------------------------------------
 
-    def columns(self, table: str | None = None) -> list[str]:
-        # A literal, not a parameter: DuckDB 1.x imports pandas to bind the first parameter
+    def _columns(self) -> dict[str, list[tuple[str, bool]]]:
+        """{table: [(column, NOT NULL without default)]} of the ledger's two tables, as they are."""
+        # Literals, not parameters: DuckDB 1.x imports pandas to bind the first parameter
         # of a process, which alone would make `status` several times slower.
         rows = self.conn.execute(
-            f"SELECT column_name FROM duckdb_columns() WHERE table_name = {literal(table or self.name)} "
-            "AND schema_name = current_schema() AND database_name = current_database() "
-            "ORDER BY column_index").fetchall()
-        return [r[0] for r in rows]
+            "SELECT table_name, column_name, NOT is_nullable AND column_default IS NULL FROM duckdb_columns() "
+            f"WHERE database_name = {literal(self.place.database)} AND schema_name = {literal(self.place.schema)} "
+            f"AND table_name IN ({', '.join(map(literal, self.names))}) ORDER BY table_name, column_index"
+        ).fetchall()
+        found: dict[str, list[tuple[str, bool]]] = {}
+        for table, column, required in rows:
+            found.setdefault(table, []).append((column, required))
+        return found
 
     def layout(self) -> str:
-        """'none', 'legacy' (weiser's four columns) or 'current'; raises on anything else."""
+        """'none', 'legacy' (the seed's four columns) or 'current'; raises on anything else."""
         if self._current:
             return "current"
-        cols = self.columns()
+        found = self._columns()
+        cols = [c for c, _ in found.get(self.name, [])]
         if not cols:
             return "none"
         if set(cols) == LEGACY_COLUMNS:
             return "legacy"
-        if set(COLUMNS) <= set(cols):
-            history = set(self.columns(f"{self.name}_history"))
-            if {"seq", "version", "event", "occurred_at"} <= history:
-                self._current = True
-                return "current"
-        raise errors.WrongLedgerLayout(self.name, cols)
+        history = {c for c, _ in found.get(self.names[1], [])}
+        if not (set(COLUMNS) <= set(cols) and {"seq", "version", "event", "occurred_at"} <= history):
+            raise errors.WrongLedgerLayout(self.name, cols)
+        required = [c for table in self.names for c, needed in found.get(table, [])
+                    if needed and c not in _ALWAYS_WRITTEN]
+        if required:
+            raise errors.LedgerExtraColumn(self.name, required)
+        keys = self.conn.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+            f"AND database_name = {literal(self.place.database)} AND schema_name = {literal(self.place.schema)} "
+            f"AND table_name = {literal(self.name)}").fetchall()
+        if [list(k) for k, in keys] != [["version"]]:
+            raise errors.LedgerWithoutKey(self.name)
+        self._current = True
+        return "current"
 
     def _create_sql(self, table: str) -> str:
         return (f"CREATE TABLE {table} (version VARCHAR PRIMARY KEY, description VARCHAR, kind VARCHAR, "
@@ -120,14 +170,15 @@ class Ledger:
         if layout == "none":
             self.conn.execute(self._create_sql(self.quoted))
         else:
-            tmp = quote(f"{self.name}__adopting")
+            self.rows()  # refuses a legacy table with duplicate or NULL versions before changing it
+            tmp = self.place.qualify(f"{self.name}__adopting")
             self.conn.execute(self._create_sql(tmp))
             self.conn.execute(
                 f"INSERT INTO {tmp} (version, description, status, applied_at, legacy_id) "
                 f"SELECT CAST(version AS VARCHAR), CAST(description AS VARCHAR), 'applied', "
                 f"TRY_CAST(applied_at AS TIMESTAMP), TRY_CAST(id AS BIGINT) FROM {self.quoted}")
             self.conn.execute(f"DROP TABLE {self.quoted}")
-            self.conn.execute(f"ALTER TABLE {tmp} RENAME TO {self.quoted}")
+            self.conn.execute(f"ALTER TABLE {tmp} RENAME TO {quote(self.name)}")
         self.conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self.quoted_history} (seq BIGINT PRIMARY KEY, version VARCHAR, "
             "event VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL, checksum VARCHAR, execution_ms DOUBLE, detail VARCHAR)")
@@ -153,14 +204,33 @@ class Ledger:
                    f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL FROM {self.quoted}")
         else:
             sql = f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.quoted}"
-        return {r[0]: Row(*r) for r in self.conn.execute(sql).fetchall()}
+        found = [Row(*r) for r in self.conn.execute(sql).fetchall()]
+        rows = {r.version: r for r in found}
+        if None in rows:
+            raise errors.LegacyLedgerNullVersion(self.name, sum(r.version is None for r in found))
+        if layout == "legacy" and len(rows) != len(found):
+            seen = Counter(r.version for r in found)
+            raise errors.LegacyLedgerDuplicates(self.name, sorted(v for v, n in seen.items() if n > 1))
+        self._check_statuses(found)
+        return rows
+
+    def _check_statuses(self, rows: list[Row]) -> None:
+        unknown: dict[str, list[str]] = {}
+        for r in rows:
+            if r.status not in STATUSES:
+                unknown.setdefault(r.status, []).append(r.version)
+        if unknown:
+            raise errors.UnknownLedgerStatus(self.name, unknown)
 
     def row(self, version: str) -> Row | None:
         if self.layout() != "current":
             return self.rows().get(version)
         r = self.conn.execute(f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.quoted} WHERE version = ?",
                               [version]).fetchone()
-        return Row(*r) if r else None
+        if r is None:
+            return None
+        self._check_statuses([Row(*r)])
+        return Row(*r)
 
     def history(self, version: str | None = None) -> list[Event]:
         if self.layout() != "current":

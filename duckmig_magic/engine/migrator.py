@@ -3,7 +3,8 @@
 ``Migrator(database_or_connection, directory)`` is the one API the CLI, the
 magics and the widgets call. Each migration runs in its own transaction with
 its ledger row; a failure is rolled back, then recorded in a transaction of its
-own.
+own. Every statement of a migration runs through the guarded runner (runner.py);
+Ctrl-C is handled as interrupts.py describes.
 """
 
 from __future__ import annotations
@@ -11,68 +12,22 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, NamedTuple
 
 from .. import errors
-from . import authoring, catalog, dryrun, identity, pyform, trust
-from .database import Database, rolled_back, transaction
-from .ledger import Event, Ledger, Row
+from . import authoring, catalog, identity, interrupts, plan, pyform, runner, trust
+from .database import Database, is_busy, transaction
+from .ledger import Event, Ledger, Place, Row
+from .plan import STATES, MigrationStatus, StatusReport, status_state  # noqa: F401 - this module's API too
+from .ledger import tables as ledger_tables
 from .preview import Preview, check_keys, check_sample
 from .preview import run as run_preview
-from .versions import Script, ScriptDirectory, is_version, python_template
+from .runner import Runner
+from .versions import Script, ScriptDirectory, python_template
 
-STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order", "draft")
 DOWNGRADE_DIFFERS = "downgrade differs"  # the state of a verify problem; each interface words its detail
 _DOWNGRADE_DIFFERS_DETAIL = "the ledger stores a downgrade other than the file's; down runs the file's, repair stores it"
-
-
-@dataclass
-class MigrationStatus:
-    """One migration as the files and the ledger see it."""
-
-    version: str
-    description: str
-    kind: str | None
-    state: str
-    applied_at: datetime | None = None
-    execution_ms: float | None = None
-    error: str | None = None
-    statement: str | None = None
-    file: str | None = None
-    downgrade_differs: bool = False  # the ledger stores a downgrade other than the file's (the file's runs)
-
-    @property
-    def is_applied(self) -> bool:
-        return self.state in ("applied", "modified", "missing")
-
-
-@dataclass
-class StatusReport:
-    database: str
-    directory: str
-    migrations: list[MigrationStatus]
-
-    def counts(self) -> dict[str, int]:
-        counts = {state: 0 for state in STATES}
-        for m in self.migrations:
-            counts[m.state] += 1
-        return counts
-
-    def by_state(self, *states: str) -> list[MigrationStatus]:
-        return [m for m in self.migrations if m.state in states]
-
-    @property
-    def current(self) -> str | None:
-        applied = [m.version for m in self.migrations if m.is_applied]
-        return max(applied) if applied else None
-
-    def __iter__(self):
-        return iter(self.migrations)
-
-    def __len__(self):
-        return len(self.migrations)
 
 
 @dataclass
@@ -84,6 +39,7 @@ class StepResult:
     direction: str  # "up" or "down"
     execution_ms: float
     statements: int
+    replays: int = 0  # failed statements its code caught, after which the transaction was replayed
 
 
 class Problem(NamedTuple):
@@ -106,6 +62,7 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     checked: int = 0
     roundtrip: list[str] = field(default_factory=list)  # versions that round-tripped cleanly
+    replays: int = 0  # transactions replayed after a failed statement that a migration caught
 
     @property
     def ok(self) -> bool:
@@ -145,43 +102,21 @@ class Migrator:
         if not self.db.exists():
             return {}
         with self.db.connect(write=False) as conn:
-            return Ledger(conn, self.table).rows()
+            return self._ledger(conn).rows()
 
     def status(self) -> StatusReport:
         """Every migration with its state; creates nothing, not even the database file."""
         return self._status(self.scripts.scripts(), self._rows())
 
     def _status(self, scripts: list[Script], rows: dict[str, Row]) -> StatusReport:
-        newest_applied = max((v for v, r in rows.items() if r.status == "applied"), default=None)
-        out: dict[str, MigrationStatus] = {}
-        for s in scripts:
-            row = rows.get(s.version)
-            if row is None:
-                state = "out_of_order" if newest_applied and s.version < newest_applied else "pending"
-                state = "draft" if s.is_draft else state  # an untouched template: planning skips it
-                out[s.version] = MigrationStatus(s.version, s.quick_description, s.kind, state, file=s.name)
-                continue
-            if row.status == "failed":
-                state = "failed"
-            elif row.checksum is not None and row.checksum != s.checksum:
-                state = "modified"
-            else:
-                state = "applied"
-            out[s.version] = _from_row(row, state, s.name, row.description or s.quick_description)
-            out[s.version].downgrade_differs = state == "applied" and trust.differs(row.downgrade, s)
-        for version, row in rows.items():
-            if version not in out:
-                out[version] = _from_row(row, "missing" if row.status == "applied" else "failed",
-                                         row.filename, row.description or "")
-        return StatusReport(self.db.label, str(self.scripts.versions_dir),
-                            [out[v] for v in sorted(out)])
+        return plan.status(scripts, rows, self.db.label, str(self.scripts.versions_dir))
 
     def history(self, version: str | None = None) -> list[Event]:
         """The ledger's events, oldest first."""
         if not self.db.exists():
             return []
         with self.db.connect(write=False) as conn:
-            return Ledger(conn, self.table).history(version)
+            return self._ledger(conn).history(version)
 
     # -- planning --------------------------------------------------------------
 
@@ -194,24 +129,19 @@ class Migrator:
 
     def _plan(self, scripts: list[Script], rows: dict[str, Row], target, out_of_order, allow_drift,
               execute: bool = True) -> list[Script]:
-        report = self._status(scripts, rows)
-        drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
-        if drift and not allow_drift:
-            raise errors.DriftError(drift, identity.copies(report))
-        if target is not None:
-            self._check_version(target, [s.version for s in scripts])
-        states = {m.version: m.state for m in report}
-        todo = [s for s in scripts if states[s.version] in ("pending", "failed", "out_of_order")
-                and (target is None or s.version <= target)]
-        late = [s.version for s in todo if states[s.version] == "out_of_order"
-                or (states[s.version] == "failed" and report.current and s.version < report.current)]
-        if late and not out_of_order:
-            raise errors.OutOfOrder(late, report.current)
+        todo = plan.up(self._status(scripts, rows), scripts, target, out_of_order=out_of_order,
+                       allow_drift=allow_drift)
         for s in todo:  # every file of the run is checked before the first one starts
             s.load() if execute else s.check()
-            if s.kind == "sql":
-                s.sql.up.statements(s.path)
+            self._check_sql(s)
         return todo
+
+    def _check_sql(self, s: Script) -> None:
+        """Refuse a SQL file whose sections have statements the runner would refuse, before any runs."""
+        if s.kind == "sql":
+            for section in filter(None, (s.sql.up, s.sql.down)):
+                runner.check(section.typed(s.path), s.path, transactional=section.transaction,
+                             protected=self._protected)
 
     def sql(self, target: str | None = None, *, out_of_order: bool = False, allow_drift: bool = False) -> str:
         """The SQL that ``up`` would run, as a script a person can read; runs nothing."""
@@ -237,48 +167,66 @@ class Migrator:
         With ``single_transaction`` the whole run is one transaction, as Flyway's
         ``group``: all of it lands or none of it does.
         """
+        return self._up(lambda scripts, rows: self._plan(scripts, rows, target, out_of_order, allow_drift),
+                        single_transaction)
+
+    def _up(self, plan: Callable[[list[Script], dict[str, Row]], list[Script]],
+            single_transaction: bool = False) -> list[StepResult]:
         scripts = self.scripts.scripts()
-        args = (target, out_of_order, allow_drift)
-        todo = self._plan(scripts, self._rows(), *args)
+        todo = plan(scripts, self._rows())
         if not todo:
             return []  # without opening the database for writing, so nothing is created
         if single_transaction:
             outside = [s.version for s in todo if not s.transactional]
             if outside:
                 raise errors.NotTransactional(outside)
-        results = []
-        with self.db.connect(write=True) as conn:
-            ledger = self._ensure_ledger(conn)
-            # Plan again under the write lock: another runner may have applied some meanwhile.
-            rows = ledger.rows()
-            todo = self._plan(scripts, rows, *args)
-            if single_transaction and todo:
-                return self._apply_group(conn, ledger, todo, rows)
-            for i, script in enumerate(todo, 1):
-                self._notify("start", i, len(todo), script, None)
-                result = self._apply(conn, ledger, script, new=script.version not in rows)
-                results.append(result)
-                self._notify("done", i, len(todo), script, result)
+        results: list[StepResult] = []
+        with self.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
+            try:
+                ledger = self._ensure_ledger(conn)
+                # Plan again under the write lock: another runner may have applied some meanwhile.
+                rows = ledger.rows()
+                todo = plan(scripts, rows)
+                if single_transaction and todo:
+                    return self._apply_group(conn, ledger, todo, rows, guard)
+                for i, script in enumerate(todo, 1):
+                    guard.check()
+                    self._notify("start", i, len(todo), script, None)
+                    result = self._apply(conn, ledger, script, guard, new=script.version not in rows)
+                    results.append(result)
+                    self._notify("done", i, len(todo), script, result)
+            except KeyboardInterrupt:
+                what = f"before {todo[len(results)].version}: nothing of it ran" if len(results) < len(todo) \
+                    else "after the last migration"
+                raise _interrupted(what, None, results) from None
+            except errors.Interrupted as exc:
+                raise _interrupted(exc.what, exc.version, results) from None
         return results
 
-    def _apply_group(self, conn, ledger: Ledger, todo: list[Script], rows: dict[str, Row]) -> list[StepResult]:
+    def _apply_group(self, conn, ledger: Ledger, todo: list[Script], rows: dict[str, Row],
+                     guard: interrupts.Interrupts) -> list[StepResult]:
         results, script, start = [], todo[0], time.perf_counter()
+        run = self._runner(conn, guard)
         try:
-            with transaction(conn):
+            with run.transaction():
                 for i, script in enumerate(todo, 1):
                     self._notify("start", i, len(todo), script, None)
-                    start = time.perf_counter()
-                    count = self._run(conn, script.version, _up_steps(script), "up")
-                    results.append(StepResult(script.version, script.description, "up", _ms(start), count))
+                    start, replays = time.perf_counter(), run.replays
+                    count = run.run(script.version, _up_steps(script), "up", path=script.path)
+                    results.append(StepResult(script.version, script.description, "up", _ms(start), count,
+                                              run.replays - replays))
                     self._notify("done", i, len(todo), script, results[-1])
                 # The rows go last, as for one migration: written, they prove the transaction live.
-                ledger.record_applied([{**_record_of(s), "execution_ms": r.execution_ms}
-                                       for s, r in zip(todo, results)],
-                                      new=not any(s.version in rows for s in todo))
+                _recorded(script.version, lambda: ledger.record_applied(
+                    [{**_record_of(s), "execution_ms": r.execution_ms} for s, r in zip(todo, results)],
+                    new=not any(s.version in rows for s in todo)))
+        except KeyboardInterrupt:
+            raise errors.Interrupted("the single transaction was rolled back: nothing of the run remains",
+                                     script.version) from None
         except errors.MigrationFailed as exc:
             self._record_failure(conn, ledger, _record_of(script), exc, start)
-            raise errors.MigrationFailed(exc.version, exc.statement, exc.error, group=len(results), where=exc.where,
-                                         last=exc.last) from exc
+            raise errors.MigrationFailed(exc.version, exc.statement, exc.error, group=len(results),
+                                         where=exc.where, last=exc.last) from exc
         except errors.CommitFailed as exc:
             raise errors.CommitFailed(exc.reason, script.version) from exc
         return results
@@ -292,68 +240,73 @@ class Migrator:
         ``trust.StoredDowngrade`` warning, and if that is Python, only with
         ``trust_stored_python``.
         """
-        self._down_plan(self._rows(), target, steps)  # raises before the database is opened to write
-        results = []
-        with self.db.connect(write=True) as conn:
-            ledger = self._ensure_ledger(conn)
-            rows = ledger.rows()  # again under the write lock: another runner may have reverted some
-            todo = self._down_plan(rows, target, steps)
-            # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
-            files = {s.version: s for s in self.scripts.scripts()} if self.scripts.exists() else {}
-            downs = {version: self._downgrade(rows[version], files.get(version), trust_stored_python)
-                     for version in todo}
-            for i, version in enumerate(todo, 1):
-                row = rows[version]
-                self._notify("start", i, len(todo), row, None)
-                result = self._revert(conn, ledger, row, downs[version])
-                results.append(result)
-                self._notify("done", i, len(todo), row, result)
+        plan.down(self._rows(), target, steps)  # raises before the database is opened to write
+        results: list[StepResult] = []
+        with self.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
+            try:
+                ledger = self._ensure_ledger(conn)
+                rows = ledger.rows()  # again under the write lock: another runner may have reverted some
+                todo = plan.down(rows, target, steps)
+                # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
+                files = {s.version: s for s in self.scripts.scripts()} if self.scripts.exists() else {}
+                downs = {version: self._downgrade(rows[version], files.get(version), trust_stored_python)
+                         for version in todo}
+                for i, version in enumerate(todo, 1):
+                    guard.check()
+                    row = rows[version]
+                    self._notify("start", i, len(todo), row, None)
+                    result = self._revert(conn, ledger, row, downs[version], guard)
+                    results.append(result)
+                    self._notify("done", i, len(todo), row, result)
+            except KeyboardInterrupt:
+                raise _interrupted("before the next downgrade: nothing of it ran", None, results,
+                                   "down") from None
+            except errors.Interrupted as exc:
+                raise _interrupted(exc.what, exc.version, results, "down") from None
         return results
 
-    def _down_plan(self, rows: dict[str, Row], target: str | None, steps: int | None) -> list[str]:
-        applied = sorted((v for v, r in rows.items() if r.status == "applied"), reverse=True)
-        if not applied:
-            raise errors.NothingToRevert()
-        if target is not None and steps is not None:
-            raise errors.TargetAndSteps()
-        if target is None:
-            n = 1 if steps is None else steps
-            if n < 1:
-                raise errors.BadSteps(n)
-            return applied[:n]
-        if target == "base":
-            return applied
-        self._check_format(target)
-        if target not in applied:
-            raise errors.UnknownVersion(target, "among the applied migrations")
-        return [v for v in applied if v > target]
-
-    def redo(self, *, trust_stored_python: bool = False) -> list[StepResult]:
-        """Revert the newest applied migration and apply it again.
+    def redo(self, *, out_of_order: bool = False, allow_drift: bool = False,
+             trust_stored_python: bool = False) -> list[StepResult]:
+        """Revert the newest applied migration and apply it again, by the rules of ``up``.
 
         Both steps are checked before the first runs, so a redo that could not
-        apply again (file gone, drift, a file that does not parse) reverts nothing.
-        The revert is ``down``'s, ``trust_stored_python`` included.
+        apply again (file gone, drift, a file that does not parse) reverts nothing;
+        pending migrations older than it are out of order, and refused as ``up``
+        refuses them (``out_of_order`` lets the redo go on: they stay pending).
+        Editing the newest migration's own file is what redo is for: that is
+        not drift. The revert is ``down``'s, ``trust_stored_python`` included.
         """
         rows, scripts = self._rows(), self.scripts.scripts()
-        newest = self._down_plan(rows, None, None)[0]
+        newest = plan.down(rows, None, None)[0]
         if newest not in {s.version for s in scripts}:
             raise errors.UnknownVersion(newest, "in the migrations directory: redo would revert it "
                                                 "and could not apply it again")
-        self._plan(scripts, {v: r for v, r in rows.items() if v != newest}, newest, True, False)
+
+        def again(scripts, rows):
+            return [s for s in self._plan(scripts, {v: r for v, r in rows.items() if v != newest}, newest,
+                                          True, allow_drift) if s.version == newest]
+
+        late = [m.version for m in self._status(scripts, rows).by_state("out_of_order", "failed")
+                if m.version < newest]
+        if late and not out_of_order:
+            raise errors.OutOfOrder(late, newest)
+        again(scripts, rows)
         edited = rows[newest].checksum not in (None, next(s for s in scripts if s.version == newest).checksum)
         reverted = self.down(trust_stored_python=trust_stored_python)
         # An edit redo applies is recorded with the apply, in its event's detail.
         self._noted = {newest: "redo: the file was edited since it was applied"} if edited else {}
         try:
-            return reverted + self.up(reverted[0].version, out_of_order=True)
+            return reverted + self._up(again)
+        except errors.Interrupted as exc:
+            raise errors.Interrupted(f"{exc.what}; its revert before that stays: {newest} is not applied now",
+                                     exc.version) from None
         finally:
             self._noted = {}
 
     def stamp(self, version: str) -> list[str]:
         """Record every migration through ``version`` as applied, running none of them."""
         scripts = self.scripts.scripts()
-        self._check_version(version, [s.version for s in scripts])
+        plan.check_version(version, [s.version for s in scripts])
         rows = self._rows()
         todo = [s for s in scripts if s.version <= version
                 and (s.version not in rows or rows[s.version].status != "applied")
@@ -422,59 +375,72 @@ class Migrator:
                 report.problems.append(Problem(m.version, DOWNGRADE_DIFFERS, _DOWNGRADE_DIFFERS_DETAIL))
         report.checked = sum(1 for m in status if m.is_applied)
         if roundtrip:
-            pending = [s for s in scripts if status_state(status, s.version) in ("pending", "out_of_order", "failed")]
+            pending = [s for s in scripts if status_state(status, s.version) in plan.TO_APPLY]
             self._roundtrip(pending, report)
         return report
 
     def _roundtrip(self, pending: list[Script], report: VerifyReport) -> None:
         for s in pending:
             s.load()
+            self._check_sql(s)  # refused before anything runs, as for up
         if not pending:
             return
-        run = dryrun.checked(self._run)
-        with self._scratch() as conn, rolled_back(conn):
+        with self._scratch() as (conn, place), interrupts.watch(conn) as guard:
+            run = self._runner(conn, guard, place, dry=True)
             try:
-                for s in pending:
-                    if not s.transactional:
-                        report.problems.append(Problem(s.version, "skipped", "transaction:false: cannot run "
-                                                "inside the rolled-back transaction"))
-                        continue
-                    before = catalog.snapshot(conn)
-                    run(conn, s.version, _up_steps(s), "up")
-                    after_up = catalog.snapshot(conn)
-                    down = _down_steps(s.version, s.kind, s.downgrade_source, s.path)
-                    if down is None:
-                        report.problems.append(Problem(s.version, "irreversible", "no downgrade to check"))
-                        continue
-                    run(conn, s.version, down, "down")
-                    restored = catalog.snapshot(conn)
-                    if restored != before:
-                        report.problems.append(Problem(s.version, "roundtrip", "the downgrade does not restore the "
-                                                "schema: " + catalog.describe_difference(before, restored)))
-                        continue
-                    run(conn, s.version, _up_steps(s), "up")
-                    if catalog.snapshot(conn) != after_up:
-                        report.problems.append(Problem(s.version, "roundtrip", "applying again after the downgrade "
-                                                "gives a different schema"))
-                        continue
-                    report.roundtrip.append(s.version)
+                with run.transaction(keep=False):
+                    self._roundtrips(run, pending, report)
+            except errors.TransactionLost:
+                raise  # what it committed is not known: no report can say the database is as it was
             except errors.MigrationFailed as exc:
                 report.problems.append(Problem(exc.version, "roundtrip", str(exc).splitlines()[0]))
             except errors.PreviewRefused as exc:
                 report.problems.append(Problem(exc.version, "roundtrip", f"refused `{exc.statement}`: {exc.why}"))
+            except KeyboardInterrupt:
+                raise errors.Interrupted("verify --roundtrip was rolled back") from None
+            finally:
+                report.replays = run.replays
+
+    @staticmethod
+    def _roundtrips(run: Runner, pending: list[Script], report: VerifyReport) -> None:
+        """Up, down, up for each of ``pending``, comparing the schema after each step."""
+        for s in pending:
+            if not s.transactional:
+                report.problems.append(Problem(s.version, "skipped", "transaction:false: cannot run "
+                                        "inside the rolled-back transaction"))
+                continue
+            before = catalog.snapshot(run.conn)
+            run.run(s.version, _up_steps(s), "up", path=s.path)
+            after_up = catalog.snapshot(run.conn)
+            down = _down_steps(s.version, s.kind, s.downgrade_source, s.path)
+            if down is None:
+                report.problems.append(Problem(s.version, "irreversible", "no downgrade to check"))
+                continue
+            run.run(s.version, down, "down", path=s.path)
+            restored = catalog.snapshot(run.conn)
+            if restored != before:
+                report.problems.append(Problem(s.version, "roundtrip", "the downgrade does not restore the "
+                                        "schema: " + catalog.describe_difference(before, restored)))
+                continue
+            run.run(s.version, _up_steps(s), "up", path=s.path)
+            if catalog.snapshot(run.conn) != after_up:
+                report.problems.append(Problem(s.version, "roundtrip", "applying again after the downgrade "
+                                        "gives a different schema"))
+                continue
+            report.roundtrip.append(s.version)
 
     @contextmanager
     def _scratch(self):
-        """The database to try migrations on; an empty one in memory if the file is not created yet,
-        so that trying creates nothing."""
+        """The database to try migrations on, and its place; an empty one in memory if the file is not
+        created yet, so that trying creates nothing."""
         if self.db.exists():
             with self.db.connect(write=True) as conn:
-                yield conn
+                yield conn, self.db.place(conn)
             return
         import duckdb
 
         with duckdb.connect(":memory:") as conn:
-            yield conn
+            yield conn, Place.current(conn)
 
     def new(self, description: str, *, python: bool = False, up: str = "", down: str = "",
             slug: str | None = None) -> Script:
@@ -522,12 +488,12 @@ class Migrator:
         keys, sample = check_keys(keys), check_sample(sample)
         if script is not None:
             if not isinstance(script, Script):
-                self._check_format(script)
+                plan.check_format(script)
                 scripts = self.scripts.scripts()
                 state = status_state(self._status(scripts, self._rows()), script)
                 if state is None:
                     raise errors.UnknownVersion(script)
-                if state not in ("pending", "out_of_order", "failed"):
+                if state not in plan.TO_APPLY:
                     raise errors.PreviewNotPossible(script, f"it is {state.replace('_', ' ')}, not pending",
                                                     "a preview runs migrations that are not applied yet")
                 script = next(s for s in scripts if s.version == script)
@@ -535,7 +501,7 @@ class Migrator:
             todo = [script]
         else:
             todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
-        return self._preview([(s.version, s.transactional, _up_steps(s)) for s in todo], keys, sample)
+        return self._preview([(s.version, s.transactional, _up_steps(s), s.path) for s in todo], keys, sample)
 
     def preview_body(self, body: str, *, python: bool = False, name: str = "cell", keys=None,
                      sample: int = 20) -> Preview:
@@ -545,38 +511,44 @@ class Migrator:
 
         keys, sample = check_keys(keys), check_sample(sample)
         if python:
-            return self._preview([(name, True, pyform.load(body, name, None).upgrade)], keys, sample)
+            return self._preview([(name, True, pyform.load(body, name, None).upgrade, name)], keys, sample)
         up = sqlfile.parse(body, name).up
-        return self._preview([(name, up.transaction, up.statements(name))], keys, sample)
+        return self._preview([(name, up.transaction, up.typed(name), name)], keys, sample)
 
-    def _preview(self, todo: list[tuple[str, bool, object]], keys, sample: int) -> Preview:
-        for version, transactional, _ in todo:
+    def _preview(self, todo: list[tuple[str, bool, object, object]], keys, sample: int) -> Preview:
+        for version, transactional, steps, path in todo:
             if not transactional:
                 raise errors.PreviewNotPossible(
                     version, "it runs outside a transaction (transaction:false), and a preview applies "
                     "migrations inside one that it rolls back", "apply it to a copy of the database to see "
                     "what it does")
-        steps = [(version, up) for version, _, up in todo]
+            if not callable(steps):
+                runner.check(steps, path, transactional=True, protected=self._protected)
+        steps = [(version, up, path) for version, _, up, path in todo]
         if not steps:
             return Preview([])
-        run = dryrun.checked(self._run)
-        with self._scratch() as conn:
+        with self._scratch() as (conn, place), interrupts.watch(conn) as guard:
             try:
-                return run_preview(conn, steps, run, keys=keys, sample=sample)
-            except errors.MigrationFailed as exc:
-                failed = exc
-            # The diff of the migrations before the failing one, as a run of its own.
-            done = steps[:next((i for i, (v, _) in enumerate(steps) if v == failed.version), 0)]
-            result = Preview([])
-            if done:
                 try:
-                    result = run_preview(conn, done, run, keys=keys, sample=sample)
-                except errors.MigrationFailed:
-                    pass
-        result.versions, result.failed = [v for v, _ in steps], failed
+                    return run_preview(self._runner(conn, guard, place, dry=True), steps, keys=keys, sample=sample)
+                except errors.TransactionLost:
+                    raise  # what it committed is not known: no preview can say the database is unchanged
+                except errors.MigrationFailed as exc:
+                    failed = exc
+                # The diff of the migrations before the failing one, as a run of its own.
+                done = steps[:next((i for i, (v, _, _) in enumerate(steps) if v == failed.version), 0)]
+                result = Preview([])
+                if done:
+                    try:
+                        result = run_preview(self._runner(conn, guard, place, dry=True), done, keys=keys, sample=sample)
+                    except errors.MigrationFailed:
+                        pass
+            except KeyboardInterrupt:
+                raise errors.Interrupted("the preview was rolled back") from None
+        result.versions, result.failed = [v for v, _, _ in steps], failed
         return result
 
-    # -- weiser's names --------------------------------------------------------------
+    # -- the seed's names ------------------------------------------------------------
 
     def migration_status(self) -> StatusReport:
         return self.status()
@@ -588,13 +560,24 @@ class Migrator:
         return self.down(version)
 
     def create_migration(self, description: str, *, python: bool = True) -> Path:
-        """weiser's call: creates a Python migration and returns its path."""
+        """The seed's call: creates a Python migration and returns its path."""
         return self.new(description, python=python).path
 
     # -- internals ---------------------------------------------------------------------
 
+    @property
+    def _protected(self) -> tuple[str, str]:
+        """The ledger's tables, which a migration may read but not change."""
+        return ledger_tables(self.table)
+
+    def _ledger(self, conn, place: Place | None = None) -> Ledger:
+        return Ledger(conn, self.table, place or self.db.place(conn))
+
+    def _runner(self, conn, guard: interrupts.Interrupts, place: Place | None = None, *, dry: bool = False) -> Runner:
+        return Runner(conn, place or self.db.place(conn), protected=self._protected, interrupts=guard, dry=dry)
+
     def _ensure_ledger(self, conn) -> Ledger:
-        ledger = Ledger(conn, self.table)
+        ledger = self._ledger(conn)
         layout = ledger.layout()
         if layout != "current":
             files = {}
@@ -608,32 +591,32 @@ class Migrator:
                 ledger.ensure(files)
         return ledger
 
-    def _check_format(self, version: str) -> None:
-        if not is_version(version):
-            raise errors.NotAVersion(version)
-
-    def _check_version(self, version: str, known: Iterable[str]) -> None:
-        self._check_format(version)
-        if version not in set(known):
-            raise errors.UnknownVersion(version)
-
     def _notify(self, event, i, n, item, result) -> None:
         if self.progress:
             self.progress(event, i, n, item, result)
 
-    def _apply(self, conn, ledger: Ledger, s: Script, new: bool = False) -> StepResult:
+    def _apply(self, conn, ledger: Ledger, s: Script, guard: interrupts.Interrupts, new: bool = False) -> StepResult:
         record = _record_of(s)
         start = time.perf_counter()
+        run = self._runner(conn, guard)
         if s.transactional:
             try:
-                with transaction(conn):
-                    count = self._run(conn, s.version, _up_steps(s), "up")
+                with run.transaction(verify=s.kind == "python" or not self.db.owned):
+                    count = run.run(s.version, _up_steps(s), "up", path=s.path)
                     ms = _ms(start)
-                    # The ledger row is the migration's last statement. DuckDB refuses every statement
-                    # in a transaction an error aborted (where COMMIT would silently roll back), so a
-                    # row written here proves the transaction is live: no query after COMMIT is needed.
-                    ledger.record(**record, status="applied", execution_ms=ms, new=new,
-                                  detail=self._noted.get(s.version))
+                    # The ledger row is the migration's last statement, after the runner checked that
+                    # the transaction is still its own: DuckDB refuses every statement in a transaction
+                    # an error aborted (where COMMIT would silently roll back), so a row written here
+                    # proves the transaction is live: no query after COMMIT is needed.
+                    _recorded(s.version, lambda: ledger.record(**record, status="applied", execution_ms=ms,
+                                                               new=new, detail=self._noted.get(s.version)))
+            except KeyboardInterrupt:
+                # Asked, not assumed: without the engine's signal handler (outside the main thread) the
+                # interrupt may come after COMMIT.
+                if _status_of(ledger, s.version) == "applied":
+                    raise errors.Interrupted(f"after applying {s.version}, which was committed", s.version) from None
+                raise errors.Interrupted(f"applying {s.version} was rolled back: nothing of it remains",
+                                         s.version) from None
             except errors.MigrationFailed as exc:
                 self._record_failure(conn, ledger, record, exc, start)
                 raise
@@ -641,29 +624,37 @@ class Migrator:
                 raise errors.CommitFailed(exc.reason, s.version) from exc
         else:
             try:
-                count = self._run(conn, s.version, _up_steps(s), "up")
+                count = run.run(s.version, _up_steps(s), "up", path=s.path)
+            except KeyboardInterrupt:
+                if run.ran:  # committed as it went: what ran stays, and the ledger says so
+                    self._record_failure(conn, ledger, record, errors.MigrationFailed(
+                        s.version, run.ran[-1], "interrupted (Ctrl-C) after this statement", partial=True), start)
+                    raise errors.Interrupted(f"{s.version} runs outside a transaction (transaction:false): what "
+                                             "it committed before the interrupt stays, and it is recorded as "
+                                             "failed", s.version) from None
+                raise errors.Interrupted(f"applying {s.version}: none of its statements ran", s.version) from None
             except errors.MigrationFailed as exc:
-                failed = errors.MigrationFailed(exc.version, exc.statement, exc.error, partial=True)
-                self._record_failure(conn, ledger, record, failed, start)
-                raise failed from exc
+                self._record_failure(conn, ledger, record, exc, start)
+                raise
             ms = _ms(start)
+            detail = "transaction:false" + (f"; it ran its own transaction control: {', '.join(run.control)}"
+                                            if run.control else "")
             try:
                 with transaction(conn):
-                    ledger.record(**record, status="applied", execution_ms=ms, detail="transaction:false",
-                                  new=new)
+                    ledger.record(**record, status="applied", execution_ms=ms, detail=detail, new=new)
             except errors.CommitFailed as exc:
                 raise errors.MigrationFailed(s.version, "COMMIT", f"{exc.reason}\n(its ledger row could not "
                                              "be written)", partial=True) from exc
-        return StepResult(s.version, s.description, "up", ms, count)
+        return StepResult(s.version, s.description, "up", ms, count, run.replays)
 
     def _record_failure(self, conn, ledger: Ledger, record: dict, exc: errors.MigrationFailed, start) -> None:
         import duckdb
 
         error = exc.error
-        if exc.partial:  # status must tell that a rerun starts on top of what was committed
-            error += "\n(transaction:false: the statements before this one were committed)"
         if exc.where:
             error += f"\n(at {exc.where})"
+        if exc.partial:  # status must tell that a rerun starts on top of what was committed
+            error += "\n(transaction:false: the statements before this one were committed)"
         try:
             with transaction(conn):
                 ledger.record(**record, status="failed", execution_ms=_ms(start), error=error,
@@ -674,21 +665,31 @@ class Migrator:
     def _downgrade(self, row: Row, script: Script | None, trust_stored_python: bool):
         """The downgrade of ``row`` by the trust rule (see ``trust``), ready to run; raises if there is none."""
         if trust.as_applied(row, script):
-            steps = _down_steps(row.version, script.kind, script.downgrade_source, script.path)
+            path = script.path
+            steps = _down_steps(row.version, script.kind, script.downgrade_source, path)
         else:
             path = Path(self.scripts.versions_dir / row.filename) if row.filename else Path(row.version)
             steps = _down_steps(row.version, row.kind, trust.stored(row, script, trust_stored_python), path)
         if steps is None:
             raise errors.IrreversibleMigration(row.version)
+        if not callable(steps):
+            runner.check(steps, path, transactional=True, protected=self._protected)
         return steps
 
-    def _revert(self, conn, ledger: Ledger, row: Row, steps) -> StepResult:
+    def _revert(self, conn, ledger: Ledger, row: Row, steps, guard: interrupts.Interrupts) -> StepResult:
         start = time.perf_counter()
+        run = self._runner(conn, guard)
+        path = self.scripts.versions_dir / row.filename if row.filename else None
         try:
-            with transaction(conn):
-                count = self._run(conn, row.version, steps, "down")
+            with run.transaction(verify=callable(steps) or not self.db.owned):
+                count = run.run(row.version, steps, "down", path=path)
                 ms = _ms(start)  # one figure, the ledger's and the result's, as for an apply
-                ledger.forget(row.version, "reverted", execution_ms=ms)
+                _recorded(row.version, lambda: ledger.forget(row.version, "reverted", execution_ms=ms), "down")
+        except KeyboardInterrupt:
+            if _status_of(ledger, row.version) != "applied":
+                raise errors.Interrupted(f"after reverting {row.version}, which was committed", row.version) from None
+            raise errors.Interrupted(f"reverting {row.version} was rolled back: it is still applied",
+                                     row.version) from None
         except errors.CommitFailed as exc:
             raise errors.CommitFailed(exc.reason, row.version) from exc
         except errors.MigrationFailed as exc:
@@ -699,56 +700,40 @@ class Migrator:
         if ledger.row(row.version) is not None:
             raise errors.MigrationFailed(row.version, None, "the transaction did not commit "
                                          "(DuckDB rolled it back); nothing was reverted", "down")
-        return StepResult(row.version, row.description or "", "down", ms, count)
-
-    def _run(self, conn, version: str, steps, direction: str) -> int:
-        """Run one migration's steps on ``conn``; any error becomes MigrationFailed."""
-        import duckdb
-
-        if callable(steps):
-            session = pyform.Session(conn)
-            try:
-                steps(session)
-            except Exception as exc:
-                if isinstance(exc, errors.DuckmigError):
-                    raise
-                where = pyform.raised_at(exc, steps)
-                if isinstance(exc, duckdb.Error):  # a statement failed
-                    raise errors.MigrationFailed(version, session.statement, str(exc), direction, where=where) from exc
-                raise errors.MigrationFailed(version, None, f"{type(exc).__name__}: {exc}", direction, where=where,
-                                             last=session.statement) from exc
-            if session.error is not None and _aborted(conn):
-                # The migration caught DuckDB's error and returned: COMMIT would silently roll back.
-                statement, exc = session.error
-                raise errors.MigrationFailed(version, statement, f"{exc}\n(the migration caught this error "
-                                             "and went on, but DuckDB had aborted its transaction)", direction)
-            return len(session.statements)
-        for _, statement in steps:
-            try:
-                conn.execute(statement)
-            except duckdb.Error as exc:
-                raise errors.MigrationFailed(version, statement, str(exc), direction) from exc
-        return len(steps)
+        return StepResult(row.version, row.description or "", "down", ms, count, run.replays)
 
 
-def _aborted(conn) -> bool:
+def _recorded(version: str, write: Callable[[], None], direction: str = "up") -> None:
+    """Write a migration's ledger row in its transaction; DuckDB refusing it fails the migration."""
     import duckdb
 
     try:
-        conn.execute("SELECT 1")
-    except duckdb.TransactionException:
-        return True
-    return False
+        write()
+    except duckdb.Error as exc:
+        if is_busy(exc):
+            raise errors.ConnectionBusy() from exc
+        raise errors.MigrationFailed(version, None, f"{errors.first_line(str(exc))} (while writing its ledger row, "
+                                     "the transaction's last statement)", direction) from exc
 
 
-def status_state(report: StatusReport, version: str) -> str | None:
-    return next((m.state for m in report if m.version == version), None)
+def _status_of(ledger: Ledger, version: str) -> str | None:
+    row = ledger.row(version)
+    return row.status if row else None
+
+
+def _interrupted(what: str, version: str | None, results: list, direction: str = "up") -> errors.Interrupted:
+    done = len(results)
+    if done:
+        verb = "applied" if direction == "up" else "reverted"
+        what += f"; the {done} migration{'s' * (done != 1)} {verb} before it stay{'s' * (done == 1)} {verb}"
+    return errors.Interrupted(what, version, done)
 
 
 def _up_steps(s: Script):
+    """What the runner runs: the Python class's method, or the SQL section's typed statements."""
     if s.kind == "python":
         return s.migration.upgrade
-    return s.sql.up.statements(s.path)
+    return s.sql.up.typed(s.path)
 
 
 def _down_steps(version: str, kind: str | None, source: str | None, path: Path):
@@ -759,18 +744,13 @@ def _down_steps(version: str, kind: str | None, source: str | None, path: Path):
         return None
     if kind == "python":
         return pyform.load(source, path, version).downgrade
-    steps = sqlfile.Section(source, 1).statements(path)
+    steps = sqlfile.Section(source, 1).typed(path)
     return steps or None
 
 
 def _record_of(s: Script) -> dict:
     return dict(version=s.version, description=s.description, kind=s.kind, checksum=s.checksum,
                 downgrade=s.downgrade_source, filename=s.name)
-
-
-def _from_row(row: Row, state: str, file: str | None, description: str) -> MigrationStatus:
-    return MigrationStatus(row.version, description, row.kind, state, row.applied_at, row.execution_ms,
-                           row.error, row.statement, file)
 
 
 def _terminated(statement: str) -> str:

@@ -18,7 +18,6 @@ from decimal import Decimal
 from .. import errors
 from ..wording import plural as _n
 from . import catalog, diff, statements
-from .database import rolled_back
 
 SCHEMA_COLUMNS = ["kind", "name", "column", "change", "before", "after"]
 SUMMARY_COLUMNS = ["table", "key", "rows_before", "rows_after", "added", "removed", "changed", "unchanged"]
@@ -62,6 +61,7 @@ class Preview:
     schema_changes: list[tuple] = field(default_factory=list)
     tables: list[diff.TableDiff] = field(default_factory=list)
     warning_list: list[tuple] = field(default_factory=list)
+    replays: int = 0  # transactions replayed after a failed statement that a migration caught
 
     @property
     def ok(self) -> bool:
@@ -125,6 +125,7 @@ class Preview:
         return plain({
             "versions": self.versions,
             "covers": self.covers,
+            "replays": self.replays,
             "failed": None if self.ok else {"version": self.failed.version, "statement": self.failed.statement,
                                             "error": self.failed.error},
             "warnings": [dict(zip(WARNING_COLUMNS, w)) for w in self.warning_list],
@@ -171,24 +172,25 @@ def check_keys(keys) -> dict[str, list[str]]:
     return out
 
 
-def run(conn, migrations: list[tuple[str, object]], runner, *, keys: dict[str, list[str]], sample: int) -> Preview:
-    """Apply ``migrations`` ([(version, steps)]) with ``runner(conn, version, steps, "up")`` inside a
-    transaction that is rolled back, and diff. A failing migration raises MigrationFailed."""
+def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str, list[str]],
+        sample: int) -> Preview:
+    """Apply ``migrations`` ([(version, steps, path)]) with ``runner`` inside a transaction that is
+    rolled back, and diff. A failing migration raises MigrationFailed."""
     import duckdb
 
-    versions = [v for v, _ in migrations]
+    conn = runner.conn
+    versions = [v for v, _, _ in migrations]
     database = conn.execute("SELECT current_database()").fetchone()[0]
     sequences = _sequences(conn)
     before_conn = conn.cursor()  # sees the committed database: the tables as they were
     try:
-        with diff.Scratch(before_conn) as scratch, rolled_back(conn):
+        with diff.Scratch(before_conn) as scratch, runner.transaction(keep=False):
             before_objects, before = catalog.snapshot(conn), catalog.tables(conn)
-            ran: list[str] = []
-            for version, steps in migrations:
-                runner(conn, version, _recording(steps, ran), "up")
+            for version, steps, path in migrations:
+                runner.run(version, steps, "up", path=path)
             try:
                 after_objects, after = catalog.snapshot(conn), catalog.tables(conn)
-                pairs, notes = _touched(before, after, ran, keys, database)
+                pairs, notes = _touched(before, after, runner.ran, keys, database)
                 tables = diff.RowDiffer(conn, before_conn, scratch, sample).run(
                     [p for p in pairs if p.before is None or p.after is None or p.written or p.schema_changed])
             except duckdb.Error as exc:
@@ -199,7 +201,7 @@ def run(conn, migrations: list[tuple[str, object]], runner, *, keys: dict[str, l
     schema = diff.schema_rows(pairs, before_objects, after_objects)
     return Preview(versions, versions, None, propose_downgrade(pairs, before_objects, after_objects, tables),
                    schema, tables, _warnings(tables) + _not_compared(tables) + notes
-                   + _advanced(sequences, _sequences(conn)))
+                   + _advanced(sequences, _sequences(conn)), runner.replays)
 
 
 def _sequences(conn) -> dict[str, int]:
@@ -215,21 +217,6 @@ def _advanced(before: dict[str, int], after: dict[str, int]) -> list[tuple]:
              f"sequence {name} advanced by the preview (DuckDB does not roll sequences back): "
              f"the next value it gives is {after[name]}, not {value}")
             for name, value in before.items() if after.get(name, value) != value]
-
-
-def _recording(steps, ran: list[str]):
-    """The steps as they are, noting the statements they run."""
-    if not callable(steps):
-        ran.extend(statement for _, statement in steps)
-        return steps
-
-    def upgrade(session):
-        try:
-            steps(session)
-        finally:
-            ran.extend(session.statements)
-
-    return upgrade
 
 
 def _touched(before, after, ran: list[str], keys: dict[str, list[str]], database: str):

@@ -55,15 +55,22 @@ class Session:
     """What a Python migration's ``upgrade``/``downgrade`` receives.
 
     It runs statements on the engine's connection inside the engine's
-    transaction. ``commit()`` is accepted and deferred: the engine commits the
+    transaction, through the engine's guarded runner: transaction control and
+    changes to the ledger tables are refused, and a statement that fails leaves
+    the transaction as it was before it, so a migration may catch the error and
+    go on. ``commit()`` is accepted and deferred: the engine commits the
     migration together with its ledger row, so a migration stays atomic.
     """
 
-    def __init__(self, connection):
-        self._conn = connection
+    def __init__(self, runner):
+        from .runner import Runner
+
+        if not isinstance(runner, Runner):  # a bare duckdb connection: guarded as the engine would
+            runner = Runner.adopt(runner)
+        self._runner = runner
+        self._conn = runner.conn
         self.statement: str | None = None  # the one running, for error reports
         self.statements: list[str] = []
-        self.error: tuple[str, Exception] | None = None  # the last failed statement, even if caught
         self.commits = 0
         self._result: _Result | None = None
 
@@ -73,26 +80,21 @@ class Session:
         if not isinstance(sql, str):
             raise TypeError(f"session.exec() takes SQL text, not {type(sql).__name__}")
         if parameters is not None:
-            return self._run(sql, parameters)
+            return self._run(sql, parameters, None)
         self.statement = sql.strip()  # what failed, if DuckDB cannot even split it
         result = None
-        for _, statement in sqlfile.split(sql):
-            result = self._run(statement, None)
+        for _, statement, kinds in sqlfile.classify(sql):
+            result = self._run(statement, None, kinds)
         return result
 
     execute = exec
 
-    def _run(self, sql: str, parameters):
+    def _run(self, sql: str, parameters, kinds):
         if self._result is not None:
             self._result._keep_rows()
         self.statement = sql.strip()
         self.statements.append(self.statement)
-        try:
-            cursor = self._conn.execute(sql, parameters) if parameters is not None else self._conn.execute(sql)
-        except Exception as exc:
-            self.error = (self.statement, exc)
-            raise
-        self._result = _Result(cursor)
+        self._result = _Result(self._runner.execute(sql, parameters, kinds))
         return self._result
 
     def commit(self) -> None:
@@ -353,18 +355,12 @@ def _version_mismatch(path: Path, name: str, version, expected: str) -> errors.V
                                   hint=f'pass version="{expected}" to super().__init__, or rename the file')
 
 
-def raised_at(exc: BaseException, method) -> str | None:
-    """``FILE:LINE``, the last line of a migration's own file that an exception raised in its
-    ``method`` (``upgrade`` or ``downgrade``) passed through."""
-    code = getattr(getattr(method, "__func__", method), "__code__", None)
-    if code is None:
-        return None
-    line = _line_in(exc, code.co_filename)
-    return f"{Path(code.co_filename).name}:{line}" if line else None
+def error_line(exc: BaseException, path: Path | str) -> int | None:
+    """The line of ``path`` where an exception raised inside a migration passed, if any."""
+    return _line_in(exc, path)
 
 
 def _line_in(exc: BaseException, path: Path | str) -> int | None:
-    """The line of ``path`` where an exception raised inside a migration passed, if any."""
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == str(path):

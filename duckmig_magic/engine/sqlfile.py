@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from .. import errors
@@ -34,19 +34,23 @@ class Section:
 
     def statements(self, path: Path | str = "<sql>") -> list[tuple[int, str]]:
         """(line, statement) pairs, as ``split`` gives them; raises SqlSyntaxError."""
+        return [(line, text) for line, text, _ in self.typed(path)]
+
+    def typed(self, path: Path | str = "<sql>") -> list[tuple[int, str, frozenset[str]]]:
+        """(line, statement, DuckDB's statement types), as ``classify`` gives them; raises SqlSyntaxError."""
         import duckdb
 
         try:
-            return [(self.line + n - 1, text) for n, text in self._split]
+            return [(self.line + n - 1, text, kinds) for n, text, kinds in self._classified]
         except duckdb.Error as exc:
             raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _line_in_message(exc) - 1,
                                         "fix the statement; nothing was run") from exc
 
     @cached_property
-    def _split(self) -> list[tuple[int, str]]:
+    def _classified(self) -> list[tuple[int, str, frozenset[str]]]:
         # A run asks for a section's statements when it checks the file, plans and
         # applies it; DuckDB's parser and tokenizer cost more than a small migration.
-        return split(self.sql)
+        return classify(self.sql)
 
 
 def split(sql: str) -> list[tuple[int, str]]:
@@ -55,12 +59,36 @@ def split(sql: str) -> list[tuple[int, str]]:
     A statement is its text from its first token to the ``;`` that ends it,
     without that ``;`` or the comments before it.
     """
+    return [(line, text) for line, text, _ in classify(sql)]
+
+
+def classify(sql: str) -> list[tuple[int, str, frozenset[str]]]:
+    """``split``'s pairs with the types DuckDB's parser gives each statement (``TRANSACTION``,
+    ``SELECT``, ``INSERT``, ...); raises DuckDB's error if DuckDB cannot parse ``sql``."""
     import duckdb
 
-    # DuckDB's parser judges the syntax, but its statements' text cannot be
-    # used: DuckDB 1.x rewrites some (ADD COLUMN ... DEFAULT FALSE) into
-    # several with no text at all. Its tokenizer finds each `;` that ends one.
-    duckdb.extract_statements(sql)
+    # DuckDB's parser judges the syntax and tells the statements' types, but its
+    # statements' text cannot be used: DuckDB 1.x rewrites some (ADD COLUMN ...
+    # DEFAULT FALSE) into several with no text at all. Its tokenizer finds each `;`.
+    parsed = duckdb.extract_statements(sql)
+    pieces = _pieces(sql)
+    if len(parsed) == len(pieces):
+        kinds = [frozenset((p.type.name,)) for p in parsed]
+    else:  # some statement became several: each piece is typed on its own
+        kinds = [frozenset(p.type.name for p in duckdb.extract_statements(text)) for _, text in pieces]
+    return [(line, text, k) for (line, text), k in zip(pieces, kinds)]
+
+
+@lru_cache(maxsize=256)
+def kinds(sql: str) -> frozenset[str]:
+    """The types DuckDB's parser gives the statements of ``sql`` (a migration's loop runs the same
+    parametrised statement many times: it is parsed once)."""
+    import duckdb
+
+    return frozenset(p.type.name for p in duckdb.extract_statements(sql))
+
+
+def _pieces(sql: str) -> list[tuple[int, str]]:
     raw = sql.encode()
     result, start = [], None
     for offset, kind in tokens(sql) + [(len(raw), "end")]:

@@ -51,7 +51,10 @@ def tokens(sql: str) -> list[Token]:
 
 def written_table(sql: str) -> Name | None:
     """The table whose rows the statement writes, or None (a query, DDL, COPY ... TO)."""
-    toks = tokens(sql)
+    return _written(tokens(sql))
+
+
+def _written(toks: list[Token]) -> Name | None:
     depth = 0
     for i, tok in enumerate(toks):
         if tok.kind == "operator":
@@ -122,3 +125,56 @@ def _unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] == '"':
         return text[1:-1].replace('""', '"')
     return text
+
+
+def is_transaction_control(kinds: frozenset[str]) -> bool:
+    """BEGIN, COMMIT, ROLLBACK, ABORT, END and whatever else DuckDB's parser types a transaction
+    statement. DuckDB 1.x wraps some statements it rewrites in transaction statements of its own
+    (ADD COLUMN ... DEFAULT): those come with others, and are not the migration's."""
+    return kinds == {"TRANSACTION"}
+
+
+def changed_tables(sql: str) -> list[Name]:
+    """The tables a statement changes: the one whose rows it writes, or the one DDL drops, alters,
+    replaces, indexes or comments on (``DROP TABLE a, b``: both)."""
+    toks = tokens(sql)
+    found = [n for n in [_written(toks)] if n]
+    first = toks[0].word if toks else ""
+    if first not in _DDL:
+        return found
+    depth, index = 0, False
+    for i, tok in enumerate(toks):
+        if tok.kind == "operator":
+            depth += tok.text.count("(") - tok.text.count(")")
+            continue
+        index = index or tok.word == "INDEX"
+        if depth or not (tok.word == "TABLE" or (tok.word == "ON" and index)):
+            continue
+        j = i + 1
+        while j < len(toks) and toks[j].word in ("IF", "NOT", "EXISTS"):
+            j += 1
+        while True:  # DROP TABLE a, b
+            name, j = _name(toks, j)
+            if name is None:
+                break
+            found.append(name)
+            if j >= len(toks) or toks[j].text != ",":
+                break
+            j += 1
+        break
+    return found
+
+
+_DDL = {"DROP", "ALTER", "CREATE", "COMMENT"}
+
+
+def changed_ledger_table(sql: str, kinds: frozenset[str], names: tuple[str, ...]) -> str | None:
+    """The name among ``names`` (the ledger's tables) of a table the statement changes, if any; a
+    statement may read them."""
+    if kinds == {"SELECT"}:
+        return None
+    wanted = {n.lower(): n for n in names}
+    lowered = sql.lower()
+    if not any(n in lowered for n in wanted):  # most statements: no tokenizing needed
+        return None
+    return next((wanted[name[-1].lower()] for name in changed_tables(sql) if name[-1].lower() in wanted), None)

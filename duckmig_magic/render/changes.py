@@ -64,7 +64,8 @@ def counts(t) -> tuple:
 
 
 def text(p) -> str:
-    lines = [f"preview of {', '.join(p.versions)} (rolled back: the database is unchanged)"
+    replays = f"; {plural(p.replays, 'replay')}" if p.replays else ""
+    lines = [f"preview of {', '.join(p.versions)} (rolled back: the database is unchanged{replays})"
              if p.versions else "nothing to preview: no migration is pending"]
     if p.failed is not None:
         lines.append(f"FAILED: {p.failed.version}: {error_line(p.failed.error)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from ..errors import Interrupted
 from .common import COLOURS, FONT, MUTED, code_spans, duration, escape, plural, terminal_safe
 
 VERBS = {"up": ("applying", "applied"), "down": ("reverting", "reverted"), "redo": ("redoing", "redid")}
@@ -62,12 +63,14 @@ class TextProgress:
             desc = getattr(item, "description", "") or ""
             self._write(terminal_safe(f"[{index}/{total}] {verb} {item.version} {desc} ... "))
         else:
-            self._write(f"ok ({result.execution_ms:.1f} ms)\n")
+            replays = getattr(result, "replays", 0)
+            again = f", {plural(replays, 'replay')}" if replays else ""
+            self._write(f"ok ({result.execution_ms:.1f} ms{again})\n")
 
     def fail(self, error=None) -> None:
         """End the open line, so that the error is printed on a line of its own."""
         if self.open:
-            self._write("failed\n")
+            self._write("interrupted\n" if isinstance(error, Interrupted) else "failed\n")
             self.open = False
 
     def _write(self, text: str) -> None:

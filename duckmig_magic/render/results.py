@@ -38,6 +38,7 @@ def _verified(r: c.Verified, words: Words) -> str:
         lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
     lines.append(f"checked {plural(report.checked, 'applied migration')}"
                  + (f", round-tripped {len(report.roundtrip)}" if r.roundtrip else "")
+                 + (f" ({plural(report.replays, 'replay')})" if report.replays else "")
                  + (": ok" if report.ok else f": {plural(len(report.problems), 'problem')}"))
     return "\n".join(lines)
 

@@ -1,0 +1,152 @@
+"""Planning: from the version files, the ledger's rows, a target and flags to what runs.
+
+Pure functions: they read no file beyond what a script already holds, open no
+database and run nothing, so each rule is tested on tables of inline cases. The
+Migrator loads and checks the files they pick, and runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from .. import errors
+from . import identity, trust
+from .ledger import Row
+from .versions import Script, is_version
+
+STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order", "draft")
+TO_APPLY = ("pending", "failed", "out_of_order")  # the states up applies
+
+
+@dataclass
+class MigrationStatus:
+    """One migration as the files and the ledger see it."""
+
+    version: str
+    description: str
+    kind: str | None
+    state: str
+    applied_at: datetime | None = None
+    execution_ms: float | None = None
+    error: str | None = None
+    statement: str | None = None
+    file: str | None = None
+    downgrade_differs: bool = False  # the ledger stores a downgrade other than the file's (the file's runs)
+
+    @property
+    def is_applied(self) -> bool:
+        return self.state in ("applied", "modified", "missing")
+
+
+@dataclass
+class StatusReport:
+    database: str
+    directory: str
+    migrations: list[MigrationStatus]
+
+    def counts(self) -> dict[str, int]:
+        counts = {state: 0 for state in STATES}
+        for m in self.migrations:
+            counts[m.state] += 1
+        return counts
+
+    def by_state(self, *states: str) -> list[MigrationStatus]:
+        return [m for m in self.migrations if m.state in states]
+
+    @property
+    def current(self) -> str | None:
+        applied = [m.version for m in self.migrations if m.is_applied]
+        return max(applied) if applied else None
+
+    def __iter__(self):
+        return iter(self.migrations)
+
+    def __len__(self):
+        return len(self.migrations)
+
+
+def status(scripts: list[Script], rows: dict[str, Row], database: str = "", directory: str = "") -> StatusReport:
+    """Every migration, from its file or its ledger row or both, with its state."""
+    newest_applied = max((v for v, r in rows.items() if r.status == "applied"), default=None)
+    out: dict[str, MigrationStatus] = {}
+    for s in scripts:
+        row = rows.get(s.version)
+        if row is None:
+            state = "out_of_order" if newest_applied and s.version < newest_applied else "pending"
+            state = "draft" if s.is_draft else state  # an untouched template: planning skips it
+            out[s.version] = MigrationStatus(s.version, s.quick_description, s.kind, state, file=s.name)
+            continue
+        if row.status == "failed":
+            state = "failed"
+        elif row.checksum is not None and row.checksum != s.checksum:
+            state = "modified"
+        else:
+            state = "applied"
+        out[s.version] = _from_row(row, state, s.name, row.description or s.quick_description)
+        out[s.version].downgrade_differs = state == "applied" and trust.differs(row.downgrade, s)
+    for version, row in rows.items():
+        if version not in out:
+            out[version] = _from_row(row, "missing" if row.status == "applied" else "failed",
+                                     row.filename, row.description or "")
+    return StatusReport(database, directory, [out[v] for v in sorted(out)])
+
+
+def up(report: StatusReport, scripts: list[Script], target: str | None = None, *, out_of_order: bool = False,
+       allow_drift: bool = False) -> list[Script]:
+    """The scripts ``up(target)`` runs, in order; raises DriftError, NotAVersion, UnknownVersion or
+    OutOfOrder for a run that may not start."""
+    drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
+    if drift and not allow_drift:
+        raise errors.DriftError(drift, identity.copies(report))
+    if target is not None:
+        check_version(target, [s.version for s in scripts])
+    states = {m.version: m.state for m in report}
+    todo = [s for s in scripts if states[s.version] in TO_APPLY and (target is None or s.version <= target)]
+    late = [s.version for s in todo if states[s.version] == "out_of_order"
+            or (states[s.version] == "failed" and report.current and s.version < report.current)]
+    if late and not out_of_order:
+        raise errors.OutOfOrder(late, report.current)
+    return todo
+
+
+def down(rows: dict[str, Row], target: str | None = None, steps: int | None = None) -> list[str]:
+    """The versions ``down`` reverts, newest first: one step, ``steps`` of them, everything newer than
+    ``target``, or all with ``"base"``."""
+    applied = sorted((v for v, r in rows.items() if r.status == "applied"), reverse=True)
+    if not applied:
+        raise errors.NothingToRevert()
+    if target is not None and steps is not None:
+        raise errors.TargetAndSteps()
+    if target is None:
+        n = 1 if steps is None else steps
+        if n < 1:
+            raise errors.BadSteps(n)
+        return applied[:n]
+    if target == "base":
+        return applied
+    check_format(target)
+    if target not in applied:
+        raise errors.UnknownVersion(target, "among the applied migrations")
+    return [v for v in applied if v > target]
+
+
+def status_state(report: StatusReport, version: str) -> str | None:
+    return next((m.state for m in report if m.version == version), None)
+
+
+def check_format(version: str) -> None:
+    if not is_version(version):
+        raise errors.NotAVersion(version)
+
+
+def check_version(version: str, known: Iterable[str]) -> None:
+    check_format(version)
+    if version not in set(known):
+        raise errors.UnknownVersion(version)
+
+
+def _from_row(row: Row, state: str, file: str | None, description: str) -> MigrationStatus:
+    return MigrationStatus(row.version, description, row.kind, state, row.applied_at, row.execution_ms,
+                           row.error, row.statement, file)

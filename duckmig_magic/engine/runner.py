@@ -1,0 +1,351 @@
+"""The guarded statement runner: the one place a migration's statements run.
+
+SQL sections, a Python migration's session, preview and ``verify --roundtrip``
+all run statements through a ``Runner``. It owns the engine's transaction and:
+
+- refuses transaction control (what DuckDB's parser types a transaction
+  statement) in a section that runs in a transaction, and statements that
+  change the ledger tables (reading them is fine). A SQL file is refused before
+  the run starts (``check``); in a Python migration the statement raises, and
+  the migration fails even if its code catches that;
+- keeps the transaction alive through a failed statement (a savepoint by replay,
+  as DuckDB has no SAVEPOINT): it rolls back, replays in order the statements of
+  the open transaction that succeeded, then raises the original error into the
+  migration's code, which may catch it and go on;
+- checks after a migration's statements that the transaction open is still the
+  one it began, so nothing is reported as rolled back or committed on a guess;
+- runs every migration in the database and schema the run started in.
+
+A replay runs statements a second time, so it cannot restore what lives
+outside the transaction: sequences advanced by ``nextval`` (DuckDB does not
+roll them back; the replayed statements take new values), the values of volatile
+functions (``random()``, ``uuid()``, ``now()`` is the new transaction's), and
+side effects outside the database (``COPY ... TO`` a file, a Python migration's
+own work between statements). Queries (SELECT) are not replayed.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import errors
+from . import dryrun, pyform, sqlfile, statements
+from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
+from .interrupts import Interrupts, is_interrupt
+from .ledger import Place
+
+LEDGER = ("duckdb_migrations", "duckdb_migrations_history")
+
+
+def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDGER) -> None:
+    """Refuse, before anything runs, a statement the runner would refuse: ``steps`` are
+    (line, statement, kinds) as ``sqlfile.Section.typed`` gives them."""
+    for line, sql, kinds in steps:
+        refused = refusal(sql, kinds, path, line, transactional=transactional, protected=protected)
+        if refused is not None:
+            raise refused
+
+
+def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transactional: bool,
+            protected: tuple[str, ...]) -> errors.MigrationFileError | None:
+    """The error that refuses ``sql`` (transaction control in a transaction, a change to the ledger), if any."""
+    if transactional and statements.is_transaction_control(kinds):
+        return errors.TransactionControl(path, sql, line)
+    table = statements.changed_ledger_table(sql, kinds, protected)
+    return errors.LedgerTouched(path, sql, table, line) if table else None
+
+
+class Runner:
+    """Migrations' statements on ``conn``: in one transaction of the engine's (``transaction``),
+    or each on its own for a ``transaction:false`` section.
+
+    ``replays`` counts the savepoints restored; ``ran`` holds every statement that succeeded.
+    """
+
+    def __init__(self, conn, place: Place, *, protected: tuple[str, ...] = LEDGER,
+                 interrupts: Interrupts | None = None, dry: bool = False):
+        self.conn, self.place, self.protected = conn, place, tuple(protected)
+        self.dry = dry  # a preview or a round trip: what a rollback would not undo is refused (see dryrun)
+        self.interrupts = interrupts or Interrupts()
+        self.transactional = False  # a transaction of the engine's is open
+        self.replays = 0
+        self.ran: list[str] = []
+        self.control: list[str] = []  # transaction control that ran as written (transaction:false)
+        self.version, self.direction, self.path = None, "up", None
+        self._txid = None  # the engine's transaction, when it is to be checked (``transaction(verify=...)``)
+        self._moved = False  # a statement that may change the current database or schema ran
+        self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
+        self._broken: Exception | None = None  # what the migration's code may not swallow
+        self._failure: tuple[BaseException, str] | None = None  # the last statement that failed, and why
+
+    @classmethod
+    def adopt(cls, conn) -> "Runner":
+        """A runner for a connection someone else opened, in the transaction it has open, if any."""
+        runner = cls(conn, Place.current(conn))
+        if in_transaction(conn):
+            runner._began(verify=True)
+        return runner
+
+    # -- the engine's transaction ---------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, *, keep: bool = True, verify: bool = True):
+        """BEGIN ... COMMIT; with ``keep=False`` always rolled back (preview, verify --roundtrip).
+
+        ``verify``: check after each migration that the transaction open is still this one. It
+        costs a query each, and can be left out where only SQL sections run on a connection that
+        only duckmig uses: every statement of those was typed by DuckDB's parser, so none of
+        them can end the transaction.
+        """
+        begin(self.conn)
+        self._log = []
+        self._began(verify)
+        try:
+            yield self
+        except BaseException:
+            self._rollback()
+            raise
+        else:
+            if keep:
+                self.transactional = False
+                commit(self.conn)
+            else:
+                self._rollback()
+        finally:
+            self.transactional, self._log = False, []
+
+    def _began(self, verify: bool) -> None:
+        self._txid = transaction_id(self.conn) if verify else None
+        self.transactional = True
+
+    def _rollback(self) -> None:
+        import duckdb
+
+        self.transactional = False
+        rollback(self.conn)
+        try:  # a rolled-back ATTACH takes the database a migration moved to with it
+            self.place.use(self.conn)
+        except duckdb.Error:
+            pass
+
+    # -- one migration --------------------------------------------------------------------
+
+    def run(self, version: str, steps, direction: str = "up", *, path: Path | str | None = None) -> int:
+        """Run one migration: SQL ``steps`` [(line, statement, kinds)], or a Python method that takes
+        a session. Returns how many statements ran; a failure raises MigrationFailed, Ctrl-C
+        KeyboardInterrupt."""
+        self.version, self.direction, self.path = version, direction, path
+        self._broken = self._failure = None
+        self._moved = False
+        before = len(self.ran)
+        try:
+            if callable(steps):
+                self._python(steps)
+            else:
+                self._sql(steps)
+        except BaseException:
+            if not self.transactional and self.control and in_transaction(self.conn):
+                rollback(self.conn)  # the transaction a transaction:false section began and did not end
+            raise
+        self._after()
+        return len(self.ran) - before
+
+    def _sql(self, steps) -> None:
+        import duckdb
+
+        for _, statement, kinds in steps:
+            try:
+                self.execute(statement, None, kinds, restore=False)
+            except (duckdb.Error, errors.MigrationFileError) as exc:
+                failed = errors.MigrationFailed(self.version, statement, getattr(exc, "detail", None) or str(exc),
+                                                self.direction, partial=not self.transactional)
+                if isinstance(exc, errors.MigrationFileError):  # refused: it says what to do instead
+                    failed.hint = exc.hint
+                raise failed from exc
+
+    def _python(self, method) -> None:
+        session = pyform.Session(self)
+        try:
+            with self.interrupts.user_code():
+                method(session)
+        except BaseException as exc:
+            raise self._python_failure(exc, session) from exc
+        if self._broken is not None:  # refused, and the migration's code caught it and went on
+            raise self._python_failure(self._broken, session)
+
+    def _python_failure(self, exc: BaseException, session) -> BaseException:
+        import duckdb
+
+        if self.interrupts.requested:
+            return KeyboardInterrupt()
+        exc = self._broken or exc
+        if isinstance(exc, (errors.ConnectionBusy, errors.MigrationFailed, errors.PreviewRefused)):
+            return exc
+        where = self._where(exc)
+        if isinstance(exc, errors.MigrationFileError):  # refused: it says why, and what to do instead
+            failed = errors.MigrationFailed(self.version, exc.statement, exc.detail, self.direction, where=where)
+            failed.hint = exc.hint
+            return failed
+        if self._failure is not None and exc is self._failure[0]:
+            return errors.MigrationFailed(self.version, self._failure[1], str(exc), self.direction, where=where)
+        if isinstance(exc, duckdb.Error):  # a statement the session did not run: not ours to name
+            return errors.MigrationFailed(self.version, None, str(exc), self.direction, where=where)
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if not isinstance(exc, Exception):
+            message += " (raised by the migration itself: it cannot exit or stop the run, so it failed)"
+        # The code raised, not a statement: the last statement it ran is context, not the failure.
+        return errors.MigrationFailed(self.version, None, message, self.direction, where=where,
+                                      last=session.statement)
+
+    def _where(self, exc: BaseException) -> str | None:
+        if self.path is None:
+            return None
+        line = pyform.error_line(exc, self.path) or getattr(exc, "line", None)
+        return f"{Path(self.path).name}:{line}" if line else Path(self.path).name
+
+    def _after(self) -> None:
+        """After a migration's statements: the transaction open is still the engine's, and the
+        connection is back in the run's database and schema for the next migration."""
+        import duckdb
+
+        if not self.transactional:
+            if self.control and in_transaction(self.conn):
+                rollback(self.conn)
+                raise errors.MigrationFailed(
+                    self.version, self.control[-1], "its section ends inside a transaction it began "
+                    "(BEGIN without COMMIT); duckmig rolled that transaction back", self.direction, partial=True)
+            if self._moved:
+                self._home("SELECT NULL")
+            return
+        if self._txid is None:
+            if self._moved:
+                self._home("SELECT NULL")
+            return
+        try:
+            txid = self._home(TRANSACTION_ID)
+        except duckdb.TransactionException as exc:
+            raise errors.TransactionLost(self.version, None, "its transaction was aborted by a statement "
+                                         f"duckmig did not run ({errors.first_line(str(exc))})", self.direction)
+        if txid != self._txid:
+            raise errors.TransactionLost(self.version, None, "its transaction ended before duckmig committed it: "
+                                         "COMMIT or ROLLBACK ran on the connection without going through the "
+                                         "session (or another thread used the connection)", self.direction)
+
+    def _home(self, probe: str):
+        """``probe``'s value, asked in the run's database and schema, where a migration that moved
+        is moved back to. The transaction id is one for all of a connection's databases, but the
+        probe is still asked at home: the database a migration moved to may be gone (detached)."""
+        import duckdb
+
+        try:
+            value, database, schema = self.conn.execute(
+                f"SELECT ({probe}), current_database(), current_schema()").fetchone()
+        except duckdb.BinderException:  # the current database is gone (detached, or its ATTACH rolled back)
+            database = schema = None
+        if (database, schema) == (self.place.database, self.place.schema):
+            return value
+        self.place.use(self.conn)
+        return self.conn.execute(probe).fetchone()[0]
+
+    # -- one statement ------------------------------------------------------------------
+
+    def execute(self, sql: str, parameters=None, kinds: frozenset[str] | None = None, *, restore: bool = True):
+        """Run one statement, guarded; returns DuckDB's cursor.
+
+        In the engine's transaction a failed statement leaves the transaction as it was before
+        it (``restore``), then its error is raised.
+        """
+        if self._broken is not None:
+            raise self._broken
+        if kinds is None:
+            kinds = sqlfile.kinds(sql)
+        where = dict(transactional=self.transactional, protected=self.protected)
+        if refusal(sql, kinds, "", None, **where) is not None:  # the line is looked up only then
+            self._broken = refusal(sql, kinds, self.path or self.version or "<migration>", self._line(), **where)
+            raise self._broken
+        if self.dry and (reason := dryrun.refusal(sql)):
+            self._broken = errors.PreviewRefused(self.version or "<migration>", sql, reason)
+            raise self._broken
+        with self.interrupts.engine():
+            cursor = self._execute(sql, parameters, restore)
+        self.interrupts.check()
+        self.ran.append(sql.strip())
+        self._moved = self._moved or bool(kinds & _MOVES)
+        if self.transactional and kinds != {"SELECT"}:
+            self._log.append((sql, _copy(parameters)))
+        elif not self.transactional and statements.is_transaction_control(kinds):
+            self.control.append(sql.strip())
+        return cursor
+
+    def _execute(self, sql: str, parameters, restore: bool):
+        import duckdb
+
+        try:
+            with self.interrupts.statement():
+                return self.conn.execute(sql, parameters) if parameters is not None else self.conn.execute(sql)
+        except (duckdb.Error, RuntimeError) as exc:
+            self._refused(exc)
+            if "Current transaction is aborted" in str(exc) and self.transactional:
+                # Every statement the runner ran that failed was undone; this abort came from elsewhere.
+                self._broken = errors.TransactionLost(self.version, sql, "its transaction was aborted before this "
+                                                      "statement, by one duckmig did not run", self.direction)
+                raise self._broken from exc
+            self._failure = (exc, sql.strip())
+            if self.transactional and restore:
+                self._restore(exc, sql)
+            raise
+
+    def _refused(self, exc: BaseException) -> None:
+        """Ctrl-C, and another thread on the connection, are not the statement's failure."""
+        import duckdb
+
+        if self.interrupts.requested or (isinstance(exc, RuntimeError) and is_interrupt(exc)):
+            self.interrupts.requested = True
+            raise KeyboardInterrupt from exc
+        if is_busy(exc):
+            self._broken = errors.ConnectionBusy()
+            raise self._broken from exc
+        if not isinstance(exc, duckdb.Error):
+            raise exc  # not DuckDB's
+
+    def _restore(self, exc: BaseException, failed: str) -> None:
+        """A savepoint by replay: roll back, then run again, in order, what succeeded before."""
+        import duckdb
+
+        self._rollback()
+        begin(self.conn)
+        self._began(verify=self._txid is not None)
+        for sql, parameters in self._log:
+            try:
+                with self.interrupts.statement():
+                    self.conn.execute(sql, parameters) if parameters is not None else self.conn.execute(sql)
+            except (duckdb.Error, RuntimeError) as again:
+                self._refused(again)
+                self._broken = errors.MigrationFailed(
+                    self.version, sql, f"{errors.first_line(str(exc))} (in `{errors.cut(failed, 60)}`); "
+                    "bringing the transaction back to before it, this earlier statement failed on its second "
+                    f"run: {errors.first_line(str(again))}", self.direction)
+                raise self._broken from again
+        self.replays += 1
+
+    def _line(self) -> int | None:
+        """The line of the migration's own file that called the session, if it is a Python file."""
+        if self.path is None:
+            return None
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == str(self.path):
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
+
+
+_MOVES = {"SET", "ATTACH", "DETACH"}  # USE and SET schema/search_path are SET statements
+
+
+def _copy(parameters):
+    if parameters is None:
+        return None
+    return dict(parameters) if isinstance(parameters, dict) else list(parameters)

@@ -69,7 +69,7 @@ def test_status_report():
     report = plan.status(*inputs("123", {1: "applied", 2: "failed"}), "app.db", "migrations/versions")
     assert (report.database, report.directory, report.current) == ("app.db", "migrations/versions", v(1))
     assert report.counts() == {"applied": 1, "pending": 1, "failed": 1, "modified": 0, "missing": 0,
-                               "out_of_order": 0}
+                               "out_of_order": 0, "draft": 0}
     assert [m.version for m in report.by_state("failed")] == [v(2)]
     assert plan.status_state(report, v(3)) == "pending" and plan.status_state(report, v(9)) is None
 

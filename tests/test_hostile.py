@@ -22,24 +22,15 @@ from test_catalogue import state
 
 from duckmig_magic import Migrator, errors
 from duckmig_magic.cli import WORDS
+from test_migrator import python_file as class_form
 
 V1, V2, V3, V4 = "20250101_000001", "20250102_000002", "20250103_000003", "20250104_000004"
 DUCKDB_1 = duckdb.__version__.startswith("1.")
 
 
 def python_file(project, version: str, slug: str, upgrade: str, downgrade: str = "pass") -> Path:
-    """A class-form migration; the line of ``upgrade``'s first statement is 9."""
-
-    def body(code: str) -> str:
-        return textwrap.indent(textwrap.dedent(code).strip(), " " * 8)
-
-    return project.write(f"{version}_{slug}.py", (
-        "from duckmig_magic import BaseMigration\n\n\n"
-        "class Migration(BaseMigration):\n"
-        "    def __init__(self):\n"
-        f"        super().__init__(version={version!r}, description={slug!r})\n\n"
-        f"    def upgrade(self, session):\n{body(upgrade)}\n\n"
-        f"    def downgrade(self, session):\n{body(downgrade)}\n"), dedent=False)
+    """A class-form migration described by its slug; the line of ``upgrade``'s first statement is 9."""
+    return class_form(project, version, slug, upgrade, downgrade, description=slug)
 
 
 @pytest.fixture

@@ -21,7 +21,12 @@ def script(n: int) -> Script:
     return Script(f"{v(n)}_m{n}.sql", v(n), f"m{n}", "sql", _text=text(n))
 
 
+DRAFT = 7  # its file is `new`'s template, untouched
+
+
 def text(n: int) -> str:
+    if n == DRAFT:
+        return "-- description: add an index\n-- migrate:up\n\n-- migrate:down\n"
     return f"-- migrate:up\n{UP} -- {n}\n\n-- migrate:down\n{DOWN}\n"
 
 
@@ -60,6 +65,8 @@ def states(files: str, ledger: dict[int, str]) -> dict[int, str]:
     ("123", {2: "failed"}, {1: "pending", 2: "failed", 3: "pending"}),  # a failure is not a newest applied
     ("12", {1: "other-down"}, {1: "applied*", 2: "pending"}),
     ("12", {1: "other-down", 2: "edited"}, {1: "applied*", 2: "modified"}),  # a modified one is not compared
+    ("127", {}, {1: "pending", 2: "pending", 7: "draft"}),
+    ("127", {1: "applied", 2: "applied"}, {1: "applied", 2: "applied", 7: "draft"}),
 ])
 def test_status(files, ledger, expected):
     assert states(files, ledger) == expected
@@ -80,6 +87,8 @@ def test_status_report():
     ("", {}, None, {}, []),
     ("123", {}, None, {}, [1, 2, 3]),
     ("123", {}, v(2), {}, [1, 2]),
+    ("127", {}, None, {}, [1, 2]),  # a draft is passed by
+    ("127", {}, v(7), {}, [1, 2]),
     ("123", {1: "applied"}, v(1), {}, []),
     ("123", {1: "applied", 2: "failed"}, None, {}, [2, 3]),  # a failed one is tried again
     ("123", {1: "applied", 2: "applied", 3: "applied"}, None, {}, []),

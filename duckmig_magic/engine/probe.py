@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ledger import Ledger
-
 
 @dataclass
 class Found:
@@ -22,7 +20,7 @@ def look(migrator) -> Found:
     if not migrator.db.exists():
         return Found(new=True)
     with migrator.db.connect(write=False) as conn:
-        ledger = Ledger(conn, migrator.table)
+        ledger = migrator._ledger(conn)  # where the runs will find it: the pinned database and schema
         rows = ledger.rows()
         read_only = False
         if not migrator.db.owned:

@@ -419,12 +419,6 @@ class LedgerTampered(ConfigError):
     message = "ledger {table} {detail}"
 
 
-class LedgerWithoutKey(LedgerTampered):
-    detail = "has lost its primary key on version, so a version could be recorded twice"
-    hint = ("restore it: ALTER TABLE {table} ADD PRIMARY KEY (version); remove duplicate versions first if "
-            "that is refused")
-
-
 class LedgerExtraColumn(LedgerTampered):
     fields = ("table", "columns")
     hint = "give {them} a DEFAULT, or drop the NOT NULL (ALTER TABLE {table} ALTER COLUMN {columns[0]} DROP NOT NULL)"
@@ -451,7 +445,7 @@ class LegacyLedgerNullVersion(LedgerTampered):
 
 
 class UnknownLedgerStatus(LedgerTampered):
-    STATUSES = ("applied", "failed")
+    STATUSES = ("applied", "failed", "pending")
     fields = ("table", "found")  # found: status -> versions
     hint = ("set each to what the migration's state is (UPDATE ... SET status = 'applied'), or {stamp} the "
             "versions again after deleting those rows")
@@ -462,7 +456,7 @@ class UnknownLedgerStatus(LedgerTampered):
         listing = "; ".join(f"{status!r} ({', '.join(versions[:3])}{', ...' if len(versions) > 3 else ''})"
                             for status, versions in self.found.items())
         return (f"has rows whose status duckmig does not know: {listing}; the statuses are "
-                f"{' and '.join(map(repr, self.STATUSES))}")
+                f"{', '.join(map(repr, self.STATUSES[:-1]))} and {self.STATUSES[-1]!r}")
 
 
 class ConnectionBusy(ConfigError):

@@ -118,3 +118,8 @@ def shell(project, monkeypatch):
     sh.run_line_magic("load_ext", "duckmig_magic")
     yield sh
     InteractiveShell.clear_instance()
+
+
+# Each migration's state in the ledger: its newest event's row, unless that leaves it pending.
+STATE = ("(FROM duckdb_migrations QUALIFY row_number() OVER (PARTITION BY version ORDER BY seq DESC) = 1 "
+         "AND status <> 'pending')")

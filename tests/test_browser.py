@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import STATE
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -130,7 +131,7 @@ def test_status_and_preview_views_in_jupyterlab(project, lab, browser):
         page.screenshot(path=str(project.root / "failed.png"))
         raise
     page.screenshot(path=str(project.root / "views.png"), full_page=True)
-    assert project.query("SELECT version, status FROM duckdb_migrations ORDER BY 1") == [
+    assert project.query(f"SELECT version, status FROM {STATE} ORDER BY 1") == [
         (V1, "applied"), (V2, "applied")]
     assert project.query("SELECT * FROM metrics ORDER BY id") == [(1, 3.0, None), (2, 2.5, None)]
 

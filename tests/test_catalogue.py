@@ -185,7 +185,7 @@ CASES = [
     C("notebook into a missing folder", "notebook -o nowhere/nb.ipynb --dir migrations", errors.NotebookFolderMissing, "cannot write nowhere/nb.ipynb: folder nowhere does not exist"),
     # -- the database -----------------------------------------------------------------------------------------------
     C("ledger of another layout", UP + " --table other", errors.WrongLedgerLayout, "table other exists but is not a duckmig ledger (columns: a, b)\n  hint: rename that table, or choose another ledger table with --table", sql="CREATE TABLE other (a INTEGER, b VARCHAR)"),
-    C("ledger without history", UP, errors.WrongLedgerLayout, "table duckdb_migrations exists but is not a duckmig ledger", sql="DROP TABLE duckdb_migrations_history"),
+    C("ledger without its event column", UP, errors.WrongLedgerLayout, "table duckdb_migrations exists but is not a duckmig ledger", sql="ALTER TABLE duckdb_migrations DROP COLUMN event"),
     C("ledger checksum differs", UP, errors.DriftError, f"applied migrations differ from their files: {V2} (modified)", code=3, sql=f"UPDATE duckdb_migrations SET checksum = 'x' WHERE version = '{V2}'"),
     C("ledger row without file", UP, errors.DriftError, "applied migrations differ from their files: 20250101_000000 (missing)", code=3, sql="INSERT INTO duckdb_migrations (version, status, checksum) VALUES ('20250101_000000', 'applied', 'x')"),
     C("database held by another process", UP, errors.DatabaseLocked, "database app.db is locked by process {pid} (", hold=True),
@@ -267,8 +267,8 @@ def state(root: Path) -> dict:
 
 def without_failure(before: dict, after: dict, version: str) -> dict:
     """``after`` with the ledger's record of ``version``'s failure taken out, checking it is one:
-    its row, and a 'failed' event for each of the case's two runs."""
-    for table, runs in (("duckdb_migrations", 1), ("duckdb_migrations_history", 2)):
+    a 'failed' event for each of the case's two runs."""
+    for table, runs in (("duckdb_migrations", 2),):
         key = ("main", table)
         sql, rows = after["app.db"][key]
         new = [r for r in rows if r not in before["app.db"][key][1]]

@@ -23,6 +23,7 @@ import duckdb
 import pytest
 
 from duckmig_magic import Migrator
+from conftest import STATE
 
 SLOW = os.environ.get("DUCKMIG_SLOW") == "1"
 ROUNDS = 60 if SLOW else 8
@@ -59,9 +60,9 @@ def applied_once(db: Path) -> None:
     with duckdb.connect(str(db), read_only=True) as conn:
         assert conn.execute("SELECT n FROM counter").fetchall() == [(COUNT - 1,)]
         assert conn.execute("SELECT i FROM log ORDER BY i").fetchall() == [(i,) for i in range(1, COUNT)]
-        assert conn.execute("SELECT version, status FROM duckdb_migrations ORDER BY version").fetchall() \
+        assert conn.execute(f"SELECT version, status FROM {STATE} ORDER BY version").fetchall() \
             == [(version(i), "applied") for i in range(COUNT)]
-        events = Counter(conn.execute("SELECT version, event FROM duckdb_migrations_history").fetchall())
+        events = Counter(conn.execute("SELECT version, event FROM duckdb_migrations").fetchall())
     assert events == Counter({(version(i), "applied"): 1 for i in range(COUNT)})
 
 

@@ -17,9 +17,15 @@ Python code catches a failed statement, so the engine rolls back and runs what
 succeeded before it again. A kill then must leave the migration absent, never
 doubled or half there.
 
+A third series kills runs of SQL migrations that share transactions (group
+commit) after one of them failed: while the group is rolled back, while the
+migrations before the failing one are applied again, and while the failure is
+recorded. Each migration must be there once or not at all, as the ledger says.
+
 DUCKMIG_CRASH_KILLS=N sets the number of kills (default 50; 500 with
-DUCKMIG_SLOW=1), DUCKMIG_REPLAY_KILLS=N those during replays (default 12; 100
-with DUCKMIG_SLOW=1); DUCKMIG_CRASH_SEED picks other moments.
+DUCKMIG_SLOW=1), DUCKMIG_REPLAY_KILLS=N those during replays and
+DUCKMIG_GROUP_KILLS=N those after a grouped failure (default 12 each; 100 with
+DUCKMIG_SLOW=1); DUCKMIG_CRASH_SEED picks other moments.
 """
 
 from __future__ import annotations
@@ -44,9 +50,12 @@ import pytest
 from duckmig_magic import Migrator
 from duckmig_magic.engine.versions import checksum
 
+from conftest import STATE
+
 SLOW = os.environ.get("DUCKMIG_SLOW") == "1"
 KILLS = int(os.environ.get("DUCKMIG_CRASH_KILLS") or (500 if SLOW else 50))
 REPLAY_KILLS = int(os.environ.get("DUCKMIG_REPLAY_KILLS") or (100 if SLOW else 12))
+GROUP_KILLS = int(os.environ.get("DUCKMIG_GROUP_KILLS") or (100 if SLOW else 12))
 SEED = int(os.environ.get("DUCKMIG_CRASH_SEED") or 20250710)
 COUNT = 100
 ROWS = 300  # rows of each created table
@@ -128,7 +137,7 @@ def effects(conn) -> dict[str, bool]:
         raise Disagreement(f"{version(0)} half applied: tables {sorted(core)}")
     found = {version(0): bool(core)}
     if not core:
-        leftovers = (tables | views | indexes) - {"duckdb_migrations", "duckdb_migrations_history"}
+        leftovers = (tables | views | indexes) - {"duckdb_migrations"}
         if leftovers:
             raise Disagreement(f"objects without the base migration: {sorted(leftovers)}")
         return found | {version(i): False for i in range(1, COUNT)}
@@ -174,7 +183,7 @@ def effects(conn) -> dict[str, bool]:
     return found
 
 
-def check(db: Path, sums: dict[str, str], effects=effects) -> int:
+def check(db: Path, sums: dict[str, str], effects=effects, failed: frozenset = frozenset()) -> int:
     """Reopen the database and compare ``effects`` with the ledger; returns how many are applied.
 
     It opens a copy, so that the next run finds the files as the kill left them:
@@ -197,11 +206,12 @@ def check(db: Path, sums: dict[str, str], effects=effects) -> int:
         rows, applied_events = {}, Counter()
         if "duckdb_migrations" in tables:
             rows = {v: (status, cs) for v, status, cs in conn.execute(
-                "SELECT version, status, checksum FROM duckdb_migrations").fetchall()}
+                f"SELECT version, status, checksum FROM {STATE}").fetchall()}
             applied_events = Counter(r[0] for r in conn.execute(
-                "SELECT version FROM duckdb_migrations_history WHERE event = 'applied'").fetchall())
+                "SELECT version FROM duckdb_migrations WHERE event = 'applied'").fetchall())
     recorded = {v for v, (status, _) in rows.items() if status == "applied"}
-    assert {v: s for v, (s, _) in rows.items() if s != "applied"} == {}, "a kill is not a failure"
+    assert {v: s for v, (s, _) in rows.items() if s != "applied" and v not in failed} == {}, \
+        "a kill is not a failure"
     for v, present in found.items():
         if present != (v in recorded):
             raise Disagreement(f"{v}: effect {'present' if present else 'absent'}, "
@@ -506,3 +516,94 @@ def test_the_replay_check_sees_a_doubled_migration(tmp_path):
     with pytest.raises(Disagreement, match=f"{version(2)} partly applied or doubled by a replay: "
                                            f"found \\(True, {2 * REPLAY_ROWS}, 1\\)"):
         check(db, sums, replay_effects)
+
+
+# -- kills after a grouped migration failed ------------------------------------------------------
+
+GROUPED = 20  # SQL migrations after the base; they share transactions
+FAILS_AT = 15  # this one fails until its file is mended
+GROUP_ROWS = 200_000  # rows each creates: a few ms each, so the group's re-apply takes a while
+
+
+def grouped_migration(i: int, fail: bool = True) -> tuple[str, str]:
+    if i == 0:
+        return f"{version(0)}_base.sql", "-- migrate:up\nCREATE TABLE log (i INTEGER);\n"
+    body = f"CREATE TABLE g{i} AS SELECT range AS id FROM range({GROUP_ROWS});\nINSERT INTO log VALUES ({i});\n"
+    if i == FAILS_AT and fail:
+        body += "SELECT * FROM no_such_table;\n"
+    return f"{version(i)}_group_{i}.sql", "-- migrate:up\n" + body
+
+
+def grouped_effects(conn) -> dict[str, bool]:
+    tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "log" not in tables:
+        return {version(i): False for i in range(GROUPED + 1)}
+    log = Counter(r[0] for r in conn.execute("SELECT i FROM log").fetchall())
+    found = {version(0): True}
+    for i in range(1, GROUPED + 1):
+        seen = (f"g{i}" in tables, log[i])
+        if seen not in ((True, 1), (False, 0)):
+            raise Disagreement(f"{version(i)} partly applied or doubled: found {seen}")
+        found[version(i)] = seen[0]
+    return found
+
+
+def kill_after_grouped_failures(folder: Path, rng: random.Random, kills: int) -> Counter:
+    """Kill `up` runs at random moments after the failing migration started, until ``kills`` kills;
+    after each, mend the file and check that the next `up` completes."""
+    counts, runner = Counter(), Runner()
+    window = 0.3  # seconds after the failing migration started; learnt from runs that finish
+    failing = f"applying {version(FAILS_AT)}"
+    try:
+        while counts["kills"] < kills:
+            counts["databases"] += 1
+            root = folder / f"db{counts['databases']}"
+            versions = root / "migrations" / "versions"
+            versions.mkdir(parents=True)
+            sums = {}
+            for i in range(GROUPED + 1):
+                name, text = grouped_migration(i)
+                (versions / name).write_text(text, encoding="utf-8")
+                sums[version(i)] = checksum(text)
+            err = root / "err.txt"
+            pid = runner.start(root)
+            deadline = time.monotonic() + 60
+            while failing not in _read(err) and not runner.finished():
+                assert time.monotonic() < deadline, "the failing migration did not start in 60 s"
+                time.sleep(0.001)
+            started = time.monotonic()
+            time.sleep(rng.uniform(0, window))
+            killed = not runner.finished()
+            if killed:
+                os.kill(pid, signal.SIGKILL)
+            code, _ = runner.result()
+            db = root / "app.db"
+            if not killed:
+                assert code == 1 and f"applying {version(FAILS_AT)} failed" in _read(err), _read(err)
+                window = max(0.05, (time.monotonic() - started) * 1.2)
+                continue
+            assert code == -signal.SIGKILL, _read(err)
+            counts["kills"] += 1
+            applied = check(db, sums, grouped_effects, failed=frozenset({version(FAILS_AT)}))
+            recorded = Migrator(str(db), str(root / "migrations")).status().by_state("failed")
+            counts["before the re-apply committed" if applied < FAILS_AT else
+                   "after the failure was recorded" if recorded else "after the re-apply, before the record"] += 1
+            name, text = grouped_migration(FAILS_AT, fail=False)
+            (versions / name).write_text(text, encoding="utf-8")
+            sums[version(FAILS_AT)] = checksum(text)
+            assert len(Migrator(str(db), str(root / "migrations")).up()) == GROUPED + 1 - applied
+            assert check(db, sums, grouped_effects) == GROUPED + 1
+    finally:
+        runner.close()
+    return counts
+
+
+def test_sigkill_after_a_grouped_failure_leaves_ledger_and_database_agreeing(tmp_path, report):
+    counts = kill_after_grouped_failures(tmp_path, random.Random(f"{SEED}-group"), GROUP_KILLS)
+    report(f"crash: {counts['kills']} SIGKILLs after a grouped migration failed ({FAILS_AT} of {GROUPED}, seed "
+           f"{SEED}): {counts['before the re-apply committed']} before its group's re-apply committed, "
+           f"{counts['after the re-apply, before the record']} between the re-apply and the failure's record, "
+           f"{counts['after the failure was recorded']} after; every time, each migration was there once or not "
+           "at all, as the ledger said, and the next `up` completed")
+    assert counts["kills"] == GROUP_KILLS
+    assert counts["before the re-apply committed"] > 0, "some kills should land before the re-apply commits"

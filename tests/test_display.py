@@ -19,6 +19,7 @@ from duckmig_magic.engine.migrator import MigrationStatus, StatusReport
 from duckmig_magic.render import changes, status
 from duckmig_magic.render.common import MONO, duration, html_table
 from duckmig_magic.render.progress import summary
+from conftest import STATE
 
 V1, V2, V3, V4, V5, V6, V7 = (f"2025010{i}_000000" for i in range(1, 8))
 EVIL = "<script>alert(1)</script>"
@@ -315,7 +316,7 @@ def two(project):
 
 
 def applied(project) -> list[str]:
-    return [v for (v,) in project.query("SELECT version FROM duckdb_migrations WHERE status = 'applied' ORDER BY 1")]
+    return [v for (v,) in project.query(f"SELECT version FROM {STATE} WHERE status = 'applied' ORDER BY 1")]
 
 
 def test_widget_children_and_initial_state(two):
@@ -562,7 +563,7 @@ def test_executed_notebook_keeps_widget_html_and_text_and_converts_to_tables(two
     assert set(preview.data) == {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"}
     assert preview.data["text/plain"].startswith(f"preview of {V1}, {V2} (rolled back: the database is unchanged)")
     assert Page(preview.data["text/html"]).text.startswith(f"preview of {V1}, {V2} — nothing was applied")
-    assert two.query("SELECT version, event FROM duckdb_migrations_history WHERE seq <= 4 ORDER BY seq") == [
+    assert two.query("SELECT version, event FROM duckdb_migrations WHERE seq <= 4 ORDER BY seq") == [
         (V1, "applied"), (V2, "applied"), (V2, "reverted"), (V1, "reverted")]
     # a cell's preview, then the bar of its apply: each shown once, the widget with its fallbacks
     # stdout may arrive in more than one stream message when the kernel flushes mid-cell

@@ -22,6 +22,7 @@ from test_catalogue import state
 from duckmig_magic import Migrator, errors
 from duckmig_magic.cli import WORDS
 from test_migrator import python_file as class_form
+from conftest import STATE
 
 V1, V2, V3, V4 = "20250101_000001", "20250102_000002", "20250103_000003", "20250104_000004"
 DUCKDB_1 = duckdb.__version__.startswith("1.")
@@ -42,7 +43,7 @@ def base(project):
 
 
 def ledger(project) -> list[tuple[str, str]]:
-    return project.query("SELECT version, status FROM duckdb_migrations ORDER BY version")
+    return project.query(f"SELECT version, status FROM {STATE} ORDER BY version")
 
 
 def rows(project, table: str = "t") -> list[tuple]:
@@ -51,7 +52,7 @@ def rows(project, table: str = "t") -> list[tuple]:
 
 def without_failure_of(before: dict, after: dict, version: str) -> dict:
     """``after`` with the ledger's record of ``version``'s failure taken out (its row and one event)."""
-    for table in ("duckdb_migrations", "duckdb_migrations_history"):
+    for table in ("duckdb_migrations",):
         key = ("main", table)
         sql, found = after["app.db"][key]
         new = [r for r in found if r not in before["app.db"][key][1]]
@@ -189,7 +190,7 @@ def test_commit_in_a_single_transaction_run_commits_none_of_the_migrations_befor
     with pytest.raises(errors.MigrationFailed) as info:
         project.migrator().up(single_transaction=True)
     assert (info.value.version, info.value.group) == (V3, 2)
-    assert project.tables() == {"duckdb_migrations", "duckdb_migrations_history"}
+    assert project.tables() == {"duckdb_migrations"}
     assert ledger(project) == [(V3, "failed")]
 
 
@@ -265,7 +266,7 @@ def test_a_users_connection_keeps_its_current_database_and_the_ledger_stays_wher
         assert conn.execute("SELECT current_database(), current_setting('search_path')").fetchone() == (
             "scratch", "scratch.main")
         assert conn.execute("SELECT database_name, table_name FROM duckdb_tables() ORDER BY ALL").fetchall() == [
-            ("app", "duckdb_migrations"), ("app", "duckdb_migrations_history"), ("app", "t"), ("app", "two")]
+            ("app", "duckdb_migrations"), ("app", "t"), ("app", "two")]
         assert [s.state for s in m.status()] == ["applied", "applied"]
         conn.execute("USE app")
         m.down()
@@ -464,30 +465,24 @@ def test_an_exit_or_base_exception_in_a_migration_is_a_failure_of_it(base, cli, 
 LEGACY = "CREATE TABLE duckdb_migrations (id INTEGER, version VARCHAR, description VARCHAR, applied_at TIMESTAMP);\n"
 TAMPERED = [
     # (name, SQL run on the database, the error, what it says)
-    ("ledger without its primary key",
-     "CREATE TABLE copy AS SELECT * FROM duckdb_migrations; DROP TABLE duckdb_migrations; "
-     "ALTER TABLE copy RENAME TO duckdb_migrations",
-     errors.LedgerWithoutKey, "ledger duckdb_migrations has lost its primary key on version"),
+    ("ledger without the column that orders its events",
+     "ALTER TABLE duckdb_migrations DROP COLUMN seq",
+     errors.WrongLedgerLayout, "table duckdb_migrations exists but is not a duckmig ledger"),
     ("extra NOT NULL column",
      "ALTER TABLE duckdb_migrations ADD COLUMN owner VARCHAR DEFAULT 'me'; "
      "ALTER TABLE duckdb_migrations ALTER COLUMN owner DROP DEFAULT; "
      "ALTER TABLE duckdb_migrations ALTER COLUMN owner SET NOT NULL",
      errors.LedgerExtraColumn, "ledger duckdb_migrations has NOT NULL column that duckmig does not write: owner"),
-    ("history with a NOT NULL column",
-     "ALTER TABLE duckdb_migrations_history ADD COLUMN who VARCHAR DEFAULT 'me'; "
-     "ALTER TABLE duckdb_migrations_history ALTER COLUMN who DROP DEFAULT; "
-     "ALTER TABLE duckdb_migrations_history ALTER COLUMN who SET NOT NULL",
-     errors.LedgerExtraColumn, "has NOT NULL column that duckmig does not write: who"),
     ("status outside the closed set",
      f"UPDATE duckdb_migrations SET status = 'APPLIED' WHERE version = '{V1}'",
      errors.UnknownLedgerStatus, f"has rows whose status duckmig does not know: 'APPLIED' ({V1}); the statuses "
-                                 "are 'applied' and 'failed'"),
+                                 "are 'applied', 'failed' and 'pending'"),
     ("legacy ledger with a duplicate version",
-     "DROP TABLE duckdb_migrations; DROP TABLE duckdb_migrations_history; DROP TABLE t; " + LEGACY
+     "DROP TABLE duckdb_migrations; DROP TABLE t; " + LEGACY
      + f"INSERT INTO duckdb_migrations VALUES (1, '{V1}', 'a', now()), (2, '{V1}', 'b', now())",
      errors.LegacyLedgerDuplicates, f"(the seed's layout) records version {V1} more than once"),
     ("legacy ledger with a NULL version",
-     "DROP TABLE duckdb_migrations; DROP TABLE duckdb_migrations_history; DROP TABLE t; " + LEGACY
+     "DROP TABLE duckdb_migrations; DROP TABLE t; " + LEGACY
      + f"INSERT INTO duckdb_migrations VALUES (1, '{V1}', 'a', now()), (2, NULL, 'b', now())",
      errors.LegacyLedgerNullVersion, "(the seed's layout) has 1 row without a version"),
 ]
@@ -560,7 +555,7 @@ def test_the_ledger_rule_follows_the_ledgers_name(project):
         m.up()
     assert not project.db.exists()
     assert [r.version for r in m.up(V1)] == [V1]
-    assert project.tables() == {"ledger", "ledger_history"}
+    assert project.tables() == {"ledger"}
 
 
 def test_a_users_connection_used_by_another_thread_at_the_same_time(base):

@@ -19,13 +19,14 @@ import time
 import duckdb
 import pytest
 from test_catalogue import state
+from conftest import STATE
 
 V1, V2, V3 = "20250101_000001", "20250102_000002", "20250103_000003"
 # Hours of work on one thread; DuckDB checks for an interrupt between its chunks.
 LONG = "SELECT sum(hash(a.range + b.range)) FROM range(1000000) a, range(1000000) b"
 SINGLE = "SET threads = 1"
 WAIT = 30  # seconds an interrupt may take, at most; the statement runs far longer
-LEDGER = "SELECT version, status FROM duckdb_migrations ORDER BY version"
+LEDGER = f"SELECT version, status FROM {STATE} ORDER BY version"
 
 
 def python_migration(version: str, slug: str, upgrade: str, downgrade: str = "pass") -> tuple[str, str]:
@@ -222,7 +223,7 @@ def test_ctrl_c_in_a_transaction_false_migration_records_what_it_committed(proje
     assert project.ledger() == [(V1, "applied"), (V2, "failed")]
     with duckdb.connect(str(project.root / "app.db")) as conn:
         assert conn.execute("SELECT x FROM a").fetchall() == [(1,)]
-        error, statement = conn.execute("SELECT error, statement FROM duckdb_migrations WHERE version = ?",
+        error, statement = conn.execute(f"SELECT error, statement FROM {STATE} WHERE version = ?",
                                         [V2]).fetchone()
     assert (statement, error.splitlines()[0]) == (SINGLE, "interrupted (Ctrl-C) after this statement")
     status = project.duckmig("status").stdout

@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 
 import duckmig_magic
 from duckmig_magic.display import PreviewView
+from conftest import STATE
 from duckmig_magic.magics import Duckmig, parse_migration_line
 
 TAGS = """\
@@ -60,7 +61,7 @@ def database_state(project):
     if not project.db.exists():
         return None
     tables = project.query("SELECT table_name FROM duckdb_tables() ORDER BY 1")
-    ledger = project.query("SELECT version, status, checksum FROM duckdb_migrations ORDER BY 1") \
+    ledger = project.query(f"SELECT version, status, checksum FROM {STATE} ORDER BY 1") \
         if ("duckdb_migrations",) in tables else []
     return tables, ledger
 
@@ -503,7 +504,7 @@ def test_config_directory_and_pyproject(shell, project, capsys):
     cell(shell, "add_notes --apply", NOTES)
     with duckdb.connect(str(project.root / "other.db")) as other:
         assert other.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall() == \
-            [("ledger",), ("ledger_history",), ("notes",)]
+            [("ledger",), ("notes",)]
 
 
 def test_ignored_files_are_one_warning_line(connected, project, capsys):

@@ -18,9 +18,10 @@ import pytest
 
 from duckmig_magic import Migrator, errors
 from duckmig_magic.engine.trust import StoredDowngrade
+from conftest import STATE
 
 V1, V2, V3, V4 = "20250101_000001", "20250102_000002", "20250103_000003", "20250104_000004"
-LEDGER = {"duckdb_migrations", "duckdb_migrations_history"}
+LEDGER = {"duckdb_migrations"}
 
 # Third statements that fail. DuckDB treats them differently: a binder error leaves the
 # transaction usable, a runtime error aborts it so that a later COMMIT silently rolls back.
@@ -37,7 +38,7 @@ def state(m: Migrator) -> dict[str, str]:
 
 
 def applied_rows(project) -> list[tuple[str, str]]:
-    return project.query("SELECT version, status FROM duckdb_migrations ORDER BY version")
+    return project.query(f"SELECT version, status FROM {STATE} ORDER BY version")
 
 
 def events(m: Migrator) -> list[tuple[str, str]]:
@@ -570,7 +571,7 @@ def test_verify_roundtrip(project):
                 "DROP TABLE good;\nALTER TABLE base DROP COLUMN y;")
     project.sql(V3, "bad", "CREATE TABLE bad (x INTEGER);", "SELECT 1;")
     project.sql(V4, "irreversible", "CREATE TABLE irreversible (x INTEGER);")
-    before = project.query("SELECT * FROM duckdb_migrations_history")
+    before = project.query("SELECT * FROM duckdb_migrations")
 
     report = m.verify(roundtrip=True)
 
@@ -583,7 +584,7 @@ def test_verify_roundtrip(project):
     assert not report.ok
     assert project.tables() == {"base"} | LEDGER
     assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 'base'") == [("x",)]
-    assert project.query("SELECT * FROM duckdb_migrations_history") == before
+    assert project.query("SELECT * FROM duckdb_migrations") == before
     assert state(m) == {V1: "applied", V2: "pending", V3: "pending", V4: "pending"}
 
 
@@ -685,7 +686,7 @@ def test_first_down_adopts_the_legacy_ledger(project):
     legacy_project(project)
     assert [r.version for r in project.migrator().down()] == [V2]
     assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 'metrics'") == [("id",)]
-    assert project.query("SELECT version, legacy_id FROM duckdb_migrations") == [(V1, 7)]
+    assert project.query(f"SELECT version, legacy_id FROM {STATE}") == [(V1, 7)]
 
 
 def test_adopted_row_whose_file_is_gone_is_missing_not_modified(project):
@@ -695,7 +696,7 @@ def test_adopted_row_whose_file_is_gone_is_missing_not_modified(project):
     assert state(m) == {V1: "applied", V2: "applied", "20250105_000000": "missing"}
     m.stamp(V2)  # something that writes: adopts the table
     assert state(m) == {V1: "applied", V2: "applied", "20250105_000000": "missing"}
-    assert project.query("SELECT checksum, legacy_id FROM duckdb_migrations WHERE version = '20250105_000000'") == [
+    assert project.query(f"SELECT checksum, legacy_id FROM {STATE} WHERE version = '20250105_000000'") == [
         (None, 9)]
     assert m.verify().problems == [("20250105_000000", "missing", "applied, but its file is gone")]
     with pytest.raises(errors.IrreversibleMigration):
@@ -859,7 +860,7 @@ def test_single_transaction_applies_all_or_nothing(project):
         m.up(single_transaction=True)
     assert caught.value.version == V2 and caught.value.group == 1
     assert "rolled back with the 1 migration before it in the single transaction" in str(caught.value)
-    assert project.tables() == {"duckdb_migrations", "duckdb_migrations_history"}  # V1's table is gone too
+    assert project.tables() == {"duckdb_migrations"}  # V1's table is gone too
     assert state(m) == {V1: "pending", V2: "failed", V3: "pending"}
 
     project.sql(V2, "three", "CREATE TABLE a (x INTEGER);", "DROP TABLE a;")

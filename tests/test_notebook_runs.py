@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import STATE
 
 V1, V2, V3 = "20250101_000001", "20250102_000002", "20250103_000003"
 BROKEN = "SELECT CAST('x' AS INTEGER);"
@@ -76,7 +77,7 @@ def test_a_partial_run_says_each_outcome_and_the_failure_once(partial):
         f"{four} was not applied: {V2}, pending before it, failed first",
         f"applying {V2} failed: Conversion Error: Could not convert string 'x' to INT32"]
     assert f"  not tried: {V3}, {four}" in error.splitlines()
-    assert partial.query("SELECT version, status FROM duckdb_migrations ORDER BY version") == [
+    assert partial.query(f"SELECT version, status FROM {STATE} ORDER BY version") == [
         (V1, "applied"), (V2, "failed")]
 
 

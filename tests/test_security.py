@@ -16,6 +16,7 @@ import pytest
 from test_catalogue import state
 
 from duckmig_magic import errors
+from conftest import STATE
 
 V1, V2 = "20250101_000001", "20250102_000002"
 HOSTILE = ['my "ledger"', "ledger; DROP TABLE items; --", "with space", "Ünïcode", "it's", "a.b", '"']
@@ -33,7 +34,7 @@ def test_a_ledger_table_of_any_name_is_one_quoted_identifier(project, cli, table
     items(project, v2="-- migrate:up\nCREATE TABLE tags (t VARCHAR);\n-- migrate:down\nDROP TABLE tags;\n")
     where = ["-d", project.db, "--dir", project.directory, "--table", table]
     assert cli("up", *where).out == "applied 2 migrations\n"
-    assert project.tables() == {"items", "tags", table, f"{table}_history"}
+    assert project.tables() == {"items", "tags", table}
     assert project.query(f'SELECT version, status FROM "{table.replace(chr(34), 2 * chr(34))}" ORDER BY 1') \
         == [(V1, "applied"), (V2, "applied")]
     assert "2 applied" in cli("status", *where).out
@@ -53,7 +54,7 @@ def test_a_description_is_stored_as_data(project, description):
         f"    def __init__(self):\n        super().__init__(version='20250103_000003', description={description!r})\n\n"
         "    def upgrade(self, session):\n        session.exec('SELECT 1')\n"), dedent=False)
     project.migrator().up()
-    assert project.query("SELECT description FROM duckdb_migrations WHERE version > ? ORDER BY version", [V1]) \
+    assert project.query(f"SELECT description FROM {STATE} WHERE version > ? ORDER BY version", [V1]) \
         == [(description,), (description,)]
     assert project.query("SELECT count(*) FROM items") == [(2,)]
 
@@ -89,7 +90,7 @@ def test_a_preview_quotes_the_names_of_the_tables_it_reads(project):
     assert preview.ok and preview.table_names == [table]
     assert preview.summary.iloc[0][["rows_before", "rows_after", "added", "changed"]].tolist() == [2, 3, 1, 1]
     assert project.query(f"SELECT * FROM {q(table)} ORDER BY id") == before
-    assert project.tables() == {"items", table, "duckdb_migrations", "duckdb_migrations_history"}
+    assert project.tables() == {"items", table, "duckdb_migrations"}
 
 
 # -- commands that say they run nothing run no Python ----------------------------------------------------
@@ -136,8 +137,8 @@ def test_commands_that_run_nothing_import_no_python_migration(project, cli, mark
 def test_stamp_records_a_python_migration_without_importing_it(project, cli, marker):
     assert cli("stamp", V2, "-d", "app.db").out == f"stamped {V2}\n"
     assert not marker.exists()
-    assert project.tables() == {"items", "duckdb_migrations", "duckdb_migrations_history"}
-    assert project.query("SELECT description, kind FROM duckdb_migrations WHERE version = ?", [V2]) == \
+    assert project.tables() == {"items", "duckdb_migrations"}
+    assert project.query(f"SELECT description, kind FROM {STATE} WHERE version = ?", [V2]) == \
         [("Planted code", "python")]
 
 
@@ -149,7 +150,7 @@ def test_repair_accepts_an_edited_python_file_without_importing_it(project, cli,
     path.write_text(path.read_text().replace("Planted code", "Planted, reviewed"))
     assert cli("repair", "-d", "app.db").out == f"{V2}  accepted the edited file\n"
     assert not marker.exists()
-    assert project.query("SELECT description FROM duckdb_migrations WHERE version = ?", [V2]) == \
+    assert project.query(f"SELECT description FROM {STATE} WHERE version = ?", [V2]) == \
         [("Planted, reviewed",)]
 
 
@@ -310,7 +311,7 @@ def stored_python(marker: Path) -> str:
             "    def downgrade(self, session):\n        session.exec('DROP TABLE items')\n")
 
 
-LEDGER = {"duckdb_migrations", "duckdb_migrations_history"}
+LEDGER = {"duckdb_migrations"}
 
 
 @pytest.mark.parametrize("kind", ["sql", "python"])
@@ -346,7 +347,7 @@ def test_status_and_verify_report_a_stored_downgrade_other_than_the_files(projec
                                   "checked 2 applied migrations: 1 problem\n")
     assert state(project.root) == before
     assert cli("repair", "-d", "app.db").out == f"{V2}  stored the file's downgrade\n"
-    assert project.query("SELECT downgrade FROM duckdb_migrations WHERE version = ?", [V2]) == [("DROP TABLE tags;\n",)]
+    assert project.query(f"SELECT downgrade FROM {STATE} WHERE version = ?", [V2]) == [("DROP TABLE tags;\n",)]
     assert cli("verify", "-d", "app.db").code == 0
 
 

@@ -13,7 +13,7 @@ from duckmig_magic import Migrator, errors
 from duckmig_magic.engine.database import in_transaction
 
 V1, V2, V3 = "20250101_000001", "20250102_000002", "20250103_000003"
-LEDGER = {"duckdb_migrations", "duckdb_migrations_history"}
+LEDGER = {"duckdb_migrations"}
 
 
 @pytest.fixture(params=["file", "attached"])

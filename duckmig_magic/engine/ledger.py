@@ -1,12 +1,18 @@
-"""The ledger: the ``duckdb_migrations`` table and its append-only history.
+"""The ledger: ``duckdb_migrations``, an append-only log of migration events.
 
-``duckdb_migrations`` holds one row per migration that is applied or whose last
-attempt failed; ``duckdb_migrations_history`` holds every event (applied,
-reverted, failed, stamped, repaired, adopted). The caller owns transactions:
-``record_*`` methods run inside the caller's, so a migration and its row commit
-or roll back together.
+Every event (applied, failed, reverted, stamped, repaired, adopted) is one row,
+written with one INSERT inside the caller's transaction, so a migration and its
+event commit or roll back together. A row holds the migration's whole state
+after its event; a migration's state is the row of its newest event (highest
+``seq``), found by a query. The table has no key, unique constraint or
+sequence, which some catalogs (DuckLake) lack; order comes from ``seq``, which
+the writer numbers under its write lock.
 
-Both tables are addressed fully qualified in the ``Place`` (database and schema)
+Two older layouts are adopted in place, losing nothing: the seed's four columns
+(``id, version, description, applied_at``), and duckmig 0.1.0's state table
+with its ``_history`` table of events.
+
+The table is addressed fully qualified in the ``Place`` (database and schema)
 the run started in, whatever the connection's current database is meanwhile:
 a migration that runs ``USE other`` cannot move the ledger.
 """
@@ -20,22 +26,38 @@ from datetime import datetime, timezone
 from .. import errors
 
 LEGACY_COLUMNS = {"id", "version", "description", "applied_at"}
-COLUMNS = ("version", "description", "kind", "checksum", "status", "applied_at", "execution_ms",
-           "error", "statement", "downgrade", "filename", "legacy_id")
-STATUSES = errors.UnknownLedgerStatus.STATUSES  # a closed set: any other value is refused, not half-understood
-# The columns duckmig fills in every row it writes; any other NOT NULL column without a default refuses them.
-_ALWAYS_WRITTEN = {"version", "status", "applied_at", "seq", "event", "occurred_at"}
+# duckmig 0.1.0: a state table with these columns, and a history table of events.
+V0_COLUMNS = {"version", "description", "kind", "checksum", "status", "applied_at", "execution_ms", "error",
+              "statement", "downgrade", "filename", "legacy_id"}
+V0_HISTORY = {"seq", "version", "event", "occurred_at", "checksum", "execution_ms", "detail"}
+# A row's state columns, in Row's order; each event row carries all of them. ``execution_ms`` is how
+# long the event's own work took; ``attempt_ms``, how long the run that left the state took (an apply's
+# time stays the state's through a later repair).
+STATE = ("version", "description", "kind", "checksum", "status", "applied_at", "attempt_ms", "error",
+         "statement", "downgrade", "filename")
+COLUMNS = {"seq": "BIGINT", "version": "VARCHAR", "event": "VARCHAR", "status": "VARCHAR",
+           "occurred_at": "TIMESTAMP", "description": "VARCHAR", "kind": "VARCHAR", "checksum": "VARCHAR",
+           "applied_at": "TIMESTAMP", "execution_ms": "DOUBLE", "attempt_ms": "DOUBLE", "error": "VARCHAR",
+           "statement": "VARCHAR", "downgrade": "VARCHAR", "downgrade_checksum": "VARCHAR", "filename": "VARCHAR",
+           "detail": "VARCHAR", "legacy_id": "BIGINT"}
+# What a state may be after an event: "pending" is a migration the ledger holds no state for (reverted,
+# forgotten, cleared). A closed set: any other value is refused, not half-understood.
+STATUSES = errors.UnknownLedgerStatus.STATUSES
+_V0 = {"attempt_ms": "execution_ms"}  # 0.1.0 kept the state's time in execution_ms
+_ALWAYS_WRITTEN = {"seq", "version", "event", "status", "occurred_at"}
 
 
 @dataclass
 class Row:
+    """A migration's state in the ledger: its newest event's."""
+
     version: str
     description: str | None
     kind: str | None
     checksum: str | None  # None: unknown (adopted from the legacy table without a file)
     status: str  # "applied" or "failed"
     applied_at: datetime | None
-    execution_ms: float | None
+    execution_ms: float | None  # the attempt's that left this state
     error: str | None
     statement: str | None
     downgrade: str | None
@@ -77,15 +99,8 @@ class Place:
 
 
 def tables(name: str) -> tuple[str, str]:
-    """The ledger's two tables, for the name it is given: what a migration may not change."""
+    """The tables a migration may not change: the ledger, and the name of 0.1.0's history table."""
     return name, f"{name}_history"
-
-
-# A row that exists (a failed attempt) is replaced whole; columns an INSERT leaves out are NULL.
-_UPSERT = ("ON CONFLICT (version) DO UPDATE SET description = excluded.description, kind = excluded.kind, "
-           "checksum = excluded.checksum, status = excluded.status, applied_at = excluded.applied_at, "
-           "execution_ms = excluded.execution_ms, error = excluded.error, statement = excluded.statement, "
-           "downgrade = excluded.downgrade, filename = excluded.filename")
 
 
 def literal(text: str) -> str:
@@ -95,6 +110,12 @@ def literal(text: str) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _digest(text: str | None) -> str | None:
+    from .versions import checksum
+
+    return checksum(text) if text else None
 
 
 class Ledger:
@@ -113,7 +134,7 @@ class Ledger:
     # -- layout --------------------------------------------------------------
 
     def _columns(self) -> dict[str, list[tuple[str, bool]]]:
-        """{table: [(column, NOT NULL without default)]} of the ledger's two tables, as they are."""
+        """{table: [(column, NOT NULL without default)]} of the ledger and 0.1.0's history table, as they are."""
         # Literals, not parameters: DuckDB 1.x imports pandas to bind the first parameter
         # of a process, which alone would make `status` several times slower.
         rows = self.conn.execute(
@@ -127,7 +148,8 @@ class Ledger:
         return found
 
     def layout(self) -> str:
-        """'none', 'legacy' (the seed's four columns) or 'current'; raises on anything else."""
+        """'none', 'legacy' (the seed's four columns), '0.1' (duckmig 0.1.0's two tables) or 'current';
+        raises on anything else."""
         if self._current:
             return "current"
         found = self._columns()
@@ -136,74 +158,102 @@ class Ledger:
             return "none"
         if set(cols) == LEGACY_COLUMNS:
             return "legacy"
-        history = {c for c, _ in found.get(self.names[1], [])}
-        if not (set(COLUMNS) <= set(cols) and {"seq", "version", "event", "occurred_at"} <= history):
-            raise errors.WrongLedgerLayout(self.name, cols)
-        required = [c for table in self.names for c, needed in found.get(table, [])
-                    if needed and c not in _ALWAYS_WRITTEN]
-        if required:
-            raise errors.LedgerExtraColumn(self.name, required)
-        keys = self.conn.execute(
-            "SELECT constraint_column_names FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
-            f"AND database_name = {literal(self.place.database)} AND schema_name = {literal(self.place.schema)} "
-            f"AND table_name = {literal(self.name)}").fetchall()
-        if [list(k) for k, in keys] != [["version"]]:
-            raise errors.LedgerWithoutKey(self.name)
-        self._current = True
-        return "current"
+        if set(COLUMNS) <= set(cols):
+            required = [c for c, needed in found[self.name] if needed and c not in _ALWAYS_WRITTEN]
+            if required:
+                raise errors.LedgerExtraColumn(self.name, required)
+            self._current = True
+            return "current"
+        if V0_COLUMNS <= set(cols) and V0_HISTORY <= {c for c, _ in found.get(self.names[1], [])}:
+            return "0.1"
+        raise errors.WrongLedgerLayout(self.name, cols)
 
     def _create_sql(self, table: str) -> str:
-        return (f"CREATE TABLE {table} (version VARCHAR PRIMARY KEY, description VARCHAR, kind VARCHAR, "
-                "checksum VARCHAR, status VARCHAR NOT NULL, applied_at TIMESTAMP, execution_ms DOUBLE, "
-                "error VARCHAR, statement VARCHAR, downgrade VARCHAR, filename VARCHAR, legacy_id BIGINT)")
+        return f"CREATE TABLE {table} ({', '.join(f'{c} {t}' for c, t in COLUMNS.items())})"
 
     def ensure(self, files: dict[str, tuple[str, str | None, str, str]] | None = None) -> str:
-        """Create the ledger, or adopt a legacy one in place; inside the caller's transaction.
+        """Create the ledger, or adopt an older layout in place; inside the caller's transaction.
 
         ``files`` maps version to (checksum, downgrade, kind, filename) for the
-        files as they are now: adopted legacy rows take them, so they are not
-        reported as drift. Returns the layout found before.
+        files as they are now: rows adopted from the seed's table take them, so
+        they are not reported as drift. Returns the layout found before.
         """
         layout = self.layout()
         if layout == "current":
             return layout
         if layout == "none":
             self.conn.execute(self._create_sql(self.quoted))
-        else:
-            self.rows()  # refuses a legacy table with duplicate or NULL versions before changing it
-            tmp = self.place.qualify(f"{self.name}__adopting")
-            self.conn.execute(self._create_sql(tmp))
-            self.conn.execute(
-                f"INSERT INTO {tmp} (version, description, status, applied_at, legacy_id) "
-                f"SELECT CAST(version AS VARCHAR), CAST(description AS VARCHAR), 'applied', "
-                f"TRY_CAST(applied_at AS TIMESTAMP), TRY_CAST(id AS BIGINT) FROM {self.quoted}")
-            self.conn.execute(f"DROP TABLE {self.quoted}")
-            self.conn.execute(f"ALTER TABLE {tmp} RENAME TO {quote(self.name)}")
-        self.conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.quoted_history} (seq BIGINT PRIMARY KEY, version VARCHAR, "
-            "event VARCHAR NOT NULL, occurred_at TIMESTAMP NOT NULL, checksum VARCHAR, execution_ms DOUBLE, detail VARCHAR)")
+            self._current = True
+            return layout
+        old = self.rows()  # refuses duplicate or NULL versions, unknown statuses, before changing anything
+        tmp = self.place.qualify(f"{self.name}__adopting")
+        self.conn.execute(self._create_sql(tmp))
         if layout == "legacy":
-            for version in [r[0] for r in self.conn.execute(f"SELECT version FROM {self.quoted}").fetchall()]:
-                checksum, downgrade, kind, filename = (files or {}).get(version, (None, None, None, None))
-                self.conn.execute(
-                    f"UPDATE {self.quoted} SET checksum = ?, downgrade = ?, kind = ?, filename = ? "
-                    "WHERE version = ?", [checksum, downgrade, kind, filename, version])
-                self.event(version, "adopted", checksum,
-                           detail="from the legacy table" + ("" if checksum else "; file not found"))
+            self._adopt_legacy(tmp, old, files or {})
+        else:
+            self._adopt_v0(tmp)
+            self.conn.execute(f"DROP TABLE {self.quoted_history}")
+        self.conn.execute(f"DROP TABLE {self.quoted}")
+        self.conn.execute(f"ALTER TABLE {tmp} RENAME TO {quote(self.name)}")
+        self._current, self._seq = True, None
         return layout
+
+    def _adopt_legacy(self, tmp: str, old: dict[str, Row], files: dict) -> None:
+        now = utcnow()
+        ids = dict(self.conn.execute(
+            f"SELECT CAST(version AS VARCHAR), TRY_CAST(id AS BIGINT) FROM {self.quoted}").fetchall())
+        for seq, version in enumerate(sorted(old), 1):
+            checksum, downgrade, kind, filename = files.get(version, (None, None, None, None))
+            row = old[version]
+            self.conn.execute(
+                f"INSERT INTO {tmp} (seq, version, event, status, occurred_at, description, kind, checksum, "
+                "applied_at, downgrade, downgrade_checksum, filename, detail, legacy_id) "
+                "VALUES (?, ?, 'adopted', 'applied', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [seq, version, now, row.description, kind, checksum, row.applied_at, downgrade, _digest(downgrade),
+                 filename, "from the legacy table" + ("" if checksum else "; file not found"), ids.get(version)])
+
+    def _adopt_v0(self, tmp: str) -> None:
+        """0.1.0's events become the log, as they were; each version's newest event takes the state
+        its row held (a version without one is pending), so status, history and down read the same."""
+        self.conn.execute(
+            f"INSERT INTO {tmp} (seq, version, event, occurred_at, checksum, execution_ms, detail, status) "
+            "SELECT seq, version, event, occurred_at, checksum, execution_ms, detail, CASE event "
+            f"WHEN 'reverted' THEN 'pending' WHEN 'failed' THEN 'failed' ELSE 'applied' END FROM {self.quoted_history}")
+        # A row without any event (written by hand) gets one, so that nothing it says is lost.
+        self.conn.execute(
+            f"INSERT INTO {tmp} (seq, version, event, occurred_at, checksum, execution_ms) "
+            f"SELECT (SELECT COALESCE(MAX(seq), 0) FROM {tmp}) + row_number() OVER (ORDER BY s.version), "
+            f"s.version, 'adopted', COALESCE(s.applied_at, now()::TIMESTAMP), s.checksum, s.execution_ms "
+            f"FROM {self.quoted} s WHERE s.version NOT IN (SELECT version FROM {tmp} WHERE version IS NOT NULL)")
+        newest = f"seq IN (SELECT max(seq) FROM {tmp} GROUP BY version)"
+        self.conn.execute(f"UPDATE {tmp} SET status = 'pending' WHERE {newest} "
+                          f"AND version NOT IN (SELECT version FROM {self.quoted})")
+        sets = ", ".join(f"{c} = s.{_V0.get(c, c)}" for c in STATE if c != "version")
+        self.conn.execute(f"UPDATE {tmp} SET {sets}, legacy_id = s.legacy_id FROM {self.quoted} s "
+                          f"WHERE {tmp}.version = s.version AND {tmp}.{newest}")
+        for seq, downgrade in self.conn.execute(
+                f"SELECT seq, downgrade FROM {tmp} WHERE downgrade IS NOT NULL").fetchall():
+            self.conn.execute(f"UPDATE {tmp} SET downgrade_checksum = ? WHERE seq = ?", [_digest(downgrade), seq])
 
     # -- reading -------------------------------------------------------------
 
+    def _state_sql(self, where: str = "version IS NOT NULL") -> str:
+        return (f"SELECT {', '.join(STATE)} FROM {self.quoted} WHERE {where} "
+                "QUALIFY row_number() OVER (PARTITION BY version ORDER BY seq DESC) = 1")
+
     def rows(self) -> dict[str, Row]:
-        """Every row by version; an absent or legacy table reads without changing anything."""
+        """The state of every migration the ledger holds one for; an absent or older-layout ledger
+        reads without changing anything."""
         layout = self.layout()
         if layout == "none":
             return {}
         if layout == "legacy":
             sql = (f"SELECT CAST(version AS VARCHAR), CAST(description AS VARCHAR), NULL, NULL, 'applied', "
                    f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL FROM {self.quoted}")
+        elif layout == "0.1":
+            sql = f"SELECT {', '.join(_V0.get(c, c) for c in STATE)} FROM {self.quoted}"
         else:
-            sql = f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.quoted}"
+            sql = self._state_sql()
         found = [Row(*r) for r in self.conn.execute(sql).fetchall()]
         rows = {r.version: r for r in found}
         if None in rows:
@@ -212,7 +262,7 @@ class Ledger:
             seen = Counter(r.version for r in found)
             raise errors.LegacyLedgerDuplicates(self.name, sorted(v for v, n in seen.items() if n > 1))
         self._check_statuses(found)
-        return rows
+        return {v: r for v, r in rows.items() if r.status != "pending"}
 
     def _check_statuses(self, rows: list[Row]) -> None:
         unknown: dict[str, list[str]] = {}
@@ -225,83 +275,88 @@ class Ledger:
     def row(self, version: str) -> Row | None:
         if self.layout() != "current":
             return self.rows().get(version)
-        r = self.conn.execute(f"SELECT {', '.join(COLUMNS[:-1])} FROM {self.quoted} WHERE version = ?",
-                              [version]).fetchone()
+        r = self.conn.execute(self._state_sql(f"version = {literal(version)}")).fetchone()
         if r is None:
             return None
         self._check_statuses([Row(*r)])
-        return Row(*r)
+        return Row(*r) if r[4] != "pending" else None
 
     def history(self, version: str | None = None) -> list[Event]:
-        if self.layout() != "current":
+        layout = self.layout()
+        if layout in ("none", "legacy"):
             return []
-        where, params = ("WHERE version = ?", [version]) if version else ("", [])
+        table, detail = (self.quoted_history, "detail") if layout == "0.1" else (self.quoted, "COALESCE(detail, error)")
+        where = f"WHERE version = {literal(version)}" if version else ""
         rows = self.conn.execute(
-            f"SELECT seq, version, event, occurred_at, checksum, execution_ms, detail FROM {self.quoted_history} "
-            f"{where} ORDER BY seq", params).fetchall()
+            f"SELECT seq, version, event, occurred_at, checksum, execution_ms, {detail} FROM {table} "
+            f"{where} ORDER BY seq").fetchall()
         return [Event(*r) for r in rows]
 
     # -- writing (inside the caller's transaction) -------------------------------
-
-    def event(self, version: str | None, event: str, checksum: str | None = None,
-              execution_ms: float | None = None, detail: str | None = None) -> None:
-        self.conn.execute(
-            f"INSERT INTO {self.quoted_history} (seq, version, event, occurred_at, checksum, execution_ms, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", [self._next_seq(1), version, event, utcnow(), checksum, execution_ms,
-                                             detail])
 
     def _next_seq(self, n: int) -> int:
         """The first of ``n`` new event numbers; a rolled-back event leaves a gap, which orders and
         need not count."""
         if self._seq is None:
-            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.quoted_history}").fetchone()[0]
+            self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.quoted}").fetchone()[0]
         self._seq += n
         return self._seq - n + 1
 
-    def record(self, *, version: str, description: str, kind: str, checksum: str | None, status: str,
-               execution_ms: float | None, downgrade: str | None, filename: str | None,
-               error: str | None = None, statement: str | None = None, event: str | None = None,
-               detail: str | None = None, new: bool = False) -> None:
-        """Write the row of ``version`` and its event; ``new``: the caller knows it has no row yet,
-        and a plain INSERT costs DuckDB a fraction of an upsert."""
-        self.conn.execute(
-            f"INSERT INTO {self.quoted} (version, description, kind, checksum, status, applied_at, execution_ms, "
-            "error, statement, downgrade, filename) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            + ("" if new else _UPSERT),
-            [version, description, kind, checksum, status, utcnow(), execution_ms, error, statement,
-             downgrade, filename])
-        self.event(version, event or status, checksum, execution_ms, detail or error)
+    def rolled_back(self) -> None:
+        """The caller's transaction was rolled back: the events numbered in it are not there."""
+        self._seq = None
 
-    def record_applied(self, rows: list[dict], *, new: bool = False) -> None:
-        """Write several applied rows and their events in two statements, in the caller's
-        transaction: a single-transaction run pays DuckDB's cost of a statement twice, not
-        twice per migration. ``rows`` hold ``record``'s keyword arguments."""
+    def record(self, *, version: str, description: str | None, kind: str | None, checksum: str | None,
+               status: str, execution_ms: float | None, downgrade: str | None, filename: str | None,
+               error: str | None = None, statement: str | None = None, event: str | None = None,
+               detail: str | None = None, applied_at: datetime | None = None, attempt_ms: float | None = None) -> None:
+        """Append one event of ``version``, with the state it leaves: one INSERT. ``applied_at``
+        defaults to now for an applied or failed state (when it ran), ``attempt_ms`` to ``execution_ms``."""
+        now = utcnow()
+        self.conn.execute(
+            f"INSERT INTO {self.quoted} (seq, version, event, status, occurred_at, description, kind, checksum, "
+            "applied_at, execution_ms, attempt_ms, error, statement, downgrade, downgrade_checksum, filename, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [self._next_seq(1), version, event or status, status, now, description, kind, checksum,
+             applied_at or (now if status in ("applied", "failed") else None), execution_ms,
+             execution_ms if attempt_ms is None else attempt_ms, error, statement, downgrade,
+             _digest(downgrade), filename, detail])
+
+    def record_applied(self, rows: list[dict]) -> None:
+        """Append the applied events of several migrations in one statement, in the caller's
+        transaction: a group pays DuckDB's cost of a statement once, not once per migration.
+        ``rows`` hold ``record``'s keyword arguments."""
         if not rows:
             return
         now = utcnow()
         first = self._next_seq(len(rows))
         columns = dict(version="VARCHAR", description="VARCHAR", kind="VARCHAR", checksum="VARCHAR",
-                       status="VARCHAR", applied_at="TIMESTAMP", execution_ms="DOUBLE", downgrade="VARCHAR",
-                       filename="VARCHAR")
+                       execution_ms="DOUBLE", downgrade="VARCHAR", downgrade_checksum="VARCHAR",
+                       filename="VARCHAR", detail="VARCHAR")
         values = {c: [r.get(c) for r in rows] for c in columns}
-        values["status"], values["applied_at"] = ["applied"] * len(rows), [now] * len(rows)
-        lists = ", ".join(f"unnest(CAST(? AS {t}[]))" for t in columns.values())
+        values["downgrade_checksum"] = [_digest(d) for d in values["downgrade"]]
+        lists = ", ".join(f"unnest(CAST(? AS {t}[])) AS {c}" for c, t in columns.items())
         self.conn.execute(
-            f"INSERT INTO {self.quoted} ({', '.join(columns)}) SELECT {lists} " + ("" if new else _UPSERT),
-            list(values.values()))
-        self.conn.execute(
-            f"INSERT INTO {self.quoted_history} (seq, version, event, occurred_at, checksum, execution_ms) "
-            "SELECT unnest(CAST(? AS BIGINT[])), unnest(CAST(? AS VARCHAR[])), 'applied', ?, "
-            "unnest(CAST(? AS VARCHAR[])), unnest(CAST(? AS DOUBLE[]))",
-            [list(range(first, first + len(rows))), values["version"], now, values["checksum"],
-             values["execution_ms"]])
+            f"INSERT INTO {self.quoted} (seq, event, status, occurred_at, applied_at, {', '.join(columns)}, "
+            f"attempt_ms) SELECT *, execution_ms FROM (SELECT unnest(CAST(? AS BIGINT[])), 'applied', "
+            f"'applied', CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), {lists})",
+            [list(range(first, first + len(rows))), now, now, *values.values()])
 
-    def update(self, version: str, **values) -> None:
-        sets = ", ".join(f"{quote(k)} = ?" for k in values)
-        self.conn.execute(f"UPDATE {self.quoted} SET {sets} WHERE version = ?", [*values.values(), version])
+    def update(self, version: str, event: str, *, detail: str | None = None, execution_ms: float | None = None,
+               **values) -> None:
+        """Append an event that keeps ``version``'s state but for ``values``."""
+        row = self.row(version)
+        state = {f: getattr(row, f) for f in Row.__dataclass_fields__ if f != "version"} if row else {}
+        state = {"status": "pending", "description": None, "kind": None, "checksum": None, "downgrade": None,
+                 "filename": None, **state, **values}
+        attempt_ms = state.pop("execution_ms", None)
+        self.record(version=version, **state, event=event, detail=detail, attempt_ms=attempt_ms,
+                    execution_ms=execution_ms)
 
     def forget(self, version: str, event: str, detail: str | None = None,
                execution_ms: float | None = None) -> None:
+        """Append an event that leaves ``version`` pending: the ledger holds no state for it."""
         row = self.row(version)
-        self.conn.execute(f"DELETE FROM {self.quoted} WHERE version = ?", [version])
-        self.event(version, event, row.checksum if row else None, execution_ms, detail)
+        self.record(version=version, description=row.description if row else None, kind=row.kind if row else None,
+                    checksum=row.checksum if row else None, status="pending", execution_ms=execution_ms,
+                    downgrade=None, filename=row.filename if row else None, event=event, detail=detail)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from itertools import takewhile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -83,8 +84,9 @@ class Migrator:
     _noted: dict[str, str] = {}  # version: what the next apply of it records in its event's detail (redo's)
 
     def __init__(self, database=":memory:", directory="migrations", *, table: str = "duckdb_migrations",
-                 wait: float = 0.0, progress: Progress | None = None):
+                 wait: float = 0.0, progress: Progress | None = None, group_seconds: float = 0.25):
         self.db = Database(database, wait=wait)
+        self.group_seconds = group_seconds
         self.scripts = ScriptDirectory(directory)
         self.table = table
         self.progress = progress
@@ -189,12 +191,18 @@ class Migrator:
                 todo = plan(scripts, rows)
                 if single_transaction and todo:
                     return self._apply_group(conn, ledger, todo, rows, guard)
-                for i, script in enumerate(todo, 1):
+                i = 0
+                while i < len(todo):
                     guard.check()
-                    self._notify("start", i, len(todo), script, None)
-                    result = self._apply(conn, ledger, script, guard, new=script.version not in rows)
-                    results.append(result)
-                    self._notify("done", i, len(todo), script, result)
+                    group = list(takewhile(self._groups, todo[i:]))
+                    if len(group) > 1:
+                        self._apply_grouped(conn, ledger, group, guard, results, len(todo))
+                        i += len(group)
+                        continue
+                    self._notify("start", i + 1, len(todo), todo[i], None)
+                    results.append(self._apply(conn, ledger, todo[i], guard))
+                    self._notify("done", i + 1, len(todo), todo[i], results[-1])
+                    i += 1
             except KeyboardInterrupt:
                 what = f"before {todo[len(results)].version}: nothing of it ran" if len(results) < len(todo) \
                     else "after the last migration"
@@ -202,6 +210,99 @@ class Migrator:
             except errors.Interrupted as exc:
                 raise _interrupted(exc.what, exc.version, results) from None
         return results
+
+    def _groups(self, s: Script) -> bool:
+        """Whether ``s`` may share a transaction with its neighbours (group commit): a transactional
+        SQL section, whose statements DuckDB's parser typed, so none can end the transaction."""
+        return self.group_seconds > 0 and s.kind == "sql" and s.transactional
+
+    def _apply_grouped(self, conn, ledger: Ledger, scripts: list[Script], guard: interrupts.Interrupts,
+                       results: list[StepResult], total: int) -> None:
+        """Apply consecutive SQL migrations, several to a transaction (group commit), each with its
+        event in it; ``results`` takes each once it is committed.
+
+        What lands, what the ledger says and what is reported are what one transaction per
+        migration gives: when a migration fails (or Ctrl-C), its group is rolled back, the
+        migrations before it in the group are applied again in a transaction of their own, and
+        the failing one runs again alone, as ``_apply`` runs one (a failure is recorded there). A
+        group whose COMMIT is refused is applied again one migration to a transaction, so the
+        refusal names the one it was.
+        """
+        i = 0
+        while i < len(scripts):
+            began, group, running = time.perf_counter(), [], None
+            run = self._runner(conn, guard)
+            try:
+                with run.transaction(verify=not self.db.owned):
+                    for s in scripts[i:]:
+                        if group and time.perf_counter() - began >= self.group_seconds:
+                            break
+                        guard.check()
+                        self._notify("start", len(results) + len(group) + 1, total, s, None)
+                        running = s
+                        group.append(self._apply_in(run, ledger, s))
+                        running = None
+                        self._notify("done", len(results) + len(group), total, s, group[-1])
+            except errors.TransactionLost:
+                raise  # what was committed is not known: nothing is applied again on a guess
+            except errors.CommitFailed:
+                ledger.rolled_back()
+                for s in scripts[i:i + len(group)]:
+                    results.append(self._apply(conn, ledger, s, guard))
+            except (errors.MigrationFailed, KeyboardInterrupt) as exc:
+                if isinstance(exc, KeyboardInterrupt) and group and running is None \
+                        and _status_of(ledger, group[-1].version) == "applied":
+                    results.extend(group)  # without the engine's handler, the interrupt came after COMMIT
+                    raise errors.Interrupted(f"after applying {group[-1].version}, which was committed",
+                                             group[-1].version) from None
+                self._reapply(conn, ledger, scripts[i:i + len(group)], group, guard)
+                results.extend(group)
+                if isinstance(exc, KeyboardInterrupt):
+                    if running is None:
+                        raise  # between two migrations: the run says which it did not start
+                    raise errors.Interrupted(f"applying {running.version} was rolled back: nothing of it "
+                                             "remains", running.version) from None
+                # Again alone, as one transaction each runs it: its error is DuckDB's for that case (a
+                # duplicate key is worded one way inside a transaction, another against committed rows),
+                # and what failed only because it shared a transaction does not fail.
+                results.append(self._apply(conn, ledger, running, guard))
+                self._notify("done", len(results), total, running, results[-1])
+                group.append(results[-1])
+            else:
+                results.extend(group)
+            i += len(group)
+
+    def _apply_in(self, run: Runner, ledger: Ledger, s: Script) -> StepResult:
+        """Run ``s`` and append its event in the transaction ``run`` has open."""
+        start, replays = time.perf_counter(), run.replays
+        count = run.run(s.version, _up_steps(s), "up", path=s.path)
+        ms = _ms(start)
+        _recorded(s.version, lambda: ledger.record(**_record_of(s), status="applied", execution_ms=ms,
+                                                   detail=self._noted.get(s.version)))
+        return StepResult(s.version, s.description, "up", ms, count, run.replays - replays)
+
+    def _reapply(self, conn, ledger: Ledger, scripts: list[Script], results: list[StepResult],
+                 guard: interrupts.Interrupts) -> None:
+        """Apply again, in one transaction, the migrations of a group that were rolled back with it;
+        their results take the times the ledger records. The Ctrl-C that stopped the group does
+        not stop this: what one transaction each would have committed is committed."""
+        if not scripts:
+            return
+        ledger.rolled_back()
+        pressed, guard.requested = guard.requested, False
+        run, again, s = self._runner(conn, guard), [], scripts[0]
+        try:
+            with run.transaction(verify=not self.db.owned):
+                for s in scripts:
+                    start = time.perf_counter()
+                    again.append(self._apply_in(run, ledger, s))
+        except errors.MigrationFailed as exc:  # it succeeded a moment ago: it is not deterministic
+            self._record_failure(conn, ledger, _record_of(s), exc, start)
+            raise
+        finally:
+            guard.requested = guard.requested or pressed
+        for result, redone in zip(results, again):
+            result.execution_ms, result.replays = redone.execution_ms, redone.replays
 
     def _apply_group(self, conn, ledger: Ledger, todo: list[Script], rows: dict[str, Row],
                      guard: interrupts.Interrupts) -> list[StepResult]:
@@ -218,8 +319,7 @@ class Migrator:
                     self._notify("done", i, len(todo), script, results[-1])
                 # The rows go last, as for one migration: written, they prove the transaction live.
                 _recorded(script.version, lambda: ledger.record_applied(
-                    [{**_record_of(s), "execution_ms": r.execution_ms} for s, r in zip(todo, results)],
-                    new=not any(s.version in rows for s in todo)))
+                    [{**_record_of(s), "execution_ms": r.execution_ms} for s, r in zip(todo, results)]))
         except KeyboardInterrupt:
             raise errors.Interrupted("the single transaction was rolled back: nothing of the run remains",
                                      script.version) from None
@@ -320,7 +420,7 @@ class Migrator:
                     ledger.record(version=s.version, description=s.description, kind=s.kind,
                                   checksum=s.checksum, status="applied", execution_ms=None,
                                   downgrade=s.downgrade_source, filename=s.name, event="stamped",
-                                  detail=f"stamped through {version}", new=s.version not in rows)
+                                  detail=f"stamped through {version}")
         return [s.version for s in todo]
 
     def repair(self) -> list[Repair]:
@@ -342,9 +442,8 @@ class Migrator:
                 for m in changed:
                     if m.state == "modified":
                         s = scripts[m.version]
-                        ledger.update(m.version, checksum=s.checksum, downgrade=s.downgrade_source,
-                                      description=s.description, filename=s.name)
-                        ledger.event(m.version, "repaired", s.checksum, detail="accepted the edited file")
+                        ledger.update(m.version, "repaired", detail="accepted the edited file", checksum=s.checksum,
+                                      downgrade=s.downgrade_source, description=s.description, filename=s.name)
                         actions.append(Repair(m.version, "accepted the edited file"))
                     elif m.state == "missing":
                         ledger.forget(m.version, "repaired", "forgot the row of a missing file")
@@ -354,8 +453,8 @@ class Migrator:
                         actions.append(Repair(m.version, "cleared the failed attempt"))
                     else:
                         s = scripts[m.version]
-                        ledger.update(m.version, downgrade=s.downgrade_source)
-                        ledger.event(m.version, "repaired", s.checksum, detail="stored the file's downgrade")
+                        ledger.update(m.version, "repaired", detail="stored the file's downgrade",
+                                      downgrade=s.downgrade_source)
                         actions.append(Repair(m.version, "stored the file's downgrade"))
         return actions
 
@@ -595,7 +694,7 @@ class Migrator:
         if self.progress:
             self.progress(event, i, n, item, result)
 
-    def _apply(self, conn, ledger: Ledger, s: Script, guard: interrupts.Interrupts, new: bool = False) -> StepResult:
+    def _apply(self, conn, ledger: Ledger, s: Script, guard: interrupts.Interrupts) -> StepResult:
         record = _record_of(s)
         start = time.perf_counter()
         run = self._runner(conn, guard)
@@ -609,7 +708,7 @@ class Migrator:
                     # an error aborted (where COMMIT would silently roll back), so a row written here
                     # proves the transaction is live: no query after COMMIT is needed.
                     _recorded(s.version, lambda: ledger.record(**record, status="applied", execution_ms=ms,
-                                                               new=new, detail=self._noted.get(s.version)))
+                                                               detail=self._noted.get(s.version)))
             except KeyboardInterrupt:
                 # Asked, not assumed: without the engine's signal handler (outside the main thread) the
                 # interrupt may come after COMMIT.
@@ -641,7 +740,7 @@ class Migrator:
                                             if run.control else "")
             try:
                 with transaction(conn):
-                    ledger.record(**record, status="applied", execution_ms=ms, detail=detail, new=new)
+                    ledger.record(**record, status="applied", execution_ms=ms, detail=detail)
             except errors.CommitFailed as exc:
                 raise errors.MigrationFailed(s.version, "COMMIT", f"{exc.reason}\n(its ledger row could not "
                                              "be written)", partial=True) from exc
@@ -650,6 +749,7 @@ class Migrator:
     def _record_failure(self, conn, ledger: Ledger, record: dict, exc: errors.MigrationFailed, start) -> None:
         import duckdb
 
+        ledger.rolled_back()
         error = exc.error
         if exc.where:
             error += f"\n(at {exc.where})"
@@ -694,8 +794,8 @@ class Migrator:
             raise errors.CommitFailed(exc.reason, row.version) from exc
         except errors.MigrationFailed as exc:
             with transaction(conn):
-                ledger.update(row.version, error=f"revert failed: {exc.error}", statement=exc.statement)
-                ledger.event(row.version, "failed", row.checksum, _ms(start), f"revert failed: {exc.error}")
+                ledger.update(row.version, "failed", execution_ms=_ms(start), error=f"revert failed: {exc.error}",
+                              statement=exc.statement)
             raise
         if ledger.row(row.version) is not None:
             raise errors.MigrationFailed(row.version, None, "the transaction did not commit "

@@ -978,6 +978,24 @@ class CommitFailed(DuckmigError):
     what = property(lambda self: self.version or "the change")
 
 
+class LedgerMoved(CommitFailed):
+    """Another runner recorded migrations in the shared catalog since this run planned; what this
+    run's transaction did was rolled back. The migrator plans again or says who won."""
+
+
+class RunnerConflict(DuckmigError):
+    """Another runner recorded a migration in the shared catalog (a DuckLake) while this run's
+    transaction was open; DuckDB refused this one's COMMIT and rolled it back."""
+
+    exit_code = EXIT_FAILED
+    fields = ("version", "holder", "other", "since")
+    message = ("another runner won: {holder} recorded {other} at {since} UTC while this run's transaction for "
+               "{version} was open, so DuckDB refused this one's COMMIT\n  rolled back: nothing of it remains")
+    hint = ("run it again: it plans from what the other runner did; or retry with {wait}, which retries until "
+            "the other runner is done")
+    actions = {"wait": Setting("wait")}
+
+
 class IrreversibleMigration(DuckmigError):
     fields = ("version",)
     message = "{version} has no downgrade, so it cannot be reverted"

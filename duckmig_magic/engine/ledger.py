@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 
 from .. import errors
@@ -39,7 +40,7 @@ COLUMNS = {"seq": "BIGINT", "version": "VARCHAR", "event": "VARCHAR", "status": 
            "occurred_at": "TIMESTAMP", "description": "VARCHAR", "kind": "VARCHAR", "checksum": "VARCHAR",
            "applied_at": "TIMESTAMP", "execution_ms": "DOUBLE", "attempt_ms": "DOUBLE", "error": "VARCHAR",
            "statement": "VARCHAR", "downgrade": "VARCHAR", "downgrade_checksum": "VARCHAR", "filename": "VARCHAR",
-           "detail": "VARCHAR", "legacy_id": "BIGINT"}
+           "detail": "VARCHAR", "legacy_id": "BIGINT", "runner": "VARCHAR"}
 # What a state may be after an event: "pending" is a migration the ledger holds no state for (reverted,
 # forgotten, cleared). A closed set: any other value is refused, not half-understood.
 STATUSES = errors.UnknownLedgerStatus.STATUSES
@@ -98,9 +99,19 @@ class Place:
         conn.execute(f"USE {quote(self.database)}.{quote(self.schema)}")
 
 
-def tables(name: str) -> tuple[str, str]:
-    """The tables a migration may not change: the ledger, and the name of 0.1.0's history table."""
-    return name, f"{name}_history"
+def tables(name: str) -> tuple[str, str, str]:
+    """The tables a migration may not change: the ledger, 0.1.0's history table, and the lock of a
+    shared catalog."""
+    return name, f"{name}_history", f"{name}_lock"
+
+
+@lru_cache(maxsize=None)
+def runner_name() -> str:
+    """Who runs: what a lock row says, so that a runner that lost knows who won."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()} (pid {os.getpid()})"
 
 
 def literal(text: str) -> str:
@@ -123,13 +134,35 @@ class Ledger:
         self.conn = conn
         self.name = table
         self.place = place or Place.current(conn)
-        self.quoted, self.quoted_history = map(self.place.qualify, tables(table))
+        self.quoted, self.quoted_history, self.quoted_lock = map(self.place.qualify, tables(table))
         self._current = False  # a current ledger stays current: ask DuckDB's catalog once
         self._seq: int | None = None  # the last event's seq; a Ledger lives for one locked operation
+        self._shared: bool | None = None
+        self._known: int | None = None  # on a shared catalog: the newest event when the run planned
 
     @property
-    def names(self) -> tuple[str, str]:
+    def names(self) -> tuple[str, str, str]:
         return tables(self.name)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other machines' runners may write this catalog (a DuckLake): then every
+        transaction that records an event also updates the lock row, so that two runners'
+        transactions always conflict and DuckDB refuses the second COMMIT, whatever their SQL."""
+        if self._shared is None:
+            self._shared = self.conn.execute(
+                "SELECT type = 'ducklake' FROM duckdb_databases() "
+                f"WHERE database_name = {literal(self.place.database)}").fetchone() == (True,)
+        return self._shared
+
+    def holder(self) -> tuple[str, str, datetime] | None:
+        """(runner, version, when) of the lock row's last update: the runner that won."""
+        if not self.shared:
+            return None
+        try:
+            return self.conn.execute(f"SELECT holder, version, since FROM {self.quoted_lock}").fetchone()
+        except Exception:  # noqa: BLE001 - a lock the catalog lost says nothing
+            return None
 
     # -- layout --------------------------------------------------------------
 
@@ -179,6 +212,11 @@ class Ledger:
         they are not reported as drift. Returns the layout found before.
         """
         layout = self.layout()
+        if self.shared:
+            self.conn.execute(f"CREATE TABLE IF NOT EXISTS {self.quoted_lock} (holder VARCHAR, version VARCHAR, "
+                              "since TIMESTAMP)")
+            if self.conn.execute(f"SELECT count(*) FROM {self.quoted_lock}").fetchone() == (0,):
+                self.conn.execute(f"INSERT INTO {self.quoted_lock} VALUES (?, NULL, ?)", [runner_name(), utcnow()])
         if layout == "current":
             return layout
         if layout == "none":
@@ -302,6 +340,27 @@ class Ledger:
         self._seq += n
         return self._seq - n + 1
 
+    def unmoved(self) -> None:
+        """On a shared catalog, in each transaction before its migration runs, and before a failure
+        is recorded: refuse to go on if another runner recorded events since this run planned, so
+        that nothing runs or is recorded on a plan that is no longer true."""
+        if not self.shared or self.layout() != "current":
+            return
+        if self._known is None:
+            self._known = self.conn.execute(f"SELECT COALESCE(max(seq), 0) FROM {self.quoted}").fetchone()[0]
+            return
+        other = self.conn.execute(
+            f"SELECT count(*) FROM {self.quoted} WHERE seq > {int(self._known)} "
+            f"AND runner IS DISTINCT FROM {literal(runner_name())}").fetchone()[0]
+        if other:
+            raise errors.LedgerMoved("another runner recorded migrations in this DuckLake transaction's stead "
+                                     "since this run planned (Failed to commit DuckLake transaction)")
+
+    def _claim(self, version: str, now: datetime) -> None:
+        if self.shared:
+            self.conn.execute(f"UPDATE {self.quoted_lock} SET holder = ?, version = ?, since = ?",
+                              [runner_name(), version, now])
+
     def rolled_back(self) -> None:
         """The caller's transaction was rolled back: the events numbered in it are not there."""
         self._seq = None
@@ -313,14 +372,15 @@ class Ledger:
         """Append one event of ``version``, with the state it leaves: one INSERT. ``applied_at``
         defaults to now for an applied or failed state (when it ran), ``attempt_ms`` to ``execution_ms``."""
         now = utcnow()
+        self._claim(version, now)
         self.conn.execute(
             f"INSERT INTO {self.quoted} (seq, version, event, status, occurred_at, description, kind, checksum, "
             "applied_at, execution_ms, attempt_ms, error, statement, downgrade, downgrade_checksum, filename, "
-            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "detail, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [self._next_seq(1), version, event or status, status, now, description, kind, checksum,
              applied_at or (now if status in ("applied", "failed") else None), execution_ms,
              execution_ms if attempt_ms is None else attempt_ms, error, statement, downgrade,
-             _digest(downgrade), filename, detail])
+             _digest(downgrade), filename, detail, runner_name()])
 
     def record_applied(self, rows: list[dict]) -> None:
         """Append the applied events of several migrations in one statement, in the caller's
@@ -329,6 +389,7 @@ class Ledger:
         if not rows:
             return
         now = utcnow()
+        self._claim(rows[-1]["version"], now)
         first = self._next_seq(len(rows))
         columns = dict(version="VARCHAR", description="VARCHAR", kind="VARCHAR", checksum="VARCHAR",
                        execution_ms="DOUBLE", downgrade="VARCHAR", downgrade_checksum="VARCHAR",
@@ -338,8 +399,8 @@ class Ledger:
         lists = ", ".join(f"unnest(CAST(? AS {t}[])) AS {c}" for c, t in columns.items())
         self.conn.execute(
             f"INSERT INTO {self.quoted} (seq, event, status, occurred_at, applied_at, {', '.join(columns)}, "
-            f"attempt_ms) SELECT *, execution_ms FROM (SELECT unnest(CAST(? AS BIGINT[])), 'applied', "
-            f"'applied', CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), {lists})",
+            f"attempt_ms, runner) SELECT *, execution_ms, {literal(runner_name())} FROM (SELECT "
+            f"unnest(CAST(? AS BIGINT[])), 'applied', 'applied', CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), {lists})",
             [list(range(first, first + len(rows))), now, now, *values.values()])
 
     def update(self, version: str, event: str, *, detail: str | None = None, execution_ms: float | None = None,

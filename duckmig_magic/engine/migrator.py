@@ -9,6 +9,7 @@ Ctrl-C is handled as interrupts.py describes.
 
 from __future__ import annotations
 
+import random
 import time
 from contextlib import contextmanager
 from itertools import takewhile
@@ -184,32 +185,54 @@ class Migrator:
                 raise errors.NotTransactional(outside)
         results: list[StepResult] = []
         with self.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
-            try:
-                ledger = self._ensure_ledger(conn)
-                # Plan again under the write lock: another runner may have applied some meanwhile.
-                rows = ledger.rows()
-                todo = plan(scripts, rows)
-                if single_transaction and todo:
-                    return self._apply_group(conn, ledger, todo, rows, guard)
-                i = 0
-                while i < len(todo):
-                    guard.check()
-                    group = list(takewhile(self._groups, todo[i:]))
-                    if len(group) > 1:
-                        self._apply_grouped(conn, ledger, group, guard, results, len(todo))
-                        i += len(group)
-                        continue
-                    self._notify("start", i + 1, len(todo), todo[i], None)
-                    results.append(self._apply(conn, ledger, todo[i], guard))
-                    self._notify("done", i + 1, len(todo), todo[i], results[-1])
-                    i += 1
-            except KeyboardInterrupt:
-                what = f"before {todo[len(results)].version}: nothing of it ran" if len(results) < len(todo) \
-                    else "after the last migration"
-                raise _interrupted(what, None, results) from None
-            except errors.Interrupted as exc:
-                raise _interrupted(exc.what, exc.version, results) from None
+            deadline = time.monotonic() + self.db.wait
+            while True:
+                try:
+                    return self._up_locked(conn, guard, scripts, plan, single_transaction, results)
+                except errors.CommitFailed as exc:
+                    self._lost(conn, exc, deadline)
+
+    def _up_locked(self, conn, guard, scripts, plan, single_transaction, results) -> list[StepResult]:
+        todo: list[Script] = []
+        try:
+            ledger = self._ensure_ledger(conn)
+            # Plan again under the write lock: another runner may have applied some meanwhile.
+            rows = ledger.rows()
+            ledger.unmoved()
+            todo = plan(scripts, rows)
+            if single_transaction and todo:
+                return self._apply_group(conn, ledger, todo, rows, guard)
+            i = 0
+            while i < len(todo):
+                guard.check()
+                group = list(takewhile(self._groups, todo[i:]))
+                if len(group) > 1:
+                    self._apply_grouped(conn, ledger, group, guard, results, len(todo))
+                    i += len(group)
+                    continue
+                self._notify("start", i + 1, len(todo), todo[i], None)
+                results.append(self._apply(conn, ledger, todo[i], guard))
+                self._notify("done", i + 1, len(todo), todo[i], results[-1])
+                i += 1
+        except KeyboardInterrupt:
+            left = [s for s in todo if s.version not in {r.version for r in results}]
+            what = f"before {left[0].version}: nothing of it ran" if left else "after the last migration"
+            raise _interrupted(what, None, results) from None
+        except errors.Interrupted as exc:
+            raise _interrupted(exc.what, exc.version, results) from None
         return results
+
+    def _lost(self, conn, exc: errors.CommitFailed, deadline: float) -> None:
+        """A COMMIT was refused. On a shared catalog where another runner's transaction won, wait
+        and let the caller plan again until ``deadline`` (``wait``), then say who won; else re-raise."""
+        ledger = self._ledger(conn)
+        if not (ledger.shared and (isinstance(exc, errors.LedgerMoved) or "DuckLake transaction" in exc.reason)):
+            raise exc
+        if time.monotonic() < deadline:
+            time.sleep(0.05 + random.random() * 0.2)  # apart, so that the two do not collide again in step
+            return
+        holder, other, since = ledger.holder() or ("another runner", "a migration", "a moment")
+        raise errors.RunnerConflict(exc.version, holder, other, since) from exc
 
     def _groups(self, s: Script) -> bool:
         """Whether ``s`` may share a transaction with its neighbours (group commit): a transactional
@@ -234,6 +257,7 @@ class Migrator:
             run = self._runner(conn, guard)
             try:
                 with run.transaction(verify=not self.db.owned):
+                    ledger.unmoved()
                     for s in scripts[i:]:
                         if group and time.perf_counter() - began >= self.group_seconds:
                             break
@@ -289,6 +313,7 @@ class Migrator:
         if not scripts:
             return
         ledger.rolled_back()
+        ledger.unmoved()
         pressed, guard.requested = guard.requested, False
         run, again, s = self._runner(conn, guard), [], scripts[0]
         try:
@@ -343,26 +368,36 @@ class Migrator:
         plan.down(self._rows(), target, steps)  # raises before the database is opened to write
         results: list[StepResult] = []
         with self.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
-            try:
-                ledger = self._ensure_ledger(conn)
-                rows = ledger.rows()  # again under the write lock: another runner may have reverted some
-                todo = plan.down(rows, target, steps)
-                # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
-                files = {s.version: s for s in self.scripts.scripts()} if self.scripts.exists() else {}
-                downs = {version: self._downgrade(rows[version], files.get(version), trust_stored_python)
-                         for version in todo}
-                for i, version in enumerate(todo, 1):
-                    guard.check()
-                    row = rows[version]
-                    self._notify("start", i, len(todo), row, None)
-                    result = self._revert(conn, ledger, row, downs[version], guard)
-                    results.append(result)
-                    self._notify("done", i, len(todo), row, result)
-            except KeyboardInterrupt:
-                raise _interrupted("before the next downgrade: nothing of it ran", None, results,
-                                   "down") from None
-            except errors.Interrupted as exc:
-                raise _interrupted(exc.what, exc.version, results, "down") from None
+            # Planned again after another runner won: only a target means the same thing then.
+            deadline = time.monotonic() + (self.db.wait if target is not None else 0)
+            while True:
+                try:
+                    return self._down_locked(conn, guard, target, steps, trust_stored_python, results)
+                except errors.CommitFailed as exc:
+                    self._lost(conn, exc, deadline)
+
+    def _down_locked(self, conn, guard, target, steps, trust_stored_python, results) -> list[StepResult]:
+        try:
+            ledger = self._ensure_ledger(conn)
+            rows = ledger.rows()  # again under the write lock: another runner may have reverted some
+            ledger.unmoved()
+            todo = plan.down(rows, target, steps)
+            # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
+            files = {s.version: s for s in self.scripts.scripts()} if self.scripts.exists() else {}
+            downs = {version: self._downgrade(rows[version], files.get(version), trust_stored_python)
+                     for version in todo}
+            for i, version in enumerate(todo, 1):
+                guard.check()
+                row = rows[version]
+                self._notify("start", i, len(todo), row, None)
+                result = self._revert(conn, ledger, row, downs[version], guard)
+                results.append(result)
+                self._notify("done", i, len(todo), row, result)
+        except KeyboardInterrupt:
+            raise _interrupted("before the next downgrade: nothing of it ran", None, results,
+                               "down") from None
+        except errors.Interrupted as exc:
+            raise _interrupted(exc.what, exc.version, results, "down") from None
         return results
 
     def redo(self, *, out_of_order: bool = False, allow_drift: bool = False,
@@ -701,6 +736,7 @@ class Migrator:
         if s.transactional:
             try:
                 with run.transaction(verify=s.kind == "python" or not self.db.owned):
+                    ledger.unmoved()
                     count = run.run(s.version, _up_steps(s), "up", path=s.path)
                     ms = _ms(start)
                     # The ledger row is the migration's last statement, after the runner checked that
@@ -750,6 +786,7 @@ class Migrator:
         import duckdb
 
         ledger.rolled_back()
+        ledger.unmoved()
         error = exc.error
         if exc.where:
             error += f"\n(at {exc.where})"
@@ -782,6 +819,7 @@ class Migrator:
         path = self.scripts.versions_dir / row.filename if row.filename else None
         try:
             with run.transaction(verify=callable(steps) or not self.db.owned):
+                ledger.unmoved()
                 count = run.run(row.version, steps, "down", path=path)
                 ms = _ms(start)  # one figure, the ledger's and the result's, as for an apply
                 _recorded(row.version, lambda: ledger.forget(row.version, "reverted", execution_ms=ms), "down")
@@ -793,6 +831,7 @@ class Migrator:
         except errors.CommitFailed as exc:
             raise errors.CommitFailed(exc.reason, row.version) from exc
         except errors.MigrationFailed as exc:
+            ledger.unmoved()
             with transaction(conn):
                 ledger.update(row.version, "failed", execution_ms=_ms(start), error=f"revert failed: {exc.error}",
                               statement=exc.statement)

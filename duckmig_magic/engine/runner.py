@@ -36,7 +36,7 @@ from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, ro
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
 
-LEDGER = ("duckdb_migrations", "duckdb_migrations_history")
+LEDGER = ("duckdb_migrations", "duckdb_migrations_history", "duckdb_migrations_lock")
 
 
 def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDGER) -> None:

@@ -1,0 +1,96 @@
+"""Two runners on two DuckDB instances race to migrate one DuckLake on PostgreSQL.
+
+Each race starts two `duckmig up` processes at the same moment on the same lake. Every
+migration's transaction updates the ledger's lock row, so DuckLake refuses the second of
+two overlapping COMMITs, whatever the migrations do: even migrations that only INSERT,
+which DuckLake would otherwise let both commit. After each race, every migration is
+applied exactly once: one 'applied' event, its rows there once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from duckmig_magic import Migrator
+from duckmig_magic.engine import lake
+
+from conftest import STATE
+
+pytestmark = pytest.mark.ducklake
+ROWS = 50_000
+
+# Waits for the starting gun, then runs the command's own main: both processes have imported
+# duckmig and DuckDB before either starts, so their runs overlap.
+RACER = r"""
+import os, sys, time
+from duckmig_magic.cli import main
+
+gun = sys.argv[1]
+while not os.path.exists(gun):
+    time.sleep(0.001)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def inserts(i: int) -> str:
+    return f"INSERT INTO events (id, tag) SELECT range, {i} FROM range({ROWS});"
+
+
+MIXED = [
+    ("add_kind", "ALTER TABLE events ADD COLUMN kind VARCHAR;"),
+    ("backfill", inserts(2)),
+    ("summary", "CREATE TABLE summary AS SELECT tag, count(*) AS n FROM events GROUP BY tag;"),
+    ("more", inserts(4)),
+]
+INSERT_ONLY = [(f"insert_{i}", inserts(i)) for i in range(1, 5)]
+RACES = [(n, INSERT_ONLY if n % 2 else MIXED, wait) for n, wait in
+         [(1, True), (2, True), (3, True), (4, True), (5, False), (6, False), (7, False), (8, False)]]
+
+
+def version(i: int) -> str:
+    return f"20250101_{i:06d}"
+
+
+@pytest.mark.parametrize("race, migrations, wait", RACES, ids=[
+    f"race{n}-{'inserts' if m is INSERT_ONLY else 'mixed'}-{'wait' if w else 'no-wait'}" for n, m, w in RACES])
+def test_two_runners_apply_each_migration_once(project, lake_home, postgres, tmp_path, report, race, migrations,
+                                                wait):
+    database = f"ducklake:postgres:{postgres.database()}"
+    project.sql(version(0), "events", "CREATE TABLE events (id BIGINT, tag INTEGER);")
+    Migrator(lake.parse(database, data_path=str(tmp_path / "data")), str(project.directory)).up()
+    for i, (slug, sql) in enumerate(migrations, 1):
+        project.sql(version(i), slug, sql)
+    gun = tmp_path / "go"
+    args = ["--database", database, "--dir", str(project.directory), "up"] + (["--wait", "60"] if wait else [])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(gun), *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    time.sleep(1.5)  # both have imported duckmig and wait for the gun
+    gun.touch()
+    outcomes = [(r.wait(120), *r.communicate()) for r in racers]
+    lost = [err for code, _, err in outcomes if code != 0]
+    report(f"lake race {race} ({'--wait' if wait else 'no wait'}): exit codes {sorted(c for c, _, _ in outcomes)}")
+    if wait:
+        assert lost == [], lost
+    for code, out, err in outcomes:
+        assert code in (0, 1) and "Traceback" not in err, err
+        if code == 1:
+            assert "another runner won: " in err and " (pid " in err and "nothing of it remains" in err, err
+            assert "retry with --wait SECONDS" in err, err
+    Migrator(database, str(project.directory)).up()  # a loser's run, again: what is left
+
+    with duckdb.connect() as conn:
+        conn.execute(f"ATTACH '{database}' AS lake (READ_ONLY)")
+        events = conn.execute("SELECT version, count(*) FROM lake.duckdb_migrations WHERE event = 'applied' "
+                              "GROUP BY ALL ORDER BY 1").fetchall()
+        assert events == [(version(i), 1) for i in range(len(migrations) + 1)]
+        assert conn.execute(f"SELECT count(*) FROM {STATE.replace('duckdb_migrations', 'lake.duckdb_migrations')}"
+                            ).fetchone() == (len(migrations) + 1,)
+        tags = dict(conn.execute("SELECT tag, count(*) FROM lake.events GROUP BY tag").fetchall())
+        assert tags == {i: ROWS for i, (_, sql) in enumerate(migrations, 1) if sql.startswith("INSERT")}

@@ -1,0 +1,57 @@
+"""Every verb on a DuckLake, on a DuckDB-file catalog and on PostgreSQL: the ledger lives in the lake."""
+
+from __future__ import annotations
+
+import pytest
+
+from duckmig_magic import Migrator
+from duckmig_magic.engine import lake
+
+from conftest import STATE
+
+V1, V2, V3 = "20250101_000001", "20250102_000002", "20250103_000003"
+pytestmark = pytest.mark.ducklake
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def spec(request, tmp_path, lake_home):
+    """A new lake of each catalog kind, data in a temporary folder."""
+    if request.param == "duckdb":
+        return lake.parse(f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data"))
+    return lake.parse(f"ducklake:postgres:{request.getfixturevalue('postgres').database()}",
+                      data_path=str(tmp_path / "data"))
+
+
+def three(project):
+    project.sql(V1, "create", "CREATE TABLE metrics (id INTEGER, v DOUBLE);\n"
+                "INSERT INTO metrics VALUES (1, 1.0), (2, 2.0);", "DROP TABLE metrics;")
+    project.sql(V2, "add_unit", "ALTER TABLE metrics ADD COLUMN unit VARCHAR;",
+                "ALTER TABLE metrics DROP COLUMN unit;")
+    project.sql(V3, "more", "INSERT INTO metrics VALUES (3, 3.0, 'x');", "DELETE FROM metrics WHERE id = 3;")
+
+
+def test_every_verb_on_a_lake(spec, project):
+    three(project)
+    m = Migrator(spec, str(project.directory))
+    assert "ALTER TABLE metrics ADD COLUMN unit VARCHAR;" in m.sql()
+    assert m.verify(roundtrip=True).ok
+    assert [r.version for r in m.up()] == [V1, V2, V3]
+    conn = m.db.connection
+    assert conn.execute("SELECT current_database()").fetchone() == ("lake",)
+    assert conn.execute("SELECT database_name FROM duckdb_tables() WHERE table_name = 'duckdb_migrations'"
+                        ).fetchall() == [("lake",)]
+    assert [s.state for s in m.status()] == ["applied"] * 3
+    assert conn.execute("SELECT count(*), sum(v) FROM metrics").fetchone() == (3, 6.0)
+    assert [r.version for r in m.down()] == [V3]
+    assert conn.execute("SELECT count(*) FROM metrics").fetchone() == (2,)
+    assert [(r.version, r.direction) for r in m.redo()] == [(V2, "down"), (V2, "up")]
+    assert [(e.version, e.event) for e in m.history()] == [
+        (V1, "applied"), (V2, "applied"), (V3, "applied"), (V3, "reverted"), (V2, "reverted"), (V2, "applied")]
+    assert [r.version for r in m.down("base")] == [V2, V1]
+    assert m.stamp(V2) == [V1, V2]
+    assert conn.execute(f"SELECT version, status FROM {STATE} ORDER BY 1").fetchall() == [
+        (V1, "applied"), (V2, "applied")]
+    (project.versions / f"{V2}_add_unit.sql").write_text("-- migrate:up\nALTER TABLE metrics ADD COLUMN unit TEXT;\n")
+    assert [s.state for s in m.status()][:2] == ["applied", "modified"]
+    assert [r.action for r in m.repair()] == ["accepted the edited file"]
+    assert m.verify().ok

@@ -183,7 +183,7 @@ def child(name: str, args: list[str]) -> str:
             conn.execute("INSERT INTO ledger VALUES (?, now())", [i])
             conn.execute("COMMIT")
         conn.close()
-    elif name == "plain-ledger-apply":  # DuckDB's share of duckmig's time: its ledger's two rows, no more
+    elif name == "plain-ledger-apply":  # DuckDB's share of duckmig's time: its ledger's event row, no more
         from duckmig_magic.engine.ledger import Ledger, utcnow
 
         database, n = args[0], int(args[1])
@@ -195,14 +195,11 @@ def child(name: str, args: list[str]) -> str:
         for i, stmt in enumerate(stmts, 1):
             conn.execute("BEGIN TRANSACTION")
             conn.execute(stmt)
-            conn.execute(f"INSERT INTO {ledger.quoted} (version, description, kind, checksum, status, applied_at, "
-                         "execution_ms, error, statement, downgrade, filename) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [version(i), f"t {i}", "sql", "0" * 64, "applied", utcnow(), 0.1, None, None,
-                          f"DROP TABLE t_{i};", f"{version(i)}_t_{i}.sql"])
-            conn.execute(f"INSERT INTO {ledger.quoted_history} (seq, version, event, occurred_at, checksum, "
-                         "execution_ms, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [i, version(i), "applied", utcnow(), "0" * 64, 0.1, None])
+            conn.execute(f"INSERT INTO {ledger.quoted} (seq, version, event, status, occurred_at, description, kind, "
+                         "checksum, applied_at, execution_ms, attempt_ms, downgrade, downgrade_checksum, filename, "
+                         "runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [i, version(i), "applied", "applied", utcnow(), f"t {i}", "sql", "0" * 64, utcnow(), 0.1,
+                          0.1, f"DROP TABLE t_{i};", "0" * 64, f"{version(i)}_t_{i}.sql", "bench"])
             conn.execute("COMMIT")
         conn.close()
     elif name == "duckmig-apply":
@@ -270,13 +267,15 @@ def fill_ledger(database: str, directory: str) -> int:
     scripts = m.scripts.scripts()
     m.stamp(scripts[0].version)
     rest = scripts[1:]
-    columns = {"version": [s.version for s in rest], "description": [s.description for s in rest],
+    columns = {"seq": list(range(2, len(rest) + 2)), "version": [s.version for s in rest],
+               "description": [s.description for s in rest],
                "kind": [s.kind for s in rest], "checksum": [s.checksum for s in rest],
                "downgrade": [s.downgrade_source for s in rest], "filename": [s.name for s in rest]}
     with duckdb.connect(database) as conn:
         conn.execute(
-            f"INSERT INTO {m.table} ({', '.join(columns)}, status, applied_at) "
-            f"SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(columns)))}, 'applied', $7",
+            f"INSERT INTO {m.table} ({', '.join(columns)}, event, status, applied_at, occurred_at) "
+            f"SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(columns)))}, 'stamped', 'applied', "
+            f"${len(columns) + 1}, ${len(columns) + 1}",
             [*columns.values(), utcnow()])
         return conn.execute(f"SELECT count(*) FROM {m.table}").fetchone()[0]
 

@@ -55,3 +55,26 @@ def test_every_verb_on_a_lake(spec, project):
     assert [s.state for s in m.status()][:2] == ["applied", "modified"]
     assert [r.action for r in m.repair()] == ["accepted the edited file"]
     assert m.verify().ok
+
+
+def test_a_users_connection_with_a_lake_attached_and_in_use(spec, project, tmp_path):
+    """A notebook's own connection: the lake attached under the user's name, in use; duckmig works
+    there and leaves the connection as it was."""
+    import duckdb
+
+    three(project)
+    conn = duckdb.connect()
+    try:
+        conn.execute("INSTALL ducklake; LOAD ducklake; INSTALL postgres; LOAD postgres")
+        conn.execute(f"ATTACH '{spec.spec}' AS warehouse (DATA_PATH '{tmp_path / 'data'}')")
+        conn.execute("USE warehouse")
+        m = Migrator(conn, str(project.directory))
+        assert [r.version for r in m.up()] == [V1, V2, V3]
+        assert conn.execute("SELECT current_database()").fetchone() == ("warehouse",)
+        assert conn.execute("SELECT count(*) FROM warehouse.metrics").fetchone() == (3,)
+        assert conn.execute("SELECT database_name FROM duckdb_tables() WHERE table_name = 'duckdb_migrations'"
+                            ).fetchall() == [("warehouse",)]
+        assert [r.version for r in m.down()] == [V3]
+        assert [s.state for s in m.status()] == ["applied", "applied", "pending"]
+    finally:
+        conn.close()

@@ -78,3 +78,22 @@ def test_a_users_connection_with_a_lake_attached_and_in_use(spec, project, tmp_p
         assert [s.state for s in m.status()] == ["applied", "applied", "pending"]
     finally:
         conn.close()
+
+
+def test_export_and_its_versions_on_a_lake(project, cli, lake_home):
+    """`export` reads the lake's ledger: files lost after `up` come back with the versions it knows."""
+    import shutil
+
+    from test_identity import CELLS, files, write_notebook
+
+    database = f"ducklake:{project.root / 'catalog.ducklake'}"
+    # DuckLake has no keys: the same cells without the PRIMARY KEY
+    cells = {slug: body.replace(" PRIMARY KEY", "") for slug, body in CELLS.items()}
+    write_notebook(project.root / "nb.ipynb", cells)
+    assert cli("--database", database, "export", "nb.ipynb").code == 0
+    assert cli("--database", database, "up").code == 0
+    kept = files(project)
+    shutil.rmtree(project.versions)
+    r = cli("--database", database, "export", "nb.ipynb")
+    assert r.code == 0, r.err
+    assert files(project) == kept

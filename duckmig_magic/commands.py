@@ -138,6 +138,18 @@ class Stamped:
 
 
 @dataclass
+class Restored:
+    restored: list
+
+    @property
+    def exit_code(self) -> int:
+        return errors.EXIT_FAILED if any(r.path is None for r in self.restored) else errors.EXIT_OK
+
+    def to_json(self):
+        return [r._asdict() for r in self.restored]
+
+
+@dataclass
 class Repaired:
     repairs: list[Repair]
 
@@ -287,6 +299,11 @@ def verify(m: Migrator, args) -> Verified:
       arg("version", help="the newest version to record as applied"))
 def stamp(m: Migrator, args) -> Stamped:
     return Stamped(m.stamp(args.version))
+
+
+@verb("write back the deleted files of applied migrations from the text the ledger stored")
+def restore(m: Migrator, args) -> Restored:
+    return Restored(m.restore())
 
 
 @verb("accept edited files, clear failed attempts, forget rows of deleted files")

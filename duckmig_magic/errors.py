@@ -1105,8 +1105,8 @@ class DriftError(DuckmigError):
     fields = ("drifted", "copies")
     copies = ()  # (pending version, missing version, slug): a migration written again under a new version
     message = "applied migrations differ from their files: {listing}"
-    actions = {"verify": Do("verify"), "repair": Do("repair"), "allow_drift": Option("allow_drift"),
-               "export": Do("export", ("NOTEBOOK.ipynb",))}
+    actions = {"verify": Do("verify"), "repair": Do("repair"), "restore": Do("restore"),
+               "allow_drift": Option("allow_drift"), "export": Do("export", ("NOTEBOOK.ipynb",))}
 
     listing = property(lambda self: ", ".join(f"{v} ({state})" for v, state in self.drifted))
 
@@ -1124,8 +1124,9 @@ class DriftError(DuckmigError):
                      f"written again under a new version, and applying would run {'it' if one else 'them'} "
                      f"twice: delete {'its file' if one else 'their files'}; then ")
         return (first + "restore the files of the missing migrations: a migration's version lives in its file. "
-                "Take them from version control, or export again the notebook that wrote them ({export} "
-                "gives each cell back the version the database applied it as); {verify} shows the details")
+                "{restore} writes them back from the text the ledger stored when each was applied; or take them "
+                "from version control, or export again the notebook that wrote them ({export} gives each cell "
+                "back the version the database applied it as); {verify} shows the details")
 
 
 class OutOfOrder(DuckmigError):

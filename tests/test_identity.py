@@ -205,3 +205,40 @@ def test_a_notebook_run_again_by_a_real_kernel_gets_its_versions_back(project):
     assert files(project) == kept
     assert [line.split(":")[0] for line in outputs] == ["restored", "nothing to apply"] * 3
     assert Migrator(str(project.db), str(project.directory)).status().counts()["applied"] == 3
+
+
+# -- restore: the files written back from the ledger ----------------------------------------------
+
+
+def test_restore_writes_back_lost_files_as_they_were_applied(project, cli, applied):
+    r = cli("--database", "app.db", "restore")
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines() == [f"restored migrations/versions/{name}" for name in applied]
+    assert files(project) == applied
+    assert [s.state for s in Migrator(str(project.db), str(project.directory)).status()] == ["applied"] * 4
+    assert cli("--database", "app.db", "restore").out == "nothing to restore: no applied migration's file is missing\n"
+
+
+def test_restore_keeps_crlf_files_to_their_checksum(project, cli):
+    project.versions.joinpath("20250101_000001_crlf.sql").write_bytes(
+        b"-- migrate:up\r\nCREATE TABLE t (x INTEGER);\r\n-- migrate:down\r\nDROP TABLE t;\r\n")
+    assert cli("--database", "app.db", "up").code == 0
+    project.versions.joinpath("20250101_000001_crlf.sql").unlink()
+    assert cli("--database", "app.db", "restore").code == 0
+    assert [s.state for s in Migrator(str(project.db), str(project.directory)).status()] == ["applied"]
+
+
+@pytest.mark.parametrize("tamper, says", [
+    ("UPDATE duckdb_migrations SET source = source || '-- more'", "does not match the checksum it was applied with"),
+    ("UPDATE duckdb_migrations SET filename = '../../evil.sql'", "is not a version file's name"),
+    ("UPDATE duckdb_migrations SET filename = filename || chr(10)", "is not a version file's name"),
+    ("UPDATE duckdb_migrations SET source = NULL", "the ledger holds no text of it"),
+])
+def test_restore_refuses_what_the_ledger_cannot_vouch_for(project, cli, applied, tamper, says):
+    project.query(tamper + " WHERE filename LIKE '%create_users%'")
+    r = cli("--database", "app.db", "restore")
+    assert r.code == 1
+    lines = r.out.splitlines()
+    assert lines[0].startswith(f"{next(iter(applied))[:15]}  not restored: ") and says in lines[0], lines
+    assert len(lines) == 4 and all(line.startswith("restored ") for line in lines[1:])
+    assert not (project.root.parent / "evil.sql").exists() and not (project.root / "evil.sql").exists()

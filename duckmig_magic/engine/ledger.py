@@ -35,16 +35,16 @@ V0_HISTORY = {"seq", "version", "event", "occurred_at", "checksum", "execution_m
 # long the event's own work took; ``attempt_ms``, how long the run that left the state took (an apply's
 # time stays the state's through a later repair).
 STATE = ("version", "description", "kind", "checksum", "status", "applied_at", "attempt_ms", "error",
-         "statement", "downgrade", "filename")
+         "statement", "downgrade", "filename", "source")
 COLUMNS = {"seq": "BIGINT", "version": "VARCHAR", "event": "VARCHAR", "status": "VARCHAR",
            "occurred_at": "TIMESTAMP", "description": "VARCHAR", "kind": "VARCHAR", "checksum": "VARCHAR",
            "applied_at": "TIMESTAMP", "execution_ms": "DOUBLE", "attempt_ms": "DOUBLE", "error": "VARCHAR",
            "statement": "VARCHAR", "downgrade": "VARCHAR", "downgrade_checksum": "VARCHAR", "filename": "VARCHAR",
-           "detail": "VARCHAR", "legacy_id": "BIGINT", "runner": "VARCHAR"}
+           "detail": "VARCHAR", "legacy_id": "BIGINT", "runner": "VARCHAR", "source": "VARCHAR"}
 # What a state may be after an event: "pending" is a migration the ledger holds no state for (reverted,
 # forgotten, cleared). A closed set: any other value is refused, not half-understood.
 STATUSES = errors.UnknownLedgerStatus.STATUSES
-_V0 = {"attempt_ms": "execution_ms"}  # 0.1.0 kept the state's time in execution_ms
+_V0 = {"attempt_ms": "execution_ms", "source": "NULL"}  # 0.1.0 kept the state's time in execution_ms
 _ALWAYS_WRITTEN = {"seq", "version", "event", "status", "occurred_at"}
 
 
@@ -63,6 +63,7 @@ class Row:
     statement: str | None
     downgrade: str | None
     filename: str | None
+    source: str | None = None  # the file's text as applied: what `restore` writes back
 
 
 @dataclass
@@ -266,7 +267,7 @@ class Ledger:
         newest = f"seq IN (SELECT max(seq) FROM {tmp} GROUP BY version)"
         self.conn.execute(f"UPDATE {tmp} SET status = 'pending' WHERE {newest} "
                           f"AND version NOT IN (SELECT version FROM {self.quoted})")
-        sets = ", ".join(f"{c} = s.{_V0.get(c, c)}" for c in STATE if c != "version")
+        sets = ", ".join(f"{c} = s.{_V0.get(c, c)}" for c in STATE if c not in ("version", "source"))
         self.conn.execute(f"UPDATE {tmp} SET {sets}, legacy_id = s.legacy_id FROM {self.quoted} s "
                           f"WHERE {tmp}.version = s.version AND {tmp}.{newest}")
         for seq, downgrade in self.conn.execute(
@@ -287,7 +288,7 @@ class Ledger:
             return {}
         if layout == "legacy":
             sql = (f"SELECT CAST(version AS VARCHAR), CAST(description AS VARCHAR), NULL, NULL, 'applied', "
-                   f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL FROM {self.quoted}")
+                   f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL, NULL FROM {self.quoted}")
         elif layout == "0.1":
             sql = f"SELECT {', '.join(_V0.get(c, c) for c in STATE)} FROM {self.quoted}"
         else:
@@ -368,7 +369,8 @@ class Ledger:
     def record(self, *, version: str, description: str | None, kind: str | None, checksum: str | None,
                status: str, execution_ms: float | None, downgrade: str | None, filename: str | None,
                error: str | None = None, statement: str | None = None, event: str | None = None,
-               detail: str | None = None, applied_at: datetime | None = None, attempt_ms: float | None = None) -> None:
+               detail: str | None = None, applied_at: datetime | None = None, attempt_ms: float | None = None,
+               source: str | None = None) -> None:
         """Append one event of ``version``, with the state it leaves: one INSERT. ``applied_at``
         defaults to now for an applied or failed state (when it ran), ``attempt_ms`` to ``execution_ms``."""
         now = utcnow()
@@ -376,11 +378,11 @@ class Ledger:
         self.conn.execute(
             f"INSERT INTO {self.quoted} (seq, version, event, status, occurred_at, description, kind, checksum, "
             "applied_at, execution_ms, attempt_ms, error, statement, downgrade, downgrade_checksum, filename, "
-            "detail, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "detail, runner, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [self._next_seq(1), version, event or status, status, now, description, kind, checksum,
              applied_at or (now if status in ("applied", "failed") else None), execution_ms,
              execution_ms if attempt_ms is None else attempt_ms, error, statement, downgrade,
-             _digest(downgrade), filename, detail, runner_name()])
+             _digest(downgrade), filename, detail, runner_name(), source])
 
     def record_applied(self, rows: list[dict]) -> None:
         """Append the applied events of several migrations in one statement, in the caller's
@@ -393,7 +395,7 @@ class Ledger:
         first = self._next_seq(len(rows))
         columns = dict(version="VARCHAR", description="VARCHAR", kind="VARCHAR", checksum="VARCHAR",
                        execution_ms="DOUBLE", downgrade="VARCHAR", downgrade_checksum="VARCHAR",
-                       filename="VARCHAR", detail="VARCHAR")
+                       filename="VARCHAR", detail="VARCHAR", source="VARCHAR")
         values = {c: [r.get(c) for r in rows] for c in columns}
         values["downgrade_checksum"] = [_digest(d) for d in values["downgrade"]]
         lists = ", ".join(f"unnest(CAST(? AS {t}[])) AS {c}" for c, t in columns.items())

@@ -52,6 +52,14 @@ class Problem(NamedTuple):
     detail: str
 
 
+class Restored(NamedTuple):
+    """What ``restore`` did for one migration whose file was gone: its path, or why not."""
+
+    version: str
+    path: str | None
+    skipped: str | None
+
+
 class Repair(NamedTuple):
     """What ``repair`` did to one migration's ledger row."""
 
@@ -454,7 +462,7 @@ class Migrator:
                 for s in todo:
                     ledger.record(version=s.version, description=s.description, kind=s.kind,
                                   checksum=s.checksum, status="applied", execution_ms=None,
-                                  downgrade=s.downgrade_source, filename=s.name, event="stamped",
+                                  downgrade=s.downgrade_source, filename=s.name, source=s.text, event="stamped",
                                   detail=f"stamped through {version}")
         return [s.version for s in todo]
 
@@ -478,7 +486,8 @@ class Migrator:
                     if m.state == "modified":
                         s = scripts[m.version]
                         ledger.update(m.version, "repaired", detail="accepted the edited file", checksum=s.checksum,
-                                      downgrade=s.downgrade_source, description=s.description, filename=s.name)
+                                      downgrade=s.downgrade_source, description=s.description, filename=s.name,
+                                      source=s.text)
                         actions.append(Repair(m.version, "accepted the edited file"))
                     elif m.state == "missing":
                         ledger.forget(m.version, "repaired", "forgot the row of a missing file")
@@ -492,6 +501,38 @@ class Migrator:
                                       downgrade=s.downgrade_source)
                         actions.append(Repair(m.version, "stored the file's downgrade"))
         return actions
+
+    def restore(self) -> list[Restored]:
+        """Write back the version files of applied migrations whose files are gone, each with the text
+        the ledger stored when it was applied (checked against its checksum). Overwrites nothing and
+        runs nothing; a migration applied before its text was stored cannot be restored, and says so."""
+        from .versions import FILE_RE, checksum, write_atomically
+
+        rows = self._rows()
+        scripts = self.scripts.scripts() if self.scripts.exists() else []  # the whole folder may be gone
+        gone = self._status(scripts, rows).by_state("missing")
+        out = []
+        for m in gone:
+            row = rows[m.version]
+            match = FILE_RE.fullmatch(row.filename or "")
+            if not row.source:
+                out.append(Restored(m.version, None, "the ledger holds no text of it (it was applied by an older "
+                                                     "duckmig, or adopted)"))
+            elif not match or match["version"] != m.version:
+                out.append(Restored(m.version, None, f"the ledger's file name {row.filename!r} is not a version "
+                                                     "file's name"))
+            elif checksum(row.source) != row.checksum:
+                out.append(Restored(m.version, None, "the stored text does not match the checksum it was applied "
+                                                     "with"))
+            else:
+                path = self.scripts.versions_dir / row.filename
+                if path.exists() or path.is_symlink():
+                    out.append(Restored(m.version, None, f"{path.name} exists"))
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(path, row.source)
+                out.append(Restored(m.version, str(path), None))
+        return out
 
     def verify(self, *, roundtrip: bool = False) -> VerifyReport:
         """Check checksums of applied migrations; with ``roundtrip``, run up, down, up for each
@@ -889,7 +930,7 @@ def _down_steps(version: str, kind: str | None, source: str | None, path: Path):
 
 def _record_of(s: Script) -> dict:
     return dict(version=s.version, description=s.description, kind=s.kind, checksum=s.checksum,
-                downgrade=s.downgrade_source, filename=s.name)
+                downgrade=s.downgrade_source, filename=s.name, source=s.text)
 
 
 def _terminated(statement: str) -> str:

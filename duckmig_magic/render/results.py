@@ -43,6 +43,17 @@ def _verified(r: c.Verified, words: Words) -> str:
     return "\n".join(lines)
 
 
+def _here(path: str) -> str:
+    """``path`` from the current folder when it is below it, as the other verbs show files."""
+    import os
+
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive
+        return path
+    return path if relative.startswith("..") else relative
+
+
 def _exported(r: c.Exported, words: Words) -> str:
     lines = [f"refused: cell {x.index} ({x.slug}): {x.reason}" if x.action == "refused"
              else f"{x.action}: {x.path} (cell {x.index}, version {x.version})" for x in r.cells]
@@ -66,6 +77,9 @@ TEXTS = {
     c.History: _history,
     c.Verified: _verified,
     c.Stamped: lambda r, words: "\n".join([f"stamped {v}" for v in r.versions] or ["nothing to stamp"]),
+    c.Restored: lambda r, words: "\n".join(
+        [f"restored {_here(x.path)}" if x.path else f"{x.version}  not restored: {x.skipped}" for x in r.restored]
+        or ["nothing to restore: no applied migration's file is missing"]),
     c.Repaired: lambda r, words: "\n".join([f"{x.version}  {x.action}" for x in r.repairs] or ["nothing to repair"]),
     c.Sql: lambda r, words: r.sql or "-- nothing to apply",
     Preview: lambda r, words: changes.text(r),

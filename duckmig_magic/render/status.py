@@ -9,6 +9,7 @@ from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, TABLE, badge, cell,
 NEW = Do("new", ("DESCRIPTION",))
 DOWN, REPAIR = Do("down"), Do("repair")
 EXPORT = Do("export", ("NOTEBOOK.ipynb",))
+RESTORE = Do("restore")
 TEXT_COLUMNS = ["VERSION", "STATE", "KIND", "APPLIED AT (UTC)", "MS", "DESCRIPTION"]
 HTML_COLUMNS = ("version", "description", "kind", "state", "applied at (UTC)", "execution time")
 MAX_ROWS = 50
@@ -25,8 +26,9 @@ def missing(report, words: Words) -> str:
     if not gone:
         return ""
     return (f"{plural(len(gone), 'applied migration')} {'has' if len(gone) == 1 else 'have'} no version file: "
-            f"restore the files from version control, or export again the notebook that wrote them "
-            f"({words(EXPORT)} gives each cell back its version)")
+            f"{words(RESTORE)} writes them back from the text the ledger stored; or take them from version "
+            f"control, or export again the notebook that wrote them ({words(EXPORT)} gives each cell back its "
+            "version)")
 
 
 def text(report, words: Words = PYTHON) -> str:

@@ -301,9 +301,12 @@ def stamp(m: Migrator, args) -> Stamped:
     return Stamped(m.stamp(args.version))
 
 
-@verb("write back the deleted files of applied migrations from the text the ledger stored")
+@verb("write back the deleted files of applied migrations from the text the ledger stored",
+      arg("--trust-stored-python", action="store_true",
+          help="write back Python files too: their text comes from the database, and it is code that `down` "
+               "runs (read it first, in the ledger's source column)"))
 def restore(m: Migrator, args) -> Restored:
-    return Restored(m.restore())
+    return Restored(m.restore(trust_stored_python=args.trust_stored_python))
 
 
 @verb("accept edited files, clear failed attempts, forget rows of deleted files")

@@ -212,8 +212,15 @@ def test_a_notebook_run_again_by_a_real_kernel_gets_its_versions_back(project):
 
 def test_restore_writes_back_lost_files_as_they_were_applied(project, cli, applied):
     r = cli("--database", "app.db", "restore")
-    assert (r.code, r.err) == (0, "")
-    assert r.out.splitlines() == [f"restored migrations/versions/{name}" for name in applied]
+    python = next(name for name in applied if name.endswith(".py"))
+    assert r.code == 1
+    assert r.out.splitlines() == [f"restored migrations/versions/{name}" for name in applied if name != python] + [
+        f"{python[:15]}  not restored: it is Python code from the database, written back only when trusted",
+        "hint: read their text in the ledger (its source column), then pass --trust-stored-python to write "
+        "them back"]
+    assert python not in files(project)
+    r = cli("--database", "app.db", "restore", "--trust-stored-python")
+    assert (r.code, r.err, r.out) == (0, "", f"restored migrations/versions/{python}\n")
     assert files(project) == applied
     assert [s.state for s in Migrator(str(project.db), str(project.directory)).status()] == ["applied"] * 4
     assert cli("--database", "app.db", "restore").out == "nothing to restore: no applied migration's file is missing\n"
@@ -236,7 +243,7 @@ def test_restore_keeps_crlf_files_to_their_checksum(project, cli):
 ])
 def test_restore_refuses_what_the_ledger_cannot_vouch_for(project, cli, applied, tamper, says):
     project.query(tamper + " WHERE filename LIKE '%create_users%'")
-    r = cli("--database", "app.db", "restore")
+    r = cli("--database", "app.db", "restore", "--trust-stored-python")
     assert r.code == 1
     lines = r.out.splitlines()
     assert lines[0].startswith(f"{next(iter(applied))[:15]}  not restored: ") and says in lines[0], lines

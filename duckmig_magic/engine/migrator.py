@@ -52,6 +52,9 @@ class Problem(NamedTuple):
     detail: str
 
 
+UNTRUSTED_PYTHON = "it is Python code from the database, written back only when trusted"
+
+
 class Restored(NamedTuple):
     """What ``restore`` did for one migration whose file was gone: its path, or why not."""
 
@@ -502,10 +505,14 @@ class Migrator:
                         actions.append(Repair(m.version, "stored the file's downgrade"))
         return actions
 
-    def restore(self) -> list[Restored]:
+    def restore(self, *, trust_stored_python: bool = False) -> list[Restored]:
         """Write back the version files of applied migrations whose files are gone, each with the text
         the ledger stored when it was applied (checked against its checksum). Overwrites nothing and
-        runs nothing; a migration applied before its text was stored cannot be restored, and says so."""
+        runs nothing; a migration applied before its text was stored cannot be restored, and says so.
+
+        The ledger is data that anyone who can write the database can change, and a version file is
+        code that `down` trusts: a Python file is written only with ``trust_stored_python``, as a
+        stored Python downgrade runs only so (see ``trust``)."""
         from .versions import FILE_RE, checksum, write_atomically
 
         rows = self._rows()
@@ -521,6 +528,8 @@ class Migrator:
             elif not match or match["version"] != m.version:
                 out.append(Restored(m.version, None, f"the ledger's file name {row.filename!r} is not a version "
                                                      "file's name"))
+            elif match["ext"] == "py" and not trust_stored_python:
+                out.append(Restored(m.version, None, UNTRUSTED_PYTHON))
             elif checksum(row.source) != row.checksum:
                 out.append(Restored(m.version, None, "the stored text does not match the checksum it was applied "
                                                      "with"))

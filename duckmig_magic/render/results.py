@@ -7,7 +7,7 @@ from ..engine import StatusReport
 from ..engine.preview import Preview
 from ..errors import PYTHON, Do, Option, Words
 from . import changes, status
-from ..engine.migrator import DOWNGRADE_DIFFERS
+from ..engine.migrator import DOWNGRADE_DIFFERS, UNTRUSTED_PYTHON
 from .common import error_line, plural, terminal_safe, text_table
 from .progress import summary
 
@@ -54,6 +54,14 @@ def _here(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
+def _restored(r: c.Restored, words: Words) -> str:
+    lines = [f"restored {_here(x.path)}" if x.path else f"{x.version}  not restored: {x.skipped}" for x in r.restored]
+    if any(x.skipped == UNTRUSTED_PYTHON for x in r.restored):
+        lines.append(f"hint: read their text in the ledger (its source column), then pass "
+                     f"{words(Option('trust_stored_python'))} to write them back")
+    return "\n".join(lines or ["nothing to restore: no applied migration's file is missing"])
+
+
 def _exported(r: c.Exported, words: Words) -> str:
     lines = [f"refused: cell {x.index} ({x.slug}): {x.reason}" if x.action == "refused"
              else f"{x.action}: {x.path} (cell {x.index}, version {x.version})" for x in r.cells]
@@ -77,9 +85,7 @@ TEXTS = {
     c.History: _history,
     c.Verified: _verified,
     c.Stamped: lambda r, words: "\n".join([f"stamped {v}" for v in r.versions] or ["nothing to stamp"]),
-    c.Restored: lambda r, words: "\n".join(
-        [f"restored {_here(x.path)}" if x.path else f"{x.version}  not restored: {x.skipped}" for x in r.restored]
-        or ["nothing to restore: no applied migration's file is missing"]),
+    c.Restored: _restored,
     c.Repaired: lambda r, words: "\n".join([f"{x.version}  {x.action}" for x in r.repairs] or ["nothing to repair"]),
     c.Sql: lambda r, words: r.sql or "-- nothing to apply",
     Preview: lambda r, words: changes.text(r),

@@ -196,12 +196,8 @@ class Migrator:
                 raise errors.NotTransactional(outside)
         results: list[StepResult] = []
         with self.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
-            deadline = time.monotonic() + self.db.wait
-            while True:
-                try:
-                    return self._up_locked(conn, guard, scripts, plan, single_transaction, results)
-                except errors.CommitFailed as exc:
-                    self._lost(conn, exc, deadline)
+            return self._until_won(conn, self.db.wait, lambda: self._up_locked(
+                conn, guard, scripts, plan, single_transaction, results))
 
     def _up_locked(self, conn, guard, scripts, plan, single_transaction, results) -> list[StepResult]:
         todo: list[Script] = []
@@ -232,6 +228,16 @@ class Migrator:
         except errors.Interrupted as exc:
             raise _interrupted(exc.what, exc.version, results) from None
         return results
+
+    def _until_won(self, conn, wait: float, attempt: Callable[[], list[StepResult]]) -> list[StepResult]:
+        """``attempt()``, planned and run again while another runner's transaction wins, for up to
+        ``wait`` seconds (see ``_lost``)."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return attempt()
+            except errors.CommitFailed as exc:
+                self._lost(conn, exc, deadline)
 
     def _lost(self, conn, exc: errors.CommitFailed, deadline: float) -> None:
         """A COMMIT was refused. On a shared catalog where another runner's transaction won, wait
@@ -380,12 +386,8 @@ class Migrator:
         results: list[StepResult] = []
         with self.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
             # Planned again after another runner won: only a target means the same thing then.
-            deadline = time.monotonic() + (self.db.wait if target is not None else 0)
-            while True:
-                try:
-                    return self._down_locked(conn, guard, target, steps, trust_stored_python, results)
-                except errors.CommitFailed as exc:
-                    self._lost(conn, exc, deadline)
+            return self._until_won(conn, self.db.wait if target is not None else 0, lambda: self._down_locked(
+                conn, guard, target, steps, trust_stored_python, results))
 
     def _down_locked(self, conn, guard, target, steps, trust_stored_python, results) -> list[StepResult]:
         try:

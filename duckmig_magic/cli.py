@@ -23,7 +23,8 @@ in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration failed,
 
 # How the command names what a user can do: its own verbs and flags.
 WORDS = errors.Words("duckmig", {"database": "--database (DUCKMIG_DATABASE)", "directory": "--dir (DUCKMIG_DIR)",
-                                     "table": "--table", "wait": "--wait SECONDS"})
+                                     "table": "--table", "wait": "--wait SECONDS",
+                                     "data_path": "--data-path DIR (DUCKMIG_DATA_PATH)"})
 
 
 class _Parser(argparse.ArgumentParser):

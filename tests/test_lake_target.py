@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from duckmig_magic import errors
+from duckmig_magic import cli, errors
 from duckmig_magic.engine import lake
 from duckmig_magic.engine.database import Database
 
@@ -82,6 +82,10 @@ INVALID = [
      "DATA_INLINING_ROW_LIMIT must be a whole number, not 'ten'"),
     ("negative-int", "ducklake:m.ducklake", None, {"busy_timeout": "-1"}, errors.BadLakeOptionValue,
      "BUSY_TIMEOUT must be a whole number, not '-1'"),
+    ("negative-number", "ducklake:m.ducklake", None, {"busy_timeout": -5}, errors.BadLakeOptionValue,
+     "BUSY_TIMEOUT must be a whole number, not -5"),
+    ("other-digits", "ducklake:m.ducklake", None, {"busy_timeout": "\u0663"}, errors.BadLakeOptionValue,
+     "BUSY_TIMEOUT must be a whole number, not '\u0663'"),
     ("bool-for-int", "ducklake:m.ducklake", None, {"busy_timeout": True}, errors.BadLakeOptionValue,
      "BUSY_TIMEOUT must be a whole number, not True"),
     ("int-for-string", "ducklake:m.ducklake", None, {"metadata_schema": 3}, errors.BadLakeOptionValue,
@@ -98,6 +102,20 @@ def test_parse_refuses(database, data_path, options, error, words):
     assert type(caught.value) is error
     assert words in str(caught.value)
     assert caught.value.hint
+
+
+@pytest.mark.parametrize("database, expected", [
+    ("ducklake:m.ducklake", "ducklake:/p/m.ducklake"),
+    ("DuckLake: m.ducklake ", "ducklake:/p/m.ducklake"),
+    ("ducklake:duckdb:m.ducklake", "ducklake:duckdb:/p/m.ducklake"),
+    ("ducklake:sqlite:m.sqlite", "ducklake:sqlite:/p/m.sqlite"),
+    ("ducklake:postgres:dbname=x host=h", "ducklake:postgres:dbname=x host=h"),
+    ("ducklake:mysql:db=x", "ducklake:mysql:db=x"),
+    ("ducklake:s3://bucket/m.ducklake", "ducklake:s3://bucket/m.ducklake"),
+    ("ducklake:duckdb:", "ducklake:duckdb:"),  # no path: parse says so
+])
+def test_with_catalog_path(database, expected):
+    assert lake.with_catalog_path(database, lambda path: "/p/" + path) == expected
 
 
 @pytest.mark.parametrize("target, expected", [
@@ -168,7 +186,8 @@ def test_connect_without_the_extension_says_what_to_install(tmp_path):
 def test_new_postgres_lake_needs_a_data_path(lake_home, postgres):
     with pytest.raises(errors.LakeNeedsDataPath) as caught:
         lake.connect(lake.parse(f"ducklake:postgres:{postgres.database()}"))
-    assert "--data-path DIR" in caught.value.hint
+    assert caught.value.hint.startswith("give one with `lake.parse(..., data_path=DIR)` (a folder or a URL")
+    assert "give one with --data-path DIR (DUCKMIG_DATA_PATH) (" in caught.value.render(cli.WORDS)
 
 
 @pytest.mark.ducklake

@@ -26,7 +26,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from duckmig_magic import Migrator, cli, errors
+from duckmig_magic import Migrator, cli, config, errors
 from duckmig_magic.engine import authoring
 from duckmig_magic.engine.versions import ScriptDirectory
 
@@ -147,7 +147,7 @@ CASES = [
     C("empty slug", "", errors.BadSlug, "'' is not a slug", api=lambda root: save(root, "")),
     C("user's transaction open", "", errors.TransactionOpen, "the connection has a transaction open; duckmig will not commit it for you", api=up_in_open_transaction),
     # -- settings ----------------------------------------------------------------------------------------------------
-    C("unknown setting", UP, errors.UnknownSettings, "unknown setting in [tool.duckmig]: databse\n  hint: the settings are database, directory, table", pyproject="[tool.duckmig]\ndatabse = 'app.db'\n"),
+    C("unknown setting", UP, errors.UnknownSettings, "unknown setting in [tool.duckmig]: databse\n  hint: the settings are database, directory, table, data_path, options", pyproject="[tool.duckmig]\ndatabse = 'app.db'\n"),
     C("bad toml", UP, errors.SettingsNotToml, "pyproject.toml: not valid TOML: ", pyproject="[tool.duckmig\n"),
     C("setting not a string", UP, errors.SettingNotAString, "[tool.duckmig] database must be a string, not 5\n  hint: fix [tool.duckmig] in ", pyproject="[tool.duckmig]\ndatabase = 5\n"),
     C("section not a table", UP, errors.SettingsNotATable, "[tool.duckmig] must be a table", pyproject="[tool]\nduckmig = 'app.db'\n"),
@@ -294,7 +294,7 @@ def case_root(tmp_path, template, request, monkeypatch):
     if case.notebook is not None:
         write_notebook(root / "nb.ipynb", case.notebook)
     monkeypatch.chdir(root)
-    for name in ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE"):
+    for name in config.VARIABLES:
         monkeypatch.delenv(name, raising=False)
     cleanups = []
     if case.disk:

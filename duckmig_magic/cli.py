@@ -17,13 +17,14 @@ from .render.common import ignored_files_as_lines, terminal_safe
 from .render.progress import TextProgress
 from .render.results import text
 
-EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR, then [tool.duckmig]
-in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration failed,
-2 usage or configuration, 3 drift, a failed verification or a refused export."""
+EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR / DUCKMIG_DATA_PATH,
+then [tool.duckmig] in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration
+failed, 2 usage or configuration, 3 drift, a failed verification or a refused export."""
 
 # How the command names what a user can do: its own verbs and flags.
 WORDS = errors.Words("duckmig", {"database": "--database (DUCKMIG_DATABASE)", "directory": "--dir (DUCKMIG_DIR)",
-                                     "table": "--table", "wait": "--wait SECONDS"})
+                                     "table": "--table", "wait": "--wait SECONDS",
+                                     "data_path": "--data-path DIR (DUCKMIG_DATA_PATH)"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,19 +32,23 @@ class _Parser(argparse.ArgumentParser):
         raise errors.BadArguments(self.prog.partition(" ")[2], message)  # main() prints the "duckmig: "
 
 
-def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    def default(value):
-        return argparse.SUPPRESS if suppress else value
+# argparse gives a subcommand's namespace the last word: a list given after the verb gets a name of its own.
+AFTER_VERB = "_after_verb"
 
+
+def _common(parser: argparse.ArgumentParser, after_verb: bool) -> None:
+    """The options of where the work happens, given before the verb or (``after_verb``) after it."""
     g = parser.add_argument_group("where")
-    g.add_argument("--database", "-d", default=default(None), metavar="PATH",
-                   help="the DuckDB database file, or :memory: (DUCKMIG_DATABASE)")
-    g.add_argument("--dir", dest="directory", default=default(None), metavar="DIR",
-                   help="the migrations directory, holding versions/ (DUCKMIG_DIR; default: migrations)")
-    g.add_argument("--table", default=default(None), help="the ledger table (default: duckdb_migrations)")
-    g.add_argument("--wait", type=float, default=default(0.0), metavar="SECONDS",
-                   help="wait up to SECONDS for another process's lock on the database")
-    g.add_argument("--json", action="store_true", default=default(False), help="print machine-readable JSON")
+    g.add_argument("--database", "-d", default=argparse.SUPPRESS if after_verb else None, metavar="PATH",
+                   help="the DuckDB database file, :memory:, or a DuckLake: ducklake:PATH.ducklake, "
+                        "ducklake:postgres:dbname=NAME host=HOST (DUCKMIG_DATABASE)")
+    for a in commands.WHERE:
+        options = {**a.options, "default": argparse.SUPPRESS if after_verb else a.default}
+        if after_verb and options.get("action") == "append":  # run() joins the two lists
+            options["dest"] = a.dest + AFTER_VERB
+        g.add_argument(*a.flags, help=a.help, **options)
+    g.add_argument("--json", action="store_true", default=argparse.SUPPRESS if after_verb else False,
+                   help="print machine-readable JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,12 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="duckmig", description="Versioned DuckDB migrations.", epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"duckmig {__version__}")
-    _common(parser, suppress=False)
+    _common(parser, after_verb=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for verb in commands.VERBS.values():
         p = sub.add_parser(verb.name, help=verb.help, description=verb.help)
-        _common(p, suppress=True)
+        _common(p, after_verb=True)
         for a in verb.args:
             p.add_argument(*a.flags, help=a.help, **a.options)
     return parser
@@ -83,14 +88,15 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, out) -> int:
     """Do the verb that ``args`` name, print its result on ``out``; returns the exit code."""
     verb = commands.VERBS[args.command]
-    settings = config.resolve(args.database, args.directory, args.table)
+    options = (args.option or []) + getattr(args, "option" + AFTER_VERB, [])
+    settings = config.resolve(args.database, args.directory, args.table, data_path=args.data_path, options=options)
     progress = TextProgress(sys.stderr) if verb.progress and not args.json else None
     if not verb.needs_migrator(settings.database is not None):
         target = settings  # without a database, nothing counts as applied
     elif settings.database is None:
         raise errors.NoDatabaseGiven()
     else:
-        target = Migrator(settings.database, settings.directory, table=settings.table, wait=args.wait,
+        target = Migrator(settings.target, settings.directory, table=settings.table, wait=args.wait,
                           progress=progress)
     try:
         result = verb.function(target, args)

@@ -23,7 +23,7 @@ from typing import Callable
 from . import errors
 from .arguments import Arg, arg
 from .config import Settings
-from .engine import Migrator, StatusReport, StepResult, VerifyReport
+from .engine import Migrator, StatusReport, StepResult, VerifyReport, lake
 from .engine.migrator import Repair
 from .engine.versions import ScriptDirectory
 from .engine.ledger import Event
@@ -187,6 +187,27 @@ class NotebookBuilt:
 
     def to_json(self):
         return {"path": self.path, "migrations": self.cells} if self.path else None
+
+
+# -- where a verb works ---------------------------------------------------------------------------------
+
+# Given to the command before or after its verb, and to `%migrate connect` in a notebook; the command
+# adds --database, the magic its TARGET. The lake's are named as ATTACH 'ducklake:...' (DATA_PATH '...') names them.
+WHERE = (
+    arg("--dir", dest="directory", metavar="DIR",
+        help="the migrations directory, holding versions/ (DUCKMIG_DIR; default: migrations)",
+        magic_help="the migrations directory, holding versions/ (default: %%config Duckmig.directory, "
+                   "DUCKMIG_DIR, [tool.duckmig] directory, else migrations)"),
+    arg("--table", help="the ledger table (default: duckdb_migrations)"),
+    arg("--wait", type=float, default=0.0, metavar="SECONDS",
+        help="wait up to SECONDS for another process's lock on the database"),
+    arg("--data-path", metavar="DIR",
+        help="a DuckLake's DATA_PATH, where its Parquet files go: a folder or a URL such as s3://bucket/lake/ "
+             "(DUCKMIG_DATA_PATH; needed to create a lake whose catalog is not a DuckDB file; the lake keeps it)"),
+    arg("--option", action="append", metavar="NAME=VALUE",
+        help="another ATTACH option of a DuckLake, as in ATTACH 'ducklake:...' (NAME VALUE); repeatable: "
+             + ", ".join(sorted(set(lake.OPTIONS) - {"DATA_PATH"}))),
+)
 
 
 # -- the verbs ------------------------------------------------------------------------------------------

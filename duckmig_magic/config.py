@@ -1,14 +1,26 @@
-"""Settings: flags, then ``DUCKMIG_*`` variables, then ``[tool.duckmig]`` in the
-nearest ``pyproject.toml`` (searched from the current folder upward)."""
+"""Settings: flags, then ``DUCKMIG_*`` variables, then ``[tool.duckmig]`` in the nearest
+``pyproject.toml`` (searched from the current folder upward).
+
+A DuckLake's ATTACH options are settings too: its data path (``--data-path``,
+``DUCKMIG_DATA_PATH``, ``data_path``) in the same order, and the others
+(``--option NAME=VALUE``, the table ``[tool.duckmig.options]``) flags first,
+name by name. Those of pyproject.toml belong to a lake: a database given by
+flag or variable that is no lake leaves them aside, and a pyproject.toml whose
+own database is no lake is refused. Paths in pyproject.toml are relative to
+its folder: the database, the catalog file inside a ``ducklake:`` database,
+the data path, the directory.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PureWindowsPath
 
 from . import errors
+from .engine import lake
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -16,7 +28,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 DEFAULT_DIRECTORY = "migrations"
-KEYS = {"database", "directory", "table"}
+VARIABLES = ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE", "DUCKMIG_DATA_PATH")  # the settings' variables
+KEYS = ("database", "directory", "table", "data_path", "options")
 
 
 @dataclass
@@ -25,6 +38,16 @@ class Settings:
     directory: str
     table: str = "duckdb_migrations"
     source: str | None = None  # the pyproject.toml the settings came from, if any
+    data_path: str | None = None  # a DuckLake's DATA_PATH
+    options: dict = field(default_factory=dict)  # a DuckLake's other ATTACH options, by upper-case name
+
+    @property
+    def target(self):
+        """What ``Migrator`` opens: the database, or the ``lake.Lake`` it names, with its data path and
+        options."""
+        if self.database is None or not lake.is_lake(self.database):
+            return self.database
+        return lake.parse(self.database, data_path=self.data_path, options=self.options)
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
@@ -37,6 +60,7 @@ def find_pyproject(start: Path | None = None) -> Path | None:
 
 
 def read_pyproject(path: Path) -> dict:
+    """``[tool.duckmig]`` of ``path``, checked; its options by upper-case name, typed as ATTACH takes them."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -44,18 +68,36 @@ def read_pyproject(path: Path) -> dict:
     section = data.get("tool", {}).get("duckmig", {})
     if not isinstance(section, dict):
         raise errors.SettingsNotATable(path)
-    unknown = set(section) - KEYS
+    unknown = set(section) - set(KEYS)
     if unknown:
-        raise errors.UnknownSettings(path, unknown, ", ".join(sorted(KEYS)))
+        raise errors.UnknownSettings(path, unknown, ", ".join(KEYS))
     for key, value in section.items():
-        if not isinstance(value, str):
+        if key != "options" and not isinstance(value, str):
             raise errors.SettingNotAString(path, key, value)
-    return section
+    options = section.get("options", {})
+    if not isinstance(options, dict):
+        raise errors.OptionsNotATable(path, options)
+    with _told_where(f"{path}: [tool.duckmig.options]"):
+        options = {name.upper(): lake.option(name.upper(), value) for name, value in options.items()}
+    with _told_where(f"{path}: [tool.duckmig]"):
+        if "DATA_PATH" in options:
+            if "data_path" in section:
+                raise errors.DataPathTwice("data_path", "DATA_PATH in [tool.duckmig.options]")
+            section = {**section, "data_path": options.pop("DATA_PATH")}
+        elif not section.get("data_path", "x").strip():
+            raise errors.EmptyLakeOption("data_path")
+        given = ["data_path"] * ("data_path" in section) + [f"options.{name.lower()}" for name in options]
+        database = section.get("database")
+        if given and database is not None and not lake.is_lake(database):
+            raise errors.LakeSettingWithoutLake(given[0], database)
+    return {**section, "options": options} if "options" in section else section
 
 
 def resolve(database: str | None = None, directory: str | None = None, table: str | None = None,
-            cwd: Path | None = None) -> Settings:
-    """Flags win over the environment, which wins over pyproject.toml."""
+            cwd: Path | None = None, *, data_path: str | None = None, options: list[str] | None = None) -> Settings:
+    """Flags win over the environment, which wins over pyproject.toml. ``data_path`` and ``options``
+    (``NAME=VALUE`` words) are the flags of a DuckLake; the check of what they say happens here, before
+    anything is opened."""
     pyproject = find_pyproject(cwd)
     section = read_pyproject(pyproject) if pyproject else {}
     base = pyproject.parent if pyproject else (cwd or Path.cwd())
@@ -64,11 +106,60 @@ def resolve(database: str | None = None, directory: str | None = None, table: st
         value = section.get(key)
         if value is None or key == "table" or value == ":memory:":
             return value
-        return str(base / os.path.expanduser(value))  # relative to the pyproject.toml that says it
+        if key == "database" and lake.is_lake(value):
+            return lake.with_catalog_path(value, lambda path: _under(base, path))
+        return _under(base, value)  # relative to the pyproject.toml that says it
 
-    return Settings(
-        database=database or os.environ.get("DUCKMIG_DATABASE") or from_file("database"),
+    database = database or os.environ.get("DUCKMIG_DATABASE") or from_file("database")
+    flags = attach_options(options)
+    flag_path = flags.pop("DATA_PATH", None)
+    if data_path is not None and flag_path is not None:
+        raise errors.DataPathTwice("--data-path", "--option DATA_PATH")
+    data_path = data_path if data_path is not None else flag_path
+    env_path = os.environ.get("DUCKMIG_DATA_PATH") or None
+    given = (["--data-path"] * (data_path is not None) + ["DUCKMIG_DATA_PATH"] * (env_path is not None)
+             + [f"--option {name}" for name in flags])
+    is_lake = database is not None and lake.is_lake(database)
+    if given and database is not None and not is_lake:
+        raise errors.LakeSettingWithoutLake(given[0], database)
+    settings = Settings(
+        database=database,
         directory=directory or os.environ.get("DUCKMIG_DIR") or from_file("directory") or DEFAULT_DIRECTORY,
         table=table or os.environ.get("DUCKMIG_TABLE") or from_file("table") or "duckdb_migrations",
         source=str(pyproject) if section else None,
+        # The lake settings of pyproject.toml are its lake's; a database named otherwise that is no lake leaves them.
+        data_path=next((p for p in (data_path, env_path, from_file("data_path") if is_lake else None)
+                        if p is not None), None),
+        options={**(section.get("options", {}) if is_lake else {}), **flags},
     )
+    if is_lake:
+        settings.target  # parsed now: a bad option is told before anything is opened
+    return settings
+
+
+def attach_options(words: list[str] | None) -> dict[str, str]:
+    """``NAME=VALUE`` words (of ``--option``) as ``{NAME: VALUE}``, names in upper case; the last of a name wins."""
+    found = {}
+    for word in words or []:
+        name, equals, value = word.partition("=")
+        if not equals or not name.strip():
+            raise errors.BadAttachOption(word)
+        found[name.strip().upper()] = value
+    return found
+
+
+@contextmanager
+def _told_where(where: str):
+    """A DuckLake setting refused inside it names the table of pyproject.toml that gives it."""
+    try:
+        yield
+    except errors.LakeSettingError as exc:
+        exc.where = where
+        raise
+
+
+def _under(base: Path, value: str) -> str:
+    """A path of pyproject.toml, relative to its folder; a URL, or a Windows drive's path, as it is."""
+    if lake.URL.match(value) or PureWindowsPath(value).drive:
+        return value
+    return str(base / os.path.expanduser(value))

@@ -41,7 +41,7 @@ class Option:
 
 @dataclass(frozen=True)
 class Setting:
-    """Where the work happens: database, directory, table or wait."""
+    """Where the work happens: database, directory, table, wait or a DuckLake's data_path."""
 
     name: str
 
@@ -80,7 +80,8 @@ def _line(do: Do) -> str:
 
 
 PYTHON = Words(None, {"database": "the database given to Migrator", "directory": "the directory given to Migrator",
-                      "table": "`Migrator(..., table=TABLE)`", "wait": "`Migrator(..., wait=SECONDS)`"})
+                      "table": "`Migrator(..., table=TABLE)`", "wait": "`Migrator(..., wait=SECONDS)`",
+                      "data_path": "`lake.parse(..., data_path=DIR)`"})
 
 
 # -- the base -------------------------------------------------------------------------------------
@@ -248,6 +249,12 @@ class UnknownSettings(BadSettings):
 class SettingNotAString(BadSettings):
     fields = ("path", "key", "value")
     message = "{path}: [tool.duckmig] {key} must be a string, not {value!r}"
+
+
+class OptionsNotATable(BadSettings):
+    fields = ("path", "value")
+    message = "{path}: [tool.duckmig] options must be a table of ATTACH options, not {value!r}"
+    hint = "write them under [tool.duckmig.options], a line each: metadata_schema = \"lake_1\""
 
 
 class NotAVersion(ConfigError):
@@ -491,7 +498,18 @@ class UnknownCatalogKind(ConfigError):
     kinds = property(lambda self: ", ".join(k + ":" for k in self.known))
 
 
-class UnknownLakeOption(ConfigError):
+class LakeSettingError(ConfigError):
+    """A DuckLake setting that cannot be used; ``where`` names the pyproject.toml table that gives it,
+    when one does."""
+
+    where: str | None = None
+
+    def message_text(self, words: Words = PYTHON) -> str:
+        said = super().message_text(words)
+        return f"{self.where} {said}" if self.where else said
+
+
+class UnknownLakeOption(LakeSettingError):
     fields = ("name", "known")
     message = "{name} is not an ATTACH option of DuckLake that duckmig passes on"
     hint = "the options are {listed}"
@@ -499,28 +517,45 @@ class UnknownLakeOption(ConfigError):
     listed = property(lambda self: ", ".join(self.known))
 
 
-class ReadOnlyLakeOption(ConfigError):
+class ReadOnlyLakeOption(LakeSettingError):
     fields = ("name", "what")
     message = "{name} {what}, and migrations write to the lake"
     hint = "leave {name} out"
 
 
-class EmptyLakeOption(ConfigError):
+class EmptyLakeOption(LakeSettingError):
     fields = ("name",)
     message = "{name} is empty"
     hint = "give {name} a value, or leave it out"
 
 
-class BadLakeOptionValue(ConfigError):
+class BadLakeOptionValue(LakeSettingError):
     fields = ("name", "value", "expected")
     message = "{name} must be {expected}, not {value!r}"
     hint = "set {name} to {expected}"
 
 
-class DataPathTwice(ConfigError):
-    fields = ()
-    message = "the data path is given twice: as --data-path and as the option DATA_PATH"
+class DataPathTwice(LakeSettingError):
+    fields = ("first", "second")
+    first, second = "--data-path", "the option DATA_PATH"
+    message = "the data path is given twice: as {first} and as {second}"
     hint = "keep one of them"
+
+
+class BadAttachOption(ConfigError):
+    """An ``--option`` that is not ``NAME=VALUE``."""
+
+    fields = ("text",)
+    message = "--option takes NAME=VALUE, as ATTACH takes (NAME VALUE), not {text!r}"
+    hint = "for example --option METADATA_SCHEMA=lake_1 --option ENCRYPTED=true"
+
+
+class LakeSettingWithoutLake(LakeSettingError):
+    """A data path or an ATTACH option for a database that is no DuckLake: nothing would use it."""
+
+    fields = ("given", "database")
+    message = "{given} is a setting of a DuckLake, and {database} is not one"
+    hint = f"leave {{given}} out, or name a DuckLake: {_LAKE_FORMS}"
 
 
 class LakeExtensionUnavailable(ConfigError):
@@ -534,7 +569,15 @@ class LakeExtensionUnavailable(ConfigError):
 class LakeNeedsDataPath(ConfigError):
     fields = ("database",)
     message = "{database} is a new DuckLake and has no data path for its Parquet files"
-    hint = "give one with --data-path DIR (a folder or a URL such as s3://bucket/lake/); the lake keeps it"
+    hint = "give one with {data_path} (a folder or a URL such as s3://bucket/lake/); the lake keeps it"
+    actions = {"data_path": Setting("data_path")}
+
+
+class LakeKeepsItsDataPath(ConfigError):
+    fields = ("database", "kept", "given")
+    message = "{database} keeps its Parquet files in {kept}, and the data path given is {given}"
+    hint = ("leave the data path out (the lake keeps its own), or set the ATTACH option OVERRIDE_DATA_PATH to true "
+            "to write to {given} while attached")
 
 
 class LakeUnavailable(ConfigError):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager, nullcontext
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from IPython.core.error import UsageError
@@ -36,7 +36,7 @@ from traitlets import Int, Unicode, observe
 from . import cells, commands, config, errors
 from .arguments import arg
 from .display import NOTEBOOK_WORDS as WORDS
-from .engine import MigrationStatus, Migrator, probe
+from .engine import MigrationStatus, Migrator, lake, probe
 from .engine.database import is_connection
 from .engine.versions import has_downgrade
 from .engine.ledger import Event
@@ -76,14 +76,10 @@ def _parser(name: str, help_: str, arguments):
 
 
 CONNECT = (
-    arg("target", nargs="?", help="a database file, :memory:, or the name of a variable holding a duckdb "
-                                  "connection (used as it is: no second connection fights over the file)"),
-    arg("--dir", dest="directory", metavar="DIR",
-        help="the migrations directory, holding versions/ (default: %%config Duckmig.directory, DUCKMIG_DIR, "
-             "[tool.duckmig] directory, else migrations)"),
-    arg("--table", help="the ledger table (default: duckdb_migrations)"),
-    arg("--wait", type=float, default=0.0, metavar="SECONDS",
-        help="wait up to SECONDS for another process's lock on the database"),
+    arg("target", nargs="?", help="a database file, :memory:, a DuckLake (ducklake:PATH.ducklake, "
+                                  "ducklake:postgres:dbname=NAME host=HOST), or the name of a variable holding a "
+                                  "duckdb connection (used as it is: no second connection fights over the file)"),
+    *commands.WHERE,
 )
 PARSERS = {
     "connect": _parser("connect", "choose the database and migrations directory the magics work on; without "
@@ -137,13 +133,13 @@ class Duckmig(Magics):
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
-        self._target = None  # (database or connection, directory, table, wait, label) of %migrate connect
+        self._target: _Target | None = None  # what %migrate connect chose
         self._migrator: Migrator | None = None
         self._progress = _CellProgress()
 
     @observe("directory")
     def _directory_changed(self, change) -> None:
-        self._migrator = None  # rebuilt with the new directory when next used
+        self._release()  # rebuilt with the new directory when next used
 
     # -- the magics ---------------------------------------------------------------
 
@@ -252,10 +248,19 @@ class Duckmig(Magics):
         if args.target is None:
             print(self._describe())
             return
+        # Checked as the command checks --database: the lake settings against what TARGET names, nothing opened.
+        config.resolve(args.target, data_path=args.data_path, options=args.option)
         database, label = self._database(args.target)
-        target = (database, args.directory, args.table, args.wait, label)
-        m = self._build(target)  # before anything is replaced: a failed connect keeps the one there was
-        found = probe.look(m)  # opened now: a lock, a file that is no database or a foreign table is told here
+        opened = is_connection(database)
+        target = _Target(None if opened else database, database if opened else None, label, args.directory,
+                         args.table, args.wait, args.data_path, args.option)
+        self._release()  # a DuckLake is attached once in a process: connecting to it again needs it let go
+        m = self._build(target)  # before the target is replaced: a failed connect keeps the one there was
+        try:
+            found = probe.look(m)  # opened now: a lock, a file that is no database or a foreign table is told here
+        except BaseException:
+            m.db.close()  # a lake attached for nothing would stand in the way of the next connect
+            raise
         self._target, self._migrator = target, m
         notes = [] if m.scripts.exists() else [f"{m.scripts.versions_dir} does not exist yet: "
                                                "the first %%migration cell creates it"]
@@ -301,15 +306,23 @@ class Duckmig(Magics):
             self._migrator = self._build(self._target)
         return self._migrator
 
-    def _build(self, target) -> Migrator:
+    def _release(self) -> None:
+        """Drop the Migrator, closing what it opened and keeps; the next verb builds it again."""
+        if self._migrator is not None:
+            self._migrator.db.close()
+        self._migrator = None
+
+    def _build(self, target: _Target | None) -> Migrator:
         if target is None:  # no connect: the settings name the database, or nothing does
             settings = config.resolve(None, self.directory)
             if settings.database is None:
                 raise errors.NotConnected()
-            database, wait = settings.database, 0.0
+            database, wait = settings.target, 0.0
         else:
-            database, directory, table_, wait, _ = target
-            settings = config.resolve(None, directory or self.directory, table_)
+            settings = config.resolve(target.database, target.directory or self.directory, target.table,
+                                      data_path=target.data_path, options=target.options)
+            database = settings.target if target.connection is None else target.connection
+            wait = target.wait
         return Migrator(database, settings.directory, table=settings.table, wait=wait, progress=self._progress)
 
     def _directory(self) -> str:
@@ -322,14 +335,14 @@ class Duckmig(Magics):
             return errors.NotConnected().render(WORDS)
         m = self._connected()
         if self._target:
-            via = self._target[4]
+            via = self._target.label or m.db.label
         else:
             origin = "DUCKMIG_DATABASE" if os.environ.get("DUCKMIG_DATABASE") else config.resolve().source
             via = f"{m.db.label} (from {origin})"
         return f"connected: {via}; migrations: {m.scripts.versions_dir}"
 
     def _database(self, target: str):
-        """(what Migrator takes, how to name it) for a connect TARGET."""
+        """(a connection to use as it is, or what duckmig opens; how to name it) for a connect TARGET."""
         ns = self.shell.user_ns
         if target.isidentifier() and target in ns:
             value = ns[target]
@@ -341,6 +354,8 @@ class Duckmig(Magics):
 
             # Held here, so a changed directory setting rebuilds the Migrator without losing the data.
             return duckdb.connect(":memory:"), "a new in-memory database"
+        if lake.is_lake(target):
+            return target, None  # the Migrator names it, without its password
         path = Path(os.path.expanduser(target))
         if target.isidentifier() and not path.exists():
             raise errors.UnknownTarget(target)
@@ -374,6 +389,20 @@ class Duckmig(Magics):
 
 
 Duckmig.migrate.__doc__ += "\n" + "\n".join(parser.format_help() for parser in PARSERS.values())
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What ``%migrate connect`` chose: a database duckmig opens, or a connection it uses as it is."""
+
+    database: str | None
+    connection: object | None
+    label: str | None  # None: the Migrator's own label
+    directory: str | None
+    table: str | None
+    wait: float
+    data_path: str | None
+    options: list[str] | None
 
 
 def found_line(found, table: str) -> str:

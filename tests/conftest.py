@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from duckmig_magic import Migrator
+from duckmig_magic.config import VARIABLES
 from duckmig_magic.cli import main
 from lake_support import extension_home, lake_home, postgres  # noqa: F401 - fixtures of the DuckLake tests
 
@@ -74,8 +75,8 @@ class Run:
 def cli(capsys, monkeypatch, project):
     """Run `duckmig ARGS` in-process from the project folder; returns exit code, stdout, stderr."""
     monkeypatch.chdir(project.root)
-    monkeypatch.delenv("DUCKMIG_DATABASE", raising=False)
-    monkeypatch.delenv("DUCKMIG_DIR", raising=False)
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
     def run(*args: str) -> Run:
         capsys.readouterr()
@@ -109,7 +110,7 @@ def shell(project, monkeypatch):
     from traitlets.config import Config
 
     monkeypatch.chdir(project.root)
-    for name in ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE"):
+    for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
     InteractiveShell.clear_instance()
     config = Config()

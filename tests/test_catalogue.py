@@ -26,7 +26,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from duckmig_magic import Migrator, cli, errors
+from duckmig_magic import Migrator, cli, config, errors
 from duckmig_magic.engine import authoring
 from duckmig_magic.engine.versions import ScriptDirectory
 
@@ -35,6 +35,7 @@ F1, F2, F3 = f"{V1}_create_items.sql", f"{V2}_add_price.py", f"{V3}_add_tags.sql
 BAD = f"{V4}_bad.sql"
 BADPY = f"{V4}_bad.py"
 UP = "up -d app.db --dir migrations"
+LAKE_UP = "up -d ducklake:lake.ducklake --dir migrations --data-path lake-data/"
 FILES = {
     F1: "-- migrate:up\nCREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR);\n"
         "INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c');\n-- migrate:down\nDROP TABLE items;\n",
@@ -147,11 +148,24 @@ CASES = [
     C("empty slug", "", errors.BadSlug, "'' is not a slug", api=lambda root: save(root, "")),
     C("user's transaction open", "", errors.TransactionOpen, "the connection has a transaction open; duckmig will not commit it for you", api=up_in_open_transaction),
     # -- settings ----------------------------------------------------------------------------------------------------
-    C("unknown setting", UP, errors.UnknownSettings, "unknown setting in [tool.duckmig]: databse\n  hint: the settings are database, directory, table", pyproject="[tool.duckmig]\ndatabse = 'app.db'\n"),
+    C("unknown setting", UP, errors.UnknownSettings, "unknown setting in [tool.duckmig]: databse\n  hint: the settings are database, directory, table, data_path, options", pyproject="[tool.duckmig]\ndatabse = 'app.db'\n"),
     C("bad toml", UP, errors.SettingsNotToml, "pyproject.toml: not valid TOML: ", pyproject="[tool.duckmig\n"),
     C("setting not a string", UP, errors.SettingNotAString, "[tool.duckmig] database must be a string, not 5\n  hint: fix [tool.duckmig] in ", pyproject="[tool.duckmig]\ndatabase = 5\n"),
     C("section not a table", UP, errors.SettingsNotATable, "[tool.duckmig] must be a table", pyproject="[tool]\nduckmig = 'app.db'\n"),
     C("pyproject not utf-8", UP, errors.SettingsNotToml, "not valid TOML: 'utf-8' codec can't decode byte 0xff", pyproject=b"[tool.duckmig]\n# \xff\n"),
+    # -- a DuckLake's settings ---------------------------------------------------------------------------------------
+    C("data path for a DuckDB file", UP + " --data-path lake-data/", errors.LakeSettingWithoutLake, "--data-path is a setting of a DuckLake, and app.db is not one\n  hint: leave --data-path out, or name a DuckLake: ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST"),
+    C("lake option for a DuckDB file", UP + " --option busy_timeout=5", errors.LakeSettingWithoutLake, "--option BUSY_TIMEOUT is a setting of a DuckLake, and app.db is not one\n  hint: leave --option BUSY_TIMEOUT out"),
+    C("lake option not name=value", f"{LAKE_UP} --option encrypted", errors.BadAttachOption, "--option takes NAME=VALUE, as ATTACH takes (NAME VALUE), not 'encrypted'\n  hint: for example --option METADATA_SCHEMA=lake_1 --option ENCRYPTED=true"),
+    C("unknown lake option", f"{LAKE_UP} --option compression=zstd", errors.UnknownLakeOption, "COMPRESSION is not an ATTACH option of DuckLake that duckmig passes on\n  hint: the options are AUTOMATIC_MIGRATION, BUSY_TIMEOUT,"),
+    C("lake option of the wrong type", f"{LAKE_UP} --option busy_timeout=soon", errors.BadLakeOptionValue, "BUSY_TIMEOUT must be a whole number, not 'soon'\n  hint: set BUSY_TIMEOUT to a whole number"),
+    C("read-only lake option", f"{LAKE_UP} --option snapshot_version=3", errors.ReadOnlyLakeOption, "SNAPSHOT_VERSION attaches an old snapshot, and migrations write to the lake\n  hint: leave SNAPSHOT_VERSION out"),
+    C("data path twice", f"{LAKE_UP} --option DATA_PATH=other/", errors.DataPathTwice, "the data path is given twice: as --data-path and as --option DATA_PATH\n  hint: keep one of them"),
+    C("empty data path", "up -d ducklake:lake.ducklake --dir migrations --data-path ''", errors.EmptyLakeOption, "DATA_PATH is empty\n  hint: give DATA_PATH a value, or leave it out"),
+    C("lake settings for the pyproject's DuckDB file", UP, errors.LakeSettingWithoutLake, "pyproject.toml: [tool.duckmig] data_path is a setting of a DuckLake, and app.db is not one", pyproject="[tool.duckmig]\ndatabase = 'app.db'\ndata_path = 'lake-data/'\n"),
+    C("lake options not a table", UP, errors.OptionsNotATable, "pyproject.toml: [tool.duckmig] options must be a table of ATTACH options, not 'ENCRYPTED=true'\n  hint: write them under [tool.duckmig.options], a line each: metadata_schema = \"lake_1\"", pyproject="[tool.duckmig]\noptions = 'ENCRYPTED=true'\n"),
+    C("lake option of the wrong type in pyproject", "status --dir migrations", errors.BadLakeOptionValue, "pyproject.toml: [tool.duckmig.options] ENCRYPTED must be true or false, not 1\n  hint: set ENCRYPTED to true or false", pyproject="[tool.duckmig]\ndatabase = 'ducklake:lake.ducklake'\n\n[tool.duckmig.options]\nencrypted = 1\n"),
+    C("unknown lake option in pyproject", "status --dir migrations", errors.UnknownLakeOption, "pyproject.toml: [tool.duckmig.options] READONLY is not an ATTACH option of DuckLake that duckmig passes on", pyproject="[tool.duckmig]\ndatabase = 'ducklake:lake.ducklake'\n\n[tool.duckmig.options]\nreadonly = true\n"),
     # -- notebooks: `duckmig export`, `duckmig notebook` ------------------------------------------------------------
     C("not a notebook", EXPORT, errors.NotANotebook, "nb.ipynb is not a Jupyter notebook: it is not JSON, as a notebook is", notebook=b"SELECT 1;\n"),
     C("empty notebook file", EXPORT, errors.NotANotebook, "nb.ipynb is not a Jupyter notebook: the file is empty", notebook=b""),
@@ -212,6 +226,11 @@ CASES = [
     C("magic: connect to nothing", "%migrate connect nosuchthing", UsageError, "nosuchthing is neither a variable nor an existing database file\n  hint: for a connection, assign it to a variable first; for a new database file, give it an extension (for example nosuchthing.duckdb)"),
     C("magic: connect in a missing folder", "%migrate connect missing/app.db", UsageError, "cannot open database missing/app.db: folder missing does not exist\n  hint: create the folder first, or fix the path given to `%migrate connect`"),
     C("magic: connect to a folder", "%migrate connect migrations", UsageError, "cannot open database migrations: that is a folder, not a database file\n  hint: point the path given to `%migrate connect` at a DuckDB database file, a path for a new one, or :memory:"),
+    C("magic: data path for a DuckDB file", "%migrate connect other.db --data-path lake-data/", UsageError, "--data-path is a setting of a DuckLake, and other.db is not one\n  hint: leave --data-path out, or name a DuckLake: ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST"),
+    C("magic: lake option for a connection", "import duckdb\ncon = duckdb.connect()\n%migrate connect con --option busy_timeout=5", UsageError, "--option BUSY_TIMEOUT is a setting of a DuckLake, and con is not one"),
+    C("magic: lake option not name=value", "%migrate connect ducklake:lake.ducklake --option encrypted", UsageError, "--option takes NAME=VALUE, as ATTACH takes (NAME VALUE), not 'encrypted'"),
+    C("magic: lake option of the wrong type", "%migrate connect ducklake:lake.ducklake --option encrypted=maybe", UsageError, "ENCRYPTED must be true or false, not 'maybe'\n  hint: set ENCRYPTED to true or false"),
+    C("magic: data path without a value", "%migrate connect ducklake:lake.ducklake --data-path", UsageError, "%migrate connect: argument --data-path: expected one argument\nusage: %migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS] [--data-path DIR] [--option NAME=VALUE] [target]"),
     C("magic: down with nothing applied", "%migrate down", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
     C("magic: down to base with nothing applied", "%migrate down base", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
     C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'\nusage: %migrate down [--steps STEPS] [--trust-stored-python] [target]"),
@@ -294,7 +313,7 @@ def case_root(tmp_path, template, request, monkeypatch):
     if case.notebook is not None:
         write_notebook(root / "nb.ipynb", case.notebook)
     monkeypatch.chdir(root)
-    for name in ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE"):
+    for name in config.VARIABLES:
         monkeypatch.delenv(name, raising=False)
     cleanups = []
     if case.disk:

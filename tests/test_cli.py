@@ -308,6 +308,64 @@ def test_settings_from_pyproject_environment_and_flags(project, cli, monkeypatch
     assert (data["database"], data["directory"]) == (database.format(root=root), directory.format(root=root))
 
 
+# -- a DuckLake's settings: checked before anything is opened ------------------------------------------
+
+NOT_A_LAKE = ", or name a DuckLake: ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST\n"
+LAKE = ["-d", "ducklake:c.ducklake"]
+
+# (variables, arguments, exit code, stdout, stderr)
+LAKE_SETTINGS = [
+    ({}, ["init", *LAKE, "--data-path", "d/", "--option", "encrypted=true"], 0, "exists: migrations/versions\n", ""),
+    ({}, ["status", "-d", "app.db", "--data-path", "lake/"], 2, "",
+     "duckmig: error: --data-path is a setting of a DuckLake, and app.db is not one\n  hint: leave --data-path out"
+     + NOT_A_LAKE),
+    ({"DUCKMIG_DATA_PATH": "lake/"}, ["up", "-d", "app.db"], 2, "",
+     "duckmig: error: DUCKMIG_DATA_PATH is a setting of a DuckLake, and app.db is not one\n"
+     "  hint: leave DUCKMIG_DATA_PATH out" + NOT_A_LAKE),
+    ({}, ["-d", "app.db", "--option", "busy_timeout=1", "status", "--option", "encrypted=true"], 2, "",
+     "duckmig: error: --option BUSY_TIMEOUT is a setting of a DuckLake, and app.db is not one\n"
+     "  hint: leave --option BUSY_TIMEOUT out" + NOT_A_LAKE),
+    ({}, [*LAKE, "--option", "busy_timeout=1", "status", "--option", "encrypted=maybe"], 2, "",
+     "duckmig: error: ENCRYPTED must be true or false, not 'maybe'\n  hint: set ENCRYPTED to true or false\n"),
+    ({}, ["status", "-d", ":memory:", "--option", "metadata_schema=m"], 2, "",
+     "duckmig: error: --option METADATA_SCHEMA is a setting of a DuckLake, and :memory: is not one\n"
+     "  hint: leave --option METADATA_SCHEMA out" + NOT_A_LAKE),
+    ({}, ["status", *LAKE, "--option", "encrypted=yes"], 2, "",
+     "duckmig: error: ENCRYPTED must be true or false, not 'yes'\n  hint: set ENCRYPTED to true or false\n"),
+    ({}, ["up", *LAKE, "--option", "data_inlining_row_limit=-1"], 2, "",
+     "duckmig: error: DATA_INLINING_ROW_LIMIT must be a whole number, not '-1'\n"
+     "  hint: set DATA_INLINING_ROW_LIMIT to a whole number\n"),
+    ({}, [*LAKE, "--option", "metadata_schema", "status"], 2, "",
+     "duckmig: error: --option takes NAME=VALUE, as ATTACH takes (NAME VALUE), not 'metadata_schema'\n"
+     "  hint: for example --option METADATA_SCHEMA=lake_1 --option ENCRYPTED=true\n"),
+    ({}, ["sql", *LAKE, "--option", "READ_ONLY=true"], 2, "",
+     "duckmig: error: READ_ONLY attaches the lake read-only, and migrations write to the lake\n"
+     "  hint: leave READ_ONLY out\n"),
+    ({}, ["status", *LAKE, "--option", "compression=zstd"], 2, "",
+     "duckmig: error: COMPRESSION is not an ATTACH option of DuckLake that duckmig passes on\n"
+     "  hint: the options are AUTOMATIC_MIGRATION, BUSY_TIMEOUT, CREATE_IF_NOT_EXISTS, DATA_INLINING_ROW_LIMIT, "
+     "DATA_PATH, ENCRYPTED, METADATA_CATALOG, METADATA_SCHEMA, OVERRIDE_DATA_PATH\n"),
+    ({}, ["status", *LAKE, "--data-path", "a", "--option", "data_path=b"], 2, "",
+     "duckmig: error: the data path is given twice: as --data-path and as --option DATA_PATH\n"
+     "  hint: keep one of them\n"),
+    ({}, ["status", *LAKE, "--data-path", ""], 2, "",
+     "duckmig: error: DATA_PATH is empty\n  hint: give DATA_PATH a value, or leave it out\n"),
+    ({}, ["status", *LAKE, "--data-path"], 2, "",
+     "duckmig: error: status: argument --data-path: expected one argument\n"
+     "  hint: `duckmig status --help` lists the arguments\n"),
+]
+
+
+@pytest.mark.parametrize("env, args, code, out, err", LAKE_SETTINGS, ids=[" ".join(c[1]) for c in LAKE_SETTINGS])
+def test_lake_settings(project, cli, monkeypatch, env, args, code, out, err):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    before = sorted(project.root.rglob("*"))
+    r = cli(*args)
+    assert (r.code, r.out, r.err) == (code, out, err)
+    assert sorted(project.root.rglob("*")) == before  # nothing opened, nothing created
+
+
 # -- help -------------------------------------------------------------------------------------------
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from duckmig_magic import errors
+from duckmig_magic import cli, errors
 from duckmig_magic.engine import lake
 from duckmig_magic.engine.database import Database
 
@@ -82,6 +87,10 @@ INVALID = [
      "DATA_INLINING_ROW_LIMIT must be a whole number, not 'ten'"),
     ("negative-int", "ducklake:m.ducklake", None, {"busy_timeout": "-1"}, errors.BadLakeOptionValue,
      "BUSY_TIMEOUT must be a whole number, not '-1'"),
+    ("negative-number", "ducklake:m.ducklake", None, {"busy_timeout": -5}, errors.BadLakeOptionValue,
+     "BUSY_TIMEOUT must be a whole number, not -5"),
+    ("other-digits", "ducklake:m.ducklake", None, {"busy_timeout": "\u0663"}, errors.BadLakeOptionValue,
+     "BUSY_TIMEOUT must be a whole number, not '\u0663'"),
     ("bool-for-int", "ducklake:m.ducklake", None, {"busy_timeout": True}, errors.BadLakeOptionValue,
      "BUSY_TIMEOUT must be a whole number, not True"),
     ("int-for-string", "ducklake:m.ducklake", None, {"metadata_schema": 3}, errors.BadLakeOptionValue,
@@ -98,6 +107,20 @@ def test_parse_refuses(database, data_path, options, error, words):
     assert type(caught.value) is error
     assert words in str(caught.value)
     assert caught.value.hint
+
+
+@pytest.mark.parametrize("database, expected", [
+    ("ducklake:m.ducklake", "ducklake:/p/m.ducklake"),
+    ("DuckLake: m.ducklake ", "ducklake:/p/m.ducklake"),
+    ("ducklake:duckdb:m.ducklake", "ducklake:duckdb:/p/m.ducklake"),
+    ("ducklake:sqlite:m.sqlite", "ducklake:sqlite:/p/m.sqlite"),
+    ("ducklake:postgres:dbname=x host=h", "ducklake:postgres:dbname=x host=h"),
+    ("ducklake:mysql:db=x", "ducklake:mysql:db=x"),
+    ("ducklake:s3://bucket/m.ducklake", "ducklake:s3://bucket/m.ducklake"),
+    ("ducklake:duckdb:", "ducklake:duckdb:"),  # no path: parse says so
+])
+def test_with_catalog_path(database, expected):
+    assert lake.with_catalog_path(database, lambda path: "/p/" + path) == expected
 
 
 @pytest.mark.parametrize("target, expected", [
@@ -168,7 +191,8 @@ def test_connect_without_the_extension_says_what_to_install(tmp_path):
 def test_new_postgres_lake_needs_a_data_path(lake_home, postgres):
     with pytest.raises(errors.LakeNeedsDataPath) as caught:
         lake.connect(lake.parse(f"ducklake:postgres:{postgres.database()}"))
-    assert "--data-path DIR" in caught.value.hint
+    assert caught.value.hint.startswith("give one with `lake.parse(..., data_path=DIR)` (a folder or a URL")
+    assert "give one with --data-path DIR (DUCKMIG_DATA_PATH) (" in caught.value.render(cli.WORDS)
 
 
 @pytest.mark.ducklake
@@ -226,3 +250,106 @@ def test_command_reads_a_lake_named_by_its_string(cli, project, lake_home):
     assert (run.code, run.err) == (0, "")
     assert f"database:  ducklake:{project.root / 'c.ducklake'}" in run.out
     assert "20250101_000001  pending" in run.out
+
+
+# -- the settings of a lake, given to the command and to the magic ------------------------------------------
+
+DUCKMIG = Path(sys.executable).with_name("duckmig")
+V1 = "20250101_000001"
+
+
+def duckmig(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The installed command, as a process (HOME, and with it DuckDB's extensions, inherited)."""
+    return subprocess.run([str(DUCKMIG), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def write_through(database: str, *options: str, sql: str = "CREATE TABLE written AS SELECT range AS i FROM range(100)"
+                  ) -> dict[str, str]:
+    """A client of the lake, attached by DuckDB alone without a data path, runs ``sql`` (by default, writes a
+    table of 100 rows: its Parquet files land where the lake keeps its data). Returns the options the lake keeps."""
+    import duckdb
+
+    with duckdb.connect() as conn:
+        conn.execute(f"ATTACH '{database}' AS other" + (f" ({', '.join(options)})" if options else ""))
+        conn.execute("USE other")
+        conn.execute(sql)
+        return {name: value for name, _, value, *_ in conn.execute("FROM other.options()").fetchall()}
+
+
+@pytest.mark.ducklake
+def test_command_creates_the_lake_with_its_data_path_and_options(lake_spec, project, tmp_path):
+    database, data_path = lake_spec
+    project.sql(V1, "first", "CREATE TABLE t (i INTEGER);", "DROP TABLE t;")
+    run = duckmig("--database", database, "--option", "METADATA_SCHEMA=meta", "status", "--data-path", data_path,
+                  cwd=project.root)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert f"{V1}  pending" in run.stdout
+    assert not (tmp_path / "data").exists()  # status writes no data
+    # `up` on a lake waits for the ledger without a primary key; the lake the command created is checked
+    # by another client instead, attached with the metadata schema only: the lake keeps the data path.
+    kept = write_through(database, "METADATA_SCHEMA 'meta'")  # found in the schema given: not a new lake
+    assert kept["data_path"] == f"{data_path}/"
+    assert [p.relative_to(tmp_path / "data").parts[:2] for p in (tmp_path / "data").rglob("*.parquet")] == [
+        ("main", "written")]
+
+
+@pytest.mark.ducklake
+def test_pyproject_names_the_lake_relative_to_itself(project, lake_home):
+    (project.root / "pyproject.toml").write_text(
+        '[tool.duckmig]\ndatabase = "ducklake:lake/c.ducklake"\ndata_path = "lake-data/"\ndirectory = "migrations"\n'
+        '\n[tool.duckmig.options]\nmetadata_schema = "meta"\n')
+    (project.root / "lake").mkdir()
+    below = project.root / "src" / "deeper"
+    below.mkdir(parents=True)
+    project.sql(V1, "first", "CREATE TABLE t (i INTEGER);", "DROP TABLE t;")
+    run = duckmig("status", "--json", cwd=below)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert json.loads(run.stdout)["database"] == f"ducklake:{project.root / 'lake' / 'c.ducklake'}"
+    assert not (below / "lake").exists() and not (below / "lake-data").exists()
+    write_through(f"ducklake:{project.root / 'lake' / 'c.ducklake'}", "METADATA_SCHEMA 'meta'")
+    assert len(list((project.root / "lake-data" / "main" / "written").glob("*.parquet"))) == 1
+
+
+@pytest.mark.ducklake
+def test_a_data_path_other_than_the_lakes_is_refused(project, lake_home):
+    catalog = f"ducklake:{project.root / 'c.ducklake'}"
+    assert duckmig("-d", catalog, "--data-path", "first", "status", cwd=project.root).returncode == 0
+    run = duckmig("-d", catalog, "--data-path", "second/", "status", cwd=project.root)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == (f"duckmig: error: {catalog} keeps its Parquet files in first/, and the data path given is "
+                          "second/\n  hint: leave the data path out (the lake keeps its own), or set the ATTACH option "
+                          "OVERRIDE_DATA_PATH to true to write to second/ while attached\n")
+    run = duckmig("-d", catalog, "--data-path", "second/", "--option", "override_data_path=true", "status",
+                  cwd=project.root)
+    assert (run.returncode, run.stderr) == (0, "")
+
+
+@pytest.mark.ducklake
+def test_magic_connects_to_a_lake_with_its_data_path(shell, project, lake_home, capsys):
+    from IPython.core.error import UsageError
+
+    database = "ducklake:c.ducklake"
+    said = (f"connected: {database}; migrations: migrations/versions\n"
+            "found: a database without a ledger (duckdb_migrations): no migration applied yet\n")
+    shell.run_line_magic("migrate", f"connect {database} --data-path lake-data/ --option busy_timeout=5")
+    assert capsys.readouterr().out == said
+    shell.run_line_magic("migrate", f"connect {database} --data-path lake-data/")  # a connect cell run again
+    assert capsys.readouterr().out == said
+    assert shell.run_line_magic("migrate", "status").empty
+    with pytest.raises(UsageError) as refused:  # the connection there was stays
+        shell.run_line_magic("migrate", f"connect {database} --data-path elsewhere/")
+    assert str(refused.value).startswith(f"{database} keeps its Parquet files in lake-data/, and the data path "
+                                         "given is elsewhere/\n  hint: ")
+    capsys.readouterr()
+    shell.run_line_magic("migrate", "connect")
+    assert capsys.readouterr().out == f"connected: {database}; migrations: migrations/versions\n"
+    shell.run_line_magic("migrate", "connect app.db")  # lets go of the lake, for another client to attach
+    write_through(database)
+    assert len(list((project.root / "lake-data" / "main" / "written").glob("*.parquet"))) == 1
+    assert not (project.root / "elsewhere").exists()
+    # A connect that attaches the lake and then refuses what it finds lets go of it too.
+    write_through(database, sql="CREATE TABLE duckdb_migrations (x INTEGER)")
+    with pytest.raises(UsageError) as refused:
+        shell.run_line_magic("migrate", f"connect {database}")
+    assert str(refused.value).startswith("table duckdb_migrations exists but is not a duckmig ledger (columns: x)")
+    write_through(database, sql="DROP TABLE duckdb_migrations")

@@ -91,7 +91,8 @@ def test_load_twice_is_harmless_and_unload_removes_the_magics(shell, project, ca
 
 def test_help_is_generated_from_the_arguments(shell):
     doc = shell.find_line_magic("migrate").__doc__
-    for usage in ["%migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS] [target]",
+    for usage in ["%migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS]\n                       "
+                  "[--data-path DIR] [--option NAME=VALUE]\n                       [target]",
                   "%migrate up [--out-of-order] [--allow-drift] [--single-transaction]\n                  [target]",
                   "%migrate down [--steps STEPS] [--trust-stored-python] [target]",
                   "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",

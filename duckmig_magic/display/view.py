@@ -11,7 +11,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # How a notebook names what a user can do: the magics' verbs, and `%migrate connect` for the settings.
 NOTEBOOK_WORDS = Words("%migrate", {
     "database": "the path given to `%migrate connect`", "directory": "`%migrate connect TARGET --dir DIR`",
-    "table": "`%migrate connect TARGET --table TABLE`", "wait": "`%migrate connect TARGET --wait SECONDS`"})
+    "table": "`%migrate connect TARGET --table TABLE`", "wait": "`%migrate connect TARGET --wait SECONDS`",
+    "data_path": "`%migrate connect ducklake:... --data-path DIR`"})
 
 
 def widget_frontend() -> bool:

@@ -59,6 +59,12 @@ class Database:
                 # One in-memory database for the Migrator's life, or every verb would see a new one.
                 self.connection = duckdb.connect(":memory:")
 
+    def close(self) -> None:
+        """Close the connection this Database opened and keeps (a DuckLake's, or that of :memory:, whose
+        data goes with it); a connection the user gave is left open."""
+        if self.owned and self.connection is not None:
+            self.connection.close()
+
     def place(self, conn) -> Place:
         """The database and schema the ledger is in and migrations run in: the user's connection's
         current ones when it was handed over, or the default ones of the file or of :memory:."""

@@ -44,10 +44,14 @@ READ_ONLY_OPTIONS = {"READ_ONLY": "attaches the lake read-only", "SNAPSHOT_VERSI
 
 # ``postgresql:``, ``s3:`` ... : a word and a colon, but not a Windows drive (``C:``) nor a URL (``s3://``).
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_]+):(?!//)")
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, https://, ...: a path that is not a local file's
 # A password in a libpq string (quoted, or up to a blank or the quote DuckDB puts around the string), or in a URI.
 _SECRET = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"]+)|(://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
 # DuckLake prefixes its catalog's error with where it was attaching; the message says it again.
 _ATTACH_NOISE = re.compile(r'Failed to attach DuckLake MetaData "[^"]*" at path \+ "[^"]*"')
+# A data path given that differs from the one the lake keeps (DuckLake 1.5.5's words).
+_OTHER_DATA_PATH = re.compile(r'DATA_PATH parameter "(?P<given>.*)" does not match existing data path in the catalog '
+                              r'"(?P<kept>.*)"')
 _BOOLS = {"true": True, "false": False}
 _EXPECTED = {bool: "true or false", int: "a whole number", str: "a string"}
 
@@ -111,7 +115,19 @@ def parse(database: str, *, data_path: str | None = None, options: dict | None =
         if any(name == "DATA_PATH" for name, _ in given):
             raise errors.DataPathTwice()
         given.insert(0, ("DATA_PATH", data_path))
-    return Lake(catalog, kind, tuple((name, _option(name, value)) for name, value in given))
+    return Lake(catalog, kind, tuple((name, option(name, value)) for name, value in given))
+
+
+def with_catalog_path(database: str, change) -> str:
+    """``database`` (``ducklake:...``) with the path of its catalog file, a DuckDB or SQLite one,
+    replaced by ``change(path)``; a PostgreSQL or MySQL catalog, and a URL, are left as they are."""
+    catalog = database.strip()[len(PREFIX):].strip()
+    m = _SCHEME.match(catalog)
+    kind = m[1].lower() if m else "duckdb"
+    head, path = (catalog[:m.end()], catalog[m.end():]) if m else ("", catalog)
+    if kind not in ("duckdb", "sqlite") or not path.strip() or URL.match(path):
+        return database
+    return PREFIX + head + change(path)
 
 
 def as_lake(target) -> Lake:
@@ -190,11 +206,14 @@ def _attach_error(lake: Lake, message: str) -> errors.DuckmigError:
         return errors.DatabaseLocked(lake.label, pid, m["holder"] if m else None)
     if "data_path is not set" in message:
         return errors.LakeNeedsDataPath(lake.label)
+    if m := _OTHER_DATA_PATH.search(message):
+        return errors.LakeKeepsItsDataPath(lake.label, redact(m["kept"]), redact(m["given"]))
     return errors.LakeUnavailable(lake.label, reason)
 
 
-
-def _option(name: str, value):
+def option(name: str, value):
+    """``value`` as ATTACH option ``name`` (upper case) takes it; a string is converted to the option's
+    type, as it comes from a command line. Raises one named error per rule broken."""
     if name in READ_ONLY_OPTIONS:
         raise errors.ReadOnlyLakeOption(name, READ_ONLY_OPTIONS[name])
     if name not in OPTIONS:
@@ -202,10 +221,10 @@ def _option(name: str, value):
     kind, given = OPTIONS[name], value
     if isinstance(value, str) and kind is not str:  # from a command line: converted as DuckDB would not
         word = value.strip().lower()
-        value = _BOOLS.get(word) if kind is bool else int(word) if word.isdigit() else None
+        value = _BOOLS.get(word) if kind is bool else int(word) if word.isascii() and word.isdigit() else None
     if kind is str and isinstance(value, str) and not value.strip():
         raise errors.EmptyLakeOption(name)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
         raise errors.BadLakeOptionValue(name, given, _EXPECTED[kind])
     return value
 

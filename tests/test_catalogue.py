@@ -219,7 +219,7 @@ CASES = [
     C("magic: python cell that does not compile", "%%migration add_x --python\nclass AddX(BaseMigration)\n    pass\n", UsageError, "%%migration add_x:1: Python syntax error: expected ':'\n  hint: fix the file; nothing was run"),
     C("magic: applied cell changed", "%%migration create_items\n-- migrate:up\nCREATE TABLE items (id INTEGER);\n", UsageError, f"{V1} ({F1}) is already applied and its text changed; the file was left as it was\n  hint: revert it first (`%migrate down base` reverts it and everything newer)"),
     # -- magics: %migrate ---------------------------------------------------------------------------------------
-    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,repair,sql,preview,export,notebook} [arguments ...]"),
+    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,restore,repair,sql,preview,export,notebook} [arguments ...]"),
     C("magic: no verb", "%migrate", UsageError, "%migrate: no verb given\nusage: %migrate {connect,"),
     C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected and no database is set\n  hint: run `%migrate connect TARGET`", connect=None),
     C("magic: connect to a variable of another kind", "x = 42\n%migrate connect x", UsageError, "variable x holds a int, not a duckdb connection\n  hint: assign x = duckdb.connect(...) first, or give the database's path instead"),

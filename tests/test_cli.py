@@ -112,8 +112,9 @@ def test_status_text(three, cli):
     r = cli("status", "-d", "app.db")
     assert r.code == 0
     text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "YYYY-MM-DD HH:MM:SS", r.out)
-    text = re.sub(r"(SS  )\d+\.\d ", r"\g<1>9.9 ", text)
-    assert text == f"""\
+    text = re.sub(r"(SS  )\d+\.\d", r"\g<1>9.9", text)
+    # A time of 10 ms or more widens the MS column and moves the next: compare with the gaps closed.
+    assert re.sub(" {2,}", "  ", text) == re.sub(" {2,}", "  ", f"""\
 database:  app.db
 directory: migrations/versions
 
@@ -126,7 +127,8 @@ VERSION          STATE     KIND  APPLIED AT (UTC)     MS   DESCRIPTION
   statement: SELECT CAST('x' AS INTEGER)
 
 1 pending, 1 failed, 1 modified
-"""
+""")
+    assert re.search(r"^VERSION {10}STATE {5}KIND  APPLIED AT \(UTC\) {5}MS +DESCRIPTION$", text, re.M)
 
 
 def test_status_of_an_empty_directory(project, cli):

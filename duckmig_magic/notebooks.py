@@ -254,7 +254,15 @@ def build_notebook(directory: str | os.PathLike, *, database: str | None = None,
     found = scripts.scripts()
     folder = Path(folder or ".")
     relative = _relative(directory, folder)
-    database = ":memory:" if database in (None, ":memory:") else _relative(database, folder)
+    if database in (None, ":memory:"):
+        database = ":memory:"
+    elif database.startswith("ducklake:"):
+        # A notebook is shared: a password in the connection string stays out of it (***), as in messages.
+        from .engine.lake import redact
+
+        database = redact(database)
+    else:
+        database = _relative(database, folder)
     connect = f"%migrate connect {shlex.quote(database)} --dir {shlex.quote(relative)}"
     nb = v4.new_notebook()
     nb.metadata.update({"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},

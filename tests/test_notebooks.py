@@ -393,3 +393,13 @@ def test_binder_installs_the_package_and_jupyterlab():
     requirements = [line.split("#")[0].strip() for line in (root / "binder" / "requirements.txt").read_text().splitlines()]
     assert "." in requirements and any(r.startswith("jupyterlab") for r in requirements)
     assert (root / "notebooks" / "01_quick_start.ipynb").is_file()
+
+
+def test_a_notebook_for_a_lake_keeps_its_password_out(project):
+    project.sql("20250101_000001", "one", "CREATE TABLE one (x INTEGER);")
+    nb = build_notebook(project.directory, folder=project.root,
+                        database="ducklake:postgres:dbname=lake host=db.internal user=ci password=s3cret")
+    connect = nb.cells[1].source
+    assert "s3cret" not in connect
+    assert connect.endswith("%migrate connect 'ducklake:postgres:dbname=lake host=db.internal user=ci "
+                            "password=***' --dir migrations")

@@ -577,6 +577,7 @@ def kill_after_grouped_failures(folder: Path, rng: random.Random, kills: int) ->
             if killed:
                 os.kill(pid, signal.SIGKILL)
             code, _ = runner.result()
+            killed = killed and code == -signal.SIGKILL  # else it ended before the signal came
             db = root / "app.db"
             if not killed:
                 assert code == 1 and f"applying {version(FAILS_AT)} failed" in _read(err), _read(err)

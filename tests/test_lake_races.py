@@ -75,7 +75,9 @@ def test_two_runners_apply_each_migration_once(project, lake_home, postgres, tmp
     gun.touch()
     outcomes = [(r.wait(120), *r.communicate()) for r in racers]
     lost = [err for code, _, err in outcomes if code != 0]
-    report(f"lake race {race} ({'--wait' if wait else 'no wait'}): exit codes {sorted(c for c, _, _ in outcomes)}")
+    report(f"lake race {race} ({'--wait' if wait else 'no wait'}): exit codes {sorted(c for c, _, _ in outcomes)}"
+           + "".join(f"; the loser said: {line}" for err in lost for line in err.splitlines()
+                     if line.startswith("duckmig: error:")))
     if wait:
         assert lost == [], lost
     for code, out, err in outcomes:

@@ -248,8 +248,9 @@ class Migrator:
         if time.monotonic() < deadline:
             time.sleep(0.05 + random.random() * 0.2)  # apart, so that the two do not collide again in step
             return
-        holder, other, since = ledger.holder() or ("another runner", "a migration", "a moment")
-        raise errors.RunnerConflict(exc.version, holder, other, since) from exc
+        holder, other, since = ledger.holder() or ("another runner", "a migration", None)
+        raise errors.RunnerConflict(exc.version, holder, other or "a migration",
+                                    f"{since:%Y-%m-%d %H:%M:%S}" if since else "a moment") from exc
 
     def _groups(self, s: Script) -> bool:
         """Whether ``s`` may share a transaction with its neighbours (group commit): a transactional

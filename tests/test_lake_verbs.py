@@ -97,3 +97,22 @@ def test_export_and_its_versions_on_a_lake(project, cli, lake_home):
     r = cli("--database", database, "export", "nb.ipynb")
     assert r.code == 0, r.err
     assert files(project) == kept
+
+
+def test_a_lake_runs_each_migration_in_its_own_transaction(spec, project):
+    """No group commit on a lake: an ALTER and a RENAME of one table, in two migrations, break a
+    DuckLake when one transaction holds both; each alone is fine."""
+    project.sql(V1, "create", "CREATE TABLE metrics (id INTEGER);")
+    project.sql(V2, "add_unit", "ALTER TABLE metrics ADD COLUMN unit VARCHAR;")
+    project.sql(V3, "rename", "ALTER TABLE metrics RENAME TO measures;")
+    m = Migrator(spec, str(project.directory))
+    transactions = []
+    m.progress = lambda event, *rest: transactions.append(m.db.connection.execute(
+        "SELECT current_transaction_id()").fetchone()[0]) if event == "done" else None
+    assert [r.version for r in m.up()] == [V1, V2, V3]
+    assert len(set(transactions)) == 3
+    m.db.connection.close()
+    again = Migrator(lake.parse(spec.spec), str(project.directory))  # the lake opens again, as it was left
+    assert again.db.connection.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'measures' "
+                                       "ORDER BY column_index").fetchall() == [("id",), ("unit",)]
+    assert [s.state for s in again.status()] == ["applied"] * 3

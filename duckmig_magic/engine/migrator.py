@@ -212,7 +212,7 @@ class Migrator:
             i = 0
             while i < len(todo):
                 guard.check()
-                group = list(takewhile(self._groups, todo[i:]))
+                group = list(takewhile(self._groups, todo[i:])) if not ledger.shared else []
                 if len(group) > 1:
                     self._apply_grouped(conn, ledger, group, guard, results, len(todo))
                     i += len(group)
@@ -254,7 +254,9 @@ class Migrator:
 
     def _groups(self, s: Script) -> bool:
         """Whether ``s`` may share a transaction with its neighbours (group commit): a transactional
-        SQL section, whose statements DuckDB's parser typed, so none can end the transaction."""
+        SQL section, whose statements DuckDB's parser typed, so none can end the transaction. Not on
+        a DuckLake: statements that each migration may run alone (an ALTER of a table, then its
+        RENAME) break a lake when one transaction holds both."""
         return self.group_seconds > 0 and s.kind == "sql" and s.transactional
 
     def _apply_grouped(self, conn, ledger: Ledger, scripts: list[Script], guard: interrupts.Interrupts,

@@ -42,8 +42,8 @@ postgresql:
 
 # DuckDB's extensions cannot be downloaded here, but the ducklake and postgres ones are on PyPI,
 # built for one duckdb release each: the DuckLake tests run in an environment with that release.
-# pyproject.toml still asks for duckdb>=1.5.6 (to be lowered once the suite passes on 1.5.5),
-# so the release is pinned after the project is installed.
+# The release is pinned after the project is installed; the whole suite passes on it too, which is
+# why pyproject.toml allows duckdb>=1.5.5.
 LAKE_VENV ?= .venv-lake
 LAKE_DUCKDB := 1.5.5
 
@@ -58,13 +58,12 @@ test: $(VENV)/.installed-test $(LAKE_VENV)/.installed chromium postgresql
 	$(BIN)/python -m pytest
 	$(LAKE_VENV)/bin/python -m pytest -m ducklake
 
-# The lowest versions pyproject.toml allows (duckdb's last 1.x among them), so its lower
-# bounds stay true (opt-in).
+# The lowest versions pyproject.toml allows, so its lower bounds stay true (opt-in).
 OLDEST_VENV ?= .venv-oldest
 
 $(OLDEST_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/pip install --quiet -e '.[test]' 'duckdb==1.5.6' 'ipython==8.12.*' 'pandas==2.0.*' \
+	$(OLDEST_VENV)/bin/pip install --quiet -e '.[test]' 'duckdb==1.5.5' 'ipython==8.12.*' 'pandas==2.0.*' \
 	  'numpy<2' 'ipywidgets==8.0.*' 'nbformat==5.7.*'
 	touch $@
 

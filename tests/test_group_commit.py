@@ -65,6 +65,11 @@ SETS = {
     "transaction:false between": run_of(9, f5=outside(5)),
     "fails after a Python one": run_of(9, f4=python(4), f7=sql(7, FAIL)),
     "a Python one fails": run_of(6, f3=python(3, "        raise ValueError('no')\n")),
+    "a migration reads the ledger": run_of(8, f5=sql(5, "CREATE TABLE seen AS SELECT count(*) AS n FROM "
+                                                        "duckdb_migrations WHERE status = 'applied';")),
+    "a duplicate key across migrations": run_of(6, f2=sql(2, "CREATE TABLE u (x INTEGER PRIMARY KEY);\n"
+                                                             "INSERT INTO u VALUES (1);"),
+                                                f4=sql(4, "INSERT INTO u VALUES (1);")),
     "a constraint fails late": run_of(8, f5=sql(5, "CREATE TABLE u (x INTEGER PRIMARY KEY);\n"
                                                     "INSERT INTO u VALUES (1), (1);")),
 }

@@ -256,8 +256,11 @@ class Migrator:
         """Whether ``s`` may share a transaction with its neighbours (group commit): a transactional
         SQL section, whose statements DuckDB's parser typed, so none can end the transaction. Not on
         a DuckLake: statements that each migration may run alone (an ALTER of a table, then its
-        RENAME) break a lake when one transaction holds both."""
-        return self.group_seconds > 0 and s.kind == "sql" and s.transactional
+        RENAME) break a lake when one transaction holds both. Nor a migration that names the ledger:
+        a group writes its events at its end, and what it reads there must be what it would read
+        alone."""
+        return (self.group_seconds > 0 and s.kind == "sql" and s.transactional
+                and self.table.lower() not in s.text.lower())
 
     def _apply_grouped(self, conn, ledger: Ledger, scripts: list[Script], guard: interrupts.Interrupts,
                        results: list[StepResult], total: int) -> None:
@@ -278,15 +281,18 @@ class Migrator:
             try:
                 with run.transaction(verify=not self.db.owned):
                     ledger.unmoved()
+                    events: list[dict] = []
                     for s in scripts[i:]:
                         if group and time.perf_counter() - began >= self.group_seconds:
                             break
                         guard.check()
                         self._notify("start", len(results) + len(group) + 1, total, s, None)
                         running = s
-                        group.append(self._apply_in(run, ledger, s))
+                        group.append(self._apply_in(run, s, events))
                         running = None
                         self._notify("done", len(results) + len(group), total, s, group[-1])
+                    # The group's events go last, in one statement, as a single transaction's do.
+                    _recorded(group[-1].version, lambda: ledger.record_applied(events))
             except errors.TransactionLost:
                 raise  # what was committed is not known: nothing is applied again on a guess
             except errors.CommitFailed:
@@ -316,13 +322,13 @@ class Migrator:
                 results.extend(group)
             i += len(group)
 
-    def _apply_in(self, run: Runner, ledger: Ledger, s: Script) -> StepResult:
-        """Run ``s`` and append its event in the transaction ``run`` has open."""
+    def _apply_in(self, run: Runner, s: Script, events: list[dict]) -> StepResult:
+        """Run ``s`` in the transaction ``run`` has open; ``events`` takes its applied event, which
+        the caller writes in that transaction."""
         start, replays = time.perf_counter(), run.replays
         count = run.run(s.version, _up_steps(s), "up", path=s.path)
         ms = _ms(start)
-        _recorded(s.version, lambda: ledger.record(**_record_of(s), status="applied", execution_ms=ms,
-                                                   detail=self._noted.get(s.version)))
+        events.append({**_record_of(s), "execution_ms": ms, "detail": self._noted.get(s.version)})
         return StepResult(s.version, s.description, "up", ms, count, run.replays - replays)
 
     def _reapply(self, conn, ledger: Ledger, scripts: list[Script], results: list[StepResult],
@@ -335,12 +341,13 @@ class Migrator:
         ledger.rolled_back()
         ledger.unmoved()
         pressed, guard.requested = guard.requested, False
-        run, again, s = self._runner(conn, guard), [], scripts[0]
+        run, again, s, events = self._runner(conn, guard), [], scripts[0], []
         try:
             with run.transaction(verify=not self.db.owned):
                 for s in scripts:
                     start = time.perf_counter()
-                    again.append(self._apply_in(run, ledger, s))
+                    again.append(self._apply_in(run, s, events))
+                _recorded(s.version, lambda: ledger.record_applied(events))
         except errors.MigrationFailed as exc:  # it succeeded a moment ago: it is not deterministic
             self._record_failure(conn, ledger, _record_of(s), exc, start)
             raise

@@ -425,6 +425,20 @@ def test_the_users_own_connection_keeps_working(base):
         conn.close()
 
 
+def test_a_connection_in_an_attached_database_is_previewed_there(base, tmp_path):
+    """The before side reads the database the run is in, not the connection's first one."""
+    base.sql(V1, "first", "DELETE FROM t WHERE id = 1;")
+    conn = duckdb.connect(str(tmp_path / "first.db"))
+    try:
+        conn.execute("CREATE TABLE t (id INTEGER)")  # a decoy of the same name, in the first database
+        conn.execute(f"ATTACH '{base.db}' AS app")
+        conn.execute("USE app")
+        p = Migrator(conn, str(base.directory)).preview()
+        assert summary(p) == {"t": ("id", 10, 9, 0, 1, 0, 9)}
+    finally:
+        conn.close()
+
+
 def test_a_sequence_that_the_migration_advances_is_reported(base):
     with duckdb.connect(str(base.db)) as conn:
         conn.execute("CREATE SEQUENCE ids START 100")

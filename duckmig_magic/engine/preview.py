@@ -184,6 +184,8 @@ def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str,
     sequences = _sequences(conn)
     before_conn = conn.cursor()  # sees the committed database: the tables as they were
     try:
+        # A cursor starts in the instance's first database; the run's may be another (a lake, say).
+        runner.place.use(before_conn)
         with diff.Scratch(before_conn) as scratch, runner.transaction(keep=False):
             before_objects, before = catalog.snapshot(conn), catalog.tables(conn)
             for version, steps, path in migrations:

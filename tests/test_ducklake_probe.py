@@ -5,10 +5,14 @@ one fails here first. In short:
 
 - Refused: PRIMARY KEY, UNIQUE, CHECK, FOREIGN KEY, indexes, ON CONFLICT and
   INSERT OR REPLACE, sequences, user-defined types and ENUM columns, generated
-  columns, SET NOT NULL on an empty table; ``txid_current()`` fails with an
+  columns, SET NOT NULL on an empty table or after another ALTER of the table in
+  the same transaction, a column type narrowed or changed by USING, ADD COLUMN
+  with a default that is not a constant; ``txid_current()`` fails with an
   INTERNAL error. ``LIMITS`` in duckmig_magic/engine/lake.py knows each message.
 - Accepted, and transactional: CREATE/ALTER/DROP of tables, views, macros and
-  schemas, with data; ROLLBACK leaves no table and no Parquet file behind.
+  schemas, with data; a column type widened; MERGE INTO; ROLLBACK leaves no table
+  and no Parquet file behind.
+- A table gets a new oid at each ALTER, so a table is told by its name there.
 - A failed statement aborts the transaction, and a COMMIT after it returns
   without error and keeps nothing, as in DuckDB itself.
 - ``current_transaction_id()`` is the same for every statement of a transaction
@@ -87,15 +91,72 @@ REFUSED = [
      duckdb.NotImplementedException, "DuckLake does not support generated columns"),
     ("set-not-null-empty", "ALTER TABLE e ALTER COLUMN a SET NOT NULL", duckdb.CatalogException,
      "Cannot SET NOT NULL on table e - the table has transaction-local changes or no stats are available"),
+    ("narrower-type", "ALTER TABLE t ALTER COLUMN id TYPE SMALLINT", duckdb.CatalogException,
+     "Cannot change type of column id from INTEGER to SMALLINT - only widening type promotions are allowed"),
+    ("other-type", "ALTER TABLE t ALTER COLUMN id TYPE VARCHAR", duckdb.CatalogException,
+     "Cannot change type of column id from INTEGER to VARCHAR - only widening type promotions are allowed"),
+    ("type-using", "ALTER TABLE t ALTER COLUMN id SET DATA TYPE BIGINT USING id * 2",
+     duckdb.NotImplementedException, "Column type cannot be modified using an expression"),
+    ("add-column-computed-default", "ALTER TABLE t ADD COLUMN n INTEGER DEFAULT 1 + 1",
+     duckdb.NotImplementedException, "We cannot add a column with a non-literal default value"),
 ]
 
 
 @pytest.mark.parametrize("sql, exception, words", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_refused(conn, sql, exception, words):
-    with pytest.raises(exception) as caught:
-        conn.execute(sql)
+    conn.execute("BEGIN")  # as a migration runs; and DuckDB 1.x runs ADD COLUMN ... DEFAULT in a transaction
+    try:
+        with pytest.raises(exception) as caught:
+            conn.execute(sql)
+    finally:
+        conn.execute("ROLLBACK")
     assert words in str(caught.value)
     assert lake.limit(str(caught.value)), "duckmig's LIMITS should know this refusal"
+
+
+NOT_NULL = "Cannot SET NOT NULL on table t - the table has transaction-local changes or no stats are available"
+
+
+@pytest.mark.parametrize("statements, refused", [
+    (["ALTER TABLE t ALTER COLUMN v SET NOT NULL", "ALTER TABLE t ADD COLUMN w INTEGER",
+      "ALTER TABLE t DROP COLUMN w"], None),
+    (["INSERT INTO t VALUES (2, 'b')", "ALTER TABLE t ALTER COLUMN v SET NOT NULL"], None),
+    (["ALTER TABLE t ADD COLUMN w INTEGER", "ALTER TABLE t ALTER COLUMN v SET NOT NULL"], NOT_NULL),
+    (["ALTER TABLE t ALTER COLUMN id DROP NOT NULL", "ALTER TABLE t ALTER COLUMN id SET NOT NULL"], NOT_NULL),
+    (["ALTER TABLE t ALTER COLUMN v SET NOT NULL", "ALTER TABLE t ALTER COLUMN id DROP NOT NULL",
+      "ALTER TABLE t ALTER COLUMN id SET NOT NULL"], NOT_NULL),
+    (["ALTER TABLE t RENAME TO t2", "ALTER TABLE t2 ALTER COLUMN v SET NOT NULL"], NOT_NULL.replace(" t ", " t2 ")),
+    (["ALTER TABLE t ALTER COLUMN id TYPE BIGINT", "ALTER TABLE t ALTER COLUMN id TYPE INTEGER"],
+     "Cannot change type of column id from BIGINT to INTEGER - only widening type promotions are allowed"),
+], ids=["first", "after-insert", "after-add-column", "after-drop-not-null", "second", "after-rename", "back-again"])
+def test_alters_in_one_transaction(conn, statements, refused):
+    """SET NOT NULL only as the first ALTER of its table in a transaction; a type only widens."""
+    conn.execute("BEGIN")
+    try:
+        for sql in statements[:-1]:
+            conn.execute(sql)
+        if refused is None:
+            conn.execute(statements[-1])
+        else:
+            with pytest.raises(duckdb.CatalogException) as caught:
+                conn.execute(statements[-1])
+            assert refused in str(caught.value)
+            assert lake.limit(str(caught.value)), "duckmig's LIMITS should know this refusal"
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def test_an_alter_gives_a_table_a_new_oid(conn):
+    oid = "SELECT table_oid FROM duckdb_tables() WHERE database_name = 'lake' AND table_name = 't'"
+    conn.execute("BEGIN")
+    try:
+        first = conn.execute(oid).fetchone()
+        conn.execute("ALTER TABLE t ADD COLUMN w INTEGER")
+        second = conn.execute(oid).fetchone()
+        conn.execute("ALTER TABLE t ALTER COLUMN w SET DEFAULT 1")
+        assert len({first, second, conn.execute(oid).fetchone()}) == 3
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def test_txid_current_is_an_internal_error(conn):
@@ -109,6 +170,11 @@ ACCEPTED = [
     "ALTER TABLE t ALTER COLUMN v SET DEFAULT 'y'", "ALTER TABLE t ALTER COLUMN v SET NOT NULL",
     "ALTER TABLE t DROP COLUMN v", "ALTER TABLE t RENAME TO t2", "COMMENT ON TABLE t IS 'c'",
     "CREATE OR REPLACE TABLE t AS SELECT 1 AS id", "UPDATE t SET v = 'z' WHERE id = 1", "DELETE FROM t",
+    "ALTER TABLE t ALTER COLUMN id TYPE DOUBLE", "ALTER TABLE t ALTER COLUMN v DROP DEFAULT",
+    "ALTER TABLE t ALTER COLUMN id DROP NOT NULL", "COMMENT ON COLUMN t.v IS 'c'",
+    "CREATE TABLE k (made TIMESTAMP DEFAULT now())", "ALTER TABLE t ADD COLUMN n INTEGER DEFAULT 7",
+    "MERGE INTO t USING (SELECT 1 AS id, 'z' AS v) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v "
+    "WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v)",
 ]
 
 

@@ -621,6 +621,19 @@ class LedgerTouched(MigrationFileError):
     detail = property(lambda self: f"`{cut(self.statement, 60)}` changes the ledger table {self.table}: {self.rule}")
 
 
+class LakeRenameAfterAlter(MigrationFileError):
+    """A rename that DuckLake would commit and then not read: refused before it runs."""
+
+    fields = ("path", "statement", "table", "line")
+    rule = ("in a DuckLake, a table that a transaction altered cannot be renamed in that transaction: DuckLake "
+            "commits it, and then cannot open the lake (or forgets the alteration)")
+    hint = ("a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration of "
+            "its own")
+
+    detail = property(lambda self: f"`{cut(self.statement, 60)}` renames {self.table}, which an earlier statement "
+                                   f"of the transaction altered: {self.rule}; duckmig refused it")
+
+
 class NotUtf8(MigrationFileError):
     rule = "the file is not UTF-8 text"
 

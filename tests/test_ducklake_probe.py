@@ -13,6 +13,10 @@ one fails here first. In short:
   schemas, with data; a column type widened; MERGE INTO; ROLLBACK leaves no table
   and no Parquet file behind.
 - A table gets a new oid at each ALTER, so a table is told by its name there.
+- A table altered and then renamed in one transaction commits without error, and
+  then the lake cannot be read (a column that "already exists"), or forgets the
+  alteration; renamed first and altered after, or made in the same transaction,
+  it is kept. duckmig refuses such a rename (``lake.altered_then_renamed``).
 - A failed statement aborts the transaction, and a COMMIT after it returns
   without error and keeps nothing, as in DuckDB itself.
 - ``current_transaction_id()`` is the same for every statement of a transaction
@@ -248,6 +252,55 @@ def test_catalog_functions_describe_the_lake(conn):
     assert found[("column", "main.t.id")] == "INTEGER NOT NULL DEFAULT NULL"
     assert found[("column", "main.t.v")] == "VARCHAR DEFAULT 'x'"
     assert sorted((t.name, t.primary_key) for t in tables.values()) == [("e", ()), ("t", ())]
+
+
+# -- a table altered, then renamed, in one transaction ---------------------------------
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def fresh(request, tmp_path, extension_home):
+    """(database, data path) of a new lake holding table ``t`` (id INTEGER, v VARCHAR) with a row."""
+    database = (f"ducklake:{tmp_path / 'catalog.ducklake'}" if request.param == "duckdb"
+                else f"ducklake:postgres:{request.getfixturevalue('postgres').database()}")
+    with _open(database, extension_home, str(tmp_path / "data")) as c:
+        c.execute("CREATE TABLE t (id INTEGER, v VARCHAR)")
+        c.execute("INSERT INTO t VALUES (1, 'a')")
+    return database
+
+
+BROKEN = "Column with name id already exists!"
+_COLUMNS = ("SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
+            "WHERE database_name = 'lake' GROUP BY ALL ORDER BY ALL")
+
+
+@pytest.mark.parametrize("statements, refused, after", [
+    (["ALTER TABLE t ADD COLUMN w INTEGER", "ALTER TABLE t RENAME TO t2"], True, BROKEN),
+    (["ALTER TABLE t RENAME COLUMN v TO v2", "ALTER TABLE t RENAME TO t2"], True, BROKEN),
+    (["ALTER TABLE t ALTER COLUMN v SET DEFAULT 'x'", "ALTER TABLE t RENAME TO t2"], True, BROKEN),
+    (["COMMENT ON COLUMN t.v IS 'c'", "ALTER TABLE t RENAME TO t2"], True, BROKEN),
+    (["ALTER TABLE t RENAME TO t2", "ALTER TABLE t2 ADD COLUMN w INTEGER", "ALTER TABLE t2 RENAME TO t3"], True,
+     [("t3", ["id", "v"])]),  # no error, and no column w
+    (["ALTER TABLE t RENAME TO t2", "ALTER TABLE t2 ADD COLUMN w INTEGER", "ALTER TABLE t2 DROP COLUMN v"], False,
+     [("t2", ["id", "w"])]),
+    (["UPDATE t SET v = 'b'", "ALTER TABLE t RENAME TO t2"], False, [("t2", ["id", "v"])]),
+    (["CREATE TABLE k (a INTEGER)", "ALTER TABLE k ADD COLUMN b INTEGER", "ALTER TABLE k RENAME TO k2"], False,
+     [("k2", ["a", "b"]), ("t", ["id", "v"])]),
+], ids=["add-column", "rename-column", "set-default", "comment", "between-renames", "rename-first", "rows-only",
+        "made-here"])
+def test_a_rename_after_an_alter(fresh, extension_home, statements, refused, after):
+    with _open(fresh, extension_home) as c:
+        c.execute("BEGIN")
+        for sql in statements:
+            c.execute(sql)
+        # What duckmig refuses before the rename runs: exactly the cases DuckLake gets wrong.
+        assert bool(lake.altered_then_renamed(c, "lake", statements[-1], statements[:-1])) is refused
+        c.execute("COMMIT")  # no error, whatever comes of it
+    if after == BROKEN:
+        with pytest.raises(duckdb.CatalogException, match=BROKEN):
+            _open(fresh, extension_home)  # the lake cannot be opened again
+    else:
+        with _open(fresh, extension_home) as c:
+            assert c.execute(_COLUMNS).fetchall() == after
 
 
 # -- telling an open transaction without txid_current() ------------------------------

@@ -726,3 +726,20 @@ def test_the_table_a_statement_writes(sql, expected):
 ])
 def test_a_column_rename(sql, expected):
     assert statements.column_rename(sql) == expected
+
+
+@pytest.mark.parametrize("sql, renamed, altered, made", [
+    ("ALTER TABLE t RENAME TO u", (("t",), "u"), ("t",), []),
+    ('ALTER TABLE IF EXISTS main."T x" RENAME TO "ü";', (("main", "T x"), "ü"), ("main", "T x"), []),
+    ("ALTER TABLE t RENAME COLUMN a TO b", None, ("t",), []),
+    ("ALTER TABLE t ADD COLUMN w INTEGER", None, ("t",), []),
+    ("COMMENT ON TABLE s.t IS 'c'", None, ("s", "t"), []),
+    ("COMMENT ON COLUMN s.t.v IS 'c'", None, ("s", "t"), []),
+    ("CREATE OR REPLACE TABLE t AS SELECT 1 AS a", None, None, [("t",)]),
+    ("DROP TABLE IF EXISTS a, main.b", None, None, [("a",), ("main", "b")]),
+    ("CREATE VIEW v AS SELECT * FROM t", None, None, []),
+    ("UPDATE t SET a = 1", None, None, []),
+])
+def test_what_a_statement_does_to_a_table(sql, renamed, altered, made):
+    assert (statements.table_rename(sql), statements.altered_table(sql), statements.made_tables(sql)) == (
+        renamed, altered, made)

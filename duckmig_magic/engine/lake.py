@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from .. import errors
+from . import statements
 from .ledger import literal, quote
 
 PREFIX = "ducklake:"
@@ -190,6 +191,33 @@ def limit(message: str) -> str | None:
     """What DuckLake cannot do and what to write instead, if DuckDB's ``message`` is one of its refusals."""
     return next((f"a DuckLake limit: {lacks}. Instead, {instead}" for phrase, lacks, instead in LIMITS
                  if phrase in message), None)
+
+
+def attached(conn, database: str) -> bool:
+    """Whether ``database``, as ``conn`` names it, is a DuckLake."""
+    row = conn.execute(f"SELECT type FROM duckdb_databases() WHERE database_name = {literal(database)}").fetchone()
+    return bool(row) and row[0] == "ducklake"
+
+
+def altered_then_renamed(conn, database: str, sql: str, earlier: list[str]) -> str | None:
+    """The table ``sql`` renames, when ``database`` is a lake and an earlier statement of the same
+    transaction (``earlier``, in order) altered that table, which the transaction did not create.
+
+    DuckLake 1.5.5 commits such a transaction and then cannot read the lake (a column that
+    "already exists"), or forgets the alteration: tests/test_ducklake_probe.py shows both.
+    """
+    if "rename" not in sql.lower():  # most statements: no tokenizing, no query
+        return None
+    renamed = statements.table_rename(sql)
+    if renamed is None:
+        return None
+    name, state = renamed[0][-1].lower(), None
+    for statement in earlier:
+        if any(n[-1].lower() == name for n in statements.made_tables(statement)):
+            state = "made"  # in this transaction: DuckLake keeps what is done to it
+        elif state is None and (table := statements.altered_table(statement)) and table[-1].lower() == name:
+            state = "altered"
+    return ".".join(renamed[0]) if state == "altered" and attached(conn, database) else None
 
 
 def redact(text: str) -> str:

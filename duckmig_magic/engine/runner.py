@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
-from . import dryrun, pyform, sqlfile, statements
+from . import dryrun, lake, pyform, sqlfile, statements
 from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
@@ -267,6 +267,11 @@ class Runner:
             raise self._broken
         if self.dry and (reason := dryrun.refusal(sql)):
             self._broken = errors.PreviewRefused(self.version or "<migration>", sql, reason)
+            raise self._broken
+        if self.transactional and (table := lake.altered_then_renamed(self.conn, self.place.database, sql,
+                                                                       [s for s, _ in self._log])):
+            self._broken = errors.LakeRenameAfterAlter(self.path or self.version or "<migration>", sql, table,
+                                                       self._line())
             raise self._broken
         with self.interrupts.engine():
             cursor = self._execute(sql, parameters, restore)

@@ -625,13 +625,13 @@ class LakeRenameAfterAlter(MigrationFileError):
     """A rename that DuckLake would commit and then not read: refused before it runs."""
 
     fields = ("path", "statement", "table", "line")
-    rule = ("in a DuckLake, a table that a transaction altered cannot be renamed in that transaction: DuckLake "
-            "commits it, and then cannot open the lake (or forgets the alteration)")
+    rule = "in a DuckLake, a table that a transaction altered cannot be renamed in the same transaction"
     hint = ("a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration of "
             "its own")
 
     detail = property(lambda self: f"`{cut(self.statement, 60)}` renames {self.table}, which an earlier statement "
-                                   f"of the transaction altered: {self.rule}; duckmig refused it")
+                                   "of the transaction altered: DuckLake would commit that and then not open the "
+                                   "lake again (or forget the alteration), so duckmig refused it")
 
 
 class NotUtf8(MigrationFileError):

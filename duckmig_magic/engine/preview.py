@@ -127,7 +127,7 @@ class Preview:
             "covers": self.covers,
             "replays": self.replays,
             "failed": None if self.ok else {"version": self.failed.version, "statement": self.failed.statement,
-                                            "error": self.failed.error},
+                                            "error": self.failed.error, "hint": self.failed.specific_hint},
             "warnings": [dict(zip(WARNING_COLUMNS, w)) for w in self.warning_list],
             "schema": [dict(zip(SCHEMA_COLUMNS, r)) for r in self.schema_changes],
             "summary": [dict(zip(SUMMARY_COLUMNS, self._summary_row(t))) for t in self.tables],

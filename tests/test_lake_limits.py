@@ -19,7 +19,8 @@ import pytest
 
 from duckmig_magic import cli as command, errors
 from duckmig_magic.display import NOTEBOOK_WORDS
-from duckmig_magic.engine import lake
+from duckmig_magic.engine import diff, lake
+from duckmig_magic.engine.catalog import Column, Table
 
 V1, V2 = "20250101_000001", "20250102_000002"
 
@@ -62,3 +63,24 @@ def test_other_failures_keep_their_hints():
     failed = errors.MigrationFailed(V1, "INSERT INTO nowhere VALUES (1)", "Catalog Error: Table with name nowhere "
                                     "does not exist!")
     assert (failed.specific_hint, failed.hint_text()) == (None, "fix the migration and run it again")
+
+
+def _table(oid: int, name: str, *columns: str) -> Table:
+    return Table(oid, "main", name, tuple(Column(c, "INTEGER", True, None) for c in columns), ())
+
+
+@pytest.mark.parametrize("ran, after, oids", [
+    ([], [_table(7, "t", "a", "w")], {"t": 1}),  # altered: a new oid, the same table
+    (["ALTER TABLE t RENAME TO u", "ALTER TABLE u ADD COLUMN w INTEGER"], [_table(7, "u", "a", "w")], {"u": 1}),
+    (["CREATE OR REPLACE TABLE t AS SELECT 1 AS a"], [_table(7, "t", "a")], {"t": 7}),  # made anew
+    (["ALTER TABLE t RENAME TO u", "CREATE TABLE t (b INTEGER)"], [_table(7, "u", "a"), _table(8, "t", "b")],
+     {"u": 1, "t": 8}),
+    (["DROP TABLE t"], [_table(9, "x", "a")], {"x": 9}),
+    (["ALTER TABLE t ADD COLUMN w INTEGER"], [_table(1, "t", "a")], {"t": 1}),  # kept its oid (a DuckDB file)
+    (["ALTER TABLE t ADD COLUMN w INTEGER", "ALTER TABLE t RENAME TO u"], [_table(1, "t", "a"), _table(8, "u", "a", "w")],
+     {"u": 1}),  # DuckLake's ghost of t, until the transaction ends
+])
+def test_a_lakes_tables_are_followed_by_name(ran, after, oids):
+    before = {1: _table(1, "t", "a")}
+    followed = diff.followed(before, {t.oid: t for t in after}, ran, "main")
+    assert {t.name: oid for oid, t in followed.items()} == oids

@@ -658,6 +658,19 @@ class LedgerTouched(MigrationFileError):
     detail = property(lambda self: f"`{cut(self.statement, 60)}` changes the ledger table {self.table}: {self.rule}")
 
 
+class LakeRenameAfterAlter(MigrationFileError):
+    """A rename that DuckLake would commit and then not read: refused before it runs."""
+
+    fields = ("path", "statement", "table", "line")
+    rule = "in a DuckLake, a table that a transaction altered cannot be renamed in the same transaction"
+    hint = ("a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration of "
+            "its own")
+
+    detail = property(lambda self: f"`{cut(self.statement, 60)}` renames {self.table}, which an earlier statement "
+                                   "of the transaction altered: DuckLake would commit that and then not open the "
+                                   "lake again (or forget the alteration), so duckmig refused it")
+
+
 class NotUtf8(MigrationFileError):
     rule = "the file is not UTF-8 text"
 
@@ -931,7 +944,23 @@ class MigrationFailed(DuckmigError):
         return self.outcome or "rolled back: nothing of it remains"
 
     @property
+    def limit(self) -> str | None:
+        """What DuckLake cannot do and what to write instead, when DuckDB's message is one of its refusals."""
+        from .engine.lake import limit
+
+        return limit(self.error or "")
+
+    @property
+    def specific_hint(self) -> str | None:
+        """The hint of this failure's own cause, where one is known: a DuckLake limit, or the rule of a
+        statement duckmig refused; None where only the general one applies."""
+        return self.limit or self.__dict__.get("hint")
+
+    @property
     def hint(self) -> str:
+        if self.limit:
+            return self.limit + ("; then run the migration again" if self.direction == "up" else
+                                 "; then store the downgrade with {repair} and revert again")
         refused = refusal_hint(self.error)
         if refused:
             return refused
@@ -965,6 +994,9 @@ class RunStopped(MigrationFailed):
     fields = ("failed", "done", "not_tried")
     message = MigrationFailed.message + "{run_lines}"
     SHOWN = 10  # versions listed before "and N more"
+
+    def hint_text(self, words: Words = PYTHON) -> str | None:
+        return self.failed.hint_text(words)  # a hint given when the failure was raised, too
 
     @property
     def run_lines(self) -> str:
@@ -1083,7 +1115,9 @@ class PreviewFailed(DuckmigError):
     exit_code = EXIT_FAILED
     fields = ("failed",)
     message = "nothing was applied: in the preview, {failed.version} fails: {error}{failed.statement_line}"
-    hint = "fix the migration and run it again"
+
+    def hint_text(self, words: Words = PYTHON) -> str | None:
+        return self.failed.hint_text(words)
 
     error = property(lambda self: first_line(self.failed.error) if self.failed.error.strip() else "it raised")
 

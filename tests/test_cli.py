@@ -262,7 +262,7 @@ def test_json_of_a_failed_verification(three, cli):
     r = cli("verify", "-d", "app.db", "--json")
     assert r.code == 3
     assert json.loads(r.out) == {"ok": False, "checked": 3, "roundtrip": [], "problems": [
-        {"version": V2, "state": "missing", "detail": "applied, but its file is gone"}]}
+        {"version": V2, "state": "missing", "detail": "applied, but its file is gone", "hint": None}]}
 
 
 # -- where settings come from ----------------------------------------------------------------------

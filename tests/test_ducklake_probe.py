@@ -5,10 +5,18 @@ one fails here first. In short:
 
 - Refused: PRIMARY KEY, UNIQUE, CHECK, FOREIGN KEY, indexes, ON CONFLICT and
   INSERT OR REPLACE, sequences, user-defined types and ENUM columns, generated
-  columns, SET NOT NULL on an empty table; ``txid_current()`` fails with an
+  columns, SET NOT NULL on an empty table or after another ALTER of the table in
+  the same transaction, a column type narrowed or changed by USING, ADD COLUMN
+  with a default that is not a constant; ``txid_current()`` fails with an
   INTERNAL error. ``LIMITS`` in duckmig_magic/engine/lake.py knows each message.
 - Accepted, and transactional: CREATE/ALTER/DROP of tables, views, macros and
-  schemas, with data; ROLLBACK leaves no table and no Parquet file behind.
+  schemas, with data; a column type widened; MERGE INTO; ROLLBACK leaves no table
+  and no Parquet file behind.
+- A table gets a new oid at each ALTER, so a table is told by its name there.
+- A table altered and then renamed in one transaction commits without error, and
+  then the lake cannot be read (a column that "already exists"), or forgets the
+  alteration; renamed first and altered after, or made in the same transaction,
+  it is kept. duckmig refuses such a rename (``lake.altered_then_renamed``).
 - A failed statement aborts the transaction, and a COMMIT after it returns
   without error and keeps nothing, as in DuckDB itself.
 - ``current_transaction_id()`` is the same for every statement of a transaction
@@ -87,15 +95,72 @@ REFUSED = [
      duckdb.NotImplementedException, "DuckLake does not support generated columns"),
     ("set-not-null-empty", "ALTER TABLE e ALTER COLUMN a SET NOT NULL", duckdb.CatalogException,
      "Cannot SET NOT NULL on table e - the table has transaction-local changes or no stats are available"),
+    ("narrower-type", "ALTER TABLE t ALTER COLUMN id TYPE SMALLINT", duckdb.CatalogException,
+     "Cannot change type of column id from INTEGER to SMALLINT - only widening type promotions are allowed"),
+    ("other-type", "ALTER TABLE t ALTER COLUMN id TYPE VARCHAR", duckdb.CatalogException,
+     "Cannot change type of column id from INTEGER to VARCHAR - only widening type promotions are allowed"),
+    ("type-using", "ALTER TABLE t ALTER COLUMN id SET DATA TYPE BIGINT USING id * 2",
+     duckdb.NotImplementedException, "Column type cannot be modified using an expression"),
+    ("add-column-computed-default", "ALTER TABLE t ADD COLUMN n INTEGER DEFAULT 1 + 1",
+     duckdb.NotImplementedException, "We cannot add a column with a non-literal default value"),
 ]
 
 
 @pytest.mark.parametrize("sql, exception, words", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_refused(conn, sql, exception, words):
-    with pytest.raises(exception) as caught:
-        conn.execute(sql)
+    conn.execute("BEGIN")  # as a migration runs; and DuckDB 1.x runs ADD COLUMN ... DEFAULT in a transaction
+    try:
+        with pytest.raises(exception) as caught:
+            conn.execute(sql)
+    finally:
+        conn.execute("ROLLBACK")
     assert words in str(caught.value)
     assert lake.limit(str(caught.value)), "duckmig's LIMITS should know this refusal"
+
+
+NOT_NULL = "Cannot SET NOT NULL on table t - the table has transaction-local changes or no stats are available"
+
+
+@pytest.mark.parametrize("statements, refused", [
+    (["ALTER TABLE t ALTER COLUMN v SET NOT NULL", "ALTER TABLE t ADD COLUMN w INTEGER",
+      "ALTER TABLE t DROP COLUMN w"], None),
+    (["INSERT INTO t VALUES (2, 'b')", "ALTER TABLE t ALTER COLUMN v SET NOT NULL"], None),
+    (["ALTER TABLE t ADD COLUMN w INTEGER", "ALTER TABLE t ALTER COLUMN v SET NOT NULL"], NOT_NULL),
+    (["ALTER TABLE t ALTER COLUMN id DROP NOT NULL", "ALTER TABLE t ALTER COLUMN id SET NOT NULL"], NOT_NULL),
+    (["ALTER TABLE t ALTER COLUMN v SET NOT NULL", "ALTER TABLE t ALTER COLUMN id DROP NOT NULL",
+      "ALTER TABLE t ALTER COLUMN id SET NOT NULL"], NOT_NULL),
+    (["ALTER TABLE t RENAME TO t2", "ALTER TABLE t2 ALTER COLUMN v SET NOT NULL"], NOT_NULL.replace(" t ", " t2 ")),
+    (["ALTER TABLE t ALTER COLUMN id TYPE BIGINT", "ALTER TABLE t ALTER COLUMN id TYPE INTEGER"],
+     "Cannot change type of column id from BIGINT to INTEGER - only widening type promotions are allowed"),
+], ids=["first", "after-insert", "after-add-column", "after-drop-not-null", "second", "after-rename", "back-again"])
+def test_alters_in_one_transaction(conn, statements, refused):
+    """SET NOT NULL only as the first ALTER of its table in a transaction; a type only widens."""
+    conn.execute("BEGIN")
+    try:
+        for sql in statements[:-1]:
+            conn.execute(sql)
+        if refused is None:
+            conn.execute(statements[-1])
+        else:
+            with pytest.raises(duckdb.CatalogException) as caught:
+                conn.execute(statements[-1])
+            assert refused in str(caught.value)
+            assert lake.limit(str(caught.value)), "duckmig's LIMITS should know this refusal"
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def test_an_alter_gives_a_table_a_new_oid(conn):
+    oid = "SELECT table_oid FROM duckdb_tables() WHERE database_name = 'lake' AND table_name = 't'"
+    conn.execute("BEGIN")
+    try:
+        first = conn.execute(oid).fetchone()
+        conn.execute("ALTER TABLE t ADD COLUMN w INTEGER")
+        second = conn.execute(oid).fetchone()
+        conn.execute("ALTER TABLE t ALTER COLUMN w SET DEFAULT 1")
+        assert len({first, second, conn.execute(oid).fetchone()}) == 3
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def test_txid_current_is_an_internal_error(conn):
@@ -109,6 +174,11 @@ ACCEPTED = [
     "ALTER TABLE t ALTER COLUMN v SET DEFAULT 'y'", "ALTER TABLE t ALTER COLUMN v SET NOT NULL",
     "ALTER TABLE t DROP COLUMN v", "ALTER TABLE t RENAME TO t2", "COMMENT ON TABLE t IS 'c'",
     "CREATE OR REPLACE TABLE t AS SELECT 1 AS id", "UPDATE t SET v = 'z' WHERE id = 1", "DELETE FROM t",
+    "ALTER TABLE t ALTER COLUMN id TYPE DOUBLE", "ALTER TABLE t ALTER COLUMN v DROP DEFAULT",
+    "ALTER TABLE t ALTER COLUMN id DROP NOT NULL", "COMMENT ON COLUMN t.v IS 'c'",
+    "CREATE TABLE k (made TIMESTAMP DEFAULT now())", "ALTER TABLE t ADD COLUMN n INTEGER DEFAULT 7",
+    "MERGE INTO t USING (SELECT 1 AS id, 'z' AS v) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v "
+    "WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v)",
 ]
 
 
@@ -182,6 +252,55 @@ def test_catalog_functions_describe_the_lake(conn):
     assert found[("column", "main.t.id")] == "INTEGER NOT NULL DEFAULT NULL"
     assert found[("column", "main.t.v")] == "VARCHAR DEFAULT 'x'"
     assert sorted((t.name, t.primary_key) for t in tables.values()) == [("e", ()), ("t", ())]
+
+
+# -- a table altered, then renamed, in one transaction ---------------------------------
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def fresh(request, tmp_path, extension_home):
+    """(database, data path) of a new lake holding table ``t`` (id INTEGER, v VARCHAR) with a row."""
+    database = (f"ducklake:{tmp_path / 'catalog.ducklake'}" if request.param == "duckdb"
+                else f"ducklake:postgres:{request.getfixturevalue('postgres').database()}")
+    with _open(database, extension_home, str(tmp_path / "data")) as c:
+        c.execute("CREATE TABLE t (id INTEGER, v VARCHAR)")
+        c.execute("INSERT INTO t VALUES (1, 'a')")
+    return database
+
+
+BROKEN = "Column with name id already exists!"
+_COLUMNS = ("SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
+            "WHERE database_name = 'lake' GROUP BY ALL ORDER BY ALL")
+
+
+@pytest.mark.parametrize("statements, refused, after", [
+    (["ALTER TABLE t ADD COLUMN w INTEGER", "ALTER TABLE t RENAME TO t2"], True, BROKEN),
+    (["ALTER TABLE t RENAME COLUMN v TO v2", "ALTER TABLE t RENAME TO t2"], True, BROKEN),
+    (["ALTER TABLE t ALTER COLUMN v SET DEFAULT 'x'", "ALTER TABLE t RENAME TO t2"], True, BROKEN),
+    (["COMMENT ON COLUMN t.v IS 'c'", "ALTER TABLE t RENAME TO t2"], True, BROKEN),
+    (["ALTER TABLE t RENAME TO t2", "ALTER TABLE t2 ADD COLUMN w INTEGER", "ALTER TABLE t2 RENAME TO t3"], True,
+     [("t3", ["id", "v"])]),  # no error, and no column w
+    (["ALTER TABLE t RENAME TO t2", "ALTER TABLE t2 ADD COLUMN w INTEGER", "ALTER TABLE t2 DROP COLUMN v"], False,
+     [("t2", ["id", "w"])]),
+    (["UPDATE t SET v = 'b'", "ALTER TABLE t RENAME TO t2"], False, [("t2", ["id", "v"])]),
+    (["CREATE TABLE k (a INTEGER)", "ALTER TABLE k ADD COLUMN b INTEGER", "ALTER TABLE k RENAME TO k2"], False,
+     [("k2", ["a", "b"]), ("t", ["id", "v"])]),
+], ids=["add-column", "rename-column", "set-default", "comment", "between-renames", "rename-first", "rows-only",
+        "made-here"])
+def test_a_rename_after_an_alter(fresh, extension_home, statements, refused, after):
+    with _open(fresh, extension_home) as c:
+        c.execute("BEGIN")
+        for sql in statements:
+            c.execute(sql)
+        # What duckmig refuses before the rename runs: exactly the cases DuckLake gets wrong.
+        assert bool(lake.altered_then_renamed(c, "lake", statements[-1], statements[:-1])) is refused
+        c.execute("COMMIT")  # no error, whatever comes of it
+    if after == BROKEN:
+        with pytest.raises(duckdb.CatalogException, match=BROKEN):
+            _open(fresh, extension_home)  # the lake cannot be opened again
+    else:
+        with _open(fresh, extension_home) as c:
+            assert c.execute(_COLUMNS).fetchall() == after
 
 
 # -- telling an open transaction without txid_current() ------------------------------

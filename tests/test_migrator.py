@@ -223,7 +223,7 @@ def test_edited_file_is_modified_and_blocks_up_until_repaired(project):
     assert state(m) == {V1: "applied", V2: "modified", V3: "pending"}
     report = m.verify()
     assert (report.ok, report.checked, report.problems) == (
-        False, 2, [(V2, "modified", "the file changed since it was applied")])
+        False, 2, [(V2, "modified", "the file changed since it was applied", None)])
     with pytest.raises(errors.DriftError) as info:
         m.up()
     assert info.value.drifted == [(V2, "modified")]
@@ -283,7 +283,7 @@ def test_deleted_file_is_missing_and_still_reverts(project, form):
     path.unlink()
 
     assert state(m) == {V1: "applied", V2: "missing"}
-    assert m.verify().problems == [(V2, "missing", "applied, but its file is gone")]
+    assert m.verify().problems == [(V2, "missing", "applied, but its file is gone", None)]
     with pytest.raises(errors.DriftError) as info:
         m.up()
     assert info.value.drifted == [(V2, "missing")]
@@ -578,8 +578,8 @@ def test_verify_roundtrip(project):
     assert report.roundtrip == [V2]
     assert report.problems == [
         (V3, "roundtrip", "the downgrade does not restore the schema: "
-                          "column main.bad.x remains; table main.bad remains"),
-        (V4, "irreversible", "no downgrade to check"),
+                          "column main.bad.x remains; table main.bad remains", None),
+        (V4, "irreversible", "no downgrade to check", None),
     ]
     assert not report.ok
     assert project.tables() == {"base"} | LEDGER
@@ -698,7 +698,7 @@ def test_adopted_row_whose_file_is_gone_is_missing_not_modified(project):
     assert state(m) == {V1: "applied", V2: "applied", "20250105_000000": "missing"}
     assert project.query(f"SELECT checksum, legacy_id FROM {STATE} WHERE version = '20250105_000000'") == [
         (None, 9)]
-    assert m.verify().problems == [("20250105_000000", "missing", "applied, but its file is gone")]
+    assert m.verify().problems == [("20250105_000000", "missing", "applied, but its file is gone", None)]
     with pytest.raises(errors.IrreversibleMigration):
         m.down()
 

@@ -426,6 +426,20 @@ def test_the_users_own_connection_keeps_working(base):
         conn.close()
 
 
+def test_a_connection_in_an_attached_database_is_previewed_there(base, tmp_path):
+    """The before side reads the database the run is in, not the connection's first one."""
+    base.sql(V1, "first", "DELETE FROM t WHERE id = 1;")
+    conn = duckdb.connect(str(tmp_path / "first.db"))
+    try:
+        conn.execute("CREATE TABLE t (id INTEGER)")  # a decoy of the same name, in the first database
+        conn.execute(f"ATTACH '{base.db}' AS app")
+        conn.execute("USE app")
+        p = Migrator(conn, str(base.directory)).preview()
+        assert summary(p) == {"t": ("id", 10, 9, 0, 1, 0, 9)}
+    finally:
+        conn.close()
+
+
 def test_a_sequence_that_the_migration_advances_is_reported(base):
     with duckdb.connect(str(base.db)) as conn:
         conn.execute("CREATE SEQUENCE ids START 100")
@@ -713,3 +727,20 @@ def test_the_table_a_statement_writes(sql, expected):
 ])
 def test_a_column_rename(sql, expected):
     assert statements.column_rename(sql) == expected
+
+
+@pytest.mark.parametrize("sql, renamed, altered, made", [
+    ("ALTER TABLE t RENAME TO u", (("t",), "u"), ("t",), []),
+    ('ALTER TABLE IF EXISTS main."T x" RENAME TO "ü";', (("main", "T x"), "ü"), ("main", "T x"), []),
+    ("ALTER TABLE t RENAME COLUMN a TO b", None, ("t",), []),
+    ("ALTER TABLE t ADD COLUMN w INTEGER", None, ("t",), []),
+    ("COMMENT ON TABLE s.t IS 'c'", None, ("s", "t"), []),
+    ("COMMENT ON COLUMN s.t.v IS 'c'", None, ("s", "t"), []),
+    ("CREATE OR REPLACE TABLE t AS SELECT 1 AS a", None, None, [("t",)]),
+    ("DROP TABLE IF EXISTS a, main.b", None, None, [("a",), ("main", "b")]),
+    ("CREATE VIEW v AS SELECT * FROM t", None, None, []),
+    ("UPDATE t SET a = 1", None, None, []),
+])
+def test_what_a_statement_does_to_a_table(sql, renamed, altered, made):
+    assert (statements.table_rename(sql), statements.altered_table(sql), statements.made_tables(sql)) == (
+        renamed, altered, made)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import errors
 from . import statements
@@ -157,6 +157,42 @@ def match(before: dict[int, Table], after: dict[int, Table], renames) -> list[Pa
     for p in pairs:
         p.columns = _match_columns(p, renamed.get(id(p), []))
     return pairs
+
+
+def followed(before: dict[int, Table], after: dict[int, Table], ran: list[str], schema: str) -> dict[int, Table]:
+    """``after`` with each table a DuckLake altered under the oid it had before, for ``match``.
+
+    DuckLake gives a table a new oid at each ALTER in a transaction, so there a table is
+    followed by its name instead, through the renames the statements ``ran`` made
+    (``schema``: where an unqualified name is); a table they made or dropped is a new one.
+    A table altered and then renamed in the transaction (by two migrations of one preview)
+    is still listed under its old name too, until the transaction ends: that ghost is left out.
+    """
+    def key(name: tuple[str, ...]) -> tuple[str, str]:
+        return ((name[-2] if len(name) > 1 else schema).lower(), name[-1].lower())
+
+    origin: dict[tuple[str, str], tuple[str, str] | None] = {}  # name now -> name before; None: made here
+    gone: set[tuple[str, str]] = set()  # renamed away, and not made again
+    for sql in ran:
+        renamed = statements.table_rename(sql)
+        if renamed is not None:
+            old, new = key(renamed[0]), key(renamed[0][:-1] + (renamed[1],))
+            origin[new] = origin.pop(old, old)
+            gone.add(old)
+            gone.discard(new)
+        for name in statements.made_tables(sql):
+            origin[key(name)] = None
+            gone.discard(key(name))
+    kept = {oid: t for oid, t in after.items() if key((t.schema, t.name)) not in gone}
+    by_name = {key((t.schema, t.name)): t for t in before.values()}
+    out = {}
+    for oid, t in kept.items():
+        source = origin.get(key((t.schema, t.name)), key((t.schema, t.name)))
+        was = by_name.get(source) if source else None
+        if was is not None and oid != was.oid and was.oid not in kept and was.oid not in out:
+            t = replace(t, oid=was.oid)
+        out[t.oid] = t
+    return out
 
 
 def _match_columns(p: Pair, renames: list[tuple[str, str]]) -> list[ColumnPair]:

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from .. import errors
+from . import statements
 from .ledger import literal, quote
 
 PREFIX = "ducklake:"
@@ -161,34 +162,78 @@ def connect(lake: Lake, *, config: dict | None = None):
     return conn
 
 
-# Refusals a migration meets in a lake that it would not meet in a DuckDB file, by a
-# phrase of DuckDB's message; the hint names the limit. Checked against DuckLake 1.5.5.
+# Refusals a migration meets in a lake that it would not meet in a DuckDB file: a phrase of DuckDB's
+# message, what DuckLake lacks, and what to write instead. Checked against DuckLake 1.5.5
+# (tests/test_ducklake_probe.py trips each one).
 LIMITS = (
-    ("constraints are not supported in DuckLake",
-     "DuckLake tables have no PRIMARY KEY, UNIQUE or CHECK constraints"),
-    ("DuckLake does not support indexes", "DuckLake tables have no indexes"),
+    ("constraints are not supported in DuckLake", "its tables have no PRIMARY KEY, UNIQUE or CHECK constraints",
+     "declare the table without them (NOT NULL is kept), and check the rule with a query where the rows are "
+     "written"),
+    ("DuckLake does not support indexes", "its tables have no indexes",
+     "leave the index out: DuckLake skips data files by the min/max statistics of their columns"),
     ("Adding indexes or constraints is not supported in DuckLake",
-     "DuckLake tables take no indexes or constraints after they are made either"),
-    ("DuckLake does not support sequences", "DuckLake has no sequences: number rows with row_number() or a uuid"),
-    ("DuckLake does not support user-defined types", "DuckLake has no user-defined types"),
-    ("DuckLake does not support generated columns", "DuckLake has no generated columns: use a view"),
-    ("to DuckLake - unsupported type",
-     "DuckLake stores fewer types than DuckDB (no ENUM, UNION, ...): cast to one it stores"),
+     "its tables take no indexes or constraints, not even by ALTER TABLE",
+     "leave it out, and check the rule with a query where the rows are written"),
+    ("DuckLake does not support sequences", "it has no sequences",
+     "number rows with row_number() OVER (...) plus the largest number so far, or give them uuid()"),
+    ("DuckLake does not support user-defined types", "it has no user-defined types",
+     "write the type out in each column that would use it (VARCHAR in place of an ENUM)"),
+    ("DuckLake does not support generated columns", "it has no generated columns",
+     "compute the value in a view, or write it with the rows"),
+    ("to DuckLake - unsupported type", "it stores fewer types than DuckDB (no ENUM, UNION, ...)",
+     "give the column a type it stores (VARCHAR in place of an ENUM)"),
     ("no UNIQUE/PRIMARY KEY constraints that refer to this table",
-     "DuckLake has no keys, so INSERT OR REPLACE and ON CONFLICT cannot work: UPDATE, then INSERT what is missing"),
-    ("not referenced by a UNIQUE/PRIMARY KEY CONSTRAINT or INDEX",
-     "DuckLake has no keys, so ON CONFLICT cannot work: UPDATE, then INSERT what is missing"),
+     "it has no keys, so INSERT OR REPLACE and ON CONFLICT cannot work",
+     "UPDATE the rows that are there, then INSERT the others; or write one MERGE INTO"),
+    ("not referenced by a UNIQUE/PRIMARY KEY CONSTRAINT or INDEX", "it has no keys, so ON CONFLICT cannot work",
+     "UPDATE the rows that are there, then INSERT the others; or write one MERGE INTO"),
     ("there is no primary key or unique constraint for referenced table",
-     "DuckLake has no keys, so no FOREIGN KEY either"),
+     "it has no keys, so no FOREIGN KEY either",
+     "leave REFERENCES out, and find rows without a match with a query (an anti-join)"),
     ("no stats are available",
-     "DuckLake sets NOT NULL from a table's statistics, which an empty table lacks: declare the column NOT NULL "
-     "when it is made"),
+     "it sets NOT NULL only on a table that holds rows and that no earlier statement of the same transaction "
+     "altered", "declare the column NOT NULL when the table is made, or set it first in a migration of its own"),
+    ("only widening type promotions are allowed",
+     "it only widens a column's type (INTEGER to BIGINT, FLOAT to DOUBLE, DATE to TIMESTAMP)",
+     "add a column of the new type, fill it with UPDATE ... CAST, drop the old column and rename the new one"),
+    ("Column type cannot be modified using an expression", "it changes a column's type without USING",
+     "change the type alone, or add a column, fill it with UPDATE, drop the old column and rename the new one"),
+    ("cannot add a column with a non-literal default value", "its columns take only constant defaults",
+     "add the column without the default (or with a constant one) and fill it with UPDATE"),
 )
 
 
 def limit(message: str) -> str | None:
-    """What DuckLake cannot do, if DuckDB's ``message`` is one of its refusals."""
-    return next((why for phrase, why in LIMITS if phrase in message), None)
+    """What DuckLake cannot do and what to write instead, if DuckDB's ``message`` is one of its refusals."""
+    return next((f"a DuckLake limit: {lacks}. Instead, {instead}" for phrase, lacks, instead in LIMITS
+                 if phrase in message), None)
+
+
+def attached(conn, database: str) -> bool:
+    """Whether ``database``, as ``conn`` names it, is a DuckLake."""
+    row = conn.execute(f"SELECT type FROM duckdb_databases() WHERE database_name = {literal(database)}").fetchone()
+    return bool(row) and row[0] == "ducklake"
+
+
+def altered_then_renamed(conn, database: str, sql: str, earlier: list[str]) -> str | None:
+    """The table ``sql`` renames, when ``database`` is a lake and an earlier statement of the same
+    transaction (``earlier``, in order) altered that table, which the transaction did not create.
+
+    DuckLake 1.5.5 commits such a transaction and then cannot read the lake (a column that
+    "already exists"), or forgets the alteration: tests/test_ducklake_probe.py shows both.
+    """
+    if "rename" not in sql.lower():  # most statements: no tokenizing, no query
+        return None
+    renamed = statements.table_rename(sql)
+    if renamed is None:
+        return None
+    name, state = renamed[0][-1].lower(), None
+    for statement in earlier:
+        if any(n[-1].lower() == name for n in statements.made_tables(statement)):
+            state = "made"  # in this transaction: DuckLake keeps what is done to it
+        elif state is None and (table := statements.altered_table(statement)) and table[-1].lower() == name:
+            state = "altered"
+    return ".".join(renamed[0]) if state == "altered" and attached(conn, database) else None
 
 
 def redact(text: str) -> str:

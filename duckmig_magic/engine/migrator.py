@@ -50,6 +50,7 @@ class Problem(NamedTuple):
     version: str
     state: str  # modified, missing, failed; with roundtrip also skipped, irreversible, roundtrip
     detail: str
+    hint: str | None = None  # what to write instead, where the cause tells it (a DuckLake limit, say)
 
 
 UNTRUSTED_PYTHON = "it is Python code from the database, written back only when trusted"
@@ -589,7 +590,8 @@ class Migrator:
             except errors.TransactionLost:
                 raise  # what it committed is not known: no report can say the database is as it was
             except errors.MigrationFailed as exc:
-                report.problems.append(Problem(exc.version, "roundtrip", str(exc).splitlines()[0]))
+                report.problems.append(Problem(exc.version, "roundtrip", str(exc).splitlines()[0],
+                                               exc.specific_hint))
             except errors.PreviewRefused as exc:
                 report.problems.append(Problem(exc.version, "roundtrip", f"refused `{exc.statement}`: {exc.why}"))
             except KeyboardInterrupt:

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from .. import errors
 from ..wording import plural as _n
-from . import catalog, diff, statements
+from . import catalog, diff, lake, statements
 
 SCHEMA_COLUMNS = ["kind", "name", "column", "change", "before", "after"]
 SUMMARY_COLUMNS = ["table", "key", "rows_before", "rows_after", "added", "removed", "changed", "unchanged"]
@@ -127,7 +127,7 @@ class Preview:
             "covers": self.covers,
             "replays": self.replays,
             "failed": None if self.ok else {"version": self.failed.version, "statement": self.failed.statement,
-                                            "error": self.failed.error},
+                                            "error": self.failed.error, "hint": self.failed.specific_hint},
             "warnings": [dict(zip(WARNING_COLUMNS, w)) for w in self.warning_list],
             "schema": [dict(zip(SCHEMA_COLUMNS, r)) for r in self.schema_changes],
             "summary": [dict(zip(SUMMARY_COLUMNS, self._summary_row(t))) for t in self.tables],
@@ -181,15 +181,20 @@ def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str,
     conn = runner.conn
     versions = [v for v, _, _ in migrations]
     database = conn.execute("SELECT current_database()").fetchone()[0]
+    in_lake = lake.attached(conn, database)
     sequences = _sequences(conn)
     before_conn = conn.cursor()  # sees the committed database: the tables as they were
     try:
+        # A cursor starts in the instance's first database; the run's may be another (a lake, say).
+        runner.place.use(before_conn)
         with diff.Scratch(before_conn) as scratch, runner.transaction(keep=False):
             before_objects, before = catalog.snapshot(conn), catalog.tables(conn)
             for version, steps, path in migrations:
                 runner.run(version, steps, "up", path=path)
             try:
                 after_objects, after = catalog.snapshot(conn), catalog.tables(conn)
+                if in_lake:
+                    after = diff.followed(before, after, runner.ran, runner.place.schema)
                 pairs, notes = _touched(before, after, runner.ran, keys, database)
                 tables = diff.RowDiffer(conn, before_conn, scratch, sample).run(
                     [p for p in pairs if p.before is None or p.after is None or p.written or p.schema_changed])
@@ -199,7 +204,8 @@ def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str,
     finally:
         before_conn.close()
     schema = diff.schema_rows(pairs, before_objects, after_objects)
-    return Preview(versions, versions, None, propose_downgrade(pairs, before_objects, after_objects, tables),
+    return Preview(versions, versions, None, propose_downgrade(pairs, before_objects, after_objects, tables,
+                                                               lake=in_lake),
                    schema, tables, _warnings(tables) + _not_compared(tables) + notes
                    + _advanced(sequences, _sequences(conn)), runner.replays)
 
@@ -280,8 +286,13 @@ def _not_compared(tables: list[diff.TableDiff]) -> list[tuple]:
 
 
 def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects: dict,
-                      tables: list[diff.TableDiff]) -> Downgrade:
-    """The inverse of what can be inverted, from the catalog diff; what cannot, in words."""
+                      tables: list[diff.TableDiff], *, lake: bool = False) -> Downgrade:
+    """The inverse of what can be inverted, from the catalog diff; what cannot, in words.
+
+    In a DuckLake (``lake``) only what DuckLake takes is proposed (tests/test_ducklake_probe.py):
+    a table is renamed back before anything else alters it, a column is made NOT NULL again only
+    first thing for its table, and a type is not narrowed back; what that leaves out is said why.
+    """
     q = catalog.quote
     # Dropped in reverse dependency order: views, macros and indexes before the tables they read;
     # tables that reference others before those; then sequences, types and schemas, each after
@@ -330,8 +341,10 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
         if p.replaced:
             cannot.append(f"table {p.label} is replaced by a new table: the old one cannot be brought back")
             continue
-        table = p.after.sql_name
+        # In a lake the table is renamed back first: DuckLake loses a table altered before a rename.
+        table = (p.before if lake and p.renamed else p.after).sql_name
         undo: list[tuple[str, bool]] = []  # (statement, whether it alters the table's structure)
+        not_null: list[tuple[str, str]] = []  # in a lake: (column, SET NOT NULL), which must come first
         for c in p.columns:
             b, a = c.before, c.after
             if b is None:
@@ -342,7 +355,12 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
                               + (f" with {_n(values, 'non-NULL value')}" if values else "")
                               + ": its values cannot be brought back")
             else:
-                if b.type != a.type:
+                if b.type != a.type and lake:
+                    cannot.append(f"{p.label}.{a.name} went from {b.type} to {a.type}, and DuckLake changes a "
+                                  "column's type only to a wider one, so no ALTER turns it back: add a column of "
+                                  f"type {b.type}, fill it with UPDATE ... CAST, drop {a.name} and rename the new "
+                                  "column")
+                elif b.type != a.type:
                     undo.append((f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} TYPE {b.type};", True))
                     lost = t.turned_null.get(a.name) if t else None
                     if lost:
@@ -350,7 +368,9 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
                 if b.default != a.default:
                     undo.append((f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} "
                                  + (f"SET DEFAULT {b.default};" if b.default is not None else "DROP DEFAULT;"), False))
-                if b.nullable != a.nullable:
+                if b.nullable != a.nullable and lake and not b.nullable:
+                    not_null.append((a.name, f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} SET NOT NULL;"))
+                elif b.nullable != a.nullable:
                     undo.append((f"ALTER TABLE {table} ALTER COLUMN {q(a.name)} "
                                  + ("DROP NOT NULL;" if b.nullable else "SET NOT NULL;"), True))
                 if c.renamed:
@@ -360,8 +380,12 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
         if p.after.qualified_label in constraints:
             cannot.append(f"the constraints of {p.label} changed ({constraints[p.after.qualified_label]}): "
                           "recreate the table to change them back")
-        if p.renamed:
+        if p.renamed and lake:
+            undo.insert(0, (f"ALTER TABLE {p.after.sql_name} RENAME TO {q(p.before.name)};", True))
+        elif p.renamed:
             undo.append((f"ALTER TABLE {table} RENAME TO {q(p.before.name)};", True))
+        if not_null:
+            undo = _not_null_first(undo, not_null, p.label, p.renamed, cannot)
         referencing = sorted({r for r in pinned.get(p.after.name.lower(), []) if r != p.label})
         refused = [sql for sql, structural in undo if structural and referencing]
         if refused:
@@ -376,6 +400,18 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
                              ((changed, "changed"), (t.removed, "removed"), (t.added, "added")) if n)
             cannot.append(f"{p.label}: {what}; a downgrade from the schema cannot restore rows")
     return Downgrade(first + types_back + dropped_tables + middle + last + recreate, cannot)
+
+
+def _not_null_first(undo: list[tuple[str, bool]], not_null: list[tuple[str, str]], label: str, renamed: bool,
+                    cannot: list[str]) -> list[tuple[str, bool]]:
+    """A lake's table undone with one SET NOT NULL first, where it may be: DuckLake sets NOT NULL only
+    on a table that no earlier statement of the transaction altered (a rename back comes first).
+    The others are said in ``cannot``."""
+    first = [] if renamed else not_null[:1]
+    for column, sql in not_null[len(first):]:
+        cannot.append(f"on DuckLake, {label}.{column} is made NOT NULL again only by the first statement that "
+                      f"alters {label} in a transaction: run `{sql}` in a migration of its own")
+    return [(sql, True) for _, sql in first] + undo
 
 
 _GONE = object()

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
-from . import dryrun, pyform, sqlfile, statements
+from . import dryrun, lake, pyform, sqlfile, statements
 from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
@@ -79,6 +79,7 @@ class Runner:
         self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
         self._broken: Exception | None = None  # what the migration's code may not swallow
         self._failure: tuple[BaseException, str] | None = None  # the last statement that failed, and why
+        self._step = 0  # where in the log the statements start that one transaction of a real run would hold
 
     @classmethod
     def adopt(cls, conn) -> "Runner":
@@ -137,6 +138,8 @@ class Runner:
         a session. Returns how many statements ran; a failure raises MigrationFailed, Ctrl-C
         KeyboardInterrupt."""
         self.version, self.direction, self.path = version, direction, path
+        # A dry run's steps share one transaction that applying gives each step alone.
+        self._step = len(self._log) if self.dry else 0
         self._broken = self._failure = None
         self._moved = False
         before = len(self.ran)
@@ -267,6 +270,11 @@ class Runner:
             raise self._broken
         if self.dry and (reason := dryrun.refusal(sql)):
             self._broken = errors.PreviewRefused(self.version or "<migration>", sql, reason)
+            raise self._broken
+        if self.transactional and (table := lake.altered_then_renamed(self.conn, self.place.database, sql,
+                                                                       [s for s, _ in self._log[self._step:]])):
+            self._broken = errors.LakeRenameAfterAlter(self.path or self.version or "<migration>", sql, table,
+                                                       self._line())
             raise self._broken
         with self.interrupts.engine():
             cursor = self._execute(sql, parameters, restore)

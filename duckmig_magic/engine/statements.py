@@ -83,22 +83,52 @@ def _written(toks: list[Token]) -> Name | None:
 
 def column_rename(sql: str) -> ColumnRename | None:
     """``ALTER TABLE t RENAME [COLUMN] a TO b`` as (t, a, b); None for any other statement."""
-    toks = tokens(sql)
-    if len(toks) < 6 or [t.word for t in toks[:2]] != ["ALTER", "TABLE"]:
+    table, rest = _renamed(tokens(sql))
+    if rest and rest[0].word == "COLUMN":
+        rest = rest[1:]
+    if table is None or len(rest) < 3 or rest[1].word != "TO":
+        return None  # RENAME TO new_name renames the table
+    return ColumnRename(table, _unquote(rest[0].text), _unquote(rest[2].text))
+
+
+def table_rename(sql: str) -> tuple[Name, str] | None:
+    """``ALTER TABLE t RENAME TO u`` as (t, u); None for any other statement."""
+    table, rest = _renamed(tokens(sql))
+    if table is None or len(rest) != 2 or rest[0].word != "TO":
         return None
+    return table, _unquote(rest[1].text)
+
+
+def _renamed(toks: list[Token]) -> tuple[Name | None, list[Token]]:
+    """The table of ``ALTER TABLE [IF EXISTS] t RENAME ...`` and the tokens after RENAME."""
+    if len(toks) < 5 or [t.word for t in toks[:2]] != ["ALTER", "TABLE"]:
+        return None, []
     j = 2
     if [t.word for t in toks[j:j + 2]] == ["IF", "EXISTS"]:
         j += 2
     table, j = _name(toks, j)
     if table is None or j >= len(toks) or toks[j].word != "RENAME":
-        return None
-    j += 1
-    if j < len(toks) and toks[j].word == "COLUMN":
-        j += 1
-    rest = toks[j:]
-    if len(rest) < 3 or rest[1].word != "TO":
-        return None  # RENAME TO new_name renames the table, which the catalog shows
-    return ColumnRename(table, _unquote(rest[0].text), _unquote(rest[2].text))
+        return None, []
+    return table, [t for t in toks[j + 1:] if t.text != ";"]
+
+
+def altered_table(sql: str) -> Name | None:
+    """The table that ``ALTER TABLE`` or ``COMMENT ON TABLE|COLUMN`` changes in place; None for any
+    other statement."""
+    toks = tokens(sql)
+    words = [t.word for t in toks[:3]]
+    if words[:2] == ["ALTER", "TABLE"] or words == ["COMMENT", "ON", "TABLE"]:
+        return next(iter(changed_tables(sql)), None)
+    if words == ["COMMENT", "ON", "COLUMN"]:
+        name, _ = _name(toks, 3)
+        return name[:-1] if name and len(name) > 1 else None
+    return None
+
+
+def made_tables(sql: str) -> list[Name]:
+    """The tables ``CREATE [OR REPLACE] TABLE`` makes or ``DROP TABLE`` drops."""
+    toks = tokens(sql)
+    return changed_tables(sql) if toks and toks[0].word in ("CREATE", "DROP") else []
 
 
 def functions_called(expr: str) -> set[str]:

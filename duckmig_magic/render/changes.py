@@ -71,6 +71,8 @@ def text(p) -> str:
         lines.append(f"FAILED: {p.failed.version}: {error_line(p.failed.error)}")
         if p.failed.statement:
             lines.append(f"  statement: {cell(p.failed.statement, 160)}")
+        if p.failed.specific_hint:
+            lines.append(f"  hint: {p.failed.specific_hint}")
         lines.append(f"  the diff below shows only the migrations before it: {', '.join(p.covers)}"
                      if p.covers else "  no diff: the first migration failed")
     if p.warning_list:
@@ -168,7 +170,7 @@ def failure(p) -> str:
     covers = (f"the changes below are those of {escape(', '.join(p.covers))} alone" if p.covers
               else "the preview stops here")
     return failure_html(f'{badge("failed")} <code style="{MONO}">{escape(f.version)}</code> fails: {covers}',
-                        f.error, f.statement)
+                        f.error, f.statement, f.specific_hint)
 
 
 def warnings_html(p) -> str:

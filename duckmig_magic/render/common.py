@@ -108,12 +108,13 @@ def html_table(headers, rows, *, raw: bool = False) -> str:
     return f'<table style="{TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def failure_html(title: str, error: str | None, statement: str | None = None) -> str:
-    """A failure set apart by a red rule: its title (HTML), the error and the statement as text."""
+def failure_html(title: str, error: str | None, statement: str | None = None, hint: str | None = None) -> str:
+    """A failure set apart by a red rule: its title (HTML), the error, the statement and the hint as text."""
     stmt = (f'<div style="{MUTED}">statement:</div><pre style="{MONO};margin:0;white-space:pre-wrap">'
             f'{escape(statement)}</pre>' if statement else "")
+    hint = f'<div style="{MUTED}">hint: {code_spans(hint)}</div>' if hint else ""
     return (f'<div style="border-left:4px solid {COLOURS["failed"]};padding:2px 8px;margin:6px 0">'
-            f'<div>{title}</div><pre style="{PRE}">{escape(error)}</pre>{stmt}</div>')
+            f'<div>{title}</div><pre style="{PRE}">{escape(error)}</pre>{stmt}{hint}</div>')
 
 
 def error_html(exc: BaseException, words) -> str:

@@ -33,7 +33,7 @@ def _verified(r: c.Verified, words: Words) -> str:
     report = r.report
     lines = [f"{p.version}  {p.state}: "
              + (status.downgrade_differs(words) if p.state == DOWNGRADE_DIFFERS else error_line(p.detail))
-             for p in report.problems]
+             + (f"\n  hint: {p.hint}" if p.hint else "") for p in report.problems]
     if r.roundtrip:
         lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
     lines.append(f"checked {plural(report.checked, 'applied migration')}"

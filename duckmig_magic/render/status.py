@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..engine.lake import limit as lake_limit
 from ..errors import PYTHON, Do, Words
 from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, TABLE, badge, cell, code_spans, duration, error_line,
                      escape, failure_html, label, plural, terminal_safe, text_table, when)
@@ -106,7 +107,7 @@ def missing_html(report, words: Words = PYTHON) -> str:
 def failures(report, limit: int = 10) -> str:
     failed = report.by_state("failed")
     out = [failure_html(f'{badge("failed")} <code style="{MONO}">{escape(m.version)}</code> {escape(m.description)}',
-                        m.error, m.statement) for m in failed[:limit]]
+                        m.error, m.statement, lake_limit(m.error or "")) for m in failed[:limit]]
     if len(failed) > limit:
         out.append(f'<div style="{MUTED}">and {plural(len(failed) - limit, "more failed migration")}</div>')
     return "".join(out)

@@ -63,7 +63,7 @@ CASES = [
     (["up"], "history", {"version": V2}, ("history", [(V2, "applied")]), 0),
     ([], "history", {}, ("history", []), 0),
     (["up"], "verify", {}, Verified(VerifyReport([], 3, []), False), 0),
-    (["up", "edit"], "verify", {}, Verified(VerifyReport([(V1, "modified", "the file changed since it was applied")],
+    (["up", "edit"], "verify", {}, Verified(VerifyReport([(V1, "modified", "the file changed since it was applied", None)],
                                                          3, []), False), 3),
     ([], "verify", {"roundtrip": True}, Verified(VerifyReport([], 0, [V1, V2, V3]), True), 0),
     ([], "stamp", {"version": V2}, Stamped([V1, V2]), 0),

@@ -1,85 +1,27 @@
-"""Real parts for the DuckLake tests: DuckDB's own extensions and a PostgreSQL server.
-
-Extensions. ``INSTALL ducklake`` downloads from extensions.duckdb.org, which a test
-machine may not reach. The same builds are published on PyPI
-(``duckdb-extension-ducklake``, ``duckdb-extension-postgres-scanner``), one per
-duckdb release, each holding ``extensions/v<duckdb version>/<name>.duckdb_extension``.
-What was checked on duckdb 1.5.5:
-
-- ``INSTALL ducklake FROM '<package>/extensions'`` fails: a local repository is
-  laid out ``<repo>/v<version>/<platform>/<name>.duckdb_extension`` and the package
-  has no ``<platform>`` folder. Laid out that way, ``INSTALL ... FROM '<repo>'`` works.
-- ``INSTALL '<file>.duckdb_extension'`` installs the file into the connection's
-  ``extension_directory`` as ``v<version>/<platform>/<name>.duckdb_extension`` (with
-  its ``.info``); that is what the fixture does.
-- Once a file is there, the product's plain ``INSTALL ducklake`` is a no-op, ``LOAD``
-  loads it, and ``ATTACH 'ducklake:...'`` autoloads it. With nothing there, ``INSTALL``
-  and ``LOAD`` fail at once with "Failed to download extension".
-- ``extension_directory`` defaults to ``$HOME/.duckdb/extensions``, read from ``HOME``
-  when a connection looks for an extension. So the fixture builds a home folder
-  whose ``.duckdb/extensions`` holds them, and tests point ``HOME`` at it: the
-  product's own connections load them exactly as a user's would.
-
-PostgreSQL. Debian's ``postgresql`` package (``make test`` installs it when root);
-the server runs from ``initdb`` in a temporary folder on a free localhost port,
-as the ``postgres`` user when the tests run as root (the server refuses root), and
-is stopped at the end of the session.
-"""
+"""Fixtures of the DuckLake tests, made of the real parts in ``lake_parts.py``: DuckDB's own
+extensions in a home folder, and a PostgreSQL server for the session. Where a part is
+missing, the tests that need it skip, saying why."""
 
 from __future__ import annotations
 
-import glob
-import importlib.util
-import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
-# The Python package that carries each extension DuckLake needs.
-_PACKAGES = {"ducklake": "duckdb_extension_ducklake", "postgres_scanner": "duckdb_extension_postgres_scanner"}
-
-
-def extension_files() -> dict[str, Path] | str:
-    """{extension: file} for this duckdb from the installed packages, or why there are none."""
-    version = duckdb.__version__
-    found = {}
-    for name, package in _PACKAGES.items():
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            return (f"{package.replace('_', '-')}=={version} is not installed here; `make test` runs the "
-                    f"DuckLake tests in its .venv-lake")
-        path = Path(spec.submodule_search_locations[0]) / "extensions" / f"v{version}" / f"{name}.duckdb_extension"
-        if not path.is_file():
-            return f"{package.replace('_', '-')} installed here is not built for duckdb {version}"
-        found[name] = path
-    return found
-
-
-def build_extension_home(home: Path) -> Path:
-    """Install the packaged extensions into ``home``'s default DuckDB extension directory."""
-    files = extension_files()
-    if isinstance(files, str):
-        pytest.skip(files)
-    directory = home / ".duckdb" / "extensions"
-    directory.mkdir(parents=True)
-    with duckdb.connect(config={"extension_directory": str(directory)}) as conn:
-        for path in files.values():
-            conn.execute(f"INSTALL '{path}'")
-    return directory
+from lake_parts import Unavailable, build_extension_home, start_postgres
 
 
 @pytest.fixture(scope="session")
 def extension_home(tmp_path_factory) -> Path:
     """A home folder whose ``.duckdb/extensions`` holds ducklake and postgres for this duckdb."""
     home = tmp_path_factory.mktemp("home")
-    build_extension_home(home)
+    try:
+        build_extension_home(home)
+    except Unavailable as exc:
+        pytest.skip(str(exc))
     return home
 
 
@@ -90,93 +32,6 @@ def lake_home(extension_home, monkeypatch) -> Path:
     return extension_home
 
 
-# -- PostgreSQL ---------------------------------------------------------------
-
-
-@dataclass
-class Postgres:
-    """A running server; ``database()`` makes an empty database and returns its conninfo."""
-
-    bin: Path
-    port: int
-    data: Path
-    user: str
-    _made: int = 0
-
-    def conninfo(self, dbname: str = "postgres") -> str:
-        return f"dbname={dbname} host=127.0.0.1 port={self.port} user={self.user}"
-
-    def database(self) -> str:
-        self._made += 1
-        name = f"lake{self._made}"
-        self.psql(f"CREATE DATABASE {name}")
-        return self.conninfo(name)
-
-    def psql(self, sql: str, dbname: str = "postgres") -> str:
-        return subprocess.run([str(self.bin / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                               "-d", self.conninfo(dbname), "-c", sql],
-                              check=True, capture_output=True, text=True).stdout
-
-
-def postgres_bin() -> Path | None:
-    """The newest server binaries: Debian keeps them under /usr/lib/postgresql/N/bin."""
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-                      key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
-    if versions:
-        return Path(versions[-1]).parent
-    found = shutil.which("pg_ctl")
-    return Path(found).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_postgres(folder: Path) -> tuple[Postgres, callable]:
-    """initdb in ``folder`` and start a server; returns it and the function that stops it."""
-    bin_ = postgres_bin()
-    if bin_ is None:
-        pytest.skip("no PostgreSQL server here (Debian: apt-get install postgresql; `make test` does it as root)")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root: run it as Debian's postgres user
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
-        try:
-            import pwd
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
-        as_user = ["runuser", "-u", "postgres", "--"]
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
-    data, log = folder / "data", folder / "server.log"
-
-    def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=timeout)
-
-    done = run(str(bin_ / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync",
-               "-E", "UTF8", "--locale=C")
-    if done.returncode:
-        pytest.skip(f"PostgreSQL's initdb failed: {(done.stderr or done.stdout).strip()[-300:]}")
-    for _attempt in range(3):  # another process may take the free port before the server does
-        port = _free_port()
-        # fsync off: these servers hold throwaway catalogs, and tests kill clients, never the server
-        options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
-        done = run(str(bin_ / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "30", "start")
-        if done.returncode == 0:
-            break
-    else:
-        tail = log.read_text(errors="replace")[-400:] if log.exists() else done.stderr
-        pytest.skip(f"PostgreSQL did not start: {tail.strip()}")
-
-    def stop() -> None:
-        run(str(bin_ / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-
-    return Postgres(bin_, port, data, "postgres"), stop
-
-
 @pytest.fixture(scope="session")
 def postgres():
     """A PostgreSQL server for the session, in a temporary folder the server's user may write.
@@ -185,7 +40,10 @@ def postgres():
     extensions are missing they skip without starting a server."""
     folder = Path(tempfile.mkdtemp(prefix="duckmig-pg-"))
     try:
-        server, stop = start_postgres(folder)
+        try:
+            server, stop = start_postgres(folder)
+        except Unavailable as exc:
+            pytest.skip(str(exc))
         try:
             yield server
         finally:

@@ -33,12 +33,12 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
 	  || echo "chromium could not be installed: the browser test will be skipped"; fi
 
-# The DuckLake tests start Debian's PostgreSQL server themselves (tests/lake_support.py);
+# The DuckLake tests and benchmark start Debian's PostgreSQL server themselves (tests/lake_parts.py);
 # install it where we may, else they skip.
 postgresql:
 	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1 \
-	  || echo "postgresql could not be installed: the DuckLake tests on PostgreSQL will be skipped"; fi
+	  || echo "postgresql could not be installed: the DuckLake tests and benchmark on PostgreSQL will be skipped"; fi
 
 # DuckDB's extensions cannot be downloaded here, but the ducklake and postgres ones are on PyPI,
 # built for one duckdb release each: the DuckLake tests run in an environment with that release.
@@ -72,6 +72,7 @@ test-oldest: $(OLDEST_VENV)/.installed
 
 # duckup requires duckdb below 2, so the peers get an environment of their own: the
 # benchmark runs once in each, every figure a ratio to that environment's plain script.
+# The DuckLake workload runs in the lake environment, on a PostgreSQL server it starts.
 BENCH_VENV ?= .venv-bench
 
 $(BENCH_VENV)/.installed: pyproject.toml
@@ -79,8 +80,9 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $@
 
-bench: $(VENV)/.installed $(BENCH_VENV)/.installed
-	$(BIN)/python benchmarks/run.py --python $(BIN)/python --python $(BENCH_VENV)/bin/python
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed $(LAKE_VENV)/.installed postgresql
+	$(BIN)/python benchmarks/run.py --python $(BIN)/python --python $(BENCH_VENV)/bin/python \
+	  --lake-python $(LAKE_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(OLDEST_VENV) $(LAKE_VENV) demo .pytest_cache

@@ -18,6 +18,8 @@ from duckmig_magic import Migrator, errors
 from duckmig_magic.cli import WORDS
 from duckmig_magic.render.progress import TextProgress
 
+from duckmig_magic.engine.ledger import COLUMNS
+
 from conftest import STATE
 
 
@@ -75,11 +77,15 @@ SETS = {
 }
 
 
-def ran(tmp_path, name: str, files, group_seconds: float):
+def ran(tmp_path, name: str, files, group_seconds: float, ledger: str | None = None):
+    """Run ``files``; ``ledger`` is SQL that makes the ledger first."""
     root = tmp_path / name
     (root / "migrations" / "versions").mkdir(parents=True)
     for file, text in files:
         (root / "migrations" / "versions" / file).write_text(text)
+    if ledger:
+        with duckdb.connect(str(root / "app.db")) as conn:
+            conn.execute(ledger)
     lines = io.StringIO()
     m = Migrator(str(root / "app.db"), str(root / "migrations"), progress=TextProgress(lines),
                  group_seconds=group_seconds)
@@ -110,6 +116,22 @@ def test_grouped_runs_land_and_report_what_one_transaction_each_does(tmp_path, f
     assert alone["events"] and alone["progress"]
     for seconds in (60, 0.25):
         assert ran(tmp_path, f"grouped{seconds}", files, seconds) == alone
+
+
+@pytest.mark.parametrize("files", [run_of(6), run_of(6, f5=sql(5, FAIL))], ids=["the group", "its re-apply"])
+def test_a_group_whose_events_are_refused_lands_as_one_transaction_each(tmp_path, files):
+    """A group's events are written in one INSERT; a ledger that refuses one of them (a CHECK
+    someone added) has the group applied again one migration to a transaction, also when the
+    group is re-applied after a failure of its own, so the refused migration fails alone, its
+    failure recorded, as one transaction each gives. The progress lines differ: the group's
+    were printed before its events were refused."""
+    columns = ", ".join(f"{c} {t}" for c, t in COLUMNS.items())
+    ledger = f"CREATE TABLE duckdb_migrations ({columns}, CHECK (version <> '{v(3)}' OR status <> 'applied'))"
+    alone = ran(tmp_path, "alone", files, 0, ledger)
+    assert alone["error"][0] is errors.MigrationFailed and "CHECK" in alone["error"][2]
+    assert [s[:2] for s in alone["state"]][-2:] == [(v(2), "applied"), (v(3), "failed")]
+    grouped = ran(tmp_path, "grouped", files, 60, ledger)
+    assert {k: x for k, x in grouped.items() if k != "progress"} == {k: x for k, x in alone.items() if k != "progress"}
 
 
 def test_a_group_shares_its_transactions(tmp_path):

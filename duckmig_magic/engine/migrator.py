@@ -273,7 +273,7 @@ class Migrator:
         migrations before it in the group are applied again in a transaction of their own, and
         the failing one runs again alone, as ``_apply`` runs one (a failure is recorded there). A
         group whose COMMIT is refused is applied again one migration to a transaction, so the
-        refusal names the one it was.
+        refusal names the one it was; so is a group whose events DuckDB refused to write.
         """
         i = 0
         while i < len(scripts):
@@ -293,10 +293,10 @@ class Migrator:
                         running = None
                         self._notify("done", len(results) + len(group), total, s, group[-1])
                     # The group's events go last, in one statement, as a single transaction's do.
-                    _recorded(group[-1].version, lambda: ledger.record_applied(events))
+                    _record_group(ledger, events)
             except errors.TransactionLost:
                 raise  # what was committed is not known: nothing is applied again on a guess
-            except errors.CommitFailed:
+            except (errors.CommitFailed, _Unrecorded):
                 ledger.rolled_back()
                 for s in scripts[i:i + len(group)]:
                     results.append(self._apply(conn, ledger, s, guard))
@@ -348,10 +348,13 @@ class Migrator:
                 for s in scripts:
                     start = time.perf_counter()
                     again.append(self._apply_in(run, s, events))
-                _recorded(s.version, lambda: ledger.record_applied(events))
+                _record_group(ledger, events)
         except errors.MigrationFailed as exc:  # it succeeded a moment ago: it is not deterministic
             self._record_failure(conn, ledger, _record_of(s), exc, start)
             raise
+        except _Unrecorded:
+            ledger.rolled_back()
+            again = [self._apply(conn, ledger, s, guard) for s in scripts]
         finally:
             guard.requested = guard.requested or pressed
         for result, redone in zip(results, again):
@@ -904,6 +907,25 @@ class Migrator:
             raise errors.MigrationFailed(row.version, None, "the transaction did not commit "
                                          "(DuckDB rolled it back); nothing was reverted", "down")
         return StepResult(row.version, row.description or "", "down", ms, count, run.replays)
+
+
+class _Unrecorded(Exception):
+    """DuckDB refused to write a group's events; the group was rolled back."""
+
+
+def _record_group(ledger: Ledger, events: list[dict]) -> None:
+    """Write a group's applied events, its transaction's last statement. DuckDB refusing them
+    raises ``_Unrecorded``: which migration's event it refused is not known, so the caller applies
+    the group again one migration to a transaction, where the refused one fails alone (as with one
+    transaction each) and the ones before it land."""
+    import duckdb
+
+    try:
+        ledger.record_applied(events)
+    except duckdb.Error as exc:
+        if is_busy(exc):
+            raise errors.ConnectionBusy() from exc
+        raise _Unrecorded() from exc
 
 
 def _recorded(version: str, write: Callable[[], None], direction: str = "up") -> None:

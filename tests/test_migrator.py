@@ -560,6 +560,28 @@ def test_history_events_in_order(project):
     assert [e.event for e in m.history(V2)] == ["applied", "reverted", "stamped"]
 
 
+@pytest.mark.parametrize("group_seconds", [0.25, 0], ids=["grouped", "one transaction each"])
+def test_the_ledger_keeps_text_as_written(project, group_seconds):
+    """Events are written with their values in the statement's text, not as parameters: quotes,
+    a backslash, line breaks and other scripts come back as they were, in grouped SQL migrations'
+    events (written together) and a Python migration's (alone), with a NUL (which ends a
+    statement's text for duckdb 1.x's parser) in its description."""
+    odd = "it's \"odd\" \\' naïve ✓ ''"
+    down = f"SELECT '{odd.replace(chr(39), chr(39) * 2)}';\nDROP TABLE one;\n"
+    project.write(f"{V1}_one.sql", f"-- description: {odd}\n-- migrate:up\nCREATE TABLE one (x INTEGER);\n"
+                                   f"-- migrate:down\n{down}", dedent=False)
+    project.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;  -- 'it''s'\n")
+    python_file(project, V3, "three", "session.exec('SELECT 1')", description=f"nul \x00 {odd}")
+    project.migrator(group_seconds=group_seconds).up()
+    rows = {v: (d, dg, src) for v, d, dg, src in project.query(
+        f"SELECT version, description, downgrade, source FROM {STATE}")}
+    assert rows[V1][:2] == (odd, down)
+    assert rows[V2][1].rstrip("\n") == "DROP TABLE two;  -- 'it''s'"
+    assert rows[V3][0] == f"nul \x00 {odd}"
+    assert [rows[v][2] for v in (V1, V2, V3)] == [s.text for s in project.migrator().scripts.scripts()]
+    assert state(project.migrator()) == {V1: "applied", V2: "applied", V3: "applied"}
+
+
 # -- verify --roundtrip -----------------------------------------------------------------------
 
 

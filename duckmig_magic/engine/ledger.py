@@ -1,8 +1,9 @@
 """The ledger: ``duckdb_migrations``, an append-only log of migration events.
 
 Every event (applied, failed, reverted, stamped, repaired, adopted) is one row,
-written with one INSERT inside the caller's transaction, so a migration and its
-event commit or roll back together. A row holds the migration's whole state
+written inside the caller's transaction, so a migration and its event commit or
+roll back together: one INSERT each, or one for all the applied events of a
+transaction that several migrations share. A row holds the migration's whole state
 after its event; a migration's state is the row of its newest event (highest
 ``seq``), found by a query. The table has no key, unique constraint or
 sequence, which some catalogs (DuckLake) lack; order comes from ``seq``, which
@@ -19,6 +20,8 @@ a migration that runs ``USE other`` cannot move the ledger.
 
 from __future__ import annotations
 
+import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -116,12 +119,54 @@ def runner_name() -> str:
 
 
 def literal(text: str) -> str:
-    """A SQL string literal of ``text`` (DuckDB's standard strings know no backslash escapes)."""
-    return "'" + text.replace("'", "''") + "'"
+    """A SQL string literal of ``text`` (DuckDB's standard strings know no backslash escapes;
+    duckdb 1.x's parser ends a statement at a NUL, so one is spelled chr(0))."""
+    quoted = "'" + text.replace("'", "''") + "'"
+    return quoted if "\0" not in text else "(" + quoted.replace("\0", "' || chr(0) || '") + ")"
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def sql_value(value) -> str:
+    """``value`` as a SQL literal: NULL, a number, a string, or a TIMESTAMP of a naive datetime."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f"CAST('{value}' AS DOUBLE)"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    return literal(value)
+
+
+# An event row's columns, in the order ``_event`` gives them.
+EVENT_COLUMNS = ("seq", "version", "event", "status", "occurred_at", "description", "kind", "checksum",
+                 "applied_at", "execution_ms", "attempt_ms", "error", "statement", "downgrade",
+                 "downgrade_checksum", "filename", "detail", "runner", "source")
+
+
+# The JSON shape of a list of events, as DuckDB's from_json reads it into typed values.
+_EVENT_SHAPE = literal(json.dumps([{c: COLUMNS[c] for c in EVENT_COLUMNS}]))
+
+
+def _event(seq: int, now: datetime, *, version: str, description: str | None, kind: str | None,
+           checksum: str | None, status: str, execution_ms: float | None, downgrade: str | None,
+           filename: str | None, error: str | None = None, statement: str | None = None, event: str | None = None,
+           detail: str | None = None, applied_at: datetime | None = None, attempt_ms: float | None = None,
+           source: str | None = None) -> dict:
+    """An event row of ``version`` with the state it leaves. ``applied_at`` defaults to now for an
+    applied or failed state (when it ran), ``attempt_ms`` to ``execution_ms``."""
+    return dict(seq=seq, version=version, event=event or status, status=status, occurred_at=now,
+                description=description, kind=kind, checksum=checksum,
+                applied_at=applied_at or (now if status in ("applied", "failed") else None),
+                execution_ms=execution_ms, attempt_ms=execution_ms if attempt_ms is None else attempt_ms,
+                error=error, statement=statement, downgrade=downgrade, downgrade_checksum=_digest(downgrade),
+                filename=filename, detail=detail, runner=runner_name(), source=source)
 
 
 def _digest(text: str | None) -> str | None:
@@ -217,7 +262,8 @@ class Ledger:
             self.conn.execute(f"CREATE TABLE IF NOT EXISTS {self.quoted_lock} (holder VARCHAR, version VARCHAR, "
                               "since TIMESTAMP)")
             if self.conn.execute(f"SELECT count(*) FROM {self.quoted_lock}").fetchone() == (0,):
-                self.conn.execute(f"INSERT INTO {self.quoted_lock} VALUES (?, NULL, ?)", [runner_name(), utcnow()])
+                self.conn.execute(f"INSERT INTO {self.quoted_lock} VALUES ({sql_value(runner_name())}, NULL, "
+                                  f"{sql_value(utcnow())})")
         if layout == "current":
             return layout
         if layout == "none":
@@ -359,51 +405,44 @@ class Ledger:
 
     def _claim(self, version: str, now: datetime) -> None:
         if self.shared:
-            self.conn.execute(f"UPDATE {self.quoted_lock} SET holder = ?, version = ?, since = ?",
-                              [runner_name(), version, now])
+            self.conn.execute(f"UPDATE {self.quoted_lock} SET holder = {sql_value(runner_name())}, "
+                              f"version = {sql_value(version)}, since = {sql_value(now)}")
 
     def rolled_back(self) -> None:
         """The caller's transaction was rolled back: the events numbered in it are not there."""
         self._seq = None
 
-    def record(self, *, version: str, description: str | None, kind: str | None, checksum: str | None,
-               status: str, execution_ms: float | None, downgrade: str | None, filename: str | None,
-               error: str | None = None, statement: str | None = None, event: str | None = None,
-               detail: str | None = None, applied_at: datetime | None = None, attempt_ms: float | None = None,
-               source: str | None = None) -> None:
-        """Append one event of ``version``, with the state it leaves: one INSERT. ``applied_at``
-        defaults to now for an applied or failed state (when it ran), ``attempt_ms`` to ``execution_ms``."""
+    def record(self, **event) -> None:
+        """Append one event of a migration, with the state it leaves: one INSERT. Takes ``_event``'s
+        keyword arguments."""
         now = utcnow()
-        self._claim(version, now)
-        self.conn.execute(
-            f"INSERT INTO {self.quoted} (seq, version, event, status, occurred_at, description, kind, checksum, "
-            "applied_at, execution_ms, attempt_ms, error, statement, downgrade, downgrade_checksum, filename, "
-            "detail, runner, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [self._next_seq(1), version, event or status, status, now, description, kind, checksum,
-             applied_at or (now if status in ("applied", "failed") else None), execution_ms,
-             execution_ms if attempt_ms is None else attempt_ms, error, statement, downgrade,
-             _digest(downgrade), filename, detail, runner_name(), source])
+        self._claim(event["version"], now)
+        self._append([_event(self._next_seq(1), now, **event)])
 
     def record_applied(self, rows: list[dict]) -> None:
         """Append the applied events of several migrations in one statement, in the caller's
         transaction: a group pays DuckDB's cost of a statement once, not once per migration.
-        ``rows`` hold ``record``'s keyword arguments."""
+        ``rows`` hold ``record``'s keyword arguments but ``status``."""
         if not rows:
             return
         now = utcnow()
         self._claim(rows[-1]["version"], now)
         first = self._next_seq(len(rows))
-        columns = dict(version="VARCHAR", description="VARCHAR", kind="VARCHAR", checksum="VARCHAR",
-                       execution_ms="DOUBLE", downgrade="VARCHAR", downgrade_checksum="VARCHAR",
-                       filename="VARCHAR", detail="VARCHAR", source="VARCHAR")
-        values = {c: [r.get(c) for r in rows] for c in columns}
-        values["downgrade_checksum"] = [_digest(d) for d in values["downgrade"]]
-        lists = ", ".join(f"unnest(CAST(? AS {t}[])) AS {c}" for c, t in columns.items())
-        self.conn.execute(
-            f"INSERT INTO {self.quoted} (seq, event, status, occurred_at, applied_at, {', '.join(columns)}, "
-            f"attempt_ms, runner) SELECT *, execution_ms, {literal(runner_name())} FROM (SELECT "
-            f"unnest(CAST(? AS BIGINT[])), 'applied', 'applied', CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), {lists})",
-            [list(range(first, first + len(rows))), now, now, *values.values()])
+        self._append([_event(first + i, now, status="applied", **row) for i, row in enumerate(rows)])
+
+    def _append(self, events: list[dict]) -> None:
+        """One INSERT with its values in its text, not bound as parameters: to bind a process's
+        first parameter, duckdb 1.x imports pandas and numpy (about 0.4 s). One event's values are
+        literals; several events are one JSON text, which DuckDB reads many times faster than as
+        many rows of literals."""
+        columns = ", ".join(EVENT_COLUMNS)
+        if len(events) == 1:
+            values = ", ".join(sql_value(events[0][c]) for c in EVENT_COLUMNS)
+            self.conn.execute(f"INSERT INTO {self.quoted} ({columns}) VALUES ({values})")
+            return
+        rows = literal(json.dumps(events, default=str))  # a datetime as str() writes it, which DuckDB reads
+        self.conn.execute(f"INSERT INTO {self.quoted} ({columns}) SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
+                          f"FROM (SELECT unnest(from_json({rows}, {_EVENT_SHAPE})) AS e)")
 
     def update(self, version: str, event: str, *, detail: str | None = None, execution_ms: float | None = None,
                **values) -> None:

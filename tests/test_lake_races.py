@@ -17,8 +17,9 @@ import time
 import duckdb
 import pytest
 
-from duckmig_magic import Migrator
+from duckmig_magic import Migrator, errors
 from duckmig_magic.engine import lake
+from duckmig_magic.engine.ledger import Ledger, Place
 
 from conftest import STATE
 
@@ -96,3 +97,28 @@ def test_two_runners_apply_each_migration_once(project, lake_home, postgres, tmp
                             ).fetchone() == (len(migrations) + 1,)
         tags = dict(conn.execute("SELECT tag, count(*) FROM lake.events GROUP BY tag").fetchall())
         assert tags == {i: ROWS for i, (_, sql) in enumerate(migrations, 1) if sql.startswith("INSERT")}
+
+
+def test_a_plan_knows_the_events_it_was_read_with(project, lake_home, postgres, tmp_path):
+    """The newest event a run knows of is read in the plan's own statement: an event another runner
+    commits right after is one the plan lacks, and the run's next transaction refuses to go on. (Read
+    apart, such an event counted as known though the plan lacked it, and its migration was applied
+    twice, or failed on what the other runner had made.)"""
+    spec = lake.parse(f"ducklake:postgres:{postgres.database()}", data_path=str(tmp_path / "data"))
+    project.sql(version(1), "one", "CREATE TABLE one (x INTEGER);")
+    project.sql(version(2), "two", "INSERT INTO one VALUES (2);")
+    Migrator(spec, str(project.directory)).up(version(1))
+    conn = lake.connect(spec)
+    try:
+        ledger = Ledger(conn, "duckdb_migrations", Place.current(conn))
+        assert sorted(ledger.rows(plan=True)) == [version(1)]  # this run plans to apply the second
+        other = subprocess.run([sys.executable, "-m", "duckmig_magic.cli", "--database", spec.spec, "--data-path",
+                                str(tmp_path / "data"), "--dir", str(project.directory), "up"],
+                               capture_output=True, text=True)
+        assert other.returncode == 0, other.stderr  # another runner applied it meanwhile
+        conn.execute("BEGIN TRANSACTION")
+        with pytest.raises(errors.LedgerMoved):
+            ledger.unmoved()
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()

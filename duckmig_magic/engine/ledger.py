@@ -322,14 +322,20 @@ class Ledger:
 
     # -- reading -------------------------------------------------------------
 
-    def _state_sql(self, where: str = "version IS NOT NULL") -> str:
-        return (f"SELECT {', '.join(STATE)} FROM {self.quoted} WHERE {where} "
+    def _state_sql(self, where: str = "version IS NOT NULL", first: str = "") -> str:
+        return (f"SELECT {first}{', '.join(STATE)} FROM {self.quoted} WHERE {where} "
                 "QUALIFY row_number() OVER (PARTITION BY version ORDER BY seq DESC) = 1")
 
-    def rows(self) -> dict[str, Row]:
+    def rows(self, *, plan: bool = False) -> dict[str, Row]:
         """The state of every migration the ledger holds one for; an absent or older-layout ledger
-        reads without changing anything."""
+        reads without changing anything.
+
+        ``plan``: the rows a run plans from. On a shared catalog the newest event among them is
+        noted too, for ``unmoved`` to compare with, read in the same statement: from two reads,
+        an event another runner committed between them would count as known and yet be missing
+        from the plan, which would then apply its migration again."""
         layout = self.layout()
+        noting = plan and self.shared and layout == "current"
         if layout == "none":
             return {}
         if layout == "legacy":
@@ -337,9 +343,13 @@ class Ledger:
                    f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL, NULL FROM {self.quoted}")
         elif layout == "0.1":
             sql = f"SELECT {', '.join(_V0.get(c, c) for c in STATE)} FROM {self.quoted}"
-        else:
-            sql = self._state_sql()
-        found = [Row(*r) for r in self.conn.execute(sql).fetchall()]
+        else:  # the window runs before QUALIFY keeps one row per version
+            sql = self._state_sql(first="max(seq) OVER (), " if noting else "")
+        result = self.conn.execute(sql).fetchall()
+        if noting:
+            self._known = result[0][0] if result else 0
+            result = [r[1:] for r in result]
+        found = [Row(*r) for r in result]
         rows = {r.version: r for r in found}
         if None in rows:
             raise errors.LegacyLedgerNullVersion(self.name, sum(r.version is None for r in found))

@@ -205,8 +205,7 @@ class Migrator:
         try:
             ledger = self._ensure_ledger(conn)
             # Plan again under the write lock: another runner may have applied some meanwhile.
-            rows = ledger.rows()
-            ledger.unmoved()
+            rows = ledger.rows(plan=True)
             todo = plan(scripts, rows)
             if single_transaction and todo:
                 return self._apply_group(conn, ledger, todo, rows, guard)
@@ -408,8 +407,7 @@ class Migrator:
     def _down_locked(self, conn, guard, target, steps, trust_stored_python, results) -> list[StepResult]:
         try:
             ledger = self._ensure_ledger(conn)
-            rows = ledger.rows()  # again under the write lock: another runner may have reverted some
-            ledger.unmoved()
+            rows = ledger.rows(plan=True)  # again under the write lock: another runner may have reverted some
             todo = plan.down(rows, target, steps)
             # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
             files = {s.version: s for s in self.scripts.scripts()} if self.scripts.exists() else {}

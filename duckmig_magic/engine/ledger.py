@@ -322,13 +322,15 @@ class Ledger:
 
     # -- reading -------------------------------------------------------------
 
-    def _state_sql(self, where: str = "version IS NOT NULL", first: str = "") -> str:
-        return (f"SELECT {first}{', '.join(STATE)} FROM {self.quoted} WHERE {where} "
+    def _state_sql(self, where: str = "version IS NOT NULL", first: str = "", source: bool = True) -> str:
+        columns = STATE if source else (*STATE[:-1], "NULL")  # the files' texts are what a state weighs most
+        return (f"SELECT {first}{', '.join(columns)} FROM {self.quoted} WHERE {where} "
                 "QUALIFY row_number() OVER (PARTITION BY version ORDER BY seq DESC) = 1")
 
-    def rows(self, *, plan: bool = False) -> dict[str, Row]:
+    def rows(self, *, plan: bool = False, source: bool = False) -> dict[str, Row]:
         """The state of every migration the ledger holds one for; an absent or older-layout ledger
-        reads without changing anything.
+        reads without changing anything. ``source``: with the text of each file as applied, which
+        only ``restore`` needs.
 
         ``plan``: the rows a run plans from. On a shared catalog the newest event among them is
         noted too, for ``unmoved`` to compare with, read in the same statement: from two reads,
@@ -344,7 +346,7 @@ class Ledger:
         elif layout == "0.1":
             sql = f"SELECT {', '.join(_V0.get(c, c) for c in STATE)} FROM {self.quoted}"
         else:  # the window runs before QUALIFY keeps one row per version
-            sql = self._state_sql(first="max(seq) OVER (), " if noting else "")
+            sql = self._state_sql(first="max(seq) OVER (), " if noting else "", source=source)
         result = self.conn.execute(sql).fetchall()
         if noting:
             self._known = result[0][0] if result else 0

@@ -113,11 +113,11 @@ class Migrator:
 
     # -- reading -------------------------------------------------------------
 
-    def _rows(self) -> dict[str, Row]:
+    def _rows(self, *, source: bool = False) -> dict[str, Row]:
         if not self.db.exists():
             return {}
         with self.db.connect(write=False) as conn:
-            return self._ledger(conn).rows()
+            return self._ledger(conn).rows(source=source)
 
     def status(self) -> StatusReport:
         """Every migration with its state; creates nothing, not even the database file."""
@@ -531,7 +531,7 @@ class Migrator:
         stored Python downgrade runs only so (see ``trust``)."""
         from .versions import FILE_RE, checksum, write_atomically
 
-        rows = self._rows()
+        rows = self._rows(source=True)
         scripts = self.scripts.scripts() if self.scripts.exists() else []  # the whole folder may be gone
         gone = self._status(scripts, rows).by_state("missing")
         out = []

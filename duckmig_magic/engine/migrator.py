@@ -1,9 +1,10 @@
 """The migrator: plans from files and ledger, and runs them against the database.
 
 ``Migrator(database_or_connection, directory)`` is the one API the CLI, the
-magics and the widgets call. Each migration runs in its own transaction with
-its ledger row; a failure is rolled back, then recorded in a transaction of its
-own. Every statement of a migration runs through the guarded runner (runner.py);
+magics and the widgets call. Each migration is atomic with its ledger event;
+consecutive SQL migrations share a transaction (group commit) where that lands
+and reports exactly what one transaction each would. A failure is rolled back,
+then recorded in a transaction of its own. Every statement of a migration runs through the guarded runner (runner.py);
 Ctrl-C is handled as interrupts.py describes.
 """
 

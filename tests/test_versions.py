@@ -69,7 +69,7 @@ def test_file_from_hostile_description_loads_inside_versions(project, descriptio
     else:
         script = migrator.new(description, up="CREATE TABLE t (x INTEGER);", down="DROP TABLE t;")
     assert script.path.resolve().parent == project.versions.resolve()
-    assert FILE_RE.match(script.path.name) and SAFE_SLUG.match(script.slug)
+    assert FILE_RE.fullmatch(script.path.name) and SAFE_SLUG.match(script.slug)
     [found] = ScriptDirectory(project.directory).scripts()
     assert (found.path, found.version) == (script.path, script.version)
     found.load()
@@ -151,7 +151,8 @@ def test_scripts_in_version_order(project):
 
 IGNORED = ["README.md", "notes.sql", "20250710_1200_short.sql", "20250710_120000_Upper.sql",
            "20250710_120000-dash.sql", "20250710_120000_x.txt", "20250710_120000_.sql", "20250710_120000.sql",
-           "20250710_120000_x.sql.bak", "2025-07-10_120000_x.sql"]
+           "20250710_120000_x.sql.bak", "2025-07-10_120000_x.sql",
+           "\uff12\uff10\uff12\uff150710_120000_wide_digits.sql", "20250710_120000_x.sql\n"]
 
 
 @pytest.mark.parametrize("name", IGNORED)
@@ -238,6 +239,16 @@ def test_directory_without_versions_folder(tmp_path):
 def test_checksum(a, b, same):
     assert (checksum(a) == checksum(b)) is same
     assert re.fullmatch(r"[0-9a-f]{64}", checksum(a))
+
+
+@pytest.mark.parametrize("raw", [b"-- migrate:up\nSELECT 1;\n", b"-- migrate:up\r\nSELECT 1;\r\n",
+                                 b"-- migrate:up\rSELECT 1;\r", b"\xef\xbb\xbf-- migrate:up\nSELECT 1;\n",
+                                 b"\xef\xbb\xbf\xef\xbb\xbf-- migrate:up\nSELECT '\r';\n", b"-- migrate:up\nSELECT '\xc3\xa9';"])
+def test_a_files_checksum_is_its_texts(project, raw):
+    """Files whose normalised text is their own bytes are hashed as read: the same checksum either way."""
+    (project.versions / "20250710_000000_f.sql").write_bytes(raw)
+    [script] = ScriptDirectory(project.directory).scripts()
+    assert script.checksum == checksum(raw.decode())
 
 
 def test_checksum_of_files_ignores_line_endings(project):

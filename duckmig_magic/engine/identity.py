@@ -30,7 +30,7 @@ def recorded(rows: dict, files: set[str]) -> list[Recorded]:
     slug of the file each was applied from; rows adopted without a file name tell no slug."""
     out = []
     for version, row in rows.items():
-        m = FILE_RE.match(row.filename or "")
+        m = FILE_RE.fullmatch(row.filename or "")
         if version in files or not m or m["version"] != version:
             continue
         out.append(Recorded(version, m["slug"], "python" if m["ext"] == "py" else "sql", row.status,
@@ -43,12 +43,12 @@ def copies(report) -> list[tuple[str, str, str]]:
     whose file is gone, most likely that migration written again under a new version."""
     missing = {}
     for m in report.by_state("missing"):
-        found = FILE_RE.match(m.file or "")
+        found = FILE_RE.fullmatch(m.file or "")
         if found:
             missing.setdefault(found["slug"], m.version)
     out = []
     for m in report.by_state("pending", "out_of_order"):
-        found = FILE_RE.match(m.file or "")
+        found = FILE_RE.fullmatch(m.file or "")
         if found and found["slug"] in missing:
             out.append((m.version, missing[found["slug"]], found["slug"]))
     return out

@@ -51,7 +51,7 @@ _V0 = {"attempt_ms": "execution_ms", "source": "NULL"}  # 0.1.0 kept the state's
 _ALWAYS_WRITTEN = {"seq", "version", "event", "status", "occurred_at"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """A migration's state in the ledger: its newest event's."""
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import random
 import time
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from itertools import takewhile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +123,14 @@ class Migrator:
 
     def status(self) -> StatusReport:
         """Every migration with its state; creates nothing, not even the database file."""
-        return self._status(self.scripts.scripts(), self._rows())
+        # The ledger is read while the files are: DuckDB's work and the reads both run without the GIL.
+        with ThreadPoolExecutor(1) as pool:
+            rows = pool.submit(self._rows)
+            scripts = self.scripts.scripts()
+            for s in scripts:
+                with suppress(OSError):  # a file that cannot be read is reported when status needs it
+                    s.read()
+            return self._status(scripts, rows.result())
 
     def _status(self, scripts: list[Script], rows: dict[str, Row]) -> StatusReport:
         return plan.status(scripts, rows, self.db.label, str(self.scripts.versions_dir))

@@ -20,7 +20,7 @@ STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order",
 TO_APPLY = ("pending", "failed", "out_of_order")  # the states up applies
 
 
-@dataclass
+@dataclass(slots=True)
 class MigrationStatus:
     """One migration as the files and the ledger see it."""
 

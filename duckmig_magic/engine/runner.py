@@ -27,6 +27,7 @@ own work between statements). Queries (SELECT) are not replayed.
 from __future__ import annotations
 
 import sys
+from itertools import islice
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -272,7 +273,7 @@ class Runner:
             self._broken = errors.PreviewRefused(self.version or "<migration>", sql, reason)
             raise self._broken
         if self.transactional and (table := lake.altered_then_renamed(self.conn, self.place.database, sql,
-                                                                       [s for s, _ in self._log[self._step:]])):
+                                                                       (s for s, _ in islice(self._log, self._step, None)))):
             self._broken = errors.LakeRenameAfterAlter(self.path or self.version or "<migration>", sql, table,
                                                        self._line())
             raise self._broken

@@ -208,8 +208,10 @@ def _outside_quotes(text: str, offset: int) -> bool:
     A word put at the start of that line is a token of its own only if nothing
     before it is left open.
     """
-    probe = "duckmig_probe"
     before = text[:offset]
+    if not any(opener in before for opener in ("'", '"', "`", "$", "/*")):
+        return True  # nothing before it can be left open: no tokenizing
+    probe = "duckmig_probe"
     return (len(before.encode()), "identifier") in tokens(before + probe)
 
 

@@ -8,6 +8,7 @@ knows nothing of the database.
 from __future__ import annotations
 
 import ast
+import codecs
 import hashlib
 import os
 import re
@@ -24,8 +25,8 @@ from .. import errors
 from . import pyform, sqlfile
 
 VERSION_FORMAT = "%Y%m%d_%H%M%S"
-VERSION_RE = re.compile(r"^\d{8}_\d{6}$")
-FILE_RE = re.compile(r"^(?P<version>\d{8}_\d{6})_(?P<slug>[a-z0-9_]+)\.(?P<ext>sql|py)$")
+VERSION_RE = re.compile(r"[0-9]{8}_[0-9]{6}")  # fullmatch it
+FILE_RE = re.compile(r"(?P<version>[0-9]{8}_[0-9]{6})_(?P<slug>[a-z0-9_]+)\.(?P<ext>sql|py)")  # fullmatch it
 SLUG_MAX = 60
 
 
@@ -45,6 +46,19 @@ def checksum(text: str) -> str:
     return hashlib.sha256(sqlfile.normalize(text).encode()).hexdigest()
 
 
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The file's bytes. ``status`` reads thousands of small files, and ``open()`` builds a buffered
+    file object for each: reading with the descriptor alone takes half the time."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class Script:
     """One version file, read lazily."""
@@ -56,6 +70,10 @@ class Script:
     slug: str
     kind: str  # "sql" or "python"
     _text: str | None = field(default=None, repr=False)
+    # ``status`` reads these of thousands of files: plain attributes cost less than cached properties.
+    _raw: bytes | None = field(default=None, repr=False, compare=False)
+    _checksum: str | None = field(default=None, repr=False, compare=False)
+    _name: str | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def path(self) -> Path:
@@ -63,13 +81,18 @@ class Script:
 
     @property
     def name(self) -> str:
-        return os.path.basename(self.file)
+        return self._name or os.path.basename(self.file)
+
+    def read(self) -> bytes:
+        """The file's bytes, read once; ``text`` and ``checksum`` use them."""
+        if self._raw is None:
+            self._raw = read_bytes(self.file)
+        return self._raw
 
     @property
     def text(self) -> str:
         if self._text is None:
-            with open(self.file, "rb") as fh:
-                raw = fh.read()
+            raw = self.read()
             try:
                 self._text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -78,9 +101,15 @@ class Script:
                                      hint="save the file as UTF-8") from exc
         return self._text
 
-    @cached_property
+    @property
     def checksum(self) -> str:
-        return checksum(self.text)
+        if self._checksum is None:
+            text, raw, self._raw = self.text, self._raw, None  # the text is kept; its bytes are no longer needed
+            if raw is not None and b"\r" not in raw and not raw.startswith(codecs.BOM_UTF8):
+                self._checksum = hashlib.sha256(raw).hexdigest()  # normalising would change nothing
+            else:
+                self._checksum = checksum(text)
+        return self._checksum
 
     @cached_property
     def sql(self) -> sqlfile.SqlMigration:
@@ -200,7 +229,7 @@ class ScriptDirectory:
                 name = entry.name
                 if name.startswith((".", "_")) or name.endswith((".pyc", "~")):
                     continue
-                m = FILE_RE.match(name)
+                m = FILE_RE.fullmatch(name)
                 if not entry.is_file():
                     if m:  # other folders may hold anything; one named as a version file looks like a mistake
                         warnings.warn(IgnoredFile(
@@ -213,7 +242,8 @@ class ScriptDirectory:
                         f"{self.versions_dir / name}: ignored, the name does not match "
                         "YYYYMMDD_HHMMSS_slug.sql or .py (slug: a-z, 0-9 and _)"), stacklevel=2)
                     continue
-                script = Script(entry.path, m["version"], m["slug"], "python" if m["ext"] == "py" else "sql")
+                version, slug, ext = m.groups()
+                script = Script(entry.path, version, slug, "python" if ext == "py" else "sql", _name=name)
                 if script.version in found:
                     twins.setdefault(script.version, [found[script.version]]).append(script)
                 else:
@@ -334,7 +364,7 @@ class {cls}(BaseMigration):
 
 
 def is_version(text: str) -> bool:
-    return bool(VERSION_RE.match(text))
+    return bool(VERSION_RE.fullmatch(text))
 
 
 def check_new_version(text: str) -> datetime:

@@ -354,6 +354,7 @@ def clients(pg_lake):
     a.execute("CREATE OR REPLACE TABLE lock (id INTEGER, n BIGINT)")
     a.execute("INSERT INTO lock VALUES (1, 0)")
     a.execute("CREATE OR REPLACE TABLE events (v VARCHAR)")
+    a.execute("CREATE OR REPLACE VIEW held AS SELECT 'nobody' AS who")
     for name in ("n1", "n2", "n3"):
         a.execute(f"DROP TABLE IF EXISTS {name}")
     return a, b
@@ -367,7 +368,10 @@ def clients(pg_lake):
     ("CREATE TABLE n1 (a INTEGER)", "CREATE TABLE n1 (a INTEGER)", True),
     ("ALTER TABLE events ADD COLUMN x INTEGER", "ALTER TABLE events ADD COLUMN y INTEGER", True),
     ("CREATE TABLE n2 (a INTEGER)", "CREATE TABLE n3 (a INTEGER)", False),
-], ids=["same-row-update", "inserts", "insert-then-update", "deletes", "same-create", "alters", "creates"])
+    ("CREATE OR REPLACE VIEW held AS SELECT 'a' AS who", "CREATE OR REPLACE VIEW held AS SELECT 'b' AS who", True),
+    ("CREATE OR REPLACE VIEW held AS SELECT 'a' AS who", "INSERT INTO events VALUES ('b')", False),
+], ids=["same-row-update", "inserts", "insert-then-update", "deletes", "same-create", "alters", "creates",
+        "view-replaces", "view-replace-and-insert"])
 def test_two_clients_conflict_at_commit(clients, first, second, conflict):
     a, b = clients
     a.execute("BEGIN")
@@ -392,6 +396,18 @@ def test_snapshot_is_taken_at_begin(clients):
     assert a.execute("SELECT n FROM lock").fetchone() == (0,)
     a.execute("COMMIT")
     assert a.execute("SELECT n FROM lock").fetchone() == (100,)
+
+
+def test_a_view_is_read_at_the_transactions_snapshot(clients):
+    """duckmig's lock is a view, read with the plan in one statement and checked in each
+    transaction: what it reads must be the transaction's snapshot, as data is."""
+    a, b = clients
+    a.execute("BEGIN")
+    assert a.execute("FROM held").fetchall() == [("nobody",)]
+    b.execute("CREATE OR REPLACE VIEW held AS SELECT 'b' AS who")
+    assert a.execute("FROM held").fetchall() == [("nobody",)]
+    a.execute("COMMIT")
+    assert a.execute("FROM held").fetchall() == [("b",)]
 
 
 _CLIENT = textwrap.dedent("""\

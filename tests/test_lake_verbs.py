@@ -116,3 +116,37 @@ def test_a_lake_runs_each_migration_in_its_own_transaction(spec, project):
     assert again.db.connection.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'measures' "
                                        "ORDER BY column_index").fetchall() == [("id",), ("unit",)]
     assert [s.state for s in again.status()] == ["applied"] * 3
+
+
+def test_the_lock_is_a_view_of_who_recorded_last(spec, project):
+    """One row: the runner, the version and the time of the last recorded event; a lock table of an
+    earlier build (one row, replaced at every event) becomes that view."""
+    three(project)
+    m = Migrator(spec, str(project.directory))
+    m.up(V1)
+    conn = m.db.connection
+    conn.execute("BEGIN TRANSACTION")
+    conn.execute("DROP VIEW duckdb_migrations_lock")
+    conn.execute("CREATE TABLE duckdb_migrations_lock (holder VARCHAR, version VARCHAR, since TIMESTAMP)")
+    conn.execute(f"INSERT INTO duckdb_migrations_lock VALUES ('old (pid 1)', '{V1}', now()::TIMESTAMP)")
+    conn.execute("COMMIT")
+    assert [r.version for r in m.up()] == [V2, V3]
+    assert conn.execute("SELECT table_type FROM information_schema.tables WHERE table_name = "
+                        "'duckdb_migrations_lock'").fetchall() == [("VIEW",)]
+    [(runner, version, recorded_at, run)] = conn.execute("FROM duckdb_migrations_lock").fetchall()
+    assert (runner.split(" (pid ")[1], version) == (f"{__import__('os').getpid()})", V3)
+    assert recorded_at == conn.execute("SELECT max(occurred_at) FROM duckdb_migrations").fetchone()[0] and len(run) == 16
+
+
+def test_a_table_of_that_name_that_is_no_lock_is_left_alone(spec, project):
+    from duckmig_magic import errors
+
+    three(project)
+    m = Migrator(spec, str(project.directory))
+    m.db.connection.execute("CREATE TABLE duckdb_migrations_lock (id INTEGER)")
+    m.db.connection.execute("INSERT INTO duckdb_migrations_lock VALUES (7)")
+    with pytest.raises(errors.WrongLedgerLayout, match="table duckdb_migrations_lock exists but is not a duckmig "
+                                                       r"ledger \(columns: id\)"):
+        m.up()
+    assert m.db.connection.execute("FROM duckdb_migrations_lock").fetchall() == [(7,)]
+    assert [s.state for s in m.status()] == ["pending"] * 3

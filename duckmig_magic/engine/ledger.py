@@ -13,6 +13,9 @@ Two older layouts are adopted in place, losing nothing: the seed's four columns
 (``id, version, description, applied_at``), and duckmig 0.1.0's state table
 with its ``_history`` table of events.
 
+On a DuckLake, which other machines' runners write too, the lock is the view
+``duckdb_migrations_lock``: one row, who last recorded, which version, when.
+
 The table is addressed fully qualified in the ``Place`` (database and schema)
 the run started in, whatever the connection's current database is meanwhile:
 a migration that runs ``USE other`` cannot move the ledger.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +53,9 @@ COLUMNS = {"seq": "BIGINT", "version": "VARCHAR", "event": "VARCHAR", "status": 
 STATUSES = errors.UnknownLedgerStatus.STATUSES
 _V0 = {"attempt_ms": "execution_ms", "source": "NULL"}  # 0.1.0 kept the state's time in execution_ms
 _ALWAYS_WRITTEN = {"seq", "version", "event", "status", "occurred_at"}
+_UNREAD = object()
+LOCK_COLUMNS = {"runner": "VARCHAR", "version": "VARCHAR", "recorded_at": "TIMESTAMP", "run": "VARCHAR"}
+_OLD_LOCK = ["holder", "version", "since"]  # the lock was a table of one row before it was a view
 
 
 @dataclass(slots=True)
@@ -111,7 +118,7 @@ def tables(name: str) -> tuple[str, str, str]:
 
 @lru_cache(maxsize=None)
 def runner_name() -> str:
-    """Who runs: what a lock row says, so that a runner that lost knows who won."""
+    """Who runs: what the lock says, so that a runner that lost knows who won."""
     import os
     import socket
 
@@ -184,7 +191,9 @@ class Ledger:
         self._current = False  # a current ledger stays current: ask DuckDB's catalog once
         self._seq: int | None = None  # the last event's seq; a Ledger lives for one locked operation
         self._shared: bool | None = None
-        self._known: int | None = None  # on a shared catalog: the newest event when the run planned
+        # On a shared catalog: the lock as this run planned with it, and this run's mark in the lock.
+        self._known: tuple | object = _UNREAD
+        self._run = secrets.token_hex(8)
 
     @property
     def names(self) -> tuple[str, str, str]:
@@ -193,8 +202,9 @@ class Ledger:
     @property
     def shared(self) -> bool:
         """Whether other machines' runners may write this catalog (a DuckLake): then every
-        transaction that records an event also updates the lock row, so that two runners'
-        transactions always conflict and DuckDB refuses the second COMMIT, whatever their SQL."""
+        transaction that records an event also sets the lock (replaces the lock view), so that two
+        runners' transactions always conflict and DuckDB refuses the second COMMIT, whatever their
+        SQL. A view is catalog metadata: reading and setting it cost a lake less than a row does."""
         if self._shared is None:
             self._shared = self.conn.execute(
                 "SELECT type = 'ducklake' FROM duckdb_databases() "
@@ -202,13 +212,31 @@ class Ledger:
         return self._shared
 
     def holder(self) -> tuple[str, str, datetime] | None:
-        """(runner, version, when) of the lock row's last update: the runner that won."""
+        """(runner, version, when) of the lock's last setting: the runner that won."""
         if not self.shared:
             return None
         try:
-            return self.conn.execute(f"SELECT holder, version, since FROM {self.quoted_lock}").fetchone()
+            runner, version, at, _ = self.conn.execute(self._lock_sql()).fetchone()
         except Exception:  # noqa: BLE001 - a lock the catalog lost says nothing
             return None
+        return (runner, version, at) if runner else None
+
+    def _lock_sql(self) -> str:
+        return f"SELECT {', '.join(LOCK_COLUMNS)} FROM {self.quoted_lock}"
+
+    def _set_lock(self, *values) -> None:
+        columns = ", ".join(f"CAST({sql_value(v)} AS {t}) AS {c}" for v, (c, t) in zip(values, LOCK_COLUMNS.items()))
+        self.conn.execute(f"CREATE OR REPLACE VIEW {self.quoted_lock} AS SELECT {columns}")
+
+    def _ensure_lock(self) -> None:
+        found = self._lock_found()
+        if found == list(LOCK_COLUMNS):
+            return
+        if found == _OLD_LOCK:  # it holds nothing the view does not
+            self.conn.execute(f"DROP TABLE {self.quoted_lock}")
+        elif found:
+            raise errors.WrongLedgerLayout(self.names[2], found)
+        self._set_lock(None, None, None, None)
 
     # -- layout --------------------------------------------------------------
 
@@ -247,6 +275,13 @@ class Ledger:
             return "0.1"
         raise errors.WrongLedgerLayout(self.name, cols)
 
+    def ready(self) -> bool:
+        """Whether the ledger is current and, on a shared catalog, has its lock: nothing to ensure."""
+        return self.layout() == "current" and (not self.shared or self._lock_found() == list(LOCK_COLUMNS))
+
+    def _lock_found(self) -> list[str]:
+        return [c for c, _ in self._columns().get(self.names[2], [])]
+
     def _create_sql(self, table: str) -> str:
         return f"CREATE TABLE {table} ({', '.join(f'{c} {t}' for c, t in COLUMNS.items())})"
 
@@ -259,11 +294,7 @@ class Ledger:
         """
         layout = self.layout()
         if self.shared:
-            self.conn.execute(f"CREATE TABLE IF NOT EXISTS {self.quoted_lock} (holder VARCHAR, version VARCHAR, "
-                              "since TIMESTAMP)")
-            if self.conn.execute(f"SELECT count(*) FROM {self.quoted_lock}").fetchone() == (0,):
-                self.conn.execute(f"INSERT INTO {self.quoted_lock} VALUES ({sql_value(runner_name())}, NULL, "
-                                  f"{sql_value(utcnow())})")
+            self._ensure_lock()
         if layout == "current":
             return layout
         if layout == "none":
@@ -332,10 +363,10 @@ class Ledger:
         reads without changing anything. ``source``: with the text of each file as applied, which
         only ``restore`` needs.
 
-        ``plan``: the rows a run plans from. On a shared catalog the newest event among them is
-        noted too, for ``unmoved`` to compare with, read in the same statement: from two reads,
-        an event another runner committed between them would count as known and yet be missing
-        from the plan, which would then apply its migration again."""
+        ``plan``: the rows a run plans from. On a shared catalog the lock is noted too, for
+        ``unmoved`` to compare with, read in the same statement: from two reads, an event another
+        runner committed between them would count as known and yet be missing from the plan,
+        which would then apply its migration again."""
         layout = self.layout()
         noting = plan and self.shared and layout == "current"
         if layout == "none":
@@ -345,12 +376,15 @@ class Ledger:
                    f"TRY_CAST(applied_at AS TIMESTAMP), NULL, NULL, NULL, NULL, NULL, NULL FROM {self.quoted}")
         elif layout == "0.1":
             sql = f"SELECT {', '.join(_V0.get(c, c) for c in STATE)} FROM {self.quoted}"
-        else:  # the window runs before QUALIFY keeps one row per version
-            sql = self._state_sql(first="max(seq) OVER (), " if noting else "", source=source)
+        else:
+            sql = self._state_sql(source=source)
+            if noting:  # the lock's one row, with the states, if any
+                sql = f"SELECT l.*, s.* FROM ({self._lock_sql()}) l LEFT JOIN ({sql}) s ON true"
         result = self.conn.execute(sql).fetchall()
         if noting:
-            self._known = result[0][0] if result else 0
-            result = [r[1:] for r in result]
+            n = len(LOCK_COLUMNS)
+            self._known = result[0][:n]
+            result = [r[n:] for r in result if r[n] is not None]
         found = [Row(*r) for r in result]
         rows = {r.version: r for r in found}
         if None in rows:
@@ -405,20 +439,19 @@ class Ledger:
         that nothing runs or is recorded on a plan that is no longer true."""
         if not self.shared or self.layout() != "current":
             return
-        if self._known is None:
-            self._known = self.conn.execute(f"SELECT COALESCE(max(seq), 0) FROM {self.quoted}").fetchone()[0]
+        lock = self.conn.execute(self._lock_sql()).fetchone()
+        if self._known is _UNREAD:
+            self._known = lock
             return
-        other = self.conn.execute(
-            f"SELECT count(*) FROM {self.quoted} WHERE seq > {int(self._known)} "
-            f"AND runner IS DISTINCT FROM {literal(runner_name())}").fetchone()[0]
-        if other:
+        # Unmoved: the lock is as this run planned with it, or this run set it last (it cannot have
+        # done so on top of another runner's setting without seeing that setting here first).
+        if lock != self._known and lock[-1] != self._run:
             raise errors.LedgerMoved("another runner recorded migrations in this DuckLake transaction's stead "
                                      "since this run planned (Failed to commit DuckLake transaction)")
 
     def _claim(self, version: str, now: datetime) -> None:
         if self.shared:
-            self.conn.execute(f"UPDATE {self.quoted_lock} SET holder = {sql_value(runner_name())}, "
-                              f"version = {sql_value(version)}, since = {sql_value(now)}")
+            self._set_lock(runner_name(), version, now, self._run)
 
     def rolled_back(self) -> None:
         """The caller's transaction was rolled back: the events numbered in it are not there."""

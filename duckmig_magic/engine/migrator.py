@@ -789,7 +789,7 @@ class Migrator:
     def _ensure_ledger(self, conn) -> Ledger:
         ledger = self._ledger(conn)
         layout = ledger.layout()
-        if layout != "current":
+        if not ledger.ready():
             files = {}
             if layout == "legacy" and self.scripts.exists():  # adopted rows take their files' checksums
                 for s in self.scripts.scripts():

@@ -139,7 +139,7 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     if "down" in sections and sections["down"][0].start() < up_m.start():
         raise errors.MarkerOrder(path, line=_line_of(text, sections["down"][0].start()))
     head = text[: up_m.start()]
-    code = [start for start, kind in tokens(head) if kind != "comment"]
+    code = [start for start, kind in tokens(head) if kind != "comment"] if _code_in(head) else []
     if code:
         raise errors.StatementsBeforeUp(path, line=head.encode().count(b"\n", 0, code[0]) + 1)
 
@@ -199,7 +199,20 @@ def tokens(sql: str) -> list[tuple[int, str]]:
     """DuckDB's tokens as (byte offset, kind); DuckDB 1.x leaves out comments."""
     import duckdb
 
-    return [(start, kind.name) for start, kind in duckdb.tokenize(sql)]
+    names = _token_names()
+    return [(start, names[kind]) for start, kind in duckdb.tokenize(sql)]
+
+
+@lru_cache(maxsize=1)
+def _token_names() -> dict:
+    import duckdb  # a dict, not each token's .name: a migration run tokenizes every file
+
+    return {kind: name for name, kind in duckdb.token_type.__members__.items()}
+
+
+def _code_in(text: str) -> bool:
+    """Whether ``text`` may hold more than blank lines and line comments, told without tokenizing."""
+    return any(line.strip() and not line.lstrip().startswith("--") for line in text.split("\n"))
 
 
 def _outside_quotes(text: str, offset: int) -> bool:

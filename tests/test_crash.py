@@ -338,6 +338,7 @@ def kill_runs(folder: Path, rng: random.Random, kills: int) -> Counter:
                 assert applied >= before, "a kill never takes back what was committed"
                 stalls = 0 if applied > before else stalls + 1
                 counts[f"applied {applied:03d}"] += 1
+                counts["inside"] += " applying " in err
                 if in_flight(err):
                     counts["during"] += 1
                     counts["committed in flight"] += applied > before + err.count(" ms)\n")
@@ -363,7 +364,9 @@ def test_sigkill_during_up_leaves_ledger_and_database_agreeing(tmp_path, report)
            f"{statistics.median(applied):g}, max {applied[-1]}; every time the database opened, ledger and "
            "data agreed, and the next `up` completed")
     assert counts["kills"] == KILLS
-    assert counts["during"] > KILLS // 3, "most kills should land inside a run"
+    # Where a kill lands is timing; these bounds hold with a wide margin on a loaded machine.
+    assert counts["inside"] > KILLS // 2, "most kills should land inside a run"
+    assert counts["during"] >= KILLS // 10, "some kills should land while a migration runs"
 
 
 def test_the_check_sees_a_migration_applied_but_not_recorded(tmp_path):

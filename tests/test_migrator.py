@@ -898,3 +898,28 @@ def test_single_transaction_refuses_a_migration_outside_transactions(project):
         project.migrator().up(single_transaction=True)
     assert str(caught.value).startswith(f"cannot apply in a single transaction: {V2} runs outside one")
     assert not project.db.exists()
+
+
+def test_status_asked_while_the_run_holds_the_connection(project):
+    """A progress callback that asks for the status in the middle of ``up`` (as a view refreshing
+    itself might): status reads the ledger on the caller's thread, which holds the engine's lock."""
+    import threading
+
+    import duckdb
+
+    for i in (1, 2):
+        project.sql(f"2025010{i}_000000", f"m{i}", f"CREATE TABLE t{i} (x INTEGER);")
+    conn = duckdb.connect(str(project.db))
+    seen, done = [], []
+
+    def progress(event, i, n, script, result):
+        if event == "done":
+            seen.append(m.status().counts()["pending"])
+
+    m = Migrator(conn, str(project.directory), progress=progress, group_seconds=0)
+    worker = threading.Thread(target=lambda: done.append(m.up()), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "status deadlocked inside the run"
+    assert [r.version for r in done[0]] == ["20250101_000000", "20250102_000000"] and seen == [1, 0]
+    conn.close()

@@ -268,3 +268,19 @@ def test_description_of_a_sql_file(project, raw, description):
     (project.versions / "20250710_000000_the_slug.sql").write_bytes(raw)
     [script] = ScriptDirectory(project.directory).scripts()
     assert (script.description, script.quick_description) == (description, description)
+
+
+@pytest.mark.parametrize("raw, draft", [
+    (b"-- migrate:up\n\n-- migrate:down\n", True),
+    (b"-- description: Add t\n-- migrate:up\n-- migrate:down\n", True),
+    (b"\xef\xbb\xbf-- migrate:up\r\n\r\n-- migrate:down\r\n", True),
+    (b"-- migrate:up\r-- migrate:down  \r\r", True),
+    (b"-- migrate:up\nCREATE TABLE t (x INTEGER);\n-- migrate:down\n", False),
+    (b"-- migrate:up\n-- migrate:down\nDROP TABLE t;\n", False),
+    (b"-- migrate:up\nSELECT 1; -- migrate:down\n", False),
+    (b"-- a note\n-- migrate:up\n-- migrate:down\n", False),
+])
+def test_an_untouched_sql_template_is_a_draft(project, raw, draft):
+    (project.versions / "20250710_000000_f.sql").write_bytes(raw)
+    [script] = ScriptDirectory(project.directory).scripts()
+    assert script.is_draft is draft

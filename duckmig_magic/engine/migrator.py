@@ -10,6 +10,7 @@ Ctrl-C is handled as interrupts.py describes.
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -123,14 +124,18 @@ class Migrator:
 
     def status(self) -> StatusReport:
         """Every migration with its state; creates nothing, not even the database file."""
-        # The ledger is read while the files are: DuckDB's work and the reads both run without the GIL.
-        with ThreadPoolExecutor(1) as pool:
-            rows = pool.submit(self._rows)
+        with _no_cycles():
             scripts = self.scripts.scripts()
-            for s in scripts:
-                with suppress(OSError):  # a file that cannot be read is reported when status needs it
-                    s.read()
-            return self._status(scripts, rows.result())
+            if not self.db.exists():
+                return self._status(scripts, {})
+            with self.db.connect(write=False) as conn:
+                # The ledger is read while the files are: DuckDB's work and the reads both let go of the
+                # GIL. This thread keeps the engine's lock (it may hold it already); the other only queries.
+                with ThreadPoolExecutor(1) as pool:
+                    rows = pool.submit(self._ledger(conn).rows)
+                    _read_all(scripts)
+                    found = rows.result()
+            return self._status(scripts, found)
 
     def _status(self, scripts: list[Script], rows: dict[str, Row]) -> StatusReport:
         return plan.status(scripts, rows, self.db.label, str(self.scripts.versions_dir))
@@ -152,12 +157,16 @@ class Migrator:
         return self._plan(self.scripts.scripts(), self._rows(), target, out_of_order, allow_drift, execute=False)
 
     def _plan(self, scripts: list[Script], rows: dict[str, Row], target, out_of_order, allow_drift,
-              execute: bool = True) -> list[Script]:
+              execute: bool = True, checked: set[str] | None = None) -> list[Script]:
+        """``checked``: the versions a run checked already (it plans again under the write lock)."""
         todo = plan.up(self._status(scripts, rows), scripts, target, out_of_order=out_of_order,
                        allow_drift=allow_drift)
+        checked = set() if checked is None else checked
         for s in todo:  # every file of the run is checked before the first one starts
-            s.load() if execute else s.check()
-            self._check_sql(s)
+            if s.version not in checked:
+                s.load() if execute else s.check()
+                self._check_sql(s)
+                checked.add(s.version)
         return todo
 
     def _check_sql(self, s: Script) -> None:
@@ -191,7 +200,9 @@ class Migrator:
         With ``single_transaction`` the whole run is one transaction, as Flyway's
         ``group``: all of it lands or none of it does.
         """
-        return self._up(lambda scripts, rows: self._plan(scripts, rows, target, out_of_order, allow_drift),
+        checked: set[str] = set()
+        return self._up(lambda scripts, rows: self._plan(scripts, rows, target, out_of_order, allow_drift,
+                                                         checked=checked),
                         single_transaction)
 
     def _up(self, plan: Callable[[list[Script], dict[str, Row]], list[Script]],
@@ -916,6 +927,26 @@ class Migrator:
             raise errors.MigrationFailed(row.version, None, "the transaction did not commit "
                                          "(DuckDB rolled it back); nothing was reverted", "down")
         return StepResult(row.version, row.description or "", "down", ms, count, run.replays)
+
+
+@contextmanager
+def _no_cycles():
+    """The cyclic garbage collector paused: ``status`` makes a few objects per file, none in a cycle,
+    and the collector's passes, triggered by their number, would walk them (and a notebook's whole
+    heap) for nothing."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _read_all(scripts: list[Script]) -> None:
+    for s in scripts:
+        with suppress(OSError):  # a file that cannot be read is reported when status needs it
+            s.read()
 
 
 class _Unrecorded(Exception):

@@ -150,6 +150,8 @@ class Script:
     def is_draft(self) -> bool:
         """An untouched template of ``new``: nothing written in it yet, so planning skips it (status
         calls it a draft) instead of every run refusing it."""
+        if self.kind == "sql" and not self.text.rstrip().endswith("-- migrate:down"):
+            return False  # most files, told without normalising them or splitting them into lines
         text = sqlfile.normalize(self.text)
         if self.kind == "python":
             m = re.match(r"# Migration: (.*)\n", text)

@@ -99,11 +99,26 @@ def test_two_runners_apply_each_migration_once(project, lake_home, postgres, tmp
         assert tags == {i: ROWS for i, (_, sql) in enumerate(migrations, 1) if sql.startswith("INSERT")}
 
 
-def test_a_plan_knows_the_events_it_was_read_with(project, lake_home, postgres, tmp_path):
+def _another_process(spec, project, tmp_path) -> None:
+    other = subprocess.run([sys.executable, "-m", "duckmig_magic.cli", "--database", spec.spec, "--data-path",
+                            str(tmp_path / "data"), "--dir", str(project.directory), "up"],
+                           capture_output=True, text=True)
+    assert other.returncode == 0, other.stderr
+
+
+def _this_process(spec, project, tmp_path) -> None:
+    other = Migrator(spec, str(project.directory))  # a connection of its own: host and pid are this run's
+    assert [r.version for r in other.up()] == [version(2)]
+    other.db.connection.close()
+
+
+@pytest.mark.parametrize("other_runner", [_another_process, _this_process], ids=["another-process", "this-process"])
+def test_a_plan_knows_the_events_it_was_read_with(project, lake_home, postgres, tmp_path, other_runner):
     """The lock a run plans with is read in the plan's own statement: an event another runner commits
     right after sets the lock anew, the plan lacks that event, and the run's next transaction refuses
     to go on. (Read apart, such an event counted as known though the plan lacked it, and its
-    migration was applied twice, or failed on what the other runner had made.)"""
+    migration was applied twice, or failed on what the other runner had made.) Another run in this
+    very process is another runner too: the lock records which run set it, not only host and pid."""
     spec = lake.parse(f"ducklake:postgres:{postgres.database()}", data_path=str(tmp_path / "data"))
     project.sql(version(1), "one", "CREATE TABLE one (x INTEGER);")
     project.sql(version(2), "two", "INSERT INTO one VALUES (2);")
@@ -112,32 +127,7 @@ def test_a_plan_knows_the_events_it_was_read_with(project, lake_home, postgres, 
     try:
         ledger = Ledger(conn, "duckdb_migrations", Place.current(conn))
         assert sorted(ledger.rows(plan=True)) == [version(1)]  # this run plans to apply the second
-        other = subprocess.run([sys.executable, "-m", "duckmig_magic.cli", "--database", spec.spec, "--data-path",
-                                str(tmp_path / "data"), "--dir", str(project.directory), "up"],
-                               capture_output=True, text=True)
-        assert other.returncode == 0, other.stderr  # another runner applied it meanwhile
-        conn.execute("BEGIN TRANSACTION")
-        with pytest.raises(errors.LedgerMoved):
-            ledger.unmoved()
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
-
-
-def test_another_run_in_the_same_process_is_another_runner(project, lake_home, postgres, tmp_path):
-    """Two runs in one process, each on a connection of its own, are two runners: the lock records
-    which run set it, not only the host and pid that both share."""
-    spec = lake.parse(f"ducklake:postgres:{postgres.database()}", data_path=str(tmp_path / "data"))
-    project.sql(version(1), "one", "CREATE TABLE one (x INTEGER);")
-    project.sql(version(2), "two", "INSERT INTO one VALUES (2);")
-    Migrator(spec, str(project.directory)).up(version(1))
-    conn = lake.connect(spec)
-    try:
-        ledger = Ledger(conn, "duckdb_migrations", Place.current(conn))
-        assert sorted(ledger.rows(plan=True)) == [version(1)]
-        other = Migrator(spec, str(project.directory))
-        assert [r.version for r in other.up()] == [version(2)]  # this process, another run
-        other.db.connection.close()
+        other_runner(spec, project, tmp_path)  # another runner applies it meanwhile
         conn.execute("BEGIN TRANSACTION")
         with pytest.raises(errors.LedgerMoved):
             ledger.unmoved()

@@ -410,7 +410,7 @@ def fill_ledger(database: str, directory: str) -> int:
 
     from duckmig_magic import Migrator
     from duckmig_magic.engine.ledger import utcnow
-    from duckmig_magic.engine.migrator import _record_of
+    from duckmig_magic.engine.apply import _record_of
 
     m = Migrator(database, directory)
     scripts = m.scripts.scripts()

@@ -96,10 +96,9 @@ def run(args: argparse.Namespace, out) -> int:
     elif settings.database is None:
         raise errors.NoDatabaseGiven()
     else:
-        target = Migrator(settings.target, settings.directory, table=settings.table, wait=args.wait,
-                          progress=progress)
+        target = Migrator(settings.target, settings.directory, table=settings.table, wait=args.wait)
     try:
-        result = verb.function(target, args)
+        result = commands.call(verb, target, args, progress)
     except BaseException as exc:
         if progress is not None:
             progress.fail(exc)  # end the open line: the error follows on its own
@@ -117,7 +116,7 @@ def run(args: argparse.Namespace, out) -> int:
 
 
 def _plain(data):
-    from .engine.preview import plain
+    from .engine import plain
 
     return plain(data)
 

@@ -23,10 +23,8 @@ from typing import Callable
 from . import errors
 from .arguments import Arg, arg
 from .config import Settings
-from .engine import Migrator, StatusReport, StepResult, VerifyReport, lake
-from .engine.migrator import Repair
-from .engine.versions import ScriptDirectory
-from .engine.ledger import Event
+from .engine import (Event, Migrator, Preview, Progress, Repair, Restored as Restoration, ScriptDirectory, StatusReport,
+                     StepResult, VerifyReport, lake)
 
 DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
 
@@ -66,10 +64,16 @@ def arguments(name: str, /, **given) -> argparse.Namespace:
     return argparse.Namespace(**{**{a.dest: a.default for a in v.args}, **given})
 
 
-def run(name: str, on, /, **given):
+def run(name: str, on, /, progress: Progress | None = None, **given):
     """Run verb ``name`` on ``on`` (a Migrator or Settings, as the verb's ``on`` says) from Python,
-    its arguments given by name and the others at their defaults."""
-    return VERBS[name].function(on, arguments(name, **given))
+    its arguments given by name and the others at their defaults; ``progress`` is told of each
+    migration a verb that runs them runs."""
+    return call(VERBS[name], on, arguments(name, **given), progress)
+
+
+def call(v: Verb, on, args: argparse.Namespace, progress: Progress | None = None):
+    """The verb's function on ``on`` with ``args``; ``progress`` goes to the verbs that run migrations."""
+    return v.function(on, args, progress=progress) if v.progress else v.function(on, args)
 
 
 def exit_code(result) -> int:
@@ -139,14 +143,14 @@ class Stamped:
 
 @dataclass
 class Restored:
-    restored: list
+    restored: list[Restoration]
 
     @property
     def exit_code(self) -> int:
         return errors.EXIT_FAILED if any(r.path is None for r in self.restored) else errors.EXIT_OK
 
     def to_json(self):
-        return [r._asdict() for r in self.restored]
+        return [{"version": r.version, "path": r.path, "skipped": r.reason} for r in self.restored]
 
 
 @dataclass
@@ -242,60 +246,23 @@ def new(settings: Settings, args) -> Created:
       arg("--allow-drift", action="store_true", help="apply even though applied files were edited or deleted"),
       arg("--single-transaction", action="store_true",
           help="apply the whole run in one transaction: all of it lands or none of it"), progress=True)
-def up(m: Migrator, args) -> Ran:
-    def not_tried(failed, done: list[str]) -> list[str]:
-        todo = m.plan(args.target, out_of_order=True, allow_drift=args.allow_drift)
-        return [s.version for s in todo if s.version > failed.version]
-
-    return Ran("up", told(m, not_tried, lambda: m.up(args.target, out_of_order=args.out_of_order,
-                                                      allow_drift=args.allow_drift,
-                                                      single_transaction=args.single_transaction)))
-
-
-def told(m: Migrator, not_tried: Callable, run: Callable) -> list[StepResult]:
-    """``run()``; where a migration fails, the error also says what the run did before it (kept), and
-    ``not_tried(failure, done)``: what it would have done after."""
-    done, progress = [], m.progress
-
-    def recorded(event, index, total, item, result):
-        if event == "done":
-            done.append(item.version)
-        if progress is not None:
-            progress(event, index, total, item, result)
-
-    m.progress = recorded
-    try:
-        return run()
-    except errors.MigrationFailed as exc:
-        try:
-            rest = not_tried(exc, done)
-        except errors.DuckmigError:  # what the files and the ledger say now cannot be planned: not listed
-            rest = []
-        if done or rest:
-            raise errors.RunStopped(exc, done, rest) from exc
-        raise
-    finally:
-        m.progress = progress
+def up(m: Migrator, args, progress: Progress | None = None) -> Ran:
+    return Ran("up", m.up(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift,
+                          single_transaction=args.single_transaction, progress=progress))
 
 
 @verb("revert the newest migration; with TARGET, everything newer than TARGET",
       arg("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all"),
       arg("--steps", type=int, help="revert this many migrations"), TRUST_STORED_PYTHON, progress=True)
-def down(m: Migrator, args) -> Ran:
-    def not_tried(failed, done: list[str]) -> list[str]:
-        older = sorted((x.version for x in m.status() if x.is_applied and x.version < failed.version), reverse=True)
-        if args.target is not None:
-            return [v for v in older if args.target == "base" or v > args.target]
-        return older[:max((args.steps or 1) - len(done) - 1, 0)]
-
-    return Ran("down", told(m, not_tried, lambda: m.down(args.target, steps=args.steps,
-                                                          trust_stored_python=args.trust_stored_python)))
+def down(m: Migrator, args, progress: Progress | None = None) -> Ran:
+    return Ran("down", m.down(args.target, steps=args.steps, trust_stored_python=args.trust_stored_python,
+                              progress=progress))
 
 
 @verb("revert the newest migration and apply it again", OUT_OF_ORDER, ALLOW_DRIFT, TRUST_STORED_PYTHON, progress=True)
-def redo(m: Migrator, args) -> Ran:
+def redo(m: Migrator, args, progress: Progress | None = None) -> Ran:
     return Ran("redo", m.redo(out_of_order=args.out_of_order, allow_drift=args.allow_drift,
-                              trust_stored_python=args.trust_stored_python))
+                              trust_stored_python=args.trust_stored_python, progress=progress))
 
 
 @verb("list migrations with their state")
@@ -351,7 +318,7 @@ def sql(m: Migrator, args) -> Sql:
           magic_help="show up to N added, removed or changed rows a table (default: %%config "
                      "Duckmig.sample_size, 20)"),
       OUT_OF_ORDER, ALLOW_DRIFT)
-def preview(m: Migrator, args):
+def preview(m: Migrator, args) -> Preview:
     return m.preview(args.target, keys=preview_keys(args.key), sample=20 if args.sample is None else args.sample,
                      out_of_order=args.out_of_order, allow_drift=args.allow_drift)
 

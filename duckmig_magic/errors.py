@@ -55,13 +55,11 @@ class Words:
         self.prefix, self.settings = prefix, settings
 
     def __call__(self, action: Do | Option | Setting) -> str:
-        from .engine import Migrator
-
         if isinstance(action, Setting):
             return self.settings[action.name]
         if isinstance(action, Option):
             return _flag(action.name) if self.prefix else f"{action.name}=True"
-        if self.prefix or not hasattr(Migrator, action.verb):  # no method of its own (init, export): the command
+        if self.prefix or action.verb not in API_VERBS:  # no method of its own (init, export): the command
             return f"`{self.prefix or 'duckmig'} {_line(action)}`"
         args = [a if a.isupper() else repr(a) for a in action.args]
         args += [f"{k}={'True' if v is None else v if v.isupper() else repr(v)}" for k, v in action.options]
@@ -78,6 +76,11 @@ def _line(do: Do) -> str:
         words += [_flag(name)] + ([value] if value is not None else [])
     return " ".join(w for w in words if w)
 
+
+# The verbs that are methods of the Python API's Migrator (tests/test_docs.py holds the two equal).
+API_VERBS = frozenset({"status", "history", "plan", "sql", "up", "down", "redo", "stamp", "repair", "restore",
+                       "verify", "new", "save", "prepare", "preview", "preview_body", "migration_status",
+                       "migrate_up", "migrate_down", "create_migration"})
 
 PYTHON = Words(None, {"database": "the database given to Migrator", "directory": "the directory given to Migrator",
                       "table": "`Migrator(..., table=TABLE)`", "wait": "`Migrator(..., wait=SECONDS)`",
@@ -735,14 +738,8 @@ class SlugHasOtherVersion(ConfigError):
 
 
 class BadSlug(DuckmigError):
-    fields = ("slug",)
+    fields = ("slug", "example")  # example: the slug made of it
     message = "{slug!r} is not a slug: use lower-case letters, digits and _ (for example {example!r})"
-
-    @property
-    def example(self) -> str:
-        from .engine.versions import slugify
-
-        return slugify(self.slug)
 
 
 class AmbiguousSlug(DuckmigError):
@@ -913,8 +910,11 @@ class MigrationFailed(DuckmigError):
     exit_code = EXIT_FAILED
     # where: FILE:LINE of a Python migration's code that raised; last: the statement it ran before it
     # raised, when the statement is not what failed
-    fields = ("version", "statement", "error", "direction", "partial", "group", "where", "outcome", "last")
-    direction, partial, group, where, outcome, last = "up", False, None, None, None, None
+    # limit: what DuckLake cannot do and what to write instead, where DuckDB's message is one of its refusals;
+    # refused: what to do about a write DuckDB refused, by the cause its message names (engine/refusals.py)
+    fields = ("version", "statement", "error", "direction", "partial", "group", "where", "outcome", "last",
+              "limit", "refused")
+    direction, partial, group, where, outcome, last, limit, refused = "up", False, None, None, None, None, None, None
     message = "{verb} {version} failed: {stripped}{context}\n  {fate}"
     actions = {"repair": Do("repair")}
 
@@ -944,13 +944,6 @@ class MigrationFailed(DuckmigError):
         return self.outcome or "rolled back: nothing of it remains"
 
     @property
-    def limit(self) -> str | None:
-        """What DuckLake cannot do and what to write instead, when DuckDB's message is one of its refusals."""
-        from .engine.lake import limit
-
-        return limit(self.error or "")
-
-    @property
     def specific_hint(self) -> str | None:
         """The hint of this failure's own cause, where one is known: a DuckLake limit, or the rule of a
         statement duckmig refused; None where only the general one applies."""
@@ -961,9 +954,8 @@ class MigrationFailed(DuckmigError):
         if self.limit:
             return self.limit + ("; then run the migration again" if self.direction == "up" else
                                  "; then store the downgrade with {repair} and revert again")
-        refused = refusal_hint(self.error)
-        if refused:
-            return refused
+        if self.refused:
+            return self.refused
         if self.direction == "up":
             return "fix the migration and run it again"
         return "fix the downgrade in the file, store it with {repair}, and revert again"
@@ -1045,10 +1037,10 @@ class CommitFailed(DuckmigError):
     """DuckDB refused a COMMIT (a write conflict, a full disk, a file it may not write); it rolled back."""
 
     exit_code = EXIT_FAILED
-    fields = ("reason", "version")
+    fields = ("reason", "version", "refused")  # refused: what to do, by the cause DuckDB's message names
+    version = refused = None
     message = "DuckDB could not commit {what}: {reason}\n  rolled back: nothing of it remains"
-    hint = property(lambda self: refusal_hint(self.reason)
-                    or "DuckDB's message above says why; run it again once that is resolved")
+    hint = property(lambda self: self.refused or "DuckDB's message above says why; run it again once that is resolved")
 
     what = property(lambda self: self.version or "the change")
 
@@ -1214,25 +1206,3 @@ class OutOfOrder(DuckmigError):
     actions = {"out_of_order": Option("out_of_order")}
 
     listed = property(lambda self: ", ".join(self.versions))
-
-
-# DuckDB's words for a statement or a COMMIT it refused, the cause, and what to do. The order
-# matters: a write the file system refused names its errno, which tells a full disk from a file
-# that may not be written.
-_REFUSALS = (
-    ("one database", ("a single transaction can only write to a single attached database",),
-     "a migration's transaction writes to one database only, the one its ledger is in: write to the other "
-     "database in a migration run against it, or in a section marked transaction:false"),
-    ("read-only", ("Permission denied", "Operation not permitted", "Read-only file system", "read-only mode"),
-     "make the database file and its folder writable (the file system refused the write), then run it again"),
-    ("disk full", ("No space left on device", "Could not write", "Disk quota exceeded"),
-     "make room on the disk, then run it again"),
-    ("write conflict", ("another transaction has altered", "Conflict on", "write-write conflict"),
-     "another connection changed the same table while this ran and committed first, so DuckDB refused this "
-     "commit: run it again once the other writer is done"),
-)
-
-
-def refusal_hint(message: str) -> str | None:
-    """What to do about a write DuckDB refused, told by the cause its message names."""
-    return next((hint for _, words, hint in _REFUSALS if any(w in message for w in words)), None)

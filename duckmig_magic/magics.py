@@ -36,10 +36,7 @@ from traitlets import Int, Unicode, observe
 from . import cells, commands, config, errors
 from .arguments import arg
 from .display import NOTEBOOK_WORDS as WORDS
-from .engine import MigrationStatus, Migrator, lake, probe
-from .engine.database import is_connection
-from .engine.versions import has_downgrade
-from .engine.ledger import Event
+from .engine import Event, MigrationStatus, Migrator, has_downgrade, is_connection, lake, probe
 from .render import changes, results
 from .render.common import ignored_files_as_lines, plural, terminal_safe
 from .render.progress import TextProgress
@@ -229,7 +226,7 @@ class Duckmig(Magics):
         target = self._connected() if verb.needs_migrator(known) else config.Settings(None, self._directory())
         # A progress bar where a widget frontend runs; the lines of self._progress elsewhere.
         with shown(target, name) if verb.progress else nullcontext() as progress:
-            result = verb.function(target, args)
+            result = commands.call(verb, target, args, progress)
         for warning in result.inexact if isinstance(result, commands.NotebookBuilt) else ():
             print(terminal_safe(f"warning: {warning}"), file=sys.stderr)
         if name == "status":  # a DataFrame that a notebook shows as the dashboard

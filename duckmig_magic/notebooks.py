@@ -25,8 +25,7 @@ from pathlib import Path
 
 from . import errors
 from .cells import MAGIC, LineError, migration_line, parse
-from .engine import Migrator, authoring
-from .engine.versions import ScriptDirectory, checksum, write_atomically
+from .engine import Migrator, ScriptDirectory, authoring, checksum, write_atomically
 
 # Cell metadata of a built notebook: where its file came from, and the file's checksum, so that a cell
 # still holding exactly that file exports with the same provenance.
@@ -210,7 +209,7 @@ def _inside(scripts: ScriptDirectory, planned: list[authoring.Planned]) -> None:
     root = scripts.versions_dir.resolve()
     for p in planned:
         if p.script is None and (scripts.versions_dir / f"{p.version}_{p.slug}.sql").resolve().parent != root:
-            raise authoring.BadSlug(p.slug)
+            raise authoring.BadSlug(p.slug, authoring.slugify(p.slug))
 
 
 def provenance(notebook: Path, directory: Path, cell_id: str | None) -> str:
@@ -258,7 +257,7 @@ def build_notebook(directory: str | os.PathLike, *, database: str | None = None,
         database = ":memory:"
     elif database.startswith("ducklake:"):
         # A notebook is shared: a password in the connection string stays out of it (***), as in messages.
-        from .engine.lake import redact
+        from .engine import redact
 
         database = redact(database)
     else:

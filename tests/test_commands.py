@@ -11,7 +11,7 @@ import pytest
 from duckmig_magic import commands, config
 from duckmig_magic.commands import Exported, History, Initialized, NotebookBuilt, Ran, Repaired, Sql, Stamped, Verified
 from duckmig_magic.engine import StatusReport, VerifyReport
-from duckmig_magic.engine.migrator import Repair
+from duckmig_magic.engine import Repair
 from duckmig_magic.engine.preview import Preview
 
 V1, V2, V3 = "20250101_000001", "20250102_000002", "20250103_000003"

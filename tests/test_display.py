@@ -15,7 +15,7 @@ import pytest
 
 from duckmig_magic import errors
 from duckmig_magic.display import PreviewView, ProgressView, StatusView, run
-from duckmig_magic.engine.migrator import MigrationStatus, StatusReport
+from duckmig_magic.engine import MigrationStatus, StatusReport
 from duckmig_magic.render import changes, status
 from duckmig_magic.render.common import MONO, duration, html_table
 from duckmig_magic.render.progress import summary
@@ -524,7 +524,7 @@ def test_text_progress_outside_a_notebook(two, capsys):
     ("up", 1000, "applied 1,000 migrations in 1.50 s"),
 ])
 def test_summary(verb, n, expected):
-    from duckmig_magic.engine.migrator import StepResult
+    from duckmig_magic.engine import StepResult
 
     assert summary(verb, [StepResult(V1, "", verb, 1.5, 1)] * n) == expected
 

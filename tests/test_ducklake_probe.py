@@ -8,7 +8,7 @@ one fails here first. In short:
   columns, SET NOT NULL on an empty table or after another ALTER of the table in
   the same transaction, a column type narrowed or changed by USING, ADD COLUMN
   with a default that is not a constant; ``txid_current()`` fails with an
-  INTERNAL error. ``LIMITS`` in duckmig_magic/engine/lake.py knows each message.
+  INTERNAL error. ``LAKE_LIMITS`` in duckmig_magic/engine/refusals.py knows each message.
 - Accepted, and transactional: CREATE/ALTER/DROP of tables, views, macros and
   schemas, with data; a column type widened; MERGE INTO; ROLLBACK leaves no table
   and no Parquet file behind.
@@ -39,7 +39,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from duckmig_magic.engine import catalog, lake
+from duckmig_magic.engine import catalog, lake, refusals
 from lake_support import wait_for
 
 pytestmark = pytest.mark.ducklake
@@ -115,7 +115,7 @@ def test_refused(conn, sql, exception, words):
     finally:
         conn.execute("ROLLBACK")
     assert words in str(caught.value)
-    assert lake.limit(str(caught.value)), "duckmig's LIMITS should know this refusal"
+    assert refusals.lake_limit(str(caught.value)), "duckmig's LAKE_LIMITS should know this refusal"
 
 
 NOT_NULL = "Cannot SET NOT NULL on table t - the table has transaction-local changes or no stats are available"
@@ -145,7 +145,7 @@ def test_alters_in_one_transaction(conn, statements, refused):
             with pytest.raises(duckdb.CatalogException) as caught:
                 conn.execute(statements[-1])
             assert refused in str(caught.value)
-            assert lake.limit(str(caught.value)), "duckmig's LIMITS should know this refusal"
+            assert refusals.lake_limit(str(caught.value)), "duckmig's LAKE_LIMITS should know this refusal"
     finally:
         conn.execute("ROLLBACK")
 

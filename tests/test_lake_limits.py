@@ -1,7 +1,7 @@
 """DuckLake's limits are stated, not tripped over (issue 12).
 
 A statement that DuckLake refuses fails its migration with DuckDB's own message
-and a hint that names the limit and what to write instead (``lake.LIMITS``), in
+and a hint that names the limit and what to write instead (``refusals.LAKE_LIMITS``), in
 each face: the command, the magics, the Python API; for up, redo, down, preview
 and ``verify --roundtrip``. Preview runs on a lake, and the downgrade it proposes
 holds only statements DuckLake takes: each proposal here is run on a real lake,
@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from duckmig_magic import Migrator, cli as command, errors
 from duckmig_magic.display import NOTEBOOK_WORDS
-from duckmig_magic.engine import catalog, diff, lake
+from duckmig_magic.engine import catalog, diff, lake, refusals
 from duckmig_magic.engine.catalog import Column, Table
 
 V1, V2 = "20250101_000001", "20250102_000002"
@@ -37,8 +37,8 @@ WIDER = "ALTER TABLE t ALTER COLUMN id TYPE BIGINT;"  # and narrower back: refus
 
 
 def hint(phrase: str) -> str:
-    """The hint of the LIMITS row whose phrase is ``phrase``, as duckmig words it."""
-    (lacks, instead), = [(lacks, instead) for p, lacks, instead in lake.LIMITS if p == phrase]
+    """The hint of the LAKE_LIMITS row whose phrase is ``phrase``, as duckmig words it."""
+    (lacks, instead), = [(lacks, instead) for p, lacks, instead in refusals.LAKE_LIMITS if p == phrase]
     return f"a DuckLake limit: {lacks}. Instead, {instead}"
 
 
@@ -57,8 +57,8 @@ INDEX_HINT = ("a DuckLake limit: its tables have no indexes. Instead, leave the 
     ("down", errors.PYTHON, "then store the downgrade with `Migrator.repair()` and revert again"),
 ])
 def test_a_limit_is_named_with_what_to_write_instead(direction, words, then):
-    failed = errors.MigrationFailed(V1, "CREATE INDEX ti ON t (id)",
-                                    "Not implemented Error: DuckLake does not support indexes", direction)
+    failed = refusals.failed(V1, "CREATE INDEX ti ON t (id)",
+                             "Not implemented Error: DuckLake does not support indexes", direction)
     verb = "applying" if direction == "up" else "reverting"
     assert failed.render(words) == (
         f"{verb} {V1} failed: Not implemented Error: DuckLake does not support indexes\n"
@@ -71,8 +71,8 @@ def test_a_limit_is_named_with_what_to_write_instead(direction, words, then):
 
 
 def test_other_failures_keep_their_hints():
-    failed = errors.MigrationFailed(V1, "INSERT INTO nowhere VALUES (1)", "Catalog Error: Table with name nowhere "
-                                    "does not exist!")
+    failed = refusals.failed(V1, "INSERT INTO nowhere VALUES (1)", "Catalog Error: Table with name nowhere "
+                             "does not exist!")
     assert (failed.specific_hint, failed.hint_text()) == (None, "fix the migration and run it again")
 
 
@@ -186,7 +186,7 @@ def previewed(database: str, project, **options):
         closed(m)
 
 
-# What trips each of LIMITS: (id, the migration's up section, the phrase of LIMITS).
+# What trips each of LAKE_LIMITS: (id, the migration's up section, the phrase of LAKE_LIMITS).
 TRIPS = [
     ("primary-key", "CREATE TABLE k (id INTEGER PRIMARY KEY);", "constraints are not supported in DuckLake"),
     ("check", "CREATE TABLE k (id INTEGER CHECK (id > 0));", "constraints are not supported in DuckLake"),
@@ -214,7 +214,7 @@ TRIPS = [
 
 
 def test_every_limit_is_tripped_here():
-    assert {phrase for *_, phrase in TRIPS} == {phrase for phrase, *_ in lake.LIMITS}
+    assert {phrase for *_, phrase in TRIPS} == {phrase for phrase, *_ in refusals.LAKE_LIMITS}
 
 
 @pytest.mark.ducklake

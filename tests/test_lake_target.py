@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from duckmig_magic import cli, errors
-from duckmig_magic.engine import lake
+from duckmig_magic.engine import lake, refusals
 from duckmig_magic.engine.database import Database
 
 PG = "dbname=lake host=db.internal user=me"
@@ -138,7 +138,7 @@ def test_is_lake(target, expected):
     ("Catalog Error: Table with name x does not exist!", None),
 ])
 def test_limit(message, words):
-    found = lake.limit(message)
+    found = refusals.lake_limit(message)
     assert (found is None) if words is None else (words in found)
 
 

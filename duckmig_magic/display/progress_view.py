@@ -96,7 +96,8 @@ def shown(migrator, verb: str, view: ProgressView | None = None):
     ``view`` is a ``ProgressView`` placed by the caller (the status view's own).
     Without one, where a widget frontend runs, a bar is displayed at the first
     migration and updated to the summary at the end; elsewhere the migrator's
-    own progress stays, or lines are written to stdout if it has none.
+    own progress stays, or lines are written to stdout if it has none. The
+    caller passes what it yields to the verb it runs.
     """
     if view is None and not widget_frontend():
         if migrator.progress is not None:
@@ -107,8 +108,6 @@ def shown(migrator, verb: str, view: ProgressView | None = None):
         view = ProgressView(verb, show_at_start=True)
     else:
         view.reset(verb)
-    saved = migrator.progress
-    migrator.progress = view
     try:
         yield view
     except BaseException as exc:
@@ -117,11 +116,9 @@ def shown(migrator, verb: str, view: ProgressView | None = None):
     else:
         if isinstance(view, ProgressView):
             view.finish()
-    finally:
-        migrator.progress = saved
 
 
 def run(migrator, verb: str, *args, progress: ProgressView | None = None, **kwargs):
     """``migrator.up/down/redo(*args, **kwargs)`` with its progress shown (see ``shown``); returns its results."""
-    with shown(migrator, verb, progress):
-        return getattr(migrator, verb)(*args, **kwargs)
+    with shown(migrator, verb, progress) as view:
+        return getattr(migrator, verb)(*args, progress=view, **kwargs)

@@ -63,7 +63,7 @@ class StatusView(View):
     def _risks(self) -> list[str]:
         """What applying the pending migrations would do that could not be taken back: data the preview
         shows lost, migrations without a downgrade, and a preview that fails or cannot run."""
-        from ..engine.versions import has_downgrade
+        from ..engine import has_downgrade
 
         self.busy, self.message = True, status.checking_html()
         self._sync()
@@ -83,7 +83,7 @@ class StatusView(View):
         if preview.failed is not None:
             risks.append(f"in the preview, {preview.failed.version} fails: "
                          f"{errors.first_line(preview.failed.error)}")
-        return [w[-1] for w in preview.warning_list] + risks
+        return [w.message for w in preview.warning_list] + risks
 
     def refresh(self) -> None:
         """Read the status again."""
@@ -102,8 +102,8 @@ class StatusView(View):
         self._sync()
         results = None
         try:
-            with shown(self.migrator, verb, self.progress):
-                results = commands.run(verb, self.migrator).steps
+            with shown(self.migrator, verb, self.progress) as progress:
+                results = commands.run(verb, self.migrator, progress=progress).steps
             self.message = escape(summary(verb, results))
         except Exception as exc:  # shown in the view: a button has no cell to raise into
             self.message = error_html(exc, self.words)

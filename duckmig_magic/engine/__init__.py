@@ -1,8 +1,35 @@
-"""The engine: files, ledger, plans and runs. It imports nothing of IPython,
-ipywidgets, nbformat or pandas, so the CLI and CI stay light."""
+"""The engine: files, ledger, plans and runs; the one surface the command, the magics and the views use.
 
-from .migrator import Migrator, MigrationStatus, StatusReport, StepResult, VerifyReport
+It imports nothing of IPython, ipywidgets, nbformat or pandas, so the command
+and CI stay light. Everything an outer layer needs is named here; the modules
+behind it are the engine's own layout (see each one's docstring):
+
+    versions, sqlfile, pyform   the version files: names, parsing, the Python class form
+    ledger, database, lake      the ledger table, connections, DuckLake targets
+    plan, workspace             what the files and the ledger say, and what runs
+    runner, interrupts          the one place statements run, and Ctrl-C
+    apply, upkeep               running (up, down) and upkeep (stamp, repair, restore, verify)
+    catalog, diff, preview      schema snapshots, their diffs, and previews
+    migrator                    the facade: one method a verb
+"""
+
+from . import authoring, lake, probe
+from .apply import Progress, StepResult
+from .database import is_connection
+from .ledger import Event
+from .lake import redact
+from .migrator import Migrator
+from .plan import STATES, MigrationStatus, StatusReport
+from .diff import SchemaChange
+from .preview import Preview, PreviewWarning, plain
 from .pyform import BaseMigration, Session
+from .refusals import lake_limit
+from .trust import StoredDowngrade
+from .upkeep import Finding, NotRestored, Problem, Repair, Restored, VerifyReport
+from .versions import IgnoredFile, ScriptDirectory, checksum, has_downgrade, write_atomically
 
-__all__ = ["Migrator", "MigrationStatus", "StatusReport", "StepResult", "VerifyReport",
-           "BaseMigration", "Session"]
+__all__ = ["Migrator", "MigrationStatus", "StatusReport", "STATES", "StepResult", "Progress", "VerifyReport",
+           "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "plain",
+           "BaseMigration", "Session", "StoredDowngrade", "IgnoredFile", "ScriptDirectory", "checksum",
+           "has_downgrade", "write_atomically", "is_connection", "lake_limit", "redact",
+           "authoring", "lake", "probe"]

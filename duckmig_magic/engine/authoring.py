@@ -69,7 +69,7 @@ def decompose(text: str, kind: str) -> tuple[str, str | None, str | None]:
 
 def check_slug(slug: str) -> str:
     if not slug or slugify(slug) != slug:
-        raise BadSlug(slug)
+        raise BadSlug(slug, slugify(slug))
     return slug
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ledger import quote
+from .sqltext import quote
 
 # Each query gives (oid, name, definition). Oids grow with creation, so whatever depends on an
 # object has a larger one: the snapshot lists objects in creation order, and the reverse of

@@ -7,7 +7,6 @@ user passes in is used as it is and never closed.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from contextlib import contextmanager
@@ -15,12 +14,11 @@ from pathlib import Path
 
 from .. import errors
 from . import lake
-from .ledger import Place, literal
+from .ledger import Place
+from .refusals import hint as refusal_hint
+from .refusals import lock_holder as refusal_lock_holder
+from .sqltext import literal
 
-_LOCKED = "Could not set lock on file"
-# DuckDB names the holder "NAME (PID n)", or "PID n" when it cannot read the name;
-# PID 0 when the holder let go between DuckDB's two looks at the lock.
-_HOLDER_RE = re.compile(r"Conflicting lock is held in (?:(?P<holder>.*?) \(PID (?P<pid>\d+)\)|PID (?P<bare>\d+))")
 _engine_locks: dict[int | str, threading.RLock] = {}
 _HEADERS = 3 * 4096  # a DuckDB file starts with three 4 KiB headers
 _engine_locks_guard = threading.Lock()
@@ -137,13 +135,13 @@ class Database:
             try:
                 return duckdb.connect(self.path, read_only=not write and Path(self.path).exists())
             except duckdb.IOException as exc:
-                locked = _LOCKED in str(exc)
+                holder = refusal_lock_holder(str(exc))
+                locked = holder is not None
                 if not locked and not write and "replaying WAL" in str(exc):
                     # DuckDB 1.x cannot replay the log of a crashed run read-only; read-write it can.
                     write = True
                     continue
-                m = _HOLDER_RE.search(str(exc)) if locked else None
-                pid = int(m["pid"] or m["bare"]) if m else 0
+                pid = holder[0] if holder else 0
                 # A lock let go of just now (DuckDB found no holder), or a file another
                 # process has not finished creating: worth another look for a moment.
                 transient = not pid if locked else _being_created(self.path)
@@ -153,7 +151,7 @@ class Database:
                 if not locked:
                     raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
                 if time.monotonic() >= deadline:
-                    raise errors.DatabaseLocked(self.path, pid or None, m["holder"] if m else None) from exc
+                    raise errors.DatabaseLocked(self.path, pid or None, holder[1]) from exc
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 1.0)
             except duckdb.ConnectionException as exc:
@@ -255,7 +253,8 @@ def commit(conn) -> None:
         conn.execute("COMMIT")
     except duckdb.Error as exc:
         rollback(conn)
-        raise errors.CommitFailed(errors.first_line(str(exc))) from exc
+        reason = errors.first_line(str(exc))
+        raise errors.CommitFailed(reason, None, refusal_hint(reason)) from exc
 
 
 def rollback(conn) -> None:

@@ -27,10 +27,12 @@ import itertools
 import math
 import os
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from .. import errors
 from . import statements
-from .catalog import Column, Table, quote, split_constraint
+from .catalog import Column, Table, split_constraint
+from .sqltext import quote
 
 # Keys per join: bounds the hash table DuckDB builds, whatever the table's size.
 PARTITION_ROWS = 1_000_000
@@ -260,38 +262,49 @@ def choose_key(p: Pair, given: list[str] | None) -> None:
 # -- the schema diff ---------------------------------------------------------------------------
 
 
-def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) -> list[tuple]:
+class SchemaChange(NamedTuple):
+    """One difference in the catalog: a table's or column's, or another object's (view, index, ...)."""
+
+    kind: str
+    name: str
+    column: str | None
+    change: str
+    before: str | None
+    after: str | None
+
+
+def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) -> list[SchemaChange]:
     """(kind, name, column, change, before, after) for every difference in the catalog."""
     rows = []
     for p in pairs:
         if p.before is None:
-            rows.append(("table", p.label, None, "created", None, None))
+            rows.append(SchemaChange("table", p.label, None, "created", None, None))
             continue
         if p.after is None:
-            rows.append(("table", p.label, None, "dropped", None, None))
+            rows.append(SchemaChange("table", p.label, None, "dropped", None, None))
             continue
         if p.replaced:
-            rows.append(("table", p.label, None, "replaced", None, None))
+            rows.append(SchemaChange("table", p.label, None, "replaced", None, None))
         if p.renamed:
-            rows.append(("table", p.label, None, "renamed", p.before.label, p.after.label))
+            rows.append(SchemaChange("table", p.label, None, "renamed", p.before.label, p.after.label))
         for c in p.columns:
             b, a = c.before, c.after
             if b is None:
-                rows.append(("column", p.label, a.name, "added", None, a.type))
+                rows.append(SchemaChange("column", p.label, a.name, "added", None, a.type))
             elif a is None:
-                rows.append(("column", p.label, b.name, "removed", b.type, None))
+                rows.append(SchemaChange("column", p.label, b.name, "removed", b.type, None))
             else:
                 if c.renamed:
-                    rows.append(("column", p.label, a.name, "renamed", b.name, a.name))
+                    rows.append(SchemaChange("column", p.label, a.name, "renamed", b.name, a.name))
                 if b.type != a.type:
-                    rows.append(("column", p.label, a.name, "type changed", b.type, a.type))
+                    rows.append(SchemaChange("column", p.label, a.name, "type changed", b.type, a.type))
                 if b.default != a.default:
-                    rows.append(("column", p.label, a.name, "default changed", b.default, a.default))
+                    rows.append(SchemaChange("column", p.label, a.name, "default changed", b.default, a.default))
                 if b.nullable != a.nullable:
-                    rows.append(("column", p.label, a.name, "nullability changed",
+                    rows.append(SchemaChange("column", p.label, a.name, "nullability changed",
                                  "NULL" if b.nullable else "NOT NULL", "NULL" if a.nullable else "NOT NULL"))
         if p.before.primary_key != p.after.primary_key:
-            rows.append(("table", p.label, None, "primary key changed", _cols(p.before.primary_key),
+            rows.append(SchemaChange("table", p.label, None, "primary key changed", _cols(p.before.primary_key),
                          _cols(p.after.primary_key)))
     whole = {t.qualified_label for p in pairs if p.before is None or p.after is None
              for t in (p.before or p.after,)}
@@ -305,15 +318,15 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
                 continue
             label = _label(table)
             before, after = before_objects.get(key), after_objects.get(key)
-            rows.append((kind, label, None, "dropped" if after is None else "created", before, after))
+            rows.append(SchemaChange(kind, label, None, "dropped" if after is None else "created", before, after))
             continue
         label = _label(name)
         if key not in after_objects:
-            rows.append((kind, label, None, "dropped", before_objects[key], None))
+            rows.append(SchemaChange(kind, label, None, "dropped", before_objects[key], None))
         elif key not in before_objects:
-            rows.append((kind, label, None, "created", None, after_objects[key]))
+            rows.append(SchemaChange(kind, label, None, "created", None, after_objects[key]))
         elif before_objects[key] != after_objects[key]:
-            rows.append((kind, label, None, "changed", before_objects[key], after_objects[key]))
+            rows.append(SchemaChange(kind, label, None, "changed", before_objects[key], after_objects[key]))
     return rows
 
 

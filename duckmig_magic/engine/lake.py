@@ -15,7 +15,7 @@ catalog is not a DuckDB file, stored in the catalog after that), and a few more
 own extension directory (``~/.duckdb/extensions`` unless configured).
 
 What DuckLake 1.5.5 refuses, and how it behaves under two writers, is recorded
-as tests in tests/test_ducklake_probe.py; ``LIMITS`` names the refusals a
+as tests in tests/test_ducklake_probe.py; ``refusals.LAKE_LIMITS`` names the refusals a
 migration may trip over.
 """
 
@@ -25,8 +25,9 @@ import re
 from dataclasses import dataclass
 
 from .. import errors
-from . import statements
-from .ledger import literal, quote
+from . import refusals, statements
+from .sqltext import literal, quote
+from .sqltext import value as _sql_value
 
 PREFIX = "ducklake:"
 ALIAS = "lake"
@@ -162,53 +163,6 @@ def connect(lake: Lake, *, config: dict | None = None):
     return conn
 
 
-# Refusals a migration meets in a lake that it would not meet in a DuckDB file: a phrase of DuckDB's
-# message, what DuckLake lacks, and what to write instead. Checked against DuckLake 1.5.5
-# (tests/test_ducklake_probe.py trips each one).
-LIMITS = (
-    ("constraints are not supported in DuckLake", "its tables have no PRIMARY KEY, UNIQUE or CHECK constraints",
-     "declare the table without them (NOT NULL is kept), and check the rule with a query where the rows are "
-     "written"),
-    ("DuckLake does not support indexes", "its tables have no indexes",
-     "leave the index out: DuckLake skips data files by the min/max statistics of their columns"),
-    ("Adding indexes or constraints is not supported in DuckLake",
-     "its tables take no indexes or constraints, not even by ALTER TABLE",
-     "leave it out, and check the rule with a query where the rows are written"),
-    ("DuckLake does not support sequences", "it has no sequences",
-     "number rows with row_number() OVER (...) plus the largest number so far, or give them uuid()"),
-    ("DuckLake does not support user-defined types", "it has no user-defined types",
-     "write the type out in each column that would use it (VARCHAR in place of an ENUM)"),
-    ("DuckLake does not support generated columns", "it has no generated columns",
-     "compute the value in a view, or write it with the rows"),
-    ("to DuckLake - unsupported type", "it stores fewer types than DuckDB (no ENUM, UNION, ...)",
-     "give the column a type it stores (VARCHAR in place of an ENUM)"),
-    ("no UNIQUE/PRIMARY KEY constraints that refer to this table",
-     "it has no keys, so INSERT OR REPLACE and ON CONFLICT cannot work",
-     "UPDATE the rows that are there, then INSERT the others; or write one MERGE INTO"),
-    ("not referenced by a UNIQUE/PRIMARY KEY CONSTRAINT or INDEX", "it has no keys, so ON CONFLICT cannot work",
-     "UPDATE the rows that are there, then INSERT the others; or write one MERGE INTO"),
-    ("there is no primary key or unique constraint for referenced table",
-     "it has no keys, so no FOREIGN KEY either",
-     "leave REFERENCES out, and find rows without a match with a query (an anti-join)"),
-    ("no stats are available",
-     "it sets NOT NULL only on a table that holds rows and that no earlier statement of the same transaction "
-     "altered", "declare the column NOT NULL when the table is made, or set it first in a migration of its own"),
-    ("only widening type promotions are allowed",
-     "it only widens a column's type (INTEGER to BIGINT, FLOAT to DOUBLE, DATE to TIMESTAMP)",
-     "add a column of the new type, fill it with UPDATE ... CAST, drop the old column and rename the new one"),
-    ("Column type cannot be modified using an expression", "it changes a column's type without USING",
-     "change the type alone, or add a column, fill it with UPDATE, drop the old column and rename the new one"),
-    ("cannot add a column with a non-literal default value", "its columns take only constant defaults",
-     "add the column without the default (or with a constant one) and fill it with UPDATE"),
-)
-
-
-def limit(message: str) -> str | None:
-    """What DuckLake cannot do and what to write instead, if DuckDB's ``message`` is one of its refusals."""
-    return next((f"a DuckLake limit: {lacks}. Instead, {instead}" for phrase, lacks, instead in LIMITS
-                 if phrase in message), None)
-
-
 def attached(conn, database: str) -> bool:
     """Whether ``database``, as ``conn`` names it, is a DuckLake."""
     row = conn.execute(f"SELECT type FROM duckdb_databases() WHERE database_name = {literal(database)}").fetchone()
@@ -242,13 +196,10 @@ def redact(text: str) -> str:
 
 
 def _attach_error(lake: Lake, message: str) -> errors.DuckmigError:
-    from .database import _HOLDER_RE, _LOCKED
-
     reason = redact(errors.first_line(_ATTACH_NOISE.sub("", message)))
-    if _LOCKED in message:
-        m = _HOLDER_RE.search(message)
-        pid = int(m["pid"] or m["bare"]) if m else None
-        return errors.DatabaseLocked(lake.label, pid, m["holder"] if m else None)
+    if (holder := refusals.lock_holder(message)) is not None:
+        pid, name = holder
+        return errors.DatabaseLocked(lake.label, pid or None, name)
     if "data_path is not set" in message:
         return errors.LakeNeedsDataPath(lake.label)
     if m := _OTHER_DATA_PATH.search(message):
@@ -272,9 +223,3 @@ def option(name: str, value):
     if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
         raise errors.BadLakeOptionValue(name, given, _EXPECTED[kind])
     return value
-
-
-def _sql_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value) if isinstance(value, int) else literal(value)

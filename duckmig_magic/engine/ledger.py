@@ -24,7 +24,6 @@ a migration that runs ``USE other`` cannot move the ledger.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from collections import Counter
 from dataclasses import dataclass
@@ -32,6 +31,9 @@ from functools import lru_cache
 from datetime import datetime, timezone
 
 from .. import errors
+from .sqlfile import checksum
+from .sqltext import literal, quote
+from .sqltext import value as sql_value
 
 LEGACY_COLUMNS = {"id", "version", "description", "applied_at"}
 # duckmig 0.1.0: a state table with these columns, and a history table of events.
@@ -87,11 +89,6 @@ class Event:
     detail: str | None
 
 
-def quote(identifier: str) -> str:
-    """A SQL identifier, quoted so that any name is taken literally."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 @dataclass(frozen=True)
 class Place:
     """A database and a schema of a connection: where the ledger is, and where migrations run."""
@@ -125,30 +122,8 @@ def runner_name() -> str:
     return f"{socket.gethostname()} (pid {os.getpid()})"
 
 
-def literal(text: str) -> str:
-    """A SQL string literal of ``text`` (DuckDB's standard strings know no backslash escapes;
-    duckdb 1.x's parser ends a statement at a NUL, so one is spelled chr(0))."""
-    quoted = "'" + text.replace("'", "''") + "'"
-    return quoted if "\0" not in text else "(" + quoted.replace("\0", "' || chr(0) || '") + ")"
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def sql_value(value) -> str:
-    """``value`` as a SQL literal: NULL, a number, a string, or a TIMESTAMP of a naive datetime."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else f"CAST('{value}' AS DOUBLE)"
-    if isinstance(value, datetime):
-        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
-    return literal(value)
 
 
 # An event row's columns, in the order ``_event`` gives them.
@@ -177,8 +152,6 @@ def _event(seq: int, now: datetime, *, version: str, description: str | None, ki
 
 
 def _digest(text: str | None) -> str | None:
-    from .versions import checksum
-
     return checksum(text) if text else None
 
 

@@ -13,17 +13,30 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import NamedTuple
 from decimal import Decimal
 
 from .. import errors
 from ..wording import plural as _n
 from . import catalog, diff, lake, statements
 
-SCHEMA_COLUMNS = ["kind", "name", "column", "change", "before", "after"]
+SCHEMA_COLUMNS = list(diff.SchemaChange._fields)
 SUMMARY_COLUMNS = ["table", "key", "rows_before", "rows_after", "added", "removed", "changed", "unchanged"]
-WARNING_COLUMNS = ["kind", "table", "column", "count", "message"]
 COLUMN_CHANGE_COLUMNS = ["table", "column", "changed", "turned_null"]
 _COUNTS = SUMMARY_COLUMNS[2:]
+
+
+class PreviewWarning(NamedTuple):
+    """What a reviewer must see first: data that would be lost, or what the preview could not compare."""
+
+    kind: str  # table dropped, column dropped, values turned NULL, rows removed, not compared, ...
+    table: str
+    column: str | None
+    count: int | None
+    message: str
+
+
+WARNING_COLUMNS = list(PreviewWarning._fields)
 
 
 @dataclass
@@ -58,9 +71,9 @@ class Preview:
     covers: list[str] = field(default_factory=list)
     failed: errors.MigrationFailed | None = None
     proposed_downgrade: Downgrade = field(default_factory=Downgrade)
-    schema_changes: list[tuple] = field(default_factory=list)
+    schema_changes: list[diff.SchemaChange] = field(default_factory=list)
     tables: list[diff.TableDiff] = field(default_factory=list)
-    warning_list: list[tuple] = field(default_factory=list)
+    warning_list: list[PreviewWarning] = field(default_factory=list)
     replays: int = 0  # transactions replayed after a failed statement that a migration caught
 
     @property
@@ -218,8 +231,8 @@ def _sequences(conn) -> dict[str, int]:
                 "WHERE database_name = current_database()").fetchall()}
 
 
-def _advanced(before: dict[str, int], after: dict[str, int]) -> list[tuple]:
-    return [("sequence advanced", name, None, None,
+def _advanced(before: dict[str, int], after: dict[str, int]) -> list[PreviewWarning]:
+    return [PreviewWarning("sequence advanced", name, None, None,
              f"sequence {name} advanced by the preview (DuckDB does not roll sequences back): "
              f"the next value it gives is {after[name]}, not {value}")
             for name, value in before.items() if after.get(name, value) != value]
@@ -242,7 +255,7 @@ def _touched(before, after, ran: list[str], keys: dict[str, list[str]], database
         if found:
             found.written = True
         elif len(name) == 3 and name[0].lower() not in (database.lower(), "temp"):
-            notes.append(("not compared", ".".join(name), None, None,
+            notes.append(PreviewWarning("not compared", ".".join(name), None, None,
                           f"{'.'.join(name)} is written by `{_short(sql)}` but is in another database, "
                           "which the preview does not compare"))
     given = {}
@@ -256,30 +269,30 @@ def _touched(before, after, ran: list[str], keys: dict[str, list[str]], database
     return pairs, notes
 
 
-def _warnings(tables: list[diff.TableDiff]) -> list[tuple]:
+def _warnings(tables: list[diff.TableDiff]) -> list[PreviewWarning]:
     out = []
     for t in tables:
         if t.rows_after is None and t.rows_before:
-            out.append(("table dropped", t.table, None, t.rows_before,
+            out.append(PreviewWarning("table dropped", t.table, None, t.rows_before,
                         f"table {t.table} is dropped with its {_n(t.rows_before, 'row')}"))
             continue
         for column, n in t.values_dropped.items():
-            out.append(("column dropped", t.table, column, n,
+            out.append(PreviewWarning("column dropped", t.table, column, n,
                         f"column {t.table}.{column} is dropped with {_n(n, 'non-NULL value')}"))
         for column, n in t.turned_null.items():
             if not n:
                 continue
             how = " with the new type" if column in t.type_changed else ""
-            out.append(("values turned NULL", t.table, column, n,
+            out.append(PreviewWarning("values turned NULL", t.table, column, n,
                         f"{t.table}.{column}: {_n(n, 'value')} turned NULL{how}"))
         if t.rows_before is not None and t.rows_after is not None and t.removed:
-            out.append(("rows removed", t.table, None, t.removed,
+            out.append(PreviewWarning("rows removed", t.table, None, t.removed,
                         f"{_n(t.removed, 'row')} removed from {t.table}"))
     return out
 
 
-def _not_compared(tables: list[diff.TableDiff]) -> list[tuple]:
-    return [("not compared", t.table, column, None,
+def _not_compared(tables: list[diff.TableDiff]) -> list[PreviewWarning]:
+    return [PreviewWarning("not compared", t.table, column, None,
              f"{t.table}.{column} is added with the default {default}, which may give each row a value of its own: "
              "values the migration writes into it are not told apart from it, so they are not compared")
             for t in tables for column, default in t.not_compared.items()]

@@ -20,7 +20,7 @@ def look(migrator) -> Found:
     if not migrator.db.exists():
         return Found(new=True)
     with migrator.db.connect(write=False) as conn:
-        ledger = migrator._ledger(conn)  # where the runs will find it: the pinned database and schema
+        ledger = migrator.work.ledger(conn)  # where the runs will find it: the pinned database and schema
         rows = ledger.rows()
         read_only = False
         if not migrator.db.owned:

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
-from . import dryrun, lake, pyform, sqlfile, statements
+from . import dryrun, lake, pyform, refusals, sqlfile, statements
 from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
@@ -163,8 +163,8 @@ class Runner:
             try:
                 self.execute(statement, None, kinds, restore=False)
             except (duckdb.Error, errors.MigrationFileError) as exc:
-                failed = errors.MigrationFailed(self.version, statement, getattr(exc, "detail", None) or str(exc),
-                                                self.direction, partial=not self.transactional)
+                failed = refusals.failed(self.version, statement, getattr(exc, "detail", None) or str(exc),
+                                         self.direction, partial=not self.transactional)
                 if isinstance(exc, errors.MigrationFileError):  # refused: it says what to do instead
                     failed.hint = exc.hint
                 raise failed from exc
@@ -189,19 +189,18 @@ class Runner:
             return exc
         where = self._where(exc)
         if isinstance(exc, errors.MigrationFileError):  # refused: it says why, and what to do instead
-            failed = errors.MigrationFailed(self.version, exc.statement, exc.detail, self.direction, where=where)
+            failed = refusals.failed(self.version, exc.statement, exc.detail, self.direction, where=where)
             failed.hint = exc.hint
             return failed
         if self._failure is not None and exc is self._failure[0]:
-            return errors.MigrationFailed(self.version, self._failure[1], str(exc), self.direction, where=where)
+            return refusals.failed(self.version, self._failure[1], str(exc), self.direction, where=where)
         if isinstance(exc, duckdb.Error):  # a statement the session did not run: not ours to name
-            return errors.MigrationFailed(self.version, None, str(exc), self.direction, where=where)
+            return refusals.failed(self.version, None, str(exc), self.direction, where=where)
         message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if not isinstance(exc, Exception):
             message += " (raised by the migration itself: it cannot exit or stop the run, so it failed)"
         # The code raised, not a statement: the last statement it ran is context, not the failure.
-        return errors.MigrationFailed(self.version, None, message, self.direction, where=where,
-                                      last=session.statement)
+        return refusals.failed(self.version, None, message, self.direction, where=where, last=session.statement)
 
     def _where(self, exc: BaseException) -> str | None:
         if self.path is None:
@@ -332,7 +331,7 @@ class Runner:
                     self.conn.execute(sql, parameters) if parameters is not None else self.conn.execute(sql)
             except (duckdb.Error, RuntimeError) as again:
                 self._refused(again)
-                self._broken = errors.MigrationFailed(
+                self._broken = refusals.failed(
                     self.version, sql, f"{errors.first_line(str(exc))} (in `{errors.cut(failed, 60)}`); "
                     "bringing the transaction back to before it, this earlier statement failed on its second "
                     f"run: {errors.first_line(str(again))}", self.direction)

@@ -15,6 +15,7 @@ so quoting, dollar quoting and comments are handled the way DuckDB handles them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -108,6 +109,11 @@ class SqlMigration:
     up: Section
     down: Section | None
     description: str | None = None
+
+
+def checksum(text: str) -> str:
+    """sha256 of the text with line endings normalised (CRLF and LF hash alike)."""
+    return hashlib.sha256(normalize(text).encode()).hexdigest()
 
 
 def normalize(text: str) -> str:

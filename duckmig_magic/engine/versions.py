@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import errors
 from . import pyform, sqlfile
+from .sqlfile import checksum
 
 VERSION_FORMAT = "%Y%m%d_%H%M%S"
 VERSION_RE = re.compile(r"[0-9]{8}_[0-9]{6}")  # fullmatch it
@@ -39,11 +40,6 @@ def slugify(description: str) -> str:
     ascii_ = unicodedata.normalize("NFKD", description).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "_", ascii_.lower()).strip("_")
     return slug[:SLUG_MAX].rstrip("_") or "migration"
-
-
-def checksum(text: str) -> str:
-    """sha256 of the text with line endings normalised (CRLF and LF hash alike)."""
-    return hashlib.sha256(sqlfile.normalize(text).encode()).hexdigest()
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:

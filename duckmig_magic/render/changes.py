@@ -3,28 +3,10 @@ warnings first, then the schema, the rows, the samples and the proposed downgrad
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
+from ..engine import SchemaChange
 from ..errors import PYTHON, Do, Words
 from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, PRE, TABLE, badge, cell, count, error_line, escape,
                      failure_html, html_table, plural, terminal_safe, text_table)
-
-
-class SchemaChange(NamedTuple):
-    kind: str
-    name: str
-    column: str | None
-    change: str
-    before: str | None
-    after: str | None
-
-
-class Warning(NamedTuple):
-    kind: str
-    table: str
-    column: str | None
-    count: int | None
-    message: str
 
 
 SCHEMA_COLUMNS = SchemaChange._fields
@@ -42,14 +24,6 @@ ABSENT = "—"  # a value the row cannot have: after a removed row, before an ad
 NUMBER = f"{CELL};text-align:right;font-variant-numeric:tabular-nums"
 MAX_VALUE = 120
 TITLE = "font-weight:600;margin:10px 0 2px"
-
-
-def schema_changes(p) -> list[SchemaChange]:
-    return [SchemaChange(*r) for r in p.schema_changes]
-
-
-def warnings(p) -> list[Warning]:
-    return [Warning(*w) for w in p.warning_list]
 
 
 def key(t) -> str:
@@ -76,9 +50,9 @@ def text(p) -> str:
         lines.append(f"  the diff below shows only the migrations before it: {', '.join(p.covers)}"
                      if p.covers else "  no diff: the first migration failed")
     if p.warning_list:
-        lines += ["", "warnings:"] + [f"  {w.message}" for w in warnings(p)]
+        lines += ["", "warnings:"] + [f"  {w.message}" for w in p.warning_list]
     if p.covers:
-        lines += ["", "schema:", text_table([c.upper() for c in SCHEMA_COLUMNS], schema_changes(p))
+        lines += ["", "schema:", text_table([c.upper() for c in SCHEMA_COLUMNS], p.schema_changes)
                   if p.schema_changes else "  no change"]
         lines += ["", "rows:", text_table(["TABLE", "KEY", "BEFORE", "AFTER", "ADDED", "REMOVED", "CHANGED",
                                            "UNCHANGED"], [[t.table, key(t), *map(count, counts(t))] for t in p.tables])
@@ -150,7 +124,7 @@ def html(p) -> str:
 def table_names(p) -> list[str]:
     """Tables with a part of their own: those diffed, then any other the schema changes name."""
     names = [t.table for t in p.tables]
-    for r in schema_changes(p):
+    for r in p.schema_changes:
         if r.kind in ("table", "column") and r.name not in names:
             names.append(r.name)
     return names
@@ -177,7 +151,7 @@ def warnings_html(p) -> str:
     if not p.warning_list:
         return ""
     items = "".join(f'<div style="margin:2px 0">{badge("failed", w.kind)} {escape(w.message)}</div>'
-                    for w in warnings(p))
+                    for w in p.warning_list)
     return (f'<div style="border-left:4px solid {COLOURS["failed"]};padding:4px 8px;margin:6px 0">'
             f'<div style="font-weight:600">{plural(len(p.warning_list), "warning")}: data would be lost</div>'
             f'{items}</div>')
@@ -200,14 +174,14 @@ def summary(p) -> str:
 
 def table(p, name: str) -> str:
     """One table's schema changes and its sample of changed rows."""
-    schema = [r for r in schema_changes(p) if r.kind in ("table", "column") and r.name == name]
+    schema = [r for r in p.schema_changes if r.kind in ("table", "column") and r.name == name]
     t = next((t for t in p.tables if t.table == name), None)
     return (html_table(SCHEMA_COLUMNS, schema) if schema else "") + (sample(t) if t is not None else "")
 
 
 def other(p, *, titled: bool = False) -> str:
     """Schema changes of things that are not tables: views, indexes, sequences, macros, schemas."""
-    rows = [r for r in schema_changes(p) if r.kind not in ("table", "column")]
+    rows = [r for r in p.schema_changes if r.kind not in ("table", "column")]
     if not rows:
         return ""
     return (f'<div style="{TITLE}">other changes</div>' if titled else "") + html_table(SCHEMA_COLUMNS, rows)

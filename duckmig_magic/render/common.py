@@ -134,8 +134,7 @@ def error_html(exc: BaseException, words) -> str:
 def ignored_files_as_lines(prefix: str):
     """Show each file that versions/ ignores, and each stored downgrade about to run, as lines on
     stderr, every time, not a warning trace."""
-    from ..engine.trust import StoredDowngrade
-    from ..engine.versions import IgnoredFile
+    from ..engine import IgnoredFile, StoredDowngrade
 
     as_lines = (IgnoredFile, StoredDowngrade)
     with warnings.catch_warnings():

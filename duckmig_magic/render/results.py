@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from .. import commands as c
-from ..engine import StatusReport
-from ..engine.preview import Preview
+from ..engine import Finding, NotRestored, Preview, StatusReport
 from ..errors import PYTHON, Do, Option, Words
 from . import changes, status
-from ..engine.migrator import DOWNGRADE_DIFFERS, UNTRUSTED_PYTHON
 from .common import error_line, plural, terminal_safe, text_table
 from .progress import summary
 
@@ -32,7 +30,7 @@ def _history(r: c.History, words: Words) -> str:
 def _verified(r: c.Verified, words: Words) -> str:
     report = r.report
     lines = [f"{p.version}  {p.state}: "
-             + (status.downgrade_differs(words) if p.state == DOWNGRADE_DIFFERS else error_line(p.detail))
+             + (status.downgrade_differs(words) if p.state is Finding.DOWNGRADE_DIFFERS else error_line(p.detail))
              + (f"\n  hint: {p.hint}" if p.hint else "") for p in report.problems]
     if r.roundtrip:
         lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
@@ -55,8 +53,8 @@ def _here(path: str) -> str:
 
 
 def _restored(r: c.Restored, words: Words) -> str:
-    lines = [f"restored {_here(x.path)}" if x.path else f"{x.version}  not restored: {x.skipped}" for x in r.restored]
-    if any(x.skipped == UNTRUSTED_PYTHON for x in r.restored):
+    lines = [f"restored {_here(x.path)}" if x.path else f"{x.version}  not restored: {x.reason}" for x in r.restored]
+    if any(x.skipped is NotRestored.UNTRUSTED_PYTHON for x in r.restored):
         lines.append(f"hint: read their text in the ledger (its source column), then pass "
                      f"{words(Option('trust_stored_python'))} to write them back")
     return "\n".join(lines or ["nothing to restore: no applied migration's file is missing"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine.lake import limit as lake_limit
+from ..engine import lake_limit
 from ..errors import PYTHON, Do, Words
 from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, TABLE, badge, cell, code_spans, duration, error_line,
                      escape, failure_html, label, plural, terminal_safe, text_table, when)

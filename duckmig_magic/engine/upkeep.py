@@ -1,0 +1,262 @@
+"""Upkeep of the ledger against the files: stamp, repair, restore and verify (with its round trip).
+
+None of these runs a migration for good: ``stamp`` and ``repair`` write ledger
+events only, ``restore`` writes version files only, and ``verify --roundtrip``
+runs migrations inside a transaction that it rolls back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import NamedTuple
+
+from .. import errors
+from . import catalog, interrupts, plan
+from .apply import down_steps, up_steps
+from .database import transaction
+from .runner import Runner
+from .versions import FILE_RE, Script, checksum, write_atomically
+from .workspace import Workspace
+
+
+class Finding(str, Enum):
+    """What ``verify`` found wrong with a migration; the value is what the command prints and its JSON holds."""
+
+    MODIFIED = "modified"
+    MISSING = "missing"
+    FAILED = "failed"
+    DOWNGRADE_DIFFERS = "downgrade differs"  # each interface words its detail
+    SKIPPED = "skipped"
+    IRREVERSIBLE = "irreversible"
+    ROUNDTRIP = "roundtrip"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class Problem(NamedTuple):
+    """What ``verify`` found wrong with one migration."""
+
+    version: str
+    state: Finding
+    detail: str
+    hint: str | None = None  # what to write instead, where the cause tells it (a DuckLake limit, say)
+
+
+@dataclass
+class VerifyReport:
+    problems: list[Problem] = field(default_factory=list)
+    checked: int = 0
+    roundtrip: list[str] = field(default_factory=list)  # versions that round-tripped cleanly
+    replays: int = 0  # transactions replayed after a failed statement that a migration caught
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class NotRestored(str, Enum):
+    """Why ``restore`` left a migration's file unwritten."""
+
+    NO_TEXT = "the ledger holds no text of it (it was applied by an older duckmig, or adopted)"
+    BAD_NAME = "the ledger's file name is not a version file's name"
+    UNTRUSTED_PYTHON = "it is Python code from the database, written back only when trusted"
+    CHECKSUM = "the stored text does not match the checksum it was applied with"
+    EXISTS = "a file of that name exists"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class Restored(NamedTuple):
+    """What ``restore`` did for one migration whose file was gone: its path, or why not."""
+
+    version: str
+    path: str | None
+    skipped: NotRestored | None
+    name: str | None = None  # the file name the ledger gives, where the reason is about it
+
+    @property
+    def reason(self) -> str | None:
+        """Why it was not restored, in a sentence."""
+        if self.skipped is NotRestored.BAD_NAME:
+            return f"the ledger's file name {self.name!r} is not a version file's name"
+        if self.skipped is NotRestored.EXISTS:
+            return f"{self.name} exists"
+        return self.skipped.value if self.skipped else None
+
+
+class Repair(NamedTuple):
+    """What ``repair`` did to one migration's ledger row."""
+
+    version: str
+    action: str
+
+
+def stamp(work: Workspace, version: str) -> list[str]:
+    """Record every migration through ``version`` as applied, running none of them."""
+    scripts = work.scripts.scripts()
+    plan.check_version(version, [s.version for s in scripts])
+    rows = work.rows()
+    todo = [s for s in scripts if s.version <= version
+            and (s.version not in rows or rows[s.version].status != "applied")
+            and not (s.version not in rows and s.is_draft)]
+    for s in todo:
+        s.check()
+    with work.db.connect(write=True) as conn:
+        ledger = work.ensure_ledger(conn)
+        with transaction(conn):
+            for s in todo:
+                ledger.record(version=s.version, description=s.description, kind=s.kind,
+                              checksum=s.checksum, status="applied", execution_ms=None,
+                              downgrade=s.downgrade_source, filename=s.name, source=s.text, event="stamped",
+                              detail=f"stamped through {version}")
+    return [s.version for s in todo]
+
+
+def repair(work: Workspace, report: plan.StatusReport) -> list[Repair]:
+    """Accept the files as they are: new checksums and downgrades for modified files, the file's
+    downgrade where the ledger stores another, failed attempts cleared, rows of missing files
+    forgotten."""
+    changed = [m for m in report if m.state in ("modified", "missing", "failed") or m.downgrade_differs]
+    if not changed:
+        return []
+    scripts = {s.version: s for s in work.scripts.scripts()}
+    for m in changed:
+        if m.state in ("modified", "applied"):
+            scripts[m.version].check()
+    actions = []
+    with work.db.connect(write=True) as conn:
+        ledger = work.ensure_ledger(conn)
+        with transaction(conn):
+            for m in changed:
+                if m.state == "modified":
+                    s = scripts[m.version]
+                    ledger.update(m.version, "repaired", detail="accepted the edited file", checksum=s.checksum,
+                                  downgrade=s.downgrade_source, description=s.description, filename=s.name,
+                                  source=s.text)
+                    actions.append(Repair(m.version, "accepted the edited file"))
+                elif m.state == "missing":
+                    ledger.forget(m.version, "repaired", "forgot the row of a missing file")
+                    actions.append(Repair(m.version, "forgot the row of a missing file"))
+                elif m.state == "failed":
+                    ledger.forget(m.version, "repaired", "cleared the failed attempt")
+                    actions.append(Repair(m.version, "cleared the failed attempt"))
+                else:
+                    s = scripts[m.version]
+                    ledger.update(m.version, "repaired", detail="stored the file's downgrade",
+                                  downgrade=s.downgrade_source)
+                    actions.append(Repair(m.version, "stored the file's downgrade"))
+    return actions
+
+
+def restore(work: Workspace, *, trust_stored_python: bool = False) -> list[Restored]:
+    """Write back the version files of applied migrations whose files are gone, each with the text
+    the ledger stored when it was applied (checked against its checksum). Overwrites nothing and
+    runs nothing; a migration applied before its text was stored cannot be restored, and says so.
+
+    The ledger is data that anyone who can write the database can change, and a version file is
+    code that ``down`` trusts: a Python file is written only with ``trust_stored_python``, as a
+    stored Python downgrade runs only so (see ``trust``)."""
+    rows = work.rows(source=True)
+    scripts = work.scripts.scripts() if work.scripts.exists() else []  # the whole folder may be gone
+    out = []
+    for m in work.status(scripts, rows).by_state("missing"):
+        row = rows[m.version]
+        match = FILE_RE.fullmatch(row.filename or "")
+        if not row.source:
+            out.append(Restored(m.version, None, NotRestored.NO_TEXT))
+        elif not match or match["version"] != m.version:
+            out.append(Restored(m.version, None, NotRestored.BAD_NAME, row.filename))
+        elif match["ext"] == "py" and not trust_stored_python:
+            out.append(Restored(m.version, None, NotRestored.UNTRUSTED_PYTHON))
+        elif checksum(row.source) != row.checksum:
+            out.append(Restored(m.version, None, NotRestored.CHECKSUM))
+        else:
+            path = work.scripts.versions_dir / row.filename
+            if path.exists() or path.is_symlink():
+                out.append(Restored(m.version, None, NotRestored.EXISTS, path.name))
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, row.source)
+            out.append(Restored(m.version, str(path), None))
+    return out
+
+
+_DETAILS = {Finding.MODIFIED: "the file changed since it was applied",
+            Finding.MISSING: "applied, but its file is gone",
+            Finding.DOWNGRADE_DIFFERS: "the ledger stores a downgrade other than the file's; down runs the file's, "
+                                       "repair stores it"}
+
+
+def verify(work: Workspace, *, roundtrip: bool = False) -> VerifyReport:
+    """Check checksums of applied migrations; with ``roundtrip``, run up, down, up for each
+    pending migration inside a transaction that is rolled back, comparing schemas."""
+    scripts = work.scripts.scripts()
+    report = VerifyReport()
+    status = work.status(scripts, work.rows())
+    for m in status:
+        if m.state in ("modified", "missing", "failed"):
+            found = Finding(m.state)
+            detail = _DETAILS.get(found) or f"the last attempt failed: {m.error}"
+            report.problems.append(Problem(m.version, found, detail))
+        elif m.downgrade_differs:
+            report.problems.append(Problem(m.version, Finding.DOWNGRADE_DIFFERS, _DETAILS[Finding.DOWNGRADE_DIFFERS]))
+    report.checked = sum(1 for m in status if m.is_applied)
+    if roundtrip:
+        pending = [s for s in scripts if plan.status_state(status, s.version) in plan.TO_APPLY]
+        _roundtrip(work, pending, report)
+    return report
+
+
+def _roundtrip(work: Workspace, pending: list[Script], report: VerifyReport) -> None:
+    for s in pending:
+        s.load()
+        work.check_sql(s)  # refused before anything runs, as for up
+    if not pending:
+        return
+    with work.scratch() as (conn, place), interrupts.watch(conn) as guard:
+        run = work.runner(conn, guard, place, dry=True)
+        try:
+            with run.transaction(keep=False):
+                _roundtrips(run, pending, report)
+        except errors.TransactionLost:
+            raise  # what it committed is not known: no report can say the database is as it was
+        except errors.MigrationFailed as exc:
+            report.problems.append(Problem(exc.version, Finding.ROUNDTRIP, str(exc).splitlines()[0],
+                                           exc.specific_hint))
+        except errors.PreviewRefused as exc:
+            report.problems.append(Problem(exc.version, Finding.ROUNDTRIP, f"refused `{exc.statement}`: {exc.why}"))
+        except KeyboardInterrupt:
+            raise errors.Interrupted("verify --roundtrip was rolled back") from None
+        finally:
+            report.replays = run.replays
+
+
+def _roundtrips(run: Runner, pending: list[Script], report: VerifyReport) -> None:
+    """Up, down, up for each of ``pending``, comparing the schema after each step."""
+    for s in pending:
+        if not s.transactional:
+            report.problems.append(Problem(s.version, Finding.SKIPPED, "transaction:false: cannot run "
+                                   "inside the rolled-back transaction"))
+            continue
+        before = catalog.snapshot(run.conn)
+        run.run(s.version, up_steps(s), "up", path=s.path)
+        after_up = catalog.snapshot(run.conn)
+        down = down_steps(s.version, s.kind, s.downgrade_source, s.path)
+        if down is None:
+            report.problems.append(Problem(s.version, Finding.IRREVERSIBLE, "no downgrade to check"))
+            continue
+        run.run(s.version, down, "down", path=s.path)
+        restored = catalog.snapshot(run.conn)
+        if restored != before:
+            report.problems.append(Problem(s.version, Finding.ROUNDTRIP, "the downgrade does not restore the "
+                                   "schema: " + catalog.describe_difference(before, restored)))
+            continue
+        run.run(s.version, up_steps(s), "up", path=s.path)
+        if catalog.snapshot(run.conn) != after_up:
+            report.problems.append(Problem(s.version, Finding.ROUNDTRIP, "applying again after the downgrade "
+                                   "gives a different schema"))
+            continue
+        report.roundtrip.append(s.version)

@@ -1,0 +1,42 @@
+"""Every verb is whole: a renderer for its result, a `%migrate` form, a row in the README's table of
+commands; and the errors word as a Migrator call exactly the verbs the Migrator has."""
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from duckmig_magic import Migrator, commands, errors
+from duckmig_magic.magics import PARSERS
+from duckmig_magic.render.results import TEXTS
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+VERBS = sorted(commands.VERBS)
+
+
+@pytest.mark.parametrize("name", VERBS)
+def test_every_verb_has_a_renderer(name):
+    function = commands.VERBS[name].function
+    result = eval(function.__annotations__["return"], vars(commands))  # the one annotation a renderer needs
+    assert result in TEXTS, f"render/results.py TEXTS has no entry for {result.__name__}, what {name} returns"
+
+
+@pytest.mark.parametrize("name", VERBS)
+def test_every_verb_has_a_magic_form(name):
+    assert f"migrate {name}" in PARSERS[name].prog
+
+
+@pytest.mark.parametrize("name", VERBS)
+def test_every_verb_has_a_readme_row(name):
+    assert re.search(rf"^\| `{name}\b", README, re.M), f"README.md's table of commands has no row for {name}"
+
+
+def test_the_errors_know_the_migrators_verbs():
+    methods = {n for n, f in inspect.getmembers(Migrator, inspect.isfunction) if not n.startswith("_")}
+    assert errors.API_VERBS == methods
+
+
+@pytest.mark.parametrize("verb, python", [("repair", "`Migrator.repair()`"), ("init", "`duckmig init`")])
+def test_an_action_is_worded_as_a_call_only_where_the_migrator_has_it(verb, python):
+    assert errors.PYTHON(errors.Do(verb)) == python

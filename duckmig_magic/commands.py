@@ -217,9 +217,13 @@ WHERE = (
 # -- the verbs ------------------------------------------------------------------------------------------
 
 TRUST_STORED_PYTHON = arg("--trust-stored-python", action="store_true",
-                          help="where a migration's file is gone or changed since it was applied, run the Python "
-                               "downgrade stored in the database (it is code: read it first; without this flag "
-                               "it is shown and not run)")
+                          help="where the downgrade stored in the database reverts a migration (its file is gone, "
+                               "or --stored-downgrade) and it is Python, run it (it is code: read it first; without "
+                               "this flag it is shown and not run)")
+STORED_DOWNGRADE = arg("--stored-downgrade", action="store_true",
+                       help="revert with the downgrade the ledger stored when the migration was applied (shown "
+                            "before it runs), where its file changed since; without it, the file's downgrade runs, "
+                            "and a file changed since it was applied is refused")
 OUT_OF_ORDER = arg("--out-of-order", action="store_true", help="as for up")
 ALLOW_DRIFT = arg("--allow-drift", action="store_true", help="as for up")
 
@@ -253,16 +257,19 @@ def up(m: Migrator, args, progress: Progress | None = None) -> Ran:
 
 @verb("revert the newest migration; with TARGET, everything newer than TARGET",
       arg("target", nargs="?", help="keep this version, revert all newer ones; 'base' reverts all"),
-      arg("--steps", type=int, help="revert this many migrations"), TRUST_STORED_PYTHON, progress=True)
+      arg("--steps", type=int, help="revert this many migrations"), STORED_DOWNGRADE, TRUST_STORED_PYTHON,
+      progress=True)
 def down(m: Migrator, args, progress: Progress | None = None) -> Ran:
     return Ran("down", m.down(args.target, steps=args.steps, trust_stored_python=args.trust_stored_python,
-                              progress=progress))
+                              stored_downgrade=args.stored_downgrade, progress=progress))
 
 
-@verb("revert the newest migration and apply it again", OUT_OF_ORDER, ALLOW_DRIFT, TRUST_STORED_PYTHON, progress=True)
+@verb("revert the newest migration and apply it again", OUT_OF_ORDER, ALLOW_DRIFT, STORED_DOWNGRADE, TRUST_STORED_PYTHON,
+      progress=True)
 def redo(m: Migrator, args, progress: Progress | None = None) -> Ran:
     return Ran("redo", m.redo(out_of_order=args.out_of_order, allow_drift=args.allow_drift,
-                              trust_stored_python=args.trust_stored_python, progress=progress))
+                              trust_stored_python=args.trust_stored_python, stored_downgrade=args.stored_downgrade,
+                              progress=progress))
 
 
 @verb("list migrations with their state")

@@ -1198,6 +1198,19 @@ class DriftError(DuckmigError):
                 "back the version the database applied it as); {verify} shows the details")
 
 
+class EditedSinceApplied(DriftError):
+    """A migration to revert whose file changed since it was applied: the file's downgrade may not undo what was
+    applied, and the one the ledger stored is data anyone who can write the database may have written."""
+
+    fields = ("version", "name")
+    message = ("{version} was not reverted: {name} changed since it was applied, so its downgrade may not undo "
+               "what was applied; nothing was reverted")
+    hint = ("restore the file as it was applied (from version control, say) and revert again; or accept the edit "
+            "with {repair}, then the file's downgrade reverts it; or, to revert with the downgrade the ledger stored "
+            "when it was applied (shown before it runs), pass {stored}")
+    actions = {"repair": Do("repair"), "stored": Option("stored_downgrade")}
+
+
 class OutOfOrder(DuckmigError):
     exit_code = EXIT_DRIFT
     fields = ("versions", "newest_applied")

@@ -233,7 +233,7 @@ CASES = [
     C("magic: data path without a value", "%migrate connect ducklake:lake.ducklake --data-path", UsageError, "%migrate connect: argument --data-path: expected one argument\nusage: %migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS] [--data-path DIR] [--option NAME=VALUE] [target]"),
     C("magic: down with nothing applied", "%migrate down", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
     C("magic: down to base with nothing applied", "%migrate down base", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
-    C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'\nusage: %migrate down [--steps STEPS] [--trust-stored-python] [target]"),
+    C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'\nusage: %migrate down [--steps STEPS] [--stored-downgrade] [--trust-stored-python] [target]"),
     C("magic: unknown flag", "%migrate up --force", UsageError, "%migrate up: unrecognized arguments: --force\nusage: %migrate up [--out-of-order] [--allow-drift] [--single-transaction] [target]"),
     C("magic: stamp without a version", "%migrate stamp", UsageError, "%migrate stamp: the following arguments are required: version\nusage: %migrate stamp version"),
     C("magic: up to a non-version", "%migrate up 2025", UsageError, "'2025' is not a version: versions look like 20250710_000001\n  hint: `%migrate status` lists the versions"),

@@ -13,6 +13,8 @@ import textwrap
 import threading
 from datetime import date
 
+import warnings
+
 import duckdb
 import pytest
 
@@ -295,7 +297,7 @@ def test_deleted_file_is_missing_and_still_reverts(project, form):
 
 
 @pytest.mark.parametrize("form", ["sql", "python"])
-def test_file_changed_after_applying_reverts_with_the_stored_downgrade(project, form):
+def test_file_changed_after_applying_reverts_with_the_stored_downgrade_only_when_asked(project, form):
     project.sql(V1, "one", "CREATE TABLE one (x INTEGER);", "DROP TABLE one;")
     if form == "sql":
         project.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
@@ -311,8 +313,11 @@ def test_file_changed_after_applying_reverts_with_the_stored_downgrade(project, 
         python_file(project, V2, "two", 'session.exec("CREATE TABLE other (x INTEGER)")',
                     'session.exec("DROP TABLE other")')
     assert state(m) == {V1: "applied", V2: "modified"}
-    with pytest.warns(StoredDowngrade, match=f"{V2}: {V2}_two.{'sql' if form == 'sql' else 'py'} changed since"):
+    with pytest.raises(errors.EditedSinceApplied):
         m.down(trust_stored_python=form == "python")
+    assert project.tables() == {"one", "two"} | LEDGER and state(m) == {V1: "applied", V2: "modified"}
+    with pytest.warns(StoredDowngrade, match=f"{V2}: {V2}_two.{'sql' if form == 'sql' else 'py'} changed since"):
+        m.down(trust_stored_python=form == "python", stored_downgrade=True)
     assert project.tables() == {"one"} | LEDGER
     assert state(m) == {V1: "applied", V2: "pending"}
 
@@ -450,7 +455,8 @@ def test_redo_applies_the_edited_newest_migration(project):
     m.up()
     project.sql(V2, "two", "CREATE TABLE two (x INTEGER, y INTEGER);", "DROP TABLE two;")
     assert state(m)[V2] == "modified"
-    with pytest.warns(StoredDowngrade, match=f"{V2}_two.sql changed since it was applied, so the downgrade stored"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StoredDowngrade)  # the file's downgrade reverts it, not the stored one
         m.redo()
     assert state(m) == {V1: "applied", V2: "applied"}
     assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 'two'") == [("x",), ("y",)]

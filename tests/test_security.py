@@ -391,15 +391,41 @@ def test_when_the_file_is_gone_a_stored_python_downgrade_runs_only_when_trusted(
     assert marker.exists() and project.tables() == {"tags"} | LEDGER
 
 
-def test_a_file_changed_since_it_was_applied_counts_as_gone(project, cli):
+def test_a_file_changed_since_it_was_applied_is_drift_not_a_cue_for_the_stored_downgrade(project, cli):
     marker = project.root / "ran"
     tampered(project, stored_python(marker), "python")
     (project.versions / f"{V2}_second.sql").write_text("-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 2;\n")
     before = state(project.root)
-    for verb in ("down", "redo"):
-        r = cli(verb, "-d", "app.db")
-        assert r.code == 2 and f"{V2} was not reverted: {V2}_second.sql changed since it was applied" in r.err
-        assert not marker.exists() and state(project.root) == before
+    r = cli("down", "-d", "app.db")
+    assert r.code == 3 and f"{V2} was not reverted: {V2}_second.sql changed since it was applied" in r.err
+    assert "pass --stored-downgrade" in r.err and not marker.exists() and state(project.root) == before
+    # redo is for an edited file: the file's downgrade as it is now reverts it, never the stored code
+    assert cli("redo", "-d", "app.db").code == 0
+    assert not marker.exists() and project.tables() == {"items", "tags"} | LEDGER
+
+
+@pytest.mark.parametrize("interface", ["command", "api"])
+def test_a_ledger_row_rewritten_to_differ_from_its_file_runs_nothing_of_the_database(project, cli, interface):
+    """The file is there and unchanged; the ledger's row was given another checksum and a downgrade that
+    drops a table. The database does not decide whose downgrade runs: down is refused as drift, and the
+    stored downgrade runs only when asked for, after it is shown."""
+    tampered(project, "DROP TABLE items;")
+    project.query("UPDATE duckdb_migrations SET checksum = ? WHERE version = ?", ["0" * 64, V2])
+    before = state(project.root)
+    if interface == "command":
+        r = cli("down", "-d", "app.db")
+        assert (r.code, r.out) == (3, "")
+        assert r.err.startswith(f"duckmig: error: {V2} was not reverted: {V2}_second.sql changed since it was "
+                                "applied")
+    else:
+        with pytest.raises(errors.EditedSinceApplied) as caught:
+            project.migrator().down()
+        assert caught.value.exit_code == 3 and "Migrator.repair()" in str(caught.value)
+    assert state(project.root) == before and project.query("SELECT count(*) FROM items") == [(2,)]
+    r = cli("down", "--stored-downgrade", "-d", "app.db")  # the user's choice, for this run
+    assert r.code == 0 and r.err.startswith(f"duckmig: warning: {V2}: {V2}_second.sql changed since it was applied, "
+                                            "so the downgrade stored in the ledger reverts it:\n    DROP TABLE items;")
+    assert project.tables() == {"tags"} | LEDGER
 
 
 DOWN_FILE = "-- migrate:up\nCREATE TABLE t (x INTEGER);\n\n-- migrate:down\nDROP TABLE t;\n"

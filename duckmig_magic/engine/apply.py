@@ -101,14 +101,15 @@ def up(work: Workspace, planner: Planner, *, single_transaction: bool = False, p
 
 
 def down(work: Workspace, target: str | None, steps: int | None, *, trust_stored_python: bool = False,
-         progress: Progress | None = None) -> list[StepResult]:
-    """Revert as ``plan.down(rows, target, steps)`` says, planned again under the write lock."""
+         stored_downgrade: bool = False, edited: bool = False, progress: Progress | None = None) -> list[StepResult]:
+    """Revert as ``plan.down(rows, target, steps)`` says, planned again under the write lock; which
+    downgrade reverts each is ``downgrade``'s choice."""
     plan.down(work.rows(), target, steps)  # raises before the database is opened to write
     with work.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
         run = Run(work, conn, guard, progress)
         # Planned again after another runner won: only a target means the same thing then.
         return _until_won(run, work.db.wait if target is not None else 0,
-                          lambda: _down_locked(run, target, steps, trust_stored_python))
+                          lambda: _down_locked(run, target, steps, Trust(trust_stored_python, stored_downgrade, edited)))
 
 
 def _up_locked(run: Run, scripts: list[Script], planner: Planner, single_transaction: bool) -> list[StepResult]:
@@ -145,7 +146,7 @@ def _up_locked(run: Run, scripts: list[Script], planner: Planner, single_transac
     return results
 
 
-def _down_locked(run: Run, target: str | None, steps: int | None, trust_stored_python: bool) -> list[StepResult]:
+def _down_locked(run: Run, target: str | None, steps: int | None, given: Trust) -> list[StepResult]:
     todo: list[str] = []
     try:
         run.ledger = run.work.ensure_ledger(run.conn)
@@ -154,8 +155,7 @@ def _down_locked(run: Run, target: str | None, steps: int | None, trust_stored_p
         # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
         scripts = run.work.scripts
         files = {s.version: s for s in scripts.scripts()} if scripts.exists() else {}
-        downs = {version: downgrade(run.work, rows[version], files.get(version), trust_stored_python)
-                 for version in todo}
+        downs = {version: downgrade(run.work, rows[version], files.get(version), given) for version in todo}
         for i, version in enumerate(todo, 1):
             run.guard.check()
             row = rows[version]
@@ -438,14 +438,32 @@ def record_failure(run: Run, record: dict, exc: errors.MigrationFailed, start: f
 # -- reverting ------------------------------------------------------------------------------------
 
 
-def downgrade(work: Workspace, row: Row, script: Script | None, trust_stored_python: bool):
-    """The downgrade of ``row`` by the trust rule (see ``trust``), ready to run; raises if there is none."""
-    if trust.as_applied(row, script):
+@dataclass(frozen=True)
+class Trust:
+    """What the user said, for this run, of downgrades other than the file's as applied:
+    ``python``, run a Python one stored in the ledger; ``stored``, run the stored one although
+    the file is there; ``edited``, run the file's own although it changed since it was applied
+    (redo, whose point is the edit)."""
+
+    python: bool = False
+    stored: bool = False
+    edited: bool = False
+
+
+def downgrade(work: Workspace, row: Row, script: Script | None, given: Trust):
+    """The downgrade of ``row`` by the trust rule (see ``trust``), ready to run; raises if there is none.
+
+    The repository's file is trusted, not the database: while the file is there, its downgrade
+    runs, and a file changed since it was applied is drift unless the user said which to run.
+    The downgrade the ledger stored runs only when the file is gone, or when asked for."""
+    if script is not None and not given.stored and (given.edited or trust.as_applied(row, script)):
         path = script.path
         steps = down_steps(row.version, script.kind, script.downgrade_source, path)
+    elif script is not None and not given.stored and not trust.as_applied(row, script):
+        raise errors.EditedSinceApplied(row.version, script.name)
     else:
         path = work.file_of(row)
-        steps = down_steps(row.version, row.kind, trust.stored(row, script, trust_stored_python), path)
+        steps = down_steps(row.version, row.kind, trust.stored(row, script, given.python), path)
     if steps is None:
         raise errors.IrreversibleMigration(row.version)
     if not callable(steps):

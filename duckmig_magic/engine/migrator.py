@@ -116,19 +116,21 @@ class Migrator:
                         group_seconds=self.group_seconds)
 
     def down(self, target: str | None = None, *, steps: int | None = None, trust_stored_python: bool = False,
-             progress: Progress | None = None) -> list[StepResult]:
+             stored_downgrade: bool = False, progress: Progress | None = None) -> list[StepResult]:
         """Revert one step; with ``target``, everything newer than it (``"base"``: all).
 
-        Each migration is reverted by its file's downgrade while the file is as it
-        was applied; else by the downgrade the ledger stored, shown first in a
-        ``trust.StoredDowngrade`` warning, and if that is Python, only with
+        Each migration is reverted by its file's downgrade; a file changed since it
+        was applied is refused as drift (``errors.EditedSinceApplied``), unless
+        ``stored_downgrade`` asks for the downgrade the ledger stored when it was
+        applied. That one also runs where the file is gone. It is shown first, in a
+        ``StoredDowngrade`` warning, and if it is Python, it runs only with
         ``trust_stored_python``.
         """
         return apply.down(self.work, target, steps, trust_stored_python=trust_stored_python,
-                          progress=progress or self.progress)
+                          stored_downgrade=stored_downgrade, progress=progress or self.progress)
 
     def redo(self, *, out_of_order: bool = False, allow_drift: bool = False, trust_stored_python: bool = False,
-             progress: Progress | None = None) -> list[StepResult]:
+             stored_downgrade: bool = False, progress: Progress | None = None) -> list[StepResult]:
         """Revert the newest applied migration and apply it again, by the rules of ``up``.
 
         Both steps are checked before the first runs, so a redo that could not
@@ -136,7 +138,8 @@ class Migrator:
         pending migrations older than it are out of order, and refused as ``up``
         refuses them (``out_of_order`` lets the redo go on: they stay pending).
         Editing the newest migration's own file is what redo is for: that is
-        not drift. The revert is ``down``'s, ``trust_stored_python`` included.
+        not drift, and the file's downgrade as it is now reverts it, unless
+        ``stored_downgrade`` asks for the one the ledger stored (as ``down``).
         """
         progress = progress or self.progress
         rows, scripts = self.work.rows(), self.scripts.scripts()
@@ -155,7 +158,8 @@ class Migrator:
             raise errors.OutOfOrder(late, newest)
         again(scripts, rows)
         edited = rows[newest].checksum not in (None, next(s for s in scripts if s.version == newest).checksum)
-        reverted = self.down(trust_stored_python=trust_stored_python, progress=progress)
+        reverted = apply.down(self.work, None, None, trust_stored_python=trust_stored_python,
+                              stored_downgrade=stored_downgrade, edited=True, progress=progress)
         # An edit redo applies is recorded with the apply, in its event's detail.
         noted = {newest: "redo: the file was edited since it was applied"} if edited else {}
         try:

@@ -1,13 +1,15 @@
 """Which downgrade reverts a migration: its file's, or the one the ledger stored.
 
 The ledger is data, and anyone who can write the database file can write it;
-the version files are the reviewed code. So while a migration's file is there
-as it was applied (its checksum is the ledger's), the file's own downgrade
-runs, and a stored downgrade that differs from it is only reported, by
-``status`` and ``verify``. The stored downgrade runs only when the file as
-applied is gone (deleted, or changed since): it is shown before it runs, and a
-stored Python downgrade, which is code, runs only when the caller trusts it
-(``trust_stored_python``).
+the version files are the reviewed code. So while a migration's file is there,
+its own downgrade runs: nothing the database says runs in its place. A stored
+downgrade that differs from the file's is only reported, by ``status`` and
+``verify``; a file changed since it was applied (its checksum is not the
+ledger's) is drift, which ``down`` refuses (``apply.downgrade``) unless the user
+says for that run which downgrade to run. The stored downgrade runs only when
+the file is gone, or when asked for (``--stored-downgrade``): it is shown before
+it runs, and a stored Python downgrade, which is code, runs only when the
+caller trusts it (``trust_stored_python``).
 """
 
 from __future__ import annotations

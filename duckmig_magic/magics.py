@@ -169,7 +169,7 @@ class Duckmig(Magics):
             view = self._preview_cell(m, saved.script) if args.preview else None
             if not args.apply:
                 return view
-            if saved.version in {x.version for x in m.status().by_state("applied")}:
+            if saved.applied:  # as save read the ledger: it is read once more only by what runs
                 # Nothing to run, even while other files are missing (a Run All that restores them).
                 print(f"nothing to apply: {saved.version} is applied")
                 return view

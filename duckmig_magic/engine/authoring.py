@@ -29,6 +29,7 @@ _PY_HEADER = re.compile(r"^# (duckmig-source): ?(.*)$")
 class Saved:
     action: str  # "created", "updated", "unchanged" or "restored" (its file was gone; the ledger knows its version)
     script: Script
+    applied: bool = False  # the ledger has its version applied, as the file now is
 
     @property
     def path(self) -> Path:
@@ -98,6 +99,7 @@ class Planned:
     script: Script | None  # the file it updates or leaves; None for a new one
     version: str | None = None  # the version a new file must get; None: the next free one
     reserved: frozenset[str] = frozenset()  # versions a new file must not get: the ledger's, whose files are gone
+    applied: bool = False  # the ledger has this version applied with the text the file will hold
 
 
 def save(directory: ScriptDirectory, slug: str, body: str, **kw) -> Saved:
@@ -146,7 +148,7 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
         new_body, new_desc, _ = decompose(text, kind)
         if (old_body, old_desc) == (new_body, new_desc):
             # a different source line alone is no change
-            return Planned("unchanged", slug, kind, text, description, script)
+            return Planned("unchanged", slug, kind, text, description, script, applied=script.version in applied)
         # Where a migration was born (or that it was born nowhere known) stays in its file, so putting a
         # text back restores its bytes.
         text = compose(body, kind, description=description, source=old_source)
@@ -191,13 +193,14 @@ def _restore(directory: ScriptDirectory, gone: list[Recorded], slug: str, body: 
                                                    slug, kind),
                                             max((v for v in applied if v < recorded.version), default="base"))
     validate(checked, kind, where or recorded.filename, recorded.version)
-    return Planned("restored", slug, kind, text, description, None, recorded.version)
+    return Planned("restored", slug, kind, text, description, None, recorded.version,
+                   applied=recorded.status == "applied" and recorded.checksum in (None, checksum(text)))
 
 
 def write(directory: ScriptDirectory, planned: Planned) -> Saved:
     """Do what ``prepare`` planned."""
     if planned.action == "unchanged":
-        return Saved("unchanged", planned.script)
+        return Saved("unchanged", planned.script, planned.applied)
     if planned.action == "updated":
         script = planned.script
         write_atomically(script.path, planned.text)
@@ -205,6 +208,6 @@ def write(directory: ScriptDirectory, planned: Planned) -> Saved:
     created = directory.create(planned.description or planned.slug.replace("_", " "), lambda _v: planned.text,
                                kind=planned.kind, slug=planned.slug, version=planned.version,
                                reserved=planned.reserved)
-    return Saved(planned.action, created)
+    return Saved(planned.action, created, planned.applied)
 
 

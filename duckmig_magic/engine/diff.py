@@ -51,7 +51,19 @@ class ColumnPair:
 
     @property
     def name(self) -> str:
-        return (self.after or self.before).name
+        return self.now.name if self.after is not None else self.was.name
+
+    @property
+    def was(self) -> Column:
+        """The column before; only for a pair that has one (not an added column)."""
+        assert self.before is not None
+        return self.before
+
+    @property
+    def now(self) -> Column:
+        """The column after; only for a pair that has one (not a dropped column)."""
+        assert self.after is not None
+        return self.after
 
     @property
     def compared(self) -> bool:
@@ -59,7 +71,7 @@ class ColumnPair:
 
     @property
     def type_changed(self) -> bool:
-        return self.compared and self.before.type != self.after.type
+        return self.compared and self.was.type != self.now.type
 
 
 @dataclass
@@ -76,11 +88,23 @@ class Pair:
 
     @property
     def label(self) -> str:
-        return (self.after or self.before).label
+        return self.now.label if self.after is not None else self.was.label
+
+    @property
+    def was(self) -> Table:
+        """The table before; only for a pair that has one (not a created table)."""
+        assert self.before is not None
+        return self.before
+
+    @property
+    def now(self) -> Table:
+        """The table after; only for a pair that has one (not a dropped table)."""
+        assert self.after is not None
+        return self.after
 
     @property
     def renamed(self) -> bool:
-        return bool(self.before and self.after and not self.replaced and self.before.label != self.after.label)
+        return bool(self.before and self.after and not self.replaced and self.was.label != self.now.label)
 
     @property
     def compared(self) -> list[ColumnPair]:
@@ -103,7 +127,7 @@ class Pair:
     def schema_changed(self) -> bool:
         return (self.replaced or self.renamed or any(not c.compared or c.renamed or c.before != c.after
                                                      for c in self.columns)
-                or self.before.primary_key != self.after.primary_key)
+                or self.was.primary_key != self.now.primary_key)
 
     def names(self) -> set[str]:
         """The names a person may call this table by."""
@@ -148,8 +172,8 @@ def match(before: dict[int, Table], after: dict[int, Table], renames) -> list[Pa
     pairs = [Pair(b, after.get(oid)) for oid, b in before.items()]
     unmatched = {(t.schema, t.name): t for oid, t in after.items() if oid not in before}
     for p in pairs:
-        if p.after is None and (p.before.schema, p.before.name) in unmatched:
-            p.after, p.replaced = unmatched.pop((p.before.schema, p.before.name)), True
+        if p.after is None and (p.was.schema, p.was.name) in unmatched:
+            p.after, p.replaced = unmatched.pop((p.was.schema, p.was.name)), True
     pairs = sorted(pairs + [Pair(None, t) for t in unmatched.values()], key=lambda p: p.label)
     renamed: dict[int, list[tuple[str, str]]] = {}
     for name, steps in renames.items():
@@ -200,12 +224,12 @@ def followed(before: dict[int, Table], after: dict[int, Table], ran: list[str], 
 def _match_columns(p: Pair, renames: list[tuple[str, str]]) -> list[ColumnPair]:
     """The columns kept, in the order of the table after; then those dropped; then those added."""
     if p.before is None:
-        return [ColumnPair(None, c) for c in p.after.columns]
+        return [ColumnPair(None, c) for c in p.now.columns]
     if p.after is None:
-        return [ColumnPair(c, None) for c in p.before.columns]
+        return [ColumnPair(c, None) for c in p.was.columns]
     by_after, dropped = {}, []
-    after_cols = {c.name.lower(): c for c in p.after.columns}
-    for c in p.before.columns:
+    after_cols = {c.name.lower(): c for c in p.now.columns}
+    for c in p.was.columns:
         name = c.name
         for old, new in renames:
             if name.lower() == old.lower():
@@ -215,8 +239,8 @@ def _match_columns(p: Pair, renames: list[tuple[str, str]]) -> list[ColumnPair]:
             by_after[match.name] = ColumnPair(c, match, renamed=match.name.lower() != c.name.lower())
         else:
             dropped.append(ColumnPair(c, None))
-    return ([by_after[c.name] for c in p.after.columns if c.name in by_after] + dropped
-            + [ColumnPair(None, c) for c in p.after.columns if c.name not in by_after])
+    return ([by_after[c.name] for c in p.now.columns if c.name in by_after] + dropped
+            + [ColumnPair(None, c) for c in p.now.columns if c.name not in by_after])
 
 
 def find(pairs: list[Pair], name: tuple[str, ...]) -> Pair | None:
@@ -286,7 +310,7 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
         if p.replaced:
             rows.append(SchemaChange("table", p.label, None, "replaced", None, None))
         if p.renamed:
-            rows.append(SchemaChange("table", p.label, None, "renamed", p.before.label, p.after.label))
+            rows.append(SchemaChange("table", p.label, None, "renamed", p.was.label, p.now.label))
         for c in p.columns:
             b, a = c.before, c.after
             if b is None:
@@ -303,9 +327,9 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
                 if b.nullable != a.nullable:
                     rows.append(SchemaChange("column", p.label, a.name, "nullability changed",
                                  "NULL" if b.nullable else "NOT NULL", "NULL" if a.nullable else "NOT NULL"))
-        if p.before.primary_key != p.after.primary_key:
-            rows.append(SchemaChange("table", p.label, None, "primary key changed", _cols(p.before.primary_key),
-                         _cols(p.after.primary_key)))
+        if p.was.primary_key != p.now.primary_key:
+            rows.append(SchemaChange("table", p.label, None, "primary key changed", _cols(p.was.primary_key),
+                         _cols(p.now.primary_key)))
     whole = {t.qualified_label for p in pairs if p.before is None or p.after is None
              for t in (p.before or p.after,)}
     for key in sorted(set(before_objects) | set(after_objects)):
@@ -415,13 +439,13 @@ class RowDiffer:
         for c in p.columns:
             if c.before is not None:
                 continue
-            default = c.after.default
+            default = c.now.default
             if default is None:
                 c.fill = "NULL"
             elif self._varies(default):
                 d.not_compared[c.name] = default
             else:
-                c.fill = f"CAST(({default}) AS {c.after.type})"
+                c.fill = f"CAST(({default}) AS {c.now.type})"
 
     def _varies(self, default: str) -> bool:
         """Whether an expression may give each row a value of its own: it calls a function that DuckDB
@@ -442,29 +466,29 @@ class RowDiffer:
 
         cols = [f"{self._before_expr(p.column(k))} AS k{j}" for j, k in enumerate(p.key)]
         cols.append(f"{_hash([self._before_expr(c, nulls=True) for c in p.values])} AS h")
-        cols += [f"{quote(c.before.name)} IS NOT NULL AS nn{j}" for j, c in enumerate(p.values) if c.type_changed]
-        sql = f"CREATE TABLE {target} AS SELECT {', '.join(cols)}, rowid::{{}} AS rid FROM {p.before.qualified}"
+        cols += [f"{quote(c.was.name)} IS NOT NULL AS nn{j}" for j, c in enumerate(p.values) if c.type_changed]
+        sql = f"CREATE TABLE {target} AS SELECT {', '.join(cols)}, rowid::{{}} AS rid FROM {p.was.qualified}"
         try:  # rowids fit 32 bits in all but giant tables: the snapshot takes a sixth less memory
             d.rows_before = self.before.execute(sql.format("UINTEGER")).fetchone()[0]
         except duckdb.Error:
             d.rows_before = self.before.execute(sql.format("BIGINT")).fetchone()[0]
-        dropped = [c.before.name for c in p.columns if c.after is None]
+        dropped = [c.was.name for c in p.columns if c.after is None]
         if dropped:
             counts = self.before.execute(f"SELECT {', '.join(f'count({quote(c)})' for c in dropped)} "
-                                         f"FROM {p.before.qualified}").fetchone()
+                                         f"FROM {p.was.qualified}").fetchone()
             d.values_dropped = {c: n for c, n in zip(dropped, counts) if n}
 
     @staticmethod
     def _before_expr(c: ColumnPair, nulls: bool = False) -> str:
-        q = quote(c.before.name)
+        q = quote(c.was.name)
         if not c.type_changed:
             return q
-        cast = f"TRY_CAST({q} AS {c.after.type})"
+        cast = f"TRY_CAST({q} AS {c.now.type})"
         return f"{cast}, {q} IS NULL" if nulls else cast
 
     @staticmethod
     def _after_expr(c: ColumnPair, nulls: bool = False) -> str:
-        q = quote(c.after.name)
+        q = quote(c.now.name)
         return f"{q}, {q} IS NULL" if nulls and c.type_changed else q
 
     # -- keyed tables ------------------------------------------------------------------------
@@ -489,9 +513,9 @@ class RowDiffer:
                 + (", b.h IS NOT DISTINCT FROM a.h AS added_only" if written else "")
                 + f" FROM (SELECT * FROM {snap}{b_where}) b FULL JOIN "
                 f"(SELECT {', '.join(f'{e} AS {k}' for e, k in zip(after_keys, keys))}, {after_hash} AS h, "
-                "rowid AS rid" + "".join(f", {quote(c.after.name)} IS NOT NULL AS nn{j}" for j, c in typed)
+                "rowid AS rid" + "".join(f", {quote(c.now.name)} IS NOT NULL AS nn{j}" for j, c in typed)
                 + (f", ({written}) AS w" if written else "")
-                + f" FROM {p.after.qualified}{a_where}) a ON {on} "
+                + f" FROM {p.now.qualified}{a_where}) a ON {on} "
                 "WHERE b.h IS DISTINCT FROM a.h" + (" OR a.w" if written else ""))
             self.after.execute(f"CREATE TEMP TABLE {changes} AS {sql}" if part == 0 else f"INSERT INTO {changes} {sql}",
                                b_params + a_params)
@@ -519,10 +543,10 @@ class RowDiffer:
     def _check_unique(self, p: Pair, snap: str, keys, after_keys, cut: "Slices") -> None:
         """A key the user names must be unique on both sides, or the counts would be wrong."""
         sides = []
-        if tuple(p.column(k).before.name for k in p.key) != p.before.primary_key:
+        if tuple(p.column(k).was.name for k in p.key) != p.was.primary_key:
             sides.append(("before", snap, keys))
-        if tuple(p.key) != p.after.primary_key:
-            sides.append(("after", p.after.qualified, after_keys))
+        if tuple(p.key) != p.now.primary_key:
+            sides.append(("after", p.now.qualified, after_keys))
         for side, source, exprs in sides:
             for part in range(cut.parts):
                 where, params = cut.where(exprs, part)
@@ -538,7 +562,7 @@ class RowDiffer:
 
         if parts == 1:
             return Slices(1)
-        type_ = p.column(p.key[0]).after.type
+        type_ = p.column(p.key[0]).now.type
         # Whole vectors sampled: cheap, and enough of them that the parts come out near equal.
         percent = min(100.0, 100.0 * 150 * 2048 / max(rows, 1))
         fractions = ", ".join(str(i / parts) for i in range(1, parts))  # must be constants
@@ -564,7 +588,7 @@ class RowDiffer:
             where = f" WHERE h % {parts} = {part}" if parts > 1 else ""
             sql = (f"SELECT h, coalesce(b.n, 0) AS nb, coalesce(a.n, 0) AS na FROM "
                    f"(SELECT h, count(*) AS n FROM {snap}{where} GROUP BY h) b FULL JOIN "
-                   f"(SELECT h, count(*) AS n FROM (SELECT {after_hash} AS h FROM {p.after.qualified}){where} "
+                   f"(SELECT h, count(*) AS n FROM (SELECT {after_hash} AS h FROM {p.now.qualified}){where} "
                    "GROUP BY h) a USING (h) WHERE coalesce(b.n, 0) <> coalesce(a.n, 0)")
             self.after.execute(f"CREATE TEMP TABLE {changes} AS {sql}" if part == 0 else f"INSERT INTO {changes} {sql}")
         d.removed, d.added = self.after.execute(
@@ -575,12 +599,12 @@ class RowDiffer:
         if p.filled:  # no row to pair it with: count the values written, over the whole table
             counts = self.after.execute(
                 f"SELECT {', '.join(f'count(*) FILTER (WHERE {_written([c])})' for c in p.filled)} "
-                f"FROM {p.after.qualified}").fetchone()
+                f"FROM {p.now.qualified}").fetchone()
             d.column_changes = {c.name: n for c, n in zip(p.filled, counts)}
         picked = {}
         for change, n in _split(self.sample, {"removed": d.removed, "added": d.added}):
             source, more = (f"(SELECT h, rid FROM {snap})", "nb - na") if change == "removed" else \
-                (f"(SELECT {after_hash} AS h, rowid AS rid FROM {p.after.qualified})", "na - nb")
+                (f"(SELECT {after_hash} AS h, rowid AS rid FROM {p.now.qualified})", "na - nb")
             rids = self.after.execute(
                 f"SELECT s.rid FROM {source} s JOIN {changes} m ON s.h = m.h AND {more} > 0 "
                 f"QUALIFY row_number() OVER (PARTITION BY s.h ORDER BY s.rid) <= {more} "
@@ -621,27 +645,27 @@ class RowDiffer:
                 rids = self.after.execute(f"SELECT string_agg(brid::VARCHAR, ',') FROM duckmig_preview_d{i} "
                                           "WHERE change = 'changed'").fetchone()[0]
                 exprs = [f"{self._before_expr(c)} AS c{j}"
-                         + (f", {quote(c.before.name)} IS NULL AS z{j}" if c.type_changed else "")
+                         + (f", {quote(c.was.name)} IS NULL AS z{j}" if c.type_changed else "")
                          for j, c in enumerate(p.values)]
                 self.before.execute(f"CREATE TABLE {store}.v{i} AS SELECT rowid AS rid, {', '.join(exprs)} "
-                                    f"FROM {p.before.qualified} WHERE rowid IN "
+                                    f"FROM {p.was.qualified} WHERE rowid IN "
                                     "(SELECT unnest(string_split(?, ','))::BIGINT)", [rids])
         for i, p in enumerate(pairs):
             d = diffs[id(p)]
             if i in counted:
-                tests = [f"v.c{j} IS DISTINCT FROM a.{quote(c.after.name)}"
-                         + (f" OR v.z{j} <> (a.{quote(c.after.name)} IS NULL)" if c.type_changed else "")
+                tests = [f"v.c{j} IS DISTINCT FROM a.{quote(c.now.name)}"
+                         + (f" OR v.z{j} <> (a.{quote(c.now.name)} IS NULL)" if c.type_changed else "")
                          for j, c in enumerate(p.values)]
-                tests += [f"a.{quote(c.after.name)} IS DISTINCT FROM {c.fill}" for c in p.filled]
+                tests += [f"a.{quote(c.now.name)} IS DISTINCT FROM {c.fill}" for c in p.filled]
                 # A value that became NULL is lost whatever did it: a new type (counted with the
                 # keys) or an UPDATE, such as a backfill that turns 'unknown' into NULL.
                 kept_type = [(j, c) for j, c in enumerate(p.values) if not c.type_changed]
-                tests += [f"v.c{j} IS NOT NULL AND a.{quote(c.after.name)} IS NULL" for j, c in kept_type]
+                tests += [f"v.c{j} IS NOT NULL AND a.{quote(c.now.name)} IS NULL" for j, c in kept_type]
                 store_join = f"JOIN {store}.v{i} v ON v.rid = d.brid " if p.values else ""
                 counts = self.after.execute(
                     f"SELECT {', '.join(f'count(*) FILTER (WHERE {t})' for t in tests)} "
                     f"FROM duckmig_preview_d{i} d {store_join}"
-                    f"JOIN {p.after.qualified} a ON a.rowid = d.arid WHERE d.change = 'changed'").fetchone()
+                    f"JOIN {p.now.qualified} a ON a.rowid = d.arid WHERE d.change = 'changed'").fetchone()
                 changes = len(p.values) + len(p.filled)
                 d.column_changes = {c.name: n for c, n in zip(p.values + p.filled, counts[:changes])}
                 d.turned_null.update({c.name: n for (_, c), n in zip(kept_type, counts[changes:])})
@@ -660,7 +684,7 @@ class RowDiffer:
         if not p.filled or not arids:
             return set()
         found = self.after.execute(
-            f"SELECT {', '.join(f'bool_or({_written([c])})' for c in p.filled)} FROM {p.after.qualified} "
+            f"SELECT {', '.join(f'bool_or({_written([c])})' for c in p.filled)} FROM {p.now.qualified} "
             "WHERE rowid IN (SELECT unnest(?))", [arids]).fetchone()
         return {c.name for c, w in zip(p.filled, found) if w}
 
@@ -668,18 +692,18 @@ class RowDiffer:
         """The sample as rows: key, kind of change, then each shown column before and after.
 
         An added column shows its value after alone: before, the row had no such column."""
-        before_at = {c.name: i for i, c in enumerate(p.before.columns)}
-        after_at = {c.name: i for i, c in enumerate(p.after.columns)}
+        before_at = {c.name: i for i, c in enumerate(p.was.columns)}
+        after_at = {c.name: i for i, c in enumerate(p.now.columns)}
         only_changed = all(change == "changed" for change, _ in rows)
 
         def differs(c: ColumnPair) -> bool:
             if d.column_changes is not None:
                 return bool(d.column_changes.get(c.name))
-            return any(befores[r[-2]][before_at[c.before.name]] != afters[r[-1]][after_at[c.after.name]]
+            return any(befores[r[-2]][before_at[c.was.name]] != afters[r[-1]][after_at[c.now.name]]
                        for _, r in rows)
 
         # Changed rows show the columns that changed; added or removed rows show every column.
-        shown = [(c.before and c.before.name, c.after and c.after.name) for c in p.columns
+        shown = [(c.before and c.was.name, c.after and c.now.name) for c in p.columns
                  if c.name not in p.key and (not only_changed or (c.compared and differs(c)) or c.name in written)]
         d.sample_columns = list(p.key) + ["_change"] + _value_names(shown)
         d.sample = []
@@ -718,7 +742,7 @@ def _value_names(shown) -> list[str]:
 
 def _written(filled: list[ColumnPair]) -> str:
     """SQL true where a row holds, in one of the added columns ``filled``, a value other than its fill."""
-    return " OR ".join(f"{quote(c.after.name)} IS DISTINCT FROM {c.fill}" for c in filled)
+    return " OR ".join(f"{quote(c.now.name)} IS DISTINCT FROM {c.fill}" for c in filled)
 
 
 def _hash(exprs: list[str]) -> str:

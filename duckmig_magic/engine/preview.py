@@ -334,14 +334,14 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
             cannot.append(f"{kind} {name} is dropped: write its CREATE {kind.upper()} again")
         else:
             cannot.append(f"{kind} {name} is changed: write its earlier definition again")
-    dropped_tables = [f"DROP TABLE {p.after.sql_name};"
-                      for p in sorted((p for p in pairs if p.before is None), key=lambda p: -p.after.oid)]
+    dropped_tables = [f"DROP TABLE {p.now.sql_name};"
+                      for p in sorted((p for p in pairs if p.before is None), key=lambda p: -p.now.oid)]
     constraints = _constraints_changed(before_objects, after_objects)
     # DuckDB alters a table that a foreign key references only to add a column or change a default.
     pinned: dict[str, list[str]] = {}
     for p in pairs:
         if p.before is not None and p.after is not None:
-            for name in p.after.references:
+            for name in p.now.references:
                 pinned.setdefault(name.lower(), []).append(p.label)
     for p in pairs:
         t = counts.get(p.label)
@@ -388,18 +388,18 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
                                  + ("DROP NOT NULL;" if b.nullable else "SET NOT NULL;"), True))
                 if c.renamed:
                     undo.append((f"ALTER TABLE {table} RENAME COLUMN {q(a.name)} TO {q(b.name)};", True))
-        if p.before.primary_key != p.after.primary_key:
+        if p.was.primary_key != p.now.primary_key:
             cannot.append(f"the primary key of {p.label} changed: recreate the table to change it back")
-        if p.after.qualified_label in constraints:
-            cannot.append(f"the constraints of {p.label} changed ({constraints[p.after.qualified_label]}): "
+        if p.now.qualified_label in constraints:
+            cannot.append(f"the constraints of {p.label} changed ({constraints[p.now.qualified_label]}): "
                           "recreate the table to change them back")
         if p.renamed and lake:
-            undo.insert(0, (f"ALTER TABLE {p.after.sql_name} RENAME TO {q(p.before.name)};", True))
+            undo.insert(0, (f"ALTER TABLE {p.now.sql_name} RENAME TO {q(p.was.name)};", True))
         elif p.renamed:
-            undo.append((f"ALTER TABLE {table} RENAME TO {q(p.before.name)};", True))
+            undo.append((f"ALTER TABLE {table} RENAME TO {q(p.was.name)};", True))
         if not_null:
             undo = _not_null_first(undo, not_null, p.label, p.renamed, cannot)
-        referencing = sorted({r for r in pinned.get(p.after.name.lower(), []) if r != p.label})
+        referencing = sorted({r for r in pinned.get(p.now.name.lower(), []) if r != p.label})
         refused = [sql for sql, structural in undo if structural and referencing]
         if refused:
             cannot.append(f"{p.label} is referenced by a foreign key of {', '.join(referencing)}, and DuckDB "

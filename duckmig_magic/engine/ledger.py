@@ -74,12 +74,14 @@ _FOLLOWS = """CASE event
                       OR (status = 'pending' AND before IN ('applied', 'failed'))
     ELSE false END"""
 # Each odd shape of an event (``errors.OddLedger``'s problems), as a condition on its row, which also
-# holds ``before`` and ``before_checksum`` (its version's previous event's), ``numbered`` (how many
-# events share its seq) and ``first_written`` (the seq of the first event written with a runner). The
-# first of these that any event has is the one named; statuses are ``rows``' to judge.
+# holds ``before`` and ``before_checksum`` (its version's previous event's); and, where a shape is
+# cheaper told from the whole ledger, the aggregate that is not 0 when some event has it. The first
+# of these that any event has is the one named.
+_DUPLICATE = "seq IN (SELECT seq FROM {table} GROUP BY seq HAVING count(*) > 1)"
+_FIRST_WRITTEN = "(SELECT min(seq) FROM {table} WHERE runner IS NOT NULL)"
 _SHAPES = (
     ("null seq", "seq IS NULL"),
-    ("duplicate seq", "numbered > 1"),
+    ("duplicate seq", _DUPLICATE, "count(seq) - count(DISTINCT seq)"),
     ("seq range", f"seq < 1 OR seq > {MAX_SEQ}"),
     ("null version", "version IS NULL"),
     ("null event", "event IS NULL OR status IS NULL OR occurred_at IS NULL"),
@@ -88,7 +90,8 @@ _SHAPES = (
     ("kind", "kind NOT IN ('sql', 'python')"),
     ("time", "occurred_at < TIMESTAMP '2000-01-01' OR occurred_at > {latest}"),
     ("duration", "NOT isfinite(execution_ms) OR execution_ms < 0 OR NOT isfinite(attempt_ms) OR attempt_ms < 0"),
-    ("runner", "runner IS NULL AND seq > first_written"),
+    ("runner", f"runner IS NULL AND seq > {_FIRST_WRITTEN}",
+     "COALESCE(max(seq) FILTER (WHERE runner IS NULL) > min(seq) FILTER (WHERE runner IS NOT NULL), false)::INTEGER"),
     ("order", f"runner IS NOT NULL AND NOT ({_FOLLOWS})"),
     # A state that runs without a checksum hides every edit of its file: only a row adopted from an
     # older ledger (the seed's has none) may lack one, and the events that carry its state on.
@@ -243,10 +246,10 @@ def _counted(count: int, seq: int | None) -> str:
     return plural(count, "event") + (f" (the newest seq {seq})" if seq is not None else "")
 
 
-def _where(first: dict, count: int) -> str:
-    """Where an odd shape is: its first event, by seq and version, and how many more there are."""
-    seq = "seq NULL" if first["seq"] is None else f"seq {first['seq']}"
-    version = f"version {first['version']}" if first["version"] is not None else "no version"
+def _where(first: tuple, count: int) -> str:
+    """Where an odd shape is: its first event (seq, version), and how many more there are."""
+    seq = "seq NULL" if first[0] is None else f"seq {first[0]}"
+    version = f"version {first[1]}" if first[1] is not None else "no version"
     more = f" and {count - 1} more" if count > 1 else ""
     return f"{seq} ({version}){more}"
 
@@ -387,27 +390,35 @@ class Ledger:
 
     def _check_events(self) -> None:
         """Raise ``errors.OddLedger`` (or ``UnknownLedgerStatus``) naming the first odd shape any event
-        has (``_SHAPES``): one scan of the ledger, whatever its size. Notes the events' count and
-        newest seq, which the check by effect of a section outside a transaction starts from."""
+        has (``_SHAPES``): one scan of the ledger, whatever its size, that only counts; the event to
+        name is looked for only when there is one. Notes the events' count and newest seq, which the
+        check by effect of a section outside a transaction starts from."""
         latest = sql_value(utcnow() + timedelta(days=1))  # a clock a little ahead is no forgery
-        shapes = [(name, condition.replace("{latest}", latest)) for name, condition in _SHAPES]
-        found = ", ".join(f"count(*) FILTER (WHERE {c}), first(struct_pack(seq, version, status) "
-                          f"ORDER BY seq NULLS FIRST) FILTER (WHERE {c})" for _, c in shapes)
-        row = self.conn.execute(
-            f"SELECT count(*), max(seq), {found} FROM (SELECT *, "
-            "COALESCE(lag(status) OVER (PARTITION BY version ORDER BY seq), 'pending') AS before, "
-            "lag(checksum) OVER (PARTITION BY version ORDER BY seq) AS before_checksum, "
-            "count(*) OVER (PARTITION BY seq) AS numbered, "
-            "min(seq) FILTER (WHERE runner IS NOT NULL) OVER () AS first_written "
-            f"FROM {self.quoted})").fetchone()
+        shapes = [(name, condition.replace("{latest}", latest).replace("{table}", self.quoted), *aggregate)
+                  for name, condition, *aggregate in _SHAPES]
+        counts = ", ".join(aggregate[0] if aggregate else f"count(*) FILTER (WHERE {c})" for _, c, *aggregate in shapes)
+        row = self.conn.execute(f"SELECT count(*), max(seq), {counts} FROM ({self._events_sql()})").fetchone()
         self._mark = (row[0], row[1], None)
-        for i, (problem, _) in enumerate(shapes):
-            count, first = row[2 + 2 * i], row[3 + 2 * i]
+        for (problem, condition, *_), count in zip(shapes, row[2:]):
             if count:
                 self._mark = None
+                first = self.conn.execute(
+                    f"SELECT seq, version, status FROM ({self._events_sql()}) WHERE {condition} "
+                    "ORDER BY seq NULLS FIRST LIMIT 1").fetchone()
                 if problem == "status":
-                    raise errors.UnknownLedgerStatus(self.name, {first["status"]: [first["version"] or "?"]})
+                    raise errors.UnknownLedgerStatus(self.name, {first[2]: [first[1] or "?"]})
                 raise errors.OddLedger(self.name, problem, _where(first, count))
+
+    def _events_sql(self) -> str:
+        """The events with what ``_SHAPES`` judge them by: their version's previous event's status
+        and checksum. Ordered only where a version has several events: most have one, and sorting
+        them all would cost more than the rest of the check."""
+        columns = "seq, version, event, status, occurred_at, kind, checksum, execution_ms, attempt_ms, runner"
+        several = f"version IN (SELECT version FROM {self.quoted} GROUP BY version HAVING count(*) > 1)"
+        return (f"SELECT {columns}, 'pending' AS before, NULL AS before_checksum FROM {self.quoted} "
+                f"WHERE version IS NULL OR NOT {several} UNION ALL "
+                f"SELECT {columns}, COALESCE(lag(status) OVER v, 'pending'), lag(checksum) OVER v "
+                f"FROM {self.quoted} WHERE {several} WINDOW v AS (PARTITION BY version ORDER BY seq)")
 
     def ready(self) -> bool:
         """Whether the ledger is current and, on a shared catalog, has its lock: nothing to ensure."""

@@ -405,12 +405,12 @@ def lake_parts():
 def fill_ledger(database: str, directory: str) -> int:
     """10,000 applied rows, fast: ``stamp`` the first version so the engine makes its ledger, then
     insert the others in one statement with what the engine records of each (checksum, downgrade,
-    the file's text...)."""
+    the file's text, the runner...), or the engine would refuse the ledger as not its own."""
     import duckdb
 
     from duckmig_magic import Migrator
-    from duckmig_magic.engine.ledger import utcnow
     from duckmig_magic.engine.apply import _record_of
+    from duckmig_magic.engine.ledger import runner_name, utcnow
 
     m = Migrator(database, directory)
     scripts = m.scripts.scripts()
@@ -419,10 +419,10 @@ def fill_ledger(database: str, directory: str) -> int:
     columns = {"seq": list(range(2, len(records) + 2)), **{k: [r[k] for r in records] for k in records[0]}}
     with duckdb.connect(database) as conn:
         conn.execute(
-            f"INSERT INTO {m.table} ({', '.join(columns)}, event, status, applied_at, occurred_at) "
+            f"INSERT INTO {m.table} ({', '.join(columns)}, event, status, applied_at, occurred_at, runner) "
             f"SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(columns)))}, 'stamped', 'applied', "
-            f"${len(columns) + 1}, ${len(columns) + 1}",
-            [*columns.values(), utcnow()])
+            f"${len(columns) + 1}, ${len(columns) + 1}, ${len(columns) + 2}",
+            [*columns.values(), utcnow(), runner_name()])
         return conn.execute(f"SELECT count(*) FROM {m.table}").fetchone()[0]
 
 

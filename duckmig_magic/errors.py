@@ -469,6 +469,57 @@ class UnknownLedgerStatus(LedgerTampered):
                 f"{', '.join(map(repr, self.STATUSES[:-1]))} and {self.STATUSES[-1]!r}")
 
 
+class OddLedger(LedgerTampered):
+    """A ledger whose table, columns or events duckmig cannot have written: each ``problem`` is a
+    shape of its own, with its own words and hint (``SHAPES``). ``where``: the events or columns
+    it was found in, as text."""
+
+    fields = ("table", "problem", "where")
+    where = ""
+    _ROWS = ("look at those events (SELECT * FROM {table} ORDER BY seq), correct them by hand or restore the "
+             "database from a backup, then run the command again")
+    # problem -> (what the ledger has, what to do)
+    SHAPES = {
+        "view": ("is a view, not a table: duckmig appends its events to a table",
+                 "drop the view and put the ledger table back, or choose another ledger table with {table_setting}"),
+        "case": ("is named {where}, in other letter case than the ledger's name",
+                 "rename it (ALTER TABLE {where} RENAME TO {table}), or name it exactly with {table_setting}"),
+        "schemas": ("is in several schemas ({where}) and none is the default one, main",
+                    "keep one of them, the one that holds the migrations applied, and drop or rename the others"),
+        "types": ("has columns of types duckmig does not write: {where}",
+                  "give each column its type back (ALTER TABLE {table} ALTER COLUMN ... TYPE ...), "
+                  "or restore the database from a backup"),
+        "null seq": ("has events without a number (seq is NULL): {where}",
+                     "number them after the others (UPDATE {table} SET seq = ... WHERE seq IS NULL), or delete them"),
+        "duplicate seq": ("numbers several events alike ({where}): which is newer cannot be told",
+                          "give each event a number of its own (UPDATE {table} SET seq = ...)"),
+        "seq range": ("has an event numbered out of range ({where}): duckmig numbers events from 1, "
+                      "one more each",
+                      "renumber it after the others (UPDATE {table} SET seq = ...)"),
+        "null version": ("has events without a version: {where}",
+                         "give them their versions, or delete them (DELETE FROM {table} WHERE version IS NULL)"),
+        "null event": ("has events without an event, status or time (NULL): {where}",
+                       "fill them in as the migration's history was, or delete those events"),
+        "event": ("has events of a kind duckmig does not write: {where}; the kinds are applied, failed, "
+                  "partial, reverted, stamped, repaired and adopted", _ROWS),
+        "kind": ("has events of a migration kind other than sql or python: {where}", _ROWS),
+        "time": ("has events at impossible times (before 2000, or later than a day from now): {where}", _ROWS),
+        "duration": ("has events with negative or infinite durations: {where}", _ROWS),
+        "order": ("has an event that cannot follow the one before it: {where}",
+                  "delete the event that does not belong (or restore the database from a backup); "
+                  "{status} then shows each migration's state"),
+        "checksum": ("has applied events without a checksum, which would hide any edit of their files: {where}",
+                     "set it to the file's checksum as applied (or run {stamp} on a database that never "
+                     "ran the migration); only events adopted from an older ledger may lack one"),
+        "runner": ("has events without a runner, as only events adopted from an older ledger are, after events duckmig wrote: {where}",
+                   _ROWS),
+    }
+    actions = {"table_setting": Setting("table"), "status": STATUS, "stamp": Do("stamp", ("VERSION",))}
+
+    detail = property(lambda self: self.SHAPES[self.problem][0].format(where=self.where, table=self.table))
+    hint = property(lambda self: self.SHAPES[self.problem][1])
+
+
 class ConnectionBusy(ConfigError):
     fields = ()
     message = ("the connection is in use by another thread at the same time, and duckmig needs it alone while it "
@@ -969,6 +1020,24 @@ class TransactionLost(MigrationFailed):
     outcome = "duckmig cannot tell what of it was committed: check the database before running it again"
     hint = ("run a migration's statements through its session only, and keep other threads off the connection "
             "while duckmig runs")
+
+
+class LedgerChanged(MigrationFailed):
+    """A migration changed the ledger's events (it may read them, not change them): found by
+    effect, at the end of its transaction, before its own event; its transaction was rolled back.
+    ``outside``: it ran outside a transaction (transaction:false), so nothing could be rolled back."""
+
+    fields = ("version", "table", "before", "after", "direction", "outside")
+    statement, outside = None, False
+    hint = ("a migration may read {table}, not change it: take the statements that write it out of the "
+            "migration, then run it again; {status} shows the state")
+    actions = {"status": STATUS}
+
+    error = property(lambda self: f"it changed the ledger {self.table}: {self.before} when it began, "
+                                  f"{self.after} at its end")
+    outcome = property(lambda self: "it ran outside a transaction (transaction:false): its statements were "
+                                    "committed as they ran and cannot be rolled back, the ledger's change "
+                                    "among them; no event of it was recorded" if self.outside else None)
 
 
 class Interrupted(DuckmigError):

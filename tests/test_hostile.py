@@ -292,6 +292,37 @@ def test_in_a_notebook_use_of_another_database_does_not_make_a_second_ledger(bas
     assert ledger(base) == [(V1, "applied"), (V2, "applied")]
 
 
+@pytest.mark.parametrize("move", ["USE app.other", "SET schema = 'other'"])
+def test_a_users_connection_in_another_schema_keeps_the_ledger_and_migrations_in_main(base, cli, move):
+    base.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
+    conn = duckdb.connect(str(base.db))
+    try:
+        conn.execute("CREATE SCHEMA other")
+        conn.execute(move)
+        m = Migrator(conn, str(base.directory))
+        assert [r.version for r in m.up()] == [V2]
+        assert conn.execute("SELECT current_schema()").fetchone() == ("other",)  # put back as it was
+        assert [s.state for s in m.status()] == ["applied", "applied"]
+    finally:
+        conn.close()
+    assert base.query("SELECT schema_name, table_name FROM duckdb_tables() ORDER BY ALL") == [
+        ("main", "duckdb_migrations"), ("main", "t"), ("main", "two")]
+    assert cli("up", "-d", "app.db").out == "nothing to apply\n"  # the command line sees what the notebook did
+    assert ledger(base) == [(V1, "applied"), (V2, "applied")]
+
+
+def test_a_ledger_an_older_run_left_in_another_schema_is_kept_where_it_is(base, cli):
+    base.query("CREATE SCHEMA other; CREATE TABLE other.duckdb_migrations AS FROM duckdb_migrations; "
+               "DROP TABLE main.duckdb_migrations")
+    base.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
+    r = cli("up", "-d", "app.db")
+    assert (r.code, r.out) == (0, "applied 1 migration\n"), r.err
+    assert base.query("SELECT version, status FROM other.duckdb_migrations ORDER BY seq") == [
+        (V1, "applied"), (V2, "applied")]
+    assert base.query("SELECT schema_name, table_name FROM duckdb_tables() ORDER BY ALL") == [
+        ("main", "t"), ("main", "two"), ("other", "duckdb_migrations")]
+
+
 # -- a failed statement that the migration catches: a savepoint by replay ---------------------------------
 
 
@@ -693,3 +724,71 @@ def test_a_full_disk_at_commit_says_so(base, cli, tmp_path):
             assert conn.execute("SELECT count(*) FROM t").fetchone() == (3,)
     finally:
         subprocess.run(["umount", str(full)], check=True)
+
+
+# -- the ledger checked by effect: a migration may read it, not change it ---------------------------------
+# Each migration reaches the ledger around the statement checks (through the session's connection, or a
+# statement prepared earlier), as an attacker would; the check at the end of its transaction finds it.
+
+
+def test_a_migration_that_deletes_ledger_events_fails_and_is_rolled_back(base, cli):
+    python_file(base, V2, "erase", """
+        session.exec("INSERT INTO t VALUES (4, 'd')")
+        session._conn.execute("DELETE FROM duckdb_migrations")
+    """)
+    before = state(base.root)
+    r = cli("up", "-d", "app.db")
+    assert r.code == 1, r.err
+    assert (f"duckmig: error: applying {V2} failed: it changed the ledger duckdb_migrations: 1 event (the newest "
+            "seq 1) when it began, 0 events at its end\n  rolled back: nothing of it remains\n  hint: a migration may "
+            "read duckdb_migrations, not change it") in r.err
+    assert "Traceback" not in r.err
+    assert without_failure_of(before, state(base.root), V2) == before
+    assert ledger(base) == [(V1, "applied"), (V2, "failed")]
+
+
+def test_a_migration_that_rewrites_a_ledger_event_in_place_fails(base, cli):
+    python_file(base, V2, "forge", """
+        session._conn.execute("UPDATE duckdb_migrations SET checksum = 'forged'")
+    """)
+    before = state(base.root)
+    r = cli("up", "-d", "app.db")
+    assert r.code == 1
+    assert f"applying {V2} failed: it changed the ledger duckdb_migrations: 1 event (the newest seq 1) when it " \
+           "began, 1 event (the newest seq 1), rewritten at its end" in r.err
+    assert without_failure_of(before, state(base.root), V2) == before
+    assert base.query("SELECT count(*) FROM duckdb_migrations WHERE checksum = 'forged'") == [(0,)]
+
+
+def test_a_downgrade_that_changes_the_ledger_fails_and_stays_applied(base, cli):
+    python_file(base, V2, "undo", "session.exec('CREATE TABLE two (x INTEGER)')", """
+        session.exec("DROP TABLE two")
+        session._conn.execute("INSERT INTO duckdb_migrations SELECT * REPLACE (seq + 100 AS seq) FROM duckdb_migrations")
+    """)
+    assert cli("up", "-d", "app.db").code == 0
+    before = state(base.root)
+    r = cli("down", "-d", "app.db")
+    assert r.code == 1
+    assert f"reverting {V2} failed: it changed the ledger duckdb_migrations: 2 events (the newest seq 2) when it " \
+           "began, 4 events (the newest seq 102) at its end" in r.err
+    assert "two" in base.tables() and ledger(base) == [(V1, "applied"), (V2, "applied")]
+    after = state(base.root)
+    key = ("main", "duckdb_migrations")
+    new = [r for r in after["app.db"][key][1] if r not in before["app.db"][key][1]]
+    assert len(new) == 1 and "'failed'" in new[0] and "revert failed: it changed the ledger" in new[0]  # still applied
+    after["app.db"][key] = before["app.db"][key]
+    assert after == before
+
+
+def test_a_section_outside_a_transaction_that_changes_the_ledger_is_told_as_committed(base, cli):
+    # A statement prepared by one migration, run by the next outside a transaction: nothing rolls it back.
+    python_file(base, V2, "prepare", 'session._conn.execute("PREPARE p AS DELETE FROM duckdb_migrations '
+                                     f"WHERE version = '{V1}'\")")
+    base.sql(V3, "run_it", "EXECUTE p;", options="transaction:false")
+    r = cli("up", "-d", "app.db")
+    assert r.code == 1
+    assert (f"applying {V3} failed: it changed the ledger duckdb_migrations: 2 events (the newest seq 2) when it "
+            "began, 1 event (the newest seq 2) at its end\n  it ran outside a transaction (transaction:false): its "
+            "statements were committed as they ran and cannot be rolled back, the ledger's change among them; no "
+            "event of it was recorded\n") in r.err
+    assert ledger(base) == [(V2, "applied")]  # what the section did stays: the message said so

@@ -534,6 +534,8 @@ def _record_group(ledger: Ledger, events: list[dict]) -> None:
 
     try:
         ledger.record_applied(events)
+    except errors.LedgerChanged as exc:  # by one of the group: alone, it is the one that fails
+        raise _Unrecorded() from exc
     except duckdb.Error as exc:
         if is_busy(exc):
             raise errors.ConnectionBusy() from exc

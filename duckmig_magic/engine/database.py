@@ -40,8 +40,8 @@ class Database:
         if is_connection(target):
             self.connection, self.path = target, None
             self.label = _describe(target)
-            try:  # the user's connection: pinned to where it is now, whatever USE runs later
-                self._place = Place.current(target)
+            try:  # the user's connection: pinned to its database now, whatever USE runs later
+                self._place = Place.default(target)
             except Exception:  # a closed connection: the verb will fail clearly
                 pass
         elif lake.is_lake(target):  # attached once for the Migrator's life, as :memory: is kept open
@@ -64,10 +64,12 @@ class Database:
             self.connection.close()
 
     def place(self, conn) -> Place:
-        """The database and schema the ledger is in and migrations run in: the user's connection's
-        current ones when it was handed over, or the default ones of the file or of :memory:."""
+        """The database and schema the ledger is in and migrations run in: the database the user's
+        connection was in when it was handed over, or the file's or :memory:'s; and that database's
+        default schema (main), whatever schema the connection uses, so that a notebook and the
+        command line see one ledger."""
         if self._place is None:
-            self._place = Place.current(conn)
+            self._place = Place.default(conn)
         return self._place
 
     @property

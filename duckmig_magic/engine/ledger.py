@@ -28,9 +28,10 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from .. import errors
+from ..wording import plural
 from .sqlfile import checksum
 from .sqltext import literal, quote
 from .sqltext import value as sql_value
@@ -56,6 +57,50 @@ STATUSES = errors.UnknownLedgerStatus.STATUSES
 _V0 = {"attempt_ms": "execution_ms", "source": "NULL"}  # 0.1.0 kept the state's time in execution_ms
 _ALWAYS_WRITTEN = {"seq", "version", "event", "status", "occurred_at"}
 _UNREAD = object()
+DEFAULT_SCHEMA = "main"  # DuckDB's, and a DuckLake's
+# The kinds of event duckmig writes ("partial" is the design's name for a failure after statements
+# committed; "adopted", for rows taken over from an older ledger).
+EVENTS = ("applied", "failed", "partial", "reverted", "stamped", "repaired", "adopted")
+MAX_SEQ = 2 ** 53  # far beyond any ledger's events, and exact wherever a number travels as a double
+# What an event row of each kind may leave, given the state before it (its version's previous
+# event's status; none: pending). Only events written with a runner are judged: rows adopted from an
+# older ledger carry that ledger's history as it was.
+_FOLLOWS = """CASE event
+    WHEN 'applied' THEN status = 'applied' AND before IN ('pending', 'failed')
+    WHEN 'stamped' THEN status = 'applied' AND before IN ('pending', 'failed')
+    WHEN 'failed' THEN (status = 'failed' AND before IN ('pending', 'failed'))
+                    OR (status = 'applied' AND before = 'applied')
+    WHEN 'partial' THEN status = 'failed' AND before IN ('pending', 'failed')
+    WHEN 'reverted' THEN status = 'pending' AND before = 'applied'
+    WHEN 'repaired' THEN (status = 'applied' AND before = 'applied')
+                      OR (status = 'pending' AND before IN ('applied', 'failed'))
+    ELSE false END"""
+# Each odd shape of an event (``errors.OddLedger``'s problems), as a condition on its row, which also
+# holds ``before`` and ``before_checksum`` (its version's previous event's); and, where a shape is
+# cheaper told from the whole ledger, the aggregate that is not 0 when some event has it. The first
+# of these that any event has is the one named.
+_DUPLICATE = "seq IN (SELECT seq FROM {table} GROUP BY seq HAVING count(*) > 1)"
+_FIRST_WRITTEN = "(SELECT min(seq) FROM {table} WHERE runner IS NOT NULL)"
+_SHAPES = (
+    ("null seq", "seq IS NULL"),
+    ("duplicate seq", _DUPLICATE, "count(seq) - count(DISTINCT seq)"),
+    ("seq range", f"seq < 1 OR seq > {MAX_SEQ}"),
+    ("null version", "version IS NULL"),
+    ("null event", "event IS NULL OR status IS NULL OR occurred_at IS NULL"),
+    ("status", f"status NOT IN ({', '.join(map(repr, STATUSES))})"),
+    ("event", f"event NOT IN ({', '.join(map(repr, EVENTS))})"),
+    ("kind", "kind NOT IN ('sql', 'python')"),
+    ("time", "occurred_at < TIMESTAMP '2000-01-01' OR occurred_at > {latest}"),
+    ("duration", "NOT isfinite(execution_ms) OR execution_ms < 0 OR NOT isfinite(attempt_ms) OR attempt_ms < 0"),
+    ("runner", f"runner IS NULL AND seq > {_FIRST_WRITTEN}",
+     "COALESCE(max(seq) FILTER (WHERE runner IS NULL) > min(seq) FILTER (WHERE runner IS NOT NULL), false)::INTEGER"),
+    ("order", f"runner IS NOT NULL AND NOT ({_FOLLOWS})"),
+    # A state that runs without a checksum hides every edit of its file: only a row adopted from an
+    # older ledger (the seed's has none) may lack one, and the events that carry its state on.
+    ("checksum", "status IN ('applied', 'failed') AND checksum IS NULL AND runner IS NOT NULL "
+                 "AND NOT (event IN ('repaired', 'failed') AND status = 'applied' AND before = 'applied' "
+                 "AND before_checksum IS NULL)"),
+)
 LOCK_COLUMNS = {"runner": "VARCHAR", "version": "VARCHAR", "recorded_at": "TIMESTAMP", "run": "VARCHAR"}
 _OLD_LOCK = ["holder", "version", "since"]  # the lock was a table of one row before it was a view
 
@@ -99,6 +144,16 @@ class Place:
     @classmethod
     def current(cls, conn) -> "Place":
         return cls(*conn.execute("SELECT current_database(), current_schema()").fetchone())
+
+    @classmethod
+    def default(cls, conn) -> "Place":
+        """The connection's current database and that database's default schema (main), whatever
+        schema the connection uses now: a notebook's ``USE db.other`` or ``SET schema`` must not
+        put the ledger, or the migrations, where the command line does not look."""
+        return cls(*conn.execute(
+            "SELECT current_database(), CASE WHEN EXISTS (SELECT 1 FROM duckdb_schemas() WHERE database_name = "
+            f"current_database() AND schema_name = {literal(DEFAULT_SCHEMA)}) THEN {literal(DEFAULT_SCHEMA)} "
+            "ELSE current_schema() END").fetchone())
 
     def qualify(self, name: str) -> str:
         return f"{quote(self.database)}.{quote(self.schema)}.{quote(name)}"
@@ -155,18 +210,45 @@ def _digest(text: str | None) -> str | None:
     return checksum(text) if text else None
 
 
+def _hash_of(columns) -> str:
+    """SQL of a hash of an event row: of every column the table has, extra ones too."""
+    return f"hash({', '.join(map(quote, columns))})"
+
+
+def _counted(count: int, seq: int | None) -> str:
+    return plural(count, "event") + (f" (the newest seq {seq})" if seq is not None else "")
+
+
+def _where(first: tuple, count: int) -> str:
+    """Where an odd shape is: its first event (seq, version), and how many more there are."""
+    seq = "seq NULL" if first[0] is None else f"seq {first[0]}"
+    version = f"version {first[1]}" if first[1] is not None else "no version"
+    more = f" and {count - 1} more" if count > 1 else ""
+    return f"{seq} ({version}){more}"
+
+
 class Ledger:
     def __init__(self, conn, table: str = "duckdb_migrations", place: Place | None = None):
         self.conn = conn
         self.name = table
-        self.place = place or Place.current(conn)
-        self.quoted, self.quoted_history, self.quoted_lock = map(self.place.qualify, tables(table))
+        self._pin(place or Place.default(conn))
         self._current = False  # a current ledger stays current: ask DuckDB's catalog once
         self._seq: int | None = None  # the last event's seq; a Ledger lives for one locked operation
+        # The events as this run last knew them, for the check by effect (``_append``): (count, max
+        # seq, hash of all rows) when ``unmoved`` read them in the transaction now open, (count, max
+        # seq, None) when carried on from this run's own writes; None when not known.
+        self._mark: tuple | None = None
+        self._fresh = False
+        self._hashed = ""  # the hash of every column of an event row, as SQL
         self._shared: bool | None = None
         # On a shared catalog: the lock as this run planned with it, and this run's mark in the lock.
         self._known: tuple | object = _UNREAD
         self._run = secrets.token_hex(8)
+
+    def _pin(self, place: Place) -> None:
+        """Address the ledger's tables in ``place``, fully qualified, whatever USE runs later."""
+        self.place = place
+        self.quoted, self.quoted_history, self.quoted_lock = map(place.qualify, tables(self.name))
 
     @property
     def names(self) -> tuple[str, str, str]:
@@ -214,39 +296,102 @@ class Ledger:
     # -- layout --------------------------------------------------------------
 
     def _columns(self) -> dict[str, list[tuple[str, bool]]]:
-        """{table: [(column, NOT NULL without default)]} of the ledger and 0.1.0's history table, as they are."""
+        """{table: [(column, NOT NULL without default)]} of the ledger and 0.1.0's history table, as they are,
+        in the schema the ledger is in (``_found`` pins it)."""
+        found = self._found()
+        return {table: [(c, required) for c, _, required, _ in cols]
+                for (schema, table), cols in found.items() if schema == self.place.schema}
+
+    def _found(self) -> dict[tuple[str, str], list[tuple[str, str, bool, bool]]]:
+        """{(schema, table): [(column, type, required, is a view)]} of every table or view of the
+        ledger's database named as the ledger's tables are, in any schema and letter case (DuckDB's
+        names know no case): one query of the catalog. Pins the ledger to the schema it is found in,
+        and raises on a ledger found in other letter case, or in several schemas but the default."""
         # Literals, not parameters: DuckDB 1.x imports pandas to bind the first parameter
         # of a process, which alone would make `status` several times slower.
+        database = literal(self.place.database)
         rows = self.conn.execute(
-            "SELECT table_name, column_name, NOT is_nullable AND column_default IS NULL FROM duckdb_columns() "
-            f"WHERE database_name = {literal(self.place.database)} AND schema_name = {literal(self.place.schema)} "
-            f"AND table_name IN ({', '.join(map(literal, self.names))}) ORDER BY table_name, column_index"
+            "SELECT schema_name, table_name, column_name, data_type, NOT is_nullable AND column_default IS NULL, "
+            f"table_oid IN (SELECT view_oid FROM duckdb_views() WHERE database_name = {database}) "
+            f"FROM duckdb_columns() WHERE database_name = {database} "
+            f"AND lower(table_name) IN ({', '.join(literal(n.lower()) for n in self.names)}) "
+            "ORDER BY schema_name, table_name, column_index"
         ).fetchall()
-        found: dict[str, list[tuple[str, bool]]] = {}
-        for table, column, required in rows:
-            found.setdefault(table, []).append((column, required))
+        found: dict[tuple[str, str], list[tuple[str, str, bool, bool]]] = {}
+        for schema, table, column, type_, required, view in rows:
+            found.setdefault((schema, table), []).append((column, type_, required, view))
+        ledgers = {schema: table for schema, table in found if table.lower() == self.name.lower()}
+        if ledgers and self.place.schema not in ledgers:
+            if len(ledgers) > 1:
+                raise errors.OddLedger(self.name, "schemas", ", ".join(map(quote, sorted(ledgers))))
+            self._pin(Place(self.place.database, *ledgers))  # found where an older run made it: kept there
+        table = ledgers.get(self.place.schema)
+        if table is not None and table != self.name:
+            raise errors.OddLedger(self.name, "case", quote(table))
         return found
 
     def layout(self) -> str:
         """'none', 'legacy' (the seed's four columns), '0.1' (duckmig 0.1.0's two tables) or 'current';
-        raises on anything else."""
+        raises on anything else, and on a current ledger whose table, columns or events duckmig
+        cannot have written (``errors.OddLedger``), checked here once for the Ledger's operation."""
         if self._current:
             return "current"
-        found = self._columns()
-        cols = [c for c, _ in found.get(self.name, [])]
+        found = self._found()
+        columns = found.get((self.place.schema, self.name), [])
+        cols = [c for c, *_ in columns]
         if not cols:
             return "none"
+        if columns[0][3]:
+            raise errors.OddLedger(self.name, "view")
         if set(cols) == LEGACY_COLUMNS:
             return "legacy"
         if set(COLUMNS) <= set(cols):
-            required = [c for c, needed in found[self.name] if needed and c not in _ALWAYS_WRITTEN]
+            required = [c for c, _, needed, _ in columns if needed and c not in _ALWAYS_WRITTEN]
             if required:
                 raise errors.LedgerExtraColumn(self.name, required)
+            odd = [f"{c} {t} (not {COLUMNS[c]})" for c, t, *_ in columns if c in COLUMNS and t != COLUMNS[c]]
+            if odd:
+                raise errors.OddLedger(self.name, "types", ", ".join(odd))
+            self._hashed = _hash_of(cols)
+            self._check_events()
             self._current = True
             return "current"
-        if V0_COLUMNS <= set(cols) and V0_HISTORY <= {c for c, _ in found.get(self.names[1], [])}:
+        history = found.get((self.place.schema, self.names[1]), [])
+        if V0_COLUMNS <= set(cols) and V0_HISTORY <= {c for c, *_ in history}:
             return "0.1"
         raise errors.WrongLedgerLayout(self.name, cols)
+
+    def _check_events(self) -> None:
+        """Raise ``errors.OddLedger`` (or ``UnknownLedgerStatus``) naming the first odd shape any event
+        has (``_SHAPES``): one scan of the ledger, whatever its size, that only counts; the event to
+        name is looked for only when there is one. Notes the events' count and newest seq, which the
+        check by effect of a section outside a transaction starts from."""
+        latest = sql_value(utcnow() + timedelta(days=1))  # a clock a little ahead is no forgery
+        shapes = [(name, condition.replace("{latest}", latest).replace("{table}", self.quoted), *aggregate)
+                  for name, condition, *aggregate in _SHAPES]
+        counts = ", ".join(aggregate[0] if aggregate else f"count(*) FILTER (WHERE {c})" for _, c, *aggregate in shapes)
+        row = self.conn.execute(f"SELECT count(*), max(seq), {counts} FROM ({self._events_sql()})").fetchone()
+        self._mark = (row[0], row[1], None)
+        for (problem, condition, *_), count in zip(shapes, row[2:]):
+            if count:
+                self._mark = None
+                first = self.conn.execute(
+                    f"SELECT seq, version, status FROM ({self._events_sql()}) WHERE {condition} "
+                    "ORDER BY seq NULLS FIRST LIMIT 1").fetchone()
+                if problem == "status":
+                    raise errors.UnknownLedgerStatus(self.name, {first[2]: [first[1] or "?"]})
+                raise errors.OddLedger(self.name, problem, _where(first, count))
+
+    def _events_sql(self) -> str:
+        """The events with what ``_SHAPES`` judge them by: their version's previous event's status
+        and checksum. Ordered only where a version has several events: most have one, and sorting
+        them all would cost more than the rest of the check."""
+        columns = "seq, version, event, status, occurred_at, kind, checksum, execution_ms, attempt_ms, runner"
+        several = f"version IN (SELECT version FROM {self.quoted} GROUP BY version HAVING count(*) > 1)"
+        return (f"SELECT {columns}, 'pending' AS before, NULL AS before_checksum FROM {self.quoted} "
+                f"WHERE version IS NULL OR NOT {several} UNION ALL "
+                f"SELECT {columns}, COALESCE(lag(status) OVER v, 'pending'), lag(checksum) OVER v "
+                f"FROM {self.quoted} WHERE {several} WINDOW v AS (PARTITION BY version ORDER BY seq)")
 
     def ready(self) -> bool:
         """Whether the ledger is current and, on a shared catalog, has its lock: nothing to ensure."""
@@ -270,6 +415,7 @@ class Ledger:
             self._ensure_lock()
         if layout == "current":
             return layout
+        self._hashed = _hash_of(COLUMNS)
         if layout == "none":
             self.conn.execute(self._create_sql(self.quoted))
             self._current = True
@@ -401,18 +547,29 @@ class Ledger:
     def _next_seq(self, n: int) -> int:
         """The first of ``n`` new event numbers; a rolled-back event leaves a gap, which orders and
         need not count."""
+        if self._seq is None and self._mark is not None:
+            self._seq = self._mark[1] or 0
         if self._seq is None:
             self._seq = self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.quoted}").fetchone()[0]
         self._seq += n
         return self._seq - n + 1
 
     def unmoved(self) -> None:
-        """On a shared catalog, in each transaction before its migration runs, and before a failure
-        is recorded: refuse to go on if another runner recorded events since this run planned, so
-        that nothing runs or is recorded on a plan that is no longer true."""
-        if not self.shared or self.layout() != "current":
+        """At the start of each transaction that records an event (before its migration runs, and
+        before a failure is recorded): note the events as they are, which ``_append`` checks the
+        transaction has left as they were (the check by effect: a migration may read the ledger, not
+        change it). On a shared catalog, also refuse to go on if another runner recorded events since
+        this run planned, so that nothing runs or is recorded on a plan that is no longer true."""
+        if self.layout() != "current":
             return
-        lock = self.conn.execute(self._lock_sql()).fetchone()
+        snapshot = f"SELECT count(*), max(seq), sum({self._hashed}) FROM {self.quoted}"
+        if not self.shared:
+            self._noted(self.conn.execute(snapshot).fetchone())
+            return
+        n = len(LOCK_COLUMNS)
+        row = self.conn.execute(f"SELECT l.*, s.* FROM ({self._lock_sql()}) l, ({snapshot}) s").fetchone()
+        lock = row[:n]
+        self._noted(row[n:])
         if self._known is _UNREAD:
             self._known = lock
             return
@@ -422,13 +579,18 @@ class Ledger:
             raise errors.LedgerMoved("another runner recorded migrations in this DuckLake transaction's stead "
                                      "since this run planned (Failed to commit DuckLake transaction)")
 
+    def _noted(self, snapshot: tuple) -> None:
+        self._mark, self._fresh = tuple(snapshot), True
+        self._seq = None  # numbered from the events as they are now
+
     def _claim(self, version: str, now: datetime) -> None:
         if self.shared:
             self._set_lock(runner_name(), version, now, self._run)
 
     def rolled_back(self) -> None:
-        """The caller's transaction was rolled back: the events numbered in it are not there."""
-        self._seq = None
+        """The caller's transaction was rolled back: the events numbered in it are not there, and
+        what this run knew of the events may be what that transaction made of them."""
+        self._seq, self._mark = None, None
 
     def record(self, **event) -> None:
         """Append one event of a migration, with the state it leaves: one INSERT. Takes ``_event``'s
@@ -452,15 +614,44 @@ class Ledger:
         """One INSERT with its values in its text, not bound as parameters: to bind a process's
         first parameter, duckdb 1.x imports pandas and numpy (about 0.4 s). One event's values are
         literals; several events are one JSON text, which DuckDB reads many times faster than as
-        many rows of literals."""
+        many rows of literals.
+
+        The check by effect is the INSERT's own condition, so it costs no statement of its own: the
+        events are written only if they are as ``unmoved`` noted them at the transaction's start
+        (count, newest seq and a hash of every row), or, when this run's last write is what it
+        knows of them (a section outside a transaction ran since), as that write left them (count
+        and newest seq). Else ``errors.LedgerChanged``, and nothing is written."""
         columns = ", ".join(EVENT_COLUMNS)
         if len(events) == 1:
             values = ", ".join(sql_value(events[0][c]) for c in EVENT_COLUMNS)
-            self.conn.execute(f"INSERT INTO {self.quoted} ({columns}) VALUES ({values})")
-            return
-        rows = literal(json.dumps(events, default=str))  # a datetime as str() writes it, which DuckDB reads
-        self.conn.execute(f"INSERT INTO {self.quoted} ({columns}) SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
-                          f"FROM (SELECT unnest(from_json({rows}, {_EVENT_SHAPE})) AS e)")
+            select = f"SELECT {values}"
+        else:
+            rows = literal(json.dumps(events, default=str))  # a datetime as str() writes it, which DuckDB reads
+            select = (f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
+                      f"FROM (SELECT unnest(from_json({rows}, {_EVENT_SHAPE})) AS e)")
+        mark, fresh = self._mark, self._fresh
+        checked = mark is not None and (fresh or not self.shared)  # another runner's events move a lake's
+        if checked:
+            select += f" WHERE ({self._unchanged_sql(mark, fresh)})"
+        written = self.conn.execute(f"INSERT INTO {self.quoted} ({columns}) {select}").fetchone()
+        if checked and written[0] != len(events):
+            self._changed(events[-1], mark, fresh)
+        self._mark = (mark[0] + len(events), events[-1]["seq"], None) if mark is not None else None
+        self._fresh = False
+
+    def _unchanged_sql(self, mark: tuple, hashed: bool) -> str:
+        count, seq, digest = mark
+        test = f"count(*) = {count} AND max(seq) IS NOT DISTINCT FROM {sql_value(seq)}"
+        if hashed:
+            test += f" AND sum({self._hashed}) IS NOT DISTINCT FROM {sql_value(digest)}"
+        return f"SELECT {test} FROM {self.quoted}"
+
+    def _changed(self, event: dict, mark: tuple, inside: bool) -> None:
+        count, seq = self.conn.execute(f"SELECT count(*), max(seq) FROM {self.quoted}").fetchone()
+        before, after = _counted(*mark[:2]), _counted(count, seq) + (", rewritten" if (count, seq) == mark[:2] else "")
+        self._mark = None
+        raise errors.LedgerChanged(event["version"], self.name, before, after,
+                                   "down" if event["event"] == "reverted" else "up", not inside)
 
     def update(self, version: str, event: str, *, detail: str | None = None, execution_ms: float | None = None,
                **values) -> None:

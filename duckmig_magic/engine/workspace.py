@@ -106,7 +106,7 @@ class Workspace:
         import duckdb
 
         with duckdb.connect(":memory:") as conn:
-            yield conn, Place.current(conn)
+            yield conn, Place.default(conn)
 
     def file_of(self, row: Row) -> Path:
         """Where ``row``'s version file is, or was."""

@@ -36,6 +36,7 @@ from traitlets import Int, Unicode, observe
 from . import cells, commands, config, errors
 from .arguments import arg
 from .display import NOTEBOOK_WORDS as WORDS
+from .display import PreviewView, ProgressView, StatusView, shown, viewed
 from .engine import Event, MigrationStatus, Migrator, has_downgrade, is_connection, lake, probe
 from .render import changes, results
 from .render.common import ignored_files_as_lines, plural, terminal_safe
@@ -219,8 +220,6 @@ class Duckmig(Magics):
 
     def _do(self, name: str, args):
         """Run a verb of ``commands`` on what this notebook is connected to, and show its result."""
-        from .display import PreviewView, ProgressView, StatusView, shown, viewed
-
         verb = commands.VERBS[name]
         known = self._target is not None or config.resolve().database is not None
         target = self._connected() if verb.needs_migrator(known) else config.Settings(None, self._directory())
@@ -266,8 +265,6 @@ class Duckmig(Magics):
 
     def _preview_cell(self, m: Migrator, script):
         """What ``up`` through the cell's version would do; a downgrade proposed where it has none."""
-        from .display import PreviewView
-
         p = m.preview(script.version, sample=self.sample_size)
         if not p.versions:
             print(f"nothing to preview: {script.version} is applied")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import commands, errors
+from ..engine import has_downgrade
 from ..render import status
 from ..render.common import error_html, escape, label, plural
 from ..render.progress import stopped_html, summary
@@ -63,8 +64,6 @@ class StatusView(View):
     def _risks(self) -> list[str]:
         """What applying the pending migrations would do that could not be taken back: data the preview
         shows lost, migrations without a downgrade, and a preview that fails or cannot run."""
-        from ..engine import has_downgrade
-
         self.busy, self.message = True, status.checking_html()
         self._sync()
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import errors
 from ..errors import AmbiguousSlug, BadSlug, MigrationApplied  # noqa: F401  named here too
-from . import sqlfile
+from . import pyform, sqlfile
 from .identity import Recorded
 from .versions import ScriptDirectory, Script, check_new_version, checksum, slugify, write_atomically
 
@@ -78,8 +78,6 @@ def validate(text: str, kind: str, path: str, version: str | None = None) -> Non
     """Raise the file's error now, before anything is written; runs nothing (Python is read as a
     syntax tree: a notebook's cells may come from anyone)."""
     if kind == "python":
-        from . import pyform
-
         pyform.outline(text, path, version)
     else:
         parsed = sqlfile.parse(text, path)

@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .. import errors
-from . import apply, authoring, identity, interrupts, plan, pyform, runner, upkeep
+from . import apply, authoring, identity, interrupts, plan, pyform, runner, sqlfile, upkeep
 from .apply import Progress, StepResult
 from .ledger import Event, Row
 from .plan import StatusReport, status_state
@@ -193,8 +193,6 @@ class Migrator:
     def new(self, description: str, *, python: bool = False, up: str = "", down: str = "",
             slug: str | None = None) -> Script:
         """Create a version file from a template; SQL by default, the class form with ``python``."""
-        from . import sqlfile
-
         if python:
             return self.scripts.create(description, lambda v: python_template(v, description),
                                        kind="python", slug=slug)
@@ -255,8 +253,6 @@ class Migrator:
                      sample: int = 20) -> Preview:
         """Preview a migration's text that is saved nowhere (a notebook cell's), alone, on the
         database as it is: the SQL form, or the Python class form with ``python``. Writes no file."""
-        from . import sqlfile
-
         keys, sample = check_keys(keys), check_sample(sample)
         if python:
             return self._preview([(name, True, pyform.load(body, name, None).upgrade, name)], keys, sample)

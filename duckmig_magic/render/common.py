@@ -9,6 +9,8 @@ import warnings
 from contextlib import contextmanager
 from html import escape as _escape
 
+from ..engine import IgnoredFile, StoredDowngrade
+from ..errors import DuckmigError
 from ..wording import cut, plural  # noqa: F401  the renderers' plural
 
 LABELS = {"applied": "applied", "pending": "pending", "failed": "failed", "modified": "modified",
@@ -119,8 +121,6 @@ def failure_html(title: str, error: str | None, statement: str | None = None, hi
 
 def error_html(exc: BaseException, words) -> str:
     """An error as the message a user reads: ours with its hint in ``words``, anything else with its kind."""
-    from ..errors import DuckmigError
-
     if isinstance(exc, DuckmigError):
         message, hint = exc.message_text(words), exc.hint_text(words)
     else:
@@ -134,8 +134,6 @@ def error_html(exc: BaseException, words) -> str:
 def ignored_files_as_lines(prefix: str):
     """Show each file that versions/ ignores, and each stored downgrade about to run, as lines on
     stderr, every time, not a warning trace."""
-    from ..engine import IgnoredFile, StoredDowngrade
-
     as_lines = (IgnoredFile, StoredDowngrade)
     with warnings.catch_warnings():
         for category in as_lines:

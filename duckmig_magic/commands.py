@@ -336,7 +336,8 @@ def preview_keys(options: list[str] | None) -> dict[str, str]:
     for option in options or []:
         table, _, columns = option.partition("=")
         if not table.strip() or not columns.strip():
-            raise errors.BadKeyOption(option)
+            raise errors.BadArguments("preview", f"--key takes TABLE=COLUMN[,COLUMN...], not {option!r}",
+                                      "for example --key events=day,seq")
         keys[table.strip()] = columns
     return keys
 
@@ -352,7 +353,7 @@ def export(target: Migrator | Settings, args) -> Exported:
     from .notebooks import export_notebook
 
     if args.notebook is None:
-        raise errors.NoNotebookGiven()
+        raise errors.BadArguments("export", "give the notebook to export", "{do:export NOTEBOOK.ipynb}")
     directory_or_migrator = target if isinstance(target, Migrator) else target.directory
     return Exported(export_notebook(args.notebook, directory_or_migrator, force=args.force))
 

@@ -1,129 +1,260 @@
-"""Errors a user can cause, each named for its condition, each stating its rule once.
+"""Errors a user can cause: a few families, each raised with a sentence written where it is raised.
 
-A class gives its ``message`` and ``hint`` as templates, filled from the data
-the error carries (its ``fields``, given by position or by name, and its
-properties). What a user can do about it is data as well (``actions``): the
-command, the magics and the Python API each word an action their own way
-(``duckmig repair``, ``%migrate repair``, ``Migrator.repair()``) by passing
-their ``Words`` to ``render``. ``str(error)`` is the Python API's wording.
+An error is a ``message`` and a ``hint``. The hint names what to do with placeholders
+(``{do:repair}``, ``{flag:allow_drift}``, ``{setting:database}``: see ``wording``) that each
+interface words its own way (``duckmig repair``, ``%migrate repair``, ``Migrator.repair()``) when it
+shows the error: ``error.render(words)``. ``str(error)`` is the Python API's wording.
+
+A family is a class because something catches it, or reads the data it carries; an error that is
+neither is a family's member, told apart by its sentence. Exit codes are the family's.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
-from .wording import cut, first_line, plural  # noqa: F401  first_line: the engine's, for DuckDB's messages
+from .wording import API_VERBS, PYTHON, Words, cut, first_line, plural  # noqa: F401  re-exported
 
 # Exit codes of the command; the magics raise UsageError for all but 0.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
 
-
-# -- what a user can do, as data, and how each interface words it ----------------------------------
-
-
-@dataclass(frozen=True)
-class Do:
-    """A verb to run: ``Do("down", ("VERSION",))``, ``Do("down", options=(("steps", "N"),))``.
-    Arguments in capitals are placeholders, anything else a value; an option's value None is a flag."""
-
-    verb: str
-    args: tuple[str, ...] = ()
-    options: tuple[tuple[str, str | None], ...] = ()
-
-
-@dataclass(frozen=True)
-class Option:
-    """An option of the verb that failed, named on its own: "pass --allow-drift"."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Setting:
-    """Where the work happens: database, directory, table, wait or a DuckLake's data_path."""
-
-    name: str
-
-
-class Words:
-    """How an interface names an action. With a ``prefix``, a command line's way (``duckmig repair``,
-    ``%migrate repair``, ``--allow-drift``); without, the Python API's (``Migrator.repair()``,
-    ``allow_drift=True``). ``settings`` words each Setting."""
-
-    def __init__(self, prefix: str | None, settings: dict[str, str]):
-        self.prefix, self.settings = prefix, settings
-
-    def __call__(self, action: Do | Option | Setting) -> str:
-        if isinstance(action, Setting):
-            return self.settings[action.name]
-        if isinstance(action, Option):
-            return _flag(action.name) if self.prefix else f"{action.name}=True"
-        if self.prefix or action.verb not in API_VERBS:  # no method of its own (init, export): the command
-            return f"`{self.prefix or 'duckmig'} {_line(action)}`"
-        args = [a if a.isupper() else repr(a) for a in action.args]
-        args += [f"{k}={'True' if v is None else v if v.isupper() else repr(v)}" for k, v in action.options]
-        return f"`Migrator.{action.verb}({', '.join(args)})`"
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _line(do: Do) -> str:
-    words = [do.verb, *do.args]
-    for name, value in do.options:
-        words += [_flag(name)] + ([value] if value is not None else [])
-    return " ".join(w for w in words if w)
-
-
-# The verbs that are methods of the Python API's Migrator (tests/test_docs.py holds the two equal).
-API_VERBS = frozenset({"status", "history", "plan", "sql", "up", "down", "redo", "stamp", "repair", "restore",
-                       "verify", "new", "save", "prepare", "preview", "preview_body", "migration_status",
-                       "migrate_up", "migrate_down", "create_migration"})
-
-PYTHON = Words(None, {"database": "the database given to Migrator", "directory": "the directory given to Migrator",
-                      "table": "`Migrator(..., table=TABLE)`", "wait": "`Migrator(..., wait=SECONDS)`",
-                      "data_path": "`lake.parse(..., data_path=DIR)`"})
-
-
-# -- the base -------------------------------------------------------------------------------------
-
-
-class _Template:
-    """A ``message`` or ``hint`` template of an error class: read on the class, the template (or the
-    function of the error that gives one); read on an error, its text in the Python API's words."""
-
-    def __init__(self, source):
-        self.source = source
-
-    def text(self, error) -> str | None:
-        return self.source(error) if callable(self.source) else self.source
-
-    def __get__(self, error, owner=None):
-        if error is None:
-            return self.source
-        template = self.text(error)
-        return error._fill(template, PYTHON) if template else template
+STATUS = "{do:status}"  # what shows the state, the command's last word after an interrupt
 
 
 class DuckmigError(Exception):
-    """Base of every error duckmig reports to a user."""
+    """Base of every error duckmig reports to a user: what went wrong, and what to do about it.
 
-    exit_code = EXIT_USAGE
-    fields: tuple[str, ...] = ("detail", "hint")  # the data, by position; a class attribute is a default
-    message = "{detail}"
-    hint: str | None = None  # a template; a hint given when raised is taken as it is
-    actions: dict = {}  # name in the templates -> Do, Option or Setting
+    ``message`` is said as it is; ``hint`` (or None) holds placeholders for the interface to word.
+    """
 
-    def __init_subclass__(cls, **kw):
+    exit_code: ClassVar[int] = EXIT_USAGE
+    message: str
+    hint: str | None
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+    def message_text(self, words: Words = PYTHON) -> str:
+        return self.message
+
+    def hint_text(self, words: Words = PYTHON) -> str | None:
+        """The hint in ``words``; placeholders are read in hints only, never in a message's user data."""
+        return words(self.hint) if self.hint else None
+
+    def render(self, words: Words = PYTHON) -> str:
+        """The message, then the hint in ``words``, as a user reads them."""
+        hint = self.hint_text(words)
+        message = self.message_text(words)
+        return f"{message}\n  hint: {hint}" if hint else message
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+# -- the families ---------------------------------------------------------------------------------
+
+
+class ConfigError(DuckmigError):
+    """What the user gave cannot work: settings, flags, arguments, paths, the connection or the
+    target, a DuckLake's settings, a preview's keys. Nothing was changed."""
+
+
+class BadArguments(ConfigError):
+    """A verb's arguments that its parser refuses; the magics say them after ``%migrate``.
+    Raised as ``VERB: DETAIL``; the hint points at the verb's ``--help`` unless given."""
+
+    verb: str
+
+    def __init__(self, verb: str, detail: str, hint: str | None = None) -> None:
+        self.verb = verb
+        help_ = "{do:" + " ".join(w for w in (verb, "--help") if w) + "}"
+        super().__init__(f"{verb}: {detail}" if verb else detail, hint or f"{help_} lists the arguments")
+
+
+class LakeSettingError(ConfigError):
+    """A DuckLake setting that cannot be used; ``where`` names the pyproject.toml table that gives it,
+    when one does (set by the reader of pyproject.toml)."""
+
+    where: str | None = None
+
+    def message_text(self, words: Words = PYTHON) -> str:
+        said = super().message_text(words)
+        return f"{self.where} {said}" if self.where else said
+
+
+class DatabaseLocked(ConfigError):
+    """Another process holds the database file (DuckDB lets one process write a file)."""
+
+    database: str
+    pid: int | None  # None where DuckDB did not name it
+    holder: str | None
+
+    def __init__(self, database: Any, pid: int | None, holder: str | None) -> None:
+        self.database, self.pid, self.holder = str(database), pid, holder
+        who = f"process {pid} ({holder})" if pid else "another process"
+        super().__init__(f"database {database} is locked by {who}: DuckDB lets one process write a file",
+                         "close that process's connection (in a notebook: restart its kernel, or hand the open "
+                         "connection to duckmig with `%migrate connect VARIABLE`), or retry with {setting:wait}")
+
+
+class BadSlug(ConfigError):
+    """A slug that is not lower-case letters, digits and _; ``example`` is the slug made of it."""
+
+    slug: str
+
+    def __init__(self, slug: str, example: str) -> None:
+        self.slug = slug
+        super().__init__(f"{slug!r} is not a slug: use lower-case letters, digits and _ (for example {example!r})")
+
+
+class StateError(DuckmigError):
+    """What was asked does not fit the migrations as they are: a version no file or ledger row has,
+    nothing applied to revert, no downgrade to run, a slug that names more than one file or a file of
+    another kind. Nothing was changed."""
+
+
+class _File(Protocol):
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+class MigrationApplied(StateError):
+    """A migration's text changed after it was applied (or its file is gone and the text written again
+    is not the one applied); its file is left as it was, and ``script`` names it."""
+
+    script: _File
+
+    def __init__(self, message: str, script: _File, keep: str) -> None:
+        self.script = script
+        super().__init__(message, f"revert it first ({{do:down {keep}}} reverts it and everything newer), then "
+                                  "run this again; or put the change in a new migration with another slug")
+
+
+class DriftError(DuckmigError):
+    """The version files and the ledger disagree: an applied migration's file edited or gone, pending
+    ones older than the newest applied, a slug the files and the ledger know as different
+    migrations. ``drifted`` lists (version, state) where files drifted."""
+
+    exit_code = EXIT_DRIFT
+    drifted: list[tuple[str, str]]
+
+    def __init__(self, message: str, hint: str | None = None, drifted: Sequence[tuple[str, str]] = ()) -> None:
+        self.drifted = list(drifted)
+        super().__init__(message, hint)
+
+
+class OutOfOrder(DriftError):
+    """Pending ``versions`` older than ``newest_applied``."""
+
+    versions: list[str]
+    newest_applied: str | None
+
+    def __init__(self, versions: list[str], newest_applied: str | None) -> None:
+        self.versions, self.newest_applied = versions, newest_applied
+        super().__init__(f"pending {', '.join(versions)} older than the newest applied migration {newest_applied}",
+                         "apply them anyway with {flag:out_of_order}, or give them newer versions")
+
+
+class RunFailed(DuckmigError):
+    """A run that stopped and rolled back what it was doing: another runner won, nothing was applied
+    because an earlier migration failed. Where ``failed`` caused it, its hint is that failure's."""
+
+    exit_code = EXIT_FAILED
+    failed: DuckmigError | None
+
+    def __init__(self, message: str, hint: str | None = None, failed: DuckmigError | None = None) -> None:
+        self.failed = failed
+        super().__init__(message, hint)
+
+    def hint_text(self, words: Words = PYTHON) -> str | None:
+        if self.hint is None and self.failed is not None:
+            return self.failed.hint_text(words)
+        return super().hint_text(words)
+
+
+class CommitFailed(RunFailed):
+    """DuckDB refused a COMMIT (a write conflict, a full disk, a file it may not write); it rolled back.
+    ``refused``: what to do, by the cause DuckDB's message names."""
+
+    reason: str
+    version: str | None
+    refused: str | None
+
+    def __init__(self, reason: str, version: str | None = None, refused: str | None = None) -> None:
+        self.reason, self.version, self.refused = reason, version, refused
+        super().__init__(f"DuckDB could not commit {version or 'the change'}: {reason}\n"
+                         "  rolled back: nothing of it remains",
+                         refused or "DuckDB's message above says why; run it again once that is resolved")
+
+
+class LedgerMoved(CommitFailed):
+    """Another runner recorded migrations in the shared catalog since this run planned; what this
+    run's transaction did was rolled back. The migrator plans again or says who won."""
+
+
+class Interrupted(DuckmigError):
+    """Ctrl-C (SIGINT) while migrations ran; ``what`` says what became of them, on one line."""
+
+    exit_code = 130
+    what: str
+    version: str | None
+    done: int
+
+    def __init__(self, what: str, version: str | None = None, done: int = 0) -> None:
+        self.what, self.version, self.done = what, version, done
+        super().__init__(f"interrupted: {what}")
+
+
+class PreviewNotPossible(DuckmigError):
+    """A preview that cannot be made (a migration outside a transaction, a statement a rollback would
+    not undo, a comparison DuckDB refused); nothing was applied."""
+
+
+# What a DuckLake target looks like, for the hints that ask for one.
+LAKE_FORMS = "ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST"
+
+
+# -- sentences raised from more than one place ------------------------------------------------------
+
+
+def unknown_version(version: str, where: str = "in the migrations directory or the ledger") -> StateError:
+    return StateError(f"no migration {version} {where}", "{do:status} lists the versions")
+
+
+def irreversible(version: str) -> StateError:
+    return StateError(f"{version} has no downgrade, so it cannot be reverted",
+                      "write a `-- migrate:down` section (then {do:repair} to store it), or drop the change by "
+                      "hand and {do:stamp} the version before it")
+
+
+# -- classes of the earlier form, each a family's member: its data by position or name (``fields``),
+# its message and hint templates filled from them. They go as their raise sites write their sentences.
+
+
+class _Fielded(DuckmigError):
+    """An error whose ``message`` and ``hint`` are ``str.format`` templates (or properties giving one)
+    filled from its ``fields``; a hint given when raised is taken as it is. Placeholders pass through."""
+
+    fields: ClassVar[tuple[str, ...]] = ("detail", "hint")
+    # Templates, or properties giving one, made _Templates by __init_subclass__: typed loosely.
+    message: Any
+    hint: Any = None
+
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         for name in ("message", "hint"):  # a string, or a property choosing one from the data
             value = cls.__dict__.get(name)
             if isinstance(value, (str, property)):
                 setattr(cls, name, _Template(value.fget if isinstance(value, property) else value))
 
-    def __init__(self, *values, **named):
+    def __init__(self, *values: Any, **named: Any) -> None:
         if len(values) > len(self.fields) or set(named) - set(self.fields):
             raise TypeError(f"{type(self).__name__} takes {', '.join(self.fields)}")
         data = {**dict(zip(self.fields, values)), **named}
@@ -132,106 +263,83 @@ class DuckmigError(Exception):
                 value = data.get(name)
                 if name != "hint" or value is not None:
                     setattr(self, name, value)
-        super().__init__(*values)
+        Exception.__init__(self, *values)
 
     def message_text(self, words: Words = PYTHON) -> str:
-        return self._fill(self._template("message"), words)
+        return self._fill(self._template("message") or "")
 
     def hint_text(self, words: Words = PYTHON) -> str | None:
-        if "hint" in self.__dict__:  # given when raised: said as it is
-            return self.__dict__["hint"]
-        template = self._template("hint")
-        return self._fill(template, words) if template else None
-
-    def render(self, words: Words = PYTHON) -> str:
-        """The message, then the hint in ``words``, as a user reads them."""
-        hint = self.hint_text(words)
-        return f"{self.message_text(words)}\n  hint: {hint}" if hint else self.message_text(words)
-
-    def __str__(self) -> str:
-        return self.render()
+        hint = self.hint
+        return words(hint) if hint else None
 
     def _template(self, name: str) -> str | None:
         found = inspect.getattr_static(type(self), name)
         return found.text(self) if isinstance(found, _Template) else found
 
-    def _fill(self, template: str, words: Words) -> str:
-        return template.format_map(_Data(self, words))
+    def _fill(self, template: str) -> str:
+        return template.format_map(_Data(self))
+
+    def __getattr__(self, name: str) -> Any:  # the fields, for the type checker
+        raise AttributeError(name)
 
 
-DuckmigError.message = _Template(DuckmigError.message)
+class _Template:
+    """A ``message`` or ``hint`` template: read on a class, the template (or the function giving one);
+    read on an error, filled from its data (a hint given when raised, as it is)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def text(self, error: _Fielded) -> str | None:
+        return self.source(error) if callable(self.source) else self.source
+
+    def __get__(self, error: _Fielded | None, owner: type | None = None) -> Any:
+        if error is None:
+            return self.source
+        template = self.text(error)
+        return error._fill(template) if template else template
 
 
-class _Data(dict):
-    """A template's names: the error's actions in the interface's words, else its data."""
+class _Kept:
+    """A placeholder's kind in a template: ``{do:repair}`` is filled as itself, for the interface."""
 
-    def __init__(self, error: DuckmigError, words: Words):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __format__(self, spec: str) -> str:
+        return f"{{{self.kind}:{spec}}}"
+
+
+class _Data(dict):  # type: ignore[type-arg]
+    """A template's names: the placeholders' kinds kept, else the error's data."""
+
+    def __init__(self, error: _Fielded) -> None:
         super().__init__()
-        self.error, self.words = error, words
+        self.error = error
 
-    def __missing__(self, name: str):
-        action = self.error.actions.get(name)
-        return self.words(action) if action is not None else getattr(self.error, name)
-
-
-STATUS = Do("status")
-DATABASE, DIRECTORY = Setting("database"), Setting("directory")
+    def __missing__(self, name: str) -> Any:
+        return _Kept(name) if name in ("do", "flag", "setting") else getattr(self.error, name)
 
 
-# -- configuration and usage ------------------------------------------------------------------------
+_Fielded.message = _Template("{detail}")  # type: ignore[assignment]
 
 
-class ConfigError(DuckmigError):
-    """Settings, flags or paths that cannot work."""
-
-
-class BadArguments(ConfigError):
-    """A verb's arguments that its parser refuses."""
-
-    fields = ("verb", "detail")
-    message = "{verb_}{detail}"
-    hint = "{help} lists the arguments"
-
-    @property
-    def verb_(self) -> str:
-        return f"{self.verb}: " if self.verb else ""
-
-    @property
-    def actions(self) -> dict:
-        return {"help": Do(self.verb, ("--help",))}
-
-
-class BadKeyOption(BadArguments):
-    fields = ("option",)
-    verb = "preview"
-    message = "preview: --key takes TABLE=COLUMN[,COLUMN...], not {option!r}"
-    hint = "for example --key events=day,seq"
-
-
-class NoNotebookGiven(BadArguments):
-    fields = ()
-    verb = "export"
-    message = "export: give the notebook to export"
-    hint = "{export}"
-    actions = {"export": Do("export", ("NOTEBOOK.ipynb",))}
-
-
-class NoDatabaseGiven(ConfigError):
-    fields = ()
+class NoDatabaseGiven(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ()
     message = "no database given"
     hint = ('pass --database PATH, set DUCKMIG_DATABASE, or add database = "..." under [tool.duckmig] '
             "in pyproject.toml")
 
 
-class BadSettings(ConfigError):
+class BadSettings(ConfigError, _Fielded):
     """``[tool.duckmig]`` in a pyproject.toml that cannot be used."""
 
-    fields = ("path",)
+    fields: ClassVar[tuple[str, ...]] = ("path",)
     hint = "fix [tool.duckmig] in {path}"
 
 
 class SettingsNotToml(BadSettings):
-    fields = ("path", "detail")
+    fields: ClassVar[tuple[str, ...]] = ("path", "detail")
     message = "{path}: not valid TOML: {detail}"
     hint = "fix the file or remove [tool.duckmig]"
 
@@ -241,7 +349,7 @@ class SettingsNotATable(BadSettings):
 
 
 class UnknownSettings(BadSettings):
-    fields = ("path", "names", "known")
+    fields: ClassVar[tuple[str, ...]] = ("path", "names", "known")
     message = "{path}: unknown setting{s} in [tool.duckmig]: {listed}"
     hint = "the settings are {known}"
 
@@ -250,101 +358,70 @@ class UnknownSettings(BadSettings):
 
 
 class SettingNotAString(BadSettings):
-    fields = ("path", "key", "value")
+    fields: ClassVar[tuple[str, ...]] = ("path", "key", "value")
     message = "{path}: [tool.duckmig] {key} must be a string, not {value!r}"
 
 
 class OptionsNotATable(BadSettings):
-    fields = ("path", "value")
+    fields: ClassVar[tuple[str, ...]] = ("path", "value")
     message = "{path}: [tool.duckmig] options must be a table of ATTACH options, not {value!r}"
     hint = "write them under [tool.duckmig.options], a line each: metadata_schema = \"lake_1\""
 
 
-class NotAVersion(ConfigError):
-    fields = ("text",)
+class NotAVersion(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("text",)
     rule = "versions look like 20250710_000001"
     message = "{text!r} is not a version: {rule}"
-    hint = "{status} lists the versions"
-    actions = {"status": STATUS}
+    hint = "{do:status} lists the versions"
 
 
 class ImpossibleVersion(NotAVersion):
     """The pattern of a version, but no date and time of the calendar (20251399_000000)."""
 
     @property
-    def rule(self) -> str:
+    def rule(self) -> str:  # type: ignore[override]
         t = self.text
         return (f"{t[:4]}-{t[4:6]}-{t[6:8]} {t[9:11]}:{t[11:13]}:{t[13:15]} is not a date and time "
                 "(a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)")
 
 
-class TargetAndSteps(ConfigError):
-    fields = ()
-    message = "give a target version or --steps, not both"
-    hint = "{down_to} keeps VERSION and reverts the newer ones; {down_steps} reverts N"
-    actions = {"down_to": Do("down", ("VERSION",)), "down_steps": Do("down", options=(("steps", "N"),))}
-
-
-class BadSteps(ConfigError):
-    fields = ("steps",)
-    message = "--steps must be 1 or more, not {steps}"
-    hint = "{down} alone reverts the newest migration"
-    actions = {"down": Do("down")}
-
-
-class NoDirectory(ConfigError):
-    fields = ("path",)
+class NoDirectory(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("path",)
     message = "migrations directory {path} does not exist"
-    hint = "create it with {init}, or point {directory_setting} at the folder that holds versions/"
-    actions = {"init": Do("init"), "directory_setting": DIRECTORY}
+    hint = "create it with {do:init}, or point {setting:directory} at the folder that holds versions/"
 
 
-class NotAFolder(ConfigError):
-    fields = ("path",)
+class NotAFolder(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("path",)
     message = ("{path} is a file, not a folder: the migrations directory holds its version files in its "
                "versions/ folder")
-    hint = "move that file out of the way, or point {directory_setting} at another folder"
-    actions = {"directory_setting": DIRECTORY}
+    hint = "move that file out of the way, or point {setting:directory} at another folder"
 
 
-class SymlinkRefused(ConfigError):
+class SymlinkRefused(ConfigError, _Fielded):
     """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
 
-    fields = ("path",)
+    fields: ClassVar[tuple[str, ...]] = ("path",)
     message = "{path} is a symbolic link; duckmig writes only regular files, so it was left as it was"
     hint = "put the file itself in its place (or remove the link), then run this again"
 
 
-class NoDatabaseFolder(ConfigError):
-    fields = ("path",)
+class NoDatabaseFolder(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("path",)
     message = "cannot open database {path}: folder {path.parent} does not exist"
-    hint = "create the folder first, or fix {database_setting}"
-    actions = {"database_setting": DATABASE}
+    hint = "create the folder first, or fix {setting:database}"
 
 
-class DatabaseLocked(ConfigError):
-    fields = ("database", "pid", "holder")
-    message = "database {database} is locked by {who}: DuckDB lets one process write a file"
-    hint = ("close that process's connection (in a notebook: restart its kernel, or hand the open "
-            "connection to duckmig with `%migrate connect VARIABLE`), or retry with {wait}")
-    actions = {"wait": Setting("wait")}
-
-    @property
-    def who(self) -> str:
-        return f"process {self.pid} ({self.holder})" if self.pid else "another process"
-
-
-class DatabaseUnavailable(ConfigError):
-    fields = ("database", "reason")
+class DatabaseUnavailable(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("database", "reason")
     message = "cannot open database {database}: {reason}"
-    hint = "point {database_setting} at a DuckDB database file, a path for a new one, or :memory:"
-    actions = {"database_setting": DATABASE}
+    hint = "point {setting:database} at a DuckDB database file, a path for a new one, or :memory:"
 
 
-class HeldOtherwiseHere(ConfigError):
+class HeldOtherwiseHere(ConfigError, _Fielded):
     """The file is open in this process with other settings, most often a read-only connection."""
 
-    fields = ("database",)
+    fields: ClassVar[tuple[str, ...]] = ("database",)
     message = ("cannot open database {database} for writing: this process holds it open read-only (a "
                "connection made with read_only=True, in this notebook's kernel say), and DuckDB opens a file "
                "one way at a time in a process")
@@ -352,85 +429,51 @@ class HeldOtherwiseHere(ConfigError):
             "duckmig that very connection (in a notebook: `%migrate connect VARIABLE`)")
 
 
-class ConnectionReadOnly(ConfigError):
-    fields = ("database",)
+class ConnectionReadOnly(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("database",)
     message = ("the connection to {database} is read-only (made with read_only=True): migrations write to the "
                "database and to its ledger")
     hint = ("give duckmig a connection that can write (duckdb.connect(PATH) without read_only, in a notebook: "
             "`%migrate connect VARIABLE`), or the database's path")
 
 
-class ConnectionClosed(ConfigError):
-    fields = ("database",)
+class ConnectionClosed(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("database",)
     message = "the connection to {database} is closed"
     hint = ("open it again and give duckmig the new connection (in a notebook: `%migrate connect VARIABLE`), "
             "or the database's path")
 
 
-class TransactionOpen(ConfigError):
-    fields = ()
+class TransactionOpen(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ()
     message = "the connection has a transaction open; duckmig will not commit it for you"
     hint = "finish it with COMMIT or ROLLBACK on that connection, then run the migration again"
 
 
-class NotConnected(ConfigError):
-    fields = ()
-    message = "no database to migrate: nothing is connected and no database is set"
-    hint = ("run `%migrate connect TARGET` with a database file, :memory:, or the name of a variable "
-            'holding a duckdb connection; or set database = "..." under [tool.duckmig] in pyproject.toml')
+class ConnectionBusy(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ()
+    message = ("the connection is in use by another thread at the same time, and duckmig needs it alone while it "
+               "runs: what was running then was rolled back")
+    hint = "wait until the other thread is done, or give duckmig a connection of its own (con.cursor())"
 
 
-class NotAConnection(ConfigError):
-    fields = ("name", "value")
-    message = "variable {name} holds a {type_name}, not a duckdb connection"
-    hint = "assign {name} = duckdb.connect(...) first, or give the database's path instead"
-
-    type_name = property(lambda self: type(self.value).__name__)
-
-
-class UnknownTarget(ConfigError):
-    fields = ("name",)
-    message = "{name} is neither a variable nor an existing database file"
-    hint = ("for a connection, assign it to a variable first; for a new database file, give it an "
-            "extension (for example {name}.duckdb)")
-
-
-# -- versions and the ledger ------------------------------------------------------------------------
-
-
-class UnknownVersion(DuckmigError):
-    fields = ("version", "where")
-    where = "in the migrations directory or the ledger"
-    message = "no migration {version} {where}"
-    hint = "{status} lists the versions"
-    actions = {"status": STATUS}
-
-
-class NothingToRevert(DuckmigError):
-    fields = ()
-    message = "nothing to revert: no migration is applied"
-    hint = "{status} shows the state"
-    actions = {"status": STATUS}
-
-
-class WrongLedgerLayout(ConfigError):
-    fields = ("table", "columns")
+class WrongLedgerLayout(ConfigError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("table", "columns")
     message = "table {table} exists but is not a duckmig ledger (columns: {listed})"
-    hint = "rename that table, or choose another ledger table with {table_setting}"
-    actions = {"table_setting": Setting("table")}
+    hint = "rename that table, or choose another ledger table with {setting:table}"
 
     listed = property(lambda self: ", ".join(self.columns))
 
 
-class LedgerTampered(ConfigError):
+class LedgerTampered(ConfigError, _Fielded):
     """A ledger that is not as duckmig wrote it; nothing was changed."""
 
-    fields = ("table",)
+    fields: ClassVar[tuple[str, ...]] = ("table",)
     message = "ledger {table} {detail}"
 
 
 class LedgerExtraColumn(LedgerTampered):
-    fields = ("table", "columns")
+    fields: ClassVar[tuple[str, ...]] = ("table", "columns")
     hint = "give {them} a DEFAULT, or drop the NOT NULL (ALTER TABLE {table} ALTER COLUMN {columns[0]} DROP NOT NULL)"
 
     detail = property(lambda self: f"has NOT NULL column{'s' * (len(self.columns) != 1)} that duckmig does not "
@@ -439,7 +482,7 @@ class LedgerExtraColumn(LedgerTampered):
 
 
 class LegacyLedgerDuplicates(LedgerTampered):
-    fields = ("table", "versions")
+    fields: ClassVar[tuple[str, ...]] = ("table", "versions")
     hint = "keep one row per version in {table}, then run the command again"
 
     detail = property(lambda self: f"(the seed's layout) records version{'s' * (len(self.versions) != 1)} "
@@ -447,26 +490,11 @@ class LegacyLedgerDuplicates(LedgerTampered):
 
 
 class LegacyLedgerNullVersion(LedgerTampered):
-    fields = ("table", "count")
+    fields: ClassVar[tuple[str, ...]] = ("table", "count")
     hint = ("delete them (DELETE FROM {table} WHERE version IS NULL) or give them their versions, then run the "
             "command again")
 
     detail = property(lambda self: f"(the seed's layout) has {plural(self.count, 'row')} without a version")
-
-
-class UnknownLedgerStatus(LedgerTampered):
-    STATUSES = ("applied", "failed", "pending")
-    fields = ("table", "found")  # found: status -> versions
-    hint = ("set each to what the migration's state is (UPDATE ... SET status = 'applied'), or {stamp} the "
-            "versions again after deleting those rows")
-    actions = {"stamp": Do("stamp", ("VERSION",))}
-
-    @property
-    def detail(self) -> str:
-        listing = "; ".join(f"{status!r} ({', '.join(versions[:3])}{', ...' if len(versions) > 3 else ''})"
-                            for status, versions in self.found.items())
-        return (f"has rows whose status duckmig does not know: {listing}; the statuses are "
-                f"{', '.join(map(repr, self.STATUSES[:-1]))} and {self.STATUSES[-1]!r}")
 
 
 class OddLedger(LedgerTampered):
@@ -474,16 +502,16 @@ class OddLedger(LedgerTampered):
     shape of its own, with its own words and hint (``SHAPES``). ``where``: the events or columns
     it was found in, as text."""
 
-    fields = ("table", "problem", "where")
+    fields: ClassVar[tuple[str, ...]] = ("table", "problem", "where")
     where = ""
     _ROWS = ("look at those events (SELECT * FROM {table} ORDER BY seq), correct them by hand or restore the "
              "database from a backup, then run the command again")
     # problem -> (what the ledger has, what to do)
     SHAPES = {
         "view": ("is a view, not a table: duckmig appends its events to a table",
-                 "drop the view and put the ledger table back, or choose another ledger table with {table_setting}"),
+                 "drop the view and put the ledger table back, or choose another ledger table with {setting:table}"),
         "case": ("is named {where}, in other letter case than the ledger's name",
-                 "rename it (ALTER TABLE {where} RENAME TO {table}), or name it exactly with {table_setting}"),
+                 "rename it (ALTER TABLE {where} RENAME TO {table}), or name it exactly with {setting:table}"),
         "schemas": ("is in several schemas ({where}) and none is the default one, main",
                     "keep one of them, the one that holds the migrations applied, and drop or rename the others"),
         "types": ("has columns of types duckmig does not write: {where}",
@@ -507,147 +535,65 @@ class OddLedger(LedgerTampered):
         "duration": ("has events with negative or infinite durations: {where}", _ROWS),
         "order": ("has an event that cannot follow the one before it: {where}",
                   "delete the event that does not belong (or restore the database from a backup); "
-                  "{status} then shows each migration's state"),
+                  "{do:status} then shows each migration's state"),
         "checksum": ("has applied events without a checksum, which would hide any edit of their files: {where}",
-                     "set it to the file's checksum as applied (or run {stamp} on a database that never "
+                     "set it to the file's checksum as applied (or run {do:stamp VERSION} on a database that never "
                      "ran the migration); only events adopted from an older ledger may lack one"),
-        "runner": ("has events without a runner, as only events adopted from an older ledger are, after events duckmig wrote: {where}",
-                   _ROWS),
+        "runner": ("has events without a runner, as only events adopted from an older ledger are, after events "
+                   "duckmig wrote: {where}", _ROWS),
     }
-    actions = {"table_setting": Setting("table"), "status": STATUS, "stamp": Do("stamp", ("VERSION",))}
 
     detail = property(lambda self: self.SHAPES[self.problem][0].format(where=self.where, table=self.table))
     hint = property(lambda self: self.SHAPES[self.problem][1])
 
 
-class ConnectionBusy(ConfigError):
-    fields = ()
-    message = ("the connection is in use by another thread at the same time, and duckmig needs it alone while it "
-               "runs: what was running then was rolled back")
-    hint = "wait until the other thread is done, or give duckmig a connection of its own (con.cursor())"
+class UnknownLedgerStatus(LedgerTampered):
+    STATUSES = ("applied", "failed", "pending")
+    fields: ClassVar[tuple[str, ...]] = ("table", "found")  # found: status -> versions
+    hint = ("set each to what the migration's state is (UPDATE ... SET status = 'applied'), or {do:stamp VERSION} the "
+            "versions again after deleting those rows")
+
+    @property
+    def detail(self) -> str:
+        listing = "; ".join(f"{status!r} ({', '.join(versions[:3])}{', ...' if len(versions) > 3 else ''})"
+                            for status, versions in self.found.items())
+        return (f"has rows whose status duckmig does not know: {listing}; the statuses are "
+                f"{', '.join(map(repr, self.STATUSES[:-1]))} and {self.STATUSES[-1]!r}")
 
 
-# -- DuckLake targets --------------------------------------------------------------------------------
-
-_LAKE_FORMS = "ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST"
-
-
-class NotALake(ConfigError):
-    fields = ("database",)
-    message = "{database!r} is not a DuckLake: a DuckLake target starts with ducklake:"
-    hint = f"write {_LAKE_FORMS}"
-
-
-class LakeCatalogMissing(ConfigError):
-    fields = ("database",)
-    message = "{database!r} names no catalog: a DuckLake needs one after ducklake:"
-    hint = f"write {_LAKE_FORMS}"
-
-
-class UnknownCatalogKind(ConfigError):
-    fields = ("kind", "known")
-    message = "DuckLake has no catalog kind {kind}: it keeps its catalog in {kinds} or a DuckDB file"
-    hint = "write ducklake:postgres:... for PostgreSQL, or a path for a DuckDB file"
-
-    kinds = property(lambda self: ", ".join(k + ":" for k in self.known))
-
-
-class LakeSettingError(ConfigError):
-    """A DuckLake setting that cannot be used; ``where`` names the pyproject.toml table that gives it,
-    when one does."""
-
-    where: str | None = None
-
-    def message_text(self, words: Words = PYTHON) -> str:
-        said = super().message_text(words)
-        return f"{self.where} {said}" if self.where else said
-
-
-class UnknownLakeOption(LakeSettingError):
-    fields = ("name", "known")
-    message = "{name} is not an ATTACH option of DuckLake that duckmig passes on"
-    hint = "the options are {listed}"
-
-    listed = property(lambda self: ", ".join(self.known))
-
-
-class ReadOnlyLakeOption(LakeSettingError):
-    fields = ("name", "what")
-    message = "{name} {what}, and migrations write to the lake"
-    hint = "leave {name} out"
-
-
-class EmptyLakeOption(LakeSettingError):
-    fields = ("name",)
+class EmptyLakeOption(LakeSettingError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("name",)
     message = "{name} is empty"
     hint = "give {name} a value, or leave it out"
 
 
-class BadLakeOptionValue(LakeSettingError):
-    fields = ("name", "value", "expected")
-    message = "{name} must be {expected}, not {value!r}"
-    hint = "set {name} to {expected}"
-
-
-class DataPathTwice(LakeSettingError):
-    fields = ("first", "second")
+class DataPathTwice(LakeSettingError, _Fielded):
+    fields: ClassVar[tuple[str, ...]] = ("first", "second")
     first, second = "--data-path", "the option DATA_PATH"
     message = "the data path is given twice: as {first} and as {second}"
     hint = "keep one of them"
 
 
-class BadAttachOption(ConfigError):
+class BadAttachOption(ConfigError, _Fielded):
     """An ``--option`` that is not ``NAME=VALUE``."""
 
-    fields = ("text",)
+    fields: ClassVar[tuple[str, ...]] = ("text",)
     message = "--option takes NAME=VALUE, as ATTACH takes (NAME VALUE), not {text!r}"
     hint = "for example --option METADATA_SCHEMA=lake_1 --option ENCRYPTED=true"
 
 
-class LakeSettingWithoutLake(LakeSettingError):
+class LakeSettingWithoutLake(LakeSettingError, _Fielded):
     """A data path or an ATTACH option for a database that is no DuckLake: nothing would use it."""
 
-    fields = ("given", "database")
+    fields: ClassVar[tuple[str, ...]] = ("given", "database")
     message = "{given} is a setting of a DuckLake, and {database} is not one"
-    hint = f"leave {{given}} out, or name a DuckLake: {_LAKE_FORMS}"
+    hint = f"leave {{given}} out, or name a DuckLake: {LAKE_FORMS}"
 
 
-class LakeExtensionUnavailable(ConfigError):
-    fields = ("extension", "reason")
-    message = "cannot load DuckDB's {extension} extension: {reason}"
-    hint = ("INSTALL {extension} downloads it from extensions.duckdb.org once; without a network, install it "
-            "into DuckDB's extension directory first (INSTALL {extension} FROM 'REPOSITORY', or "
-            "INSTALL 'FILE.duckdb_extension')")
-
-
-class LakeNeedsDataPath(ConfigError):
-    fields = ("database",)
-    message = "{database} is a new DuckLake and has no data path for its Parquet files"
-    hint = "give one with {data_path} (a folder or a URL such as s3://bucket/lake/); the lake keeps it"
-    actions = {"data_path": Setting("data_path")}
-
-
-class LakeKeepsItsDataPath(ConfigError):
-    fields = ("database", "kept", "given")
-    message = "{database} keeps its Parquet files in {kept}, and the data path given is {given}"
-    hint = ("leave the data path out (the lake keeps its own), or set the ATTACH option OVERRIDE_DATA_PATH to true "
-            "to write to {given} while attached")
-
-
-class LakeUnavailable(ConfigError):
-    fields = ("database", "reason")
-    message = "cannot attach DuckLake {database}: {reason}"
-    hint = ("check the catalog after ducklake: (for PostgreSQL: dbname, host, port, user, and that the server "
-            "runs) and the data path")
-
-
-# -- migration files ------------------------------------------------------------------------------
-
-
-class MigrationFileError(DuckmigError):
+class MigrationFileError(_Fielded):
     """A version file that cannot be used; names the file and, where known, the line."""
 
-    fields = ("path", "detail", "line", "hint")
+    fields: ClassVar[tuple[str, ...]] = ("path", "detail", "line", "hint")
     rule = "the file is not a valid migration"
     message = "{where}: {said}"
 
@@ -695,7 +641,7 @@ class SqlSyntaxError(MigrationFileError):
 
 
 class TransactionControl(MigrationFileError):
-    fields = ("path", "statement", "line")
+    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "line")
     rule = ("transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a migration that runs in "
             "a transaction: duckmig owns it and commits it together with the ledger row")
     hint = ("remove it: the migration commits as a whole, or not at all (a SQL section that must control its "
@@ -705,7 +651,7 @@ class TransactionControl(MigrationFileError):
 
 
 class LedgerTouched(MigrationFileError):
-    fields = ("path", "statement", "table", "line")
+    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "table", "line")
     rule = "a migration may read the ledger tables but not change them"
     hint = "leave the ledger to duckmig: its repair, stamp and down change it"
 
@@ -715,7 +661,7 @@ class LedgerTouched(MigrationFileError):
 class LakeRenameAfterAlter(MigrationFileError):
     """A rename that DuckLake would commit and then not read: refused before it runs."""
 
-    fields = ("path", "statement", "table", "line")
+    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "table", "line")
     rule = "in a DuckLake, a table that a transaction altered cannot be renamed in the same transaction"
     hint = ("a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration of "
             "its own")
@@ -758,118 +704,29 @@ class VersionMismatch(MigrationFileError):
 
 
 class DuplicateVersion(MigrationFileError):
-    fields = ("version", "paths")
+    fields: ClassVar[tuple[str, ...]] = ("version", "paths")
     message = "{path}: version {version} is used by {count} files: {names}"
-    hint = "give one of them a new version (rename it, or recreate it with {new})"
-    actions = {"new": Do("new")}
+    hint = "give one of them a new version (rename it, or recreate it with {do:new})"
 
     path = property(lambda self: self.paths[0])
     count = property(lambda self: len(self.paths))
     names = property(lambda self: ", ".join(p.name for p in self.paths))
 
 
-class VersionTaken(ConfigError):
+class VersionTaken(ConfigError, _Fielded):
     """A new migration asked for a version another file already has."""
 
-    fields = ("version", "path", "where")
+    fields: ClassVar[tuple[str, ...]] = ("version", "path", "where")
     message = "{at}version {version} is taken by {path.name}"
     hint = "drop --version to take the next free one, or give a version no file has"
 
     at = property(lambda self: f"{self.where}: " if self.where else "")
 
 
-class SlugHasOtherVersion(ConfigError):
-    """``--version`` names another version than the file that already holds the slug."""
-
-    fields = ("slug", "version", "path", "where")
-    message = "{at}--version {version}, but slug {slug!r} is {path.name}"
-    hint = "drop --version (the slug finds its file), or use a new slug for a new migration"
-
-    at = VersionTaken.at
-
-
-class BadSlug(DuckmigError):
-    fields = ("slug", "example")  # example: the slug made of it
-    message = "{slug!r} is not a slug: use lower-case letters, digits and _ (for example {example!r})"
-
-
-class AmbiguousSlug(DuckmigError):
-    fields = ("slug", "scripts")
-    message = "slug {slug!r} names {count} version files: {names}"
-    hint = "use a slug that names one migration, or remove the extra file"
-
-    count = property(lambda self: len(self.scripts))
-    names = property(lambda self: ", ".join(s.name for s in self.scripts))
-
-
-class OtherKind(DuckmigError):
-    fields = ("name", "kind", "new_kind")
-    message = "{name} is a {kind} migration; this one is {new_kind}"
-    hint = "keep the form of the existing file, or use a new slug"
-
-
-class MigrationApplied(DuckmigError):
-    """A migration's text changed after it was applied; its file is left as it was."""
-
-    fields = ("script", "keep")
-    message = ("{script.version} ({script.name}) is already applied and its text changed; "
-               "the file was left as it was")
-    hint = ("revert it first ({down} reverts it and everything newer), then run this again; "
-            "or put the change in a new migration with another slug")
-
-    @property
-    def actions(self) -> dict:
-        return {"down": Do("down", (self.keep,))}
-
-
-
-class AppliedTextDiffers(MigrationApplied):
-    """A slug whose file is gone, written again with text other than what was applied."""
-
-    message = ("{script.version} ({script.name}) is applied and its file is gone, but this text is not the one "
-               "that was applied (their checksums differ); no file was written")
-
-
-class _FileAndLedger(DuckmigError):
-    """What the version files say of a slug and what the ledger says of it disagree; nothing was written."""
-
-    exit_code = EXIT_DRIFT
-    at = property(lambda self: f"{self.where}: " if self.where else "")
-    listed = property(lambda self: ", ".join(f"{r.version} ({r.filename}, {r.status})" for r in self.recorded))
-
-
-class SlugAppliedElsewhere(_FileAndLedger):
-    """A file holds the slug under one version while the ledger applied the slug as another, whose file is gone."""
-
-    fields = ("slug", "path", "version", "filename", "where")
-    message = ("{at}slug {slug!r} is {path.name}, but the database applied {slug!r} as {version} ({filename}), "
-               "whose file is gone: the files and the ledger disagree")
-    hint = ("if {path.name} is that migration written again under a new version, delete it and run this again: "
-            "the migration then gets its own version back; if it is another migration, give it another slug")
-
-
-class SlugRecordedTwice(_FileAndLedger):
-    fields = ("slug", "recorded", "where")
-    message = ("{at}the database knows slug {slug!r} as {count} migrations whose files are gone: {listed}; "
-               "which one this is cannot be told")
-    hint = "restore their files from version control, or give the cell --version with the version it is"
-
-    count = property(lambda self: len(self.recorded))
-
-
-class SlugRecordedAs(_FileAndLedger):
-    fields = ("slug", "version", "recorded", "where")
-    message = "{at}--version {version}, but the database knows slug {slug!r} as {listed}, whose file is gone"
-    hint = "drop --version: the migration then gets its own version back; or use a new slug for a new migration"
-
-
-# -- notebooks ------------------------------------------------------------------------------------
-
-
-class NotebookError(ConfigError):
+class NotebookError(ConfigError, _Fielded):
     """A notebook file that cannot be read or exported; nothing was written."""
 
-    fields = ("path",)
+    fields: ClassVar[tuple[str, ...]] = ("path",)
 
 
 class NotebookNotFound(NotebookError):
@@ -878,7 +735,7 @@ class NotebookNotFound(NotebookError):
 
 
 class NotANotebook(NotebookError):
-    fields = ("path", "detail")
+    fields: ClassVar[tuple[str, ...]] = ("path", "detail")
     message = "{path} is not a Jupyter notebook: {detail}"
     hint = "give the .ipynb file that holds the migration cells"
 
@@ -886,25 +743,25 @@ class NotANotebook(NotebookError):
 class NotebookJsonError(NotebookError):
     """Truncated or otherwise invalid JSON, with where it breaks."""
 
-    fields = ("path", "line", "column", "detail")
+    fields: ClassVar[tuple[str, ...]] = ("path", "line", "column", "detail")
     message = "{path}:{line}:{column}: the notebook is not valid JSON ({detail})"
     hint = ("the file is truncated or was edited by hand: restore it from version control, "
             "or open it in Jupyter and save it again")
 
 
 class UnsupportedNotebookFormat(NotebookError):
-    fields = ("path", "version")
+    fields: ClassVar[tuple[str, ...]] = ("path", "version")
     message = "{path} is a notebook of nbformat {version}, which cannot be read here (formats 2 to 4 can)"
 
     @property
-    def hint(self) -> str:
+    def hint(self) -> str:  # type: ignore[override]
         if isinstance(self.version, int) and self.version > 4:
             return "upgrade nbformat (`pip install -U nbformat`) to read it"
         return "open it in Jupyter and save it, which writes the current format (4)"
 
 
 class NothingToExport(NotebookError):
-    fields = ("path", "cells")
+    fields: ClassVar[tuple[str, ...]] = ("path", "cells")
     message = "{path} {what}: nothing to export"
     hint = "a migration cell starts with `%%migration SLUG` on its first line"
 
@@ -915,13 +772,13 @@ class NothingToExport(NotebookError):
 class BadMigrationLine(NotebookError):
     """A ``%%migration`` line that the magic would refuse too."""
 
-    fields = ("path", "index", "line", "detail")
+    fields: ClassVar[tuple[str, ...]] = ("path", "index", "line", "detail")
     message = "{path} cell {index}: {detail}\n  line: {line}"
     hint = "fix the cell's first line; `%%migration?` in a notebook shows its arguments"
 
 
 class DuplicateSlugInNotebook(NotebookError):
-    fields = ("path", "slug", "indexes")
+    fields: ClassVar[tuple[str, ...]] = ("path", "slug", "indexes")
     message = "{path}: cells {cells} both write migration {slug!r}"
     hint = "each migration is one cell: rename the slug of one of them, or delete one"
 
@@ -929,17 +786,11 @@ class DuplicateSlugInNotebook(NotebookError):
 
 
 class DuplicateVersionInNotebook(NotebookError):
-    fields = ("path", "version", "indexes")
+    fields: ClassVar[tuple[str, ...]] = ("path", "version", "indexes")
     message = "{path}: cells {cells} both ask for --version {version}"
     hint = "drop --version from the newer cell: it then takes the next free version"
 
     cells = DuplicateSlugInNotebook.cells
-
-
-class NoNotebookPath(ConfigError):
-    fields = ()
-    message = "the file of this notebook is not known to the kernel"
-    hint = "give it: `%migrate export NOTEBOOK.ipynb` (the file as last saved is exported)"
 
 
 class NotebookExists(NotebookError):
@@ -952,10 +803,7 @@ class NotebookFolderMissing(NotebookError):
     hint = "create the folder first, or choose another file with -o"
 
 
-# -- running ----------------------------------------------------------------------------------------
-
-
-class MigrationFailed(DuckmigError):
+class MigrationFailed(_Fielded):
     """A migration raised while running; its transaction was rolled back."""
 
     exit_code = EXIT_FAILED
@@ -963,11 +811,11 @@ class MigrationFailed(DuckmigError):
     # raised, when the statement is not what failed
     # limit: what DuckLake cannot do and what to write instead, where DuckDB's message is one of its refusals;
     # refused: what to do about a write DuckDB refused, by the cause its message names (engine/refusals.py)
-    fields = ("version", "statement", "error", "direction", "partial", "group", "where", "outcome", "last",
-              "limit", "refused")
-    direction, partial, group, where, outcome, last, limit, refused = "up", False, None, None, None, None, None, None
+    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "error", "direction", "partial", "group", "where",
+                                         "outcome", "last", "limit", "refused")
+    direction, partial, group, where, last, limit, refused = "up", False, None, None, None, None, None
+    outcome: str | None = None
     message = "{verb} {version} failed: {stripped}{context}\n  {fate}"
-    actions = {"repair": Do("repair")}
 
     verb = property(lambda self: "applying" if self.direction == "up" else "reverting")
     stripped = property(lambda self: self.error.strip())
@@ -1001,22 +849,22 @@ class MigrationFailed(DuckmigError):
         return self.limit or self.__dict__.get("hint")
 
     @property
-    def hint(self) -> str:
+    def hint(self) -> str:  # type: ignore[override]
         if self.limit:
             return self.limit + ("; then run the migration again" if self.direction == "up" else
-                                 "; then store the downgrade with {repair} and revert again")
+                                 "; then store the downgrade with {do:repair} and revert again")
         if self.refused:
             return self.refused
         if self.direction == "up":
             return "fix the migration and run it again"
-        return "fix the downgrade in the file, store it with {repair}, and revert again"
+        return "fix the downgrade in the file, store it with {do:repair}, and revert again"
 
 
 class TransactionLost(MigrationFailed):
     """The migration's transaction ended before duckmig committed it: not through duckmig, so what
     became of the statements before is not known, and not guessed."""
 
-    fields = ("version", "statement", "error", "direction")
+    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "error", "direction")
     outcome = "duckmig cannot tell what of it was committed: check the database before running it again"
     hint = ("run a migration's statements through its session only, and keep other threads off the connection "
             "while duckmig runs")
@@ -1027,11 +875,10 @@ class LedgerChanged(MigrationFailed):
     effect, at the end of its transaction, before its own event; its transaction was rolled back.
     ``outside``: it ran outside a transaction (transaction:false), so nothing could be rolled back."""
 
-    fields = ("version", "table", "before", "after", "direction", "outside")
+    fields: ClassVar[tuple[str, ...]] = ("version", "table", "before", "after", "direction", "outside")
     statement, outside = None, False
     hint = ("a migration may read {table}, not change it: take the statements that write it out of the "
-            "migration, then run it again; {status} shows the state")
-    actions = {"status": STATUS}
+            "migration, then run it again; {do:status} shows the state")
 
     error = property(lambda self: f"it changed the ledger {self.table}: {self.before} when it began, "
                                   f"{self.after} at its end")
@@ -1040,19 +887,10 @@ class LedgerChanged(MigrationFailed):
                                     "among them; no event of it was recorded" if self.outside else None)
 
 
-class Interrupted(DuckmigError):
-    """Ctrl-C (SIGINT) while migrations ran; ``what`` says what became of them, on one line."""
-
-    exit_code = 130
-    fields = ("what", "version", "done")
-    version, done = None, 0
-    message = "interrupted: {what}"
-
-
 class RunStopped(MigrationFailed):
     """A migration failed in a run: the failure, what the run did before it (kept), and what it did not try."""
 
-    fields = ("failed", "done", "not_tried")
+    fields: ClassVar[tuple[str, ...]] = ("failed", "done", "not_tried")
     message = MigrationFailed.message + "{run_lines}"
     SHOWN = 10  # versions listed before "and N more"
 
@@ -1078,213 +916,14 @@ for _name in MigrationFailed.fields:  # the failure's own data, read through
     setattr(RunStopped, _name, property(lambda self, name=_name: getattr(self.failed, name)))
 
 
-class NotApplied(DuckmigError):
-    """A ``%%migration --apply`` whose migration did not run, because one pending before it failed."""
-
-    exit_code = EXIT_FAILED
-    fields = ("version", "failed")
-
-    def message_text(self, words: Words = PYTHON) -> str:
-        return (f"{self.version} was not applied: {self.failed.version}, pending before it, failed first\n"
-                + self.failed.message_text(words))
-
-    def hint_text(self, words: Words = PYTHON) -> str | None:
-        return self.failed.hint_text(words)
-
-
-class NotTransactional(ConfigError):
-    fields = ("versions",)
-    message = "cannot apply in a single transaction: {listed} {run} outside one (transaction:false)"
-    hint = "apply without {single_transaction}, or up to the version before it first"
-    actions = {"single_transaction": Option("single_transaction")}
-
-    listed = property(lambda self: ", ".join(self.versions))
-    run = property(lambda self: "runs" if len(self.versions) == 1 else "run")
-
-
-class CommitFailed(DuckmigError):
-    """DuckDB refused a COMMIT (a write conflict, a full disk, a file it may not write); it rolled back."""
-
-    exit_code = EXIT_FAILED
-    fields = ("reason", "version", "refused")  # refused: what to do, by the cause DuckDB's message names
-    version = refused = None
-    message = "DuckDB could not commit {what}: {reason}\n  rolled back: nothing of it remains"
-    hint = property(lambda self: self.refused or "DuckDB's message above says why; run it again once that is resolved")
-
-    what = property(lambda self: self.version or "the change")
-
-
-class LedgerMoved(CommitFailed):
-    """Another runner recorded migrations in the shared catalog since this run planned; what this
-    run's transaction did was rolled back. The migrator plans again or says who won."""
-
-
-class RunnerConflict(DuckmigError):
-    """Another runner recorded a migration in the shared catalog (a DuckLake) while this run's
-    transaction was open; DuckDB refused this one's COMMIT and rolled it back."""
-
-    exit_code = EXIT_FAILED
-    fields = ("version", "holder", "other", "since")
-    message = ("another runner won: {holder} recorded {other} at {since} UTC while this run's transaction for "
-               "{version} was open, so DuckDB refused this one's COMMIT\n  rolled back: nothing of it remains")
-    hint = ("run it again: it plans from what the other runner did; or retry with {wait}, which retries until "
-            "the other runner is done")
-    actions = {"wait": Setting("wait")}
-
-
-class IrreversibleMigration(DuckmigError):
-    fields = ("version",)
-    message = "{version} has no downgrade, so it cannot be reverted"
-    hint = ("write a `-- migrate:down` section (then {repair} to store it), "
-            "or drop the change by hand and {stamp} the version before it")
-    actions = {"repair": Do("repair"), "stamp": Do("stamp")}
-
-
-class StoredPythonDowngrade(ConfigError):
-    """Reverting needs the Python downgrade stored in the ledger, which is code from the database file."""
-
-    fields = ("version", "why", "source")
-    message = ("{version} was not reverted: {why}, and the downgrade stored in the ledger is Python code, which "
-               "runs only when trusted; nothing was reverted. The stored code:\n{source}")
-    hint = ("restore the file as it was applied (from version control, say) and revert again; or, having read "
-            "the code above, pass {trust} to run it")
-    actions = {"trust": Option("trust_stored_python")}
-
-
-# -- preview -----------------------------------------------------------------------------------------
-
-
-class PreviewNotPossible(DuckmigError):
-    fields = ("version", "reason", "hint")
-    message = "cannot preview {version}: {reason}"
-
-
-class PreviewRefused(PreviewNotPossible):
+class PreviewRefused(PreviewNotPossible, _Fielded):
     """A migration runs a statement whose effect a dry run's rollback would not undo; it was not run."""
 
-    fields = ("version", "statement", "why")
+    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "why")
+    message = "cannot preview {version}: {reason}"
     hint = "apply it to a copy of the database (and its folder) to see what it does"
 
     reason = property(lambda self: f"it runs `{cut(self.statement, 160)}`, and {self.why}; a "
                                     "preview leaves everything as it was, so it refused that statement and "
                                     "rolled back")
 
-
-class PreviewFailed(DuckmigError):
-    """A preview asked for before applying shows a migration failing; nothing was applied."""
-
-    exit_code = EXIT_FAILED
-    fields = ("failed",)
-    message = "nothing was applied: in the preview, {failed.version} fails: {error}{failed.statement_line}"
-
-    def hint_text(self, words: Words = PYTHON) -> str | None:
-        return self.failed.hint_text(words)
-
-    error = property(lambda self: first_line(self.failed.error) if self.failed.error.strip() else "it raised")
-
-
-class BadSampleSize(ConfigError):
-    fields = ("sample",)
-    message = "the sample size must be a whole number of 1 or more, not {sample!r}"
-    hint = "a sample of 20 shows up to 20 changed rows a table"
-
-
-class UnknownKeyTable(ConfigError):
-    fields = ("table", "tables")
-    message = "a key is given for table {table}, which is in the database neither before nor after the migration"
-    hint = "its tables: {listed}"
-
-    listed = property(lambda self: ", ".join(self.tables) or "none")
-
-
-class UnknownKeyColumn(ConfigError):
-    fields = ("table", "column", "columns", "missing")
-    message = "{what}"
-    hint = "key columns to choose from: {listed}"
-
-    listed = property(lambda self: ", ".join(self.columns) or "none")
-
-    @property
-    def what(self) -> str:
-        if self.missing:
-            return (f"key column {self.column} of table {self.table} does not exist {self.missing} the "
-                    "migration; a key must be there before and after")
-        return f"table {self.table} has no column {self.column}"
-
-
-class NoKeyColumns(ConfigError):
-    fields = ("table",)
-    message = "the key given for table {table!r} names no column"
-    hint = "name the columns that identify a row, for example {{'events': ['day', 'seq']}}"
-
-
-class DuplicateKey(ConfigError):
-    fields = ("table", "key", "value", "count", "side")
-    message = "key ({columns}) of table {table} is not unique {side} the migration: {shown!r} is in {count} rows"
-    hint = "name columns that identify one row as the key of {table}, or give no key to compare whole rows"
-
-    columns = property(lambda self: ", ".join(self.key))
-    shown = property(lambda self: self.value[0] if len(self.value) == 1 else self.value)
-
-
-class NotInPreview(DuckmigError):
-    fields = ("table", "tables")
-    message = "table {table} is not in this preview"
-    hint = "the preview's tables: {listed}"
-
-    listed = UnknownKeyTable.listed
-
-
-# -- the database against the files ---------------------------------------------------------------
-
-
-class DriftError(DuckmigError):
-    exit_code = EXIT_DRIFT
-    fields = ("drifted", "copies")
-    copies = ()  # (pending version, missing version, slug): a migration written again under a new version
-    message = "applied migrations differ from their files: {listing}"
-    actions = {"verify": Do("verify"), "repair": Do("repair"), "restore": Do("restore"),
-               "allow_drift": Option("allow_drift"), "export": Do("export", ("NOTEBOOK.ipynb",))}
-
-    listing = property(lambda self: ", ".join(f"{v} ({state})" for v, state in self.drifted))
-
-    @property
-    def hint(self) -> str:
-        if all(state != "missing" for _, state in self.drifted):
-            return ("{verify} shows the details; accept intended edits with {repair}, restore the files, "
-                    "or pass {allow_drift} to apply on top of them")
-        # A missing file is lost work, not an edit: forgetting the rows would apply the migrations again.
-        first = ""
-        if self.copies:
-            one = len(self.copies) == 1
-            first = (f"pending {', '.join(f'{new} ({slug}, applied as {old})' for new, old, slug in self.copies)} "
-                     f"{'is' if one else 'are'} most likely {'that migration' if one else 'those migrations'} "
-                     f"written again under a new version, and applying would run {'it' if one else 'them'} "
-                     f"twice: delete {'its file' if one else 'their files'}; then ")
-        return (first + "restore the files of the missing migrations: a migration's version lives in its file. "
-                "{restore} writes them back from the text the ledger stored when each was applied; or take them "
-                "from version control, or export again the notebook that wrote them ({export} gives each cell "
-                "back the version the database applied it as); {verify} shows the details")
-
-
-class EditedSinceApplied(DriftError):
-    """A migration to revert whose file changed since it was applied: the file's downgrade may not undo what was
-    applied, and the one the ledger stored is data anyone who can write the database may have written."""
-
-    fields = ("version", "name")
-    message = ("{version} was not reverted: {name} changed since it was applied, so its downgrade may not undo "
-               "what was applied; nothing was reverted")
-    hint = ("restore the file as it was applied (from version control, say) and revert again; or accept the edit "
-            "with {repair}, then the file's downgrade reverts it; or, to revert with the downgrade the ledger stored "
-            "when it was applied (shown before it runs), pass {stored}")
-    actions = {"repair": Do("repair"), "stored": Option("stored_downgrade")}
-
-
-class OutOfOrder(DuckmigError):
-    exit_code = EXIT_DRIFT
-    fields = ("versions", "newest_applied")
-    message = "pending {listed} older than the newest applied migration {newest_applied}"
-    hint = "apply them anyway with {out_of_order}, or give them newer versions"
-    actions = {"out_of_order": Option("out_of_order")}
-
-    listed = property(lambda self: ", ".join(self.versions))

@@ -109,6 +109,20 @@ def parse_migration_line(line: str):
         raise UsageError(f"{exc.message}\n{exc.usage}" if exc.usage else exc.message) from None
 
 
+def not_connected() -> errors.ConfigError:
+    return errors.ConfigError("no database to migrate: nothing is connected and no database is set",
+                              "run `%migrate connect TARGET` with a database file, :memory:, or the name of a "
+                              'variable holding a duckdb connection; or set database = "..." under [tool.duckmig] '
+                              "in pyproject.toml")
+
+
+def preview_failed(failed: errors.MigrationFailed) -> errors.RunFailed:
+    """``%%migration --preview --apply`` whose preview shows ``failed``: nothing was applied."""
+    error = errors.first_line(failed.error) if failed.error.strip() else "it raised"
+    return errors.RunFailed(f"nothing was applied: in the preview, {failed.version} fails: {error}"
+                            f"{failed.statement_line}", failed=failed)
+
+
 class _CellProgress(TextProgress):
     """A line per migration in the output of the cell running now."""
 
@@ -179,12 +193,13 @@ class Duckmig(Magics):
 
                 display(view)  # above the apply's output: what is about to happen, then that it did
                 if not view.preview.ok:
-                    raise errors.PreviewFailed(view.preview.failed)
+                    raise preview_failed(view.preview.failed)
             try:
                 self._do("up", commands.arguments("up", target=saved.version))
             except errors.MigrationFailed as exc:
                 if exc.version != saved.version:
-                    raise errors.NotApplied(saved.version, exc) from None
+                    raise errors.RunFailed(f"{saved.version} was not applied: {exc.version}, pending before it, "
+                                           f"failed first\n{exc.message_text()}", failed=exc) from None
                 raise
 
     @line_magic
@@ -211,7 +226,9 @@ class Duckmig(Magics):
             if verb == "export" and args.notebook is None:
                 args.notebook = self._notebook_file()
                 if args.notebook is None:
-                    raise errors.NoNotebookPath()
+                    raise errors.ConfigError("the file of this notebook is not known to the kernel",
+                                             "give it: `%migrate export NOTEBOOK.ipynb` (the file as last saved is "
+                                             "exported)")
             if verb == "preview" and args.sample is None:
                 args.sample = self.sample_size
             return self._do(verb, args)
@@ -310,7 +327,7 @@ class Duckmig(Magics):
         if target is None:  # no connect: the settings name the database, or nothing does
             settings = config.resolve(None, self.directory)
             if settings.database is None:
-                raise errors.NotConnected()
+                raise not_connected()
             database, wait = settings.target, 0.0
         else:
             settings = config.resolve(target.database, target.directory or self.directory, target.table,
@@ -326,7 +343,7 @@ class Duckmig(Magics):
 
     def _describe(self) -> str:
         if self._target is None and config.resolve().database is None:
-            return errors.NotConnected().render(WORDS)
+            return not_connected().render(WORDS)
         m = self._connected()
         if self._target:
             via = self._target.label or m.db.label
@@ -341,7 +358,9 @@ class Duckmig(Magics):
         if target.isidentifier() and target in ns:
             value = ns[target]
             if not is_connection(value):
-                raise errors.NotAConnection(target, value)
+                raise errors.ConfigError(f"variable {target} holds a {type(value).__name__}, not a duckdb connection",
+                                         f"assign {target} = duckdb.connect(...) first, or give the database's path "
+                                         "instead")
             return value, f"the connection in {target}"
         if target == ":memory:":
             import duckdb
@@ -352,7 +371,9 @@ class Duckmig(Magics):
             return target, None  # the Migrator names it, without its password
         path = Path(os.path.expanduser(target))
         if target.isidentifier() and not path.exists():
-            raise errors.UnknownTarget(target)
+            raise errors.ConfigError(f"{target} is neither a variable nor an existing database file",
+                                     "for a connection, assign it to a variable first; for a new database file, give "
+                                     f"it an extension (for example {target}.duckdb)")
         if not path.parent.is_dir():
             raise errors.NoDatabaseFolder(path)
         if path.is_dir():

@@ -39,4 +39,4 @@ def test_the_errors_know_the_migrators_verbs():
 
 @pytest.mark.parametrize("verb, python", [("repair", "`Migrator.repair()`"), ("init", "`duckmig init`")])
 def test_an_action_is_worded_as_a_call_only_where_the_migrator_has_it(verb, python):
-    assert errors.PYTHON(errors.Do(verb)) == python
+    assert errors.PYTHON(f"{{do:{verb}}}") == python

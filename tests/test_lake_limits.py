@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from IPython.core.error import UsageError
 
-from duckmig_magic import Migrator, cli as command, errors
+from duckmig_magic import Migrator, cli as command, errors, magics
 from duckmig_magic.display import NOTEBOOK_WORDS
 from duckmig_magic.engine import catalog, diff, lake, refusals
 from duckmig_magic.engine.catalog import Column, Table
@@ -67,7 +67,7 @@ def test_a_limit_is_named_with_what_to_write_instead(direction, words, then):
     assert failed.specific_hint == INDEX_HINT
     # Told in a run that applied others first, and when a preview stopped an apply.
     assert errors.RunStopped(failed, ["20241231_000000"], []).hint_text(words) == failed.hint_text(words)
-    assert errors.PreviewFailed(failed).hint_text(words) == failed.hint_text(words)
+    assert magics.preview_failed(failed).hint_text(words) == failed.hint_text(words)
 
 
 def test_other_failures_keep_their_hints():

@@ -102,15 +102,16 @@ def test_status_report():
     ("123", {1: "edited"}, None, {"allow_drift": True}, [2, 3]),
     ("123", {1: "legacy"}, None, {}, [2, 3]),
     ("123", {1: "other-down"}, None, {}, [2, 3]),  # a stored downgrade that differs is not drift
-    ("123", {}, v(9), {}, errors.UnknownVersion),
+    ("123", {}, v(9), {}, (errors.StateError, "no migration")),
     ("123", {}, "2", {}, errors.NotAVersion),
     ("123", {1: "edited"}, v(9), {}, errors.DriftError),  # drift is told first
 ])
 def test_up(files, ledger, target, flags, expected):
     scripts, rows = inputs(files, ledger)
     report = plan.status(scripts, rows)
-    if isinstance(expected, type):
-        with pytest.raises(expected):
+    if isinstance(expected, (type, tuple)):
+        error, says = expected if isinstance(expected, tuple) else (expected, "")
+        with pytest.raises(error, match=says):
             plan.up(report, scripts, target, **flags)
     else:
         assert [s.version for s in plan.up(report, scripts, target, **flags)] == [v(n) for n in expected]
@@ -141,19 +142,20 @@ APPLIED = {1: "applied", 2: "applied", 3: "applied", 4: "failed"}
     (APPLIED, "base", None, [3, 2, 1]),
     ({1: "applied", 3: "applied"}, None, None, [3]),  # a gap: the files do not matter
     ({1: "legacy", 2: "edited"}, "base", None, [2, 1]),
-    ({}, None, None, errors.NothingToRevert),
-    ({1: "failed"}, "base", None, errors.NothingToRevert),
-    (APPLIED, v(1), 1, errors.TargetAndSteps),
-    (APPLIED, None, 0, errors.BadSteps),
-    (APPLIED, None, -1, errors.BadSteps),
+    ({}, None, None, (errors.StateError, "^nothing to revert")),
+    ({1: "failed"}, "base", None, (errors.StateError, "^nothing to revert")),
+    (APPLIED, v(1), 1, (errors.ConfigError, "^give a target version or --steps, not both")),
+    (APPLIED, None, 0, (errors.ConfigError, "^--steps must be 1 or more, not 0")),
+    (APPLIED, None, -1, (errors.ConfigError, "^--steps must be 1 or more, not -1")),
     (APPLIED, "1", None, errors.NotAVersion),
-    (APPLIED, v(4), None, errors.UnknownVersion),  # failed: not among the applied
-    (APPLIED, v(9), None, errors.UnknownVersion),
+    (APPLIED, v(4), None, (errors.StateError, "^no migration .* among the applied")),  # failed: not among them
+    (APPLIED, v(9), None, (errors.StateError, "^no migration .* among the applied")),
 ])
 def test_down(ledger, target, steps, expected):
     rows = inputs("", ledger)[1]
-    if isinstance(expected, type):
-        with pytest.raises(expected):
+    if isinstance(expected, (type, tuple)):
+        error, says = expected if isinstance(expected, tuple) else (expected, "")
+        with pytest.raises(error, match=says):
             plan.down(rows, target, steps)
     else:
         assert plan.down(rows, target, steps) == [v(n) for n in expected]

@@ -11,6 +11,7 @@ from .progress_view import ProgressView, shown
 from .view import NOTEBOOK_WORDS, View
 
 PAGE_SIZE = 50
+DOWN = "{do:down}"
 
 
 class StatusView(View):
@@ -70,7 +71,7 @@ class StatusView(View):
             todo = self.migrator.plan()
             if not todo:
                 return []
-            risks = [f"{s.version} has no downgrade: {self.words(errors.Do('down'))} could not revert it"
+            risks = [f"{s.version} has no downgrade: {self.words(DOWN)} could not revert it"
                      for s in todo if not has_downgrade(s)]
             preview = self.migrator.preview(sample=1)
         except errors.PreviewNotPossible as exc:

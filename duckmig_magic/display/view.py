@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ..errors import Words
+from ..wording import Words
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

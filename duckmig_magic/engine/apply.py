@@ -94,7 +94,10 @@ def up(work: Workspace, planner: Planner, *, single_transaction: bool = False, p
     if single_transaction:
         outside = [s.version for s in todo if not s.transactional]
         if outside:
-            raise errors.NotTransactional(outside)
+            raise errors.ConfigError(
+                f"cannot apply in a single transaction: {', '.join(outside)} {'runs' if len(outside) == 1 else 'run'} "
+                "outside one (transaction:false)",
+                "apply without {flag:single_transaction}, or up to the version before it first")
     with work.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
         run = Run(work, conn, guard, progress, group_seconds, noted or {})
         return _until_won(run, work.db.wait, lambda: _up_locked(run, scripts, planner, single_transaction))
@@ -198,8 +201,12 @@ def _lost(run: Run, exc: errors.CommitFailed, deadline: float) -> None:
         time.sleep(0.05 + random.random() * 0.2)  # apart, so that the two do not collide again in step
         return
     holder, other, since = ledger.holder() or ("another runner", "a migration", None)
-    raise errors.RunnerConflict(exc.version, holder, other or "a migration",
-                                f"{since:%Y-%m-%d %H:%M:%S}" if since else "a moment") from exc
+    at = f"{since:%Y-%m-%d %H:%M:%S}" if since else "a moment"
+    raise errors.RunFailed(
+        f"another runner won: {holder} recorded {other or 'a migration'} at {at} UTC while this run's transaction "
+        f"for {exc.version} was open, so DuckDB refused this one's COMMIT\n  rolled back: nothing of it remains",
+        "run it again: it plans from what the other runner did; or retry with {setting:wait}, which retries until "
+        "the other runner is done") from exc
 
 
 # -- applying: three strategies ---------------------------------------------------------------------
@@ -460,12 +467,18 @@ def downgrade(work: Workspace, row: Row, script: Script | None, given: Trust):
         path = script.path
         steps = down_steps(row.version, script.kind, script.downgrade_source, path)
     elif script is not None and not given.stored and not trust.as_applied(row, script):
-        raise errors.EditedSinceApplied(row.version, script.name)
+        raise errors.DriftError(
+            f"{row.version} was not reverted: {script.name} changed since it was applied, so its downgrade may not "
+            "undo what was applied; nothing was reverted",
+            "restore the file as it was applied (from version control, say) and revert again; or accept the edit "
+            "with {do:repair}, then the file's downgrade reverts it; or, to revert with the downgrade the ledger "
+            "stored when it was applied (shown before it runs), pass {flag:stored_downgrade}",
+            [(row.version, "modified")])
     else:
         path = work.file_of(row)
         steps = down_steps(row.version, row.kind, trust.stored(row, script, given.python), path)
     if steps is None:
-        raise errors.IrreversibleMigration(row.version)
+        raise errors.irreversible(row.version)
     if not callable(steps):
         runner.check(steps, path, transactional=True, protected=work.protected)
     return steps

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import errors
-from ..errors import AmbiguousSlug, BadSlug, MigrationApplied  # noqa: F401  named here too
+from ..errors import BadSlug, MigrationApplied  # noqa: F401  named here too: notebooks catch them
 from . import pyform, sqlfile
 from .identity import Recorded
 from .versions import ScriptDirectory, Script, check_new_version, checksum, slugify, write_atomically
@@ -130,18 +130,26 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
     scripts = directory.scripts() if directory.exists() else []
     existing = [s for s in scripts if s.slug == slug]
     if len(existing) > 1:
-        raise AmbiguousSlug(slug, existing)
+        raise errors.StateError(f"slug {slug!r} names {len(existing)} version files: "
+                                f"{', '.join(s.name for s in existing)}",
+                                "use a slug that names one migration, or remove the extra file")
     ext = "py" if kind == "python" else "sql"
     gone = [r for r in recorded if r.slug == slug]
     if existing:
         script = existing[0]
         elsewhere = [r for r in gone if r.status == "applied"]
         if elsewhere:
-            raise errors.SlugAppliedElsewhere(slug, script.path, elsewhere[0].version, elsewhere[0].filename, where)
+            raise errors.DriftError(
+                f"{_at(where)}slug {slug!r} is {script.path.name}, but the database applied {slug!r} as "
+                f"{elsewhere[0].version} ({elsewhere[0].filename}), whose file is gone: the files and the ledger "
+                "disagree", f"if {script.path.name} is that migration written again under a new version, delete it "
+                "and run this again: the migration then gets its own version back; if it is another migration, give "
+                "it another slug")
         if version is not None and script.version != version:
-            raise errors.SlugHasOtherVersion(slug, version, script.path, where)
+            raise errors.ConfigError(f"{_at(where)}--version {version}, but slug {slug!r} is {script.path.name}",
+                                     "drop --version (the slug finds its file), or use a new slug for a new migration")
         if script.kind != kind:
-            raise errors.OtherKind(script.name, script.kind, kind)
+            raise _other_kind(script.name, script.kind, kind)
         old_body, old_desc, old_source = decompose(script.text, kind)
         new_body, new_desc, _ = decompose(text, kind)
         if (old_body, old_desc) == (new_body, new_desc):
@@ -151,7 +159,9 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
         # text back restores its bytes.
         text = compose(body, kind, description=description, source=old_source)
         if script.version in applied and not force:
-            raise MigrationApplied(script, max((v for v in applied if v < script.version), default="base"))
+            raise MigrationApplied(f"{script.version} ({script.name}) is already applied and its text changed; the "
+                                   "file was left as it was", script,
+                                   max((v for v in applied if v < script.version), default="base"))
         if script.path.is_symlink():  # refused now, so that an export writes all of its files or none
             raise errors.SymlinkRefused(script.path)
         validate(checked, kind, where or str(script.path), script.version)
@@ -173,23 +183,29 @@ def _restore(directory: ScriptDirectory, gone: list[Recorded], slug: str, body: 
     """The file of a slug the ledger knows, written again with the version the database knows it by."""
     if version is not None:
         if version not in [r.version for r in gone]:
-            raise errors.SlugRecordedAs(slug, version, gone, where)
+            raise errors.DriftError(f"{_at(where)}--version {version}, but the database knows slug {slug!r} as "
+                                    f"{_recorded(gone)}, whose file is gone", "drop --version: the migration then "
+                                    "gets its own version back; or use a new slug for a new migration")
         recorded = next(r for r in gone if r.version == version)
     elif len(gone) > 1:
-        raise errors.SlugRecordedTwice(slug, gone, where)
+        raise errors.DriftError(f"{_at(where)}the database knows slug {slug!r} as {len(gone)} migrations whose "
+                                f"files are gone: {_recorded(gone)}; which one this is cannot be told",
+                                "restore their files from version control, or give the cell --version with the "
+                                "version it is")
     else:
         recorded = gone[0]
     if recorded.kind != kind:
-        raise errors.OtherKind(recorded.filename, recorded.kind, kind)
+        raise _other_kind(recorded.filename, recorded.kind, kind)
     text = compose(body, kind, description=description, source=source)
     if recorded.status == "applied" and recorded.checksum and checksum(text) != recorded.checksum:
         bare = compose(body, kind, description=description)  # written where the notebook's file was not known
         if checksum(bare) == recorded.checksum:
             text = bare
         elif not force:
-            raise errors.AppliedTextDiffers(Script(directory.versions_dir / recorded.filename, recorded.version,
-                                                   slug, kind),
-                                            max((v for v in applied if v < recorded.version), default="base"))
+            script = Script(directory.versions_dir / recorded.filename, recorded.version, slug, kind)
+            raise MigrationApplied(f"{script.version} ({script.name}) is applied and its file is gone, but this text "
+                                   "is not the one that was applied (their checksums differ); no file was written",
+                                   script, max((v for v in applied if v < recorded.version), default="base"))
     validate(checked, kind, where or recorded.filename, recorded.version)
     return Planned("restored", slug, kind, text, description, None, recorded.version,
                    applied=recorded.status == "applied" and recorded.checksum in (None, checksum(text)))
@@ -209,3 +225,15 @@ def write(directory: ScriptDirectory, planned: Planned) -> Saved:
     return Saved(planned.action, created, planned.applied)
 
 
+def _at(where: str | None) -> str:
+    """Where a cell's text came from, before what is wrong with it."""
+    return f"{where}: " if where else ""
+
+
+def _recorded(rows: list[Recorded]) -> str:
+    return ", ".join(f"{r.version} ({r.filename}, {r.status})" for r in rows)
+
+
+def _other_kind(name: str, kind: str, new_kind: str) -> errors.StateError:
+    return errors.StateError(f"{name} is a {kind} migration; this one is {new_kind}",
+                             "keep the form of the existing file, or use a new slug")

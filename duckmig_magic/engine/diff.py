@@ -265,10 +265,11 @@ def choose_key(p: Pair, given: list[str] | None) -> None:
             col = next((c for c in p.columns if name.lower() in
                         {t.name.lower() for t in (c.before, c.after) if t}), None)
             if col is None:
-                raise errors.UnknownKeyColumn(p.label, name, [c.name for c in p.columns])
+                raise errors.ConfigError(f"table {p.label} has no column {name}", _key_columns(p.columns))
             if both and not col.compared:
-                raise errors.UnknownKeyColumn(p.label, name, [c.name for c in p.compared],
-                                              "before" if col.before is None else "after")
+                raise errors.ConfigError(f"key column {name} of table {p.label} does not exist "
+                                         f"{'before' if col.before is None else 'after'} the migration; a key must "
+                                         "be there before and after", _key_columns(p.compared))
             p.key.append(col.name)
         return
     for side in ("after", "before"):
@@ -284,6 +285,10 @@ def choose_key(p: Pair, given: list[str] | None) -> None:
 
 
 # -- the schema diff ---------------------------------------------------------------------------
+
+
+def _key_columns(columns: list[ColumnPair]) -> str:
+    return f"key columns to choose from: {', '.join(c.name for c in columns) or 'none'}"
 
 
 class SchemaChange(NamedTuple):
@@ -553,7 +558,11 @@ class RowDiffer:
                 row = self.after.execute(f"SELECT {', '.join(exprs)}, count(*) FROM {source}{where} "
                                          "GROUP BY ALL HAVING count(*) > 1 LIMIT 1", params).fetchone()
                 if row:
-                    raise errors.DuplicateKey(p.label, p.key, row[:-1], row[-1], side)
+                    shown = row[0] if len(row) == 2 else row[:-1]
+                    raise errors.ConfigError(
+                        f"key ({', '.join(p.key)}) of table {p.label} is not unique {side} the migration: {shown!r} "
+                        f"is in {row[-1]} rows", f"name columns that identify one row as the key of {p.label}, or "
+                        "give no key to compare whole rows")
 
     def _slices(self, snap: str, p: Pair, parts: int, rows: int) -> "Slices":
         """Ranges of the first key column cut at quantiles of a sample, so that zone maps let each

@@ -95,29 +95,37 @@ def parse(database: str, *, data_path: str | None = None, options: dict | None =
     """The ``Lake`` that ``database`` (``ducklake:CATALOG``) and its ATTACH options name.
 
     ``options`` maps ATTACH option names (any case) to values; strings are converted
-    to the option's type, as they come from a command line. Raises one named error
-    per rule broken.
+    to the option's type, as they come from a command line. Raises a ConfigError
+    (a LakeSettingError for an option) that says which rule is broken.
     """
     text = database.strip()
     if not text.lower().startswith(PREFIX):
-        raise errors.NotALake(database)
+        raise errors.ConfigError(f"{database!r} is not a DuckLake: a DuckLake target starts with ducklake:",
+                                 f"write {errors.LAKE_FORMS}")
     catalog = text[len(PREFIX):].strip()
     if not catalog:
-        raise errors.LakeCatalogMissing(database)
+        raise _no_catalog(database)
     m = _SCHEME.match(catalog)
     kind = m[1].lower() if m else "duckdb"
     if kind not in CATALOGS:
-        raise errors.UnknownCatalogKind(m[1], sorted(CATALOGS))
+        raise errors.ConfigError(f"DuckLake has no catalog kind {m[1]}: it keeps its catalog in "
+                                 f"{', '.join(k + ':' for k in sorted(CATALOGS))} or a DuckDB file",
+                                 "write ducklake:postgres:... for PostgreSQL, or a path for a DuckDB file")
     if m:  # DuckDB finds the catalog's extension by this prefix, in lower case
         catalog = kind + catalog[m.end() - 1:]
     if kind in ("duckdb", "sqlite") and not catalog[m.end() if m else 0:].strip():
-        raise errors.LakeCatalogMissing(database)  # a file catalog needs its path; libpq has defaults
+        raise _no_catalog(database)  # a file catalog needs its path; libpq has defaults
     given = [(name.upper(), value) for name, value in (options or {}).items()]
     if data_path is not None:
         if any(name == "DATA_PATH" for name, _ in given):
             raise errors.DataPathTwice()
         given.insert(0, ("DATA_PATH", data_path))
     return Lake(catalog, kind, tuple((name, option(name, value)) for name, value in given))
+
+
+def _no_catalog(database: str) -> errors.ConfigError:
+    return errors.ConfigError(f"{database!r} names no catalog: a DuckLake needs one after ducklake:",
+                              f"write {errors.LAKE_FORMS}")
 
 
 def with_catalog_path(database: str, change) -> str:
@@ -151,7 +159,11 @@ def connect(lake: Lake, *, config: dict | None = None):
                 conn.execute(f"INSTALL {extension}")
                 conn.execute(f"LOAD {extension}")
             except duckdb.Error as exc:
-                raise errors.LakeExtensionUnavailable(extension, redact(errors.first_line(str(exc)))) from exc
+                raise errors.ConfigError(
+                    f"cannot load DuckDB's {extension} extension: {redact(errors.first_line(str(exc)))}",
+                    f"INSTALL {extension} downloads it from extensions.duckdb.org once; without a network, install "
+                    f"it into DuckDB's extension directory first (INSTALL {extension} FROM 'REPOSITORY', or "
+                    "INSTALL 'FILE.duckdb_extension')") from exc
         try:
             conn.execute(lake.attach_sql())
         except duckdb.Error as exc:
@@ -201,19 +213,28 @@ def _attach_error(lake: Lake, message: str) -> errors.DuckmigError:
         pid, name = holder
         return errors.DatabaseLocked(lake.label, pid or None, name)
     if "data_path is not set" in message:
-        return errors.LakeNeedsDataPath(lake.label)
+        return errors.ConfigError(f"{lake.label} is a new DuckLake and has no data path for its Parquet files",
+                                  "give one with {setting:data_path} (a folder or a URL such as s3://bucket/lake/); "
+                                  "the lake keeps it")
     if m := _OTHER_DATA_PATH.search(message):
-        return errors.LakeKeepsItsDataPath(lake.label, redact(m["kept"]), redact(m["given"]))
-    return errors.LakeUnavailable(lake.label, reason)
+        kept, given = redact(m["kept"]), redact(m["given"])
+        return errors.ConfigError(f"{lake.label} keeps its Parquet files in {kept}, and the data path given is {given}",
+                                  "leave the data path out (the lake keeps its own), or set the ATTACH option "
+                                  f"OVERRIDE_DATA_PATH to true to write to {given} while attached")
+    return errors.ConfigError(f"cannot attach DuckLake {lake.label}: {reason}",
+                              "check the catalog after ducklake: (for PostgreSQL: dbname, host, port, user, and that "
+                              "the server runs) and the data path")
 
 
 def option(name: str, value):
     """``value`` as ATTACH option ``name`` (upper case) takes it; a string is converted to the option's
-    type, as it comes from a command line. Raises one named error per rule broken."""
+    type, as it comes from a command line. Raises a LakeSettingError that says which rule is broken."""
     if name in READ_ONLY_OPTIONS:
-        raise errors.ReadOnlyLakeOption(name, READ_ONLY_OPTIONS[name])
+        raise errors.LakeSettingError(f"{name} {READ_ONLY_OPTIONS[name]}, and migrations write to the lake",
+                                      f"leave {name} out")
     if name not in OPTIONS:
-        raise errors.UnknownLakeOption(name, sorted(OPTIONS))
+        raise errors.LakeSettingError(f"{name} is not an ATTACH option of DuckLake that duckmig passes on",
+                                      f"the options are {', '.join(sorted(OPTIONS))}")
     kind, given = OPTIONS[name], value
     if isinstance(value, str) and kind is not str:  # from a command line: converted as DuckDB would not
         word = value.strip().lower()
@@ -221,5 +242,6 @@ def option(name: str, value):
     if kind is str and isinstance(value, str) and not value.strip():
         raise errors.EmptyLakeOption(name)
     if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
-        raise errors.BadLakeOptionValue(name, given, _EXPECTED[kind])
+        raise errors.LakeSettingError(f"{name} must be {_EXPECTED[kind]}, not {given!r}",
+                                      f"set {name} to {_EXPECTED[kind]}")
     return value

@@ -120,7 +120,7 @@ class Migrator:
         """Revert one step; with ``target``, everything newer than it (``"base"``: all).
 
         Each migration is reverted by its file's downgrade; a file changed since it
-        was applied is refused as drift (``errors.EditedSinceApplied``), unless
+        was applied is refused as drift (an ``errors.DriftError``), unless
         ``stored_downgrade`` asks for the downgrade the ledger stored when it was
         applied. That one also runs where the file is gone. It is shown first, in a
         ``StoredDowngrade`` warning, and if it is Python, it runs only with
@@ -145,8 +145,8 @@ class Migrator:
         rows, scripts = self.work.rows(), self.scripts.scripts()
         newest = plan.down(rows, None, None)[0]
         if newest not in {s.version for s in scripts}:
-            raise errors.UnknownVersion(newest, "in the migrations directory: redo would revert it "
-                                                "and could not apply it again")
+            raise errors.unknown_version(newest, "in the migrations directory: redo would revert it and could not "
+                                                 "apply it again")
 
         def again(scripts: list[Script], rows: dict[str, Row]) -> list[Script]:
             return [s for s in self.work.plan(scripts, {v: r for v, r in rows.items() if v != newest}, newest,
@@ -238,10 +238,10 @@ class Migrator:
                 scripts = self.scripts.scripts()
                 state = status_state(self.work.status(scripts, self.work.rows()), script)
                 if state is None:
-                    raise errors.UnknownVersion(script)
+                    raise errors.unknown_version(script)
                 if state not in plan.TO_APPLY:
-                    raise errors.PreviewNotPossible(script, f"it is {state.replace('_', ' ')}, not pending",
-                                                    "a preview runs migrations that are not applied yet")
+                    raise errors.PreviewNotPossible(f"cannot preview {script}: it is {state.replace('_', ' ')}, "
+                                                    "not pending", "a preview runs migrations that are not applied yet")
                 script = next(s for s in scripts if s.version == script)
             script.load()
             todo = [script]
@@ -263,8 +263,8 @@ class Migrator:
         for version, transactional, steps, path in todo:
             if not transactional:
                 raise errors.PreviewNotPossible(
-                    version, "it runs outside a transaction (transaction:false), and a preview applies "
-                    "migrations inside one that it rolls back", "apply it to a copy of the database to see "
+                    f"cannot preview {version}: it runs outside a transaction (transaction:false), and a preview "
+                    "applies migrations inside one that it rolls back", "apply it to a copy of the database to see "
                     "what it does")
             if not callable(steps):
                 runner.check(steps, path, transactional=True, protected=self.work.protected)

@@ -95,11 +95,13 @@ def status(scripts: list[Script], rows: dict[str, Row], database: str = "", dire
 
 def up(report: StatusReport, scripts: list[Script], target: str | None = None, *, out_of_order: bool = False,
        allow_drift: bool = False) -> list[Script]:
-    """The scripts ``up(target)`` runs, in order; raises DriftError, NotAVersion, UnknownVersion or
-    OutOfOrder for a run that may not start."""
+    """The scripts ``up(target)`` runs, in order; raises DriftError (OutOfOrder among them), NotAVersion, or
+    StateError for a version no file or ledger row has, for a run that may not start."""
     drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
     if drift and not allow_drift:
-        raise errors.DriftError(drift, identity.copies(report))
+        raise errors.DriftError(f"applied migrations differ from their files: "
+                                f"{', '.join(f'{v} ({state})' for v, state in drift)}",
+                                _drift_hint(drift, identity.copies(report)), drift)
     if target is not None:
         check_version(target, [s.version for s in scripts])
     states = {m.version: m.state for m in report}
@@ -116,20 +118,41 @@ def down(rows: dict[str, Row], target: str | None = None, steps: int | None = No
     ``target``, or all with ``"base"``."""
     applied = sorted((v for v, r in rows.items() if r.status == "applied"), reverse=True)
     if not applied:
-        raise errors.NothingToRevert()
+        raise errors.StateError("nothing to revert: no migration is applied", "{do:status} shows the state")
     if target is not None and steps is not None:
-        raise errors.TargetAndSteps()
+        raise errors.ConfigError("give a target version or --steps, not both", "{do:down VERSION} keeps VERSION and "
+                                 "reverts the newer ones; {do:down --steps N} reverts N")
     if target is None:
         n = 1 if steps is None else steps
         if n < 1:
-            raise errors.BadSteps(n)
+            raise errors.ConfigError(f"--steps must be 1 or more, not {n}",
+                                     "{do:down} alone reverts the newest migration")
         return applied[:n]
     if target == "base":
         return applied
     check_format(target)
     if target not in applied:
-        raise errors.UnknownVersion(target, "among the applied migrations")
+        raise errors.unknown_version(target, "among the applied migrations")
     return [v for v in applied if v > target]
+
+
+def _drift_hint(drift: list[tuple[str, str]], copies: list[tuple[str, str, str]]) -> str:
+    """What to do about drift: edits are accepted or undone; a missing file is lost work, not an edit
+    (forgetting its row would apply the migration again), so it is restored."""
+    if all(state != "missing" for _, state in drift):
+        return ("{do:verify} shows the details; accept intended edits with {do:repair}, restore the files, "
+                "or pass {flag:allow_drift} to apply on top of them")
+    first = ""
+    if copies:  # (pending version, missing version, slug): a migration written again under a new version
+        one = len(copies) == 1
+        first = (f"pending {', '.join(f'{new} ({slug}, applied as {old})' for new, old, slug in copies)} "
+                 f"{'is' if one else 'are'} most likely {'that migration' if one else 'those migrations'} "
+                 f"written again under a new version, and applying would run {'it' if one else 'them'} "
+                 f"twice: delete {'its file' if one else 'their files'}; then ")
+    return (first + "restore the files of the missing migrations: a migration's version lives in its file. "
+            "{do:restore} writes them back from the text the ledger stored when each was applied; or take them "
+            "from version control, or export again the notebook that wrote them ({do:export NOTEBOOK.ipynb} gives "
+            "each cell back the version the database applied it as); {do:verify} shows the details")
 
 
 def status_state(report: StatusReport, version: str) -> str | None:
@@ -144,7 +167,7 @@ def check_format(version: str) -> None:
 def check_version(version: str, known: Iterable[str]) -> None:
     check_format(version)
     if version not in set(known):
-        raise errors.UnknownVersion(version)
+        raise errors.unknown_version(version)
 
 
 def _from_row(row: Row, state: str, file: str | None, description: str) -> MigrationStatus:

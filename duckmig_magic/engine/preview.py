@@ -131,7 +131,8 @@ class Preview:
         for t in self.tables:
             if wanted in (t.table.lower(), f"main.{t.table}".lower()):
                 return t
-        raise errors.NotInPreview(name, self.table_names)
+        raise errors.ConfigError(f"table {name} is not in this preview",
+                                 f"the preview's tables: {', '.join(self.table_names) or 'none'}")
 
     def to_dict(self) -> dict:
         """Everything as plain data (JSON-safe)."""
@@ -166,7 +167,8 @@ class Preview:
 
 def check_sample(sample) -> int:
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
-        raise errors.BadSampleSize(sample)
+        raise errors.ConfigError(f"the sample size must be a whole number of 1 or more, not {sample!r}",
+                                 "a sample of 20 shows up to 20 changed rows a table")
     return sample
 
 
@@ -180,7 +182,8 @@ def check_keys(keys) -> dict[str, list[str]]:
             columns = columns.split(",")
         columns = [c.strip() for c in columns if c.strip()]
         if not str(table).strip() or not columns:
-            raise errors.NoKeyColumns(str(table))
+            raise errors.ConfigError(f"the key given for table {str(table)!r} names no column",
+                                     "name the columns that identify a row, for example {'events': ['day', 'seq']}")
         out[str(table).strip()] = columns
     return out
 
@@ -212,8 +215,8 @@ def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str,
                 tables = diff.RowDiffer(conn, before_conn, scratch, sample).run(
                     [p for p in pairs if p.before is None or p.after is None or p.written or p.schema_changed])
             except duckdb.Error as exc:
-                raise errors.PreviewNotPossible(", ".join(versions), f"comparing the tables failed: {exc}") \
-                    from exc
+                raise errors.PreviewNotPossible(f"cannot preview {', '.join(versions)}: comparing the tables failed: "
+                                                f"{exc}") from exc
     finally:
         before_conn.close()
     schema = diff.schema_rows(pairs, before_objects, after_objects)
@@ -262,7 +265,9 @@ def _touched(before, after, ran: list[str], keys: dict[str, list[str]], database
     for table, columns in keys.items():
         found = diff.find(pairs, tuple(table.split(".")))
         if found is None:
-            raise errors.UnknownKeyTable(table, [p.label for p in pairs])
+            raise errors.ConfigError(f"a key is given for table {table}, which is in the database neither before nor "
+                                     "after the migration",
+                                     f"its tables: {', '.join(p.label for p in pairs) or 'none'}")
         given[id(found)] = columns
     for p in pairs:
         diff.choose_key(p, given.get(id(p)))

@@ -34,16 +34,19 @@ def as_applied(row, script: Script | None) -> bool:
 def stored(row, script: Script | None, trust_stored_python: bool) -> str:
     """The stored downgrade of ``row``, once it may run, shown in a StoredDowngrade warning first.
 
-    Raises IrreversibleMigration when the ledger holds none, and
-    StoredPythonDowngrade for Python code the caller has not trusted.
+    Raises StateError when the ledger holds none, or holds Python code the caller has not trusted.
     """
     source = row.downgrade
     if not source or not source.strip():
-        raise errors.IrreversibleMigration(row.version)
+        raise errors.irreversible(row.version)
     why = "its file is gone" if script is None else f"{script.name} changed since it was applied"
     python = row.kind == "python"
     if python and not trust_stored_python:
-        raise errors.StoredPythonDowngrade(row.version, why, shown(source))
+        raise errors.StateError(
+            f"{row.version} was not reverted: {why}, and the downgrade stored in the ledger is Python code, which "
+            f"runs only when trusted; nothing was reverted. The stored code:\n{shown(source)}",
+            "restore the file as it was applied (from version control, say) and revert again; or, having read the "
+            "code above, pass {flag:trust_stored_python} to run it")
     warnings.warn(StoredDowngrade(
         f"{row.version}: {why}, so the {'Python ' if python else ''}downgrade stored in the ledger reverts it"
         f"{' (trusted)' if python else ''}:\n{shown(source)}"), stacklevel=3)

@@ -4,7 +4,7 @@ warnings first, then the schema, the rows, the samples and the proposed downgrad
 from __future__ import annotations
 
 from ..engine import SchemaChange
-from ..errors import PYTHON, Do, Words
+from ..wording import PYTHON, Words
 from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, PRE, TABLE, badge, cell, count, error_line, escape,
                      failure_html, html_table, plural, terminal_safe, text_table)
 
@@ -23,6 +23,7 @@ CHANGE_STATES = {"added": "applied", "removed": "failed", "changed": "modified"}
 ABSENT = "—"  # a value the row cannot have: after a removed row, before an added one
 NUMBER = f"{CELL};text-align:right;font-variant-numeric:tabular-nums"
 MAX_VALUE = 120
+DOWN = "{do:down}"
 TITLE = "font-weight:600;margin:10px 0 2px"
 
 
@@ -92,8 +93,9 @@ def proposal(p, script, python: bool, words: Words = PYTHON) -> str:
     down = p.proposed_downgrade
     if p.versions != [script.version]:
         before = p.versions[:-1]
+        up_to = "{do:up " + before[-1] + "}"
         return (f"{script.version} has no downgrade. One proposed from this preview would also undo "
-                f"{', '.join(before)}, pending before it, so none is shown: {words(Do('up', (before[-1],)))}, "
+                f"{', '.join(before)}, pending before it, so none is shown: {words(up_to)}, "
                 "then run this cell again")
     if not down.statements and not down.cannot:
         return f"{script.version} has no downgrade, and the preview shows no change that one would undo"
@@ -104,7 +106,7 @@ def proposal(p, script, python: bool, words: Words = PYTHON) -> str:
         lines += [f"        # cannot be undone: {c}" for c in down.cannot]
     else:
         where, lines = "under `-- migrate:down`", ["-- migrate:down", str(down)]
-    return terminal_safe(f"{script.version} has no downgrade, so {words(Do('down'))} could not revert it. "
+    return terminal_safe(f"{script.version} has no downgrade, so {words(DOWN)} could not revert it. "
                          f"Proposed from the preview, to paste {where} (nothing was written):\n" + "\n".join(lines))
 
 

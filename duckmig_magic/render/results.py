@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from .. import commands as c
 from ..engine import Finding, NotRestored, Preview, StatusReport
-from ..errors import PYTHON, Do, Option, Words
+from ..wording import PYTHON, Words
 from . import changes, status
 from .common import error_line, plural, terminal_safe, text_table
 from .progress import summary
+
+# Actions the results name, worded by the interface that shows them.
+TRUST, FORCE, DOWN_TO = "{flag:trust_stored_python}", "{flag:force}", "{do:down VERSION}"
 
 
 def text(result, words: Words = PYTHON) -> str:
@@ -56,7 +59,7 @@ def _restored(r: c.Restored, words: Words) -> str:
     lines = [f"restored {_here(x.path)}" if x.path else f"{x.version}  not restored: {x.reason}" for x in r.restored]
     if any(x.skipped is NotRestored.UNTRUSTED_PYTHON for x in r.restored):
         lines.append(f"hint: read their text in the ledger (its source column), then pass "
-                     f"{words(Option('trust_stored_python'))} to write them back")
+                     f"{words(TRUST)} to write them back")
     return "\n".join(lines or ["nothing to restore: no applied migration's file is missing"])
 
 
@@ -70,8 +73,8 @@ def _exported(r: c.Exported, words: Words) -> str:
         lines.append("restored: their files were gone, so each was written again with the version the "
                      "database applied it as")
     if r.refused:
-        lines.append(f"hint: revert a refused migration first ({words(Do('down', ('VERSION',)))} keeps VERSION and "
-                     f"reverts the newer ones), or pass {words(Option('force'))} to overwrite its file")
+        lines.append(f"hint: revert a refused migration first ({words(DOWN_TO)} keeps VERSION and "
+                     f"reverts the newer ones), or pass {words(FORCE)} to overwrite its file")
     return "\n".join(lines)
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ..engine import lake_limit
-from ..errors import PYTHON, Do, Words
+from ..wording import PYTHON, Words
 from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, TABLE, badge, cell, code_spans, duration, error_line,
                      escape, failure_html, label, plural, terminal_safe, text_table, when)
 
-NEW = Do("new", ("DESCRIPTION",))
-DOWN, REPAIR = Do("down"), Do("repair")
-EXPORT = Do("export", ("NOTEBOOK.ipynb",))
-RESTORE = Do("restore")
+NEW = "{do:new DESCRIPTION}"
+DOWN, REPAIR = "{do:down}", "{do:repair}"
+EXPORT = "{do:export NOTEBOOK.ipynb}"
+RESTORE = "{do:restore}"
 TEXT_COLUMNS = ["VERSION", "STATE", "KIND", "APPLIED AT (UTC)", "MS", "DESCRIPTION"]
 HTML_COLUMNS = ("version", "description", "kind", "state", "applied at (UTC)", "execution time")
 MAX_ROWS = 50
@@ -73,7 +73,7 @@ def header(report, words: Words = PYTHON) -> str:
     return where + f'<div style="margin:4px 0">{plural(len(report.migrations), "migration")}: {badges}</div>'
 
 
-PREVIEW = Do("preview")
+PREVIEW = "{do:preview}"
 
 
 def confirm_html(risks: list[str], words: Words = PYTHON) -> str:

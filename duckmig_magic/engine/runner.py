@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
-from . import dryrun, lake, pyform, sqlfile, statements
+from . import dryrun, lake, pyform, sqlfile, statements, wrappers
 from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
@@ -42,20 +42,33 @@ LEDGER = ("duckdb_migrations", "duckdb_migrations_history", "duckdb_migrations_l
 
 def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDGER) -> None:
     """Refuse, before anything runs, a statement the runner would refuse: ``steps`` are
-    (line, statement, kinds) as ``sqlfile.Section.typed`` gives them."""
+    (line, statement, kinds) as ``sqlfile.Section.typed`` gives them. An EXECUTE of a statement
+    the section prepared is judged by what it prepared."""
+    prepared: dict[str, str] = {}
     for line, sql, kinds in steps:
-        refused = refusal(sql, kinds, path, line, transactional=transactional, protected=protected)
+        refused = refusal(sql, kinds, path, line, transactional=transactional, protected=protected,
+                          lookup=prepared.get)
         if refused is not None:
             raise refused
+        if "PREPARE" in kinds and (found := wrappers.preparation(sql)):
+            prepared[found[0]] = found[1]
 
 
 def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transactional: bool,
-            protected: tuple[str, ...]) -> errors.MigrationFileError | None:
-    """The error that refuses ``sql`` (transaction control in a transaction, a change to the ledger), if any."""
-    if transactional and statements.is_transaction_control(kinds):
-        return errors.TransactionControl(path, sql, line)
-    table = statements.changed_ledger_table(sql, kinds, protected)
-    return errors.LedgerTouched(path, sql, table, line) if table else None
+            protected: tuple[str, ...], lookup: wrappers.Lookup | None = None,
+            layers: list[wrappers.Layer] | None = None) -> errors.MigrationFileError | None:
+    """The error that refuses ``sql`` (transaction control in a transaction, a change to the ledger),
+    if any: the statement as written or one it wraps (``wrappers.layers``)."""
+    for layer in layers or wrappers.layers(sql, kinds, lookup):
+        if layer.sql is None:
+            continue  # EXECUTE of a statement prepared outside the run, not known here: DuckDB's to run
+        wraps = layer.said and f"{layer.said}, `{errors.cut(layer.sql, 60)}`"
+        if transactional and statements.is_transaction_control(layer.kinds):
+            return errors.TransactionControl(path, sql, line, wraps)
+        table = statements.changed_ledger_table(layer.sql, layer.kinds, protected)
+        if table:
+            return errors.LedgerTouched(path, sql, table, line, wraps)
+    return None
 
 
 class Runner:
@@ -74,6 +87,7 @@ class Runner:
         self.replays = 0
         self.ran: list[str] = []
         self.control: list[str] = []  # transaction control that ran as written (transaction:false)
+        self.prepared: dict[str, str] = {}  # name -> text of each statement the run prepared (PREPARE)
         self.version, self.direction, self.path = None, "up", None
         self._txid = None  # the engine's transaction, when it is to be checked (``transaction(verify=...)``)
         self._moved = False  # a statement that may change the current database or schema ran
@@ -265,11 +279,12 @@ class Runner:
             raise self._broken
         if kinds is None:
             kinds = sqlfile.kinds(sql)
-        where = dict(transactional=self.transactional, protected=self.protected)
+        found = wrappers.layers(sql, kinds, self._lookup)
+        where = dict(transactional=self.transactional, protected=self.protected, layers=found)
         if refusal(sql, kinds, "", None, **where) is not None:  # the line is looked up only then
             self._broken = refusal(sql, kinds, self.path or self.version or "<migration>", self._line(), **where)
             raise self._broken
-        if self.dry and (reason := dryrun.refusal(sql)):
+        if self.dry and (reason := dryrun.refusal(sql, kinds, self._lookup)):
             self._broken = errors.PreviewRefused(self.version or "<migration>", sql, reason)
             raise self._broken
         if self.transactional and (table := lake.altered_then_renamed(self.conn, self.place.database, sql,
@@ -281,12 +296,35 @@ class Runner:
             cursor = self._execute(sql, parameters, restore)
         self.interrupts.check()
         self.ran.append(sql.strip())
-        self._moved = self._moved or bool(kinds & _MOVES)
-        if self.transactional and kinds != {"SELECT"}:
+        runs = wrappers.kinds_run(found) if len(found) > 1 else kinds
+        self._moved = self._moved or bool(runs & _MOVES)
+        if self.transactional and not runs - {"EXPLAIN"} <= {"SELECT"}:
             self._log.append((sql, _copy(parameters)))
-        elif not self.transactional and statements.is_transaction_control(kinds):
+        elif not self.transactional and any(statements.is_transaction_control(layer.kinds) for layer in found
+                                            if layer.prepared is None):
             self.control.append(sql.strip())
+        if len(found) > 1 or "DROP" in kinds:
+            self._prepared_now(found)
         return cursor
+
+    def _lookup(self, name: str) -> str | None:
+        """The text of the statement prepared as ``name``: one this run prepared; else, outside a
+        dry run, the one DuckDB holds for the connection (a dry run refuses what it did not see)."""
+        if name in self.prepared or self.dry:
+            return self.prepared.get(name)
+        row = self.conn.execute("SELECT statement FROM duckdb_prepared_statements() WHERE name = ?",
+                                [name]).fetchone()
+        return row[0] if row else None
+
+    def _prepared_now(self, found: list[wrappers.Layer]) -> None:
+        """Keep what a PREPARE that ran prepared, and forget what a DEALLOCATE dropped."""
+        for layer in found:
+            if layer.prepared is not None or layer.sql is None:
+                continue
+            if "PREPARE" in layer.kinds and (done := wrappers.preparation(layer.sql)):
+                self.prepared[done[0]] = done[1]
+            elif layer.kinds == {"DROP"} and (name := wrappers.deallocated(layer.sql)):
+                self.prepared.pop(name, None)
 
     def _execute(self, sql: str, parameters, restore: bool):
         import duckdb

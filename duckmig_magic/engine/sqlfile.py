@@ -73,9 +73,9 @@ def classify(sql: str) -> list[tuple[int, str, frozenset[str]]]:
     parsed = duckdb.extract_statements(sql)
     pieces = _pieces(sql)
     if len(parsed) == len(pieces):
-        kinds = [frozenset((p.type.name,)) for p in parsed]
+        kinds = [frozenset((_kind(p),)) for p in parsed]
     else:  # some statement became several: each piece is typed on its own
-        kinds = [frozenset(p.type.name for p in duckdb.extract_statements(text)) for _, text in pieces]
+        kinds = [frozenset(_kind(p) for p in duckdb.extract_statements(text)) for _, text in pieces]
     return [(line, text, k) for (line, text), k in zip(pieces, kinds)]
 
 
@@ -85,7 +85,17 @@ def kinds(sql: str) -> frozenset[str]:
     parametrised statement many times: it is parsed once)."""
     import duckdb
 
-    return frozenset(p.type.name for p in duckdb.extract_statements(sql))
+    return frozenset(_kind(p) for p in duckdb.extract_statements(sql))
+
+
+def _kind(parsed) -> str:
+    """DuckDB's type of a parsed statement; UNKNOWN for one this duckdb package cannot name
+    (UPDATE EXTENSIONS: 2.0 raises ValueError, 1.5 says ``???``)."""
+    try:
+        name = parsed.type.name
+    except ValueError:
+        return "UNKNOWN"
+    return name if name.isidentifier() else "UNKNOWN"
 
 
 def _pieces(sql: str) -> list[tuple[int, str]]:

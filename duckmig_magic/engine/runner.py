@@ -94,6 +94,7 @@ class Runner:
         self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
         self._broken: Exception | None = None  # what the migration's code may not swallow
         self._failure: tuple[BaseException, str] | None = None  # the last statement that failed, and why
+        self._code_ran = False  # a Python migration's code ran in the engine's transaction
         self._step = 0  # where in the log the statements start that one transaction of a real run would hold
 
     @classmethod
@@ -116,12 +117,14 @@ class Runner:
         them can end the transaction.
         """
         begin(self.conn)
-        self._log = []
+        self._log, self._code_ran = [], False
         self._began(verify)
         try:
             yield self
-        except BaseException:
-            self._rollback()
+        except BaseException as exc:
+            lost = self._lost(exc)
+            if lost is not None:
+                raise lost from exc
             raise
         else:
             if keep:
@@ -136,15 +139,49 @@ class Runner:
         self._txid = transaction_id(self.conn) if verify else None
         self.transactional = True
 
-    def _rollback(self) -> None:
+    def _lost(self, exc: BaseException) -> errors.TransactionLost | None:
+        """Roll back after ``exc``; a TransactionLost if what the failure report would say,
+        "rolled back: nothing of it remains", cannot be known true.
+
+        Checked where the transaction's id is known (always after a Python migration ran, whatever
+        ``verify`` said): the transaction open must still be the engine's, and no other transaction
+        may have begun on the database since (a cursor or a connection of the migration's own,
+        whose writes committed as they ran). DuckDB numbers transactions in order, for all of a
+        database's connections, so the first after the rollback is the engine's own plus one.
+        """
+        import duckdb
+
+        if self._txid is None or not isinstance(exc, errors.MigrationFailed) or isinstance(exc, errors.TransactionLost):
+            self._rollback()
+            return None
+        why = None
+        try:
+            if transaction_id(self.conn) != self._txid:
+                why = ("its transaction had ended before: COMMIT or ROLLBACK ran on the connection without going "
+                       "through the session, so what it wrote before may be committed")
+        except duckdb.TransactionException:
+            pass  # aborted by a statement that failed: still the engine's, and the rollback undoes it
+        after = self._rollback(probe=self._code_ran and why is None)
+        if after is not None and after != self._txid + 1:
+            why = ("another transaction ran on the database while it did (a cursor, or a connection of the "
+                   "migration's own), and what that one wrote is committed")
+        if why is None:
+            return None
+        return errors.TransactionLost(exc.version, exc.statement, f"{exc.error.strip()}; and {why}", exc.direction)
+
+    def _rollback(self, *, probe: bool = False) -> int | None:
+        """Roll back; with ``probe``, the id of the transaction that comes next (before the run's
+        database is chosen again, which is one)."""
         import duckdb
 
         self.transactional = False
         rollback(self.conn)
+        after = transaction_id(self.conn) if probe else None
         try:  # a rolled-back ATTACH takes the database a migration moved to with it
             self.place.use(self.conn)
         except duckdb.Error:
             pass
+        return after
 
     # -- one migration --------------------------------------------------------------------
 
@@ -184,6 +221,9 @@ class Runner:
                 raise failed from exc
 
     def _python(self, method) -> None:
+        if self.transactional and self._txid is None:  # its code may end the transaction: a failure checks
+            self._txid = transaction_id(self.conn)
+        self._code_ran = True
         session = pyform.Session(self)
         try:
             with self.interrupts.user_code():

@@ -404,6 +404,12 @@ class Runner:
         self._rollback()
         begin(self.conn)
         self._began(verify=self._txid is not None)
+        if self._replayed():
+            self.replays += 1
+            return
+        self._rollback()  # a statement failed on its second run: again one by one, to name it
+        begin(self.conn)
+        self._began(verify=self._txid is not None)
         for sql, parameters in self._log:
             try:
                 with self.interrupts.statement():
@@ -416,6 +422,28 @@ class Runner:
                     f"run: {errors.first_line(str(again))}", self.direction)
                 raise self._broken from again
         self.replays += 1
+
+    def _replayed(self) -> bool:
+        """Run the open transaction's log again, each run of statements without parameters as one
+        script (one call into DuckDB, not one a statement: replays after each of many caught
+        failures run the log many times). False if a statement failed: nothing says which."""
+        import duckdb
+
+        i = 0
+        while i < len(self._log):
+            j = i
+            while j < len(self._log) and self._log[j][1] is None:
+                j += 1
+            # A newline before each `;`: a statement may end in a line comment.
+            sql, parameters = ("\n;\n".join(s for s, _ in self._log[i:j]), None) if j > i else self._log[i]
+            try:
+                with self.interrupts.statement():
+                    self.conn.execute(sql, parameters) if parameters is not None else self.conn.execute(sql)
+            except (duckdb.Error, RuntimeError) as again:
+                self._refused(again)
+                return False
+            i = max(j, i + 1)
+        return True
 
     def _line(self) -> int | None:
         """The line of the migration's own file that called the session, if it is a Python file."""

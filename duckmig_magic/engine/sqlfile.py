@@ -43,7 +43,7 @@ class Section:
         try:
             return [(self.line + n - 1, text, kinds) for n, text, kinds in self._classified]
         except duckdb.Error as exc:
-            raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _line_in_message(exc) - 1,
+            raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _failing_line(self.sql, exc) - 1,
                                         "fix the statement; nothing was run") from exc
 
     @cached_property
@@ -260,6 +260,22 @@ def _outside_quotes(text: str, offset: int) -> bool:
 
     last = duckdb_tokens(before + "duckmig_probe")[-1]  # the probe, unless something left open swallowed it
     return last == (len(before.encode()), duckdb.token_type.identifier)
+
+
+def _failing_line(sql: str, exc: Exception) -> int:
+    """The line in ``sql`` of what DuckDB's parser refused: the line its message names, else the
+    first line of the first statement that does not parse alone (some errors name no line: "CREATE
+    TABLE AS requires a SELECT clause", "... is not a preparable statement")."""
+    import duckdb
+
+    if re.search(r"LINE \d+:", str(exc)):
+        return _line_in_message(exc)
+    for line, text in _pieces(sql):
+        try:
+            duckdb.extract_statements(text)
+        except duckdb.Error as again:
+            return line + _line_in_message(again) - 1
+    return 1
 
 
 def _line_in_message(exc: Exception) -> int:

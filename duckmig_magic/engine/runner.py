@@ -50,7 +50,7 @@ def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDG
                           lookup=prepared.get)
         if refused is not None:
             raise refused
-        if "PREPARE" in kinds and (found := wrappers.preparation(sql)):
+        if kinds & {"PREPARE", "MULTI"} and (found := wrappers.preparation(sql)):
             prepared[found[0]] = found[1]
 
 
@@ -343,7 +343,7 @@ class Runner:
         elif not self.transactional and any(statements.is_transaction_control(layer.kinds) for layer in found
                                             if layer.prepared is None):
             self.control.append(sql.strip())
-        if len(found) > 1 or "DROP" in kinds:
+        if len(found) > 1 or kinds & {"DROP", "MULTI"}:
             self._prepared_now(found)
         return cursor
 
@@ -361,7 +361,7 @@ class Runner:
         for layer in found:
             if layer.prepared is not None or layer.sql is None:
                 continue
-            if "PREPARE" in layer.kinds and (done := wrappers.preparation(layer.sql)):
+            if layer.kinds & {"PREPARE", "MULTI"} and (done := wrappers.preparation(layer.sql)):
                 self.prepared[done[0]] = done[1]
             elif layer.kinds == {"DROP"} and (name := wrappers.deallocated(layer.sql)):
                 self.prepared.pop(name, None)

@@ -51,7 +51,7 @@ Lookup = Callable[[str], "str | None"]  # a prepared statement's name -> its tex
 
 # The outer types that may wrap a statement; any other statement is only itself (most of a
 # large file: INSERTs), told without tokenizing.
-_OUTER = frozenset({"EXPLAIN", "PREPARE", "EXECUTE"})
+_OUTER = frozenset({"EXPLAIN", "PREPARE", "EXECUTE", "MULTI"})  # MULTI: DuckDB 2.0 types a PIVOT so, wrapped too
 _CTE_HEADS = frozenset({"SELECT", "CREATE", "COPY"})
 _CTE_BODY = re.compile(r"\b(?:insert|update|delete|copy)\b", re.IGNORECASE)
 _DML = {"INSERT", "UPDATE", "DELETE", "COPY", "MERGE"}
@@ -122,9 +122,9 @@ def _wrapped(sql: str, kinds: frozenset[str], lookup: Lookup | None):
         return
     raw = sql.encode()
     first = toks[0][3].upper()
-    if first == "EXPLAIN" and "EXPLAIN" in kinds:
+    if first == "EXPLAIN" and kinds & {"EXPLAIN", "MULTI"}:
         yield from _typed(_explained(toks, raw))
-    elif first == "PREPARE" and "PREPARE" in kinds:
+    elif first == "PREPARE" and kinds & {"PREPARE", "MULTI"}:
         yield from _typed(_prepared(toks, raw))
     elif first == "EXECUTE" and "EXECUTE" in kinds:
         name = _name(toks[1][3]) if len(toks) > 1 else ""

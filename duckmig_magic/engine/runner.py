@@ -94,7 +94,7 @@ class Runner:
         self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
         self._broken: Exception | None = None  # what the migration's code may not swallow
         self._failure: tuple[BaseException, str] | None = None  # the last statement that failed, and why
-        self._code_ran = False  # a Python migration's code ran in the engine's transaction
+        self._code_ran = False  # a Python migration's code ran in the engine's transaction, and no lake is attached
         self._step = 0  # where in the log the statements start that one transaction of a real run would hold
 
     @classmethod
@@ -221,9 +221,14 @@ class Runner:
                 raise failed from exc
 
     def _python(self, method) -> None:
-        if self.transactional and self._txid is None:  # its code may end the transaction: a failure checks
-            self._txid = transaction_id(self.conn)
-        self._code_ran = True
+        if self.transactional:
+            # Its code may end the transaction, or write beside it: a failure checks (``_lost``). A
+            # DuckLake begins transactions of its own on its catalog, so with one attached, other
+            # transactions prove nothing.
+            txid, lakes = self.conn.execute("SELECT current_transaction_id(), count(*) FILTER "
+                                            "(WHERE type = 'ducklake') FROM duckdb_databases()").fetchone()
+            self._txid = self._txid if self._txid is not None else txid
+            self._code_ran = not lakes
         session = pyform.Session(self)
         try:
             with self.interrupts.user_code():

@@ -258,8 +258,8 @@ def _outside_quotes(text: str, offset: int) -> bool:
         return True  # nothing before it can be left open: no tokenizing
     import duckdb
 
-    last = duckdb_tokens(before + "duckmig_probe")[-1]  # the probe, unless something left open swallowed it
-    return last == (len(before.encode()), duckdb.token_type.identifier)
+    found = duckdb_tokens(before + "duckmig_probe")  # the probe last, unless something left open swallowed it
+    return bool(found) and found[-1] == (len(before.encode()), duckdb.token_type.identifier)
 
 
 def _failing_line(sql: str, exc: Exception) -> int:

@@ -641,21 +641,31 @@ class SqlSyntaxError(MigrationFileError):
 
 
 class TransactionControl(MigrationFileError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "line")
+    # wraps: how a statement that wraps another runs it, and that statement (EXPLAIN ANALYZE COMMIT)
+    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "line", "wraps")
+    wraps = None
     rule = ("transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a migration that runs in "
             "a transaction: duckmig owns it and commits it together with the ledger row")
     hint = ("remove it: the migration commits as a whole, or not at all (a SQL section that must control its "
             "own transactions can be marked `-- migrate:up transaction:false`)")
 
-    detail = property(lambda self: f"`{cut(self.statement, 60)}`: {self.rule}")
+    detail = property(lambda self: f"`{cut(self.statement, 60)}`: {wrapping(self.wraps)}{self.rule}")
 
 
 class LedgerTouched(MigrationFileError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "table", "line")
+    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "table", "line", "wraps")
+    wraps = None
     rule = "a migration may read the ledger tables but not change them"
     hint = "leave the ledger to duckmig: its repair, stamp and down change it"
 
-    detail = property(lambda self: f"`{cut(self.statement, 60)}` changes the ledger table {self.table}: {self.rule}")
+    detail = property(lambda self: f"`{cut(self.statement, 60)}` changes the ledger table {self.table} "
+                                   f"({wrapping(self.wraps)}{self.rule})" if self.wraps else
+                      f"`{cut(self.statement, 60)}` changes the ledger table {self.table}: {self.rule}")
+
+
+def wrapping(wraps: str | None) -> str:
+    """How a wrapper runs the statement a refusal is about, as the start of the refusal's reason."""
+    return f"{wraps}; " if wraps else ""
 
 
 class LakeRenameAfterAlter(MigrationFileError):

@@ -780,15 +780,14 @@ def test_a_downgrade_that_changes_the_ledger_fails_and_stays_applied(base, cli):
     assert after == before
 
 
-def test_a_section_outside_a_transaction_that_changes_the_ledger_is_told_as_committed(base, cli):
-    # A statement prepared by one migration, run by the next outside a transaction: nothing rolls it back.
+def test_a_section_outside_a_transaction_that_would_change_the_ledger_is_refused_before_it_runs(base, cli):
+    # A statement prepared by one migration, run by the next outside a transaction, where nothing could roll it
+    # back: EXECUTE is judged by the statement it runs, so the section is refused before that statement runs.
     python_file(base, V2, "prepare", 'session._conn.execute("PREPARE p AS DELETE FROM duckdb_migrations '
                                      f"WHERE version = '{V1}'\")")
     base.sql(V3, "run_it", "EXECUTE p;", options="transaction:false")
     r = cli("up", "-d", "app.db")
     assert r.code == 1
-    assert (f"applying {V3} failed: it changed the ledger duckdb_migrations: 2 events (the newest seq 2) when it "
-            "began, 1 event (the newest seq 2) at its end\n  it ran outside a transaction (transaction:false): its "
-            "statements were committed as they ran and cannot be rolled back, the ledger's change among them; no "
-            "event of it was recorded\n") in r.err
-    assert ledger(base) == [(V2, "applied")]  # what the section did stays: the message said so
+    assert (f"applying {V3} failed: `EXECUTE p` changes the ledger table duckdb_migrations (EXECUTE runs the "
+            "statement prepared as p") in r.err
+    assert ledger(base) == [(V1, "applied"), (V2, "applied"), (V3, "failed")]  # nothing of the ledger was deleted

@@ -11,7 +11,7 @@ from sqlmodel import text
 
 from duckmig_magic import BaseMigration, errors
 from duckmig_magic.engine import pyform
-from duckmig_magic.engine.pyform import Session
+from duckmig_magic.engine import Session
 from duckmig_magic.engine.versions import ScriptDirectory
 
 VERSION = "20250710_120000"

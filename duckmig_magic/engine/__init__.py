@@ -22,8 +22,9 @@ from .migrator import Migrator
 from .plan import STATES, MigrationStatus, StatusReport
 from .diff import SchemaChange
 from .preview import Preview, PreviewWarning, plain
-from .pyform import BaseMigration, Session
+from .pyform import BaseMigration
 from .refusals import lake_limit
+from .runner import Session
 from .trust import StoredDowngrade
 from .upkeep import Finding, NotRestored, Problem, Repair, Restored, VerifyReport
 from .versions import IgnoredFile, ScriptDirectory, checksum, has_downgrade, write_atomically

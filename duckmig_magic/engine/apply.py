@@ -413,6 +413,9 @@ def apply_as_one(run: Run, todo: list[Script]) -> list[StepResult]:
     except KeyboardInterrupt:
         raise errors.Interrupted("the single transaction was rolled back: nothing of the run remains",
                                  script.version) from None
+    except errors.TransactionLost as exc:  # what of the run was committed is not known: not "rolled back"
+        record_failure(run, _record_of(script), exc, start)
+        raise
     except errors.MigrationFailed as exc:
         record_failure(run, _record_of(script), exc, start)
         raise refusals.failed(exc.version, exc.statement, exc.error, group=len(results), where=exc.where,

@@ -28,9 +28,13 @@ import traceback
 import types
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import errors
 from . import sqlfile
+
+if TYPE_CHECKING:  # the session is the runner's: runner.py imports this module
+    from .runner import Session
 
 
 class BaseMigration:
@@ -49,126 +53,6 @@ class BaseMigration:
     def execute_sql(self, session: "Session", sql) -> None:
         """Run one or more SQL statements on the migration's session."""
         session.exec(sql)
-
-
-class Session:
-    """What a Python migration's ``upgrade``/``downgrade`` receives.
-
-    It runs statements on the engine's connection inside the engine's
-    transaction, through the engine's guarded runner: transaction control and
-    changes to the ledger tables are refused, and a statement that fails leaves
-    the transaction as it was before it, so a migration may catch the error and
-    go on. ``commit()`` is accepted and deferred: the engine commits the
-    migration together with its ledger row, so a migration stays atomic.
-    """
-
-    def __init__(self, runner):
-        from .runner import Runner
-
-        if not isinstance(runner, Runner):  # a bare duckdb connection: guarded as the engine would
-            runner = Runner.adopt(runner)
-        self._runner = runner
-        self._conn = runner.conn
-        self.statement: str | None = None  # the one running, for error reports
-        self.statements: list[str] = []
-        self.commits = 0
-        self._result: _Result | None = None
-
-    def exec(self, sql, parameters=None):
-        """Run SQL (a string, or an object with a ``.text`` such as SQLAlchemy's ``text()``)."""
-        sql = getattr(sql, "text", sql)
-        if not isinstance(sql, str):
-            raise TypeError(f"session.exec() takes SQL text, not {type(sql).__name__}")
-        if parameters is not None:
-            return self._run(sql, parameters, None)
-        self.statement = sql.strip()  # what failed, if DuckDB cannot even split it
-        result = None
-        for _, statement, kinds in sqlfile.classify(sql):
-            result = self._run(statement, None, kinds)
-        return result
-
-    execute = exec
-
-    def _run(self, sql: str, parameters, kinds):
-        if self._result is not None:
-            self._result._keep_rows()
-        self.statement = sql.strip()
-        self.statements.append(self.statement)
-        self._result = _Result(self._runner.execute(sql, parameters, kinds))
-        return self._result
-
-    def commit(self) -> None:
-        """Deferred: the engine commits when the migration and its ledger row are done."""
-        self.commits += 1
-
-    def flush(self) -> None:
-        """Accepted for SQLModel compatibility; statements already ran."""
-
-    def rollback(self) -> None:
-        raise RuntimeError("a migration cannot roll back its own transaction; raise an exception to abort it")
-
-    def close(self) -> None:
-        """Accepted; the engine owns the connection."""
-
-
-class _Result:
-    """The result of ``session.exec``: rows on demand, as weiser's users expect.
-
-    A result stays readable after the session runs another statement, as in
-    SQLAlchemy: its rows are kept before the connection moves on.
-    """
-
-    def __init__(self, cursor):
-        self._cursor = cursor
-        self._rows: list | None = None
-
-    def _keep_rows(self) -> None:
-        import duckdb
-
-        if self._rows is None:
-            try:
-                self._columns = [d[0] for d in self._cursor.description or []]
-                self._rows = self._cursor.fetchall()
-            except duckdb.Error:  # the connection holds no result any more
-                self._columns, self._rows = [], []
-            self._cursor = None
-
-    def fetchone(self):
-        if self._rows is None:
-            return self._cursor.fetchone()
-        return self._rows.pop(0) if self._rows else None
-
-    def fetchall(self):
-        if self._rows is None:
-            return self._cursor.fetchall()
-        rows, self._rows = self._rows, []
-        return rows
-
-    def all(self):
-        return self.fetchall()
-
-    def first(self):
-        return self.fetchone()
-
-    def one(self):
-        rows = self.fetchall()
-        if len(rows) != 1:
-            raise ValueError(f"expected exactly one row, got {len(rows)}")
-        return rows[0]
-
-    def scalar(self):
-        row = self.fetchone()
-        return None if row is None else row[0]
-
-    def df(self):
-        if self._rows is None:
-            return self._cursor.df()
-        import pandas
-
-        return pandas.DataFrame.from_records(self.fetchall(), columns=self._columns)
-
-    def __iter__(self):
-        return iter(self.fetchall())
 
 
 def load(source: str, path: Path | str, expected_version: str | None) -> BaseMigration:

@@ -14,7 +14,8 @@ all run statements through a ``Runner``. It owns the engine's transaction and:
   migration's code, which may catch it and go on;
 - checks after a migration's statements that the transaction open is still the
   one it began, so nothing is reported as rolled back or committed on a guess;
-- runs every migration in the database and schema the run started in.
+- runs every migration in the database and schema the run started in;
+- gives a Python migration its ``Session``, whose statements it runs.
 
 A replay runs statements a second time, so it cannot restore what lives
 outside the transaction: sequences advanced by ``nextval`` (DuckDB does not
@@ -32,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
-from . import dryrun, lake, pyform, refusals, sqlfile, statements
+from . import dryrun, lake, pyform, refusals, sqlfile, statements, wrappers
 from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
@@ -42,20 +43,33 @@ LEDGER = ("duckdb_migrations", "duckdb_migrations_history", "duckdb_migrations_l
 
 def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDGER) -> None:
     """Refuse, before anything runs, a statement the runner would refuse: ``steps`` are
-    (line, statement, kinds) as ``sqlfile.Section.typed`` gives them."""
+    (line, statement, kinds) as ``sqlfile.Section.typed`` gives them. An EXECUTE of a statement
+    the section prepared is judged by what it prepared."""
+    prepared: dict[str, str] = {}
     for line, sql, kinds in steps:
-        refused = refusal(sql, kinds, path, line, transactional=transactional, protected=protected)
+        refused = refusal(sql, kinds, path, line, transactional=transactional, protected=protected,
+                          lookup=prepared.get)
         if refused is not None:
             raise refused
+        if kinds & {"PREPARE", "MULTI"} and (found := wrappers.preparation(sql)):
+            prepared[found[0]] = found[1]
 
 
 def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transactional: bool,
-            protected: tuple[str, ...]) -> errors.MigrationFileError | None:
-    """The error that refuses ``sql`` (transaction control in a transaction, a change to the ledger), if any."""
-    if transactional and statements.is_transaction_control(kinds):
-        return errors.TransactionControl(path, sql, line)
-    table = statements.changed_ledger_table(sql, kinds, protected)
-    return errors.LedgerTouched(path, sql, table, line) if table else None
+            protected: tuple[str, ...], lookup: wrappers.Lookup | None = None,
+            layers: list[wrappers.Layer] | None = None) -> errors.MigrationFileError | None:
+    """The error that refuses ``sql`` (transaction control in a transaction, a change to the ledger),
+    if any: the statement as written or one it wraps (``wrappers.layers``)."""
+    for layer in layers or wrappers.layers(sql, kinds, lookup):
+        if layer.sql is None:
+            continue  # EXECUTE of a statement prepared outside the run, not known here: DuckDB's to run
+        wraps = layer.said and f"{layer.said}, `{errors.cut(layer.sql, 60)}`"
+        if transactional and statements.is_transaction_control(layer.kinds):
+            return errors.TransactionControl(path, sql, line, wraps)
+        table = statements.changed_ledger_table(layer.sql, layer.kinds, protected)
+        if table:
+            return errors.LedgerTouched(path, sql, table, line, wraps)
+    return None
 
 
 class Runner:
@@ -74,12 +88,14 @@ class Runner:
         self.replays = 0
         self.ran: list[str] = []
         self.control: list[str] = []  # transaction control that ran as written (transaction:false)
+        self.prepared: dict[str, str] = {}  # name -> text of each statement the run prepared (PREPARE)
         self.version, self.direction, self.path = None, "up", None
         self._txid = None  # the engine's transaction, when it is to be checked (``transaction(verify=...)``)
         self._moved = False  # a statement that may change the current database or schema ran
         self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
         self._broken: Exception | None = None  # what the migration's code may not swallow
         self._failure: tuple[BaseException, str] | None = None  # the last statement that failed, and why
+        self._code_ran = False  # a Python migration's code ran in the engine's transaction, and no lake is attached
         self._step = 0  # where in the log the statements start that one transaction of a real run would hold
 
     @classmethod
@@ -102,12 +118,14 @@ class Runner:
         them can end the transaction.
         """
         begin(self.conn)
-        self._log = []
+        self._log, self._code_ran = [], False
         self._began(verify)
         try:
             yield self
-        except BaseException:
-            self._rollback()
+        except BaseException as exc:
+            lost = self._lost(exc)
+            if lost is not None:
+                raise lost from exc
             raise
         else:
             if keep:
@@ -122,15 +140,49 @@ class Runner:
         self._txid = transaction_id(self.conn) if verify else None
         self.transactional = True
 
-    def _rollback(self) -> None:
+    def _lost(self, exc: BaseException) -> errors.TransactionLost | None:
+        """Roll back after ``exc``; a TransactionLost if what the failure report would say,
+        "rolled back: nothing of it remains", cannot be known true.
+
+        Checked where the transaction's id is known (always after a Python migration ran, whatever
+        ``verify`` said): the transaction open must still be the engine's, and no other transaction
+        may have begun on the database since (a cursor or a connection of the migration's own,
+        whose writes committed as they ran). DuckDB numbers transactions in order, for all of a
+        database's connections, so the first after the rollback is the engine's own plus one.
+        """
+        import duckdb
+
+        if self._txid is None or not isinstance(exc, errors.MigrationFailed) or isinstance(exc, errors.TransactionLost):
+            self._rollback()
+            return None
+        why = None
+        try:
+            if transaction_id(self.conn) != self._txid:
+                why = ("its transaction had ended before: COMMIT or ROLLBACK ran on the connection without going "
+                       "through the session, so what it wrote before may be committed")
+        except duckdb.TransactionException:
+            pass  # aborted by a statement that failed: still the engine's, and the rollback undoes it
+        after = self._rollback(probe=self._code_ran and why is None)
+        if after is not None and after != self._txid + 1:
+            why = ("another transaction ran on the database while it did (a cursor, or a connection of the "
+                   "migration's own), and what that one wrote is committed")
+        if why is None:
+            return None
+        return errors.TransactionLost(exc.version, exc.statement, f"{exc.error.strip()}; and {why}", exc.direction)
+
+    def _rollback(self, *, probe: bool = False) -> int | None:
+        """Roll back; with ``probe``, the id of the transaction that comes next (before the run's
+        database is chosen again, which is one)."""
         import duckdb
 
         self.transactional = False
         rollback(self.conn)
+        after = transaction_id(self.conn) if probe else None
         try:  # a rolled-back ATTACH takes the database a migration moved to with it
             self.place.use(self.conn)
         except duckdb.Error:
             pass
+        return after
 
     # -- one migration --------------------------------------------------------------------
 
@@ -170,7 +222,15 @@ class Runner:
                 raise failed from exc
 
     def _python(self, method) -> None:
-        session = pyform.Session(self)
+        if self.transactional:
+            # Its code may end the transaction, or write beside it: a failure checks (``_lost``). A
+            # DuckLake begins transactions of its own on its catalog, so with one attached, other
+            # transactions prove nothing.
+            txid, lakes = self.conn.execute("SELECT current_transaction_id(), count(*) FILTER "
+                                            "(WHERE type = 'ducklake') FROM duckdb_databases()").fetchone()
+            self._txid = self._txid if self._txid is not None else txid
+            self._code_ran = not lakes
+        session = Session(self)
         try:
             with self.interrupts.user_code():
                 method(session)
@@ -264,11 +324,12 @@ class Runner:
             raise self._broken
         if kinds is None:
             kinds = sqlfile.kinds(sql)
-        where = dict(transactional=self.transactional, protected=self.protected)
+        found = wrappers.layers(sql, kinds, self._lookup)
+        where = dict(transactional=self.transactional, protected=self.protected, layers=found)
         if refusal(sql, kinds, "", None, **where) is not None:  # the line is looked up only then
             self._broken = refusal(sql, kinds, self.path or self.version or "<migration>", self._line(), **where)
             raise self._broken
-        if self.dry and (reason := dryrun.refusal(sql)):
+        if self.dry and (reason := dryrun.refusal(sql, kinds, self._lookup)):
             self._broken = errors.PreviewRefused(self.version or "<migration>", sql, reason)
             raise self._broken
         if self.transactional and (table := lake.altered_then_renamed(self.conn, self.place.database, sql,
@@ -280,12 +341,35 @@ class Runner:
             cursor = self._execute(sql, parameters, restore)
         self.interrupts.check()
         self.ran.append(sql.strip())
-        self._moved = self._moved or bool(kinds & _MOVES)
-        if self.transactional and kinds != {"SELECT"}:
+        runs = wrappers.kinds_run(found) if len(found) > 1 else kinds
+        self._moved = self._moved or bool(runs & _MOVES)
+        if self.transactional and not runs - {"EXPLAIN"} <= {"SELECT"}:
             self._log.append((sql, _copy(parameters)))
-        elif not self.transactional and statements.is_transaction_control(kinds):
+        elif not self.transactional and any(statements.is_transaction_control(layer.kinds) for layer in found
+                                            if layer.prepared is None):
             self.control.append(sql.strip())
+        if len(found) > 1 or kinds & {"DROP", "MULTI"}:
+            self._prepared_now(found)
         return cursor
+
+    def _lookup(self, name: str) -> str | None:
+        """The text of the statement prepared as ``name``: one this run prepared; else, outside a
+        dry run, the one DuckDB holds for the connection (a dry run refuses what it did not see)."""
+        if name in self.prepared or self.dry:
+            return self.prepared.get(name)
+        row = self.conn.execute("SELECT statement FROM duckdb_prepared_statements() WHERE name = ?",
+                                [name]).fetchone()
+        return row[0] if row else None
+
+    def _prepared_now(self, found: list[wrappers.Layer]) -> None:
+        """Keep what a PREPARE that ran prepared, and forget what a DEALLOCATE dropped."""
+        for layer in found:
+            if layer.prepared is not None or layer.sql is None:
+                continue
+            if layer.kinds & {"PREPARE", "MULTI"} and (done := wrappers.preparation(layer.sql)):
+                self.prepared[done[0]] = done[1]
+            elif layer.kinds == {"DROP"} and (name := wrappers.deallocated(layer.sql)):
+                self.prepared.pop(name, None)
 
     def _execute(self, sql: str, parameters, restore: bool):
         import duckdb
@@ -325,6 +409,12 @@ class Runner:
         self._rollback()
         begin(self.conn)
         self._began(verify=self._txid is not None)
+        if self._replayed():
+            self.replays += 1
+            return
+        self._rollback()  # a statement failed on its second run: again one by one, to name it
+        begin(self.conn)
+        self._began(verify=self._txid is not None)
         for sql, parameters in self._log:
             try:
                 with self.interrupts.statement():
@@ -337,6 +427,28 @@ class Runner:
                     f"run: {errors.first_line(str(again))}", self.direction)
                 raise self._broken from again
         self.replays += 1
+
+    def _replayed(self) -> bool:
+        """Run the open transaction's log again, each run of statements without parameters as one
+        script (one call into DuckDB, not one a statement: replays after each of many caught
+        failures run the log many times). False if a statement failed: nothing says which."""
+        import duckdb
+
+        i = 0
+        while i < len(self._log):
+            j = i
+            while j < len(self._log) and self._log[j][1] is None:
+                j += 1
+            # A newline before each `;`: a statement may end in a line comment.
+            sql, parameters = ("\n;\n".join(s for s, _ in self._log[i:j]), None) if j > i else self._log[i]
+            try:
+                with self.interrupts.statement():
+                    self.conn.execute(sql, parameters) if parameters is not None else self.conn.execute(sql)
+            except (duckdb.Error, RuntimeError) as again:
+                self._refused(again)
+                return False
+            i = max(j, i + 1)
+        return True
 
     def _line(self) -> int | None:
         """The line of the migration's own file that called the session, if it is a Python file."""
@@ -357,3 +469,121 @@ def _copy(parameters):
     if parameters is None:
         return None
     return dict(parameters) if isinstance(parameters, dict) else list(parameters)
+
+
+class Session:
+    """What a Python migration's ``upgrade``/``downgrade`` receives.
+
+    It runs statements on the engine's connection inside the engine's
+    transaction, through the engine's guarded runner: transaction control and
+    changes to the ledger tables are refused, and a statement that fails leaves
+    the transaction as it was before it, so a migration may catch the error and
+    go on. ``commit()`` is accepted and deferred: the engine commits the
+    migration together with its ledger row, so a migration stays atomic.
+    """
+
+    def __init__(self, runner):
+        if not isinstance(runner, Runner):  # a bare duckdb connection: guarded as the engine would
+            runner = Runner.adopt(runner)
+        self._runner = runner
+        self._conn = runner.conn
+        self.statement: str | None = None  # the one running, for error reports
+        self.statements: list[str] = []
+        self.commits = 0
+        self._result: _Result | None = None
+
+    def exec(self, sql, parameters=None):
+        """Run SQL (a string, or an object with a ``.text`` such as SQLAlchemy's ``text()``)."""
+        sql = getattr(sql, "text", sql)
+        if not isinstance(sql, str):
+            raise TypeError(f"session.exec() takes SQL text, not {type(sql).__name__}")
+        if parameters is not None:
+            return self._run(sql, parameters, None)
+        self.statement = sql.strip()  # what failed, if DuckDB cannot even split it
+        result = None
+        for _, statement, kinds in sqlfile.classify(sql):
+            result = self._run(statement, None, kinds)
+        return result
+
+    execute = exec
+
+    def _run(self, sql: str, parameters, kinds):
+        if self._result is not None:
+            self._result._keep_rows()
+        self.statement = sql.strip()
+        self.statements.append(self.statement)
+        self._result = _Result(self._runner.execute(sql, parameters, kinds))
+        return self._result
+
+    def commit(self) -> None:
+        """Deferred: the engine commits when the migration and its ledger row are done."""
+        self.commits += 1
+
+    def flush(self) -> None:
+        """Accepted for SQLModel compatibility; statements already ran."""
+
+    def rollback(self) -> None:
+        raise RuntimeError("a migration cannot roll back its own transaction; raise an exception to abort it")
+
+    def close(self) -> None:
+        """Accepted; the engine owns the connection."""
+
+
+class _Result:
+    """The result of ``session.exec``: rows on demand, as weiser's users expect.
+
+    A result stays readable after the session runs another statement, as in
+    SQLAlchemy: its rows are kept before the connection moves on.
+    """
+
+    def __init__(self, cursor):
+        self._cursor = cursor
+        self._rows: list | None = None
+
+    def _keep_rows(self) -> None:
+        import duckdb
+
+        if self._rows is None:
+            try:
+                self._columns = [d[0] for d in self._cursor.description or []]
+                self._rows = self._cursor.fetchall()
+            except duckdb.Error:  # the connection holds no result any more
+                self._columns, self._rows = [], []
+            self._cursor = None
+
+    def fetchone(self):
+        if self._rows is None:
+            return self._cursor.fetchone()
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self):
+        if self._rows is None:
+            return self._cursor.fetchall()
+        rows, self._rows = self._rows, []
+        return rows
+
+    def all(self):
+        return self.fetchall()
+
+    def first(self):
+        return self.fetchone()
+
+    def one(self):
+        rows = self.fetchall()
+        if len(rows) != 1:
+            raise ValueError(f"expected exactly one row, got {len(rows)}")
+        return rows[0]
+
+    def scalar(self):
+        row = self.fetchone()
+        return None if row is None else row[0]
+
+    def df(self):
+        if self._rows is None:
+            return self._cursor.df()
+        import pandas
+
+        return pandas.DataFrame.from_records(self.fetchall(), columns=self._columns)
+
+    def __iter__(self):
+        return iter(self.fetchall())

@@ -44,7 +44,7 @@ class Section:
         try:
             return [(self.line + n - 1, text, kinds) for n, text, kinds in self._classified]
         except duckdb.Error as exc:
-            raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _line_in_message(exc) - 1,
+            raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _failing_line(self.sql, exc) - 1,
                                         "fix the statement; nothing was run") from exc
 
     @cached_property
@@ -74,9 +74,9 @@ def classify(sql: str) -> list[tuple[int, str, frozenset[str]]]:
     parsed = duckdb.extract_statements(sql)
     pieces = _pieces(sql)
     if len(parsed) == len(pieces):
-        kinds = [frozenset((p.type.name,)) for p in parsed]
+        kinds = [frozenset((_kind(p),)) for p in parsed]
     else:  # some statement became several: each piece is typed on its own
-        kinds = [frozenset(p.type.name for p in duckdb.extract_statements(text)) for _, text in pieces]
+        kinds = [frozenset(_kind(p) for p in duckdb.extract_statements(text)) for _, text in pieces]
     return [(line, text, k) for (line, text), k in zip(pieces, kinds)]
 
 
@@ -86,21 +86,38 @@ def kinds(sql: str) -> frozenset[str]:
     parametrised statement many times: it is parsed once)."""
     import duckdb
 
-    return frozenset(p.type.name for p in duckdb.extract_statements(sql))
+    return frozenset(_kind(p) for p in duckdb.extract_statements(sql))
+
+
+def _kind(parsed) -> str:
+    """DuckDB's type of a parsed statement; UNKNOWN for one this duckdb package cannot name
+    (UPDATE EXTENSIONS: 2.0 raises ValueError, 1.5 says ``???``)."""
+    try:
+        name = parsed.type.name
+    except ValueError:
+        return "UNKNOWN"
+    return name if name.isidentifier() else "UNKNOWN"
 
 
 def _pieces(sql: str) -> list[tuple[int, str]]:
+    """(line, text) of each statement, found in one pass over DuckDB's tokens: lines are counted
+    from the statement before, not from the start (a file of 80,000 statements)."""
     raw = sql.encode()
-    result, start = [], None
-    for offset, kind in tokens(sql) + [(len(raw), "end")]:
-        if kind == "comment":
+    semicolon, comment = _token_kinds()
+    result, start, line, counted = [], None, 1, 0
+    for offset, kind in duckdb_tokens(sql):
+        if kind == comment:
             continue
-        end = kind == "end" or (kind == "operator" and raw[offset:offset + 1] == b";")
-        if end and start is not None:
-            result.append((raw.count(b"\n", 0, start) + 1, raw[start:offset].decode().rstrip()))
-            start = None
-        elif not end and start is None:
+        if kind == semicolon and raw[offset:offset + 1] == b";":
+            if start is not None:
+                result.append((line, raw[start:offset].decode().rstrip()))
+                start = None
+        elif start is None:
             start = offset
+            line += raw.count(b"\n", counted, start)
+            counted = start
+    if start is not None:
+        result.append((line, raw[start:].decode().rstrip()))
     return result
 
 
@@ -209,6 +226,21 @@ def tokens(sql: str) -> list[tuple[int, str]]:
     return [(start, names[kind]) for start, kind in duckdb.tokenize(sql)]
 
 
+def duckdb_tokens(sql: str) -> list:
+    """DuckDB's tokens as (byte offset, DuckDB's token kind), untranslated."""
+    import duckdb
+
+    return duckdb.tokenize(sql)
+
+
+@lru_cache(maxsize=1)
+def _token_kinds() -> tuple:
+    """DuckDB's token kinds of ``;`` (an operator) and of comments."""
+    import duckdb
+
+    return duckdb.token_type.operator, duckdb.token_type.comment
+
+
 @lru_cache(maxsize=1)
 def _token_names() -> dict:
     import duckdb  # a dict, not each token's .name: a migration run tokenizes every file
@@ -230,8 +262,26 @@ def _outside_quotes(text: str, offset: int) -> bool:
     before = text[:offset]
     if not any(opener in before for opener in ("'", '"', "`", "$", "/*")):
         return True  # nothing before it can be left open: no tokenizing
-    probe = "duckmig_probe"
-    return (len(before.encode()), "identifier") in tokens(before + probe)
+    import duckdb
+
+    found = duckdb_tokens(before + "duckmig_probe")  # the probe last, unless something left open swallowed it
+    return bool(found) and found[-1] == (len(before.encode()), duckdb.token_type.identifier)
+
+
+def _failing_line(sql: str, exc: Exception) -> int:
+    """The line in ``sql`` of what DuckDB's parser refused: the line its message names, else the
+    first line of the first statement that does not parse alone (some errors name no line: "CREATE
+    TABLE AS requires a SELECT clause", "... is not a preparable statement")."""
+    import duckdb
+
+    if re.search(r"LINE \d+:", str(exc)):
+        return _line_in_message(exc)
+    for line, text in _pieces(sql):
+        try:
+            duckdb.extract_statements(text)
+        except duckdb.Error as again:
+            return line + _line_in_message(again) - 1
+    return 1
 
 
 def _line_in_message(exc: Exception) -> int:

@@ -2,9 +2,11 @@
 pandas or widgets until they show something, exporting a notebook loads no IPython, and neither the
 command nor the magics load the other."""
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -58,3 +60,100 @@ def test_the_probe_sees_a_heavy_import():
     run = subprocess.run([sys.executable, "-c", PROBE.format(code="import pandas", forbidden=set(HEAVY))],
                          capture_output=True, text=True, timeout=120)
     assert "pandas" in json.loads(run.stdout.splitlines()[-1])
+
+
+# -- the import graph: layers and cycles, read from the source ---------------------------------------
+
+PACKAGE = Path(__file__).parent.parent / "duckmig_magic"
+# Imports of the package's own modules made inside a function, each kept off start-up for a reason.
+LAZY = {
+    ("duckmig_magic", "duckmig_magic.magics"): "the IPython extension's entry points: IPython loads only when asked",
+    ("duckmig_magic.cli", "duckmig_magic"): "the package's version, read only for --version",
+    ("duckmig_magic.magics", "duckmig_magic.notebooks"): "nbformat, only to read the running notebook",
+    ("duckmig_magic.commands", "duckmig_magic.notebooks"): "nbformat, only for export and notebook",
+    ("duckmig_magic.display.view", "duckmig_magic.display.frame"): "pandas, only for a DataFrame shown as a view",
+}
+# Which layer may import which: a module imports its own layer and the ones below it.
+LAYERS = ["errors", "engine", "commands", "render", "display", "interfaces"]
+
+
+def _layer(module: str) -> str:
+    part = module.split(".")[1] if "." in module else ""
+    if part in ("errors", "wording"):
+        return "errors"
+    if part in ("engine", "render", "display"):
+        return part
+    if part in ("commands", "arguments", "config", "notebooks", "cells"):
+        return "commands"
+    return "interfaces"  # the package itself, cli, magics, __main__
+
+
+def _graph(*, named: bool = False) -> dict[str, dict[str, bool]]:
+    """module -> {module it imports: whether only inside a function}; with ``named``, the module each
+    ``from MODULE import ...`` names, rather than the submodules it may import from a package."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        edges: dict[str, bool] = {}
+        for node, inside in _imports(tree):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+            for alias in node.names:
+                found = f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules and not named else target
+                if found in modules and found != module:
+                    edges[found] = edges.get(found, True) and inside
+        graph[module] = edges
+    return graph
+
+
+def _imports(node: ast.AST, inside: bool = False):
+    """The package's own imports (relative ones) under ``node``, each with whether it runs only when a
+    function is called."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and ast.unparse(child.test) == "TYPE_CHECKING":
+            continue  # read by the type checker only: nothing runs
+        if isinstance(child, ast.ImportFrom) and child.level:
+            yield child, inside
+        yield from _imports(child, inside or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+
+def test_no_import_closes_a_cycle_lazy_imports_included():
+    graph = _graph()
+    state: dict[str, int] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for other in graph[module]:
+            assert state.get(other) != 1, "import cycle: " + " -> ".join(path[path.index(other):] + [other])
+            if other not in state:
+                visit(other, path + [other])
+        state[module] = 2
+
+    for module in graph:
+        if module not in state:
+            visit(module, [module])
+
+
+def test_a_lazy_import_of_the_package_is_kept_off_start_up_for_a_reason():
+    lazy = {(module, other) for module, edges in _graph().items() for other, inside in edges.items() if inside}
+    assert lazy == set(LAZY)
+
+
+def test_each_layer_imports_only_itself_and_the_layers_below():
+    for module, edges in _graph().items():
+        for other in edges:
+            if (module, other) in LAZY or module == "duckmig_magic":
+                continue
+            assert LAYERS.index(_layer(other)) <= LAYERS.index(_layer(module)), f"{module} imports {other}"
+
+
+def test_outer_layers_import_the_engine_only_through_its_door():
+    for module, edges in _graph(named=True).items():
+        if _layer(module) != "engine":
+            inner = [o for o in edges if o.startswith("duckmig_magic.engine.")]
+            assert not inner, f"{module} imports {inner}: import them from duckmig_magic.engine"

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import takewhile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import errors
 from . import interrupts, plan, pyform, refusals, runner, sqlfile, trust

@@ -18,7 +18,7 @@ from .. import errors
 from ..errors import BadSlug, MigrationApplied  # noqa: F401  named here too: notebooks catch them
 from . import pyform, sqlfile
 from .identity import Recorded
-from .versions import ScriptDirectory, Script, check_new_version, checksum, slugify, write_atomically
+from .versions import Script, ScriptDirectory, check_new_version, checksum, slugify, write_atomically
 
 SOURCE_KEY = "duckmig-source:"
 _SQL_HEADER = re.compile(r"^-- (duckmig-source|description): ?(.*)$")

@@ -545,7 +545,7 @@ class RowDiffer:
                 [change, n]).fetchall()
         return picked
 
-    def _check_unique(self, p: Pair, snap: str, keys, after_keys, cut: "Slices") -> None:
+    def _check_unique(self, p: Pair, snap: str, keys, after_keys, cut: Slices) -> None:
         """A key the user names must be unique on both sides, or the counts would be wrong."""
         sides = []
         if tuple(p.column(k).was.name for k in p.key) != p.was.primary_key:
@@ -564,7 +564,7 @@ class RowDiffer:
                         f"is in {row[-1]} rows", f"name columns that identify one row as the key of {p.label}, or "
                         "give no key to compare whole rows")
 
-    def _slices(self, snap: str, p: Pair, parts: int, rows: int) -> "Slices":
+    def _slices(self, snap: str, p: Pair, parts: int, rows: int) -> Slices:
         """Ranges of the first key column cut at quantiles of a sample, so that zone maps let each
         part skip most of the table; hash buckets where the key's values cannot bound a range."""
         import duckdb

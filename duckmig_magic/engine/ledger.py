@@ -27,8 +27,8 @@ import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import cache
 
 from .. import errors
 from ..wording import plural
@@ -142,11 +142,11 @@ class Place:
     schema: str
 
     @classmethod
-    def current(cls, conn) -> "Place":
+    def current(cls, conn) -> Place:
         return cls(*conn.execute("SELECT current_database(), current_schema()").fetchone())
 
     @classmethod
-    def default(cls, conn) -> "Place":
+    def default(cls, conn) -> Place:
         """The connection's current database and that database's default schema (main), whatever
         schema the connection uses now: a notebook's ``USE db.other`` or ``SET schema`` must not
         put the ledger, or the migrations, where the command line does not look."""
@@ -168,7 +168,7 @@ def tables(name: str) -> tuple[str, str, str]:
     return name, f"{name}_history", f"{name}_lock"
 
 
-@lru_cache(maxsize=None)
+@cache
 def runner_name() -> str:
     """Who runs: what the lock says, so that a runner that lost knows who won."""
     import os

@@ -201,7 +201,7 @@ class Migrator:
 
     def save(self, slug: str, body: str, *, python: bool = False, description: str | None = None,
              source: str | None = None, force: bool = False, where: str | None = None,
-             version: str | None = None) -> "authoring.Saved":
+             version: str | None = None) -> authoring.Saved:
         """Create or update the version file of ``slug`` from a migration body (a notebook cell's).
 
         Saving the same slug again updates its file; an applied migration whose
@@ -212,7 +212,7 @@ class Migrator:
                                                           source=source, force=force, where=where,
                                                           version=version))
 
-    def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> "authoring.Planned":
+    def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> authoring.Planned:
         """What ``save`` would do, with all its checks, writing nothing; ``authoring.write`` does it."""
         rows = self.work.rows()
         applied = {v for v, r in rows.items() if r.status == "applied"}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import NamedTuple
 from decimal import Decimal
+from typing import NamedTuple
 
 from .. import errors
 from ..wording import plural as _n

@@ -5,9 +5,26 @@ from __future__ import annotations
 
 from ..engine import SchemaChange
 from ..wording import PYTHON, Words
-from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, PRE, TABLE, badge, cell, count, error_line, escape,
-                     failure_html, html_table, plural, terminal_safe, text_table)
-
+from .common import (
+    CELL,
+    COLOURS,
+    FONT,
+    HEAD,
+    MONO,
+    MUTED,
+    PRE,
+    TABLE,
+    badge,
+    cell,
+    count,
+    error_line,
+    escape,
+    failure_html,
+    html_table,
+    plural,
+    terminal_safe,
+    text_table,
+)
 
 SCHEMA_COLUMNS = SchemaChange._fields
 SUMMARY_COLUMNS = ("table", "key", "rows before", "rows after", "added", "removed", "changed", "unchanged")

@@ -386,7 +386,7 @@ def _reapply(run: Run, scripts: list[Script], results: list[StepResult]) -> None
         return
     finally:
         guard.requested = guard.requested or pressed
-    for result, redone in zip(results, again):
+    for result, redone in zip(results, again, strict=True):
         result.execution_ms, result.replays = redone.execution_ms, redone.replays
     run.results.extend(results)
 
@@ -410,7 +410,7 @@ def apply_as_one(run: Run, todo: list[Script]) -> list[StepResult]:
                 run.notify("done", i, len(todo), script, results[-1])
             # The rows go last, as for one migration: written, they prove the transaction live.
             _recorded(script.version, lambda: run.ledger.record_applied(
-                [{**_record_of(s), "execution_ms": x.execution_ms} for s, x in zip(todo, results)]))
+                [{**_record_of(s), "execution_ms": x.execution_ms} for s, x in zip(todo, results, strict=True)]))
     except KeyboardInterrupt:
         raise errors.Interrupted("the single transaction was rolled back: nothing of the run remains",
                                  script.version) from None

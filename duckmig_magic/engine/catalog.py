@@ -48,7 +48,7 @@ def snapshot(conn) -> dict[tuple[str, str], str | None]:
     if types:  # a user type's definition is what a value cast to it reports as its type
         shapes = conn.execute("SELECT " + ", ".join(
             f"typeof(NULL::{'.'.join(quote(part) for part in name.split('.', 1))})" for _, name in types)).fetchone()
-        snap.update(zip(types, shapes))
+        snap.update(zip(types, shapes, strict=True))
     return snap
 
 

@@ -481,7 +481,7 @@ class RowDiffer:
         if dropped:
             counts = self.before.execute(f"SELECT {', '.join(f'count({quote(c)})' for c in dropped)} "
                                          f"FROM {p.was.qualified}").fetchone()
-            d.values_dropped = {c: n for c, n in zip(dropped, counts) if n}
+            d.values_dropped = {c: n for c, n in zip(dropped, counts, strict=True) if n}
 
     @staticmethod
     def _before_expr(c: ColumnPair, nulls: bool = False) -> str:
@@ -517,7 +517,8 @@ class RowDiffer:
                 + "".join(f", b.nn{j} AS bnn{j}, a.nn{j} AS ann{j}" for j, _ in typed)
                 + (", b.h IS NOT DISTINCT FROM a.h AS added_only" if written else "")
                 + f" FROM (SELECT * FROM {snap}{b_where}) b FULL JOIN "
-                f"(SELECT {', '.join(f'{e} AS {k}' for e, k in zip(after_keys, keys))}, {after_hash} AS h, "
+                f"(SELECT {', '.join(f'{e} AS {k}' for e, k in zip(after_keys, keys, strict=True))}, "
+                f"{after_hash} AS h, "
                 "rowid AS rid" + "".join(f", {quote(c.now.name)} IS NOT NULL AS nn{j}" for j, c in typed)
                 + (f", ({written}) AS w" if written else "")
                 + f" FROM {p.now.qualified}{a_where}) a ON {on} "
@@ -535,7 +536,7 @@ class RowDiffer:
         counts = counts[:-1]
         d.unchanged = d.rows_before - d.removed - d.changed
         d.rows_after = d.unchanged + d.changed + d.added  # the key is unique on both sides
-        d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:])}
+        d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:], strict=True)}
         d.type_changed = {c.name for _, c in typed}
         order = ", ".join(keys)
         picked = {}
@@ -609,7 +610,7 @@ class RowDiffer:
             counts = self.after.execute(
                 f"SELECT {', '.join(f'count(*) FILTER (WHERE {_written([c])})' for c in p.filled)} "
                 f"FROM {p.now.qualified}").fetchone()
-            d.column_changes = {c.name: n for c, n in zip(p.filled, counts)}
+            d.column_changes = {c.name: n for c, n in zip(p.filled, counts, strict=True)}
         picked = {}
         for change, n in _split(self.sample, {"removed": d.removed, "added": d.added}):
             source, more = (f"(SELECT h, rid FROM {snap})", "nb - na") if change == "removed" else \
@@ -676,8 +677,8 @@ class RowDiffer:
                     f"FROM duckmig_preview_d{i} d {store_join}"
                     f"JOIN {p.now.qualified} a ON a.rowid = d.arid WHERE d.change = 'changed'").fetchone()
                 changes = len(p.values) + len(p.filled)
-                d.column_changes = {c.name: n for c, n in zip(p.values + p.filled, counts[:changes])}
-                d.turned_null.update({c.name: n for (_, c), n in zip(kept_type, counts[changes:])})
+                d.column_changes = {c.name: n for c, n in zip(p.values + p.filled, counts[:changes], strict=True)}
+                d.turned_null.update({c.name: n for (_, c), n in zip(kept_type, counts[changes:], strict=True)})
             elif p.key and d.changed == 0:
                 d.column_changes = {c.name: 0 for c in p.values + p.filled}
                 d.turned_null.update({c.name: 0 for c in p.values if not c.type_changed})
@@ -695,7 +696,7 @@ class RowDiffer:
         found = self.after.execute(
             f"SELECT {', '.join(f'bool_or({_written([c])})' for c in p.filled)} FROM {p.now.qualified} "
             "WHERE rowid IN (SELECT unnest(?))", [arids]).fetchone()
-        return {c.name for c, w in zip(p.filled, found) if w}
+        return {c.name for c, w in zip(p.filled, found, strict=True) if w}
 
     def _assemble(self, p: Pair, d: TableDiff, rows, befores: dict, afters: dict, written: set[str]) -> None:
         """The sample as rows: key, kind of change, then each shown column before and after.

@@ -280,7 +280,8 @@ class Ledger:
         return f"SELECT {', '.join(LOCK_COLUMNS)} FROM {self.quoted_lock}"
 
     def _set_lock(self, *values) -> None:
-        columns = ", ".join(f"CAST({sql_value(v)} AS {t}) AS {c}" for v, (c, t) in zip(values, LOCK_COLUMNS.items()))
+        columns = ", ".join(f"CAST({sql_value(v)} AS {t}) AS {c}"
+                            for v, (c, t) in zip(values, LOCK_COLUMNS.items(), strict=True))
         self.conn.execute(f"CREATE OR REPLACE VIEW {self.quoted_lock} AS SELECT {columns}")
 
     def _ensure_lock(self) -> None:
@@ -372,7 +373,7 @@ class Ledger:
         counts = ", ".join(aggregate[0] if aggregate else f"count(*) FILTER (WHERE {c})" for _, c, *aggregate in shapes)
         row = self.conn.execute(f"SELECT count(*), max(seq), {counts} FROM ({self._events_sql()})").fetchone()
         self._mark = (row[0], row[1], None)
-        for (problem, condition, *_), count in zip(shapes, row[2:]):
+        for (problem, condition, *_), count in zip(shapes, row[2:], strict=True):
             if count:
                 self._mark = None
                 first = self.conn.execute(

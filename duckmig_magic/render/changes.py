@@ -97,7 +97,7 @@ def changed_values(p) -> str:
 def _sample_text(t) -> str:
     at = t.sample_columns.index("_change")
     return text_table(t.sample_columns, [[ABSENT if _absent(name, row[at]) else "NULL" if v is None else v
-                                          for name, v in zip(t.sample_columns, row)] for row in t.sample])
+                                          for name, v in zip(t.sample_columns, row, strict=True)] for row in t.sample])
 
 
 def _absent(column: str, change: str) -> bool:

@@ -79,7 +79,8 @@ class Lake:
     @property
     def extensions(self) -> tuple[str, ...]:
         """The extensions to INSTALL and LOAD, in order."""
-        return ("ducklake",) + ((CATALOGS[self.kind],) if CATALOGS[self.kind] else ())
+        extension = CATALOGS[self.kind]  # none for a DuckDB file: DuckDB reads it itself
+        return ("ducklake",) + ((extension,) if extension else ())
 
     def attach_sql(self) -> str:
         options = ", ".join(f"{name} {_sql_value(value)}" for name, value in self.options)
@@ -107,7 +108,7 @@ def parse(database: str, *, data_path: str | None = None, options: dict | None =
         raise _no_catalog(database)
     m = _SCHEME.match(catalog)
     kind = m[1].lower() if m else "duckdb"
-    if kind not in CATALOGS:
+    if m and kind not in CATALOGS:
         raise errors.ConfigError(f"DuckLake has no catalog kind {m[1]}: it keeps its catalog in "
                                  f"{', '.join(k + ':' for k in sorted(CATALOGS))} or a DuckDB file",
                                  "write ducklake:postgres:... for PostgreSQL, or a path for a DuckDB file")
@@ -241,7 +242,9 @@ def option(name: str, value):
         value = _BOOLS.get(word) if kind is bool else int(word) if word.isascii() and word.isdigit() else None
     if kind is str and isinstance(value, str) and not value.strip():
         raise errors.EmptyLakeOption(name)
-    if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+    # kind is int makes value an int; isinstance says so to the type checker, for value < 0
+    if not isinstance(value, kind) or (
+            kind is int and isinstance(value, int) and (isinstance(value, bool) or value < 0)):
         raise errors.LakeSettingError(f"{name} must be {_EXPECTED[kind]}, not {given!r}",
                                       f"set {name} to {_EXPECTED[kind]}")
     return value

@@ -631,12 +631,13 @@ class Ledger:
             select = (f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
                       f"FROM (SELECT unnest(from_json({rows}, {_EVENT_SHAPE})) AS e)")
         mark, fresh = self._mark, self._fresh
-        checked = mark is not None and (fresh or not self.shared)  # another runner's events move a lake's
-        if checked:
-            select += f" WHERE ({self._unchanged_sql(mark, fresh)})"
+        # The mark the INSERT checks, if any: another runner's events move a lake's.
+        checked = mark if mark is not None and (fresh or not self.shared) else None
+        if checked is not None:
+            select += f" WHERE ({self._unchanged_sql(checked, fresh)})"
         written = self.conn.execute(f"INSERT INTO {self.quoted} ({columns}) {select}").fetchone()
-        if checked and written[0] != len(events):
-            self._changed(events[-1], mark, fresh)
+        if checked is not None and written[0] != len(events):
+            self._changed(events[-1], checked, fresh)
         self._mark = (mark[0] + len(events), events[-1]["seq"], None) if mark is not None else None
         self._fresh = False
 

@@ -233,7 +233,9 @@ class Migrator:
         """
         keys, sample = check_keys(keys), check_sample(sample)
         if script is not None:
-            if not isinstance(script, Script):
+            if isinstance(script, Script):
+                chosen = script
+            else:
                 plan.check_format(script)
                 scripts = self.scripts.scripts()
                 state = status_state(self.work.status(scripts, self.work.rows()), script)
@@ -242,9 +244,9 @@ class Migrator:
                 if state not in plan.TO_APPLY:
                     raise errors.PreviewNotPossible(f"cannot preview {script}: it is {state.replace('_', ' ')}, "
                                                     "not pending", "a preview runs migrations that are not applied yet")
-                script = next(s for s in scripts if s.version == script)
-            script.load()
-            todo = [script]
+                chosen = next(s for s in scripts if s.version == script)
+            chosen.load()
+            todo = [chosen]
         else:
             todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
         return self._preview([(s.version, s.transactional, apply.up_steps(s), s.path) for s in todo], keys, sample)

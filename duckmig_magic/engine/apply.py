@@ -301,7 +301,9 @@ def apply_in_groups(run: Run, scripts: list[Script], total: int) -> None:
     ledger, results = run.ledger, run.results
     i = 0
     while i < len(scripts):
-        began, group, running = time.perf_counter(), [], None
+        began = time.perf_counter()
+        group: list[StepResult] = []
+        running: Script | None = None  # the migration under way
         r = run.runner()
         try:
             with r.transaction(verify=run.shared_connection):
@@ -331,9 +333,9 @@ def apply_in_groups(run: Run, scripts: list[Script], total: int) -> None:
                 raise errors.Interrupted(f"after applying {group[-1].version}, which was committed",
                                          group[-1].version) from None
             _reapply(run, scripts[i:i + len(group)], group)
+            if running is None:
+                raise  # between two migrations (a Ctrl-C): the run says which it did not start
             if isinstance(exc, KeyboardInterrupt):
-                if running is None:
-                    raise  # between two migrations: the run says which it did not start
                 raise errors.Interrupted(f"applying {running.version} was rolled back: nothing of it "
                                          "remains", running.version) from None
             # Again alone, as one transaction each runs it: its error is DuckDB's for that case (a
@@ -368,7 +370,9 @@ def _reapply(run: Run, scripts: list[Script], results: list[StepResult]) -> None
     ledger.rolled_back()
     ledger.unmoved()
     pressed, guard.requested = guard.requested, False
-    r, again, s, events = run.runner(), [], scripts[0], []
+    r, s = run.runner(), scripts[0]
+    again: list[StepResult] = []
+    events: list[dict] = []
     start = time.perf_counter()
     try:
         with r.transaction(verify=run.shared_connection):

@@ -22,6 +22,7 @@ migration may trip over.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .. import errors
@@ -182,9 +183,9 @@ def attached(conn, database: str) -> bool:
     return bool(row) and row[0] == "ducklake"
 
 
-def altered_then_renamed(conn, database: str, sql: str, earlier: list[str]) -> str | None:
+def altered_then_renamed(conn, database: str, sql: str, earlier: Iterable[str]) -> str | None:
     """The table ``sql`` renames, when ``database`` is a lake and an earlier statement of the same
-    transaction (``earlier``, in order) altered that table, which the transaction did not create.
+    transaction (``earlier``, in order, read once) altered that table, which the transaction did not create.
 
     DuckLake 1.5.5 commits such a transaction and then cannot read the lake (a column that
     "already exists"), or forgets the alteration: tests/test_ducklake_probe.py shows both.

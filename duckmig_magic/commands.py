@@ -16,15 +16,26 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import errors
 from .arguments import Arg, arg
 from .config import Settings
-from .engine import (Event, Migrator, Preview, Progress, Repair, Restored as Restoration, ScriptDirectory, StatusReport,
-                     StepResult, VerifyReport, lake)
+from .engine import (
+    Event,
+    Migrator,
+    Preview,
+    Progress,
+    Repair,
+    ScriptDirectory,
+    StatusReport,
+    StepResult,
+    VerifyReport,
+    lake,
+)
+from .engine import Restored as Restoration
 
 DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
 

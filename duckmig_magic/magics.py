@@ -352,9 +352,15 @@ class Duckmig(Magics):
             via = f"{m.db.label} (from {origin})"
         return f"connected: {via}; migrations: {m.scripts.versions_dir}"
 
+    @property
+    def _user_ns(self) -> dict:
+        """The notebook's variables."""
+        assert self.shell is not None  # the extension's magics are made with the shell that loads them
+        return self.shell.user_ns
+
     def _database(self, target: str):
         """(a connection to use as it is, or what duckmig opens; how to name it) for a connect TARGET."""
-        ns = self.shell.user_ns
+        ns = self._user_ns
         if target.isidentifier() and target in ns:
             value = ns[target]
             if not is_connection(value):
@@ -383,7 +389,7 @@ class Duckmig(Magics):
     def _notebook_file(self) -> Path | None:
         """The running notebook's file, when the frontend tells the kernel (JupyterLab, VS Code), or
         papermill does (``--inject-input-path``)."""
-        ns = self.shell.user_ns
+        ns = self._user_ns
         notebook = ns.get("__vsc_ipynb_file__") or ns.get("__session__") or ns.get("PAPERMILL_INPUT_PATH")
         if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
             return None
@@ -403,7 +409,8 @@ class Duckmig(Magics):
         return provenance(path, m.directory, (header.get("metadata") or {}).get("cellId"))
 
 
-Duckmig.migrate.__doc__ += "\n" + "\n".join(parser.format_help() for parser in PARSERS.values())
+Duckmig.migrate.__doc__ = (Duckmig.migrate.__doc__ or "") + "\n" + "\n".join(
+    parser.format_help() for parser in PARSERS.values())
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
+from ..engine import StepResult
 from ..render import progress
 from ..render.progress import TextProgress, summary
 from .view import View, widget_frontend
@@ -19,14 +20,17 @@ class ProgressView(View):
     """
 
     def __init__(self, verb: str = "up", *, show_at_start: bool = False):
-        self.verb = verb
         self.show_at_start = show_at_start  # display this view when the first migration starts
+        self._start(verb)
+
+    def _start(self, verb: str) -> None:
+        self.verb = verb
         self.state = "idle"
         self.done = 0
         self.total = 0
         self.label = ""
-        self.current = None  # version of the migration that runs now
-        self.results = []  # what each finished migration did
+        self.current: str | None = None  # version of the migration that runs now
+        self.results: list[StepResult] = []  # what each finished migration did
 
     def __call__(self, event, index, total, item, result) -> None:
         if self.show_at_start:
@@ -61,7 +65,8 @@ class ProgressView(View):
         self._publish()
 
     def reset(self, verb: str) -> None:
-        self.__init__(verb)
+        self.show_at_start = False  # its caller placed it, and shows it
+        self._start(verb)
         self._sync()
 
     def to_text(self) -> str:
@@ -99,23 +104,25 @@ def shown(migrator, verb: str, view: ProgressView | None = None):
     own progress stays, or lines are written to stdout if it has none. The
     caller passes what it yields to the verb it runs.
     """
+    used: ProgressView | TextProgress
     if view is None and not widget_frontend():
         if migrator.progress is not None:
             yield migrator.progress
             return
-        view = TextProgress(sys.stdout)
+        used = TextProgress(sys.stdout)
     elif view is None:
-        view = ProgressView(verb, show_at_start=True)
+        used = ProgressView(verb, show_at_start=True)
     else:
         view.reset(verb)
+        used = view
     try:
-        yield view
+        yield used
     except BaseException as exc:
-        view.fail(exc)
+        used.fail(exc)
         raise
     else:
-        if isinstance(view, ProgressView):
-            view.finish()
+        if isinstance(used, ProgressView):
+            used.finish()
 
 
 def run(migrator, verb: str, *args, progress: ProgressView | None = None, **kwargs):

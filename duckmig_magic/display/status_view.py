@@ -28,7 +28,7 @@ class StatusView(View):
         self.report = report if report is not None else migrator.status()
         self.page_size = page_size
         self.words = words
-        self.page = None  # None: the page with the first migration that needs attention
+        self.page: int | None = None  # None: the page with the first migration that needs attention
         self.filter = "all"
         self.message = ""  # HTML: what the last action did, or its error
         self.busy = False
@@ -101,6 +101,7 @@ class StatusView(View):
         self.message = ""
         self._sync()
         results = None
+        failed: Exception | None = None
         try:
             with shown(self.migrator, verb, self.progress) as progress:
                 results = commands.run(verb, self.migrator, progress=progress).steps
@@ -108,8 +109,6 @@ class StatusView(View):
         except Exception as exc:  # shown in the view: a button has no cell to raise into
             self.message = error_html(exc, self.words)
             failed = exc
-        else:
-            failed = None
         finally:
             self.busy = False
             self.page = None

@@ -38,7 +38,7 @@ class View:
     """
 
     _widget = None
-    _parts = None
+    _parts: SimpleNamespace  # set when the widget is built, never read before
     _handle = None
 
     @property
@@ -53,7 +53,7 @@ class View:
     @property
     def parts(self) -> SimpleNamespace:
         """The widgets the view is made of, by name."""
-        self.widget
+        _ = self.widget  # read to build the widgets, which names them
         return self._parts
 
     def _build(self, parts: SimpleNamespace):

@@ -16,11 +16,11 @@ behind it are the engine's own layout (see each one's docstring):
 from . import authoring, lake, probe
 from .apply import Progress, StepResult
 from .database import is_connection
-from .ledger import Event
+from .diff import SchemaChange
 from .lake import redact
+from .ledger import Event
 from .migrator import Migrator
 from .plan import STATES, MigrationStatus, StatusReport
-from .diff import SchemaChange
 from .preview import Preview, PreviewWarning, plain
 from .pyform import BaseMigration
 from .refusals import lake_limit

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import takewhile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import errors
 from . import interrupts, plan, pyform, refusals, runner, sqlfile, trust
@@ -300,7 +301,9 @@ def apply_in_groups(run: Run, scripts: list[Script], total: int) -> None:
     ledger, results = run.ledger, run.results
     i = 0
     while i < len(scripts):
-        began, group, running = time.perf_counter(), [], None
+        began = time.perf_counter()
+        group: list[StepResult] = []
+        running: Script | None = None  # the migration under way
         r = run.runner()
         try:
             with r.transaction(verify=run.shared_connection):
@@ -330,9 +333,9 @@ def apply_in_groups(run: Run, scripts: list[Script], total: int) -> None:
                 raise errors.Interrupted(f"after applying {group[-1].version}, which was committed",
                                          group[-1].version) from None
             _reapply(run, scripts[i:i + len(group)], group)
+            if running is None:
+                raise  # between two migrations (a Ctrl-C): the run says which it did not start
             if isinstance(exc, KeyboardInterrupt):
-                if running is None:
-                    raise  # between two migrations: the run says which it did not start
                 raise errors.Interrupted(f"applying {running.version} was rolled back: nothing of it "
                                          "remains", running.version) from None
             # Again alone, as one transaction each runs it: its error is DuckDB's for that case (a
@@ -367,7 +370,9 @@ def _reapply(run: Run, scripts: list[Script], results: list[StepResult]) -> None
     ledger.rolled_back()
     ledger.unmoved()
     pressed, guard.requested = guard.requested, False
-    r, again, s, events = run.runner(), [], scripts[0], []
+    r, s = run.runner(), scripts[0]
+    again: list[StepResult] = []
+    events: list[dict] = []
     start = time.perf_counter()
     try:
         with r.transaction(verify=run.shared_connection):
@@ -385,7 +390,7 @@ def _reapply(run: Run, scripts: list[Script], results: list[StepResult]) -> None
         return
     finally:
         guard.requested = guard.requested or pressed
-    for result, redone in zip(results, again):
+    for result, redone in zip(results, again, strict=True):
         result.execution_ms, result.replays = redone.execution_ms, redone.replays
     run.results.extend(results)
 
@@ -409,7 +414,7 @@ def apply_as_one(run: Run, todo: list[Script]) -> list[StepResult]:
                 run.notify("done", i, len(todo), script, results[-1])
             # The rows go last, as for one migration: written, they prove the transaction live.
             _recorded(script.version, lambda: run.ledger.record_applied(
-                [{**_record_of(s), "execution_ms": x.execution_ms} for s, x in zip(todo, results)]))
+                [{**_record_of(s), "execution_ms": x.execution_ms} for s, x in zip(todo, results, strict=True)]))
     except KeyboardInterrupt:
         raise errors.Interrupted("the single transaction was rolled back: nothing of the run remains",
                                  script.version) from None

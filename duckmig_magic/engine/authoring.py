@@ -11,6 +11,8 @@ from files exports back to the same bytes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from .. import errors
 from ..errors import BadSlug, MigrationApplied  # noqa: F401  named here too: notebooks catch them
 from . import pyform, sqlfile
 from .identity import Recorded
-from .versions import ScriptDirectory, Script, check_new_version, checksum, slugify, write_atomically
+from .versions import Script, ScriptDirectory, check_new_version, checksum, slugify, write_atomically
 
 SOURCE_KEY = "duckmig-source:"
 _SQL_HEADER = re.compile(r"^-- (duckmig-source|description): ?(.*)$")
@@ -110,9 +112,9 @@ def save(directory: ScriptDirectory, slug: str, body: str, **kw) -> Saved:
 
 
 def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sql",
-            description: str | None = None, source: str | None = None, applied: set[str] = frozenset(),
+            description: str | None = None, source: str | None = None, applied: AbstractSet[str] = frozenset(),
             force: bool = False, where: str | None = None, version: str | None = None,
-            recorded: list[Recorded] = ()) -> Planned:
+            recorded: Sequence[Recorded] = ()) -> Planned:
     """Check everything ``save`` would check and say what it would do, writing nothing.
 
     ``where`` names the origin in error messages (a cell, a notebook).
@@ -179,7 +181,7 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
 
 def _restore(directory: ScriptDirectory, gone: list[Recorded], slug: str, body: str, kind: str,
              description: str | None, source: str | None, force: bool, where: str | None, version: str | None,
-             checked: str, applied: set[str]) -> Planned:
+             checked: str, applied: AbstractSet[str]) -> Planned:
     """The file of a slug the ledger knows, written again with the version the database knows it by."""
     if version is not None:
         if version not in [r.version for r in gone]:
@@ -213,10 +215,11 @@ def _restore(directory: ScriptDirectory, gone: list[Recorded], slug: str, body: 
 
 def write(directory: ScriptDirectory, planned: Planned) -> Saved:
     """Do what ``prepare`` planned."""
-    if planned.action == "unchanged":
-        return Saved("unchanged", planned.script, planned.applied)
-    if planned.action == "updated":
+    if planned.action in ("unchanged", "updated"):
         script = planned.script
+        assert script is not None  # prepare gives these two the file they leave or update
+        if planned.action == "unchanged":
+            return Saved("unchanged", script, planned.applied)
         write_atomically(script.path, planned.text)
         return Saved("updated", Script(script.path, script.version, planned.slug, planned.kind))
     created = directory.create(planned.description or planned.slug.replace("_", " "), lambda _v: planned.text,

@@ -48,7 +48,7 @@ def snapshot(conn) -> dict[tuple[str, str], str | None]:
     if types:  # a user type's definition is what a value cast to it reports as its type
         shapes = conn.execute("SELECT " + ", ".join(
             f"typeof(NULL::{'.'.join(quote(part) for part in name.split('.', 1))})" for _, name in types)).fetchone()
-        snap.update(zip(types, shapes))
+        snap.update(zip(types, shapes, strict=True))
     return snap
 
 
@@ -118,7 +118,8 @@ def tables(conn) -> dict[int, Table]:
             "SELECT table_oid, column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
             "WHERE database_name = current_database() ORDER BY table_oid, column_index").fetchall():
         columns.setdefault(oid, []).append(Column(name, type_, nullable, default))
-    keys, references = {}, {}
+    keys: dict[int, tuple[str, ...]] = {}
+    references: dict[int, list[str]] = {}
     for oid, kind, names, referenced in conn.execute(
             "SELECT table_oid, constraint_type, constraint_column_names, referenced_table FROM duckdb_constraints() "
             "WHERE database_name = current_database() AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')"

@@ -177,9 +177,9 @@ def match(before: dict[int, Table], after: dict[int, Table], renames) -> list[Pa
     pairs = sorted(pairs + [Pair(None, t) for t in unmatched.values()], key=lambda p: p.label)
     renamed: dict[int, list[tuple[str, str]]] = {}
     for name, steps in renames.items():
-        p = find(pairs, name)
-        if p is not None:
-            renamed.setdefault(id(p), []).extend(steps)
+        named = find(pairs, name)
+        if named is not None:
+            renamed.setdefault(id(named), []).extend(steps)
     for p in pairs:
         p.columns = _match_columns(p, renamed.get(id(p), []))
     return pairs
@@ -278,8 +278,9 @@ def choose_key(p: Pair, given: list[str] | None) -> None:
             continue
         cols = [next((c for c in p.columns if getattr(c, side) and getattr(c, side).name == n), None)
                 for n in table.primary_key]
-        if all(c is not None and (c.compared or not both) for c in cols):
-            p.key, p.key_source = [c.name for c in cols], "primary key"
+        usable = [c for c in cols if c is not None and (c.compared or not both)]
+        if len(usable) == len(cols):
+            p.key, p.key_source = [c.name for c in usable], "primary key"
             return
     p.key, p.key_source = [], ""
 
@@ -319,7 +320,7 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
         for c in p.columns:
             b, a = c.before, c.after
             if b is None:
-                rows.append(SchemaChange("column", p.label, a.name, "added", None, a.type))
+                rows.append(SchemaChange("column", p.label, c.now.name, "added", None, c.now.type))
             elif a is None:
                 rows.append(SchemaChange("column", p.label, b.name, "removed", b.type, None))
             else:
@@ -335,8 +336,7 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
         if p.was.primary_key != p.now.primary_key:
             rows.append(SchemaChange("table", p.label, None, "primary key changed", _cols(p.was.primary_key),
                          _cols(p.now.primary_key)))
-    whole = {t.qualified_label for p in pairs if p.before is None or p.after is None
-             for t in (p.before or p.after,)}
+    whole = {(p.before or p.now).qualified_label for p in pairs if p.before is None or p.after is None}
     for key in sorted(set(before_objects) | set(after_objects)):
         kind, name = key
         if kind in ("table", "column"):
@@ -423,7 +423,7 @@ class RowDiffer:
             self._fills(p, diffs[id(p)])
         for p in pairs:
             if p.before is None:
-                self._whole_table(p, diffs[id(p)], self.after, p.after, "added")
+                self._whole_table(p, diffs[id(p)], self.after, p.now, "added")
             elif p.after is None:
                 self._whole_table(p, diffs[id(p)], self.before, p.before, "removed")
         picked = {}
@@ -481,7 +481,7 @@ class RowDiffer:
         if dropped:
             counts = self.before.execute(f"SELECT {', '.join(f'count({quote(c)})' for c in dropped)} "
                                          f"FROM {p.was.qualified}").fetchone()
-            d.values_dropped = {c: n for c, n in zip(dropped, counts) if n}
+            d.values_dropped = {c: n for c, n in zip(dropped, counts, strict=True) if n}
 
     @staticmethod
     def _before_expr(c: ColumnPair, nulls: bool = False) -> str:
@@ -504,7 +504,9 @@ class RowDiffer:
         after_hash = _hash([self._after_expr(c, nulls=True) for c in p.values])
         typed = [(j, c) for j, c in enumerate(p.values) if c.type_changed]
         written = _written(p.filled)  # a value other than the fill in an added column
-        cut = self._slices(snap, p, _partitions(d.rows_before), d.rows_before)
+        rows_before = d.rows_before
+        assert rows_before is not None  # _snapshot counted them
+        cut = self._slices(snap, p, _partitions(rows_before), rows_before)
         self._check_unique(p, snap, keys, after_keys, cut)
         on = " AND ".join(f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in keys)
         for part in range(cut.parts):
@@ -517,7 +519,8 @@ class RowDiffer:
                 + "".join(f", b.nn{j} AS bnn{j}, a.nn{j} AS ann{j}" for j, _ in typed)
                 + (", b.h IS NOT DISTINCT FROM a.h AS added_only" if written else "")
                 + f" FROM (SELECT * FROM {snap}{b_where}) b FULL JOIN "
-                f"(SELECT {', '.join(f'{e} AS {k}' for e, k in zip(after_keys, keys))}, {after_hash} AS h, "
+                f"(SELECT {', '.join(f'{e} AS {k}' for e, k in zip(after_keys, keys, strict=True))}, "
+                f"{after_hash} AS h, "
                 "rowid AS rid" + "".join(f", {quote(c.now.name)} IS NOT NULL AS nn{j}" for j, c in typed)
                 + (f", ({written}) AS w" if written else "")
                 + f" FROM {p.now.qualified}{a_where}) a ON {on} "
@@ -533,9 +536,9 @@ class RowDiffer:
         d.added, d.removed, d.changed = counts[:3]
         d.changed_added_only = counts[-1]
         counts = counts[:-1]
-        d.unchanged = d.rows_before - d.removed - d.changed
+        d.unchanged = rows_before - d.removed - d.changed
         d.rows_after = d.unchanged + d.changed + d.added  # the key is unique on both sides
-        d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:])}
+        d.turned_null = {c.name: n for (_, c), n in zip(typed, counts[3:], strict=True)}
         d.type_changed = {c.name for _, c in typed}
         order = ", ".join(keys)
         picked = {}
@@ -545,7 +548,7 @@ class RowDiffer:
                 [change, n]).fetchall()
         return picked
 
-    def _check_unique(self, p: Pair, snap: str, keys, after_keys, cut: "Slices") -> None:
+    def _check_unique(self, p: Pair, snap: str, keys, after_keys, cut: Slices) -> None:
         """A key the user names must be unique on both sides, or the counts would be wrong."""
         sides = []
         if tuple(p.column(k).was.name for k in p.key) != p.was.primary_key:
@@ -564,7 +567,7 @@ class RowDiffer:
                         f"is in {row[-1]} rows", f"name columns that identify one row as the key of {p.label}, or "
                         "give no key to compare whole rows")
 
-    def _slices(self, snap: str, p: Pair, parts: int, rows: int) -> "Slices":
+    def _slices(self, snap: str, p: Pair, parts: int, rows: int) -> Slices:
         """Ranges of the first key column cut at quantiles of a sample, so that zone maps let each
         part skip most of the table; hash buckets where the key's values cannot bound a range."""
         import duckdb
@@ -592,7 +595,9 @@ class RowDiffer:
 
     def _multiset(self, p: Pair, snap: str, changes: str, d: TableDiff) -> dict[str, list[tuple]]:
         after_hash = _hash([self._after_expr(c, nulls=True) for c in p.values])
-        parts = _partitions(d.rows_before)
+        rows_before = d.rows_before
+        assert rows_before is not None  # _snapshot counted them
+        parts = _partitions(rows_before)
         for part in range(parts):
             where = f" WHERE h % {parts} = {part}" if parts > 1 else ""
             sql = (f"SELECT h, coalesce(b.n, 0) AS nb, coalesce(a.n, 0) AS na FROM "
@@ -603,13 +608,13 @@ class RowDiffer:
         d.removed, d.added = self.after.execute(
             f"SELECT coalesce(sum(greatest(nb - na, 0)), 0)::BIGINT, coalesce(sum(greatest(na - nb, 0)), 0)::BIGINT "
             f"FROM {changes}").fetchone()
-        d.unchanged = d.rows_before - d.removed
+        d.unchanged = rows_before - d.removed
         d.rows_after = d.unchanged + d.added
         if p.filled:  # no row to pair it with: count the values written, over the whole table
             counts = self.after.execute(
                 f"SELECT {', '.join(f'count(*) FILTER (WHERE {_written([c])})' for c in p.filled)} "
                 f"FROM {p.now.qualified}").fetchone()
-            d.column_changes = {c.name: n for c, n in zip(p.filled, counts)}
+            d.column_changes = {c.name: n for c, n in zip(p.filled, counts, strict=True)}
         picked = {}
         for change, n in _split(self.sample, {"removed": d.removed, "added": d.added}):
             source, more = (f"(SELECT h, rid FROM {snap})", "nb - na") if change == "removed" else \
@@ -648,7 +653,7 @@ class RowDiffer:
         befores = {}
         for i, p in enumerate(pairs):  # the before side writes all it must before the after side reads
             rids = [r[-2] for rows in picked[id(p)].values() for r in rows if r[-2] is not None]
-            befores[i] = _by_rowid(self.before, p.before, rids)
+            befores[i] = _by_rowid(self.before, p.was, rids)
             if i in counted and p.values:
                 # The rowids cross as one string: far cheaper than a Python list of them.
                 rids = self.after.execute(f"SELECT string_agg(brid::VARCHAR, ',') FROM duckmig_preview_d{i} "
@@ -676,13 +681,13 @@ class RowDiffer:
                     f"FROM duckmig_preview_d{i} d {store_join}"
                     f"JOIN {p.now.qualified} a ON a.rowid = d.arid WHERE d.change = 'changed'").fetchone()
                 changes = len(p.values) + len(p.filled)
-                d.column_changes = {c.name: n for c, n in zip(p.values + p.filled, counts[:changes])}
-                d.turned_null.update({c.name: n for (_, c), n in zip(kept_type, counts[changes:])})
+                d.column_changes = {c.name: n for c, n in zip(p.values + p.filled, counts[:changes], strict=True)}
+                d.turned_null.update({c.name: n for (_, c), n in zip(kept_type, counts[changes:], strict=True)})
             elif p.key and d.changed == 0:
                 d.column_changes = {c.name: 0 for c in p.values + p.filled}
                 d.turned_null.update({c.name: 0 for c in p.values if not c.type_changed})
             rows = [(change, r) for change, rs in picked[id(p)].items() for r in rs]
-            afters = _by_rowid(self.after, p.after, [r[-1] for _, r in rows if r[-1] is not None])
+            afters = _by_rowid(self.after, p.now, [r[-1] for _, r in rows if r[-1] is not None])
             self._assemble(p, d, rows, befores[i], afters, self._written_in(p, d, rows))
 
     def _written_in(self, p: Pair, d: TableDiff, rows) -> set[str]:
@@ -695,7 +700,7 @@ class RowDiffer:
         found = self.after.execute(
             f"SELECT {', '.join(f'bool_or({_written([c])})' for c in p.filled)} FROM {p.now.qualified} "
             "WHERE rowid IN (SELECT unnest(?))", [arids]).fetchone()
-        return {c.name for c, w in zip(p.filled, found) if w}
+        return {c.name for c, w in zip(p.filled, found, strict=True) if w}
 
     def _assemble(self, p: Pair, d: TableDiff, rows, befores: dict, afters: dict, written: set[str]) -> None:
         """The sample as rows: key, kind of change, then each shown column before and after.

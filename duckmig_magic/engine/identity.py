@@ -41,7 +41,7 @@ def recorded(rows: dict, files: set[str]) -> list[Recorded]:
 def copies(report) -> list[tuple[str, str, str]]:
     """(pending version, missing version, slug): a pending file with the slug of an applied migration
     whose file is gone, most likely that migration written again under a new version."""
-    missing = {}
+    missing: dict[str, str] = {}  # slug -> version
     for m in report.by_state("missing"):
         found = FILE_RE.fullmatch(m.file or "")
         if found:

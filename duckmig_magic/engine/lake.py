@@ -22,6 +22,7 @@ migration may trip over.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .. import errors
@@ -79,7 +80,8 @@ class Lake:
     @property
     def extensions(self) -> tuple[str, ...]:
         """The extensions to INSTALL and LOAD, in order."""
-        return ("ducklake",) + ((CATALOGS[self.kind],) if CATALOGS[self.kind] else ())
+        extension = CATALOGS[self.kind]  # none for a DuckDB file: DuckDB reads it itself
+        return ("ducklake",) + ((extension,) if extension else ())
 
     def attach_sql(self) -> str:
         options = ", ".join(f"{name} {_sql_value(value)}" for name, value in self.options)
@@ -107,7 +109,7 @@ def parse(database: str, *, data_path: str | None = None, options: dict | None =
         raise _no_catalog(database)
     m = _SCHEME.match(catalog)
     kind = m[1].lower() if m else "duckdb"
-    if kind not in CATALOGS:
+    if m and kind not in CATALOGS:
         raise errors.ConfigError(f"DuckLake has no catalog kind {m[1]}: it keeps its catalog in "
                                  f"{', '.join(k + ':' for k in sorted(CATALOGS))} or a DuckDB file",
                                  "write ducklake:postgres:... for PostgreSQL, or a path for a DuckDB file")
@@ -181,9 +183,9 @@ def attached(conn, database: str) -> bool:
     return bool(row) and row[0] == "ducklake"
 
 
-def altered_then_renamed(conn, database: str, sql: str, earlier: list[str]) -> str | None:
+def altered_then_renamed(conn, database: str, sql: str, earlier: Iterable[str]) -> str | None:
     """The table ``sql`` renames, when ``database`` is a lake and an earlier statement of the same
-    transaction (``earlier``, in order) altered that table, which the transaction did not create.
+    transaction (``earlier``, in order, read once) altered that table, which the transaction did not create.
 
     DuckLake 1.5.5 commits such a transaction and then cannot read the lake (a column that
     "already exists"), or forgets the alteration: tests/test_ducklake_probe.py shows both.
@@ -241,7 +243,9 @@ def option(name: str, value):
         value = _BOOLS.get(word) if kind is bool else int(word) if word.isascii() and word.isdigit() else None
     if kind is str and isinstance(value, str) and not value.strip():
         raise errors.EmptyLakeOption(name)
-    if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+    # kind is int makes value an int; isinstance says so to the type checker, for value < 0
+    if not isinstance(value, kind) or (
+            kind is int and isinstance(value, int) and (isinstance(value, bool) or value < 0)):
         raise errors.LakeSettingError(f"{name} must be {_EXPECTED[kind]}, not {given!r}",
                                       f"set {name} to {_EXPECTED[kind]}")
     return value

@@ -27,8 +27,8 @@ import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import cache
 
 from .. import errors
 from ..wording import plural
@@ -142,11 +142,11 @@ class Place:
     schema: str
 
     @classmethod
-    def current(cls, conn) -> "Place":
+    def current(cls, conn) -> Place:
         return cls(*conn.execute("SELECT current_database(), current_schema()").fetchone())
 
     @classmethod
-    def default(cls, conn) -> "Place":
+    def default(cls, conn) -> Place:
         """The connection's current database and that database's default schema (main), whatever
         schema the connection uses now: a notebook's ``USE db.other`` or ``SET schema`` must not
         put the ledger, or the migrations, where the command line does not look."""
@@ -168,7 +168,7 @@ def tables(name: str) -> tuple[str, str, str]:
     return name, f"{name}_history", f"{name}_lock"
 
 
-@lru_cache(maxsize=None)
+@cache
 def runner_name() -> str:
     """Who runs: what the lock says, so that a runner that lost knows who won."""
     import os
@@ -280,7 +280,8 @@ class Ledger:
         return f"SELECT {', '.join(LOCK_COLUMNS)} FROM {self.quoted_lock}"
 
     def _set_lock(self, *values) -> None:
-        columns = ", ".join(f"CAST({sql_value(v)} AS {t}) AS {c}" for v, (c, t) in zip(values, LOCK_COLUMNS.items()))
+        columns = ", ".join(f"CAST({sql_value(v)} AS {t}) AS {c}"
+                            for v, (c, t) in zip(values, LOCK_COLUMNS.items(), strict=True))
         self.conn.execute(f"CREATE OR REPLACE VIEW {self.quoted_lock} AS SELECT {columns}")
 
     def _ensure_lock(self) -> None:
@@ -372,7 +373,7 @@ class Ledger:
         counts = ", ".join(aggregate[0] if aggregate else f"count(*) FILTER (WHERE {c})" for _, c, *aggregate in shapes)
         row = self.conn.execute(f"SELECT count(*), max(seq), {counts} FROM ({self._events_sql()})").fetchone()
         self._mark = (row[0], row[1], None)
-        for (problem, condition, *_), count in zip(shapes, row[2:]):
+        for (problem, condition, *_), count in zip(shapes, row[2:], strict=True):
             if count:
                 self._mark = None
                 first = self.conn.execute(
@@ -630,12 +631,13 @@ class Ledger:
             select = (f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
                       f"FROM (SELECT unnest(from_json({rows}, {_EVENT_SHAPE})) AS e)")
         mark, fresh = self._mark, self._fresh
-        checked = mark is not None and (fresh or not self.shared)  # another runner's events move a lake's
-        if checked:
-            select += f" WHERE ({self._unchanged_sql(mark, fresh)})"
+        # The mark the INSERT checks, if any: another runner's events move a lake's.
+        checked = mark if mark is not None and (fresh or not self.shared) else None
+        if checked is not None:
+            select += f" WHERE ({self._unchanged_sql(checked, fresh)})"
         written = self.conn.execute(f"INSERT INTO {self.quoted} ({columns}) {select}").fetchone()
-        if checked and written[0] != len(events):
-            self._changed(events[-1], mark, fresh)
+        if checked is not None and written[0] != len(events):
+            self._changed(events[-1], checked, fresh)
         self._mark = (mark[0] + len(events), events[-1]["seq"], None) if mark is not None else None
         self._fresh = False
 

@@ -201,7 +201,7 @@ class Migrator:
 
     def save(self, slug: str, body: str, *, python: bool = False, description: str | None = None,
              source: str | None = None, force: bool = False, where: str | None = None,
-             version: str | None = None) -> "authoring.Saved":
+             version: str | None = None) -> authoring.Saved:
         """Create or update the version file of ``slug`` from a migration body (a notebook cell's).
 
         Saving the same slug again updates its file; an applied migration whose
@@ -212,7 +212,7 @@ class Migrator:
                                                           source=source, force=force, where=where,
                                                           version=version))
 
-    def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> "authoring.Planned":
+    def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> authoring.Planned:
         """What ``save`` would do, with all its checks, writing nothing; ``authoring.write`` does it."""
         rows = self.work.rows()
         applied = {v for v, r in rows.items() if r.status == "applied"}
@@ -233,7 +233,9 @@ class Migrator:
         """
         keys, sample = check_keys(keys), check_sample(sample)
         if script is not None:
-            if not isinstance(script, Script):
+            if isinstance(script, Script):
+                chosen = script
+            else:
                 plan.check_format(script)
                 scripts = self.scripts.scripts()
                 state = status_state(self.work.status(scripts, self.work.rows()), script)
@@ -242,9 +244,9 @@ class Migrator:
                 if state not in plan.TO_APPLY:
                     raise errors.PreviewNotPossible(f"cannot preview {script}: it is {state.replace('_', ' ')}, "
                                                     "not pending", "a preview runs migrations that are not applied yet")
-                script = next(s for s in scripts if s.version == script)
-            script.load()
-            todo = [script]
+                chosen = next(s for s in scripts if s.version == script)
+            chosen.load()
+            todo = [chosen]
         else:
             todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
         return self._preview([(s.version, s.transactional, apply.up_steps(s), s.path) for s in todo], keys, sample)

@@ -7,9 +7,9 @@ Migrator loads and checks the files they pick, and runs them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from .. import errors
 from . import identity, trust

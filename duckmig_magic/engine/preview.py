@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import NamedTuple
 from decimal import Decimal
+from typing import NamedTuple
 
 from .. import errors
 from ..wording import plural as _n
@@ -32,7 +32,9 @@ class PreviewWarning(NamedTuple):
     kind: str  # table dropped, column dropped, values turned NULL, rows removed, not compared, ...
     table: str
     column: str | None
-    count: int | None
+    # A field that shadows tuple.count, which the type checker calls an incompatible override: the
+    # name is the warning's column in the frames and JSON the preview gives, so it stays.
+    count: int | None  # type: ignore[assignment]
     message: str
 
 
@@ -140,13 +142,14 @@ class Preview:
             "versions": self.versions,
             "covers": self.covers,
             "replays": self.replays,
-            "failed": None if self.ok else {"version": self.failed.version, "statement": self.failed.statement,
-                                            "error": self.failed.error, "hint": self.failed.specific_hint},
-            "warnings": [dict(zip(WARNING_COLUMNS, w)) for w in self.warning_list],
-            "schema": [dict(zip(SCHEMA_COLUMNS, r)) for r in self.schema_changes],
-            "summary": [dict(zip(SUMMARY_COLUMNS, self._summary_row(t))) for t in self.tables],
-            "column_changes": [dict(zip(COLUMN_CHANGE_COLUMNS, r)) for r in self._column_rows()],
-            "rows": {t.table: [dict(zip(t.sample_columns, r)) for r in t.sample] for t in self.tables},
+            "failed": None if self.failed is None else {
+                "version": self.failed.version, "statement": self.failed.statement,
+                "error": self.failed.error, "hint": self.failed.specific_hint},
+            "warnings": [dict(zip(WARNING_COLUMNS, w, strict=True)) for w in self.warning_list],
+            "schema": [dict(zip(SCHEMA_COLUMNS, r, strict=True)) for r in self.schema_changes],
+            "summary": [dict(zip(SUMMARY_COLUMNS, self._summary_row(t), strict=True)) for t in self.tables],
+            "column_changes": [dict(zip(COLUMN_CHANGE_COLUMNS, r, strict=True)) for r in self._column_rows()],
+            "rows": {t.table: [dict(zip(t.sample_columns, r, strict=True)) for r in t.sample] for t in self.tables},
             "proposed_downgrade": {"statements": self.proposed_downgrade.statements,
                                    "cannot": self.proposed_downgrade.cannot},
         })
@@ -161,7 +164,7 @@ class Preview:
                 for t in self.tables if t.column_changes for c, n in t.column_changes.items() if n]
 
     def __repr__(self) -> str:
-        state = "ok" if self.ok else f"failed at {self.failed.version}"
+        state = "ok" if self.failed is None else f"failed at {self.failed.version}"
         return f"<Preview of {', '.join(self.versions) or 'nothing'}: {state}, {len(self.tables)} tables>"
 
 
@@ -315,7 +318,9 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
     # Dropped in reverse dependency order: views, macros and indexes before the tables they read;
     # tables that reference others before those; then sequences, types and schemas, each after
     # what was created in or with it. The snapshots list objects in creation order.
-    first, types_back, dropped_tables, middle, last, recreate = [], [], [], [], [], []
+    first: list[str] = []
+    last: list[str] = []
+    types_back, dropped_tables, middle, recreate = [], [], [], []
     cannot = []
     counts = {t.table: t for t in tables}
     created = [(kind, name, definition) for (kind, name), definition in after_objects.items()
@@ -366,7 +371,7 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
         for c in p.columns:
             b, a = c.before, c.after
             if b is None:
-                undo.append((f"ALTER TABLE {table} DROP COLUMN {q(a.name)};", True))
+                undo.append((f"ALTER TABLE {table} DROP COLUMN {q(c.now.name)};", True))
             elif a is None:
                 values = t.values_dropped.get(b.name) if t else None
                 cannot.append(f"column {p.label}.{b.name} is dropped"

@@ -20,7 +20,18 @@ from .versions import FILE_RE, Script, checksum, write_atomically
 from .workspace import Workspace
 
 
-class Finding(str, Enum):
+class _Worded(str, Enum):
+    """A str enum that str() and format() give as its value, on every Python (3.11 made format()
+    of a str mixin give ``Class.NAME``)."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(self, format_spec)
+
+
+class Finding(_Worded):
     """What ``verify`` found wrong with a migration; the value is what the command prints and its JSON holds."""
 
     MODIFIED = "modified"
@@ -30,9 +41,6 @@ class Finding(str, Enum):
     SKIPPED = "skipped"
     IRREVERSIBLE = "irreversible"
     ROUNDTRIP = "roundtrip"
-
-    __str__ = str.__str__
-    __format__ = str.__format__
 
 
 class Problem(NamedTuple):
@@ -56,7 +64,7 @@ class VerifyReport:
         return not self.problems
 
 
-class NotRestored(str, Enum):
+class NotRestored(_Worded):
     """Why ``restore`` left a migration's file unwritten."""
 
     NO_TEXT = "the ledger holds no text of it (it was applied by an older duckmig, or adopted)"
@@ -64,9 +72,6 @@ class NotRestored(str, Enum):
     UNTRUSTED_PYTHON = "it is Python code from the database, written back only when trusted"
     CHECKSUM = "the stored text does not match the checksum it was applied with"
     EXISTS = "a file of that name exists"
-
-    __str__ = str.__str__
-    __format__ = str.__format__
 
 
 class Restored(NamedTuple):
@@ -174,7 +179,7 @@ def restore(work: Workspace, *, trust_stored_python: bool = False) -> list[Resto
         elif checksum(row.source) != row.checksum:
             out.append(Restored(m.version, None, NotRestored.CHECKSUM))
         else:
-            path = work.scripts.versions_dir / row.filename
+            path = work.scripts.versions_dir / match[0]  # the ledger's file name, matched whole
             if path.exists() or path.is_symlink():
                 out.append(Restored(m.version, None, NotRestored.EXISTS, path.name))
                 continue

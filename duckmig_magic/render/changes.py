@@ -5,9 +5,26 @@ from __future__ import annotations
 
 from ..engine import SchemaChange
 from ..wording import PYTHON, Words
-from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, PRE, TABLE, badge, cell, count, error_line, escape,
-                     failure_html, html_table, plural, terminal_safe, text_table)
-
+from .common import (
+    CELL,
+    COLOURS,
+    FONT,
+    HEAD,
+    MONO,
+    MUTED,
+    PRE,
+    TABLE,
+    badge,
+    cell,
+    count,
+    error_line,
+    escape,
+    failure_html,
+    html_table,
+    plural,
+    terminal_safe,
+    text_table,
+)
 
 SCHEMA_COLUMNS = SchemaChange._fields
 SUMMARY_COLUMNS = ("table", "key", "rows before", "rows after", "added", "removed", "changed", "unchanged")
@@ -80,7 +97,7 @@ def changed_values(p) -> str:
 def _sample_text(t) -> str:
     at = t.sample_columns.index("_change")
     return text_table(t.sample_columns, [[ABSENT if _absent(name, row[at]) else "NULL" if v is None else v
-                                          for name, v in zip(t.sample_columns, row)] for row in t.sample])
+                                          for name, v in zip(t.sample_columns, row, strict=True)] for row in t.sample])
 
 
 def _absent(column: str, change: str) -> bool:

@@ -4,8 +4,27 @@ from __future__ import annotations
 
 from ..engine import lake_limit
 from ..wording import PYTHON, Words
-from .common import (CELL, COLOURS, FONT, HEAD, MONO, MUTED, TABLE, badge, cell, code_spans, duration, error_line,
-                     escape, failure_html, label, plural, terminal_safe, text_table, when)
+from .common import (
+    CELL,
+    COLOURS,
+    FONT,
+    HEAD,
+    MONO,
+    MUTED,
+    TABLE,
+    badge,
+    cell,
+    code_spans,
+    duration,
+    error_line,
+    escape,
+    failure_html,
+    label,
+    plural,
+    terminal_safe,
+    text_table,
+    when,
+)
 
 NEW = "{do:new DESCRIPTION}"
 DOWN, REPAIR = "{do:down}", "{do:repair}"

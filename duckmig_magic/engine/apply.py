@@ -323,6 +323,8 @@ def apply_in_groups(run: Run, scripts: list[Script], total: int) -> None:
         except errors.TransactionLost:
             raise  # what was committed is not known: nothing is applied again on a guess
         except (errors.CommitFailed, _Unrecorded):
+            if not group:
+                raise  # refused before any migration of it ran: nothing to apply again alone
             ledger.rolled_back()
             for s in scripts[i:i + len(group)]:
                 results.append(apply_alone(run, s))

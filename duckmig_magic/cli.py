@@ -1,125 +1,158 @@
-"""The ``duckmig`` command: its parser is built from ``commands.VERBS``, each verb is one call into
-``commands``, and its result is printed as text or, with ``--json``, as JSON.
+"""The ``duckmig`` command's entry (``duckmig_magic.cli:main``, and ``python -m duckmig_magic``).
 
-Exit codes: 0 ok, 1 a migration failed, 2 usage or configuration, 3 drift,
-a failed verification or a refused export.
+A Ctrl-C at any instant of the command ends it with one line and exit code
+130. Python raises KeyboardInterrupt wherever the signal finds it, so the
+command does everything inside ``main()``, under one ``try``: this module and
+the package's ``__init__`` import nothing at their top, and the parser, the
+verbs and DuckDB (``command_line``) are imported by ``main()`` itself. DuckDB
+reports a Ctrl-C it noticed during a statement as its own error, not as
+KeyboardInterrupt; outside a migration those are told the same way. Once the
+outcome is known, SIGINT is ignored until its line is printed, and, for the
+process's own command, until the process exits.
+
+The engine's own ``errors.Interrupted`` (a migration was running) says what
+became of the migrations; any other interrupt says only where to look.
+
+What Python runs before this module (its start-up and ``site``, the console
+script's first lines) is the interpreter's: a Ctrl-C there ends the process
+as Python ends any.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
+import os
 import sys
 
-from . import commands, config, errors
-from .engine import Migrator
-from .render.common import ignored_files_as_lines, terminal_safe
-from .render.progress import TextProgress
-from .render.results import text
+import _signal  # what the signal module wraps: loaded with the interpreter, so importing it costs nothing
 
-EPILOG = """settings come from flags, then DUCKMIG_DATABASE / DUCKMIG_DIR / DUCKMIG_DATA_PATH,
-then [tool.duckmig] in the nearest pyproject.toml. Exit codes: 0 ok, 1 a migration
-failed, 2 usage or configuration, 3 drift, a failed verification or a refused export."""
+# The command's parts, for callers that import them from here.
+_PARTS = {"WORDS", "EPILOG", "AFTER_VERB", "build_parser", "run", "run_command", "report"}
 
-# How the command names what a user can do: its own verbs and flags.
-WORDS = errors.Words("duckmig", {"database": "--database (DUCKMIG_DATABASE)", "directory": "--dir (DUCKMIG_DIR)",
-                                     "table": "--table", "wait": "--wait SECONDS",
-                                     "data_path": "--data-path DIR (DUCKMIG_DATA_PATH)"})
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit code 2, as argparse does, but as our error
-        raise errors.BadArguments(self.prog.partition(" ")[2], message)  # main() prints the "duckmig: "
-
-
-# argparse gives a subcommand's namespace the last word: a list given after the verb gets a name of its own.
-AFTER_VERB = "_after_verb"
-
-
-def _common(parser: argparse.ArgumentParser, after_verb: bool) -> None:
-    """The options of where the work happens, given before the verb or (``after_verb``) after it."""
-    g = parser.add_argument_group("where")
-    g.add_argument("--database", "-d", default=argparse.SUPPRESS if after_verb else None, metavar="PATH",
-                   help="the DuckDB database file, :memory:, or a DuckLake: ducklake:PATH.ducklake, "
-                        "ducklake:postgres:dbname=NAME host=HOST (DUCKMIG_DATABASE)")
-    for a in commands.WHERE:
-        options = {**a.options, "default": argparse.SUPPRESS if after_verb else a.default}
-        if after_verb and options.get("action") == "append":  # run() joins the two lists
-            options["dest"] = a.dest + AFTER_VERB
-        g.add_argument(*a.flags, help=a.help, **options)
-    g.add_argument("--json", action="store_true", default=argparse.SUPPRESS if after_verb else False,
-                   help="print machine-readable JSON")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    parser = _Parser(prog="duckmig", description="Versioned DuckDB migrations.", epilog=EPILOG,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"duckmig {__version__}")
-    _common(parser, after_verb=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    for verb in commands.VERBS.values():
-        p = sub.add_parser(verb.name, help=verb.help, description=verb.help)
-        _common(p, after_verb=True)
-        for a in verb.args:
-            p.add_argument(*a.flags, help=a.help, **a.options)
-    return parser
+INTERRUPTED = "duckmig: interrupted (`duckmig status` shows what is applied)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; returns the exit code (the console script exits with it)."""
+    """Run the command; returns the exit code (the console script exits with it).
+
+    ``argv`` None is the process's own command line: SIGINT then stays ignored
+    from the moment the outcome is known until the process exits. A caller
+    in-process passes ``argv`` and gets its SIGINT handling back.
+    """
+    handler = _signal.getsignal(_signal.SIGINT)
     try:
-        with ignored_files_as_lines("duckmig: warning: "):
-            args = build_parser().parse_args(argv)
-            return run(args, sys.stdout)
-    except errors.Interrupted as exc:  # one line: what became of the migration that was running
-        print(terminal_safe(f"duckmig: {exc.render(WORDS)}"), file=sys.stderr)
-        return exc.exit_code
-    except errors.DuckmigError as exc:
-        print(terminal_safe(f"duckmig: error: {exc.render(WORDS)}"), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:  # outside any migration: the engine turns those into Interrupted
-        print(f"duckmig: interrupted ({WORDS(errors.STATUS)} shows what is applied)", file=sys.stderr)
+        try:
+            _load_duckdb()
+            from . import command_line
+
+            code = command_line.run_command(argv)
+        finally:
+            # The outcome is known. Set here, not in a function of ours: Python could deliver a
+            # second Ctrl-C on entering one, before it could ignore it.
+            try:
+                _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+            except ValueError:  # not the main thread, whose signals are not this call's
+                pass
+    except BaseException as exc:  # noqa: BLE001 - each is told in one line, or raised again
+        code = _told(exc, ending=argv is None)
+    finally:
+        if argv is not None:
+            _set_ctrl_c(handler)
+    if argv is None:
+        _forget_escaped_interrupt()
+    return code
+
+
+def _load_duckdb() -> None:
+    """Import duckdb with SIGINT held: a KeyboardInterrupt raised while its native module registers
+    its types aborts the process (a C++ error and SIGABRT), which nothing could tell in one line. A
+    Ctrl-C in that moment is raised once the import is done."""
+    pressed: list[bool] = []
+    try:
+        previous = _signal.signal(_signal.SIGINT, lambda *_: pressed.append(True))
+    except ValueError:  # not the main thread, whose signals are not this call's
+        previous = None
+    try:
+        import duckdb  # noqa: F401
+    finally:
+        if previous is not None:
+            _signal.signal(_signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+def _told(exc: BaseException, *, ending: bool) -> int:
+    """Print the one line for ``exc`` and return the exit code; raise ``exc`` again if it is not the
+    command's to tell (SystemExit from ``--help``, or a bug, whose traceback is the report).
+    ``ending``: the process's own command, which a Ctrl-C ends here (``_end_now``)."""
+    command_line = sys.modules.get(f"{__package__}.command_line")
+    code = command_line.report(exc) if command_line is not None else None  # the engine's Interrupted too
+    if code is not None:
+        return code
+    if _is_interrupt(exc):
+        print(INTERRUPTED, file=sys.stderr)
+        if ending:
+            _end_now(130)
         return 130
+    raise exc
 
 
-def run(args: argparse.Namespace, out) -> int:
-    """Do the verb that ``args`` name, print its result on ``out``; returns the exit code."""
-    verb = commands.VERBS[args.command]
-    options = (args.option or []) + getattr(args, "option" + AFTER_VERB, [])
-    settings = config.resolve(args.database, args.directory, args.table, data_path=args.data_path, options=options)
-    progress = TextProgress(sys.stderr) if verb.progress and not args.json else None
-    if not verb.needs_migrator(settings.database is not None):
-        target = settings  # without a database, nothing counts as applied
-    elif settings.database is None:
-        raise errors.NoDatabaseGiven()
-    else:
-        target = Migrator(settings.target, settings.directory, table=settings.table, wait=args.wait)
+def _end_now(code: int) -> None:
+    """End the process with ``code`` once its output is flushed, without Python's teardown.
+
+    Every ``finally`` of the command has run by now. What is left is the
+    teardown of the modules, and a Ctrl-C that cut short DuckDB's import
+    leaves an extension that DuckDB 1.x crashes on there (a segmentation fault,
+    after the one line).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe, or a closed stream: nothing more to say on it
+            pass
+    os._exit(code)
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a Ctrl-C, or was raised by one or while one was handled: KeyboardInterrupt,
+    DuckDB's word for a statement it stopped on SIGINT (it consumes the signal, so nothing else will
+    tell it), or an error that wraps either (Python 3.11 wraps one raised while a class is made in
+    RuntimeError)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt) or _is_duckdb_interrupt(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _is_duckdb_interrupt(exc: BaseException) -> bool:
+    if "duckdb" not in sys.modules:  # no DuckDB error without DuckDB; and none loaded just to ask
+        return False
+    from .engine.interrupts import is_interrupt
+
+    return is_interrupt(exc)
+
+
+def _forget_escaped_interrupt() -> None:
+    """Make the process end with ``main()``'s exit code even after a KeyboardInterrupt escaped an
+    ``exec()`` of source text (dataclasses make their methods so, while the command imports).
+
+    Python remembers such an interrupt, and at exit ends a ``python -m`` process by
+    SIGINT instead of with its exit code; the next ``exec()`` of source text that
+    ends well forgets it. SIGINT is ignored by now, so this one cannot be cut short.
+    """
+    exec("pass")  # noqa: S102 - constant text
+
+
+def _set_ctrl_c(handler) -> None:
     try:
-        result = commands.call(verb, target, args, progress)
-    except BaseException as exc:
-        if progress is not None:
-            progress.fail(exc)  # end the open line: the error follows on its own
-        raise
-    for warning in result.inexact if isinstance(result, commands.NotebookBuilt) else ():
-        print(terminal_safe(f"duckmig: warning: {warning}"), file=sys.stderr)
-    data = result.to_json() if hasattr(result, "to_json") else result.to_dict() if hasattr(result, "to_dict") \
-        else result
-    if args.json and data is not None:
-        json.dump(_plain(data), out, indent=2)
-        out.write("\n")
-    elif said := text(result, WORDS):
-        out.write(said if said.endswith("\n") else said + "\n")
-    return commands.exit_code(result)
+        _signal.signal(_signal.SIGINT, handler)
+    except (ValueError, TypeError):  # not the main thread, or a handler Python did not install: left as is
+        pass
 
 
-def _plain(data):
-    from .engine import plain
+def __getattr__(name: str):
+    if name not in _PARTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import command_line
 
-    return plain(data)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    return getattr(command_line, name)

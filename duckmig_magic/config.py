@@ -51,11 +51,19 @@ class Settings:
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
-    here = (start or Path.cwd()).resolve()
+    """The nearest pyproject.toml, from ``start`` (the current folder) up. A folder that cannot be
+    searched raises SettingsUnreadable: skipping it could take the settings of a project further up."""
+    try:
+        here = (start or Path.cwd()).resolve()
+    except FileNotFoundError:  # the current folder was deleted
+        raise errors.SettingsUnreadable("the current folder", "it does not exist any more") from None
     for folder in (here, *here.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as exc:
+            raise errors.SettingsUnreadable(folder, exc.strerror or str(exc)) from None
     return None
 
 
@@ -65,6 +73,8 @@ def read_pyproject(path: Path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise errors.SettingsNotToml(path, exc) from exc
+    except OSError as exc:
+        raise errors.SettingsUnreadable(path, exc.strerror or str(exc)) from None
     section = data.get("tool", {}).get("duckmig", {})
     if not isinstance(section, dict):
         raise errors.SettingsNotATable(path)

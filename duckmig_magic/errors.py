@@ -368,6 +368,15 @@ class OptionsNotATable(BadSettings):
     hint = "write them under [tool.duckmig.options], a line each: metadata_schema = \"lake_1\""
 
 
+class SettingsUnreadable(ConfigError, _Fielded):
+    """The search for pyproject.toml, from the current folder up, or the file it found, refused by the
+    file system: settings from further up could be the wrong ones, so none are taken."""
+
+    fields: ClassVar[tuple[str, ...]] = ("path", "reason")
+    message = "cannot look for settings (pyproject.toml) in {path}: {reason}"
+    hint = "run duckmig from a folder that exists and that you may read, or let yourself read {path}"
+
+
 class NotAVersion(ConfigError, _Fielded):
     fields: ClassVar[tuple[str, ...]] = ("text",)
     rule = "versions look like 20250710_000001"
@@ -405,6 +414,13 @@ class SymlinkRefused(ConfigError, _Fielded):
     message = "{path} is a symbolic link; duckmig writes only regular files, so it was left as it was"
     hint = "put the file itself in its place (or remove the link), then run this again"
 
+
+
+class LinkedVersionFile(SymlinkRefused):
+    """A version file that is a symbolic link: it is neither read nor written, wherever it points."""
+
+    message = ("{path} is a symbolic link; duckmig reads and writes a version file only as a regular file "
+               "in versions/, and follows no link out of it")
 
 class NoDatabaseFolder(ConfigError, _Fielded):
     fields: ClassVar[tuple[str, ...]] = ("path",)
@@ -802,6 +818,14 @@ class DuplicateVersionInNotebook(NotebookError):
 
     cells = DuplicateSlugInNotebook.cells
 
+
+
+class DuplicateCellIdInNotebook(NotebookError):
+    fields: ClassVar[tuple[str, ...]] = ("path", "cell_id", "indexes")
+    message = "{path}: cells {cells} have one id, {cell_id!r}, and a migration's file names its cell by its id"
+    hint = "give each cell an id of its own: Jupyter does when it opens the notebook and saves it again"
+
+    cells = DuplicateSlugInNotebook.cells
 
 class NotebookExists(NotebookError):
     message = "{path} exists already; it was left as it was"

@@ -31,6 +31,7 @@ from .engine import Migrator, ScriptDirectory, authoring, checksum, write_atomic
 # still holding exactly that file exports with the same provenance.
 METADATA_KEY = "duckmig"
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+TOO_DEEP = "its JSON is nested too deeply to be read (a notebook's nests a few levels)"
 
 
 @dataclass
@@ -93,6 +94,8 @@ def read_notebook(path: str | os.PathLike):
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise errors.NotebookJsonError(path, exc.lineno, exc.colno, exc.msg) from None
+    except RecursionError:  # JSON nested deeper than Python's recursion limit: no notebook is
+        raise errors.NotANotebook(path, TOO_DEEP) from None
     if not isinstance(data, dict) or "nbformat" not in data:
         raise errors.NotANotebook(path, "it is JSON, but has no nbformat version")
     major = data["nbformat"]
@@ -104,6 +107,8 @@ def read_notebook(path: str | os.PathLike):
         warnings.simplefilter("ignore")
         try:
             nb = nbformat.reads(text, as_version=4, capture_validation_error={})
+        except RecursionError:  # nested less deeply, but too deeply for nbformat's own walks through it
+            raise errors.NotANotebook(path, TOO_DEEP) from None
         except Exception as exc:  # nbformat's conversion raises what it meets: KeyError, ValidationError, ...
             raise errors.NotANotebook(path, _first_line(exc)) from None
     if not isinstance(nb.get("cells"), list):
@@ -135,8 +140,16 @@ def migration_cells(nb, path: str | os.PathLike) -> list[MigrationCell]:
         except LineError as exc:
             raise errors.BadMigrationLine(path, index, f"{MAGIC} {line}".rstrip(), exc.message) from None
         found.append(MigrationCell(index, cell.get("id"), args.slug, args.python, args.description,
-                                   args.version, body, cell.get("metadata", {}).get(METADATA_KEY) or {}))
+                                   args.version, body, _own_metadata(cell)))
     return found
+
+
+def _own_metadata(cell) -> dict:
+    """The cell's duckmig metadata (a built notebook's provenance of the cell); anything else under
+    that key tells nothing: the notebook is anyone's data."""
+    metadata = cell.get("metadata")
+    own = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    return own if isinstance(own, dict) else {}
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -158,6 +171,7 @@ def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> 
     if not cells:
         raise errors.NothingToExport(path, len(nb.cells))
     _check_unique(path, cells)
+    _check_cell_ids(path, nb, cells)
     if isinstance(target, Migrator):
         scripts, prepare = target.scripts, target.prepare
     else:
@@ -201,6 +215,24 @@ def _check_unique(path: Path, cells: list[MigrationCell]) -> None:
             if value in seen:
                 raise error(path, value, [seen[value], c.index])
             seen[value] = c.index
+
+
+def _check_cell_ids(path: Path, nb, cells: list[MigrationCell]) -> None:
+    """Refuse a migration cell whose id another cell of the notebook has too.
+
+    The id is the ``#cell=`` of the version file's provenance line: shared, it
+    names no one cell, and the line would point at a cell that may not be the
+    source. Making it unique here would name a cell the file does not have, and
+    the notebook would keep the fault; so, as for two cells of one slug, export
+    refuses and the notebook is put right once (Jupyter gives duplicates new ids).
+    """
+    holders: dict[str, list[int]] = {}
+    for index, cell in enumerate(nb.cells):
+        if isinstance(cell.get("id"), str):
+            holders.setdefault(cell["id"], []).append(index)
+    for c in cells:
+        if isinstance(c.cell_id, str) and _CELL_ID.match(c.cell_id) and len(holders[c.cell_id]) > 1:
+            raise errors.DuplicateCellIdInNotebook(path, c.cell_id, holders[c.cell_id])
 
 
 def _inside(scripts: ScriptDirectory, planned: list[authoring.Planned]) -> None:

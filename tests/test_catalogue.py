@@ -77,6 +77,9 @@ class Case:
     connect: str | None = "app.db"  # magics: `%migrate connect` this first
     notebook: object = None  # nb.ipynb: its bytes, its cells (source, or ("md", text)), or "truncated"
     failure_recorded: str | None = None  # a migration that failed: its ledger row may say so
+    prepare: Callable | None = None  # a change to the project (root -> None) the files above cannot make
+    unreadable: str | None = None  # this file or folder of the project gets mode 000, and the command runs
+    # in it (a folder) or beside it (a file) in a process of its own, which cannot override modes as root can
 
 
 def up_in_open_transaction(root: Path):
@@ -90,6 +93,47 @@ def up_in_open_transaction(root: Path):
 
 def save(root: Path, slug: str, body: str = "-- migrate:up\nSELECT 1;\n", version: str | None = None):
     authoring.save(ScriptDirectory(root / "migrations"), slug, body, version=version)
+
+
+def ledger_names(filename: str) -> Callable:
+    """A case's preparation: F1's file is gone, and the ledger stores ``filename`` as its name."""
+    def prepare(root: Path) -> None:
+        (root / "migrations" / "versions" / F1).unlink()
+        with duckdb.connect(str(root / "app.db")) as conn:
+            conn.execute("UPDATE duckdb_migrations SET filename = ? WHERE version = ?", [filename, V1])
+    return prepare
+
+
+def linked(name: str) -> Callable:
+    """A case's preparation: versions/NAME is a link to a migration outside the project."""
+    def prepare(root: Path) -> None:
+        outside = root.parent / "outside.sql"
+        outside.write_text("-- migrate:up\nCREATE TABLE leaked AS SELECT 'precious' AS secret;\n")
+        (root / "migrations" / "versions" / name).symlink_to(outside)
+    return prepare
+
+
+def nested(depth: int) -> bytes:
+    """A notebook whose one cell's metadata nests ``depth`` lists deep."""
+    return (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "id": "c0", '
+            b'"metadata": {"x": ' + b"[" * depth + b"]" * depth + b'}, "outputs": [], "execution_count": null, '
+            b'"source": "%%migration add_notes\\n-- migrate:up\\nSELECT 1;\\n"}]}')
+
+
+def same_ids(*cells: tuple[str, str]) -> bytes:
+    """A notebook of code cells given as (id, source), ids as given, repeated or not."""
+    import json
+
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": i, "metadata": {}, "outputs": [], "execution_count": None, "source": source}
+        for i, source in cells]}).encode()
+
+
+TOO_LONG = f"{V1}_{'a' * 300}.sql"  # longer than a file system allows a name
+LONG = f"{V1}_{'a' * 214}.sql"  # 234 characters: a file system allows it, and not its temporary name beside it
+TOO_DEEP = "is not a Jupyter notebook: its JSON is nested too deeply to be read (a notebook's nests a few levels)\n  hint: give the .ipynb file that holds the migration cells"
+TWINS = same_ids(("same", GOOD), ("other", "x = 1"), ("same", "%%migration add_more\n" + NOTES))
+LINK = "is a symbolic link; duckmig reads and writes a version file only as a regular file in versions/, and follows no link out of it\n  hint: put the file itself in its place (or remove the link), then run this again"
 
 
 C = Case
@@ -112,6 +156,8 @@ CASES = [
     C("two files, one version", UP, errors.DuplicateVersion, f"version {V4} is used by 2 files: {BADPY}, {BAD}\n  hint: give one of them a new version (rename it, or recreate it with `duckmig new`)", files={BAD: FILES[F3], BADPY: python("pass")}),
     C("applied file edited", UP, errors.DriftError, f"applied migrations differ from their files: {V1} (modified)\n  hint: `duckmig verify` shows the details; accept intended edits with `duckmig repair`, restore the files, or pass --allow-drift to apply on top of them", code=3, files={F1: FILES[F1] + "-- edited\n"}),
     C("migration fails at runtime", UP, errors.MigrationFailed, f"applying {V3} failed: Catalog Error: Table with name nope does not exist!", code=1, files={F3: "-- migrate:up\nCREATE TABLE tags (name VARCHAR);\nINSERT INTO nope VALUES (1);\n"}, failure_recorded=V3),
+    C("version file that is a link", UP, errors.LinkedVersionFile, f"migrations/versions/{V4}_linked.sql {LINK}", prepare=linked(f"{V4}_linked.sql")),
+    C("status over a version file that is a link", "status -d app.db --dir migrations", errors.LinkedVersionFile, f"migrations/versions/{V4}_linked.sql {LINK}", prepare=linked(f"{V4}_linked.sql")),
     C("preview of COPY ... TO", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `COPY (SELECT * FROM items) TO 'leak.csv'`, and COPY ... TO writes a file; a preview leaves everything as it was", files={BAD: "-- migrate:up\nINSERT INTO items (id) VALUES (9);\nCOPY (SELECT * FROM items) TO 'leak.csv';\n"}),
     C("preview of ATTACH", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `ATTACH 'other.db' AS other`, and ATTACH creates a database file where there is none", files={BAD: "-- migrate:up\nATTACH 'other.db' AS other;\nCREATE TABLE other.t (x INTEGER);\n"}),
     C("preview of EXPORT DATABASE", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `EXPORT DATABASE 'dump'`, and EXPORT DATABASE writes files", files={BAD: "-- migrate:up\nEXPORT DATABASE 'dump';\n"}),
@@ -133,6 +179,8 @@ CASES = [
     C("no database given", "up --dir migrations", errors.NoDatabaseGiven, 'no database given\n  hint: pass --database PATH, set DUCKMIG_DATABASE, or add database = "..." under [tool.duckmig] in pyproject.toml'),
     C("database in a missing folder", "up -d nowhere/app.db --dir migrations", errors.NoDatabaseFolder, "cannot open database nowhere/app.db: folder nowhere does not exist\n  hint: create the folder first, or fix --database (DUCKMIG_DATABASE)"),
     C("missing migrations directory", "up -d app.db --dir nowhere", errors.NoDirectory, "migrations directory nowhere does not exist\n  hint: create it with `duckmig init`, or point --dir (DUCKMIG_DIR) at the folder that holds versions/"),
+    C("restore of a stored name too long for a file system", "restore -d app.db --dir migrations", None, f"{V1}  not restored: the ledger's file name '{TOO_LONG}' is not a version file's name\n", code=1, prepare=ledger_names(TOO_LONG)),
+    C("restore of a stored name too long for its temporary file", "restore -d app.db --dir migrations", None, f"{V1}  not restored: the ledger's file name '{LONG}' is not a version file's name\n", code=1, prepare=ledger_names(LONG)),
     C("version not a date", "", errors.ImpossibleVersion, "'20251399_000000' is not a version: 2025-13-99 00:00:00 is not a date and time (a version is YYYYMMDD_HHMMSS in UTC", api=lambda root: save(root, "fine", version="20251399_000000")),
     C("version not a time", "", errors.ImpossibleVersion, "'20250101_246000' is not a version: 2025-01-01 24:60:00 is not a date and time", api=lambda root: save(root, "fine", version="20250101_246000")),
     C("up to a version not a date", "up 20250230_000000 -d app.db --dir migrations", errors.StateError, "no migration 20250230_000000 in the migrations directory or the ledger"),
@@ -153,6 +201,8 @@ CASES = [
     C("setting not a string", UP, errors.SettingNotAString, "[tool.duckmig] database must be a string, not 5\n  hint: fix [tool.duckmig] in ", pyproject="[tool.duckmig]\ndatabase = 5\n"),
     C("section not a table", UP, errors.SettingsNotATable, "[tool.duckmig] must be a table", pyproject="[tool]\nduckmig = 'app.db'\n"),
     C("pyproject not utf-8", UP, errors.SettingsNotToml, "not valid TOML: 'utf-8' codec can't decode byte 0xff", pyproject=b"[tool.duckmig]\n# \xff\n"),
+    C("current folder unreadable", UP, errors.SettingsUnreadable, "/locked: Permission denied\n  hint: run duckmig from a folder that exists and that you may read, or let yourself read ", unreadable="locked"),
+    C("pyproject unreadable", UP, errors.SettingsUnreadable, "/pyproject.toml: Permission denied\n  hint: run duckmig from a folder that exists and that you may read, or let yourself read ", pyproject="[tool.duckmig]\ndatabase = 'app.db'\n", unreadable="pyproject.toml"),
     # -- a DuckLake's settings ---------------------------------------------------------------------------------------
     C("data path for a DuckDB file", UP + " --data-path lake-data/", errors.LakeSettingWithoutLake, "--data-path is a setting of a DuckLake, and app.db is not one\n  hint: leave --data-path out, or name a DuckLake: ducklake:PATH.ducklake (a DuckDB file) or ducklake:postgres:dbname=NAME host=HOST"),
     C("lake option for a DuckDB file", UP + " --option busy_timeout=5", errors.LakeSettingWithoutLake, "--option BUSY_TIMEOUT is a setting of a DuckLake, and app.db is not one\n  hint: leave --option BUSY_TIMEOUT out"),
@@ -176,6 +226,10 @@ CASES = [
     C("truncated notebook", EXPORT, errors.NotebookJsonError, "nb.ipynb:10:5: the notebook is not valid JSON (Unterminated string starting at)", notebook="truncated"),
     C("nbformat 5", EXPORT, errors.UnsupportedNotebookFormat, "nb.ipynb is a notebook of nbformat 5, which cannot be read here (formats 2 to 4 can)\n  hint: upgrade nbformat", notebook=b'{"nbformat": 5, "nbformat_minor": 0, "cells": [], "metadata": {}}'),
     C("nbformat 1", EXPORT, errors.UnsupportedNotebookFormat, "nb.ipynb is a notebook of nbformat 1, which cannot be read here (formats 2 to 4 can)\n  hint: open it in Jupyter and save it", notebook=b'{"nbformat": 1, "cells": []}'),
+    C("notebook nested too deep for JSON", EXPORT, errors.NotANotebook, f"nb.ipynb {TOO_DEEP}", notebook=nested(100_000)),
+    C("notebook nested too deep for nbformat", EXPORT, errors.NotANotebook, f"nb.ipynb {TOO_DEEP}", notebook=nested(600)),
+    C("two cells of one id", EXPORT, errors.DuplicateCellIdInNotebook, "nb.ipynb: cells 0 and 2 have one id, 'same', and a migration's file names its cell by its id\n  hint: give each cell an id of its own: Jupyter does when it opens the notebook and saves it again", notebook=TWINS),
+    C("a migration cell's id on another cell", EXPORT, errors.DuplicateCellIdInNotebook, "nb.ipynb: cells 0 and 1 have one id, 'same'", notebook=same_ids(("same", GOOD), ("same", "x = 1"))),
     C("notebook without cells", EXPORT, errors.NothingToExport, "nb.ipynb has no cells: nothing to export", notebook=[]),
     C("no migration cell", EXPORT, errors.NothingToExport, "nb.ipynb has no %%migration cell among its 2 cells: nothing to export", notebook=["x = 1", ("md", "%%migration a")]),
     C("same slug twice", EXPORT, errors.DuplicateSlugInNotebook, "nb.ipynb: cells 0 and 2 both write migration 'add_notes'", notebook=[GOOD, "x = 1", GOOD.replace("VARCHAR", "TEXT")]),
@@ -245,6 +299,8 @@ CASES = [
     C("magic: python cell that does not compile", "%%migration add_x --python\nclass AddX(BaseMigration)\n    pass\n", UsageError, "%%migration add_x:1: Python syntax error: expected ':'\n  hint: fix the file; nothing was run"),
     C("magic: applied cell changed", "%%migration create_items\n-- migrate:up\nCREATE TABLE items (id INTEGER);\n", UsageError, f"{V1} ({F1}) is already applied and its text changed; the file was left as it was\n  hint: revert it first (`%migrate down base` reverts it and everything newer)"),
     # -- magics: %migrate ---------------------------------------------------------------------------------------
+    C("magic: export of two cells of one id", "%migrate export nb.ipynb", UsageError, "nb.ipynb: cells 0 and 2 have one id, 'same', and a migration's file names its cell by its id", notebook=TWINS),
+    C("magic: status over a version file that is a link", "%migrate status", UsageError, f"migrations/versions/{V4}_linked.sql {LINK}", prepare=linked(f"{V4}_linked.sql")),
     C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,restore,repair,sql,preview,export,notebook} [arguments ...]"),
     C("magic: no verb", "%migrate", UsageError, "%migrate: no verb given\nusage: %migrate {connect,"),
     C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected and no database is set\n  hint: run `%migrate connect TARGET`", connect=None),
@@ -338,10 +394,19 @@ def case_root(tmp_path, template, request, monkeypatch):
             conn.execute(case.sql)
     if case.notebook is not None:
         write_notebook(root / "nb.ipynb", case.notebook)
+    if case.prepare is not None:
+        case.prepare(root)
     monkeypatch.chdir(root)
     for name in config.VARIABLES:
         monkeypatch.delenv(name, raising=False)
     cleanups = []
+    if case.unreadable:
+        locked = root / case.unreadable
+        if not locked.exists():
+            locked.mkdir()
+        mode = locked.stat().st_mode
+        locked.chmod(0)
+        cleanups.append(lambda: locked.chmod(mode))
     if case.disk:
         (root / "full").mkdir()
         size = (root / "app.db").stat().st_size + 64 * 1024
@@ -382,6 +447,10 @@ def test_bad_input(case_root, request, capsys):
             assert type(raised.value) is case.error and says in str(raised.value)
         elif any(line.startswith("%") for line in case.run.splitlines()):  # a cell of magics
             check_magic(case, says, capsys)
+        elif case.unreadable:
+            check_process(case, says, root)
+        elif case.error is None:
+            check_reported(case, says, capsys)
         else:
             check_command(case, says, capsys)
     finally:
@@ -410,6 +479,44 @@ def check_command(case: Case, says: str, capsys):
     progress, _, message = err.rpartition("duckmig: error: ")
     assert message == f"{exc.render(cli.WORDS)}\n"
     assert all(line.startswith("[") for line in progress.splitlines()), progress
+
+
+def check_reported(case: Case, says: str, capsys):
+    """A bad input the verb reports in its result (restore's "not restored"), not as an error."""
+    capsys.readouterr()
+    code = cli.main(shlex.split(case.run))
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (case.code, says, "")
+
+
+def without_root_override():
+    """A child process's first act: root keeps its user id but loses its power to ignore file modes
+    (CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH leave its bounding set), so a mode of 000 refuses it as it
+    refuses anyone. Running as another user instead would need an interpreter that user may run."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        if libc.prctl(24, capability, 0, 0, 0):  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def check_process(case: Case, says: str, root: Path):
+    """The command in a process of its own that file modes bind (see ``without_root_override``)."""
+    import os
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a process that file modes bind is made with Linux capabilities")
+    locked = root / case.unreadable
+    where = locked if locked.is_dir() else root
+    env = {k: v for k, v in os.environ.items() if k not in config.VARIABLES}
+    run = subprocess.run([sys.executable, "-m", "duckmig_magic", *shlex.split(case.run)], cwd=where, env=env,
+                         capture_output=True, text=True, timeout=120,
+                         preexec_fn=without_root_override if os.geteuid() == 0 else None)
+    assert (run.returncode, run.stdout) == (case.code, ""), run.stderr
+    message, _, hint = run.stderr.partition("\n  hint: ")
+    assert message.startswith("duckmig: error: ") and "\n" not in message and hint.count("\n") == 1, run.stderr
+    assert says in run.stderr
 
 
 def check_magic(case: Case, says: str, capsys):

@@ -8,17 +8,23 @@ exit code (130), the tables, the ledger and the files.
 
 from __future__ import annotations
 
+import collections
 import faulthandler
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
 from test_catalogue import state
+
+import duckmig_magic
+from duckmig_magic import Migrator
 from conftest import STATE
 
 V1, V2, V3 = "20250101_000001", "20250102_000002", "20250103_000003"
@@ -269,3 +275,90 @@ def test_ctrl_c_in_a_notebook_is_one_line(tmp_path, shell, report):
     assert str(result.error_in_exec) == f"interrupted: applying {V2} was rolled back: nothing of it remains"
     shell.run_line_magic("migrate", "connect :memory:")  # lets go of the file
     assert state(project.root) == before
+
+
+# Ctrl-C at any instant of a command: during its start-up imports, parsing, opening the database,
+# DuckDB's own statements outside any migration, and printing. Python's own start-up comes first
+# (its site module, about 20-40 ms): a signal there ends the process as Python ends any, before a
+# line of duckmig runs, and is told apart by its stderr holding nothing of duckmig.
+INTERRUPTED = "duckmig: interrupted (`duckmig status` shows what is applied)\n"
+PACKAGE = str(Path(duckmig_magic.__file__).parent)  # where duckmig's frames would be
+PROGRESS_LINE = re.compile(r"\[\d+/\d+\] reverting \S+ \S+ \.\.\. (ok \(.*\)|interrupted)$")
+
+
+def sigint_after(root, args: list[str], delay: float, signals: int = 1) -> tuple[int, str, str]:
+    """Run `duckmig ARGS` and send it ``signals`` SIGINTs, 2 ms apart, ``delay`` seconds after it
+    starts; its exit code, stdout and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "duckmig_magic", *args, "-d", "app.db", "--dir", "migrations"],
+                            cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    for _ in range(signals):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    try:
+        out, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, err
+
+
+def pythons_own(code: int, err: str) -> bool:
+    """The interrupt landed in Python's start-up, before duckmig's first line: Python's way of ending
+    (killed by SIGINT, or its site module's traceback), with no line and no frame of duckmig."""
+    return code in (-signal.SIGINT, 1) and f'File "{PACKAGE}{os.sep}' not in err and "duckmig:" not in err
+
+
+def test_ctrl_c_at_any_instant_of_a_command_is_one_line_and_exit_code_130(project, report):
+    before = state(project.root)
+    seen = collections.Counter()
+    for step in range(26):  # 0 to 0.5 s: the interpreter, the imports, the parser, DuckDB, the output
+        code, out, err = sigint_after(project.root, ["status"], step * 0.02, signals=1 + step % 2)
+        if code == 0 and not err:
+            seen["finished first"] += 1
+            assert f"{V1}  applied" in out
+        elif pythons_own(code, err):
+            seen["in Python's start-up"] += 1
+        else:
+            seen["told"] += 1
+            assert (code, err) == (130, INTERRUPTED), f"after {step * 0.02:.2f} s: exit code {code}\n{err}"
+        assert state(project.root) == before
+    report(f"interrupts: `duckmig status` at 26 instants: {dict(seen)}")
+    assert seen["told"] >= 10, seen
+
+
+def test_ctrl_c_during_down_base_is_one_line_and_the_ledger_stays_true(tmp_path, report):
+    """`down base` over many migrations, interrupted at instants spread over its run: whatever the
+    instant, the last line tells it, nothing else is said but progress, and each migration's table
+    is there exactly when the ledger says it is applied."""
+    project = Project(tmp_path)
+    versions = [V1] + [f"20250201_{n:06d}" for n in range(1, 30)]
+    for n, version in enumerate(versions[1:], 1):
+        project.write(f"{version}_m{n}.sql", f"-- migrate:up\nCREATE TABLE m{n} (x INTEGER);\n"
+                                             f"-- migrate:down\nDROP TABLE m{n};\n")
+    files = {p.name: p.read_bytes() for p in (tmp_path / "migrations" / "versions").iterdir()}
+    seen = collections.Counter()
+    for step in range(10):
+        migrator = Migrator(str(tmp_path / "app.db"), str(tmp_path / "migrations"))
+        migrator.up()
+        delay = 0.2 + step * 0.06
+        code, _, err = sigint_after(tmp_path, ["down", "base"], delay)
+        *progress, last = err.splitlines() or [""]
+        assert "Traceback" not in err, err
+        if pythons_own(code, err):
+            seen["in Python's start-up"] += 1
+        elif code == 0:
+            seen["finished first"] += 1
+        else:
+            seen["told"] += 1
+            assert code == 130 and last.startswith("duckmig: interrupted"), f"after {delay:.2f} s:\n{err}"
+        assert all(PROGRESS_LINE.match(line) for line in progress), err
+        applied = {v for v, s in project.ledger() if s == "applied"}
+        with duckdb.connect(str(tmp_path / "app.db")) as conn:
+            tables = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert tables - {"duckdb_migrations"} == {"t" if v == V1 else f"m{versions.index(v)}" for v in applied}
+        assert {p.name: p.read_bytes() for p in (tmp_path / "migrations" / "versions").iterdir()} == files
+    report(f"interrupts: `duckmig down base` at 10 instants: {dict(seen)}")
+    assert seen["told"] >= 3, seen

@@ -190,6 +190,37 @@ def test_json_output(project, cli):
 GOOD = "%%migration create_metrics\n" + METRICS
 
 
+def test_two_cells_of_one_id_are_refused_and_nothing_is_written(project, cli):
+    """The id is the provenance's ``#cell=``: shared, it would point at a cell that may not be the source."""
+    path = notebook(project.root / "nb.ipynb", ("same", "%%migration create_metrics\n" + METRICS),
+                    ("same", "%%migration add_tags\n" + TAGS))
+    data = json.loads(path.read_text())
+    data["cells"][1]["id"] = "same"  # nbformat.write makes ids unique; a merge of two branches does not
+    path.write_text(json.dumps(data))
+    before = tree(project.root)
+    r = cli("export", "nb.ipynb")
+    assert (r.code, r.out) == (2, "")
+    assert r.err.startswith("duckmig: error: nb.ipynb: cells 0 and 1 have one id, 'same'")
+    assert tree(project.root) == before
+    data["cells"][1]["id"] = "other"
+    path.write_text(json.dumps(data))
+    assert cli("export", "nb.ipynb").code == 0
+    assert [t.splitlines()[0] for t in versions(project).values()] == [
+        "-- duckmig-source: nb.ipynb#cell=same", "-- duckmig-source: nb.ipynb#cell=other"]
+
+
+@pytest.mark.parametrize("metadata", [[1], "x", 5])
+def test_cell_metadata_of_another_shape_tells_nothing(project, cli, metadata):
+    """A cell's ``duckmig`` metadata is a built notebook's provenance; another shape there is not one."""
+    path = notebook(project.root / "nb.ipynb", ("c1", "%%migration create_metrics\n" + METRICS))
+    data = json.loads(path.read_text())
+    data["cells"][0]["metadata"] = {"duckmig": metadata}
+    path.write_text(json.dumps(data))
+    r = cli("export", "nb.ipynb")
+    assert (r.code, r.err) == (0, "")
+    assert versions(project) == {"create_metrics.sql": "-- duckmig-source: nb.ipynb#cell=c1\n" + METRICS + "\n"}
+
+
 def test_provenance_cannot_inject_lines(project):
     path = notebook(project.root / "a\n-- migrate:up\nDROP TABLE x;\n.ipynb", ("c1", GOOD))
     (result,) = export_notebook(path, project.directory)

@@ -235,10 +235,44 @@ def test_export_refuses_a_version_file_that_is_a_link_and_writes_nothing(project
     r = cli("export", "nb.ipynb")
     assert (r.code, r.out) == (2, "")
     assert r.err == (f"duckmig: error: {project.versions.relative_to(project.root)}/{V1}_add_tags.sql is a symbolic "
-                     "link; duckmig writes only regular files, so it was left as it was\n  hint: put the file itself "
-                     "in its place (or remove the link), then run this again\n")
+                     "link; duckmig reads and writes a version file only as a regular file in versions/, and follows "
+                     "no link out of it\n  hint: put the file itself in its place (or remove the link), then run this "
+                     "again\n")
     assert state(project.root) == before
     assert outside.read_text() == TAGS and (project.versions / f"{V1}_add_tags.sql").is_symlink()
+
+
+@pytest.mark.parametrize("verb", ["status", "up", "verify", "preview"])
+def test_a_version_file_that_is_a_link_is_refused_and_nothing_outside_is_read(project, cli, outside, verb):
+    """A link in versions/ would bring a file from anywhere into the ledger (its text is stored) and into
+    runs; it is refused as writing refuses it, and the file it points at is neither run nor stored."""
+    project.sql(V1, "items", "CREATE TABLE items (id INTEGER);")
+    assert cli("up", "-d", "app.db").code == 0
+    outside.write_text("-- migrate:up\nCREATE TABLE leaked AS SELECT 'precious' AS secret;\n")
+    link = project.versions / "20250102_000000_linked.sql"
+    link.symlink_to(outside)
+    before = state(project.root)
+    r = cli(verb, "-d", "app.db")
+    assert (r.code, r.out) == (2, "")
+    assert r.err == (f"duckmig: error: {project.versions.relative_to(project.root)}/{link.name} is a symbolic link; "
+                     "duckmig reads and writes a version file only as a regular file in versions/, and follows no "
+                     "link out of it\n  hint: put the file itself in its place (or remove the link), then run this "
+                     "again\n")
+    assert state(project.root) == before
+    assert project.tables() == {"items", "duckdb_migrations"}
+    assert "precious" not in str(project.query("SELECT * FROM duckdb_migrations"))
+    assert link.is_symlink() and outside.read_text().endswith("'precious' AS secret;\n")
+
+
+def test_a_version_file_replaced_by_a_link_after_the_folder_was_read_is_not_followed(project, outside):
+    from duckmig_magic.engine.versions import ScriptDirectory
+
+    script = project.sql(V1, "items", "CREATE TABLE items (id INTEGER);")
+    [found] = ScriptDirectory(project.directory).scripts()
+    script.unlink()
+    script.symlink_to(outside)
+    with pytest.raises(errors.LinkedVersionFile):
+        found.text
 
 
 def test_a_built_notebook_follows_no_link(project, cli, outside):

@@ -13,7 +13,7 @@ import pytest
 from duckmig_magic import errors
 from duckmig_magic.engine import sqlfile
 from duckmig_magic.engine.versions import (FILE_RE, IgnoredFile, ScriptDirectory, checksum, python_template,
-                                           slugify)
+                                           slugify, write_atomically)
 
 NOW = datetime(2025, 7, 10, 12, 0, 0)
 SAFE_SLUG = re.compile(r"^[a-z0-9_]{1,60}$")
@@ -165,6 +165,22 @@ def test_non_matching_name_is_ignored_with_a_warning(project, name):
     assert [str(w.message) for w in caught] == [
         f"{project.versions / name}: ignored, the name does not match YYYYMMDD_HHMMSS_slug.sql or .py "
         "(slug: a-z, 0-9 and _)"]
+
+
+def test_a_name_longer_than_its_temporary_file_allows_is_not_a_version_files(project):
+    """233 characters at most: the temporary name written beside the file (22 more) must fit in 255."""
+    longest, longer = f"20250710_000000_{'a' * 213}.sql", f"20250710_000001_{'a' * 214}.sql"
+    assert (len(longest), len(longer)) == (233, 234)
+    project.write(longest, "-- migrate:up\nSELECT 1;\n")
+    project.write(longer, "-- migrate:up\nSELECT 1;\n")
+    with pytest.warns(IgnoredFile) as caught:
+        scripts = ScriptDirectory(project.directory).scripts()
+    assert [s.name for s in scripts] == [longest]
+    assert [str(w.message) for w in caught] == [
+        f"{project.versions / longer}: ignored, the name is longer than 233 characters, the most a version "
+        "file's name may have"]
+    write_atomically(scripts[0].path, "-- migrate:up\nSELECT 2;\n")  # its temporary name fits
+    assert scripts[0].path.read_text() == "-- migrate:up\nSELECT 2;\n"
 
 
 def test_tool_files_are_skipped_silently(project):

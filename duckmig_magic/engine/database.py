@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import errors
 from . import lake
+from .interrupts import is_interrupt
 from .ledger import Place
 from .refusals import hint as refusal_hint
 from .refusals import lock_holder as refusal_lock_holder
@@ -166,6 +167,8 @@ class Database:
                     raise errors.HeldOtherwiseHere(self.path) from exc
                 raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
             except duckdb.Error as exc:
+                if is_interrupt(exc):  # Ctrl-C while DuckDB opened the file: not a fault of the file
+                    raise KeyboardInterrupt from None
                 raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
 
 
@@ -197,16 +200,37 @@ def no_progress_bar(conn):
         shown = conn.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]
         if shown:
             conn.execute("SET enable_progress_bar = false")
-    except duckdb.Error:  # a closed connection, or an aborted transaction: the operation will say so
-        shown = False
+    except (duckdb.Error, RuntimeError) as exc:
+        if is_interrupt(exc):  # DuckDB's word for a Ctrl-C, which it consumed: said as Python says it
+            raise KeyboardInterrupt from None
+        if not isinstance(exc, duckdb.Error):
+            raise
+        shown = False  # a closed connection, or an aborted transaction: the operation will say so
     try:
         yield conn
-    finally:
+    except BaseException:
         if shown:
-            try:
-                conn.execute("SET enable_progress_bar = true")
-            except duckdb.Error:
-                pass
+            _show_progress_bar(conn, failing=True)
+        raise
+    if shown:
+        _show_progress_bar(conn, failing=False)
+
+
+def _show_progress_bar(conn, *, failing: bool) -> None:
+    """Put DuckDB's progress bar back on ``conn``. A Ctrl-C DuckDB noticed meanwhile is raised, unless
+    the operation is ``failing`` already: its own error (an engine ``Interrupted`` says what became of
+    the migrations) is the one to tell."""
+    import duckdb
+
+    try:
+        conn.execute("SET enable_progress_bar = true")
+    except (duckdb.Error, RuntimeError) as exc:
+        if not is_interrupt(exc):
+            if isinstance(exc, duckdb.Error):  # a closed connection, or a database gone: nothing to put back
+                return
+            raise
+        if not failing:
+            raise KeyboardInterrupt from None
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import codecs
+import errno
 import hashlib
 import os
 import re
@@ -27,12 +28,25 @@ from .sqlfile import checksum
 
 VERSION_FORMAT = "%Y%m%d_%H%M%S"
 VERSION_RE = re.compile(r"[0-9]{8}_[0-9]{6}")  # fullmatch it
-FILE_RE = re.compile(r"(?P<version>[0-9]{8}_[0-9]{6})_(?P<slug>[a-z0-9_]+)\.(?P<ext>sql|py)")  # fullmatch it
+# A version file's name is ASCII, so its characters are its bytes, and file systems allow a name 255
+# of them. Files are written through a temporary ".NAME.<16 hex digits>.tmp" beside them
+# (write_atomically), which needs 22 more: a longer name could not be written, and a name from the
+# ledger (restore) is whatever the database's writer chose.
+NAME_MAX = 255 - len("..0123456789abcdef.tmp")
+_FILE_SHAPE = r"(?P<version>[0-9]{8}_[0-9]{6})_(?P<slug>[a-z0-9_]+)\.(?P<ext>sql|py)"
+FILE_RE = re.compile(rf"(?=.{{1,{NAME_MAX}}}\Z){_FILE_SHAPE}")  # fullmatch it
 SLUG_MAX = 60
 
 
 class IgnoredFile(UserWarning):
     """A file in versions/ whose name does not match the pattern; it is not run."""
+
+
+def name_problem(name: str) -> str:
+    """Why ``name``, which ``FILE_RE`` does not match, is not a version file's name."""
+    if len(name) > NAME_MAX and re.fullmatch(_FILE_SHAPE, name):
+        return f"the name is longer than {NAME_MAX} characters, the most a version file's name may have"
+    return "the name does not match YYYYMMDD_HHMMSS_slug.sql or .py (slug: a-z, 0-9 and _)"
 
 
 def slugify(description: str) -> str:
@@ -45,7 +59,12 @@ def slugify(description: str) -> str:
 def read_bytes(path: str | os.PathLike) -> bytes:
     """The file's bytes. ``status`` reads thousands of small files, and ``open()`` builds a buffered
     file object for each: reading with the descriptor alone takes half the time."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:  # never through a link, even one put in the file's place since the folder was read
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise errors.LinkedVersionFile(Path(path)) from None
+        raise
     try:
         chunks = []
         while chunk := os.read(fd, 1 << 20):
@@ -228,6 +247,10 @@ class ScriptDirectory:
                 if name.startswith((".", "_")) or name.endswith((".pyc", "~")):
                     continue
                 m = FILE_RE.fullmatch(name)
+                if m and entry.is_symlink():
+                    # Read, it would bring a file from anywhere into the ledger and into runs; ignored, it
+                    # would show a migration as missing that is there. As writing does, refuse it.
+                    raise errors.LinkedVersionFile(Path(entry.path))
                 if not entry.is_file():
                     if m:  # other folders may hold anything; one named as a version file looks like a mistake
                         warnings.warn(IgnoredFile(
@@ -236,9 +259,8 @@ class ScriptDirectory:
                             stacklevel=2)
                     continue
                 if not m:
-                    warnings.warn(IgnoredFile(
-                        f"{self.versions_dir / name}: ignored, the name does not match "
-                        "YYYYMMDD_HHMMSS_slug.sql or .py (slug: a-z, 0-9 and _)"), stacklevel=2)
+                    warnings.warn(IgnoredFile(f"{self.versions_dir / name}: ignored, {name_problem(name)}"),
+                                  stacklevel=2)
                     continue
                 version, slug, ext = m.groups()
                 script = Script(entry.path, version, slug, "python" if ext == "py" else "sql", _name=name)

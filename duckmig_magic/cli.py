@@ -127,7 +127,7 @@ def _is_interrupt(exc: BaseException | None) -> bool:
 def _is_duckdb_interrupt(exc: BaseException) -> bool:
     if "duckdb" not in sys.modules:  # no DuckDB error without DuckDB; and none loaded just to ask
         return False
-    from .engine.interrupts import is_interrupt
+    from .engine import is_interrupt
 
     return is_interrupt(exc)
 

@@ -68,7 +68,11 @@ PACKAGE = Path(__file__).parent.parent / "duckmig_magic"
 # Imports of the package's own modules made inside a function, each kept off start-up for a reason.
 LAZY = {
     ("duckmig_magic", "duckmig_magic.magics"): "the IPython extension's entry points: IPython loads only when asked",
-    ("duckmig_magic.cli", "duckmig_magic"): "the package's version, read only for --version",
+    ("duckmig_magic.cli", "duckmig_magic.command_line"): "the command itself, imported inside main()'s Ctrl-C "
+                                                         "handling, so that no instant of it escapes",
+    ("duckmig_magic.cli", "duckmig_magic.engine"): "only to ask whether an error is DuckDB's word for Ctrl-C, "
+                                                   "once DuckDB is loaded",
+    ("duckmig_magic.command_line", "duckmig_magic"): "the package's version, read only for --version",
     ("duckmig_magic.magics", "duckmig_magic.notebooks"): "nbformat, only to read the running notebook",
     ("duckmig_magic.commands", "duckmig_magic.notebooks"): "nbformat, only for export and notebook",
     ("duckmig_magic.display.view", "duckmig_magic.display.frame"): "pandas, only for a DataFrame shown as a view",

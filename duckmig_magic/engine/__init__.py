@@ -16,6 +16,7 @@ behind it are the engine's own layout (see each one's docstring):
 from . import authoring, lake, probe
 from .apply import Progress, StepResult
 from .database import is_connection
+from .interrupts import is_interrupt
 from .diff import SchemaChange
 from .lake import redact
 from .ledger import Event
@@ -32,5 +33,5 @@ from .versions import IgnoredFile, ScriptDirectory, checksum, has_downgrade, wri
 __all__ = ["Migrator", "MigrationStatus", "StatusReport", "STATES", "StepResult", "Progress", "VerifyReport",
            "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "plain",
            "BaseMigration", "Session", "StoredDowngrade", "IgnoredFile", "ScriptDirectory", "checksum",
-           "has_downgrade", "write_atomically", "is_connection", "lake_limit", "redact",
+           "has_downgrade", "write_atomically", "is_connection", "is_interrupt", "lake_limit", "redact",
            "authoring", "lake", "probe"]

@@ -18,10 +18,9 @@ script's first lines) is the interpreter's: a Ctrl-C there ends the process
 as Python ends any.
 """
 
+import _signal  # what the signal module wraps: loaded with the interpreter, so importing it costs nothing
 import os
 import sys
-
-import _signal  # what the signal module wraps: loaded with the interpreter, so importing it costs nothing
 
 # The command's parts, for callers that import them from here.
 _PARTS = {"WORDS", "EPILOG", "AFTER_VERB", "build_parser", "run", "run_command", "report"}

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace, out) -> int:
     options = (args.option or []) + getattr(args, "option" + AFTER_VERB, [])
     settings = config.resolve(args.database, args.directory, args.table, data_path=args.data_path, options=options)
     progress = TextProgress(sys.stderr) if verb.progress and not args.json else None
+    target: config.Settings | Migrator
     if not verb.needs_migrator(settings.database is not None):
         target = settings  # without a database, nothing counts as applied
     elif settings.database is None:

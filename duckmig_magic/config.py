@@ -143,7 +143,7 @@ def resolve(database: str | None = None, directory: str | None = None, table: st
         options={**(section.get("options", {}) if is_lake else {}), **flags},
     )
     if is_lake:
-        settings.target  # parsed now: a bad option is told before anything is opened
+        _ = settings.target  # parsed now: a bad option is told before anything is opened
     return settings
 
 

@@ -172,13 +172,12 @@ def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> 
         raise errors.NothingToExport(path, len(nb.cells))
     _check_unique(path, cells)
     _check_cell_ids(path, nb, cells)
-    if isinstance(target, Migrator):
-        scripts, prepare = target.scripts, target.prepare
-    else:
-        scripts = ScriptDirectory(target)
+    scripts = target.scripts if isinstance(target, Migrator) else ScriptDirectory(target)
 
-        def prepare(slug, body, *, python, **kw):
-            return authoring.prepare(scripts, slug, body, kind="python" if python else "sql", **kw)
+    def prepare(slug: str, body: str, *, python: bool, **kw) -> authoring.Planned:
+        if isinstance(target, Migrator):  # its database tells which migrations are applied
+            return target.prepare(slug, body, python=python, **kw)
+        return authoring.prepare(scripts, slug, body, kind="python" if python else "sql", **kw)
 
     planned: list[tuple[MigrationCell, authoring.Planned | None, CellExport | None]] = []
     for c in cells:
@@ -196,11 +195,12 @@ def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> 
     _inside(scripts, [p for _, p, _ in planned if p is not None])
     done: dict[int, CellExport] = {}
     # Files with a version of their own first, so that the next free version never takes theirs.
-    for c, plan, refused in sorted(planned, key=lambda item: item[1] is None or item[1].version is None):
-        if refused:
-            done[c.index] = refused
+    for c, chosen, told in sorted(planned, key=lambda item: item[1] is None or item[1].version is None):
+        if chosen is None:
+            assert told is not None  # a cell has a plan, or the refusal that took its place
+            done[c.index] = told
             continue
-        saved = authoring.write(scripts, plan)
+        saved = authoring.write(scripts, chosen)
         done[c.index] = CellExport(c.index, c.cell_id, c.slug, saved.action, saved.path, saved.version)
     return [done[c.index] for c in cells]
 

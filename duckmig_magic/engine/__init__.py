@@ -16,8 +16,8 @@ behind it are the engine's own layout (see each one's docstring):
 from . import authoring, lake, probe
 from .apply import Progress, StepResult
 from .database import is_connection
-from .interrupts import is_interrupt
 from .diff import SchemaChange
+from .interrupts import is_interrupt
 from .lake import redact
 from .ledger import Event
 from .migrator import Migrator

@@ -77,6 +77,12 @@ class Database:
     def is_file(self) -> bool:
         return self.connection is None
 
+    @property
+    def file(self) -> str:
+        """The database file's path; only for a database that is a file (``is_file``)."""
+        assert self.path is not None
+        return self.path
+
     def exists(self) -> bool:
         """False for a database file not created yet: reading it must not create it.
 
@@ -85,7 +91,7 @@ class Database:
         """
         if not self.is_file:
             return True
-        path = Path(self.path)
+        path = Path(self.file)
         if not path.parent.exists():
             raise errors.NoDatabaseFolder(path)
         return path.exists()
@@ -112,7 +118,7 @@ class Database:
                     with no_progress_bar(self.connection):
                         yield self.connection
             return
-        path = Path(self.path)
+        path = Path(self.file)
         if not path.parent.exists():
             raise errors.NoDatabaseFolder(path)
         # Connections to one file from one process share DuckDB's instance, so its file
@@ -136,7 +142,7 @@ class Database:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(self.path, read_only=not write and Path(self.path).exists())
+                return duckdb.connect(self.file, read_only=not write and Path(self.file).exists())
             except duckdb.IOException as exc:
                 holder = refusal_lock_holder(str(exc))
                 locked = holder is not None
@@ -147,11 +153,11 @@ class Database:
                 pid = holder[0] if holder else 0
                 # A lock let go of just now (DuckDB found no holder), or a file another
                 # process has not finished creating: worth another look for a moment.
-                transient = not pid if locked else _being_created(self.path)
+                transient = not pid if locked else _being_created(self.file)
                 if transient and time.monotonic() < creating:
                     time.sleep(0.02)
                     continue
-                if not locked:
+                if holder is None:
                     raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
                 if time.monotonic() >= deadline:
                     raise errors.DatabaseLocked(self.path, pid or None, holder[1]) from exc

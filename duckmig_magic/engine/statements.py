@@ -10,6 +10,7 @@ renamed column from one dropped and another added.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from . import sqlfile
 
@@ -135,7 +136,7 @@ def functions_called(expr: str) -> set[str]:
     """The names of the functions an expression calls, lower case, without schema
     (``CAST(...)`` and other syntax spelt as keywords are left out)."""
     toks = tokens(f"SELECT {expr}")
-    return {_unquote(tok.text).lower() for tok, then in zip(toks, toks[1:])
+    return {_unquote(tok.text).lower() for tok, then in pairwise(toks)
             if tok.kind == "identifier" and then.text.startswith("(")}
 
 

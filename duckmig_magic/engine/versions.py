@@ -170,7 +170,7 @@ class Script:
         text = sqlfile.normalize(self.text)
         if self.kind == "python":
             m = re.match(r"# Migration: (.*)\n", text)
-            return bool(m) and text == python_template(self.version, m[1])
+            return m is not None and text == python_template(self.version, m[1])
         lines = [line.strip() for line in text.split("\n") if line.strip()]
         return lines[-2:] == ["-- migrate:up", "-- migrate:down"] and all(
             sqlfile._DESCRIPTION.match(line) for line in lines[:-2])
@@ -189,9 +189,9 @@ class Script:
     def check(self) -> None:
         """Raise the file's error if any, running nothing: SQL is parsed, Python read as a syntax tree."""
         if self.kind == "python":
-            self.outline
+            _ = self.outline  # read for its check: the syntax tree is parsed
         else:
-            self.sql
+            _ = self.sql  # read for its check: the file is parsed
             if self.sql.down:
                 self.sql.down.statements(self.path)
 
@@ -199,7 +199,7 @@ class Script:
         """Parse (SQL) or import (Python) now, raising the file's error if any; importing runs the
         file's code, so only the verbs that run migrations load them."""
         if self.kind == "python":
-            self.migration
+            _ = self.migration  # read for its load: the file is imported
         else:
             self.check()
 

@@ -199,6 +199,144 @@ class LedgerMoved(CommitFailed):
     run's transaction did was rolled back. The migrator plans again or says who won."""
 
 
+class MigrationFailed(DuckmigError):
+    """A migration raised while it ran, or DuckDB (or duckmig) refused one of its statements; its
+    transaction was rolled back, unless ``partial`` or ``outcome`` says otherwise.
+
+    ``version`` is None only for a statement the runner ran outside a migration. ``statement``
+    failed (None where the code raised, not a statement; ``last`` is then the one it ran before);
+    ``where``: FILE:LINE of a Python migration's code that raised; ``group``: how many migrations
+    before it its single transaction rolled back; ``limit``: what DuckLake cannot do and what to
+    write instead; ``refused``: what to do about a write DuckDB refused, by the cause its message
+    names (engine/refusals.py); ``hint``, where given: the rule of the statement duckmig refused.
+    ``specific_hint`` is the hint of this failure's own cause (a limit, or a rule), None where
+    only the general one applies.
+    """
+
+    exit_code = EXIT_FAILED
+    version: str | None
+    statement: str | None
+    error: str
+    direction: str  # "up" or "down"
+    partial: bool
+    group: int | None
+    where: str | None
+    outcome: str | None
+    last: str | None
+    limit: str | None
+    refused: str | None
+    specific_hint: str | None
+
+    def __init__(self, version: str | None, statement: str | None, error: str, direction: str = "up", *,
+                 partial: bool = False, group: int | None = None, where: str | None = None,
+                 outcome: str | None = None, last: str | None = None, limit: str | None = None,
+                 refused: str | None = None, hint: str | None = None) -> None:
+        self.version, self.statement, self.error, self.direction = version, statement, error, direction
+        self.partial, self.group, self.where, self.outcome = partial, group, where, outcome
+        self.last, self.limit, self.refused = last, limit, refused
+        self.specific_hint = limit or hint
+        super().__init__(self._said(), hint or self._advice())
+
+    def _said(self) -> str:
+        verb = "applying" if self.direction == "up" else "reverting"
+        return f"{verb} {self.version} failed: {self.error.strip()}{self._context()}\n  {self._fate()}"
+
+    @property
+    def statement_line(self) -> str:
+        """The line that names the failing statement, or the one the code ran last; "" if neither."""
+        if self.statement:
+            return f"\n  statement: {cut(self.statement, 160)}"
+        return f"\n  last statement before it (it ran): {cut(self.last, 160)}" if self.last else ""
+
+    def _context(self) -> str:
+        """The failing statement, then where the code ran it; or where the code raised, then the
+        statement it ran last."""
+        where = f"\n  at: {self.where}" if self.where else ""
+        return self.statement_line + where if self.statement else where + self.statement_line
+
+    def _fate(self) -> str:
+        if self.group:
+            return (f"rolled back with the {plural(self.group, 'migration')} before it in the single "
+                    "transaction: nothing of the run remains")
+        if self.partial:
+            return "it ran outside a transaction: the statements before this one were committed"
+        return self.outcome or "rolled back: nothing of it remains"
+
+    def _advice(self) -> str:
+        if self.limit:
+            return self.limit + ("; then run the migration again" if self.direction == "up" else
+                                 "; then store the downgrade with {do:repair} and revert again")
+        if self.refused:
+            return self.refused
+        if self.direction == "up":
+            return "fix the migration and run it again"
+        return "fix the downgrade in the file, store it with {do:repair}, and revert again"
+
+
+class TransactionLost(MigrationFailed):
+    """The migration's transaction ended before duckmig committed it: not through duckmig, so what
+    became of the statements before is not known, and not guessed."""
+
+    def __init__(self, version: str | None, statement: str | None, error: str, direction: str = "up") -> None:
+        super().__init__(version, statement, error, direction, outcome="duckmig cannot tell what of it was "
+                         "committed: check the database before running it again")
+        self.hint = ("run a migration's statements through its session only, and keep other threads off the "
+                     "connection while duckmig runs")
+
+
+class LedgerChanged(MigrationFailed):
+    """A migration changed the ledger's events (it may read them, not change them): found by
+    effect, at the end of its transaction, before its own event; its transaction was rolled back.
+    ``outside``: it ran outside a transaction (transaction:false), so nothing could be rolled back."""
+
+    table: str
+
+    def __init__(self, version: str | None, table: str, before: str, after: str, direction: str = "up",
+                 outside: bool = False) -> None:
+        self.table = table
+        super().__init__(version, None, f"it changed the ledger {table}: {before} when it began, {after} at its end",
+                         direction, outcome="it ran outside a transaction (transaction:false): its statements "
+                         "were committed as they ran and cannot be rolled back, the ledger's change among them; "
+                         "no event of it was recorded" if outside else None)
+        self.hint = (f"a migration may read {table}, not change it: take the statements that write it out of "
+                     "the migration, then run it again; {do:status} shows the state")
+
+
+class RunStopped(MigrationFailed):
+    """A migration failed in a run: the failure (its data, message and hint, read through), what the
+    run did before it (kept), and what it did not try."""
+
+    SHOWN = 10  # versions listed before "and N more"
+    failed: MigrationFailed
+    done: list[str]
+    not_tried: list[str]
+
+    def __init__(self, failed: MigrationFailed, done: Sequence[str], not_tried: Sequence[str]) -> None:
+        self.failed, self.done, self.not_tried = failed, list(done), list(not_tried)
+        super().__init__(failed.version, failed.statement, failed.error, failed.direction, partial=failed.partial,
+                         group=failed.group, where=failed.where, outcome=failed.outcome, last=failed.last,
+                         limit=failed.limit, refused=failed.refused)
+        self.hint, self.specific_hint = failed.hint, failed.specific_hint
+
+    def _said(self) -> str:
+        return self.failed.message + self.run_lines
+
+    @property
+    def run_lines(self) -> str:
+        """What the run kept and did not try, each on a line of its own."""
+        lines = []
+        if self.done and not self.group:
+            lines.append(f"{'applied' if self.direction == 'up' else 'reverted'} before it, and kept: "
+                         + self._listed(self.done))
+        if self.not_tried:
+            lines.append("not tried: " + self._listed(self.not_tried))
+        return "".join(f"\n  {line}" for line in lines)
+
+    def _listed(self, versions: list[str]) -> str:
+        more = f" and {len(versions) - self.SHOWN} more" if len(versions) > self.SHOWN else ""
+        return ", ".join(versions[:self.SHOWN]) + more
+
+
 class Interrupted(DuckmigError):
     """Ctrl-C (SIGINT) while migrations ran; ``what`` says what became of them, on one line."""
 
@@ -215,6 +353,21 @@ class Interrupted(DuckmigError):
 class PreviewNotPossible(DuckmigError):
     """A preview that cannot be made (a migration outside a transaction, a statement a rollback would
     not undo, a comparison DuckDB refused); nothing was applied."""
+
+
+class PreviewRefused(PreviewNotPossible):
+    """A migration runs ``statement``, whose effect a dry run's rollback would not undo (``why``);
+    it was not run."""
+
+    version: str
+    statement: str
+    why: str
+
+    def __init__(self, version: str, statement: str, why: str) -> None:
+        self.version, self.statement, self.why = version, statement, why
+        super().__init__(f"cannot preview {version}: it runs `{cut(statement, 160)}`, and {why}; a preview leaves "
+                         "everything as it was, so it refused that statement and rolled back",
+                         "apply it to a copy of the database (and its folder) to see what it does")
 
 
 # What a DuckLake target looks like, for the hints that ask for one.
@@ -707,129 +860,3 @@ class NotebookExists(NotebookError):
 class NotebookFolderMissing(NotebookError):
     message = "cannot write {path}: folder {path.parent} does not exist"
     hint = "create the folder first, or choose another file with -o"
-
-
-class MigrationFailed(_Fielded):
-    """A migration raised while running; its transaction was rolled back."""
-
-    exit_code = EXIT_FAILED
-    # where: FILE:LINE of a Python migration's code that raised; last: the statement it ran before it
-    # raised, when the statement is not what failed
-    # limit: what DuckLake cannot do and what to write instead, where DuckDB's message is one of its refusals;
-    # refused: what to do about a write DuckDB refused, by the cause its message names (engine/refusals.py)
-    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "error", "direction", "partial", "group", "where",
-                                         "outcome", "last", "limit", "refused")
-    direction, partial, group, where, last, limit, refused = "up", False, None, None, None, None, None
-    outcome: str | None = None
-    message = "{verb} {version} failed: {stripped}{context}\n  {fate}"
-
-    verb = property(lambda self: "applying" if self.direction == "up" else "reverting")
-    stripped = property(lambda self: self.error.strip())
-    where_line = property(lambda self: f"\n  at: {self.where}" if self.where else "")
-
-    @property
-    def statement_line(self) -> str:
-        if self.statement:
-            return f"\n  statement: {cut(self.statement, 160)}"
-        return f"\n  last statement before it (it ran): {cut(self.last, 160)}" if self.last else ""
-
-    @property
-    def context(self) -> str:
-        """The failing statement, then where the code ran it; or where the code raised, then the
-        statement it ran last."""
-        return self.statement_line + self.where_line if self.statement else self.where_line + self.statement_line
-
-    @property
-    def fate(self) -> str:
-        if self.group:
-            return (f"rolled back with the {plural(self.group, 'migration')} before it in the single "
-                    "transaction: nothing of the run remains")
-        if self.partial:
-            return "it ran outside a transaction: the statements before this one were committed"
-        return self.outcome or "rolled back: nothing of it remains"
-
-    @property
-    def specific_hint(self) -> str | None:
-        """The hint of this failure's own cause, where one is known: a DuckLake limit, or the rule of a
-        statement duckmig refused; None where only the general one applies."""
-        return self.limit or self.__dict__.get("hint")
-
-    @property
-    def hint(self) -> str:  # type: ignore[override]
-        if self.limit:
-            return self.limit + ("; then run the migration again" if self.direction == "up" else
-                                 "; then store the downgrade with {do:repair} and revert again")
-        if self.refused:
-            return self.refused
-        if self.direction == "up":
-            return "fix the migration and run it again"
-        return "fix the downgrade in the file, store it with {do:repair}, and revert again"
-
-
-class TransactionLost(MigrationFailed):
-    """The migration's transaction ended before duckmig committed it: not through duckmig, so what
-    became of the statements before is not known, and not guessed."""
-
-    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "error", "direction")
-    outcome = "duckmig cannot tell what of it was committed: check the database before running it again"
-    hint = ("run a migration's statements through its session only, and keep other threads off the connection "
-            "while duckmig runs")
-
-
-class LedgerChanged(MigrationFailed):
-    """A migration changed the ledger's events (it may read them, not change them): found by
-    effect, at the end of its transaction, before its own event; its transaction was rolled back.
-    ``outside``: it ran outside a transaction (transaction:false), so nothing could be rolled back."""
-
-    fields: ClassVar[tuple[str, ...]] = ("version", "table", "before", "after", "direction", "outside")
-    statement, outside = None, False
-    hint = ("a migration may read {table}, not change it: take the statements that write it out of the "
-            "migration, then run it again; {do:status} shows the state")
-
-    error = property(lambda self: f"it changed the ledger {self.table}: {self.before} when it began, "
-                                  f"{self.after} at its end")
-    outcome = property(lambda self: "it ran outside a transaction (transaction:false): its statements were "
-                                    "committed as they ran and cannot be rolled back, the ledger's change "
-                                    "among them; no event of it was recorded" if self.outside else None)
-
-
-class RunStopped(MigrationFailed):
-    """A migration failed in a run: the failure, what the run did before it (kept), and what it did not try."""
-
-    fields: ClassVar[tuple[str, ...]] = ("failed", "done", "not_tried")
-    message = MigrationFailed.message + "{run_lines}"
-    SHOWN = 10  # versions listed before "and N more"
-
-    def hint_text(self, words: Words = PYTHON) -> str | None:
-        return self.failed.hint_text(words)  # a hint given when the failure was raised, too
-
-    @property
-    def run_lines(self) -> str:
-        lines = []
-        if self.done and not self.group:
-            lines.append(f"{'applied' if self.direction == 'up' else 'reverted'} before it, and kept: "
-                         + self._listed(self.done))
-        if self.not_tried:
-            lines.append("not tried: " + self._listed(self.not_tried))
-        return "".join(f"\n  {line}" for line in lines)
-
-    def _listed(self, versions) -> str:
-        more = f" and {len(versions) - self.SHOWN} more" if len(versions) > self.SHOWN else ""
-        return ", ".join(versions[:self.SHOWN]) + more
-
-
-for _name in MigrationFailed.fields:  # the failure's own data, read through
-    setattr(RunStopped, _name, property(lambda self, name=_name: getattr(self.failed, name)))
-
-
-class PreviewRefused(PreviewNotPossible, _Fielded):
-    """A migration runs a statement whose effect a dry run's rollback would not undo; it was not run."""
-
-    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "why")
-    message = "cannot preview {version}: {reason}"
-    hint = "apply it to a copy of the database (and its folder) to see what it does"
-
-    reason = property(lambda self: f"it runs `{cut(self.statement, 160)}`, and {self.why}; a "
-                                    "preview leaves everything as it was, so it refused that statement and "
-                                    "rolled back")
-

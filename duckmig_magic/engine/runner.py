@@ -214,12 +214,12 @@ class Runner:
         for _, statement, kinds in steps:
             try:
                 self.execute(statement, None, kinds, restore=False)
-            except (duckdb.Error, errors.MigrationFileError) as exc:
-                failed = refusals.failed(self.version, statement, getattr(exc, "detail", None) or str(exc),
-                                         self.direction, partial=not self.transactional)
-                if isinstance(exc, errors.MigrationFileError):  # refused: it says what to do instead
-                    failed.hint = exc.hint
-                raise failed from exc
+            except duckdb.Error as exc:
+                raise refusals.failed(self.version, statement, str(exc), self.direction,
+                                      partial=not self.transactional) from exc
+            except errors.MigrationFileError as exc:  # refused: it says why, and what to do instead
+                raise refusals.failed(self.version, statement, exc.detail, self.direction,
+                                      partial=not self.transactional, hint=exc.hint) from exc
 
     def _python(self, method) -> None:
         if self.transactional:
@@ -249,9 +249,7 @@ class Runner:
             return exc
         where = self._where(exc)
         if isinstance(exc, errors.MigrationFileError):  # refused: it says why, and what to do instead
-            failed = refusals.failed(self.version, exc.statement, exc.detail, self.direction, where=where)
-            failed.hint = exc.hint
-            return failed
+            return refusals.failed(self.version, exc.statement, exc.detail, self.direction, where=where, hint=exc.hint)
         if self._failure is not None and exc is self._failure[0]:
             return refusals.failed(self.version, self._failure[1], str(exc), self.direction, where=where)
         if isinstance(exc, duckdb.Error):  # a statement the session did not run: not ours to name

@@ -137,6 +137,22 @@ class MigrationApplied(StateError):
                                   "run this again; or put the change in a new migration with another slug")
 
 
+class MigrationFileError(DuckmigError):
+    """A version file that cannot be used, or a statement of one that duckmig refuses to run:
+    ``PATH:LINE: DETAIL`` (``PATH: DETAIL`` where no line is known). Raised before anything of it
+    runs; ``statement`` is the statement refused, where one is."""
+
+    path: Path | str
+    detail: str
+    line: int | None = None
+    statement: str | None = None
+
+    def __init__(self, path: Path | str, detail: str, line: int | None = None, hint: str | None = None, *,
+                 statement: str | None = None) -> None:
+        self.path, self.detail, self.line, self.statement = path, detail, line, statement
+        super().__init__(f"{path}:{line}: {detail}" if line else f"{path}: {detail}", hint)
+
+
 class DriftError(DuckmigError):
     """The version files and the ledger disagree: an applied migration's file edited or gone, pending
     ones older than the newest applied, a slug the files and the ledger know as different
@@ -639,135 +655,17 @@ class LakeSettingWithoutLake(LakeSettingError, _Fielded):
     hint = f"leave {{given}} out, or name a DuckLake: {LAKE_FORMS}"
 
 
-class MigrationFileError(_Fielded):
-    """A version file that cannot be used; names the file and, where known, the line."""
-
+class NotUtf8(_Fielded, MigrationFileError):
     fields: ClassVar[tuple[str, ...]] = ("path", "detail", "line", "hint")
-    rule = "the file is not a valid migration"
-    message = "{where}: {said}"
-
-    where = property(lambda self: f"{self.path}:{self.line}" if self.line else f"{self.path}")
-    said = property(lambda self: self.detail or self.rule)
+    message = "{path}:{line}: the file is not UTF-8 text"
 
 
-class NoUpMarker(MigrationFileError):
-    rule = "a SQL migration needs a `-- migrate:up` line"
-    hint = "start the file with `-- migrate:up`, and put the revert under `-- migrate:down`"
-
-
-class DuplicateMarker(MigrationFileError):
-    rule = "each of `-- migrate:up` and `-- migrate:down` may appear once"
-
-
-class MarkerOrder(MigrationFileError):
-    rule = "`-- migrate:down` must come after `-- migrate:up`"
-
-
-class UnknownMarker(MigrationFileError):
-    rule = "the markers are `-- migrate:up` and `-- migrate:down`"
-
-
-class StatementsBeforeUp(MigrationFileError):
-    rule = "only comments may stand before `-- migrate:up`"
-
-
-class UnknownOption(MigrationFileError):
-    rule = "the only marker option is transaction:true or transaction:false"
-
-
-class DownOutsideTransaction(MigrationFileError):
-    rule = ("transaction:false is for `-- migrate:up` only: a downgrade runs in a transaction "
-            "together with the removal of its ledger row")
-    hint = "remove transaction:false from the `-- migrate:down` line"
-
-
-class EmptyUp(MigrationFileError):
-    rule = "the `-- migrate:up` section has no statement"
-
-
-class SqlSyntaxError(MigrationFileError):
-    rule = "SQL does not parse"
-
-
-class TransactionControl(MigrationFileError):
-    # wraps: how a statement that wraps another runs it, and that statement (EXPLAIN ANALYZE COMMIT)
-    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "line", "wraps")
-    wraps = None
-    rule = ("transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a migration that runs in "
-            "a transaction: duckmig owns it and commits it together with the ledger row")
-    hint = ("remove it: the migration commits as a whole, or not at all (a SQL section that must control its "
-            "own transactions can be marked `-- migrate:up transaction:false`)")
-
-    detail = property(lambda self: f"`{cut(self.statement, 60)}`: {wrapping(self.wraps)}{self.rule}")
-
-
-class LedgerTouched(MigrationFileError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "table", "line", "wraps")
-    wraps = None
-    rule = "a migration may read the ledger tables but not change them"
-    hint = "leave the ledger to duckmig: its repair, stamp and down change it"
-
-    detail = property(lambda self: f"`{cut(self.statement, 60)}` changes the ledger table {self.table} "
-                                   f"({wrapping(self.wraps)}{self.rule})" if self.wraps else
-                      f"`{cut(self.statement, 60)}` changes the ledger table {self.table}: {self.rule}")
-
-
-def wrapping(wraps: str | None) -> str:
-    """How a wrapper runs the statement a refusal is about, as the start of the refusal's reason."""
-    return f"{wraps}; " if wraps else ""
-
-
-class LakeRenameAfterAlter(MigrationFileError):
-    """A rename that DuckLake would commit and then not read: refused before it runs."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "table", "line")
-    rule = "in a DuckLake, a table that a transaction altered cannot be renamed in the same transaction"
-    hint = ("a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration of "
-            "its own")
-
-    detail = property(lambda self: f"`{cut(self.statement, 60)}` renames {self.table}, which an earlier statement "
-                                   "of the transaction altered: DuckLake would commit that and then not open the "
-                                   "lake again (or forget the alteration), so duckmig refused it")
-
-
-class NotUtf8(MigrationFileError):
-    rule = "the file is not UTF-8 text"
-
-
-class BadPythonMigration(MigrationFileError):
-    rule = "the Python migration cannot be loaded"
-
-
-class PythonSyntaxError(BadPythonMigration):
-    rule = "the Python file does not compile"
-
-
-class PythonImportFailed(BadPythonMigration):
-    rule = "the Python file raised while it was imported"
-
-
-class NoMigrationClass(BadPythonMigration):
-    rule = "the Python file defines no BaseMigration subclass"
-
-
-class SeveralMigrationClasses(BadPythonMigration):
-    rule = "the Python file defines more than one BaseMigration subclass"
-
-
-class MigrationInitFailed(BadPythonMigration):
-    rule = "the migration class's constructor raised"
-
-
-class VersionMismatch(MigrationFileError):
-    rule = "the class's version differs from its file name"
-
-
-class DuplicateVersion(MigrationFileError):
+class DuplicateVersion(_Fielded, MigrationFileError):
     fields: ClassVar[tuple[str, ...]] = ("version", "paths")
     message = "{path}: version {version} is used by {count} files: {names}"
     hint = "give one of them a new version (rename it, or recreate it with {do:new})"
 
-    path = property(lambda self: self.paths[0])
+    path = property(lambda self: self.paths[0])  # type: ignore[assignment]
     count = property(lambda self: len(self.paths))
     names = property(lambda self: ", ".join(p.name for p in self.paths))
 

@@ -137,6 +137,22 @@ class MigrationApplied(StateError):
                                   "run this again; or put the change in a new migration with another slug")
 
 
+class MigrationFileError(DuckmigError):
+    """A version file that cannot be used, or a statement of one that duckmig refuses to run:
+    ``PATH:LINE: DETAIL`` (``PATH: DETAIL`` where no line is known). Raised before anything of it
+    runs; ``statement`` is the statement refused, where one is."""
+
+    path: Path | str
+    detail: str
+    line: int | None = None
+    statement: str | None = None
+
+    def __init__(self, path: Path | str, detail: str, line: int | None = None, hint: str | None = None, *,
+                 statement: str | None = None) -> None:
+        self.path, self.detail, self.line, self.statement = path, detail, line, statement
+        super().__init__(f"{path}:{line}: {detail}" if line else f"{path}: {detail}", hint)
+
+
 class DriftError(DuckmigError):
     """The version files and the ledger disagree: an applied migration's file edited or gone, pending
     ones older than the newest applied, a slug the files and the ledger know as different
@@ -199,6 +215,144 @@ class LedgerMoved(CommitFailed):
     run's transaction did was rolled back. The migrator plans again or says who won."""
 
 
+class MigrationFailed(DuckmigError):
+    """A migration raised while it ran, or DuckDB (or duckmig) refused one of its statements; its
+    transaction was rolled back, unless ``partial`` or ``outcome`` says otherwise.
+
+    ``version`` is None only for a statement the runner ran outside a migration. ``statement``
+    failed (None where the code raised, not a statement; ``last`` is then the one it ran before);
+    ``where``: FILE:LINE of a Python migration's code that raised; ``group``: how many migrations
+    before it its single transaction rolled back; ``limit``: what DuckLake cannot do and what to
+    write instead; ``refused``: what to do about a write DuckDB refused, by the cause its message
+    names (engine/refusals.py); ``hint``, where given: the rule of the statement duckmig refused.
+    ``specific_hint`` is the hint of this failure's own cause (a limit, or a rule), None where
+    only the general one applies.
+    """
+
+    exit_code = EXIT_FAILED
+    version: str | None
+    statement: str | None
+    error: str
+    direction: str  # "up" or "down"
+    partial: bool
+    group: int | None
+    where: str | None
+    outcome: str | None
+    last: str | None
+    limit: str | None
+    refused: str | None
+    specific_hint: str | None
+
+    def __init__(self, version: str | None, statement: str | None, error: str, direction: str = "up", *,
+                 partial: bool = False, group: int | None = None, where: str | None = None,
+                 outcome: str | None = None, last: str | None = None, limit: str | None = None,
+                 refused: str | None = None, hint: str | None = None) -> None:
+        self.version, self.statement, self.error, self.direction = version, statement, error, direction
+        self.partial, self.group, self.where, self.outcome = partial, group, where, outcome
+        self.last, self.limit, self.refused = last, limit, refused
+        self.specific_hint = limit or hint
+        super().__init__(self._said(), hint or self._advice())
+
+    def _said(self) -> str:
+        verb = "applying" if self.direction == "up" else "reverting"
+        return f"{verb} {self.version} failed: {self.error.strip()}{self._context()}\n  {self._fate()}"
+
+    @property
+    def statement_line(self) -> str:
+        """The line that names the failing statement, or the one the code ran last; "" if neither."""
+        if self.statement:
+            return f"\n  statement: {cut(self.statement, 160)}"
+        return f"\n  last statement before it (it ran): {cut(self.last, 160)}" if self.last else ""
+
+    def _context(self) -> str:
+        """The failing statement, then where the code ran it; or where the code raised, then the
+        statement it ran last."""
+        where = f"\n  at: {self.where}" if self.where else ""
+        return self.statement_line + where if self.statement else where + self.statement_line
+
+    def _fate(self) -> str:
+        if self.group:
+            return (f"rolled back with the {plural(self.group, 'migration')} before it in the single "
+                    "transaction: nothing of the run remains")
+        if self.partial:
+            return "it ran outside a transaction: the statements before this one were committed"
+        return self.outcome or "rolled back: nothing of it remains"
+
+    def _advice(self) -> str:
+        if self.limit:
+            return self.limit + ("; then run the migration again" if self.direction == "up" else
+                                 "; then store the downgrade with {do:repair} and revert again")
+        if self.refused:
+            return self.refused
+        if self.direction == "up":
+            return "fix the migration and run it again"
+        return "fix the downgrade in the file, store it with {do:repair}, and revert again"
+
+
+class TransactionLost(MigrationFailed):
+    """The migration's transaction ended before duckmig committed it: not through duckmig, so what
+    became of the statements before is not known, and not guessed."""
+
+    def __init__(self, version: str | None, statement: str | None, error: str, direction: str = "up") -> None:
+        super().__init__(version, statement, error, direction, outcome="duckmig cannot tell what of it was "
+                         "committed: check the database before running it again")
+        self.hint = ("run a migration's statements through its session only, and keep other threads off the "
+                     "connection while duckmig runs")
+
+
+class LedgerChanged(MigrationFailed):
+    """A migration changed the ledger's events (it may read them, not change them): found by
+    effect, at the end of its transaction, before its own event; its transaction was rolled back.
+    ``outside``: it ran outside a transaction (transaction:false), so nothing could be rolled back."""
+
+    table: str
+
+    def __init__(self, version: str | None, table: str, before: str, after: str, direction: str = "up",
+                 outside: bool = False) -> None:
+        self.table = table
+        super().__init__(version, None, f"it changed the ledger {table}: {before} when it began, {after} at its end",
+                         direction, outcome="it ran outside a transaction (transaction:false): its statements "
+                         "were committed as they ran and cannot be rolled back, the ledger's change among them; "
+                         "no event of it was recorded" if outside else None)
+        self.hint = (f"a migration may read {table}, not change it: take the statements that write it out of "
+                     "the migration, then run it again; {do:status} shows the state")
+
+
+class RunStopped(MigrationFailed):
+    """A migration failed in a run: the failure (its data, message and hint, read through), what the
+    run did before it (kept), and what it did not try."""
+
+    SHOWN = 10  # versions listed before "and N more"
+    failed: MigrationFailed
+    done: list[str]
+    not_tried: list[str]
+
+    def __init__(self, failed: MigrationFailed, done: Sequence[str], not_tried: Sequence[str]) -> None:
+        self.failed, self.done, self.not_tried = failed, list(done), list(not_tried)
+        super().__init__(failed.version, failed.statement, failed.error, failed.direction, partial=failed.partial,
+                         group=failed.group, where=failed.where, outcome=failed.outcome, last=failed.last,
+                         limit=failed.limit, refused=failed.refused)
+        self.hint, self.specific_hint = failed.hint, failed.specific_hint
+
+    def _said(self) -> str:
+        return self.failed.message + self.run_lines
+
+    @property
+    def run_lines(self) -> str:
+        """What the run kept and did not try, each on a line of its own."""
+        lines = []
+        if self.done and not self.group:
+            lines.append(f"{'applied' if self.direction == 'up' else 'reverted'} before it, and kept: "
+                         + self._listed(self.done))
+        if self.not_tried:
+            lines.append("not tried: " + self._listed(self.not_tried))
+        return "".join(f"\n  {line}" for line in lines)
+
+    def _listed(self, versions: list[str]) -> str:
+        more = f" and {len(versions) - self.SHOWN} more" if len(versions) > self.SHOWN else ""
+        return ", ".join(versions[:self.SHOWN]) + more
+
+
 class Interrupted(DuckmigError):
     """Ctrl-C (SIGINT) while migrations ran; ``what`` says what became of them, on one line."""
 
@@ -215,6 +369,21 @@ class Interrupted(DuckmigError):
 class PreviewNotPossible(DuckmigError):
     """A preview that cannot be made (a migration outside a transaction, a statement a rollback would
     not undo, a comparison DuckDB refused); nothing was applied."""
+
+
+class PreviewRefused(PreviewNotPossible):
+    """A migration runs ``statement``, whose effect a dry run's rollback would not undo (``why``);
+    it was not run."""
+
+    version: str
+    statement: str
+    why: str
+
+    def __init__(self, version: str, statement: str, why: str) -> None:
+        self.version, self.statement, self.why = version, statement, why
+        super().__init__(f"cannot preview {version}: it runs `{cut(statement, 160)}`, and {why}; a preview leaves "
+                         "everything as it was, so it refused that statement and rolled back",
+                         "apply it to a copy of the database (and its folder) to see what it does")
 
 
 # What a DuckLake target looks like, for the hints that ask for one.
@@ -473,110 +642,6 @@ class ConnectionBusy(ConfigError, _Fielded):
     hint = "wait until the other thread is done, or give duckmig a connection of its own (con.cursor())"
 
 
-class WrongLedgerLayout(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("table", "columns")
-    message = "table {table} exists but is not a duckmig ledger (columns: {listed})"
-    hint = "rename that table, or choose another ledger table with {setting:table}"
-
-    listed = property(lambda self: ", ".join(self.columns))
-
-
-class LedgerTampered(ConfigError, _Fielded):
-    """A ledger that is not as duckmig wrote it; nothing was changed."""
-
-    fields: ClassVar[tuple[str, ...]] = ("table",)
-    message = "ledger {table} {detail}"
-
-
-class LedgerExtraColumn(LedgerTampered):
-    fields: ClassVar[tuple[str, ...]] = ("table", "columns")
-    hint = "give {them} a DEFAULT, or drop the NOT NULL (ALTER TABLE {table} ALTER COLUMN {columns[0]} DROP NOT NULL)"
-
-    detail = property(lambda self: f"has NOT NULL column{'s' * (len(self.columns) != 1)} that duckmig does not "
-                                   f"write: {', '.join(self.columns)}")
-    them = property(lambda self: "them" if len(self.columns) != 1 else "it")
-
-
-class LegacyLedgerDuplicates(LedgerTampered):
-    fields: ClassVar[tuple[str, ...]] = ("table", "versions")
-    hint = "keep one row per version in {table}, then run the command again"
-
-    detail = property(lambda self: f"(the seed's layout) records version{'s' * (len(self.versions) != 1)} "
-                                   f"{', '.join(self.versions)} more than once, so it cannot be adopted")
-
-
-class LegacyLedgerNullVersion(LedgerTampered):
-    fields: ClassVar[tuple[str, ...]] = ("table", "count")
-    hint = ("delete them (DELETE FROM {table} WHERE version IS NULL) or give them their versions, then run the "
-            "command again")
-
-    detail = property(lambda self: f"(the seed's layout) has {plural(self.count, 'row')} without a version")
-
-
-class OddLedger(LedgerTampered):
-    """A ledger whose table, columns or events duckmig cannot have written: each ``problem`` is a
-    shape of its own, with its own words and hint (``SHAPES``). ``where``: the events or columns
-    it was found in, as text."""
-
-    fields: ClassVar[tuple[str, ...]] = ("table", "problem", "where")
-    where = ""
-    _ROWS = ("look at those events (SELECT * FROM {table} ORDER BY seq), correct them by hand or restore the "
-             "database from a backup, then run the command again")
-    # problem -> (what the ledger has, what to do)
-    SHAPES = {
-        "view": ("is a view, not a table: duckmig appends its events to a table",
-                 "drop the view and put the ledger table back, or choose another ledger table with {setting:table}"),
-        "case": ("is named {where}, in other letter case than the ledger's name",
-                 "rename it (ALTER TABLE {where} RENAME TO {table}), or name it exactly with {setting:table}"),
-        "schemas": ("is in several schemas ({where}) and none is the default one, main",
-                    "keep one of them, the one that holds the migrations applied, and drop or rename the others"),
-        "types": ("has columns of types duckmig does not write: {where}",
-                  "give each column its type back (ALTER TABLE {table} ALTER COLUMN ... TYPE ...), "
-                  "or restore the database from a backup"),
-        "null seq": ("has events without a number (seq is NULL): {where}",
-                     "number them after the others (UPDATE {table} SET seq = ... WHERE seq IS NULL), or delete them"),
-        "duplicate seq": ("numbers several events alike ({where}): which is newer cannot be told",
-                          "give each event a number of its own (UPDATE {table} SET seq = ...)"),
-        "seq range": ("has an event numbered out of range ({where}): duckmig numbers events from 1, "
-                      "one more each",
-                      "renumber it after the others (UPDATE {table} SET seq = ...)"),
-        "null version": ("has events without a version: {where}",
-                         "give them their versions, or delete them (DELETE FROM {table} WHERE version IS NULL)"),
-        "null event": ("has events without an event, status or time (NULL): {where}",
-                       "fill them in as the migration's history was, or delete those events"),
-        "event": ("has events of a kind duckmig does not write: {where}; the kinds are applied, failed, "
-                  "partial, reverted, stamped, repaired and adopted", _ROWS),
-        "kind": ("has events of a migration kind other than sql or python: {where}", _ROWS),
-        "time": ("has events at impossible times (before 2000, or later than a day from now): {where}", _ROWS),
-        "duration": ("has events with negative or infinite durations: {where}", _ROWS),
-        "order": ("has an event that cannot follow the one before it: {where}",
-                  "delete the event that does not belong (or restore the database from a backup); "
-                  "{do:status} then shows each migration's state"),
-        "checksum": ("has applied events without a checksum, which would hide any edit of their files: {where}",
-                     "set it to the file's checksum as applied (or run {do:stamp VERSION} on a database that never "
-                     "ran the migration); only events adopted from an older ledger may lack one"),
-        "runner": ("has events without a runner, as only events adopted from an older ledger are, after events "
-                   "duckmig wrote: {where}", _ROWS),
-    }
-
-    detail = property(lambda self: self.SHAPES[self.problem][0].format(where=self.where, table=self.table))
-    hint = property(lambda self: self.SHAPES[self.problem][1])
-
-
-class UnknownLedgerStatus(LedgerTampered):
-    STATUSES = ("applied", "failed", "pending")
-    fields: ClassVar[tuple[str, ...]] = ("table", "found")  # found: status -> versions
-    hint = ("set each to what the migration's state is (UPDATE ... SET status = 'applied'), or {do:stamp VERSION} the "
-            "versions again after deleting those rows")
-
-    @property
-    def detail(self) -> str:
-        listing = "; ".join(f"{status!r} ({', '.join(versions[:3])}{', ...' if len(versions) > 3 else ''})"
-                            for status, versions in self.found.items())
-        return (f"has rows whose status duckmig does not know: {listing}; the statuses are "
-                f"{', '.join(map(repr, self.STATUSES[:-1]))} and {self.STATUSES[-1]!r}")
-
-
 class EmptyLakeOption(LakeSettingError, _Fielded):
     fields: ClassVar[tuple[str, ...]] = ("name",)
     message = "{name} is empty"
@@ -606,135 +671,17 @@ class LakeSettingWithoutLake(LakeSettingError, _Fielded):
     hint = f"leave {{given}} out, or name a DuckLake: {LAKE_FORMS}"
 
 
-class MigrationFileError(_Fielded):
-    """A version file that cannot be used; names the file and, where known, the line."""
-
+class NotUtf8(_Fielded, MigrationFileError):
     fields: ClassVar[tuple[str, ...]] = ("path", "detail", "line", "hint")
-    rule = "the file is not a valid migration"
-    message = "{where}: {said}"
-
-    where = property(lambda self: f"{self.path}:{self.line}" if self.line else f"{self.path}")
-    said = property(lambda self: self.detail or self.rule)
+    message = "{path}:{line}: the file is not UTF-8 text"
 
 
-class NoUpMarker(MigrationFileError):
-    rule = "a SQL migration needs a `-- migrate:up` line"
-    hint = "start the file with `-- migrate:up`, and put the revert under `-- migrate:down`"
-
-
-class DuplicateMarker(MigrationFileError):
-    rule = "each of `-- migrate:up` and `-- migrate:down` may appear once"
-
-
-class MarkerOrder(MigrationFileError):
-    rule = "`-- migrate:down` must come after `-- migrate:up`"
-
-
-class UnknownMarker(MigrationFileError):
-    rule = "the markers are `-- migrate:up` and `-- migrate:down`"
-
-
-class StatementsBeforeUp(MigrationFileError):
-    rule = "only comments may stand before `-- migrate:up`"
-
-
-class UnknownOption(MigrationFileError):
-    rule = "the only marker option is transaction:true or transaction:false"
-
-
-class DownOutsideTransaction(MigrationFileError):
-    rule = ("transaction:false is for `-- migrate:up` only: a downgrade runs in a transaction "
-            "together with the removal of its ledger row")
-    hint = "remove transaction:false from the `-- migrate:down` line"
-
-
-class EmptyUp(MigrationFileError):
-    rule = "the `-- migrate:up` section has no statement"
-
-
-class SqlSyntaxError(MigrationFileError):
-    rule = "SQL does not parse"
-
-
-class TransactionControl(MigrationFileError):
-    # wraps: how a statement that wraps another runs it, and that statement (EXPLAIN ANALYZE COMMIT)
-    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "line", "wraps")
-    wraps = None
-    rule = ("transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a migration that runs in "
-            "a transaction: duckmig owns it and commits it together with the ledger row")
-    hint = ("remove it: the migration commits as a whole, or not at all (a SQL section that must control its "
-            "own transactions can be marked `-- migrate:up transaction:false`)")
-
-    detail = property(lambda self: f"`{cut(self.statement, 60)}`: {wrapping(self.wraps)}{self.rule}")
-
-
-class LedgerTouched(MigrationFileError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "table", "line", "wraps")
-    wraps = None
-    rule = "a migration may read the ledger tables but not change them"
-    hint = "leave the ledger to duckmig: its repair, stamp and down change it"
-
-    detail = property(lambda self: f"`{cut(self.statement, 60)}` changes the ledger table {self.table} "
-                                   f"({wrapping(self.wraps)}{self.rule})" if self.wraps else
-                      f"`{cut(self.statement, 60)}` changes the ledger table {self.table}: {self.rule}")
-
-
-def wrapping(wraps: str | None) -> str:
-    """How a wrapper runs the statement a refusal is about, as the start of the refusal's reason."""
-    return f"{wraps}; " if wraps else ""
-
-
-class LakeRenameAfterAlter(MigrationFileError):
-    """A rename that DuckLake would commit and then not read: refused before it runs."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path", "statement", "table", "line")
-    rule = "in a DuckLake, a table that a transaction altered cannot be renamed in the same transaction"
-    hint = ("a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration of "
-            "its own")
-
-    detail = property(lambda self: f"`{cut(self.statement, 60)}` renames {self.table}, which an earlier statement "
-                                   "of the transaction altered: DuckLake would commit that and then not open the "
-                                   "lake again (or forget the alteration), so duckmig refused it")
-
-
-class NotUtf8(MigrationFileError):
-    rule = "the file is not UTF-8 text"
-
-
-class BadPythonMigration(MigrationFileError):
-    rule = "the Python migration cannot be loaded"
-
-
-class PythonSyntaxError(BadPythonMigration):
-    rule = "the Python file does not compile"
-
-
-class PythonImportFailed(BadPythonMigration):
-    rule = "the Python file raised while it was imported"
-
-
-class NoMigrationClass(BadPythonMigration):
-    rule = "the Python file defines no BaseMigration subclass"
-
-
-class SeveralMigrationClasses(BadPythonMigration):
-    rule = "the Python file defines more than one BaseMigration subclass"
-
-
-class MigrationInitFailed(BadPythonMigration):
-    rule = "the migration class's constructor raised"
-
-
-class VersionMismatch(MigrationFileError):
-    rule = "the class's version differs from its file name"
-
-
-class DuplicateVersion(MigrationFileError):
+class DuplicateVersion(_Fielded, MigrationFileError):
     fields: ClassVar[tuple[str, ...]] = ("version", "paths")
     message = "{path}: version {version} is used by {count} files: {names}"
     hint = "give one of them a new version (rename it, or recreate it with {do:new})"
 
-    path = property(lambda self: self.paths[0])
+    path = property(lambda self: self.paths[0])  # type: ignore[assignment]
     count = property(lambda self: len(self.paths))
     names = property(lambda self: ", ".join(p.name for p in self.paths))
 
@@ -835,129 +782,3 @@ class NotebookExists(NotebookError):
 class NotebookFolderMissing(NotebookError):
     message = "cannot write {path}: folder {path.parent} does not exist"
     hint = "create the folder first, or choose another file with -o"
-
-
-class MigrationFailed(_Fielded):
-    """A migration raised while running; its transaction was rolled back."""
-
-    exit_code = EXIT_FAILED
-    # where: FILE:LINE of a Python migration's code that raised; last: the statement it ran before it
-    # raised, when the statement is not what failed
-    # limit: what DuckLake cannot do and what to write instead, where DuckDB's message is one of its refusals;
-    # refused: what to do about a write DuckDB refused, by the cause its message names (engine/refusals.py)
-    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "error", "direction", "partial", "group", "where",
-                                         "outcome", "last", "limit", "refused")
-    direction, partial, group, where, last, limit, refused = "up", False, None, None, None, None, None
-    outcome: str | None = None
-    message = "{verb} {version} failed: {stripped}{context}\n  {fate}"
-
-    verb = property(lambda self: "applying" if self.direction == "up" else "reverting")
-    stripped = property(lambda self: self.error.strip())
-    where_line = property(lambda self: f"\n  at: {self.where}" if self.where else "")
-
-    @property
-    def statement_line(self) -> str:
-        if self.statement:
-            return f"\n  statement: {cut(self.statement, 160)}"
-        return f"\n  last statement before it (it ran): {cut(self.last, 160)}" if self.last else ""
-
-    @property
-    def context(self) -> str:
-        """The failing statement, then where the code ran it; or where the code raised, then the
-        statement it ran last."""
-        return self.statement_line + self.where_line if self.statement else self.where_line + self.statement_line
-
-    @property
-    def fate(self) -> str:
-        if self.group:
-            return (f"rolled back with the {plural(self.group, 'migration')} before it in the single "
-                    "transaction: nothing of the run remains")
-        if self.partial:
-            return "it ran outside a transaction: the statements before this one were committed"
-        return self.outcome or "rolled back: nothing of it remains"
-
-    @property
-    def specific_hint(self) -> str | None:
-        """The hint of this failure's own cause, where one is known: a DuckLake limit, or the rule of a
-        statement duckmig refused; None where only the general one applies."""
-        return self.limit or self.__dict__.get("hint")
-
-    @property
-    def hint(self) -> str:  # type: ignore[override]
-        if self.limit:
-            return self.limit + ("; then run the migration again" if self.direction == "up" else
-                                 "; then store the downgrade with {do:repair} and revert again")
-        if self.refused:
-            return self.refused
-        if self.direction == "up":
-            return "fix the migration and run it again"
-        return "fix the downgrade in the file, store it with {do:repair}, and revert again"
-
-
-class TransactionLost(MigrationFailed):
-    """The migration's transaction ended before duckmig committed it: not through duckmig, so what
-    became of the statements before is not known, and not guessed."""
-
-    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "error", "direction")
-    outcome = "duckmig cannot tell what of it was committed: check the database before running it again"
-    hint = ("run a migration's statements through its session only, and keep other threads off the connection "
-            "while duckmig runs")
-
-
-class LedgerChanged(MigrationFailed):
-    """A migration changed the ledger's events (it may read them, not change them): found by
-    effect, at the end of its transaction, before its own event; its transaction was rolled back.
-    ``outside``: it ran outside a transaction (transaction:false), so nothing could be rolled back."""
-
-    fields: ClassVar[tuple[str, ...]] = ("version", "table", "before", "after", "direction", "outside")
-    statement, outside = None, False
-    hint = ("a migration may read {table}, not change it: take the statements that write it out of the "
-            "migration, then run it again; {do:status} shows the state")
-
-    error = property(lambda self: f"it changed the ledger {self.table}: {self.before} when it began, "
-                                  f"{self.after} at its end")
-    outcome = property(lambda self: "it ran outside a transaction (transaction:false): its statements were "
-                                    "committed as they ran and cannot be rolled back, the ledger's change "
-                                    "among them; no event of it was recorded" if self.outside else None)
-
-
-class RunStopped(MigrationFailed):
-    """A migration failed in a run: the failure, what the run did before it (kept), and what it did not try."""
-
-    fields: ClassVar[tuple[str, ...]] = ("failed", "done", "not_tried")
-    message = MigrationFailed.message + "{run_lines}"
-    SHOWN = 10  # versions listed before "and N more"
-
-    def hint_text(self, words: Words = PYTHON) -> str | None:
-        return self.failed.hint_text(words)  # a hint given when the failure was raised, too
-
-    @property
-    def run_lines(self) -> str:
-        lines = []
-        if self.done and not self.group:
-            lines.append(f"{'applied' if self.direction == 'up' else 'reverted'} before it, and kept: "
-                         + self._listed(self.done))
-        if self.not_tried:
-            lines.append("not tried: " + self._listed(self.not_tried))
-        return "".join(f"\n  {line}" for line in lines)
-
-    def _listed(self, versions) -> str:
-        more = f" and {len(versions) - self.SHOWN} more" if len(versions) > self.SHOWN else ""
-        return ", ".join(versions[:self.SHOWN]) + more
-
-
-for _name in MigrationFailed.fields:  # the failure's own data, read through
-    setattr(RunStopped, _name, property(lambda self, name=_name: getattr(self.failed, name)))
-
-
-class PreviewRefused(PreviewNotPossible, _Fielded):
-    """A migration runs a statement whose effect a dry run's rollback would not undo; it was not run."""
-
-    fields: ClassVar[tuple[str, ...]] = ("version", "statement", "why")
-    message = "cannot preview {version}: {reason}"
-    hint = "apply it to a copy of the database (and its folder) to see what it does"
-
-    reason = property(lambda self: f"it runs `{cut(self.statement, 160)}`, and {self.why}; a "
-                                    "preview leaves everything as it was, so it refused that statement and "
-                                    "rolled back")
-

@@ -145,7 +145,7 @@ def test_a_table_of_that_name_that_is_no_lock_is_left_alone(spec, project):
     m = Migrator(spec, str(project.directory))
     m.db.connection.execute("CREATE TABLE duckdb_migrations_lock (id INTEGER)")
     m.db.connection.execute("INSERT INTO duckdb_migrations_lock VALUES (7)")
-    with pytest.raises(errors.WrongLedgerLayout, match="table duckdb_migrations_lock exists but is not a duckmig "
+    with pytest.raises(errors.ConfigError, match="table duckdb_migrations_lock exists but is not a duckmig "
                                                        r"ledger \(columns: id\)"):
         m.up()
     assert m.db.connection.execute("FROM duckdb_migrations_lock").fetchall() == [(7,)]

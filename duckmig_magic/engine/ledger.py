@@ -53,7 +53,7 @@ COLUMNS = {"seq": "BIGINT", "version": "VARCHAR", "event": "VARCHAR", "status": 
            "detail": "VARCHAR", "legacy_id": "BIGINT", "runner": "VARCHAR", "source": "VARCHAR"}
 # What a state may be after an event: "pending" is a migration the ledger holds no state for (reverted,
 # forgotten, cleared). A closed set: any other value is refused, not half-understood.
-STATUSES = errors.UnknownLedgerStatus.STATUSES
+STATUSES = ("applied", "failed", "pending")
 _V0 = {"attempt_ms": "execution_ms", "source": "NULL"}  # 0.1.0 kept the state's time in execution_ms
 _ALWAYS_WRITTEN = {"seq", "version", "event", "status", "occurred_at"}
 _UNREAD = object()
@@ -75,7 +75,7 @@ _FOLLOWS = """CASE event
     WHEN 'repaired' THEN (status = 'applied' AND before = 'applied')
                       OR (status = 'pending' AND before IN ('applied', 'failed'))
     ELSE false END"""
-# Each odd shape of an event (``errors.OddLedger``'s problems), as a condition on its row, which also
+# Each odd shape of an event (``_odd_shape``'s problems), as a condition on its row, which also
 # holds ``before`` and ``before_checksum`` (its version's previous event's); and, where a shape is
 # cheaper told from the whole ledger, the aggregate that is not 0 when some event has it. The first
 # of these that any event has is the one named.
@@ -227,6 +227,72 @@ def _where(first: tuple, count: int) -> str:
     return f"{seq} ({version}){more}"
 
 
+# -- a ledger duckmig cannot use: nothing is changed --------------------------------------------------
+
+
+def _not_a_ledger(table: str, columns: list[str]) -> errors.ConfigError:
+    return errors.ConfigError(f"table {table} exists but is not a duckmig ledger (columns: {', '.join(columns)})",
+                              "rename that table, or choose another ledger table with {setting:table}")
+
+
+def _odd(table: str, detail: str, hint: str) -> errors.ConfigError:
+    """A ledger that is not as duckmig wrote it: ``detail`` says what it has, ``hint`` what to do."""
+    return errors.ConfigError(f"ledger {table} {detail}", hint)
+
+
+def _odd_shape(table: str, problem: str, where: str = "") -> errors.ConfigError:
+    """The ledger ``table`` has the odd shape ``problem`` (one of ``_SHAPES``, or of the table itself:
+    a view, a name in other letter case, several schemas, columns of other types), found in ``where``
+    (its events or columns, as text). Each shape has its own words and hint."""
+    rows = (f"look at those events (SELECT * FROM {table} ORDER BY seq), correct them by hand or restore the "
+            "database from a backup, then run the command again")
+    said, hint = {
+        "view": ("is a view, not a table: duckmig appends its events to a table",
+                 "drop the view and put the ledger table back, or choose another ledger table with {setting:table}"),
+        "case": (f"is named {where}, in other letter case than the ledger's name",
+                 f"rename it (ALTER TABLE {where} RENAME TO {table}), or name it exactly with {{setting:table}}"),
+        "schemas": (f"is in several schemas ({where}) and none is the default one, main",
+                    "keep one of them, the one that holds the migrations applied, and drop or rename the others"),
+        "types": (f"has columns of types duckmig does not write: {where}",
+                  f"give each column its type back (ALTER TABLE {table} ALTER COLUMN ... TYPE ...), "
+                  "or restore the database from a backup"),
+        "null seq": (f"has events without a number (seq is NULL): {where}",
+                     f"number them after the others (UPDATE {table} SET seq = ... WHERE seq IS NULL), or delete them"),
+        "duplicate seq": (f"numbers several events alike ({where}): which is newer cannot be told",
+                          f"give each event a number of its own (UPDATE {table} SET seq = ...)"),
+        "seq range": (f"has an event numbered out of range ({where}): duckmig numbers events from 1, one more each",
+                      f"renumber it after the others (UPDATE {table} SET seq = ...)"),
+        "null version": (f"has events without a version: {where}",
+                         f"give them their versions, or delete them (DELETE FROM {table} WHERE version IS NULL)"),
+        "null event": (f"has events without an event, status or time (NULL): {where}",
+                       "fill them in as the migration's history was, or delete those events"),
+        "event": (f"has events of a kind duckmig does not write: {where}; the kinds are applied, failed, "
+                  "partial, reverted, stamped, repaired and adopted", rows),
+        "kind": (f"has events of a migration kind other than sql or python: {where}", rows),
+        "time": (f"has events at impossible times (before 2000, or later than a day from now): {where}", rows),
+        "duration": (f"has events with negative or infinite durations: {where}", rows),
+        "order": (f"has an event that cannot follow the one before it: {where}",
+                  "delete the event that does not belong (or restore the database from a backup); "
+                  "{do:status} then shows each migration's state"),
+        "checksum": (f"has applied events without a checksum, which would hide any edit of their files: {where}",
+                     "set it to the file's checksum as applied (or run {do:stamp VERSION} on a database that never "
+                     "ran the migration); only events adopted from an older ledger may lack one"),
+        "runner": ("has events without a runner, as only events adopted from an older ledger are, after events "
+                   f"duckmig wrote: {where}", rows),
+    }[problem]
+    return _odd(table, said, hint)
+
+
+def _unknown_statuses(table: str, found: dict[str, list[str]]) -> errors.ConfigError:
+    """Rows whose status is none of ``STATUSES``; ``found``: status -> versions."""
+    listing = "; ".join(f"{status!r} ({', '.join(versions[:3])}{', ...' if len(versions) > 3 else ''})"
+                        for status, versions in found.items())
+    return _odd(table, f"has rows whose status duckmig does not know: {listing}; the statuses are "
+                       f"{', '.join(map(repr, STATUSES[:-1]))} and {STATUSES[-1]!r}",
+                "set each to what the migration's state is (UPDATE ... SET status = 'applied'), or {do:stamp VERSION} "
+                "the versions again after deleting those rows")
+
+
 class Ledger:
     def __init__(self, conn, table: str = "duckdb_migrations", place: Place | None = None):
         self.conn = conn
@@ -291,7 +357,7 @@ class Ledger:
         if found == _OLD_LOCK:  # it holds nothing the view does not
             self.conn.execute(f"DROP TABLE {self.quoted_lock}")
         elif found:
-            raise errors.WrongLedgerLayout(self.names[2], found)
+            raise _not_a_ledger(self.names[2], found)
         self._set_lock(None, None, None, None)
 
     # -- layout --------------------------------------------------------------
@@ -324,17 +390,17 @@ class Ledger:
         ledgers = {schema: table for schema, table in found if table.lower() == self.name.lower()}
         if ledgers and self.place.schema not in ledgers:
             if len(ledgers) > 1:
-                raise errors.OddLedger(self.name, "schemas", ", ".join(map(quote, sorted(ledgers))))
+                raise _odd_shape(self.name, "schemas", ", ".join(map(quote, sorted(ledgers))))
             self._pin(Place(self.place.database, *ledgers))  # found where an older run made it: kept there
         table = ledgers.get(self.place.schema)
         if table is not None and table != self.name:
-            raise errors.OddLedger(self.name, "case", quote(table))
+            raise _odd_shape(self.name, "case", quote(table))
         return found
 
     def layout(self) -> str:
         """'none', 'legacy' (the seed's four columns), '0.1' (duckmig 0.1.0's two tables) or 'current';
         raises on anything else, and on a current ledger whose table, columns or events duckmig
-        cannot have written (``errors.OddLedger``), checked here once for the Ledger's operation."""
+        cannot have written (``_odd_shape``), checked here once for the Ledger's operation."""
         if self._current:
             return "current"
         found = self._found()
@@ -343,16 +409,19 @@ class Ledger:
         if not cols:
             return "none"
         if columns[0][3]:
-            raise errors.OddLedger(self.name, "view")
+            raise _odd_shape(self.name, "view")
         if set(cols) == LEGACY_COLUMNS:
             return "legacy"
         if set(COLUMNS) <= set(cols):
             required = [c for c, _, needed, _ in columns if needed and c not in _ALWAYS_WRITTEN]
             if required:
-                raise errors.LedgerExtraColumn(self.name, required)
+                them = "them" if len(required) != 1 else "it"
+                raise _odd(self.name, f"has NOT NULL column{'s' * (len(required) != 1)} that duckmig does not write: "
+                                      f"{', '.join(required)}", f"give {them} a DEFAULT, or drop the NOT NULL "
+                                      f"(ALTER TABLE {self.name} ALTER COLUMN {required[0]} DROP NOT NULL)")
             odd = [f"{c} {t} (not {COLUMNS[c]})" for c, t, *_ in columns if c in COLUMNS and t != COLUMNS[c]]
             if odd:
-                raise errors.OddLedger(self.name, "types", ", ".join(odd))
+                raise _odd_shape(self.name, "types", ", ".join(odd))
             self._hashed = _hash_of(cols)
             self._check_events()
             self._current = True
@@ -360,10 +429,10 @@ class Ledger:
         history = found.get((self.place.schema, self.names[1]), [])
         if V0_COLUMNS <= set(cols) and V0_HISTORY <= {c for c, *_ in history}:
             return "0.1"
-        raise errors.WrongLedgerLayout(self.name, cols)
+        raise _not_a_ledger(self.name, cols)
 
     def _check_events(self) -> None:
-        """Raise ``errors.OddLedger`` (or ``UnknownLedgerStatus``) naming the first odd shape any event
+        """Raise ``_odd_shape`` (or ``_unknown_statuses``) naming the first odd shape any event
         has (``_SHAPES``): one scan of the ledger, whatever its size, that only counts; the event to
         name is looked for only when there is one. Notes the events' count and newest seq, which the
         check by effect of a section outside a transaction starts from."""
@@ -380,8 +449,8 @@ class Ledger:
                     f"SELECT seq, version, status FROM ({self._events_sql()}) WHERE {condition} "
                     "ORDER BY seq NULLS FIRST LIMIT 1").fetchone()
                 if problem == "status":
-                    raise errors.UnknownLedgerStatus(self.name, {first[2]: [first[1] or "?"]})
-                raise errors.OddLedger(self.name, problem, _where(first, count))
+                    raise _unknown_statuses(self.name, {first[2]: [first[1] or "?"]})
+                raise _odd_shape(self.name, problem, _where(first, count))
 
     def _events_sql(self) -> str:
         """The events with what ``_SHAPES`` judge them by: their version's previous event's status
@@ -508,10 +577,15 @@ class Ledger:
         found = [Row(*r) for r in result]
         rows = {r.version: r for r in found}
         if None in rows:
-            raise errors.LegacyLedgerNullVersion(self.name, sum(r.version is None for r in found))
+            raise _odd(self.name, f"(the seed's layout) has {plural(sum(r.version is None for r in found), 'row')} "
+                                  "without a version", f"delete them (DELETE FROM {self.name} WHERE version IS NULL) "
+                                  "or give them their versions, then run the command again")
         if layout == "legacy" and len(rows) != len(found):
             seen = Counter(r.version for r in found)
-            raise errors.LegacyLedgerDuplicates(self.name, sorted(v for v, n in seen.items() if n > 1))
+            twice = sorted(v for v, n in seen.items() if n > 1)
+            raise _odd(self.name, f"(the seed's layout) records version{'s' * (len(twice) != 1)} {', '.join(twice)} "
+                                  "more than once, so it cannot be adopted",
+                       f"keep one row per version in {self.name}, then run the command again")
         self._check_statuses(found)
         return {v: r for v, r in rows.items() if r.status != "pending"}
 
@@ -521,7 +595,7 @@ class Ledger:
             if r.status not in STATUSES:
                 unknown.setdefault(r.status, []).append(r.version)
         if unknown:
-            raise errors.UnknownLedgerStatus(self.name, unknown)
+            raise _unknown_statuses(self.name, unknown)
 
     def row(self, version: str) -> Row | None:
         if self.layout() != "current":

@@ -66,7 +66,7 @@ def load(source: str, path: Path | str, expected_version: str | None) -> BaseMig
         sys.modules[name] = module  # dataclasses and typing look modules up by name
         exec(code, module.__dict__)
     except Exception as exc:
-        raise errors.PythonImportFailed(path, f"the file does not import: {type(exc).__name__}: {exc}",
+        raise errors.MigrationFileError(path, f"the file does not import: {type(exc).__name__}: {exc}",
                                         _line_in(exc, path),
                                         "fix the import (is the package installed?); nothing was run") from exc
     finally:
@@ -79,8 +79,8 @@ def load(source: str, path: Path | str, expected_version: str | None) -> BaseMig
     try:
         migration = classes[0]()
     except Exception as exc:
-        raise errors.MigrationInitFailed(path, f"{classes[0].__name__}() failed: {type(exc).__name__}: {exc}",
-                                         _line_in(exc, path), "fix the class's __init__; nothing was run") from exc
+        raise errors.MigrationFileError(path, f"{classes[0].__name__}() failed: {type(exc).__name__}: {exc}",
+                                        _line_in(exc, path), "fix the class's __init__; nothing was run") from exc
     version = getattr(migration, "version", None)
     if version is None:
         migration.version = version = expected_version
@@ -141,12 +141,12 @@ _UNKNOWN = object()  # an argument that is not a string written in the file
 
 
 def _compiled(source: str, path: Path, parse):
-    """``parse(source)``, its syntax errors as PythonSyntaxError; a leading BOM is accepted, as Python does."""
+    """``parse(source)``, its syntax errors as MigrationFileError; a leading BOM is accepted, as Python does."""
     try:
         return parse(source[1:] if source.startswith("\ufeff") else source)
     except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes, before Python 3.12
-        raise errors.PythonSyntaxError(path, f"Python syntax error: {getattr(exc, 'msg', exc)}",
-                                       getattr(exc, "lineno", None), "fix the file; nothing was run") from exc
+        raise errors.MigrationFileError(path, f"Python syntax error: {getattr(exc, 'msg', exc)}",
+                                        getattr(exc, "lineno", None), "fix the file; nothing was run") from exc
 
 
 def _module_level(statements):
@@ -227,16 +227,16 @@ def _literal(node: ast.expr | None, constants: dict[str, str]):
     return _UNKNOWN
 
 
-def _not_one_class(path: Path, names: list[str]) -> errors.BadPythonMigration:
+def _not_one_class(path: Path, names: list[str]) -> errors.MigrationFileError:
     found = "no" if not names else f"{len(names)} ({', '.join(names)})"
-    return (errors.SeveralMigrationClasses if names else errors.NoMigrationClass)(
+    return errors.MigrationFileError(
         path, f"a Python migration defines exactly one BaseMigration subclass; this file defines {found}",
         hint="`from duckmig_magic import BaseMigration` and derive one class from it")
 
 
-def _version_mismatch(path: Path, name: str, version, expected: str) -> errors.VersionMismatch:
-    return errors.VersionMismatch(path, f"class {name} has version {version!r} but the file name says {expected}",
-                                  hint=f'pass version="{expected}" to super().__init__, or rename the file')
+def _version_mismatch(path: Path, name: str, version, expected: str) -> errors.MigrationFileError:
+    return errors.MigrationFileError(path, f"class {name} has version {version!r} but the file name says {expected}",
+                                     hint=f'pass version="{expected}" to super().__init__, or rename the file')
 
 
 def error_line(exc: BaseException, path: Path | str) -> int | None:

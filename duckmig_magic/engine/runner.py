@@ -63,12 +63,22 @@ def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transact
     for layer in layers or wrappers.layers(sql, kinds, lookup):
         if layer.sql is None:
             continue  # EXECUTE of a statement prepared outside the run, not known here: DuckDB's to run
-        wraps = layer.said and f"{layer.said}, `{errors.cut(layer.sql, 60)}`"
+        # How a wrapper runs the statement refused, as the start of the reason.
+        wraps = f"{layer.said}, `{errors.cut(layer.sql, 60)}`; " if layer.said else ""
+        said = f"`{errors.cut(sql, 60)}`"
         if transactional and statements.is_transaction_control(layer.kinds):
-            return errors.TransactionControl(path, sql, line, wraps)
+            return errors.MigrationFileError(
+                path, f"{said}: {wraps}transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a "
+                "migration that runs in a transaction: duckmig owns it and commits it together with the ledger row",
+                line, "remove it: the migration commits as a whole, or not at all (a SQL section that must control "
+                "its own transactions can be marked `-- migrate:up transaction:false`)", statement=sql)
         table = statements.changed_ledger_table(layer.sql, layer.kinds, protected)
         if table:
-            return errors.LedgerTouched(path, sql, table, line, wraps)
+            rule = "a migration may read the ledger tables but not change them"
+            why = f" ({wraps}{rule})" if wraps else f": {rule}"
+            return errors.MigrationFileError(path, f"{said} changes the ledger table {table}{why}", line,
+                                             "leave the ledger to duckmig: its repair, stamp and down change it",
+                                             statement=sql)
     return None
 
 
@@ -217,12 +227,12 @@ class Runner:
         for _, statement, kinds in steps:
             try:
                 self.execute(statement, None, kinds, restore=False)
-            except (duckdb.Error, errors.MigrationFileError) as exc:
-                failed = refusals.failed(self.version, statement, getattr(exc, "detail", None) or str(exc),
-                                         self.direction, partial=not self.transactional)
-                if isinstance(exc, errors.MigrationFileError):  # refused: it says what to do instead
-                    failed.hint = exc.hint
-                raise failed from exc
+            except duckdb.Error as exc:
+                raise refusals.failed(self.version, statement, str(exc), self.direction,
+                                      partial=not self.transactional) from exc
+            except errors.MigrationFileError as exc:  # refused: it says why, and what to do instead
+                raise refusals.failed(self.version, statement, exc.detail, self.direction,
+                                      partial=not self.transactional, hint=exc.hint) from exc
 
     def _batched(self, steps) -> bool:
         """Run a section's statements as one script, one call into DuckDB rather than one a statement
@@ -292,9 +302,7 @@ class Runner:
             return exc
         where = self._where(exc)
         if isinstance(exc, errors.MigrationFileError):  # refused: it says why, and what to do instead
-            failed = refusals.failed(self.version, exc.statement, exc.detail, self.direction, where=where)
-            failed.hint = exc.hint
-            return failed
+            return refusals.failed(self.version, exc.statement, exc.detail, self.direction, where=where, hint=exc.hint)
         if self._failure is not None and exc is self._failure[0]:
             return refusals.failed(self.version, self._failure[1], str(exc), self.direction, where=where)
         if isinstance(exc, duckdb.Error):  # a statement the session did not run: not ours to name
@@ -377,8 +385,12 @@ class Runner:
             raise self._broken
         if self.transactional and (table := lake.altered_then_renamed(self.conn, self.place.database, sql,
                                                                        (s for s, _ in islice(self._log, self._step, None)))):
-            self._broken = errors.LakeRenameAfterAlter(self.path or self.version or "<migration>", sql, table,
-                                                       self._line())
+            self._broken = errors.MigrationFileError(
+                self.path or self.version or "<migration>", f"`{errors.cut(sql, 60)}` renames {table}, which an "
+                "earlier statement of the transaction altered: DuckLake would commit that and then not open the lake "
+                "again (or forget the alteration), so duckmig refused it", self._line(),
+                "a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration "
+                "of its own", statement=sql)
             raise self._broken
         with self.interrupts.engine():
             cursor = self._execute(sql, parameters, restore)

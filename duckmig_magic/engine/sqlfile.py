@@ -34,18 +34,21 @@ class Section:
     transaction: bool = True
 
     def statements(self, path: Path | str = "<sql>") -> list[tuple[int, str]]:
-        """(line, statement) pairs, as ``split`` gives them; raises SqlSyntaxError."""
+        """(line, statement) pairs, as ``split`` gives them; raises MigrationFileError where DuckDB
+        cannot parse them."""
         return [(line, text) for line, text, _ in self.typed(path)]
 
     def typed(self, path: Path | str = "<sql>") -> list[tuple[int, str, frozenset[str]]]:
-        """(line, statement, DuckDB's statement types), as ``classify`` gives them; raises SqlSyntaxError."""
+        """(line, statement, DuckDB's statement types), as ``classify`` gives them; raises
+        MigrationFileError, naming the line, where DuckDB cannot parse them."""
         import duckdb
 
         try:
             return [(self.line + n - 1, text, kinds) for n, text, kinds in self._classified]
         except duckdb.Error as exc:
-            raise errors.SqlSyntaxError(path, errors.first_line(str(exc)), self.line + _failing_line(self.sql, exc) - 1,
-                                        "fix the statement; nothing was run") from exc
+            raise errors.MigrationFileError(path, errors.first_line(str(exc)),
+                                            self.line + _failing_line(self.sql, exc) - 1,
+                                            "fix the statement; nothing was run") from exc
 
     @cached_property
     def _classified(self) -> list[tuple[int, str, frozenset[str]]]:
@@ -146,25 +149,30 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     for m in markers:
         which, line = m["which"].lower(), _line_of(text, m.start())
         if which not in ("up", "down"):
-            raise errors.UnknownMarker(
-                path, f"unknown marker `-- migrate:{m['which']}`; the markers are "
-                      "`-- migrate:up` and `-- migrate:down`", line)
+            raise errors.MigrationFileError(path, f"unknown marker `-- migrate:{m['which']}`; the markers are "
+                                                  "`-- migrate:up` and `-- migrate:down`", line)
         if which in sections:
-            raise errors.DuplicateMarker(path, f"`-- migrate:{which}` appears twice "
-                                               f"(lines {_line_of(text, sections[which][0].start())} and {line})",
-                                         line)
+            raise errors.MigrationFileError(path, f"`-- migrate:{which}` appears twice "
+                                                  f"(lines {_line_of(text, sections[which][0].start())} and {line})",
+                                            line)
         sections[which] = (m, _transaction_option(m["options"], path, line))
         if which == "down" and not sections[which][1]:
-            raise errors.DownOutsideTransaction(path, line=line)
+            raise errors.MigrationFileError(path, "transaction:false is for `-- migrate:up` only: a downgrade "
+                                            "runs in a transaction together with the removal of its ledger row",
+                                            line, "remove transaction:false from the `-- migrate:down` line")
     if "up" not in sections:
-        raise errors.NoUpMarker(path)
+        raise errors.MigrationFileError(path, "a SQL migration needs a `-- migrate:up` line",
+                                        hint="start the file with `-- migrate:up`, and put the revert under "
+                                             "`-- migrate:down`")
     up_m, up_tx = sections["up"]
     if "down" in sections and sections["down"][0].start() < up_m.start():
-        raise errors.MarkerOrder(path, line=_line_of(text, sections["down"][0].start()))
+        raise errors.MigrationFileError(path, "`-- migrate:down` must come after `-- migrate:up`",
+                                        _line_of(text, sections["down"][0].start()))
     head = text[: up_m.start()]
     code = [start for start, kind in tokens(head) if kind != "comment"] if _code_in(head) else []
     if code:
-        raise errors.StatementsBeforeUp(path, line=head.encode().count(b"\n", 0, code[0]) + 1)
+        raise errors.MigrationFileError(path, "only comments may stand before `-- migrate:up`",
+                                        head.encode().count(b"\n", 0, code[0]) + 1)
 
     down_m = sections.get("down", (None, True))[0]
     up_end = down_m.start() if down_m else len(text)
@@ -173,7 +181,8 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     if down_m:
         down = Section(text[down_m.end() + 1:], _line_of(text, down_m.start()) + 1, sections["down"][1])
     if not up.statements(path):
-        raise errors.EmptyUp(path, line=up.line - 1, hint="write the change below `-- migrate:up`")
+        raise errors.MigrationFileError(path, "the `-- migrate:up` section has no statement", up.line - 1,
+                                        "write the change below `-- migrate:up`")
     if down is not None and not down.statements(path):
         down = None
     desc = _DESCRIPTION.search(head)
@@ -208,8 +217,8 @@ def _transaction_option(options: str, path, line: int) -> bool:
     for opt in options.split():
         key, _, value = opt.partition(":")
         if key != "transaction" or value not in ("true", "false"):
-            raise errors.UnknownOption(path, f"unknown option `{opt}`; the only option is "
-                                             "transaction:false (or transaction:true)", line)
+            raise errors.MigrationFileError(path, f"unknown option `{opt}`; the only option is "
+                                                  "transaction:false (or transaction:true)", line)
         transaction = value == "true"
     return transaction
 

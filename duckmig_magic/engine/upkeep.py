@@ -229,7 +229,7 @@ def _roundtrip(work: Workspace, pending: list[Script], report: VerifyReport) -> 
         except errors.TransactionLost:
             raise  # what it committed is not known: no report can say the database is as it was
         except errors.MigrationFailed as exc:
-            report.problems.append(Problem(exc.version, Finding.ROUNDTRIP, str(exc).splitlines()[0],
+            report.problems.append(Problem(exc.version or "", Finding.ROUNDTRIP, str(exc).splitlines()[0],
                                            exc.specific_hint))
         except errors.PreviewRefused as exc:
             report.problems.append(Problem(exc.version, Finding.ROUNDTRIP, f"refused `{exc.statement}`: {exc.why}"))

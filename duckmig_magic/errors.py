@@ -426,7 +426,7 @@ class _Fielded(DuckmigError):
     def __init__(self, *values: Any, **named: Any) -> None:
         if len(values) > len(self.fields) or set(named) - set(self.fields):
             raise TypeError(f"{type(self).__name__} takes {', '.join(self.fields)}")
-        data = {**dict(zip(self.fields, values)), **named}
+        data = {**dict(zip(self.fields, values, strict=False)), **named}  # values may give the first fields only
         for name in self.fields:
             if name in data or not hasattr(type(self), name):
                 value = data.get(name)

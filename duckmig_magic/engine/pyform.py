@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import errors
-from . import sqlfile
 
 if TYPE_CHECKING:  # the session is the runner's: runner.py imports this module
     from .runner import Session
@@ -44,13 +43,13 @@ class BaseMigration:
         self.version = version  # None: taken from the file name (migrations written in notebook cells)
         self.description = description
 
-    def upgrade(self, session: "Session") -> None:
+    def upgrade(self, session: Session) -> None:
         raise NotImplementedError("this migration defines no upgrade()")
 
-    def downgrade(self, session: "Session") -> None:
+    def downgrade(self, session: Session) -> None:
         raise NotImplementedError("this migration defines no downgrade()")
 
-    def execute_sql(self, session: "Session", sql) -> None:
+    def execute_sql(self, session: Session, sql) -> None:
         """Run one or more SQL statements on the migration's session."""
         session.exec(sql)
 
@@ -184,7 +183,7 @@ def _base_kind(base: ast.expr, bases: set[str], kinds: dict[str, str]) -> str:
 
 def _string_constants(tree: ast.Module) -> dict[str, str]:
     """Module-level ``NAME = "text"`` assignments, for a description kept in a constant."""
-    found = {}
+    found: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
                 and isinstance(node.value.value, str):
@@ -209,7 +208,7 @@ def _init_arguments(cls: ast.ClassDef | None, constants: dict[str, str], bases: 
                 args = args[1:]  # BaseMigration.__init__(self, ...)
             elif not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super"):
                 continue
-            given = dict(zip(("version", "description"), args))
+            given = dict(zip(("version", "description"), args, strict=False))  # a call may give the version alone
             given.update((k.arg, k.value) for k in node.keywords if k.arg in ("version", "description"))
             if any(k.arg is None for k in node.keywords) or any(isinstance(a, ast.Starred) for a in args):
                 return _UNKNOWN, _UNKNOWN

@@ -28,9 +28,10 @@ own work between statements). Queries (SELECT) are not replayed.
 from __future__ import annotations
 
 import sys
-from itertools import islice
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
+from types import FrameType
 
 from .. import errors
 from . import dryrun, lake, pyform, refusals, sqlfile, statements, wrappers
@@ -99,8 +100,10 @@ class Runner:
         self.ran: list[str] = []
         self.control: list[str] = []  # transaction control that ran as written (transaction:false)
         self.prepared: dict[str, str] = {}  # name -> text of each statement the run prepared (PREPARE)
-        self.version, self.direction, self.path = None, "up", None
-        self._txid = None  # the engine's transaction, when it is to be checked (``transaction(verify=...)``)
+        self.version: str | None = None
+        self.direction = "up"
+        self.path: Path | str | None = None
+        self._txid: int | None = None  # the engine's transaction, when it is to be checked (``transaction(verify=...)``)
         self._moved = False  # a statement that may change the current database or schema ran
         self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
         self._broken: Exception | None = None  # what the migration's code may not swallow
@@ -110,7 +113,7 @@ class Runner:
         self._in_lake: bool | None = None  # the run's database is a DuckLake (asked once, when it matters)
 
     @classmethod
-    def adopt(cls, conn) -> "Runner":
+    def adopt(cls, conn) -> Runner:
         """A runner for a connection someone else opened, in the transaction it has open, if any."""
         runner = cls(conn, Place.current(conn))
         if in_transaction(conn):
@@ -341,7 +344,8 @@ class Runner:
             txid = self._home(TRANSACTION_ID)
         except duckdb.TransactionException as exc:
             raise errors.TransactionLost(self.version, None, "its transaction was aborted by a statement "
-                                         f"duckmig did not run ({errors.first_line(str(exc))})", self.direction)
+                                         f"duckmig did not run ({errors.first_line(str(exc))})",
+                                         self.direction) from exc
         if txid != self._txid:
             raise errors.TransactionLost(self.version, None, "its transaction ended before duckmig committed it: "
                                          "COMMIT or ROLLBACK ran on the connection without going through the "
@@ -376,10 +380,13 @@ class Runner:
         if kinds is None:
             kinds = sqlfile.kinds(sql)
         found = wrappers.layers(sql, kinds, self._lookup)
-        where = dict(transactional=self.transactional, protected=self.protected, layers=found)
-        if refusal(sql, kinds, "", None, **where) is not None:  # the line is looked up only then
-            self._broken = refusal(sql, kinds, self.path or self.version or "<migration>", self._line(), **where)
-            raise self._broken
+        if refusal(sql, kinds, "", None, transactional=self.transactional, protected=self.protected,
+                   layers=found) is not None:  # the line is looked up only then
+            refused = refusal(sql, kinds, self.path or self.version or "<migration>", self._line(),
+                              transactional=self.transactional, protected=self.protected, layers=found)
+            assert refused is not None  # the same statement, refused again with its line
+            self._broken = refused
+            raise refused
         if self.dry and (reason := dryrun.refusal(sql, kinds, self._lookup)):
             self._broken = errors.PreviewRefused(self.version or "<migration>", sql, reason)
             raise self._broken
@@ -510,7 +517,7 @@ class Runner:
         """The line of the migration's own file that called the session, if it is a Python file."""
         if self.path is None:
             return None
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_filename == str(self.path):
                 return frame.f_lineno

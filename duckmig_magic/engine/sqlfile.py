@@ -80,7 +80,7 @@ def classify(sql: str) -> list[tuple[int, str, frozenset[str]]]:
         kinds = [frozenset((_kind(p),)) for p in parsed]
     else:  # some statement became several: each piece is typed on its own
         kinds = [frozenset(_kind(p) for p in duckdb.extract_statements(text)) for _, text in pieces]
-    return [(line, text, k) for (line, text), k in zip(pieces, kinds)]
+    return [(line, text, k) for (line, text), k in zip(pieces, kinds, strict=True)]
 
 
 @lru_cache(maxsize=256)

@@ -42,8 +42,8 @@ any of them, and PREPARE of anything but the statements above.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import sqlfile
 

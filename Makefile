@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DB := demo/metrics.db
 
-.PHONY: demo test test-oldest bench clean venv chromium postgresql
+.PHONY: demo test lint test-oldest bench clean venv chromium postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,12 @@ $(LAKE_VENV)/.installed: pyproject.toml
 	  'duckdb-extension-ducklake==$(LAKE_DUCKDB)' 'duckdb-extension-postgres-scanner==$(LAKE_DUCKDB)'
 	touch $@
 
-test: $(VENV)/.installed-test $(LAKE_VENV)/.installed chromium postgresql
+# ruff (pyflakes, isort, bugbear, pyupgrade) and mypy over the package, as configured in pyproject.toml.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check duckmig_magic
+	$(BIN)/mypy
+
+test: lint $(VENV)/.installed-test $(LAKE_VENV)/.installed chromium postgresql
 	$(BIN)/python -m pytest
 	$(LAKE_VENV)/bin/python -m pytest -m ducklake
 

@@ -403,6 +403,36 @@ def irreversible(version: str) -> StateError:
                       "hand and {do:stamp} the version before it")
 
 
+VERSION_RULE = "versions look like 20250710_000001"
+
+
+def not_a_version(text: str, rule: str = VERSION_RULE) -> ConfigError:
+    return ConfigError(f"{text!r} is not a version: {rule}", "{do:status} lists the versions")
+
+
+def version_taken(version: str | None, path: Path, where: str | None = None) -> ConfigError:
+    """A new migration asked for a version another file already has."""
+    at = f"{where}: " if where else ""
+    return ConfigError(f"{at}version {version} is taken by {path.name}",
+                       "drop --version to take the next free one, or give a version no file has")
+
+
+SYMLINK_HINT = "put the file itself in its place (or remove the link), then run this again"
+
+
+def symlink_refused(path: Path) -> ConfigError:
+    """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
+    return ConfigError(f"{path} is a symbolic link; duckmig writes only regular files, so it was left as it was",
+                       SYMLINK_HINT)
+
+
+def linked_version_file(path: Path) -> ConfigError:
+    """A version file that is a symbolic link: it is neither read nor written, wherever it points."""
+    return ConfigError(f"{path} is a symbolic link; duckmig reads and writes a version file only as a regular "
+                       "file in versions/, and follows no link out of it", SYMLINK_HINT)
+
+
+
 # -- classes of the earlier form, each a family's member: its data by position or name (``fields``),
 # its message and hint templates filled from them. They go as their raise sites write their sentences.
 
@@ -546,50 +576,6 @@ class SettingsUnreadable(ConfigError, _Fielded):
     hint = "run duckmig from a folder that exists and that you may read, or let yourself read {path}"
 
 
-class NotAVersion(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("text",)
-    rule = "versions look like 20250710_000001"
-    message = "{text!r} is not a version: {rule}"
-    hint = "{do:status} lists the versions"
-
-
-class ImpossibleVersion(NotAVersion):
-    """The pattern of a version, but no date and time of the calendar (20251399_000000)."""
-
-    @property
-    def rule(self) -> str:  # type: ignore[override]
-        t = self.text
-        return (f"{t[:4]}-{t[4:6]}-{t[6:8]} {t[9:11]}:{t[11:13]}:{t[13:15]} is not a date and time "
-                "(a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)")
-
-
-class NoDirectory(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-    message = "migrations directory {path} does not exist"
-    hint = "create it with {do:init}, or point {setting:directory} at the folder that holds versions/"
-
-
-class NotAFolder(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-    message = ("{path} is a file, not a folder: the migrations directory holds its version files in its "
-               "versions/ folder")
-    hint = "move that file out of the way, or point {setting:directory} at another folder"
-
-
-class SymlinkRefused(ConfigError, _Fielded):
-    """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-    message = "{path} is a symbolic link; duckmig writes only regular files, so it was left as it was"
-    hint = "put the file itself in its place (or remove the link), then run this again"
-
-
-
-class LinkedVersionFile(SymlinkRefused):
-    """A version file that is a symbolic link: it is neither read nor written, wherever it points."""
-
-    message = ("{path} is a symbolic link; duckmig reads and writes a version file only as a regular file "
-               "in versions/, and follows no link out of it")
 
 class NoDatabaseFolder(ConfigError, _Fielded):
     fields: ClassVar[tuple[str, ...]] = ("path",)
@@ -670,30 +656,6 @@ class LakeSettingWithoutLake(LakeSettingError, _Fielded):
     message = "{given} is a setting of a DuckLake, and {database} is not one"
     hint = f"leave {{given}} out, or name a DuckLake: {LAKE_FORMS}"
 
-
-class NotUtf8(_Fielded, MigrationFileError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "detail", "line", "hint")
-    message = "{path}:{line}: the file is not UTF-8 text"
-
-
-class DuplicateVersion(_Fielded, MigrationFileError):
-    fields: ClassVar[tuple[str, ...]] = ("version", "paths")
-    message = "{path}: version {version} is used by {count} files: {names}"
-    hint = "give one of them a new version (rename it, or recreate it with {do:new})"
-
-    path = property(lambda self: self.paths[0])  # type: ignore[assignment]
-    count = property(lambda self: len(self.paths))
-    names = property(lambda self: ", ".join(p.name for p in self.paths))
-
-
-class VersionTaken(ConfigError, _Fielded):
-    """A new migration asked for a version another file already has."""
-
-    fields: ClassVar[tuple[str, ...]] = ("version", "path", "where")
-    message = "{at}version {version} is taken by {path.name}"
-    hint = "drop --version to take the next free one, or give a version no file has"
-
-    at = property(lambda self: f"{self.where}: " if self.where else "")
 
 
 class NotebookError(ConfigError, _Fielded):

@@ -102,7 +102,8 @@ def run(args: argparse.Namespace, out) -> int:
     if not verb.needs_migrator(settings.database is not None):
         target = settings  # without a database, nothing counts as applied
     elif settings.database is None:
-        raise errors.NoDatabaseGiven()
+        raise errors.ConfigError("no database given", 'pass --database PATH, set DUCKMIG_DATABASE, or add '
+                                 'database = "..." under [tool.duckmig] in pyproject.toml')
     else:
         target = Migrator(settings.target, settings.directory, table=settings.table, wait=args.wait)
     try:

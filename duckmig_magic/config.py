@@ -52,18 +52,18 @@ class Settings:
 
 def find_pyproject(start: Path | None = None) -> Path | None:
     """The nearest pyproject.toml, from ``start`` (the current folder) up. A folder that cannot be
-    searched raises SettingsUnreadable: skipping it could take the settings of a project further up."""
+    searched raises a ConfigError: skipping it could take the settings of a project further up."""
     try:
         here = (start or Path.cwd()).resolve()
     except FileNotFoundError:  # the current folder was deleted
-        raise errors.SettingsUnreadable("the current folder", "it does not exist any more") from None
+        raise _unreadable("the current folder", "it does not exist any more") from None
     for folder in (here, *here.parents):
         candidate = folder / "pyproject.toml"
         try:
             if candidate.is_file():
                 return candidate
         except OSError as exc:
-            raise errors.SettingsUnreadable(folder, exc.strerror or str(exc)) from None
+            raise _unreadable(folder, exc.strerror or str(exc)) from None
     return None
 
 
@@ -72,34 +72,36 @@ def read_pyproject(path: Path) -> dict:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise errors.SettingsNotToml(path, exc) from exc
+        raise _bad(path, f"not valid TOML: {exc}", "fix the file or remove [tool.duckmig]") from exc
     except OSError as exc:
-        raise errors.SettingsUnreadable(path, exc.strerror or str(exc)) from None
+        raise _unreadable(path, exc.strerror or str(exc)) from None
     section = data.get("tool", {}).get("duckmig", {})
     if not isinstance(section, dict):
-        raise errors.SettingsNotATable(path)
+        raise _bad(path, "[tool.duckmig] must be a table")
     unknown = set(section) - set(KEYS)
     if unknown:
-        raise errors.UnknownSettings(path, unknown, ", ".join(KEYS))
+        raise _bad(path, f"unknown setting{'s' * (len(unknown) > 1)} in [tool.duckmig]: {', '.join(sorted(unknown))}",
+                   f"the settings are {', '.join(KEYS)}")
     for key, value in section.items():
         if key != "options" and not isinstance(value, str):
-            raise errors.SettingNotAString(path, key, value)
+            raise _bad(path, f"[tool.duckmig] {key} must be a string, not {value!r}")
     options = section.get("options", {})
     if not isinstance(options, dict):
-        raise errors.OptionsNotATable(path, options)
+        raise _bad(path, f"[tool.duckmig] options must be a table of ATTACH options, not {options!r}",
+                   'write them under [tool.duckmig.options], a line each: metadata_schema = "lake_1"')
     with _told_where(f"{path}: [tool.duckmig.options]"):
         options = {name.upper(): lake.option(name.upper(), value) for name, value in options.items()}
     with _told_where(f"{path}: [tool.duckmig]"):
         if "DATA_PATH" in options:
             if "data_path" in section:
-                raise errors.DataPathTwice("data_path", "DATA_PATH in [tool.duckmig.options]")
+                raise errors.data_path_twice("data_path", "DATA_PATH in [tool.duckmig.options]")
             section = {**section, "data_path": options.pop("DATA_PATH")}
         elif not section.get("data_path", "x").strip():
-            raise errors.EmptyLakeOption("data_path")
+            raise errors.empty_lake_option("data_path")
         given = ["data_path"] * ("data_path" in section) + [f"options.{name.lower()}" for name in options]
         database = section.get("database")
         if given and database is not None and not lake.is_lake(database):
-            raise errors.LakeSettingWithoutLake(given[0], database)
+            raise errors.lake_setting_without_lake(given[0], database)
     return {**section, "options": options} if "options" in section else section
 
 
@@ -124,14 +126,14 @@ def resolve(database: str | None = None, directory: str | None = None, table: st
     flags = attach_options(options)
     flag_path = flags.pop("DATA_PATH", None)
     if data_path is not None and flag_path is not None:
-        raise errors.DataPathTwice("--data-path", "--option DATA_PATH")
+        raise errors.data_path_twice("--data-path", "--option DATA_PATH")
     data_path = data_path if data_path is not None else flag_path
     env_path = os.environ.get("DUCKMIG_DATA_PATH") or None
     given = (["--data-path"] * (data_path is not None) + ["DUCKMIG_DATA_PATH"] * (env_path is not None)
              + [f"--option {name}" for name in flags])
     is_lake = database is not None and lake.is_lake(database)
     if given and database is not None and not is_lake:
-        raise errors.LakeSettingWithoutLake(given[0], database)
+        raise errors.lake_setting_without_lake(given[0], database)
     settings = Settings(
         database=database,
         directory=directory or os.environ.get("DUCKMIG_DIR") or from_file("directory") or DEFAULT_DIRECTORY,
@@ -153,9 +155,22 @@ def attach_options(words: list[str] | None) -> dict[str, str]:
     for word in words or []:
         name, equals, value = word.partition("=")
         if not equals or not name.strip():
-            raise errors.BadAttachOption(word)
+            raise errors.ConfigError(f"--option takes NAME=VALUE, as ATTACH takes (NAME VALUE), not {word!r}",
+                                     "for example --option METADATA_SCHEMA=lake_1 --option ENCRYPTED=true")
         found[name.strip().upper()] = value
     return found
+
+
+def _bad(path: Path, said: str, hint: str | None = None) -> errors.ConfigError:
+    """``[tool.duckmig]`` in the pyproject.toml at ``path`` that cannot be used."""
+    return errors.ConfigError(f"{path}: {said}", hint or f"fix [tool.duckmig] in {path}")
+
+
+def _unreadable(path: Path | str, reason: str) -> errors.ConfigError:
+    """The search for pyproject.toml, from the current folder up, or the file it found, refused by the
+    file system: settings from further up could be the wrong ones, so none are taken."""
+    return errors.ConfigError(f"cannot look for settings (pyproject.toml) in {path}: {reason}",
+                              f"run duckmig from a folder that exists and that you may read, or let yourself read {path}")
 
 
 @contextmanager

@@ -11,7 +11,6 @@ neither is a family's member, told apart by its sentence. Exit codes are the fam
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -99,6 +98,15 @@ class DatabaseLocked(ConfigError):
         super().__init__(f"database {database} is locked by {who}: DuckDB lets one process write a file",
                          "close that process's connection (in a notebook: restart its kernel, or hand the open "
                          "connection to duckmig with `%migrate connect VARIABLE`), or retry with {setting:wait}")
+
+
+class ConnectionBusy(ConfigError):
+    """Another thread used the connection while duckmig needed it alone; what ran was rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__("the connection is in use by another thread at the same time, and duckmig needs it alone "
+                         "while it runs: what was running then was rolled back",
+                         "wait until the other thread is done, or give duckmig a connection of its own (con.cursor())")
 
 
 class BadSlug(ConfigError):
@@ -403,382 +411,59 @@ def irreversible(version: str) -> StateError:
                       "hand and {do:stamp} the version before it")
 
 
-# -- classes of the earlier form, each a family's member: its data by position or name (``fields``),
-# its message and hint templates filled from them. They go as their raise sites write their sentences.
+VERSION_RULE = "versions look like 20250710_000001"
 
 
-class _Fielded(DuckmigError):
-    """An error whose ``message`` and ``hint`` are ``str.format`` templates (or properties giving one)
-    filled from its ``fields``; a hint given when raised is taken as it is. Placeholders pass through."""
+def not_a_version(text: str, rule: str = VERSION_RULE) -> ConfigError:
+    return ConfigError(f"{text!r} is not a version: {rule}", "{do:status} lists the versions")
 
-    fields: ClassVar[tuple[str, ...]] = ("detail", "hint")
-    # Templates, or properties giving one, made _Templates by __init_subclass__: typed loosely.
-    message: Any
-    hint: Any = None
 
-    def __init_subclass__(cls, **kw: Any) -> None:
-        super().__init_subclass__(**kw)
-        for name in ("message", "hint"):  # a string, or a property choosing one from the data
-            value = cls.__dict__.get(name)
-            if isinstance(value, (str, property)):
-                setattr(cls, name, _Template(value.fget if isinstance(value, property) else value))
-
-    def __init__(self, *values: Any, **named: Any) -> None:
-        if len(values) > len(self.fields) or set(named) - set(self.fields):
-            raise TypeError(f"{type(self).__name__} takes {', '.join(self.fields)}")
-        data = {**dict(zip(self.fields, values, strict=False)), **named}  # values may give the first fields only
-        for name in self.fields:
-            if name in data or not hasattr(type(self), name):
-                value = data.get(name)
-                if name != "hint" or value is not None:
-                    setattr(self, name, value)
-        Exception.__init__(self, *values)
-
-    def message_text(self, words: Words = PYTHON) -> str:
-        return self._fill(self._template("message") or "")
-
-    def hint_text(self, words: Words = PYTHON) -> str | None:
-        hint = self.hint
-        return words(hint) if hint else None
-
-    def _template(self, name: str) -> str | None:
-        found = inspect.getattr_static(type(self), name)
-        return found.text(self) if isinstance(found, _Template) else found
-
-    def _fill(self, template: str) -> str:
-        return template.format_map(_Data(self))
-
-    def __getattr__(self, name: str) -> Any:  # the fields, for the type checker
-        raise AttributeError(name)
-
-
-class _Template:
-    """A ``message`` or ``hint`` template: read on a class, the template (or the function giving one);
-    read on an error, filled from its data (a hint given when raised, as it is)."""
-
-    def __init__(self, source: Any) -> None:
-        self.source = source
-
-    def text(self, error: _Fielded) -> str | None:
-        return self.source(error) if callable(self.source) else self.source
-
-    def __get__(self, error: _Fielded | None, owner: type | None = None) -> Any:
-        if error is None:
-            return self.source
-        template = self.text(error)
-        return error._fill(template) if template else template
-
-
-class _Kept:
-    """A placeholder's kind in a template: ``{do:repair}`` is filled as itself, for the interface."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def __format__(self, spec: str) -> str:
-        return f"{{{self.kind}:{spec}}}"
-
-
-class _Data(dict):  # type: ignore[type-arg]
-    """A template's names: the placeholders' kinds kept, else the error's data."""
-
-    def __init__(self, error: _Fielded) -> None:
-        super().__init__()
-        self.error = error
-
-    def __missing__(self, name: str) -> Any:
-        return _Kept(name) if name in ("do", "flag", "setting") else getattr(self.error, name)
-
-
-_Fielded.message = _Template("{detail}")  # type: ignore[assignment]
-
-
-class NoDatabaseGiven(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ()
-    message = "no database given"
-    hint = ('pass --database PATH, set DUCKMIG_DATABASE, or add database = "..." under [tool.duckmig] '
-            "in pyproject.toml")
-
-
-class BadSettings(ConfigError, _Fielded):
-    """``[tool.duckmig]`` in a pyproject.toml that cannot be used."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-    hint = "fix [tool.duckmig] in {path}"
-
-
-class SettingsNotToml(BadSettings):
-    fields: ClassVar[tuple[str, ...]] = ("path", "detail")
-    message = "{path}: not valid TOML: {detail}"
-    hint = "fix the file or remove [tool.duckmig]"
-
-
-class SettingsNotATable(BadSettings):
-    message = "{path}: [tool.duckmig] must be a table"
-
-
-class UnknownSettings(BadSettings):
-    fields: ClassVar[tuple[str, ...]] = ("path", "names", "known")
-    message = "{path}: unknown setting{s} in [tool.duckmig]: {listed}"
-    hint = "the settings are {known}"
-
-    s = property(lambda self: "s" * (len(self.names) > 1))
-    listed = property(lambda self: ", ".join(sorted(self.names)))
-
-
-class SettingNotAString(BadSettings):
-    fields: ClassVar[tuple[str, ...]] = ("path", "key", "value")
-    message = "{path}: [tool.duckmig] {key} must be a string, not {value!r}"
-
-
-class OptionsNotATable(BadSettings):
-    fields: ClassVar[tuple[str, ...]] = ("path", "value")
-    message = "{path}: [tool.duckmig] options must be a table of ATTACH options, not {value!r}"
-    hint = "write them under [tool.duckmig.options], a line each: metadata_schema = \"lake_1\""
-
-
-class SettingsUnreadable(ConfigError, _Fielded):
-    """The search for pyproject.toml, from the current folder up, or the file it found, refused by the
-    file system: settings from further up could be the wrong ones, so none are taken."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path", "reason")
-    message = "cannot look for settings (pyproject.toml) in {path}: {reason}"
-    hint = "run duckmig from a folder that exists and that you may read, or let yourself read {path}"
-
-
-class NotAVersion(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("text",)
-    rule = "versions look like 20250710_000001"
-    message = "{text!r} is not a version: {rule}"
-    hint = "{do:status} lists the versions"
-
-
-class ImpossibleVersion(NotAVersion):
-    """The pattern of a version, but no date and time of the calendar (20251399_000000)."""
-
-    @property
-    def rule(self) -> str:  # type: ignore[override]
-        t = self.text
-        return (f"{t[:4]}-{t[4:6]}-{t[6:8]} {t[9:11]}:{t[11:13]}:{t[13:15]} is not a date and time "
-                "(a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)")
-
-
-class NoDirectory(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-    message = "migrations directory {path} does not exist"
-    hint = "create it with {do:init}, or point {setting:directory} at the folder that holds versions/"
-
-
-class NotAFolder(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-    message = ("{path} is a file, not a folder: the migrations directory holds its version files in its "
-               "versions/ folder")
-    hint = "move that file out of the way, or point {setting:directory} at another folder"
-
-
-class SymlinkRefused(ConfigError, _Fielded):
-    """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-    message = "{path} is a symbolic link; duckmig writes only regular files, so it was left as it was"
-    hint = "put the file itself in its place (or remove the link), then run this again"
-
-
-
-class LinkedVersionFile(SymlinkRefused):
-    """A version file that is a symbolic link: it is neither read nor written, wherever it points."""
-
-    message = ("{path} is a symbolic link; duckmig reads and writes a version file only as a regular file "
-               "in versions/, and follows no link out of it")
-
-class NoDatabaseFolder(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-    message = "cannot open database {path}: folder {path.parent} does not exist"
-    hint = "create the folder first, or fix {setting:database}"
-
-
-class DatabaseUnavailable(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("database", "reason")
-    message = "cannot open database {database}: {reason}"
-    hint = "point {setting:database} at a DuckDB database file, a path for a new one, or :memory:"
-
-
-class HeldOtherwiseHere(ConfigError, _Fielded):
-    """The file is open in this process with other settings, most often a read-only connection."""
-
-    fields: ClassVar[tuple[str, ...]] = ("database",)
-    message = ("cannot open database {database} for writing: this process holds it open read-only (a "
-               "connection made with read_only=True, in this notebook's kernel say), and DuckDB opens a file "
-               "one way at a time in a process")
-    hint = ("close that connection (con.close()), or open one that can write (duckdb.connect(PATH)) and give "
-            "duckmig that very connection (in a notebook: `%migrate connect VARIABLE`)")
-
-
-class ConnectionReadOnly(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("database",)
-    message = ("the connection to {database} is read-only (made with read_only=True): migrations write to the "
-               "database and to its ledger")
-    hint = ("give duckmig a connection that can write (duckdb.connect(PATH) without read_only, in a notebook: "
-            "`%migrate connect VARIABLE`), or the database's path")
-
-
-class ConnectionClosed(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("database",)
-    message = "the connection to {database} is closed"
-    hint = ("open it again and give duckmig the new connection (in a notebook: `%migrate connect VARIABLE`), "
-            "or the database's path")
-
-
-class TransactionOpen(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ()
-    message = "the connection has a transaction open; duckmig will not commit it for you"
-    hint = "finish it with COMMIT or ROLLBACK on that connection, then run the migration again"
-
-
-class ConnectionBusy(ConfigError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ()
-    message = ("the connection is in use by another thread at the same time, and duckmig needs it alone while it "
-               "runs: what was running then was rolled back")
-    hint = "wait until the other thread is done, or give duckmig a connection of its own (con.cursor())"
-
-
-class EmptyLakeOption(LakeSettingError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("name",)
-    message = "{name} is empty"
-    hint = "give {name} a value, or leave it out"
-
-
-class DataPathTwice(LakeSettingError, _Fielded):
-    fields: ClassVar[tuple[str, ...]] = ("first", "second")
-    first, second = "--data-path", "the option DATA_PATH"
-    message = "the data path is given twice: as {first} and as {second}"
-    hint = "keep one of them"
-
-
-class BadAttachOption(ConfigError, _Fielded):
-    """An ``--option`` that is not ``NAME=VALUE``."""
-
-    fields: ClassVar[tuple[str, ...]] = ("text",)
-    message = "--option takes NAME=VALUE, as ATTACH takes (NAME VALUE), not {text!r}"
-    hint = "for example --option METADATA_SCHEMA=lake_1 --option ENCRYPTED=true"
-
-
-class LakeSettingWithoutLake(LakeSettingError, _Fielded):
-    """A data path or an ATTACH option for a database that is no DuckLake: nothing would use it."""
-
-    fields: ClassVar[tuple[str, ...]] = ("given", "database")
-    message = "{given} is a setting of a DuckLake, and {database} is not one"
-    hint = f"leave {{given}} out, or name a DuckLake: {LAKE_FORMS}"
-
-
-class NotUtf8(_Fielded, MigrationFileError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "detail", "line", "hint")
-    message = "{path}:{line}: the file is not UTF-8 text"
-
-
-class DuplicateVersion(_Fielded, MigrationFileError):
-    fields: ClassVar[tuple[str, ...]] = ("version", "paths")
-    message = "{path}: version {version} is used by {count} files: {names}"
-    hint = "give one of them a new version (rename it, or recreate it with {do:new})"
-
-    path = property(lambda self: self.paths[0])  # type: ignore[assignment]
-    count = property(lambda self: len(self.paths))
-    names = property(lambda self: ", ".join(p.name for p in self.paths))
-
-
-class VersionTaken(ConfigError, _Fielded):
+def version_taken(version: str | None, path: Path, where: str | None = None) -> ConfigError:
     """A new migration asked for a version another file already has."""
-
-    fields: ClassVar[tuple[str, ...]] = ("version", "path", "where")
-    message = "{at}version {version} is taken by {path.name}"
-    hint = "drop --version to take the next free one, or give a version no file has"
-
-    at = property(lambda self: f"{self.where}: " if self.where else "")
+    at = f"{where}: " if where else ""
+    return ConfigError(f"{at}version {version} is taken by {path.name}",
+                       "drop --version to take the next free one, or give a version no file has")
 
 
-class NotebookError(ConfigError, _Fielded):
-    """A notebook file that cannot be read or exported; nothing was written."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path",)
-
-
-class NotebookNotFound(NotebookError):
-    message = "notebook {path} does not exist"
-    hint = "check the path (relative to the current folder)"
+def no_database_folder(path: Path) -> ConfigError:
+    return ConfigError(f"cannot open database {path}: folder {path.parent} does not exist",
+                       "create the folder first, or fix {setting:database}")
 
 
-class NotANotebook(NotebookError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "detail")
-    message = "{path} is not a Jupyter notebook: {detail}"
-    hint = "give the .ipynb file that holds the migration cells"
+def database_unavailable(database: object, reason: str) -> ConfigError:
+    return ConfigError(f"cannot open database {database}: {reason}",
+                       "point {setting:database} at a DuckDB database file, a path for a new one, or :memory:")
 
 
-class NotebookJsonError(NotebookError):
-    """Truncated or otherwise invalid JSON, with where it breaks."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path", "line", "column", "detail")
-    message = "{path}:{line}:{column}: the notebook is not valid JSON ({detail})"
-    hint = ("the file is truncated or was edited by hand: restore it from version control, "
-            "or open it in Jupyter and save it again")
+def transaction_open() -> ConfigError:
+    return ConfigError("the connection has a transaction open; duckmig will not commit it for you",
+                       "finish it with COMMIT or ROLLBACK on that connection, then run the migration again")
 
 
-class UnsupportedNotebookFormat(NotebookError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "version")
-    message = "{path} is a notebook of nbformat {version}, which cannot be read here (formats 2 to 4 can)"
-
-    @property
-    def hint(self) -> str:  # type: ignore[override]
-        if isinstance(self.version, int) and self.version > 4:
-            return "upgrade nbformat (`pip install -U nbformat`) to read it"
-        return "open it in Jupyter and save it, which writes the current format (4)"
+def lake_setting_without_lake(given: str, database: object) -> LakeSettingError:
+    """A data path or an ATTACH option for a database that is no DuckLake: nothing would use it."""
+    return LakeSettingError(f"{given} is a setting of a DuckLake, and {database} is not one",
+                            f"leave {given} out, or name a DuckLake: {LAKE_FORMS}")
 
 
-class NothingToExport(NotebookError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "cells")
-    message = "{path} {what}: nothing to export"
-    hint = "a migration cell starts with `%%migration SLUG` on its first line"
-
-    what = property(lambda self: "has no cells" if not self.cells
-                    else f"has no %%migration cell among its {self.cells} cells")
+def data_path_twice(first: str = "--data-path", second: str = "the option DATA_PATH") -> LakeSettingError:
+    return LakeSettingError(f"the data path is given twice: as {first} and as {second}", "keep one of them")
 
 
-class BadMigrationLine(NotebookError):
-    """A ``%%migration`` line that the magic would refuse too."""
-
-    fields: ClassVar[tuple[str, ...]] = ("path", "index", "line", "detail")
-    message = "{path} cell {index}: {detail}\n  line: {line}"
-    hint = "fix the cell's first line; `%%migration?` in a notebook shows its arguments"
+def empty_lake_option(name: str) -> LakeSettingError:
+    return LakeSettingError(f"{name} is empty", f"give {name} a value, or leave it out")
 
 
-class DuplicateSlugInNotebook(NotebookError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "slug", "indexes")
-    message = "{path}: cells {cells} both write migration {slug!r}"
-    hint = "each migration is one cell: rename the slug of one of them, or delete one"
-
-    cells = property(lambda self: " and ".join(str(i) for i in self.indexes))
+SYMLINK_HINT = "put the file itself in its place (or remove the link), then run this again"
 
 
-class DuplicateVersionInNotebook(NotebookError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "version", "indexes")
-    message = "{path}: cells {cells} both ask for --version {version}"
-    hint = "drop --version from the newer cell: it then takes the next free version"
-
-    cells = DuplicateSlugInNotebook.cells
+def symlink_refused(path: Path) -> ConfigError:
+    """A file duckmig would replace is a symbolic link: writing would follow it out of its folder."""
+    return ConfigError(f"{path} is a symbolic link; duckmig writes only regular files, so it was left as it was",
+                       SYMLINK_HINT)
 
 
-
-class DuplicateCellIdInNotebook(NotebookError):
-    fields: ClassVar[tuple[str, ...]] = ("path", "cell_id", "indexes")
-    message = "{path}: cells {cells} have one id, {cell_id!r}, and a migration's file names its cell by its id"
-    hint = "give each cell an id of its own: Jupyter does when it opens the notebook and saves it again"
-
-    cells = DuplicateSlugInNotebook.cells
-
-class NotebookExists(NotebookError):
-    message = "{path} exists already; it was left as it was"
-    hint = "choose another file with -o, or pass --force to replace it"
-
-
-class NotebookFolderMissing(NotebookError):
-    message = "cannot write {path}: folder {path.parent} does not exist"
-    hint = "create the folder first, or choose another file with -o"
+def linked_version_file(path: Path) -> ConfigError:
+    """A version file that is a symbolic link: it is neither read nor written, wherever it points."""
+    return ConfigError(f"{path} is a symbolic link; duckmig reads and writes a version file only as a regular "
+                       "file in versions/, and follows no link out of it", SYMLINK_HINT)

@@ -381,9 +381,9 @@ class Duckmig(Magics):
                                      "for a connection, assign it to a variable first; for a new database file, give "
                                      f"it an extension (for example {target}.duckdb)")
         if not path.parent.is_dir():
-            raise errors.NoDatabaseFolder(path)
+            raise errors.no_database_folder(path)
         if path.is_dir():
-            raise errors.DatabaseUnavailable(target, "that is a folder, not a database file")
+            raise errors.database_unavailable(target, "that is a folder, not a database file")
         return str(path), str(path)
 
     def _notebook_file(self) -> Path | None:

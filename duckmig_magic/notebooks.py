@@ -71,36 +71,41 @@ class InexactRoundTrip(UserWarning):
 def read_notebook(path: str | os.PathLike):
     """The notebook at ``path`` as an nbformat 4 NotebookNode (formats 2 and 3 are converted).
 
-    Raises NotebookNotFound, NotANotebook, NotebookJsonError or
-    UnsupportedNotebookFormat, each naming the file.
+    Raises a ConfigError naming the file where it is missing, or is not a
+    notebook this can read.
     """
     import nbformat
 
     path = Path(path)
     if not path.is_file():
         if path.is_dir():
-            raise errors.NotANotebook(path, "it is a folder")
-        raise errors.NotebookNotFound(path)
+            raise _not_a_notebook(path, "it is a folder")
+        raise errors.ConfigError(f"notebook {path} does not exist", "check the path (relative to the current folder)")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise errors.NotANotebook(path, "it is not UTF-8 text (a notebook is JSON)") from None
+        raise _not_a_notebook(path, "it is not UTF-8 text (a notebook is JSON)") from None
     text = text.lstrip("\ufeff")
     if not text.strip():
-        raise errors.NotANotebook(path, "the file is empty")
+        raise _not_a_notebook(path, "the file is empty")
     if text.lstrip()[:1] not in ("{", "["):
-        raise errors.NotANotebook(path, "it is not JSON, as a notebook is")
+        raise _not_a_notebook(path, "it is not JSON, as a notebook is")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise errors.NotebookJsonError(path, exc.lineno, exc.colno, exc.msg) from None
+        raise errors.ConfigError(f"{path}:{exc.lineno}:{exc.colno}: the notebook is not valid JSON ({exc.msg})",
+                                 "the file is truncated or was edited by hand: restore it from version control, or "
+                                 "open it in Jupyter and save it again") from None
     except RecursionError:  # JSON nested deeper than Python's recursion limit: no notebook is
-        raise errors.NotANotebook(path, TOO_DEEP) from None
+        raise _not_a_notebook(path, TOO_DEEP) from None
     if not isinstance(data, dict) or "nbformat" not in data:
-        raise errors.NotANotebook(path, "it is JSON, but has no nbformat version")
+        raise _not_a_notebook(path, "it is JSON, but has no nbformat version")
     major = data["nbformat"]
     if not isinstance(major, int) or isinstance(major, bool) or not 2 <= major <= 4:
-        raise errors.UnsupportedNotebookFormat(path, major)
+        newer = isinstance(major, int) and major > 4
+        raise errors.ConfigError(f"{path} is a notebook of nbformat {major}, which cannot be read here (formats 2 to "
+                                 "4 can)", "upgrade nbformat (`pip install -U nbformat`) to read it" if newer else
+                                 "open it in Jupyter and save it, which writes the current format (4)")
     # Schema complaints are captured instead of logged (Jupyter opens such notebooks too); the checks
     # below refuse only what export cannot read.
     with warnings.catch_warnings():
@@ -108,14 +113,14 @@ def read_notebook(path: str | os.PathLike):
         try:
             nb = nbformat.reads(text, as_version=4, capture_validation_error={})
         except RecursionError:  # nested less deeply, but too deeply for nbformat's own walks through it
-            raise errors.NotANotebook(path, TOO_DEEP) from None
+            raise _not_a_notebook(path, TOO_DEEP) from None
         except Exception as exc:  # nbformat's conversion raises what it meets: KeyError, ValidationError, ...
-            raise errors.NotANotebook(path, _first_line(exc)) from None
+            raise _not_a_notebook(path, _first_line(exc)) from None
     if not isinstance(nb.get("cells"), list):
-        raise errors.NotANotebook(path, "it has no list of cells")
+        raise _not_a_notebook(path, "it has no list of cells")
     for index, cell in enumerate(nb.cells):
         if not isinstance(cell, dict) or not isinstance(cell.get("source"), str) or "cell_type" not in cell:
-            raise errors.NotANotebook(path, f"cell {index} has no cell_type or source")
+            raise _not_a_notebook(path, f"cell {index} has no cell_type or source")
     # Ids nbformat made up for cells without one are not in the file: keep only the file's own.
     ids = [c.get("id") if isinstance(c, dict) else None for c in data.get("cells", [])] if major == 4 else []
     for index, cell in enumerate(nb.cells):
@@ -123,11 +128,16 @@ def read_notebook(path: str | os.PathLike):
     return nb
 
 
+def _not_a_notebook(path: Path, detail: str) -> errors.ConfigError:
+    return errors.ConfigError(f"{path} is not a Jupyter notebook: {detail}",
+                              "give the .ipynb file that holds the migration cells")
+
+
 def migration_cells(nb, path: str | os.PathLike) -> list[MigrationCell]:
     """The notebook's ``%%migration`` cells, their lines parsed exactly as the magic parses them.
 
     Other cells, their outputs and other magics are left alone. A line the
-    magic would refuse raises BadMigrationLine naming the cell.
+    magic would refuse raises a ConfigError naming the cell.
     """
     found = []
     for index, cell in enumerate(nb.cells):
@@ -138,7 +148,9 @@ def migration_cells(nb, path: str | os.PathLike) -> list[MigrationCell]:
         try:
             args = parse(line)
         except LineError as exc:
-            raise errors.BadMigrationLine(path, index, f"{MAGIC} {line}".rstrip(), exc.message) from None
+            said = f"{MAGIC} {line}".rstrip()
+            raise errors.ConfigError(f"{path} cell {index}: {exc.message}\n  line: {said}",
+                                     "fix the cell's first line; `%%migration?` in a notebook shows its arguments") from None
         found.append(MigrationCell(index, cell.get("id"), args.slug, args.python, args.description,
                                    args.version, body, _own_metadata(cell)))
     return found
@@ -169,7 +181,9 @@ def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> 
     nb = read_notebook(path)
     cells = migration_cells(nb, path)
     if not cells:
-        raise errors.NothingToExport(path, len(nb.cells))
+        what = f"has no %%migration cell among its {len(nb.cells)} cells" if nb.cells else "has no cells"
+        raise errors.ConfigError(f"{path} {what}: nothing to export",
+                                 "a migration cell starts with `%%migration SLUG` on its first line")
     _check_unique(path, cells)
     _check_cell_ids(path, nb, cells)
     scripts = target.scripts if isinstance(target, Migrator) else ScriptDirectory(target)
@@ -206,14 +220,19 @@ def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> 
 
 
 def _check_unique(path: Path, cells: list[MigrationCell]) -> None:
-    for key, error in (("slug", errors.DuplicateSlugInNotebook), ("version", errors.DuplicateVersionInNotebook)):
+    for key in ("slug", "version"):
         seen: dict[str, int] = {}
         for c in cells:
             value = getattr(c, key)
             if value is None:
                 continue
             if value in seen:
-                raise error(path, value, [seen[value], c.index])
+                both = f"{path}: cells {seen[value]} and {c.index} both"
+                if key == "slug":
+                    raise errors.ConfigError(f"{both} write migration {value!r}", "each migration is one cell: "
+                                             "rename the slug of one of them, or delete one")
+                raise errors.ConfigError(f"{both} ask for --version {value}",
+                                         "drop --version from the newer cell: it then takes the next free version")
             seen[value] = c.index
 
 
@@ -232,7 +251,10 @@ def _check_cell_ids(path: Path, nb, cells: list[MigrationCell]) -> None:
             holders.setdefault(cell["id"], []).append(index)
     for c in cells:
         if isinstance(c.cell_id, str) and _CELL_ID.match(c.cell_id) and len(holders[c.cell_id]) > 1:
-            raise errors.DuplicateCellIdInNotebook(path, c.cell_id, holders[c.cell_id])
+            cells_ = " and ".join(str(i) for i in holders[c.cell_id])
+            raise errors.ConfigError(f"{path}: cells {cells_} have one id, {c.cell_id!r}, and a migration's file "
+                                     "names its cell by its id", "give each cell an id of its own: Jupyter does "
+                                     "when it opens the notebook and saves it again")
 
 
 def _inside(scripts: ScriptDirectory, planned: list[authoring.Planned]) -> None:
@@ -347,9 +369,11 @@ def write_notebook(nb, path: str | os.PathLike, *, force: bool = False) -> Path:
 
     path = Path(path)
     if path.exists() and not force:
-        raise errors.NotebookExists(path)
+        raise errors.ConfigError(f"{path} exists already; it was left as it was",
+                                 "choose another file with -o, or pass --force to replace it")
     if not path.parent.is_dir():
-        raise errors.NotebookFolderMissing(path)
+        raise errors.ConfigError(f"cannot write {path}: folder {path.parent} does not exist",
+                                 "create the folder first, or choose another file with -o")
     write_atomically(path, nbformat.writes(nb) + "\n")
     return path
 

@@ -78,8 +78,8 @@ INVALID = [
      "READ_ONLY attaches the lake read-only"),
     ("snapshot", "ducklake:m.ducklake", None, {"snapshot_version": 3}, errors.LakeSettingError,
      "SNAPSHOT_VERSION attaches an old snapshot"),
-    ("empty-data-path", "ducklake:m.ducklake", "", None, errors.EmptyLakeOption, "DATA_PATH is empty"),
-    ("blank-schema", "ducklake:m.ducklake", None, {"metadata_schema": " "}, errors.EmptyLakeOption,
+    ("empty-data-path", "ducklake:m.ducklake", "", None, errors.LakeSettingError, "DATA_PATH is empty"),
+    ("blank-schema", "ducklake:m.ducklake", None, {"metadata_schema": " "}, errors.LakeSettingError,
      "METADATA_SCHEMA is empty"),
     ("bool-word", "ducklake:m.ducklake", None, {"encrypted": "yes"}, errors.LakeSettingError,
      "ENCRYPTED must be true or false, not 'yes'"),
@@ -95,7 +95,7 @@ INVALID = [
      "BUSY_TIMEOUT must be a whole number, not True"),
     ("int-for-string", "ducklake:m.ducklake", None, {"metadata_schema": 3}, errors.LakeSettingError,
      "METADATA_SCHEMA must be a string, not 3"),
-    ("data-path-twice", "ducklake:m.ducklake", "a", {"DATA_PATH": "b"}, errors.DataPathTwice, "given twice"),
+    ("data-path-twice", "ducklake:m.ducklake", "a", {"DATA_PATH": "b"}, errors.LakeSettingError, "given twice"),
 ]
 
 

@@ -7,6 +7,7 @@ adoption, connections and locks) and would fail if it broke.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -378,7 +379,7 @@ def test_down(project, args, reverted):
 
 @pytest.mark.parametrize("args, error, message", [
     ({"target": "20990101_000000"}, errors.StateError, "no migration 20990101_000000 among the applied migrations"),
-    ({"target": "yesterday"}, errors.NotAVersion, "'yesterday' is not a version: versions look like 20250710_000001"),
+    ({"target": "yesterday"}, errors.ConfigError, "'yesterday' is not a version: versions look like 20250710_000001"),
     ({"steps": 0}, errors.ConfigError, "--steps must be 1 or more, not 0"),
     ({"target": V2, "steps": 1}, errors.ConfigError, "give a target version or --steps, not both"),
 ])
@@ -776,7 +777,7 @@ def test_users_open_transaction_is_refused_and_not_committed(project, ledger_exi
     conn.execute("CREATE TABLE mine (x INTEGER)")
     verbs = [m.up, lambda: m.stamp(V1), lambda: m.verify(roundtrip=True)] + ([m.down, m.redo] if ledger_exists else [])
     for verb in verbs:
-        with pytest.raises(errors.TransactionOpen) as info:
+        with pytest.raises(errors.ConfigError) as info:
             verb()
         assert str(info.value) == (
             "the connection has a transaction open; duckmig will not commit it for you\n"
@@ -793,7 +794,7 @@ def test_users_open_transaction_is_refused_before_a_transaction_false_migration_
     m.up()
     project.sql(V2, "two", "CREATE TABLE two (x INTEGER);", options="transaction:false")
     conn.execute("BEGIN TRANSACTION")
-    with pytest.raises(errors.TransactionOpen):
+    with pytest.raises(errors.ConfigError, match="^the connection has a transaction open"):
         m.up()
     # the statement did not run inside the user's transaction either
     assert conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'two'").fetchone() == (0,)
@@ -845,7 +846,7 @@ def test_database_in_a_missing_folder(project):
     path = project.root / "no" / "such" / "app.db"
     m = Migrator(str(path), project.directory)
     for verb in (m.up, m.status, lambda: m.stamp(V1)):
-        with pytest.raises(errors.NoDatabaseFolder) as info:
+        with pytest.raises(errors.ConfigError) as info:
             verb()
         assert str(info.value) == (f"cannot open database {path}: folder {path.parent} does not exist\n"
                                    "  hint: create the folder first, or fix the database given to Migrator")
@@ -854,9 +855,9 @@ def test_database_in_a_missing_folder(project):
 
 def test_missing_migrations_directory(project, tmp_path):
     m = Migrator(str(project.db), str(tmp_path / "nowhere"))
-    with pytest.raises(errors.NoDirectory) as info:
+    with pytest.raises(errors.ConfigError, match=f"^migrations directory {re.escape(str(tmp_path / 'nowhere'))} "
+                       "does not exist\n"):
         m.up()
-    assert info.value.path == tmp_path / "nowhere"
     assert not project.db.exists()
 
 

@@ -419,7 +419,7 @@ def test_the_users_own_connection_keeps_working(base):
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (10,)
         conn.execute("BEGIN")
         conn.execute("UPDATE t SET a = 0")
-        with pytest.raises(errors.TransactionOpen):
+        with pytest.raises(errors.ConfigError, match="^the connection has a transaction open"):
             Migrator(conn, str(base.directory)).preview()
         conn.execute("ROLLBACK")
     finally:

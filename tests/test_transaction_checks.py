@@ -81,7 +81,7 @@ def test_open_transaction_is_refused_and_not_committed(conn, project):
     conn.execute("BEGIN TRANSACTION")
     conn.execute("CREATE TABLE mine (x INTEGER)")
     for verb in (m.up, m.down, lambda: m.stamp(V2)):
-        with pytest.raises(errors.TransactionOpen):
+        with pytest.raises(errors.ConfigError, match="^the connection has a transaction open"):
             verb()
     assert in_transaction(conn)  # still the user's, still open
     conn.execute("ROLLBACK")
@@ -126,7 +126,7 @@ def test_on_a_lake_where_txid_current_is_an_internal_error(lake_home, project, t
         project.sql(V1, "one", "CREATE TABLE one (x INTEGER);", "DROP TABLE one;")
         conn.execute("BEGIN")
         conn.execute("CREATE TABLE mine (x INTEGER)")
-        with pytest.raises(errors.TransactionOpen):
+        with pytest.raises(errors.ConfigError, match="^the connection has a transaction open"):
             Migrator(conn, project.directory).up()
         assert in_transaction(conn) and tables(conn) == {"mine"}  # still the user's, nothing of the run in it
         conn.execute("ROLLBACK")

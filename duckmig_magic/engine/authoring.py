@@ -165,7 +165,7 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
                                    "file was left as it was", script,
                                    max((v for v in applied if v < script.version), default="base"))
         if script.path.is_symlink():  # refused now, so that an export writes all of its files or none
-            raise errors.SymlinkRefused(script.path)
+            raise errors.symlink_refused(script.path)
         validate(checked, kind, where or str(script.path), script.version)
         return Planned("updated", slug, kind, text, description, script)
     if gone:
@@ -174,7 +174,7 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
     holder = next((s.path for s in scripts if s.version == version), None)
     holder = holder or next((directory.versions_dir / r.filename for r in recorded if r.version == version), None)
     if holder is not None:
-        raise errors.VersionTaken(version, holder, where)
+        raise errors.version_taken(version, holder, where)
     validate(checked, kind, where or f"{slug}.{ext}", version)
     return Planned("created", slug, kind, text, description, None, version, frozenset(r.version for r in recorded))
 

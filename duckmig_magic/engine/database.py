@@ -86,14 +86,14 @@ class Database:
     def exists(self) -> bool:
         """False for a database file not created yet: reading it must not create it.
 
-        Raises NoDatabaseFolder when not even its folder exists: a mistyped path
+        Raises a ConfigError when not even its folder exists: a mistyped path
         is told at once, not shown as a database with nothing applied.
         """
         if not self.is_file:
             return True
         path = Path(self.file)
         if not path.parent.exists():
-            raise errors.NoDatabaseFolder(path)
+            raise errors.no_database_folder(path)
         return path.exists()
 
     @contextmanager
@@ -109,7 +109,7 @@ class Database:
                 if not self.owned:
                     usable(self.connection, self.label, write=write)
                 if write and not self.owned and in_transaction(self.connection):
-                    raise errors.TransactionOpen()
+                    raise errors.transaction_open()
                 if write and not self.owned:
                     with _kept_search_path(self.connection, self.place(self.connection)), \
                             no_progress_bar(self.connection):
@@ -120,7 +120,7 @@ class Database:
             return
         path = Path(self.file)
         if not path.parent.exists():
-            raise errors.NoDatabaseFolder(path)
+            raise errors.no_database_folder(path)
         # Connections to one file from one process share DuckDB's instance, so its file
         # lock does not keep two threads apart; the engine's lock on the path does.
         with _lock_for(str(path.resolve())):
@@ -158,7 +158,7 @@ class Database:
                     time.sleep(0.02)
                     continue
                 if holder is None:
-                    raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
+                    raise errors.database_unavailable(self.path, errors.first_line(str(exc))) from exc
                 if time.monotonic() >= deadline:
                     raise errors.DatabaseLocked(self.path, pid or None, holder[1]) from exc
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
@@ -170,12 +170,17 @@ class Database:
                     write = True
                     continue
                 if "different configuration" in str(exc):  # held read-only here: a notebook's own connection
-                    raise errors.HeldOtherwiseHere(self.path) from exc
-                raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
+                    raise errors.ConfigError(
+                        f"cannot open database {self.path} for writing: this process holds it open read-only (a "
+                        "connection made with read_only=True, in this notebook's kernel say), and DuckDB opens a "
+                        "file one way at a time in a process",
+                        "close that connection (con.close()), or open one that can write (duckdb.connect(PATH)) "
+                        "and give duckmig that very connection (in a notebook: `%migrate connect VARIABLE`)") from exc
+                raise errors.database_unavailable(self.path, errors.first_line(str(exc))) from exc
             except duckdb.Error as exc:
                 if is_interrupt(exc):  # Ctrl-C while DuckDB opened the file: not a fault of the file
                     raise KeyboardInterrupt from None
-                raise errors.DatabaseUnavailable(self.path, errors.first_line(str(exc))) from exc
+                raise errors.database_unavailable(self.path, errors.first_line(str(exc))) from exc
 
 
 def usable(conn, label: str, *, write: bool) -> None:
@@ -187,12 +192,17 @@ def usable(conn, label: str, *, write: bool) -> None:
                            ).fetchone()
     except duckdb.ConnectionException as exc:
         if "closed" in str(exc):
-            raise errors.ConnectionClosed(label) from None
+            raise errors.ConfigError(f"the connection to {label} is closed", "open it again and give duckmig the "
+                                     "new connection (in a notebook: `%migrate connect VARIABLE`), or the "
+                                     "database's path") from None
         raise
     except duckdb.Error:  # an aborted transaction: the operation says what it means
         return
     if write and row and row[0]:
-        raise errors.ConnectionReadOnly(label)
+        raise errors.ConfigError(f"the connection to {label} is read-only (made with read_only=True): migrations "
+                                 "write to the database and to its ledger",
+                                 "give duckmig a connection that can write (duckdb.connect(PATH) without read_only, "
+                                 "in a notebook: `%migrate connect VARIABLE`), or the database's path")
 
 
 @contextmanager
@@ -273,7 +283,7 @@ def begin(conn) -> None:
     try:
         conn.execute("BEGIN TRANSACTION")
     except duckdb.TransactionException as exc:
-        raise errors.TransactionOpen() from exc
+        raise errors.transaction_open() from exc
 
 
 def commit(conn) -> None:

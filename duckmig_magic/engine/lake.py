@@ -120,7 +120,7 @@ def parse(database: str, *, data_path: str | None = None, options: dict | None =
     given = [(name.upper(), value) for name, value in (options or {}).items()]
     if data_path is not None:
         if any(name == "DATA_PATH" for name, _ in given):
-            raise errors.DataPathTwice()
+            raise errors.data_path_twice()
         given.insert(0, ("DATA_PATH", data_path))
     return Lake(catalog, kind, tuple((name, option(name, value)) for name, value in given))
 
@@ -242,7 +242,7 @@ def option(name: str, value):
         word = value.strip().lower()
         value = _BOOLS.get(word) if kind is bool else int(word) if word.isascii() and word.isdigit() else None
     if kind is str and isinstance(value, str) and not value.strip():
-        raise errors.EmptyLakeOption(name)
+        raise errors.empty_lake_option(name)
     # kind is int makes value an int; isinstance says so to the type checker, for value < 0
     if not isinstance(value, kind) or (
             kind is int and isinstance(value, int) and (isinstance(value, bool) or value < 0)):

@@ -95,7 +95,7 @@ def status(scripts: list[Script], rows: dict[str, Row], database: str = "", dire
 
 def up(report: StatusReport, scripts: list[Script], target: str | None = None, *, out_of_order: bool = False,
        allow_drift: bool = False) -> list[Script]:
-    """The scripts ``up(target)`` runs, in order; raises DriftError (OutOfOrder among them), NotAVersion, or
+    """The scripts ``up(target)`` runs, in order; raises DriftError (OutOfOrder among them), ConfigError (no version), or
     StateError for a version no file or ledger row has, for a run that may not start."""
     drift = [(m.version, m.state) for m in report.by_state("modified", "missing")]
     if drift and not allow_drift:
@@ -161,7 +161,7 @@ def status_state(report: StatusReport, version: str) -> str | None:
 
 def check_format(version: str) -> None:
     if not is_version(version):
-        raise errors.NotAVersion(version)
+        raise errors.not_a_version(version)
 
 
 def check_version(version: str, known: Iterable[str]) -> None:

@@ -63,7 +63,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise errors.LinkedVersionFile(Path(path)) from None
+            raise errors.linked_version_file(Path(path)) from None
         raise
     try:
         chunks = []
@@ -112,8 +112,8 @@ class Script:
                 self._text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 line = raw.count(b"\n", 0, exc.start) + 1
-                raise errors.NotUtf8(self.path, line=line,
-                                     hint="save the file as UTF-8") from exc
+                raise errors.MigrationFileError(self.path, "the file is not UTF-8 text", line,
+                                                "save the file as UTF-8") from exc
         return self._text
 
     @property
@@ -221,7 +221,7 @@ class ScriptDirectory:
     def make(self) -> bool:
         """Create the directory and its versions/ folder; False if they exist already.
 
-        Raises NotAFolder where a file stands in the way, before creating anything.
+        Raises a ConfigError where a file stands in the way, before creating anything.
         """
         if self.exists():
             return False
@@ -232,13 +232,17 @@ class ScriptDirectory:
     def _check_no_file_in_the_way(self) -> None:
         for path in reversed([self.versions_dir, *self.versions_dir.parents]):
             if path.exists() and not path.is_dir():
-                raise errors.NotAFolder(path)
+                raise errors.ConfigError(f"{path} is a file, not a folder: the migrations directory holds its "
+                                         "version files in its versions/ folder",
+                                         "move that file out of the way, or point {setting:directory} at another folder")
 
     def scripts(self) -> list[Script]:
         """Every version file in version order; warns about files it ignores."""
         if not self.exists():
             self._check_no_file_in_the_way()
-            raise errors.NoDirectory(self.versions_dir if self.directory.is_dir() else self.directory)
+            missing = self.versions_dir if self.directory.is_dir() else self.directory
+            raise errors.ConfigError(f"migrations directory {missing} does not exist", "create it with {do:init}, or "
+                                     "point {setting:directory} at the folder that holds versions/")
         found: dict[str, Script] = {}
         twins: dict[str, list[Script]] = {}
         with os.scandir(self.versions_dir) as entries:
@@ -250,7 +254,7 @@ class ScriptDirectory:
                 if m and entry.is_symlink():
                     # Read, it would bring a file from anywhere into the ledger and into runs; ignored, it
                     # would show a migration as missing that is there. As writing does, refuse it.
-                    raise errors.LinkedVersionFile(Path(entry.path))
+                    raise errors.linked_version_file(Path(entry.path))
                 if not entry.is_file():
                     if m:  # other folders may hold anything; one named as a version file looks like a mistake
                         warnings.warn(IgnoredFile(
@@ -269,7 +273,11 @@ class ScriptDirectory:
                 else:
                     found[script.version] = script
         for version, same in twins.items():
-            raise errors.DuplicateVersion(version, sorted(s.path for s in same))
+            paths = sorted(s.path for s in same)
+            raise errors.MigrationFileError(paths[0], f"version {version} is used by {len(paths)} files: "
+                                            + ", ".join(p.name for p in paths),
+                                            hint="give one of them a new version (rename it, or recreate it with "
+                                                 "{do:new})")
         return [found[v] for v in sorted(found)]
 
     def get(self, version: str) -> Script | None:
@@ -282,7 +290,7 @@ class ScriptDirectory:
 
         ``text_for(version)`` gives the file's text. Creators in other processes
         wait for one another, so two of them never take one version. With
-        ``version``, the file gets exactly that one, or ``VersionTaken`` is raised.
+        ``version``, the file gets exactly that one, or a ConfigError is raised.
         ``reserved`` versions are skipped too (the ledger's, whose files are gone).
         """
         exact = version
@@ -298,7 +306,7 @@ class ScriptDirectory:
                 version = moment.strftime(VERSION_FORMAT)
                 if exact is not None and version in taken:
                     holder = next(s.path for s in self.scripts() if s.version == exact)
-                    raise errors.VersionTaken(exact, holder)
+                    raise errors.version_taken(exact, holder)
                 if version not in taken:
                     path = self.versions_dir / f"{version}_{slug}.{ext}"
                     try:
@@ -324,7 +332,7 @@ def write_atomically(path: Path, text: str) -> None:
     """
     path = Path(path)
     if path.is_symlink():
-        raise errors.SymlinkRefused(path)
+        raise errors.symlink_refused(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     while True:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
@@ -388,14 +396,16 @@ def is_version(text: str) -> bool:
 
 
 def check_new_version(text: str) -> datetime:
-    """The moment of a version a new file is to get; raises NotAVersion, or ImpossibleVersion for the
-    right pattern on a date or time the calendar does not have (20251399_000000)."""
+    """The moment of a version a new file is to get; raises a ConfigError where ``text`` is no version,
+    or has its pattern on a date or time the calendar does not have (20251399_000000)."""
     if not is_version(text):
-        raise errors.NotAVersion(text)
+        raise errors.not_a_version(text)
     try:
         return datetime.strptime(text, VERSION_FORMAT)
     except ValueError:
-        raise errors.ImpossibleVersion(text) from None
+        t = text
+        raise errors.not_a_version(text, f"{t[:4]}-{t[4:6]}-{t[6:8]} {t[9:11]}:{t[11:13]}:{t[13:15]} is not a "
+                                   "date and time (a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)") from None
 
 
 def has_downgrade(script) -> bool:

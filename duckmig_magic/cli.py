@@ -155,3 +155,7 @@ def __getattr__(name: str):
     from . import command_line
 
     return getattr(command_line, name)
+
+
+if __name__ == "__main__":  # `python -m duckmig_magic.cli`, as `python -m duckmig_magic`
+    sys.exit(main())

@@ -427,3 +427,12 @@ def test_installed_command_exit_code_and_stderr(three):
                          text=True, env={"PATH": str(DUCKMIG.parent)}, timeout=60)
     assert run.returncode == 0
     assert "1 applied, 1 pending, 1 failed" in run.stdout.splitlines()
+
+
+@pytest.mark.parametrize("module", ["duckmig_magic", "duckmig_magic.cli"])
+def test_the_command_runs_as_a_module(three, module):
+    """``python -m duckmig_magic`` and ``python -m duckmig_magic.cli`` are the command, as the console script is."""
+    run = subprocess.run([sys.executable, "-m", module, "--database", "app.db", "up"], cwd=three.root,
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "applied 3 migrations\n"), run.stderr
+    assert three.tables() == {"one", "two", "three", "duckdb_migrations"}

@@ -445,6 +445,7 @@ def test_a_ledger_row_rewritten_to_differ_from_its_file_runs_nothing_of_the_data
     drops a table. The database does not decide whose downgrade runs: down is refused as drift, and the
     stored downgrade runs only when asked for, after it is shown."""
     tampered(project, "DROP TABLE items;")
+    [(before_checksum,)] = project.query("SELECT checksum FROM duckdb_migrations WHERE version = ? LIMIT 1", [V2])
     project.query("UPDATE duckdb_migrations SET checksum = ? WHERE version = ?", ["0" * 64, V2])
     before = state(project.root)
     if interface == "command":
@@ -457,6 +458,12 @@ def test_a_ledger_row_rewritten_to_differ_from_its_file_runs_nothing_of_the_data
             project.migrator().down()
         assert caught.value.exit_code == 3 and "Migrator.repair()" in str(caught.value)
     assert state(project.root) == before and project.query("SELECT count(*) FROM items") == [(2,)]
+    project.query("UPDATE duckdb_migrations SET checksum = ? WHERE version = ?", [before_checksum, V2])
+    r = cli("down", "--stored-downgrade", "-d", "app.db")  # the file is as applied: its own runs, asked or not
+    assert (r.code, "warning" in r.err) == (0, False) and project.tables() == {"items"} | LEDGER
+    project.migrator().up()
+    project.query("UPDATE duckdb_migrations SET checksum = ?, downgrade = ? WHERE version = ? AND event = 'applied' "
+                  "AND seq = (SELECT max(seq) FROM duckdb_migrations)", ["0" * 64, "DROP TABLE items;", V2])
     r = cli("down", "--stored-downgrade", "-d", "app.db")  # the user's choice, for this run
     assert r.code == 0 and r.err.startswith(f"duckmig: warning: {V2}: {V2}_second.sql changed since it was applied, "
                                             "so the downgrade stored in the ledger reverts it:\n    DROP TABLE items;")

@@ -472,11 +472,14 @@ def downgrade(work: Workspace, row: Row, script: Script | None, given: Trust):
 
     The repository's file is trusted, not the database: while the file is there, its downgrade
     runs, and a file changed since it was applied is drift unless the user said which to run.
-    The downgrade the ledger stored runs only when the file is gone, or when asked for."""
-    if script is not None and not given.stored and (given.edited or trust.as_applied(row, script)):
+    The downgrade the ledger stored runs only when the file is gone, or changed and the stored one
+    asked for: a file as it was applied runs its own, whatever is asked, since the ledger's copy of
+    it can only differ by someone's hand."""
+    applied_as = script is not None and trust.as_applied(row, script)
+    if script is not None and (applied_as or (given.edited and not given.stored)):
         path = script.path
         steps = down_steps(row.version, script.kind, script.downgrade_source, path)
-    elif script is not None and not given.stored and not trust.as_applied(row, script):
+    elif script is not None and not given.stored:
         raise errors.DriftError(
             f"{row.version} was not reverted: {script.name} changed since it was applied, so its downgrade may not "
             "undo what was applied; nothing was reverted",

@@ -59,3 +59,7 @@ def run(path: Path) -> Path:
 def on_post_build(config) -> None:
     while _runs:
         shutil.rmtree(_runs.pop(), ignore_errors=True)
+
+
+def on_build_error(error) -> None:
+    on_post_build(None)

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DB := demo/metrics.db
 
-.PHONY: demo test lint test-oldest bench clean venv chromium postgresql
+.PHONY: demo test lint test-oldest bench docs clean venv chromium postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,21 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The docs extra too, where it installs: the test that builds the site skips, saying why, where it cannot.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,docs]' \
+	  || echo "the docs extra could not be installed: the test that builds the site will be skipped"
 	touch $@ $(VENV)/.installed
+
+# The documentation site, into site/: MkDocs with Material, the tutorials run into it with their outputs,
+# the reference written from the code (docs_hooks/). Strict: a broken link or a missing page fails it.
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@ $(VENV)/.installed
+
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 demo: $(VENV)/.installed
 	rm -rf demo && mkdir -p demo
@@ -90,4 +102,4 @@ bench: $(VENV)/.installed $(BENCH_VENV)/.installed $(LAKE_VENV)/.installed postg
 	  --lake-python $(LAKE_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(OLDEST_VENV) $(LAKE_VENV) demo .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(OLDEST_VENV) $(LAKE_VENV) demo site .pytest_cache

@@ -363,7 +363,7 @@ def test_built_cells_run_as_they_export(project, shell, capsys):
 # -- the tutorial notebooks ----------------------------------------------------------------------------
 
 
-EXPECTED_OUTPUT = {  # (notebook, cell id): text its output must hold; `!duckmig` failing prints, not raises
+EXPECTED_OUTPUT = {  # (notebook, cell id): text its output must hold
     ("01_quick_start.ipynb", "preview"): "(rolled back: the database is unchanged)",
     ("01_quick_start.ipynb", "up"): "applied 2 migrations in",
     ("01_quick_start.ipynb", "add-unit"): 'under `-- migrate:down` (nothing was written):\n-- migrate:down\n'
@@ -385,23 +385,40 @@ def test_tutorials_are_stored_without_outputs():
         assert [(c.outputs, c.execution_count) for c in code] == [([], None)] * len(code), path.name
 
 
+def run_as_the_docs_say(notebook: Path, tool: str) -> subprocess.CompletedProcess:
+    """Run ``notebook`` in its folder the way the tutorials' page tells a user to: the environment's own
+    ``jupyter nbconvert --execute`` or ``papermill``, called by path, with the environment's ``bin/`` NOT
+    on PATH (no activated venv), and the ``python3`` kernel as installed. The run is ``run.ipynb``."""
+    tools = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DUCKMIG_", "JPY_", "VIRTUAL_ENV"))}
+    # No folder that holds a `duckmig` command: a tutorial must reach it through its kernel, as a user's does.
+    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep)
+                                  if d and Path(d).resolve() != tools.resolve() and not shutil.which("duckmig", path=d))
+    command = {"nbconvert": [tools / "jupyter", "nbconvert", "--to", "notebook", "--execute", notebook.name,
+                             "--output", "run.ipynb"],
+               "papermill": [tools / "papermill", notebook.name, "run.ipynb"]}[tool]
+    return subprocess.run([str(c) for c in command], cwd=notebook.parent, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def error_outputs(nb) -> list[str]:
+    """Every output of a cell that says something went wrong: an error, or anything on stderr."""
+    return [f"{c.id}: {o.get('ename', '')} {o.get('evalue', '')}{o.get('text', '')}" for c in nb.cells
+            if c.cell_type == "code" for o in c.outputs
+            if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")]
+
+
 @pytest.mark.parametrize("tool", ["nbconvert", "papermill"])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_tutorial_runs_headless_in_a_fresh_folder(path, tool, tmp_path):
-    """As CI runs notebooks: `jupyter nbconvert --execute` and papermill, in the notebook's folder, with no
-    frontend to tell the kernel which notebook it runs."""
+    """As the docs tell a user, and as CI runs notebooks: no frontend tells the kernel which notebook it
+    runs, and no activated environment puts `duckmig` on PATH."""
     copy = tmp_path / path.name
     shutil.copy(path, copy)
-    tools = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DUCKMIG_", "JPY_"))}
-    env["PATH"] = str(tools) + os.pathsep + env.get("PATH", "")  # the environment's commands, for `!duckmig`
-    command = {"nbconvert": [tools / "jupyter", "nbconvert", "--to", "notebook", "--execute", copy.name,
-                             "--output", "run.ipynb"],
-               "papermill": [tools / "papermill", copy.name, "run.ipynb", "--kernel", "python3"]}[tool]
-    run = subprocess.run([str(c) for c in command], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+    run = run_as_the_docs_say(copy, tool)
     assert run.returncode == 0, run.stderr[-3000:]  # a cell's error fails the run
     nb = nbformat.read(str(tmp_path / "run.ipynb"), as_version=4)
+    assert error_outputs(nb) == []
     outputs = {c.id: "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in c.outputs)
                for c in nb.cells if c.cell_type == "code"}
     for (name, cell_id), text in EXPECTED_OUTPUT.items():
@@ -409,6 +426,25 @@ def test_tutorial_runs_headless_in_a_fresh_folder(path, tool, tmp_path):
             assert text in outputs[cell_id], (cell_id, outputs[cell_id])
     assert "FloatProgress" not in "".join(outputs.values())
     assert copy.read_bytes() == path.read_bytes()  # running it leaves the notebook alone
+
+
+BREAK = {  # a tutorial changed so that one of its commands fails: (notebook, cell id, old text, new text)
+    "01_quick_start.ipynb": ("create-metrics", "(3, 'disk', 80.25)", "(3, 'disk', 'eighty')"),  # `%migrate up`
+    "02_notebook_to_production.ipynb": ("edit", "DEFAULT 80", "DEFAULT 90"),  # no drift: `verify` exits 0, not 3
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_a_tutorial_whose_command_fails_fails_its_headless_run(path, tmp_path):
+    cell_id, old, new = BREAK[path.name]
+    nb = nbformat.read(str(path), as_version=4)
+    (cell,) = [c for c in nb.cells if c.id == cell_id]
+    assert old in cell.source
+    cell.source = cell.source.replace(old, new)
+    nbformat.write(nb, str(tmp_path / path.name))
+    run = run_as_the_docs_say(tmp_path / path.name, "nbconvert")
+    assert run.returncode != 0
+    assert "CellExecutionError" in run.stderr, run.stderr[-3000:]
 
 
 def test_papermill_tells_the_kernel_its_notebook(project, shell, capsys):

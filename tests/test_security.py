@@ -3,7 +3,7 @@
 The ledger's table name (``--table``) and the tables a preview reads are quoted
 identifiers; a description is stored as a parameter; a SQL migration is parsed
 as SQL and never run as anything else. Python migrations are code, and the
-README says so.
+docs say so (docs/security.md).
 """
 
 from __future__ import annotations

@@ -47,3 +47,47 @@ def test_a_closed_pipe_on_stderr_does_not_stop_a_migration(project):
     run.wait(timeout=60)
     assert project.tables() >= {"t1", "t2", "t3"}
     assert {r[0] for r in project.query("SELECT version FROM duckdb_migrations")} == {V1, V2, V3}
+
+
+# -- a migrations folder gone, while the ledger knows its migrations ---------------------------------
+
+@pytest.mark.parametrize("verb", ["status", "up", "verify", "sql", "redo"])
+def test_a_lost_migrations_folder_points_at_restore_and_export(project, cli, verb):
+    """`rm -rf migrations` after `up`: the ledger still knows every applied migration, so the hint
+    is to write the files back (restore) or export the notebook, not to start afresh with init."""
+    import shutil
+
+    project.sql(V1, "one", "CREATE TABLE one (x INTEGER);", "DROP TABLE one;")
+    project.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
+    assert cli("up", "--database", "app.db").code == 0
+    shutil.rmtree(project.directory)
+    r = cli(verb, "--database", "app.db")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "migrations directory" in r.err and "2 applied migrations" in r.err
+    assert "duckmig restore" in r.err and "duckmig export NOTEBOOK.ipynb" in r.err
+    assert "init" not in r.err
+    assert not project.directory.exists()  # nothing was written to say so
+    assert cli("restore", "--database", "app.db").code == 0
+    assert sorted(p.name for p in project.versions.iterdir()) == [f"{V1}_one.sql", f"{V2}_two.sql"]
+
+
+def test_a_missing_folder_on_a_fresh_database_still_says_init(project, cli):
+    import shutil
+
+    shutil.rmtree(project.directory)
+    r = cli("status", "--database", "app.db")
+    assert r.code == 2 and "duckmig init" in r.err and "restore" not in r.err
+
+
+def test_a_lost_folder_in_a_notebook_says_the_magics(project, shell):
+    import shutil
+
+    from IPython.core.error import UsageError
+
+    project.sql(V1, "one", "CREATE TABLE one (x INTEGER);")
+    shell.run_line_magic("migrate", "connect app.db")
+    shell.run_line_magic("migrate", "up")
+    shutil.rmtree(project.directory)
+    with pytest.raises(UsageError) as told:
+        shell.run_line_magic("migrate", "status")
+    assert "%migrate restore" in str(told.value) and "1 applied migration" in str(told.value)

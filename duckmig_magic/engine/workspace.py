@@ -28,7 +28,7 @@ class Workspace:
 
     def __init__(self, database, directory, *, table: str = "duckdb_migrations", wait: float = 0.0):
         self.db = Database(database, wait=wait)
-        self.scripts = ScriptDirectory(directory)
+        self.scripts = ScriptDirectory(directory, applied=self._applied)
         self.table = table
 
     @property
@@ -44,6 +44,14 @@ class Workspace:
             return {}
         with self.db.connect(write=False) as conn:
             return self.ledger(conn).rows(source=source)
+
+    def _applied(self) -> list[str]:
+        """The versions the ledger holds as applied, for the error of a missing folder; none where the
+        ledger cannot be read (that error is told where it is met, not in another's hint)."""
+        try:
+            return sorted(v for v, row in self.rows().items() if row.status == "applied")
+        except Exception:  # noqa: BLE001 - a hint's detail: any failure leaves the plain message
+            return []
 
     def status(self, scripts: list[Script], rows: dict[str, Row]) -> StatusReport:
         return plan.status(scripts, rows, self.db.label, str(self.scripts.versions_dir))

@@ -160,3 +160,65 @@ def test_an_applied_later_migration_is_not_blamed(project, cli):
     project.sql(V2, "use_it", "INSERT INTO tags VALUES ('a');")
     r = cli("up", "--database", "app.db", "--out-of-order")
     assert r.code == 1 and "pending after it" not in r.err
+
+
+# -- a lock held by someone else: the hint fits who holds it and what it is doing ----------------------
+
+@pytest.fixture
+def kernel(project):
+    """A real Jupyter kernel working in the project folder; ``run(code)`` runs code in it."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("what the holder of a lock is doing is read from /proc, on Linux")
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(project.root))
+
+    def run(code: str, wait: bool = True):
+        if not wait:
+            kc.execute(code)
+            return
+        reply = kc.execute(code, reply=True, timeout=60)
+        assert reply["content"]["status"] == "ok", reply
+    try:
+        yield km, run
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_a_kernel_that_keeps_the_file_open_is_told_to_close_it(project, kernel):
+    """An idle notebook holds the file: the terminal is told to close it there, or migrate there; not to
+    `%migrate connect` where it stands, and not to wait for something that will not end."""
+    km, run = kernel
+    project.sql(V1, "one", "CREATE TABLE one (x INTEGER);")
+    run("import duckdb; con = duckdb.connect('app.db')")
+    r = command(project, "up", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = r.communicate(timeout=60)
+    pid = km.provisioner.process.pid
+    assert r.returncode == 2 and "Traceback" not in err
+    assert f"locked by process {pid} (" in err and "a Jupyter kernel that keeps it open while idle" in err
+    assert "in that notebook, close the connection (con.close()) or restart its kernel" in err
+    assert "--wait" not in err
+
+
+def test_a_kernel_mid_migration_is_waited_for(project, kernel):
+    """A second kernel (or a terminal) finds the first one busy: the hint is to wait, with --wait."""
+    km, run = kernel
+    project.sql(V1, "one", "CREATE TABLE one (x INTEGER);")
+    run("import duckdb; con = duckdb.connect('app.db')")
+    run("con.execute('SELECT count(*) FROM range(20000000000)').fetchall()", wait=False)  # busy for a while
+    r = command(project, "up", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = r.communicate(timeout=60)
+    km.interrupt_kernel()
+    assert r.returncode == 2 and "a Jupyter kernel that is running something now" in err
+    assert "if it is applying migrations, retry with --wait SECONDS" in err
+
+
+def test_the_api_and_the_magics_word_the_wait_their_way():
+    from duckmig_magic import errors
+    from duckmig_magic.display.view import NOTEBOOK_WORDS
+
+    told = errors.DatabaseLocked("app.db", 7, "python3", "command", "up")
+    assert "retry with `Migrator(..., wait=SECONDS)`" in str(told)
+    assert "`duckmig up` is running" in told.render(NOTEBOOK_WORDS)
+    assert "retry with `%migrate connect TARGET --wait SECONDS`" in told.render(NOTEBOOK_WORDS)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
-from . import lake
+from . import holders, lake
 from .interrupts import is_interrupt
 from .ledger import Place
 from .refusals import hint as refusal_hint
@@ -160,7 +160,7 @@ class Database:
                 if holder is None:
                     raise errors.database_unavailable(self.path, errors.first_line(str(exc))) from exc
                 if time.monotonic() >= deadline:
-                    raise errors.DatabaseLocked(self.path, pid or None, holder[1]) from exc
+                    raise holders.locked(self.path, pid or None, holder[1]) from exc
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 1.0)
             except duckdb.ConnectionException as exc:

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .. import errors
-from . import refusals, statements
+from . import holders, refusals, statements
 from .sqltext import literal, quote
 from .sqltext import value as _sql_value
 
@@ -213,7 +213,7 @@ def _attach_error(lake: Lake, message: str) -> errors.DuckmigError:
     reason = redact(errors.first_line(_ATTACH_NOISE.sub("", message)))
     if (holder := refusals.lock_holder(message)) is not None:
         pid, name = holder
-        return errors.DatabaseLocked(lake.label, pid or None, name)
+        return holders.locked(lake.label, pid or None, name)
     if "data_path is not set" in message:
         return errors.ConfigError(f"{lake.label} is a new DuckLake and has no data path for its Parquet files",
                                   "give one with {setting:data_path} (a folder or a URL such as s3://bucket/lake/); "

@@ -222,3 +222,68 @@ def test_the_api_and_the_magics_word_the_wait_their_way():
     assert "retry with `Migrator(..., wait=SECONDS)`" in str(told)
     assert "`duckmig up` is running" in told.render(NOTEBOOK_WORDS)
     assert "retry with `%migrate connect TARGET --wait SECONDS`" in told.render(NOTEBOOK_WORDS)
+
+
+# -- relative file names in migrations ----------------------------------------------------------------
+
+def test_relative_files_are_found_in_the_migrations_folder_from_any_folder(project):
+    """A CI job runs from the repository's root, the notebook ran in its own folder: a file a migration
+    reads by a relative name is found in the migrations folder, from wherever the command runs."""
+    (project.directory / "data").mkdir()
+    (project.directory / "data" / "orders.csv").write_text("id,amount\n1,9.5\n2,3.0\n")
+    project.sql(V1, "load", "CREATE TABLE orders AS SELECT * FROM read_csv('data/orders.csv');\n"
+                "CREATE TABLE copied (id INTEGER, amount DOUBLE);\nCOPY copied FROM 'data/orders.csv';\n"
+                "CREATE TABLE globbed AS SELECT * FROM 'data/*.csv';")
+    project.write(f"{V2}_load_py.py", f'''
+        from duckmig_magic import BaseMigration
+
+        class LoadPy(BaseMigration):
+            def __init__(self):
+                super().__init__(version="{V2}", description="load py")
+
+            def upgrade(self, session):
+                session.exec("CREATE TABLE from_py AS SELECT * FROM read_csv('data/orders.csv')")
+        ''')
+    elsewhere = project.root / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUCKMIG_")}
+    done = subprocess.run([sys.executable, "-m", "duckmig_magic", "--database", str(project.db), "--dir",
+                           str(project.directory), "up"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for table in ("orders", "copied", "globbed", "from_py"):
+        assert project.query(f"SELECT count(*), sum(amount) FROM {table}") == [(2, 12.5)]
+
+
+def test_the_current_folder_comes_first_and_writes_stay_where_they_were(project, cli):
+    """DuckDB looks in the current folder first: a file there wins, as before. A file a migration writes
+    by a relative name lands in the current folder, as before, never in the migrations folder."""
+    (project.directory / "orders.csv").write_text("id\n1\n")
+    (project.root / "orders.csv").write_text("id\n2\n")
+    project.sql(V1, "load", "CREATE TABLE orders AS SELECT * FROM read_csv('orders.csv');\n"
+                "COPY orders TO 'out.csv';")
+    assert cli("up", "--database", "app.db").code == 0  # the cli fixture runs in the project's root
+    assert project.query("SELECT id FROM orders") == [(2,)]
+    assert (project.root / "out.csv").exists() and not (project.directory / "out.csv").exists()
+
+
+def test_a_notebook_connection_keeps_its_own_file_search_path(project, shell):
+    import duckdb
+
+    (project.directory / "orders.csv").write_text("id\n1\n")
+    project.sql(V1, "load", "CREATE TABLE orders AS SELECT * FROM read_csv('orders.csv');")
+    elsewhere = project.root / "mine"
+    elsewhere.mkdir()
+    con = duckdb.connect(str(project.db))
+    con.execute(f"SET file_search_path = '{elsewhere}'")
+    shell.user_ns["con"] = con
+    shell.run_line_magic("migrate", "connect con")
+    shell.run_line_magic("migrate", "up")
+    assert con.execute("SELECT count(*) FROM orders").fetchone() == (1,)
+    assert con.execute("SELECT current_setting('file_search_path')").fetchone() == (str(elsewhere),)
+    con.close()
+
+
+def test_a_missing_relative_file_is_one_error(project, cli):
+    project.sql(V1, "load", "CREATE TABLE orders AS SELECT * FROM read_csv('nope.csv');")
+    r = cli("up", "--database", "app.db")
+    assert r.code == 1 and "nope.csv" in r.err and "Traceback" not in r.err

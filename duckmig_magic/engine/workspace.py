@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import errors
 from . import interrupts, plan, runner
-from .database import Database, transaction
+from .database import Database, files_found_in, transaction
 from .ledger import Ledger, Place, Row
 from .ledger import tables as ledger_tables
 from .plan import StatusReport
@@ -27,8 +27,8 @@ class Workspace:
     ``table``, and the migrations ``directory``."""
 
     def __init__(self, database, directory, *, table: str = "duckdb_migrations", wait: float = 0.0):
-        self.db = Database(database, wait=wait)
         self.scripts = ScriptDirectory(directory, applied=self._applied)
+        self.db = Database(database, wait=wait, files=self.scripts.directory.absolute())
         self.table = table
 
     @property
@@ -113,7 +113,7 @@ class Workspace:
             return
         import duckdb
 
-        with duckdb.connect(":memory:") as conn:
+        with duckdb.connect(":memory:") as conn, files_found_in(conn, self.db.files):
             yield conn, Place.default(conn)
 
     def file_of(self, row: Row) -> Path:

@@ -8,6 +8,7 @@ run; this module only reads and checks.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,10 @@ class Workspace:
     ``table``, and the migrations ``directory``."""
 
     def __init__(self, database, directory, *, table: str = "duckdb_migrations", wait: float = 0.0):
-        self.scripts = ScriptDirectory(directory, applied=self._applied)
+        # Weakly: a bound method would make a cycle, and keep a lake's connection open until Python's
+        # cyclic collector ran, where it used to close with the last reference to the Migrator.
+        applied = weakref.WeakMethod(self._applied)
+        self.scripts = ScriptDirectory(directory, applied=lambda: method() if (method := applied()) else [])
         self.db = Database(database, wait=wait, files=self.scripts.directory.absolute())
         self.table = table
 

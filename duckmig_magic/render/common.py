@@ -4,8 +4,8 @@ HTML, and text made safe for a terminal."""
 from __future__ import annotations
 
 import re
-import unicodedata
 import sys
+import unicodedata
 import warnings
 from contextlib import contextmanager
 from html import escape as _escape
@@ -96,11 +96,11 @@ def text_table(headers: list[str], rows: list[list], max_width: int = 60) -> str
     table = [list(headers)] + [[cell(v, max_width) for v in row] for row in rows]
     plain = all(text.isascii() for row in table for text in row)  # then a character is a column
     measure = len if plain else width
-    widths = [max(map(measure, column)) for column in zip(*table)]
+    widths = [max(map(measure, column)) for column in zip(*table, strict=True)]
     if plain:
         return "\n".join("  ".join(map(str.ljust, row, widths)).rstrip() for row in table)
-    return "\n".join("  ".join(text.ljust(n - width(text) + len(text)) for text, n in zip(row, widths)).rstrip()
-                     for row in table)
+    return "\n".join("  ".join(text.ljust(n - width(text) + len(text)) for text, n in zip(row, widths, strict=True))
+                     .rstrip() for row in table)
 
 
 # -- HTML -------------------------------------------------------------------------------------------

@@ -227,13 +227,6 @@ class S3:
         return (f"CREATE OR REPLACE SECRET (TYPE s3, KEY_ID '{S3_KEY_ID}', SECRET '{S3_SECRET}', "
                 f"ENDPOINT '{self.endpoint}', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')")
 
-    def objects(self, prefix: str = "") -> list[str]:
-        """The keys in the bucket under ``prefix`` (a plain ListObjects request)."""
-        import re
-
-        with urllib.request.urlopen(f"http://{self.endpoint}/{self.bucket}?prefix={prefix}") as r:
-            return re.findall(r"<Key>([^<]+)</Key>", r.read().decode())
-
 
 def start_s3() -> tuple[S3, callable]:
     """Start moto's S3 server on a free port and make its bucket; returns it and the function that

@@ -313,4 +313,8 @@ def option(name: str, value):
             kind is int and isinstance(value, int) and (isinstance(value, bool) or value < 0)):
         raise errors.LakeSettingError(f"{name} must be {_EXPECTED[kind]}, not {given!r}",
                                       f"set {name} to {_EXPECTED[kind]}")
+    if name == "S3_URL_STYLE" and str(value).strip().lower() not in ("path", "vhost"):
+        # DuckDB takes any word here and addresses the bucket as vhost: told now, not at the first write
+        raise errors.LakeSettingError(f"S3_URL_STYLE must be path or vhost, not {given!r}",
+                                      "path for most servers of your own (MinIO, moto), vhost for AWS")
     return value

@@ -42,8 +42,9 @@ lake-s3
     The same on a lake whose Parquet files go to an S3-compatible bucket (moto's
     server on localhost, started for the run, reached through httpfs): each of
     the 100 migrations is ``CREATE TABLE t_i AS SELECT range AS x FROM
-    range(1000)`` with nothing inlined in the catalog, so each writes a file to
-    the bucket. duckmig gets the bucket's settings as ``S3_*`` options and the
+    range(1000)``, more rows than DuckLake inlines in its catalog, so each
+    writes a file to the bucket (the ledger's small rows stay inlined, as by
+    default). duckmig gets the bucket's settings as ``S3_*`` options and the
     credentials from AWS_* variables; the plain script makes the same DuckDB
     secret itself. Target: at most 1.5. Needs ``duckdb-extension-httpfs`` and
     ``moto[server]`` under ``--lake-python`` (``make bench``: .venv-lake).
@@ -382,6 +383,9 @@ def child(name: str, args: list[str]) -> str:
     if name.startswith("lake-"):
         with lake_attach(args[0], args[1]) as conn:
             assert tables(conn) == LAKE_N, f"{name} created {tables(conn)} tables, not {LAKE_N}"
+            if args[1].startswith("s3://"):  # each migration's rows are a file in the bucket
+                files = conn.execute(f"SELECT count(*) FROM glob('{args[1]}**')").fetchone()[0]
+                assert files >= LAKE_N, f"{name} wrote {files} files to the bucket, not {LAKE_N}"
     elif name.endswith("-apply"):
         with duckdb.connect(args[0], read_only=True) as conn:
             assert tables(conn) == APPLY_N, f"{name} created {tables(conn)} tables, not {APPLY_N}"
@@ -409,7 +413,7 @@ def tables(conn) -> int:
 
 def lake_attach(conninfo: str, data_path: str):
     """What duckmig does to open a lake, plainly: a lake on PostgreSQL attached and in use; on S3, with
-    the secret duckmig makes from the same settings, and nothing inlined in the catalog."""
+    the secret duckmig makes from the same settings."""
     import duckdb
 
     conn = duckdb.connect()
@@ -417,23 +421,21 @@ def lake_attach(conninfo: str, data_path: str):
     for extension in ("ducklake", "postgres") + (("httpfs",) if remote else ()):
         conn.execute(f"INSTALL {extension}")
         conn.execute(f"LOAD {extension}")
-    more = ""
     if remote:
         conn.execute(f"CREATE SECRET (TYPE s3, KEY_ID '{os.environ['AWS_ACCESS_KEY_ID']}', SECRET "
                      f"'{os.environ['AWS_SECRET_ACCESS_KEY']}', ENDPOINT '{os.environ['BENCH_S3_ENDPOINT']}', "
                      "URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')")
-        more = ", DATA_INLINING_ROW_LIMIT 0"
-    conn.execute(f"ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{data_path}'{more})")
+    conn.execute(f"ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{data_path}')")
     conn.execute("USE lake")
     return conn
 
 
 def s3_options(data_path: str) -> dict:
-    """duckmig's options for the same lake: the bucket's settings, nothing inlined."""
+    """duckmig's options for the same lake: the bucket's settings."""
     if not data_path.startswith("s3://"):
         return {}
     return {"S3_ENDPOINT": os.environ["BENCH_S3_ENDPOINT"], "S3_URL_STYLE": "path", "S3_USE_SSL": False,
-            "S3_REGION": "us-east-1", "DATA_INLINING_ROW_LIMIT": 0}
+            "S3_REGION": "us-east-1"}
 
 
 def lake_parts():

@@ -52,18 +52,22 @@ postgresql:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1 \
 	  || echo "postgresql could not be installed: the DuckLake tests and benchmark on PostgreSQL will be skipped"; fi
 
-# DuckDB's extensions cannot be downloaded here, but the ducklake and postgres ones are on PyPI,
+# DuckDB's extensions cannot be downloaded here, but the ducklake, postgres and httpfs ones are on PyPI,
 # built for one duckdb release each: the DuckLake tests run in an environment with that release.
 # The release is pinned after the project is installed; the whole suite passes on it too, which is
 # why pyproject.toml allows duckdb>=1.5.5.
 LAKE_VENV ?= .venv-lake
 LAKE_DUCKDB := 1.5.5
 
-$(LAKE_VENV)/.installed: pyproject.toml
+$(LAKE_VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(LAKE_VENV)
 	$(LAKE_VENV)/bin/pip install --quiet --no-warn-conflicts -e '.[test]'
 	$(LAKE_VENV)/bin/pip install --quiet --no-warn-conflicts 'duckdb==$(LAKE_DUCKDB)' \
 	  'duckdb-extension-ducklake==$(LAKE_DUCKDB)' 'duckdb-extension-postgres-scanner==$(LAKE_DUCKDB)'
+	@# httpfs reaches the S3-compatible bucket that moto serves on localhost (tests/lake_parts.py starts
+	@# and stops it): where either cannot be installed, the S3 lake tests skip and say why.
+	$(LAKE_VENV)/bin/pip install --quiet --no-warn-conflicts 'duckdb-extension-httpfs==$(LAKE_DUCKDB)' \
+	  'moto[server]>=5.0' || echo "httpfs or moto could not be installed: the DuckLake tests on S3 will be skipped"
 	touch $@
 
 # ruff (pyflakes, isort, bugbear, pyupgrade) and mypy over the package, as configured in pyproject.toml.

@@ -16,7 +16,9 @@ apply
     down_revision).
 status
     ``status`` over 10,000 version files and 10,000 ledger rows, against a plain
-    script that only reads and hashes the same files. Target: at most 2.
+    script that only reads and hashes the same files. Target: at most 2, in
+    one process ("api") and as a command ("cli", interpreter start and
+    imports included, the text table printed).
 failure
     ``up`` of 20 migrations whose 15th fails (its second statement inserts a
     string into an INTEGER column), timed until ``up`` raises, against ``up`` of
@@ -38,6 +40,16 @@ lake
     ``duckdb-extension-postgres-scanner`` packages (``make bench``:
     .venv-lake), with Debian's PostgreSQL server; where either is missing, its
     rows say why.
+lake-s3
+    The same on a lake whose Parquet files go to an S3-compatible bucket (moto's
+    server on localhost, started for the run, reached through httpfs): each of
+    the 100 migrations is ``CREATE TABLE t_i AS SELECT range AS x FROM
+    range(1000)``, more rows than DuckLake inlines in its catalog, so each
+    writes a file to the bucket (the ledger's small rows stay inlined, as by
+    default). duckmig gets the bucket's settings as ``S3_*`` options and the
+    credentials from AWS_* variables; the plain script makes the same DuckDB
+    secret itself. Target: at most 1.5. Needs ``duckdb-extension-httpfs`` and
+    ``moto[server]`` under ``--lake-python`` (``make bench``: .venv-lake).
 
 What is timed. The "api" rows time the work inside one process, from before
 connecting to after closing: duckdb and each tool's modules are imported first,
@@ -76,7 +88,7 @@ APPLY_N = 1_000
 STATUS_N = 10_000
 FAIL_N, FAIL_AT, FAIL_RUNS = 20, 15, 10
 LAKE_N = 100
-WORKLOADS = ("apply", "status", "failure", "lake")
+WORKLOADS = ("apply", "status", "failure", "lake", "lake-s3")
 BASE = datetime(2024, 1, 1)
 PLAIN = "plain duckdb"
 PLAIN_STATUS_TOOL = "plain read + sha256"
@@ -88,7 +100,9 @@ SUCCEEDS = f"duckmig, all {FAIL_N} succeed"
 # duckmig's default ``up`` (the "duckmig" row) takes at most this times another row's time, the
 # median of each round's ratio: {(workload, the other row's tool): at most}.
 TARGETS = {("apply", PLAIN): 0.8, ("apply", "duckup"): 0.5, ("apply", SINGLE): 1.3,
-           ("status", PLAIN_STATUS_TOOL): 2.0, ("lake", PLAIN): 1.5}
+           ("status", PLAIN_STATUS_TOOL): 2.0, ("lake", PLAIN): 1.5, ("lake-s3", PLAIN): 1.5}
+# The same for the whole command ("cli" rows): issue 24's `duckmig status` on the command line.
+CLI_TARGETS = {("status", PLAIN_STATUS_TOOL): 2.0}
 ME = str(Path(__file__).resolve())
 PARTS = str(Path(__file__).resolve().parent.parent / "tests")  # lake_parts: extensions and a PostgreSQL server
 
@@ -101,16 +115,26 @@ def statement(i: int) -> str:
     return f"CREATE TABLE t_{i} (x INTEGER)"
 
 
+def s3_statement(i: int) -> str:
+    """A migration that writes a Parquet file: on the S3 lake, each one goes to the bucket."""
+    return f"CREATE TABLE t_{i} AS SELECT range AS x FROM range(1000)"
+
+
+def lake_statement(data_path: str):
+    return s3_statement if data_path.startswith("s3://") else statement
+
+
 # -- the migration sets, written once per run ---------------------------------------
 
 
-def write_duckmig(directory: Path, n: int, failing: int | None = None, fixed: int | None = None) -> Path:
-    """``n`` one-statement SQL migrations; the ``failing`` one's second statement fails, the
-    ``fixed`` one's is the same statement that succeeds."""
+def write_duckmig(directory: Path, n: int, failing: int | None = None, fixed: int | None = None,
+                  make=statement) -> Path:
+    """``n`` one-statement SQL migrations (``make(i)``); the ``failing`` one's second statement fails,
+    the ``fixed`` one's is the same statement that succeeds."""
     versions = directory / "versions"
     versions.mkdir(parents=True)
     for i in range(1, n + 1):
-        body = f"{statement(i)};\n"
+        body = f"{make(i)};\n"
         if i in (failing, fixed):
             body += f"INSERT INTO t_{i} VALUES ({'15' if i == fixed else repr('fifteen')});\n"
         (versions / f"{version(i)}_t_{i}.sql").write_text(f"-- migrate:up\n{body}\n-- migrate:down\nDROP TABLE t_{i};\n")
@@ -208,9 +232,16 @@ def child(name: str, args: list[str]) -> str:
             no_lake = None
         except parts.Unavailable as exc:
             no_lake = str(exc)
-        return json.dumps({"duckdb": duckdb.__version__, "no_lake": no_lake,
+        try:
+            parts.httpfs_file()
+            no_s3 = None if importlib.util.find_spec("moto") else "moto[server] is not installed here"
+        except parts.Unavailable as exc:
+            no_s3 = str(exc)
+        return json.dumps({"duckdb": duckdb.__version__, "no_lake": no_lake, "no_s3": no_s3,
                            "missing": [m for m in ("duckup", "alembic", "duckdb_engine")
                                        if importlib.util.find_spec(m) is None]})
+    if name == "s3-port":
+        return json.dumps(lake_parts()._free_port())
     if name == "lake-home":
         lake_parts().build_extension_home(Path(args[0]))
         return "ok"
@@ -227,7 +258,7 @@ def child(name: str, args: list[str]) -> str:
         plain_apply(conn, stmts)
         conn.close()
     elif name == "lake-plain-apply":
-        stmts = [statement(i) for i in range(1, int(args[2]) + 1)]
+        stmts = [lake_statement(args[1])(i) for i in range(1, int(args[2]) + 1)]
         start = clock()
         conn = lake_attach(args[0], args[1])
         plain_apply(conn, stmts)
@@ -304,7 +335,8 @@ def child(name: str, args: list[str]) -> str:
         from duckmig_magic.engine import lake
 
         start = clock()
-        m = Migrator(lake.parse(f"ducklake:postgres:{args[0]}", data_path=args[1]), args[2])
+        m = Migrator(lake.parse(f"ducklake:postgres:{args[0]}", data_path=args[1], options=s3_options(args[1])),
+                     args[2])
         m.up()
         m.db.connection.close()  # a Migrator keeps its lake attached for its life; the plain script closes it
     elif name == "duckmig-runs":  # DATABASE DIR RUNS GROUP_SECONDS ok|fails: up, RUNS times, each on a new database
@@ -355,6 +387,9 @@ def child(name: str, args: list[str]) -> str:
     if name.startswith("lake-"):
         with lake_attach(args[0], args[1]) as conn:
             assert tables(conn) == LAKE_N, f"{name} created {tables(conn)} tables, not {LAKE_N}"
+            if args[1].startswith("s3://"):  # each migration's rows are a file in the bucket
+                files = conn.execute(f"SELECT count(*) FROM glob('{args[1]}**')").fetchone()[0]
+                assert files >= LAKE_N, f"{name} wrote {files} files to the bucket, not {LAKE_N}"
     elif name.endswith("-apply"):
         with duckdb.connect(args[0], read_only=True) as conn:
             assert tables(conn) == APPLY_N, f"{name} created {tables(conn)} tables, not {APPLY_N}"
@@ -381,16 +416,30 @@ def tables(conn) -> int:
 
 
 def lake_attach(conninfo: str, data_path: str):
-    """What duckmig does to open a lake, plainly: a lake on PostgreSQL attached and in use."""
+    """What duckmig does to open a lake, plainly: a lake on PostgreSQL attached and in use; on S3, with
+    the secret duckmig makes from the same settings."""
     import duckdb
 
     conn = duckdb.connect()
-    for extension in ("ducklake", "postgres"):
+    remote = data_path.startswith("s3://")
+    for extension in ("ducklake", "postgres") + (("httpfs",) if remote else ()):
         conn.execute(f"INSTALL {extension}")
         conn.execute(f"LOAD {extension}")
+    if remote:
+        conn.execute(f"CREATE SECRET (TYPE s3, KEY_ID '{os.environ['AWS_ACCESS_KEY_ID']}', SECRET "
+                     f"'{os.environ['AWS_SECRET_ACCESS_KEY']}', ENDPOINT '{os.environ['BENCH_S3_ENDPOINT']}', "
+                     "URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')")
     conn.execute(f"ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{data_path}')")
     conn.execute("USE lake")
     return conn
+
+
+def s3_options(data_path: str) -> dict:
+    """duckmig's options for the same lake: the bucket's settings."""
+    if not data_path.startswith("s3://"):
+        return {}
+    return {"S3_ENDPOINT": os.environ["BENCH_S3_ENDPOINT"], "S3_URL_STYLE": "path", "S3_USE_SSL": False,
+            "S3_REGION": "us-east-1"}
 
 
 def lake_parts():
@@ -522,10 +571,13 @@ def contenders(work: Path, py: str, tag: str, probe: dict) -> list[Contender]:
     ]
 
 
-def lake_contenders(work: Path, py: str, probe: dict, stack: contextlib.ExitStack, log) -> list[Contender]:
+def lake_contenders(work: Path, py: str, probe: dict, stack: contextlib.ExitStack, log,
+                    workloads: set[str] = frozenset({"lake"})) -> list[Contender]:
     """The lake's rows, under ``py`` with the extensions from their packages in a home folder, on a
-    PostgreSQL server started for the run (``stack`` stops it); where a part is missing, they say why."""
+    PostgreSQL server started for the run (``stack`` stops it), and for ``lake-s3`` an S3 server
+    too; where a part is missing, they say why."""
     skipped, server, env = probe["no_lake"], None, None
+    s3_skipped, s3_env = probe.get("no_s3"), None
     if skipped is None:
         parts = lake_parts()
         folder = Path(tempfile.mkdtemp(prefix="duckmig-bench-pg-"))  # outside work: the server's user writes it
@@ -539,12 +591,25 @@ def lake_contenders(work: Path, py: str, probe: dict, stack: contextlib.ExitStac
             run_child(py, "lake-home", str(work / "home"))
             env = {**os.environ, "HOME": str(work / "home")}
             log(f"lake: PostgreSQL {server.psql('SHOW server_version').strip()} on port {server.port}")
+        if skipped is None and s3_skipped is None and "lake-s3" in workloads:
+            try:  # moto runs under the lake's interpreter, where it is installed
+                s3, stop_s3 = _start_s3(py)
+            except RuntimeError as exc:
+                s3_skipped = str(exc)
+            else:
+                stack.callback(stop_s3)
+                s3_env = {**env, **parts.S3.environ(), "BENCH_S3_ENDPOINT": s3.endpoint}
+                log(f"lake-s3: moto's S3 server on port {s3.port}")
+    s3_skipped = skipped or s3_skipped
     fresh = iter(range(1_000_000))
 
     def lake() -> list[str]:  # a new database of the server for the catalog, and a new data folder
         data = work / "db" / f"lake-{next(fresh)}"
         data.mkdir()
         return [server.database(), f"{data}/"]
+
+    def s3_lake() -> list[str]:  # a new catalog, and a new prefix of the bucket
+        return [server.database(), f"s3://lake/run-{next(fresh)}/"]
 
     return [
         Contender("lake", PLAIN, "api", lambda: [py, ME, "child", "lake-plain-apply", *lake(), str(LAKE_N)],
@@ -555,7 +620,43 @@ def lake_contenders(work: Path, py: str, probe: dict, stack: contextlib.ExitStac
                   skipped=skipped, env=env),
         Contender("lake", "duckmig", "api", lambda: [py, ME, "child", "lake-duckmig-apply", *lake(), str(work / "lake")],
                   skipped=skipped, env=env),
+        Contender("lake-s3", PLAIN, "api", lambda: [py, ME, "child", "lake-plain-apply", *s3_lake(), str(LAKE_N)],
+                  plain=True, skipped=s3_skipped, env=s3_env),
+        Contender("lake-s3", "duckmig", "api",
+                  lambda: [py, ME, "child", "lake-duckmig-apply", *s3_lake(), str(work / "lake-s3")],
+                  skipped=s3_skipped, env=s3_env),
     ]
+
+
+def _start_s3(py: str):
+    """moto's S3 server, started by ``py`` (the lake's interpreter, which has moto): (S3, stop)."""
+    parts = lake_parts()
+    if py == sys.executable:
+        try:
+            return parts.start_s3()
+        except parts.Unavailable as exc:
+            raise RuntimeError(str(exc)) from None
+    port = json.loads(run_child(py, "s3-port"))
+    proc = subprocess.Popen([py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("moto's S3 server did not start (pip install 'moto[server]')") from None
+            time.sleep(0.1)
+    server = parts.S3(port)
+    urllib.request.urlopen(urllib.request.Request(f"http://{server.endpoint}/{server.bucket}", method="PUT")).close()
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(10)
+
+    return server, stop
 
 
 def prepare(work: Path, rows: list[Contender], log) -> None:
@@ -576,6 +677,8 @@ def prepare(work: Path, rows: list[Contender], log) -> None:
         write_duckmig(work / "fail-fixed", FAIL_N, fixed=FAIL_AT)
     if "lake" in workloads:
         write_duckmig(work / "lake", LAKE_N)
+    if "lake-s3" in workloads:
+        write_duckmig(work / "lake-s3", LAKE_N, make=s3_statement)
 
 
 def measure(pythons: list[str], rounds: int, workloads: set[str], tools: set[str] | None = None,
@@ -594,10 +697,10 @@ def measure(pythons: list[str], rounds: int, workloads: set[str], tools: set[str
             for row in filter(chosen, contenders(work, py, str(n), probe)):
                 row.duckdb = probe["duckdb"]
                 rows.append(row)
-        if "lake" in workloads:
+        if workloads & {"lake", "lake-s3"}:
             py = lake_python or pythons[0]
             probe = json.loads(run_child(py, "probe"))
-            for row in filter(chosen, lake_contenders(work, py, probe, stack, log)):
+            for row in filter(chosen, lake_contenders(work, py, probe, stack, log, workloads)):
                 row.duckdb = probe["duckdb"]
                 rows.append(row)
         prepare(work, rows, log)
@@ -629,9 +732,9 @@ def measure(pythons: list[str], rounds: int, workloads: set[str], tools: set[str
 
 def verdict(row: Contender, rows: list[Contender]) -> tuple[str, float, float, bool] | None:
     """(what, limit, measured, met) of the target ``row`` is the reference of, or None."""
-    limit = TARGETS.get((row.workload, row.tool))
+    limit = (TARGETS if row.mode == "api" else CLI_TARGETS).get((row.workload, row.tool))
     duckmig = next((r for r in rows if r.key == row.key and r.tool == "duckmig" and r.rounds), None)
-    if limit is None or row.mode != "api" or duckmig is None or not row.rounds:
+    if limit is None or duckmig is None or not row.rounds:
         return None
     measured = ratio(duckmig, row)
     return f"duckmig ≤ {limit}× {row.tool}", limit, measured, measured <= limit
@@ -667,7 +770,8 @@ def summary(rows: list[Contender]) -> str:
     lines = []
     for r in rows:
         if v := verdict(r, rows):
-            lines.append(f"- duckdb {r.duckdb}, {r.workload}: {v[0]}: {v[2]:.2f}×, {'met' if v[3] else 'MISSED'}")
+            lines.append(f"- duckdb {r.duckdb}, {r.workload} ({r.mode}): {v[0]}: {v[2]:.2f}×, "
+                         f"{'met' if v[3] else 'MISSED'}")
     for version in dict.fromkeys(r.duckdb for r in rows):
         own = {r.tool: r for r in rows if r.key == (version, "apply", "api") and r.rounds}
         if UNGROUPED in own and LEDGER_SQL in own:

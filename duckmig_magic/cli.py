@@ -26,6 +26,9 @@ import sys
 _PARTS = {"WORDS", "EPILOG", "AFTER_VERB", "build_parser", "run", "run_command", "report"}
 
 INTERRUPTED = "duckmig: interrupted (`duckmig status` shows what is applied)"
+# The exit code of a command whose reader went away (`duckmig status | head`): 128 + SIGPIPE, what a
+# Unix tool that SIGPIPE ended gives. Python ignores SIGPIPE, so the write raises BrokenPipeError instead.
+PIPE_CLOSED = 141
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import command_line
 
             code = command_line.run_command(argv)
+            if argv is None:  # what is still buffered meets a closed pipe here, inside the try
+                sys.stdout.flush()
         finally:
             # The outcome is known. Set here, not in a function of ours: Python could deliver a
             # second Ctrl-C on entering one, before it could ignore it.
@@ -81,8 +86,13 @@ def _told(exc: BaseException, *, ending: bool) -> int:
     """Print the one line for ``exc`` and return the exit code; raise ``exc`` again if it is not the
     command's to tell (SystemExit from ``--help``, or a bug, whose traceback is the report).
     ``ending``: the process's own command, which a Ctrl-C ends here (``_end_now``)."""
+    if isinstance(exc, BrokenPipeError):
+        return _pipe_closed(ending)
     command_line = sys.modules.get(f"{__package__}.command_line")
-    code = command_line.report(exc) if command_line is not None else None  # the engine's Interrupted too
+    try:  # the engine's Interrupted too
+        code = command_line.report(exc) if command_line is not None else None
+    except BrokenPipeError:  # stderr's reader is gone too: nobody is left to tell
+        return _pipe_closed(ending)
     if code is not None:
         return code
     if _is_interrupt(exc):
@@ -91,6 +101,21 @@ def _told(exc: BaseException, *, ending: bool) -> int:
             _end_now(130)
         return 130
     raise exc
+
+
+def _pipe_closed(ending: bool) -> int:
+    """The reader of the command's output went away (``| head``): end quietly, as Unix tools do. For
+    the process's own command, its standard streams are pointed at /dev/null first, so that Python's
+    flush of what is still buffered, at exit, finds somewhere to write and says nothing."""
+    if ending:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError):  # a stream without a descriptor: nothing to point elsewhere
+                pass
+        os.close(devnull)
+    return PIPE_CLOSED
 
 
 def _end_now(code: int) -> None:

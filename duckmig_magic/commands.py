@@ -221,7 +221,9 @@ WHERE = (
              "(DUCKMIG_DATA_PATH; needed to create a lake whose catalog is not a DuckDB file; the lake keeps it)"),
     arg("--option", action="append", metavar="NAME=VALUE",
         help="another ATTACH option of a DuckLake, as in ATTACH 'ducklake:...' (NAME VALUE); repeatable: "
-             + ", ".join(sorted(set(lake.OPTIONS) - {"DATA_PATH"}))),
+             + ", ".join(sorted(set(lake.OPTIONS) - {"DATA_PATH"}))
+             + "; for data in S3: " + ", ".join(sorted(lake.S3_OPTIONS))
+             + " (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never an option)"),
 )
 
 

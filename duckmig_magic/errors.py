@@ -86,18 +86,37 @@ class LakeSettingError(ConfigError):
 
 
 class DatabaseLocked(ConfigError):
-    """Another process holds the database file (DuckDB lets one process write a file)."""
+    """Another process holds the database file (DuckDB lets one process write a file). ``doing``, where
+    the engine could tell: "command" (a duckmig command; ``verb`` its verb, if read), "busy" (a Jupyter
+    kernel using the CPU now: mid-migration, perhaps) or "idle" (a kernel that keeps the file open); the
+    hint is fitted to it."""
 
     database: str
     pid: int | None  # None where DuckDB did not name it
     holder: str | None
+    doing: str | None
+    verb: str | None
 
-    def __init__(self, database: Any, pid: int | None, holder: str | None) -> None:
-        self.database, self.pid, self.holder = str(database), pid, holder
+    def __init__(self, database: Any, pid: int | None, holder: str | None, doing: str | None = None,
+                 verb: str | None = None) -> None:
+        self.database, self.pid, self.holder, self.doing, self.verb = str(database), pid, holder, doing, verb
         who = f"process {pid} ({holder})" if pid else "another process"
-        super().__init__(f"database {database} is locked by {who}: DuckDB lets one process write a file",
-                         "close that process's connection (in a notebook: restart its kernel, or hand the open "
-                         "connection to duckmig with `%migrate connect VARIABLE`), or retry with {setting:wait}")
+        there = {"command": f", where `duckmig {verb}` is running" if verb else ", a duckmig command",
+                 "busy": ", a Jupyter kernel that is running something now",
+                 "idle": ", a Jupyter kernel that keeps it open while idle"}.get(doing or "", "")
+        super().__init__(f"database {database} is locked by {who}{there}: DuckDB lets one process write a file",
+                         _LOCK_HINTS[doing or ""])
+
+
+_LOCK_HINTS = {
+    "command": "wait for it: retry with {setting:wait}, which goes ahead as soon as it lets go",
+    "busy": "if it is applying migrations, retry with {setting:wait}, which goes ahead as soon as it lets go; if "
+            "it keeps the file open after, close the connection in that notebook (con.close()) or restart its kernel",
+    "idle": "in that notebook, close the connection (con.close()) or restart its kernel; or run the migrations "
+            "there, where `%migrate connect VARIABLE` hands duckmig the open connection",
+    "": "close that process's connection; if it is running migrations, retry with {setting:wait}, which goes "
+        "ahead as soon as it lets go",
+}
 
 
 class ConnectionBusy(ConfigError):

@@ -12,7 +12,7 @@ import pytest
 from duckmig_magic import Migrator
 from duckmig_magic.config import VARIABLES
 from duckmig_magic.cli import main
-from lake_support import extension_home, lake_home, postgres  # noqa: F401 - fixtures of the DuckLake tests
+from lake_support import extension_home, lake_home, postgres, s3_server, store  # noqa: F401 - fixtures of the DuckLake tests
 
 
 @dataclass

@@ -25,6 +25,14 @@ What was checked on duckdb 1.5.5:
   ``.duckdb/extensions`` holds them is built, and ``HOME`` is pointed at it: the
   product's own connections load them exactly as a user's would.
 
+httpfs. ``duckdb-extension-httpfs`` is published the same way; it is installed
+beside the others where its package is there, and the lakes whose data is in
+object storage need it (the others run without it).
+
+Object storage. ``moto[server]`` (PyPI) serves an S3-compatible API on a free
+localhost port, from memory, with no network: ``start_s3`` runs it as a
+subprocess and makes a bucket. It takes any credentials.
+
 PostgreSQL. Debian's ``postgresql`` package (``make test`` and ``make bench``
 install it when root); the server runs from ``initdb`` in a temporary folder on a
 free localhost port, as the ``postgres`` user when run as root (the server refuses
@@ -39,33 +47,52 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-# The Python package that carries each extension DuckLake needs.
+# The Python package that carries each extension DuckLake needs; and httpfs, for data in object storage.
 _PACKAGES = {"ducklake": "duckdb_extension_ducklake", "postgres_scanner": "duckdb_extension_postgres_scanner"}
+_OPTIONAL = {"httpfs": "duckdb_extension_httpfs"}
 
 
 class Unavailable(Exception):
     """Something a DuckLake run needs is not here; the message says what, and how to get it."""
 
 
-def extension_files() -> dict[str, Path]:
-    """{extension: file} for this duckdb from the installed packages; raises Unavailable."""
+def extension_files(optional: bool = True) -> dict[str, Path]:
+    """{extension: file} for this duckdb from the installed packages, httpfs's where it is there;
+    raises Unavailable."""
+    found = {name: extension_file(name, package) for name, package in _PACKAGES.items()}
+    for name, package in _OPTIONAL.items() if optional else ():
+        try:
+            found[name] = extension_file(name, package)
+        except Unavailable:
+            pass
+    return found
+
+
+def extension_file(name: str, package: str) -> Path:
+    """The file of extension ``name`` that Python package ``package`` holds for this duckdb."""
     import duckdb
 
     version = duckdb.__version__
-    found = {}
-    for name, package in _PACKAGES.items():
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise Unavailable(f"{package.replace('_', '-')}=={version} is not installed here; `make test` and "
-                              "`make bench` run DuckLake in their .venv-lake")
-        path = Path(spec.submodule_search_locations[0]) / "extensions" / f"v{version}" / f"{name}.duckdb_extension"
-        if not path.is_file():
-            raise Unavailable(f"{package.replace('_', '-')} installed here is not built for duckdb {version}")
-        found[name] = path
-    return found
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise Unavailable(f"{package.replace('_', '-')}=={version} is not installed here; `make test` and "
+                          "`make bench` run DuckLake in their .venv-lake")
+    path = Path(spec.submodule_search_locations[0]) / "extensions" / f"v{version}" / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise Unavailable(f"{package.replace('_', '-')} installed here is not built for duckdb {version}")
+    return path
+
+
+def httpfs_file() -> Path:
+    """httpfs's file for this duckdb; raises Unavailable saying how to get it."""
+    return extension_file("httpfs", _OPTIONAL["httpfs"])
 
 
 def build_extension_home(home: Path) -> Path:
@@ -165,3 +192,74 @@ def start_postgres(folder: Path) -> tuple[Postgres, callable]:
         run(str(bin_ / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
 
     return Postgres(bin_, port, data, "postgres"), stop
+
+
+# Credentials the local S3 server takes (it takes any); tests check they never show.
+S3_KEY_ID, S3_SECRET = "AKIADUCKMIGTEST0001", "duckmig-s3-secret-Zq8vN3"
+
+
+@dataclass
+class S3:
+    """A running S3-compatible server on localhost, and how duckmig reaches it."""
+
+    port: int
+    bucket: str = "lake"
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def options(self) -> dict[str, str | bool]:
+        """The lake options that point DuckDB's secret at this server."""
+        return {"S3_ENDPOINT": self.endpoint, "S3_URL_STYLE": "path", "S3_USE_SSL": False, "S3_REGION": "us-east-1"}
+
+    def words(self) -> list[str]:
+        """The same options as the command takes them."""
+        return [w for name, value in self.options().items()
+                for w in ("--option", f"{name}={str(value).lower() if isinstance(value, bool) else value}")]
+
+    @staticmethod
+    def environ() -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": S3_KEY_ID, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+
+    def secret_sql(self) -> str:
+        """A secret for a plain DuckDB connection that reads the lake (as a test's checks do)."""
+        return (f"CREATE OR REPLACE SECRET (TYPE s3, KEY_ID '{S3_KEY_ID}', SECRET '{S3_SECRET}', "
+                f"ENDPOINT '{self.endpoint}', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')")
+
+
+def start_s3() -> tuple[S3, callable]:
+    """Start moto's S3 server on a free port and make its bucket; returns it and the function that
+    stops it. Raises Unavailable when moto is not installed or the server does not start."""
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        raise Unavailable("moto[server] is not installed here (pip install 'moto[server]'); `make test` installs it "
+                          "in .venv-lake")
+    for _attempt in range(3):  # another process may take the free port before the server does
+        port = _free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2).close()
+                break
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        else:
+            err = proc.stderr.read().decode(errors="replace")[-300:] if proc.poll() is not None else "no answer"
+            proc.kill()
+            proc.wait()
+            continue
+        server = S3(port)
+        urllib.request.urlopen(urllib.request.Request(f"http://{server.endpoint}/{server.bucket}", method="PUT")).close()
+
+        def stop(proc=proc) -> None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+        return server, stop
+    raise Unavailable(f"moto's S3 server did not start: {err.strip()}")

@@ -346,7 +346,8 @@ LAKE_SETTINGS = [
     ({}, ["status", *LAKE, "--option", "compression=zstd"], 2, "",
      "duckmig: error: COMPRESSION is not an ATTACH option of DuckLake that duckmig passes on\n"
      "  hint: the options are AUTOMATIC_MIGRATION, BUSY_TIMEOUT, CREATE_IF_NOT_EXISTS, DATA_INLINING_ROW_LIMIT, "
-     "DATA_PATH, ENCRYPTED, METADATA_CATALOG, METADATA_SCHEMA, OVERRIDE_DATA_PATH\n"),
+     "DATA_PATH, ENCRYPTED, METADATA_CATALOG, METADATA_SCHEMA, OVERRIDE_DATA_PATH, S3_ENDPOINT, S3_REGION, "
+     "S3_URL_STYLE, S3_USE_SSL\n"),
     ({}, ["status", *LAKE, "--data-path", "a", "--option", "data_path=b"], 2, "",
      "duckmig: error: the data path is given twice: as --data-path and as --option DATA_PATH\n"
      "  hint: keep one of them\n"),

@@ -28,10 +28,9 @@ from conftest import STATE
 SLOW = os.environ.get("DUCKMIG_SLOW") == "1"
 ROUNDS = 60 if SLOW else 8
 COUNT = 6
-LOCKED = ("duckmig: error: database app.db is locked by process {pid} ({holder}): "
+LOCKED = ("duckmig: error: database app.db is locked by process {pid} ({holder}), where `duckmig up` is running: "
           "DuckDB lets one process write a file\n"
-          "  hint: close that process's connection (in a notebook: restart its kernel, or hand the open "
-          "connection to duckmig with `%migrate connect VARIABLE`), or retry with --wait SECONDS\n")
+          "  hint: wait for it: retry with --wait SECONDS, which goes ahead as soon as it lets go\n")
 
 # Each process waits on stdin after its imports, so that both start `up` at the same moment.
 GATE = ("import sys\nfrom duckmig_magic.cli import main\nimport duckdb\n"

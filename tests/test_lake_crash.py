@@ -19,9 +19,9 @@ import duckdb
 import pytest
 
 from duckmig_magic import Migrator
-from duckmig_magic.engine import lake
 
 from conftest import STATE
+from lake_support import STORES, make_store
 
 pytestmark = pytest.mark.ducklake
 KILLS = int(os.environ.get("DUCKMIG_LAKE_KILLS") or 6)
@@ -44,9 +44,10 @@ def write(project) -> None:
         project.sql(version(i), f"step_{i}", body)
 
 
-def agreed(database: str) -> int:
+def agreed(database: str, store) -> int:
     """How many migrations are applied; raises unless each one's effect is there exactly then."""
     with duckdb.connect() as conn:
+        store.reader(conn)
         conn.execute(f"ATTACH '{database}' AS lake (READ_ONLY)")
         conn.execute("USE lake")
         tables = {t for (t,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -65,13 +66,13 @@ def agreed(database: str) -> int:
         return len(applied)
 
 
-def run(database: str, project, tmp_path, kill_after: float | None) -> float:
+def run(database: str, project, tmp_path, kill_after: float | None, words: list[str]) -> float:
     """`duckmig up` in a process of its own, killed ``kill_after`` seconds after its first progress
     line; returns the seconds from that line to its end."""
     err = tmp_path / "err.txt"
     with open(err, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "duckmig_magic.cli", "--database", database, "--dir",
-                                 str(project.directory), "up"], stdout=subprocess.DEVNULL, stderr=stderr)
+        proc = subprocess.Popen([sys.executable, "-m", "duckmig_magic.cli", "--database", database, *words,
+                                 "--dir", str(project.directory), "up"], stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 60
         while "applying" not in err.read_text() and proc.poll() is None:
             assert time.monotonic() < deadline
@@ -86,23 +87,29 @@ def run(database: str, project, tmp_path, kill_after: float | None) -> float:
     return time.monotonic() - started
 
 
-def test_sigkill_during_up_on_a_lake(project, lake_home, postgres, tmp_path, report):
+# Kills with the data on S3: a third as many, as each run there is slower; what they check is the same.
+S3_KILLS = max(1, KILLS // 3)
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_sigkill_during_up_on_a_lake(project, lake_home, postgres, tmp_path, report, request, monkeypatch, kind):
+    store = make_store(kind, request, tmp_path, monkeypatch)
     database = f"ducklake:postgres:{postgres.database()}"
     write(project)
-    Migrator(lake.parse(database, data_path=str(tmp_path / "data")), str(project.directory)).up(version(0))
+    Migrator(store.lake(database), str(project.directory)).up(version(0))
     # How long a whole run takes here, on a lake of its own: the kills fall within it.
     timing = f"ducklake:postgres:{postgres.database()}"
-    Migrator(lake.parse(timing, data_path=str(tmp_path / "timing")), str(project.directory)).up(version(0))
-    window = run(timing, project, tmp_path, None)
+    Migrator(store.lake(timing, "timing"), str(project.directory)).up(version(0))
+    window = run(timing, project, tmp_path, None, store.words())
     rng, seen = random.Random(20250710), []
-    for _ in range(KILLS):
-        run(database, project, tmp_path, rng.uniform(0, window))
-        seen.append(agreed(database))
+    for _ in range(KILLS if kind == "folder" else S3_KILLS):
+        run(database, project, tmp_path, rng.uniform(0, window), store.words())
+        seen.append(agreed(database, store))
         if seen[-1] == COUNT + 1:
             break
-    report(f"lake crash: {len(seen)} SIGKILLs during `up` on a DuckLake on PostgreSQL (a run takes {window:.1f} s "
-           f"here); applied after each: "
+    report(f"lake crash: {len(seen)} SIGKILLs during `up` on a DuckLake on PostgreSQL, data in "
+           f"{'S3' if store.server else 'a folder'} (a run takes {window:.1f} s here); applied after each: "
            f"{seen}; ledger and tables agreed every time")
     assert seen == sorted(seen), "a kill never takes back what was committed"
-    Migrator(database, str(project.directory)).up()
-    assert agreed(database) == COUNT + 1
+    Migrator(store.lake(database), str(project.directory)).up()
+    assert agreed(database, store) == COUNT + 1

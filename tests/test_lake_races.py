@@ -22,6 +22,7 @@ from duckmig_magic.engine import lake
 from duckmig_magic.engine.ledger import Ledger, Place
 
 from conftest import STATE
+from lake_support import STORES, make_store
 
 pytestmark = pytest.mark.ducklake
 ROWS = 50_000
@@ -58,17 +59,25 @@ def version(i: int) -> str:
     return f"20250101_{i:06d}"
 
 
-@pytest.mark.parametrize("race, migrations, wait", RACES, ids=[
-    f"race{n}-{'inserts' if m is INSERT_ONLY else 'mixed'}-{'wait' if w else 'no-wait'}" for n, m, w in RACES])
-def test_two_runners_apply_each_migration_once(project, lake_home, postgres, tmp_path, report, race, migrations,
-                                                wait):
+# Every race with the data in a folder; on S3, one of each kind of migrations, with and without --wait
+# (the races are slow, and what S3 changes is where the files go, not how DuckLake decides a COMMIT).
+S3_RACES = (2, 5)
+CASES = [(store, *r) for store in STORES for r in RACES if store == "folder" or r[0] in S3_RACES]
+
+
+@pytest.mark.parametrize("kind, race, migrations, wait", CASES, ids=[
+    f"{k}-race{n}-{'inserts' if m is INSERT_ONLY else 'mixed'}-{'wait' if w else 'no-wait'}" for k, n, m, w in CASES])
+def test_two_runners_apply_each_migration_once(project, lake_home, postgres, tmp_path, report, request, monkeypatch,
+                                                kind, race, migrations, wait):
+    store = make_store(kind, request, tmp_path, monkeypatch)
     database = f"ducklake:postgres:{postgres.database()}"
     project.sql(version(0), "events", "CREATE TABLE events (id BIGINT, tag INTEGER);")
-    Migrator(lake.parse(database, data_path=str(tmp_path / "data")), str(project.directory)).up()
+    Migrator(store.lake(database), str(project.directory)).up()
     for i, (slug, sql) in enumerate(migrations, 1):
         project.sql(version(i), slug, sql)
     gun = tmp_path / "go"
-    args = ["--database", database, "--dir", str(project.directory), "up"] + (["--wait", "60"] if wait else [])
+    args = (["--database", database, *store.words(), "--dir", str(project.directory), "up"]
+            + (["--wait", "60"] if wait else []))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     racers = [subprocess.Popen([sys.executable, "-c", RACER, str(gun), *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
@@ -76,7 +85,7 @@ def test_two_runners_apply_each_migration_once(project, lake_home, postgres, tmp
     gun.touch()
     outcomes = [(r.wait(120), *r.communicate()) for r in racers]
     lost = [err for code, _, err in outcomes if code != 0]
-    report(f"lake race {race} ({'--wait' if wait else 'no wait'}): exit codes {sorted(c for c, _, _ in outcomes)}"
+    report(f"lake race {race}, data in {'S3' if store.server else 'a folder'} ({'--wait' if wait else 'no wait'}): exit codes {sorted(c for c, _, _ in outcomes)}"
            + "".join(f"; the loser said: {line}" for err in lost for line in err.splitlines()
                      if line.startswith("duckmig: error:")))
     if wait:
@@ -86,9 +95,10 @@ def test_two_runners_apply_each_migration_once(project, lake_home, postgres, tmp
         if code == 1:
             assert "another runner won: " in err and " (pid " in err and "nothing of it remains" in err, err
             assert "retry with --wait SECONDS" in err, err
-    Migrator(database, str(project.directory)).up()  # a loser's run, again: what is left
+    Migrator(store.lake(database), str(project.directory)).up()  # a loser's run, again: what is left
 
     with duckdb.connect() as conn:
+        store.reader(conn)
         conn.execute(f"ATTACH '{database}' AS lake (READ_ONLY)")
         events = conn.execute("SELECT version, count(*) FROM lake.duckdb_migrations WHERE event = 'applied' "
                               "GROUP BY ALL ORDER BY 1").fetchall()

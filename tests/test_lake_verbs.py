@@ -8,18 +8,22 @@ from duckmig_magic import Migrator
 from duckmig_magic.engine import lake
 
 from conftest import STATE
+from lake_support import make_store
 
 V1, V2, V3 = "20250101_000001", "20250102_000002", "20250103_000003"
 pytestmark = pytest.mark.ducklake
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def spec(request, tmp_path, lake_home):
-    """A new lake of each catalog kind, data in a temporary folder."""
+@pytest.fixture(params=["duckdb", "postgres", "postgres+s3"])
+def spec(request, tmp_path, lake_home, monkeypatch):
+    """A new lake of each catalog kind, data in a temporary folder; and on PostgreSQL with its data in
+    an S3 bucket, as a lake is deployed."""
+    store = make_store("s3" if request.param.endswith("s3") else "folder", request, tmp_path, monkeypatch)
     if request.param == "duckdb":
-        return lake.parse(f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data"))
-    return lake.parse(f"ducklake:postgres:{request.getfixturevalue('postgres').database()}",
-                      data_path=str(tmp_path / "data"))
+        return store.lake(f"ducklake:{tmp_path / 'catalog.ducklake'}")
+    # Nothing inlined in the catalog on S3: every row a migration writes goes to the bucket
+    inline = {"DATA_INLINING_ROW_LIMIT": 0} if store.server else {}
+    return store.lake(f"ducklake:postgres:{request.getfixturevalue('postgres').database()}", **inline)
 
 
 def three(project):
@@ -42,6 +46,9 @@ def test_every_verb_on_a_lake(spec, project):
                         ).fetchall() == [("lake",)]
     assert [s.state for s in m.status()] == ["applied"] * 3
     assert conn.execute("SELECT count(*), sum(v) FROM metrics").fetchone() == (3, 6.0)
+    if spec.s3:  # the rows are in Parquet files in the bucket
+        files = conn.execute("SELECT data_file FROM ducklake_list_files('lake', 'metrics')").fetchall()
+        assert files and all(f.startswith(spec.data_path) for (f,) in files), files
     assert [r.version for r in m.down()] == [V3]
     assert conn.execute("SELECT count(*) FROM metrics").fetchone() == (2,)
     assert [(r.version, r.direction) for r in m.redo()] == [(V2, "down"), (V2, "up")]
@@ -66,7 +73,9 @@ def test_a_users_connection_with_a_lake_attached_and_in_use(spec, project, tmp_p
     conn = duckdb.connect()
     try:
         conn.execute("INSTALL ducklake; LOAD ducklake; INSTALL postgres; LOAD postgres")
-        conn.execute(f"ATTACH '{spec.spec}' AS warehouse (DATA_PATH '{tmp_path / 'data'}')")
+        if spec.s3:  # the user's own secret for the bucket
+            conn.execute(spec.s3_secret_sql(__import__("os").environ))
+        conn.execute(f"ATTACH '{spec.spec}' AS warehouse (DATA_PATH '{spec.data_path}')")
         conn.execute("USE warehouse")
         m = Migrator(conn, str(project.directory))
         assert [r.version for r in m.up()] == [V1, V2, V3]
@@ -112,7 +121,8 @@ def test_a_lake_runs_each_migration_in_its_own_transaction(spec, project):
     assert [r.version for r in m.up()] == [V1, V2, V3]
     assert len(set(transactions)) == 3
     m.db.connection.close()
-    again = Migrator(lake.parse(spec.spec), str(project.directory))  # the lake opens again, as it was left
+    # the lake opens again, as it was left: its data path is the one it keeps
+    again = Migrator(lake.parse(spec.spec, options={f"S3_{k}": v for k, v in spec.s3.items()}), str(project.directory))
     assert again.db.connection.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'measures' "
                                        "ORDER BY column_index").fetchall() == [("id",), ("unit",)]
     assert [s.state for s in again.status()] == ["applied"] * 3

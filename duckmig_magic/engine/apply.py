@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from . import interrupts, plan, pyform, refusals, runner, sqlfile, trust
+from . import interrupts, ordering, plan, pyform, refusals, runner, sqlfile, trust
 from .database import is_busy, transaction
 from .ledger import Ledger, Row
 from .runner import Runner
@@ -118,11 +118,13 @@ def down(work: Workspace, target: str | None, steps: int | None, *, trust_stored
 
 def _up_locked(run: Run, scripts: list[Script], planner: Planner, single_transaction: bool) -> list[StepResult]:
     todo: list[Script] = []
+    rows: dict[str, Row] = {}
     results = run.results
     try:
         run.ledger = run.work.ensure_ledger(run.conn)
         # Plan again under the write lock: another runner may have applied some meanwhile.
-        todo = planner(scripts, run.ledger.rows(plan=True))
+        rows = run.ledger.rows(plan=True)
+        todo = planner(scripts, rows)
         if single_transaction and todo:
             return apply_as_one(run, todo)
         i = 0
@@ -146,8 +148,27 @@ def _up_locked(run: Run, scripts: list[Script], planner: Planner, single_transac
         raise _interrupted(exc.what, exc.version, results) from None
     except errors.MigrationFailed as exc:
         kept = [s.version for s in todo[:exc.group]] if exc.group else [r.version for r in results]
+        _told_order(exc, scripts, rows)
         raise _stopped(exc, kept, [s.version for s in todo]) from exc
     return results
+
+
+def _told_order(failed: errors.MigrationFailed, scripts: list[Script], rows: dict[str, Row]) -> None:
+    """Where a migration failed for want of what a later pending migration makes (cells run out of
+    order make migrations out of order), make the hint name that migration and the order."""
+    if failed.version is None or failed.direction != "up":
+        return
+    pending = [s for s in scripts if s.version > failed.version
+               and (s.version not in rows or rows[s.version].status != "applied")]
+    found = ordering.maker(failed.error, failed.version, pending)
+    if found is None:
+        return
+    script, what = found
+    failed.hint = failed.specific_hint = (
+        f"{script.version} ({script.name}), pending after it, creates {what}: migrations run in version order, and "
+        f"a notebook cell's migration takes its version when the cell first runs, so cells run out of order give "
+        f"versions out of order. Give {failed.version} a version after {script.version} (rename its file), or move "
+        f"what {script.version} creates into a migration before {failed.version}; then run it again")
 
 
 def _down_locked(run: Run, target: str | None, steps: int | None, given: Trust) -> list[StepResult]:

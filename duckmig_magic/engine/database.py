@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
-from . import lake
+from . import holders, lake
 from .interrupts import is_interrupt
 from .ledger import Place
 from .refusals import hint as refusal_hint
@@ -34,8 +34,10 @@ def is_connection(obj) -> bool:
 class Database:
     """Where migrations go; ``connect()`` yields a connection for one operation."""
 
-    def __init__(self, target, *, wait: float = 0.0):
-        self.wait = wait
+    def __init__(self, target, *, wait: float = 0.0, files: Path | None = None):
+        """``files``: the folder where relative file names that migrations read are looked for, after the
+        current folder (``files_found_in``); the migrations directory."""
+        self.wait, self.files = wait, files
         self.owned = not is_connection(target)  # the user's connection is never closed nor committed
         self._place: Place | None = None
         if is_connection(target):
@@ -112,10 +114,10 @@ class Database:
                     raise errors.transaction_open()
                 if write and not self.owned:
                     with _kept_search_path(self.connection, self.place(self.connection)), \
-                            no_progress_bar(self.connection):
+                            no_progress_bar(self.connection), files_found_in(self.connection, self.files):
                         yield self.connection
                 else:
-                    with no_progress_bar(self.connection):
+                    with no_progress_bar(self.connection), files_found_in(self.connection, self.files if write else None):
                         yield self.connection
             return
         path = Path(self.file)
@@ -126,7 +128,7 @@ class Database:
         with _lock_for(str(path.resolve())):
             conn = self._open(write)
             try:
-                with no_progress_bar(conn):
+                with no_progress_bar(conn), files_found_in(conn, self.files if write else None):
                     yield conn
             finally:
                 conn.close()
@@ -160,7 +162,7 @@ class Database:
                 if holder is None:
                     raise errors.database_unavailable(self.path, errors.first_line(str(exc))) from exc
                 if time.monotonic() >= deadline:
-                    raise errors.DatabaseLocked(self.path, pid or None, holder[1]) from exc
+                    raise holders.locked(self.path, pid or None, holder[1]) from exc
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 1.0)
             except duckdb.ConnectionException as exc:
@@ -230,6 +232,37 @@ def no_progress_bar(conn):
         raise
     if shown:
         _show_progress_bar(conn, failing=False)
+
+
+@contextmanager
+def files_found_in(conn, folder: Path | None):
+    """Inside the block, a relative file name that a statement on ``conn`` reads (``read_csv('orders.csv')``,
+    ``COPY t FROM 'orders.csv'``, a glob) is looked for in the current folder first, as DuckDB does, then
+    in ``folder``; the connection's own ``file_search_path`` comes after, and is put back after.
+
+    DuckDB's ``file_search_path`` does this for reads only (checked on 1.5.5 and 2.0.1): a file a
+    statement writes (``COPY ... TO``, ``ATTACH``) is still relative to the current folder, so no write
+    lands anywhere it did not land before. A folder whose path holds a comma (the list's separator)
+    cannot be listed and is left out.
+    """
+    import duckdb
+
+    if folder is None or "," in str(folder):
+        yield conn
+        return
+    try:
+        before = conn.execute("SELECT current_setting('file_search_path')").fetchone()[0] or ""
+        conn.execute(f"SET file_search_path = {literal(','.join(filter(None, [str(folder), before])))}")
+    except duckdb.Error:  # a closed connection, or an aborted transaction: the operation will say so
+        yield conn
+        return
+    try:
+        yield conn
+    finally:
+        try:
+            conn.execute(f"SET file_search_path = {literal(before)}")
+        except duckdb.Error:  # a closed connection, or a database gone: nothing to put back
+            pass
 
 
 def _show_progress_bar(conn, *, failing: bool) -> None:

@@ -21,12 +21,13 @@ migration may trip over.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .. import errors
-from . import refusals, statements
+from . import holders, refusals, statements
 from .sqltext import literal, quote
 from .sqltext import value as _sql_value
 
@@ -44,6 +45,17 @@ OPTIONS = {"DATA_PATH": str, "METADATA_SCHEMA": str, "METADATA_CATALOG": str, "E
            "CREATE_IF_NOT_EXISTS": bool, "AUTOMATIC_MIGRATION": bool}
 READ_ONLY_OPTIONS = {"READ_ONLY": "attaches the lake read-only", "SNAPSHOT_VERSION": "attaches an old snapshot",
                      "SNAPSHOT_TIME": "attaches an old snapshot"}
+# Where an S3-compatible store is and how to address it: settings of the DuckDB secret duckmig makes
+# for the data path's bucket (``s3_secret_sql``), named as ATTACH options are (``--option
+# S3_ENDPOINT=...``, ``s3_endpoint`` under ``[tool.duckmig.options]``). They hold no credential.
+S3_OPTIONS = {"S3_ENDPOINT": str, "S3_REGION": str, "S3_URL_STYLE": str, "S3_USE_SSL": bool}
+# The credentials of that secret come from the environment only, under the names AWS's tools read:
+# an option or pyproject.toml would put them in shell history, the process list or the repository.
+S3_CREDENTIALS = {"KEY_ID": "AWS_ACCESS_KEY_ID", "SECRET": "AWS_SECRET_ACCESS_KEY", "SESSION_TOKEN": "AWS_SESSION_TOKEN"}
+_CREDENTIAL_WORDS = ("KEY_ID", "SECRET", "TOKEN", "PASSWORD", "ACCESS_KEY")
+SECRET_NAME = "duckmig_s3"
+# Data paths DuckDB reads through its httpfs extension.
+REMOTE = re.compile(r"^(s3|s3a|s3n|gcs|gs|r2|https?)://", re.IGNORECASE)
 
 # ``postgresql:``, ``s3:`` ... : a word and a colon, but not a Windows drive (``C:``) nor a URL (``s3://``).
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_]+):(?!//)")
@@ -79,13 +91,38 @@ class Lake:
 
     @property
     def extensions(self) -> tuple[str, ...]:
-        """The extensions to INSTALL and LOAD, in order."""
+        """The extensions to INSTALL and LOAD, in order: httpfs too where the data is in object storage."""
         extension = CATALOGS[self.kind]  # none for a DuckDB file: DuckDB reads it itself
-        return ("ducklake",) + ((extension,) if extension else ())
+        remote = ("httpfs",) if self.s3 or REMOTE.match(str(self.data_path or "")) else ()
+        return ("ducklake",) + ((extension,) if extension else ()) + remote
+
+    @property
+    def data_path(self) -> str | None:
+        return next((str(v) for name, v in self.options if name == "DATA_PATH"), None)
+
+    @property
+    def s3(self) -> dict[str, str | bool]:
+        """The S3 settings given (``S3_ENDPOINT`` ...), by the name the secret takes (``ENDPOINT``)."""
+        return {name[3:]: value for name, value in self.options if name in S3_OPTIONS}  # type: ignore[misc]
 
     def attach_sql(self) -> str:
-        options = ", ".join(f"{name} {_sql_value(value)}" for name, value in self.options)
+        options = ", ".join(f"{name} {_sql_value(value)}" for name, value in self.options if name not in S3_OPTIONS)
         return f"ATTACH {literal(self.spec)} AS {quote(self.alias)}" + (f" ({options})" if options else "")
+
+    def s3_secret_sql(self, environ) -> str | None:
+        """The DuckDB secret for the data path's bucket where S3 settings are given, with the
+        credentials of ``environ`` (AWS_ACCESS_KEY_ID ...) where it has them; None without S3 settings
+        (DuckDB's own secrets and the environment variables its httpfs reads then apply).
+
+        The text holds the credentials: it is run, never shown (``connect`` words its failure)."""
+        if not self.s3:
+            return None
+        given = {**{k: environ[v] for k, v in S3_CREDENTIALS.items() if environ.get(v)}, **self.s3}
+        bucket = re.match(r"^(s3|s3a|s3n|r2|gcs|gs)://[^/]+", self.data_path or "")
+        if bucket:
+            given["SCOPE"] = bucket[0]
+        settings = ", ".join(f"{name} {_sql_value(value)}" for name, value in given.items())
+        return f"CREATE OR REPLACE SECRET {SECRET_NAME} (TYPE s3, {settings})"
 
 
 def is_lake(target) -> bool:
@@ -166,10 +203,19 @@ def connect(lake: Lake, *, config: dict | None = None):
                     f"INSTALL {extension} downloads it from extensions.duckdb.org once; without a network, install "
                     f"it into DuckDB's extension directory first (INSTALL {extension} FROM 'REPOSITORY', or "
                     "INSTALL 'FILE.duckdb_extension')") from exc
+        secret = lake.s3_secret_sql(os.environ)
+        if secret is not None:
+            try:
+                conn.execute(secret)
+            except duckdb.Error as exc:
+                # DuckDB's message may quote what it was given; the statement holds credentials
+                reason = scrub(errors.first_line(str(exc)), os.environ)
+                raise errors.LakeSettingError(f"DuckDB refused the S3 settings given ({', '.join(sorted(lake.s3))}): "
+                                              f"{reason}", "check the S3_ options' values") from None
         try:
             conn.execute(lake.attach_sql())
         except duckdb.Error as exc:
-            raise _attach_error(lake, str(exc)) from exc
+            raise _attach_error(lake, scrub(str(exc), os.environ)) from exc
         conn.execute(f"USE {quote(lake.alias)}")
     except BaseException:
         conn.close()
@@ -204,6 +250,15 @@ def altered_then_renamed(conn, database: str, sql: str, earlier: Iterable[str]) 
     return ".".join(renamed[0]) if state == "altered" and attached(conn, database) else None
 
 
+def scrub(text: str, environ) -> str:
+    """``text`` without the values of the credentials in ``environ`` that a lake's secret may hold."""
+    for name in S3_CREDENTIALS.values():
+        value = environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return redact(text)
+
+
 def redact(text: str) -> str:
     """``text`` with the passwords of connection strings replaced by ``***``."""
     return _SECRET.sub(lambda m: f"{m[1]}***" if m[1] else f"{m[3]}***@", text)
@@ -213,7 +268,7 @@ def _attach_error(lake: Lake, message: str) -> errors.DuckmigError:
     reason = redact(errors.first_line(_ATTACH_NOISE.sub("", message)))
     if (holder := refusals.lock_holder(message)) is not None:
         pid, name = holder
-        return errors.DatabaseLocked(lake.label, pid or None, name)
+        return holders.locked(lake.label, pid or None, name)
     if "data_path is not set" in message:
         return errors.ConfigError(f"{lake.label} is a new DuckLake and has no data path for its Parquet files",
                                   "give one with {setting:data_path} (a folder or a URL such as s3://bucket/lake/); "
@@ -231,13 +286,23 @@ def _attach_error(lake: Lake, message: str) -> errors.DuckmigError:
 def option(name: str, value):
     """``value`` as ATTACH option ``name`` (upper case) takes it; a string is converted to the option's
     type, as it comes from a command line. Raises a LakeSettingError that says which rule is broken."""
-    if name in READ_ONLY_OPTIONS:
+    if name not in OPTIONS and name not in S3_OPTIONS and any(word in name for word in _CREDENTIAL_WORDS):
+        raise errors.LakeSettingError(
+            f"{name} looks like a credential, and duckmig takes none as an option: an option shows in shell "
+            "history and the process list, and pyproject.toml is shared",
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) in the environment, or "
+            "create a DuckDB secret once with CREATE PERSISTENT SECRET")
+    if name in S3_OPTIONS:
+        kind = S3_OPTIONS[name]
+    elif name in READ_ONLY_OPTIONS:
         raise errors.LakeSettingError(f"{name} {READ_ONLY_OPTIONS[name]}, and migrations write to the lake",
                                       f"leave {name} out")
-    if name not in OPTIONS:
+    elif name not in OPTIONS:
         raise errors.LakeSettingError(f"{name} is not an ATTACH option of DuckLake that duckmig passes on",
-                                      f"the options are {', '.join(sorted(OPTIONS))}")
-    kind, given = OPTIONS[name], value
+                                      f"the options are {', '.join(sorted(OPTIONS | S3_OPTIONS))}")
+    else:
+        kind = OPTIONS[name]
+    given = value
     if isinstance(value, str) and kind is not str:  # from a command line: converted as DuckDB would not
         word = value.strip().lower()
         value = _BOOLS.get(word) if kind is bool else int(word) if word.isascii() and word.isdigit() else None
@@ -248,4 +313,8 @@ def option(name: str, value):
             kind is int and isinstance(value, int) and (isinstance(value, bool) or value < 0)):
         raise errors.LakeSettingError(f"{name} must be {_EXPECTED[kind]}, not {given!r}",
                                       f"set {name} to {_EXPECTED[kind]}")
+    if name == "S3_URL_STYLE" and str(value).strip().lower() not in ("path", "vhost"):
+        # DuckDB takes any word here and addresses the bucket as vhost: told now, not at the first write
+        raise errors.LakeSettingError(f"S3_URL_STYLE must be path or vhost, not {given!r}",
+                                      "path for most servers of your own (MinIO, moto), vhost for AWS")
     return value

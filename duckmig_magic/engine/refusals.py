@@ -47,6 +47,11 @@ REFUSALS = (
      "make the database file and its folder writable (the file system refused the write), then run it again"),
     ("disk full", ("No space left on device", "Could not write", "Disk quota exceeded"),
      "make room on the disk, then run it again"),
+    ("object storage", ("error for HTTP", "HTTP Error", "Could not resolve hostname", "SSL connect error",
+                        "Could not connect to server"),
+     "DuckDB could not reach or write the object storage (httpfs) that holds the data: check the S3_ENDPOINT, "
+     "S3_USE_SSL and S3_URL_STYLE options, the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+     "your DuckDB secret), and that the bucket exists; then run it again"),
     ("write conflict", ("another transaction has altered", "Conflict on", "write-write conflict"),
      "another connection changed the same table while this ran and committed first, so DuckDB refused this "
      "commit: run it again once the other writer is done"),

@@ -17,6 +17,7 @@ import secrets
 import tempfile
 import unicodedata
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -211,9 +212,12 @@ def _humanize(slug: str) -> str:
 class ScriptDirectory:
     """The migrations directory and the version files in its ``versions/``."""
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, applied: Callable[[], list[str]] | None = None):
+        """``applied``: the versions the ledger knows as applied, asked only when the folder is missing,
+        so that the error says how to get their files back rather than how to start afresh."""
         self.directory = Path(directory)
         self.versions_dir = self.directory / "versions"
+        self.applied = applied
 
     def exists(self) -> bool:
         return self.versions_dir.is_dir()
@@ -241,6 +245,14 @@ class ScriptDirectory:
         if not self.exists():
             self._check_no_file_in_the_way()
             missing = self.versions_dir if self.directory.is_dir() else self.directory
+            applied = self.applied() if self.applied is not None else []
+            if applied:
+                listed = ", ".join(applied[:3]) + (f" ... {applied[-1]}" if len(applied) > 3 else "")
+                raise errors.ConfigError(
+                    f"migrations directory {missing} does not exist, and the ledger records "
+                    f"{errors.plural(len(applied), 'applied migration')} ({listed})",
+                    "{do:restore} writes their files back from the ledger; or export the notebook that holds them "
+                    "({do:export NOTEBOOK.ipynb}); or point {setting:directory} at the folder that holds versions/")
             raise errors.ConfigError(f"migrations directory {missing} does not exist", "create it with {do:init}, or "
                                      "point {setting:directory} at the folder that holds versions/")
         found: dict[str, Script] = {}

@@ -8,13 +8,14 @@ run; this module only reads and checks.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .. import errors
 from . import interrupts, plan, runner
-from .database import Database, transaction
+from .database import Database, files_found_in, transaction
 from .ledger import Ledger, Place, Row
 from .ledger import tables as ledger_tables
 from .plan import StatusReport
@@ -27,8 +28,11 @@ class Workspace:
     ``table``, and the migrations ``directory``."""
 
     def __init__(self, database, directory, *, table: str = "duckdb_migrations", wait: float = 0.0):
-        self.db = Database(database, wait=wait)
-        self.scripts = ScriptDirectory(directory)
+        # Weakly: a bound method would make a cycle, and keep a lake's connection open until Python's
+        # cyclic collector ran, where it used to close with the last reference to the Migrator.
+        applied = weakref.WeakMethod(self._applied)
+        self.scripts = ScriptDirectory(directory, applied=lambda: method() if (method := applied()) else [])
+        self.db = Database(database, wait=wait, files=self.scripts.directory.absolute())
         self.table = table
 
     @property
@@ -44,6 +48,14 @@ class Workspace:
             return {}
         with self.db.connect(write=False) as conn:
             return self.ledger(conn).rows(source=source)
+
+    def _applied(self) -> list[str]:
+        """The versions the ledger holds as applied, for the error of a missing folder; none where the
+        ledger cannot be read (that error is told where it is met, not in another's hint)."""
+        try:
+            return sorted(v for v, row in self.rows().items() if row.status == "applied")
+        except Exception:  # noqa: BLE001 - a hint's detail: any failure leaves the plain message
+            return []
 
     def status(self, scripts: list[Script], rows: dict[str, Row]) -> StatusReport:
         return plan.status(scripts, rows, self.db.label, str(self.scripts.versions_dir))
@@ -105,7 +117,7 @@ class Workspace:
             return
         import duckdb
 
-        with duckdb.connect(":memory:") as conn:
+        with duckdb.connect(":memory:") as conn, files_found_in(conn, self.db.files):
             yield conn, Place.default(conn)
 
     def file_of(self, row: Row) -> Path:

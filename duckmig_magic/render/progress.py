@@ -53,7 +53,7 @@ class TextProgress:
     """``Migrator(progress=...)`` callback that writes one line per migration to ``stream``."""
 
     def __init__(self, stream: TextIO):
-        self.stream = stream
+        self.stream: TextIO | None = stream
         self.open = False  # a "... " line waits for its outcome
 
     def __call__(self, event, index, total, item, result) -> None:
@@ -74,5 +74,12 @@ class TextProgress:
             self.open = False
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        """Write ``text``; once the stream's reader is gone (``2>&1 | head``), write nothing more: a
+        progress line that cannot be shown must not stop the migrations it tells of."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            self.stream = None

@@ -296,3 +296,37 @@ def test_statements_run_on_duckdb():
 
 
 VALID_BY_ID = {c[0]: c[1] for c in VALID}
+
+
+# Pieces of SQL text that meet the splitter's edge cases: comments before, inside and after a
+# statement, empty statements, `;` in strings, quoted names and dollar quotes, nested block comments.
+_PARTS = st.sampled_from([
+    "SELECT 1", "SELECT 'a;b'", 'SELECT 1 AS "x;y"', "SELECT $$a;b$$", "SELECT 'a--b'", "SELECT '/*'",
+    "CREATE TABLE t (a INTEGER)", "INSERT INTO t VALUES (1)", "ALTER TABLE t ADD COLUMN c BOOLEAN DEFAULT FALSE",
+    "PIVOT t ON a USING sum(a)", "SELECT 'é'", ";", ";;", " ", "\n", "\t", "-- c\n", "-- c;\n", "/* c; */",
+    "/* a /* nested */ b */", "SELECT 1 -- c\n", "SELECT 1 /* c */",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PARTS, max_size=8))
+def test_statements_found_from_the_parse_are_the_tokenizers(parts):
+    """The statements read from DuckDB's parse (one pass over the text) are the ones its tokenizer
+    finds, with the same lines, on every duckdb version."""
+    sql = "".join(p if p in (";", ";;") or p.isspace() or p.startswith(("--", "/*")) else p + ";\n" * (i % 2)
+                  for i, p in enumerate(parts))
+    try:
+        found = sqlfile.parsed(sql)
+    except duckdb.Error:
+        return
+    assert [(line, text) for line, text, _ in found] == sqlfile._pieces(sql)
+    if found.statements is not None:
+        assert len(found.statements) == len(found)
+
+
+def test_a_large_file_is_split_from_its_parse():
+    """A file of many statements is read from DuckDB's parse, not tokenized again."""
+    sql = "\n".join(f"INSERT INTO t VALUES ({i}, 'x -- {i}');" for i in range(2_000))
+    found = sqlfile.parsed(sql)
+    assert found.statements is not None and len(found) == 2_000
+    assert found[1999] == (2000, "INSERT INTO t VALUES (1999, 'x -- 1999')", frozenset({"INSERT"}))

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 
 from .. import errors
-from . import dryrun, lake, pyform, refusals, sqlfile, statements, wrappers
+from . import dryrun, lake, pyform, refusals, replay, sqlfile, statements, wrappers
 from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
@@ -64,22 +64,24 @@ def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transact
     for layer in layers or wrappers.layers(sql, kinds, lookup):
         if layer.sql is None:
             continue  # EXECUTE of a statement prepared outside the run, not known here: DuckDB's to run
+        control = transactional and statements.is_transaction_control(layer.kinds)
+        table = None if control else statements.changed_ledger_table(layer.sql, layer.kinds, protected)
+        if not (control or table):
+            continue
         # How a wrapper runs the statement refused, as the start of the reason.
         wraps = f"{layer.said}, `{errors.cut(layer.sql, 60)}`; " if layer.said else ""
         said = f"`{errors.cut(sql, 60)}`"
-        if transactional and statements.is_transaction_control(layer.kinds):
+        if control:
             return errors.MigrationFileError(
                 path, f"{said}: {wraps}transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a "
                 "migration that runs in a transaction: duckmig owns it and commits it together with the ledger row",
                 line, "remove it: the migration commits as a whole, or not at all (a SQL section that must control "
                 "its own transactions can be marked `-- migrate:up transaction:false`)", statement=sql)
-        table = statements.changed_ledger_table(layer.sql, layer.kinds, protected)
-        if table:
-            rule = "a migration may read the ledger tables but not change them"
-            why = f" ({wraps}{rule})" if wraps else f": {rule}"
-            return errors.MigrationFileError(path, f"{said} changes the ledger table {table}{why}", line,
-                                             "leave the ledger to duckmig: its repair, stamp and down change it",
-                                             statement=sql)
+        rule = "a migration may read the ledger tables but not change them"
+        why = f" ({wraps}{rule})" if wraps else f": {rule}"
+        return errors.MigrationFileError(path, f"{said} changes the ledger table {table}{why}", line,
+                                         "leave the ledger to duckmig: its repair, stamp and down change it",
+                                         statement=sql)
     return None
 
 
@@ -105,7 +107,7 @@ class Runner:
         self.path: Path | str | None = None
         self._txid: int | None = None  # the engine's transaction, when it is to be checked (``transaction(verify=...)``)
         self._moved = False  # a statement that may change the current database or schema ran
-        self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
+        self._log = replay.Log()  # what to replay: the open transaction's statements
         self._broken: Exception | None = None  # what the migration's code may not swallow
         self._failure: tuple[BaseException, str] | None = None  # the last statement that failed, and why
         self._code_ran = False  # a Python migration's code ran in the engine's transaction, and no lake is attached
@@ -132,7 +134,7 @@ class Runner:
         them can end the transaction.
         """
         begin(self.conn)
-        self._log, self._code_ran = [], False
+        self._log, self._code_ran = replay.Log(), False
         self._began(verify)
         try:
             yield self
@@ -148,7 +150,7 @@ class Runner:
             else:
                 self._rollback()
         finally:
-            self.transactional, self._log = False, []
+            self.transactional, self._log = False, replay.Log()
 
     def _began(self, verify: bool) -> None:
         self._txid = transaction_id(self.conn) if verify else None
@@ -239,7 +241,9 @@ class Runner:
 
     def _batched(self, steps) -> bool:
         """Run a section's statements as one script, one call into DuckDB rather than one a statement
-        (a file of 80,000 INSERTs spends most of its time in those calls otherwise). Only where
+        (a file of 80,000 INSERTs spends most of its time in those calls otherwise), or, for a large
+        section, as the statements DuckDB parsed when the file was read (``sqlfile.Parsed``), so that
+        it is not parsed a second time, where the connection's parser would read it alike. Only where
         nothing is lost by it: in the engine's transaction of a real run, on a database that is no
         DuckLake, each statement of a kind that moves nothing the runner follows (no USE, SET,
         ATTACH, PREPARE or EXECUTE, nothing that wraps another) and none that a rule refuses. True
@@ -247,7 +251,8 @@ class Runner:
         then the transaction is as it was before it, and one by one names the failing statement."""
         import duckdb
 
-        if not self.transactional or self.dry or len(steps) < 2 or self._broken is not None:
+        large = sum(len(sql) for _, sql, _ in steps) >= _REPARSED
+        if not self.transactional or self.dry or (len(steps) < 2 and not large) or self._broken is not None:
             return False
         for _, sql, kinds in steps:
             if not kinds <= _BATCHED:
@@ -260,10 +265,14 @@ class Runner:
             self._in_lake = lake.attached(self.conn, self.place.database)
         if self._in_lake:
             return False
-        script = "\n;\n".join(sql for _, sql, _ in steps)  # a newline before each `;`: a line may end in a comment
+        parsed = getattr(steps, "statements", None)  # DuckDB's parse of them, made when the file was read
+        if parsed is not None and not (large and sqlfile.parses_alike(self.conn)):
+            parsed = None  # parsing again costs less than asking, or the connection's parser reads text otherwise
+        script = parsed or ["\n;\n".join(sql for _, sql, _ in steps)]  # a newline before each `;`: a line may end in a comment
         try:
             with self.interrupts.engine(), self.interrupts.statement():
-                self.conn.execute(script)
+                for statement in script:
+                    self.conn.execute(statement)
         except (duckdb.Error, RuntimeError) as exc:
             self._refused(exc)  # Ctrl-C and another thread on the connection are not the script's
             self._restore(exc, steps[0][1], counted=False)
@@ -492,25 +501,18 @@ class Runner:
         self.replays += counted
 
     def _replayed(self) -> bool:
-        """Run the open transaction's log again, each run of statements without parameters as one
-        script (one call into DuckDB, not one a statement: replays after each of many caught
-        failures run the log many times). False if a statement failed: nothing says which."""
+        """Run the open transaction's log again in as few calls as do the same (``replay.batches``:
+        replays after each of many caught failures run the log many times). False if a statement
+        failed: nothing says which."""
         import duckdb
 
-        i = 0
-        while i < len(self._log):
-            j = i
-            while j < len(self._log) and self._log[j][1] is None:
-                j += 1
-            # A newline before each `;`: a statement may end in a line comment.
-            sql, parameters = ("\n;\n".join(s for s, _ in self._log[i:j]), None) if j > i else self._log[i]
+        for sql, parameters in replay.batches(self._log, lambda: sqlfile.parses_alike(self.conn)):
             try:
                 with self.interrupts.statement():
                     self.conn.execute(sql, parameters) if parameters is not None else self.conn.execute(sql)
             except (duckdb.Error, RuntimeError) as again:
                 self._refused(again)
                 return False
-            i = max(j, i + 1)
         return True
 
     def _line(self) -> int | None:
@@ -526,6 +528,8 @@ class Runner:
 
 
 _MOVES = {"SET", "ATTACH", "DETACH"}
+# Sections this long (characters) run as DuckDB parsed them when the file was read, not parsed again.
+_REPARSED = 100_000
 # The statement types a section may run as one script (see ``Runner._batched``).
 _BATCHED = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "COPY"})  # USE and SET schema/search_path are SET statements
 

@@ -241,9 +241,8 @@ class Runner:
 
     def _batched(self, steps) -> bool:
         """Run a section's statements as one script, one call into DuckDB rather than one a statement
-        (a file of 80,000 INSERTs spends most of its time in those calls otherwise), or, for a large
-        section, as the statements DuckDB parsed when the file was read (``sqlfile.Parsed``), so that
-        it is not parsed a second time, where the connection's parser would read it alike. Only where
+        (a file of 80,000 INSERTs spends most of its time in those calls otherwise), a large statement
+        as DuckDB parsed it when the file was read (``_calls``), so that it is not parsed again. Only where
         nothing is lost by it: in the engine's transaction of a real run, on a database that is no
         DuckLake, each statement of a kind that moves nothing the runner follows (no USE, SET,
         ATTACH, PREPARE or EXECUTE, nothing that wraps another) and none that a rule refuses. True
@@ -251,7 +250,7 @@ class Runner:
         then the transaction is as it was before it, and one by one names the failing statement."""
         import duckdb
 
-        large = sum(len(sql) for _, sql, _ in steps) >= _REPARSED
+        large = any(len(sql) >= _REPARSED for _, sql, _ in steps)
         if not self.transactional or self.dry or (len(steps) < 2 and not large) or self._broken is not None:
             return False
         for _, sql, kinds in steps:
@@ -265,14 +264,10 @@ class Runner:
             self._in_lake = lake.attached(self.conn, self.place.database)
         if self._in_lake:
             return False
-        parsed = getattr(steps, "statements", None)  # DuckDB's parse of them, made when the file was read
-        if parsed is not None and not (large and sqlfile.parses_alike(self.conn)):
-            parsed = None  # parsing again costs less than asking, or the connection's parser reads text otherwise
-        script = parsed or ["\n;\n".join(sql for _, sql, _ in steps)]  # a newline before each `;`: a line may end in a comment
         try:
             with self.interrupts.engine(), self.interrupts.statement():
-                for statement in script:
-                    self.conn.execute(statement)
+                for call in self._calls(steps, large):
+                    self.conn.execute(call)
         except (duckdb.Error, RuntimeError) as exc:
             self._refused(exc)  # Ctrl-C and another thread on the connection are not the script's
             self._restore(exc, steps[0][1], counted=False)
@@ -285,6 +280,27 @@ class Runner:
             if "DROP" in kinds:  # DEALLOCATE is a DROP
                 self._prepared_now(wrappers.layers(sql, kinds, self._lookup))
         return True
+
+    def _calls(self, steps, large: bool) -> list:
+        """What ``_batched`` hands DuckDB: each statement of at least _REPARSED characters as DuckDB
+        parsed it when the file was read (``sqlfile.Parsed``), not to be parsed again, where the
+        connection's parser reads its text alike; the others, in between, as scripts."""
+        parsed = getattr(steps, "statements", None)
+        if parsed is not None and not (large and sqlfile.parses_alike(self.conn)):
+            parsed = None
+        calls: list = []
+        script: list[str] = []
+        for i, (_, sql, _) in enumerate(steps):
+            if parsed is not None and len(sql) >= _REPARSED:
+                if script:
+                    calls.append("\n;\n".join(script))
+                    script = []
+                calls.append(parsed[i])
+            else:
+                script.append(sql)
+        if script:  # a newline before each `;`: a line may end in a comment
+            calls.append("\n;\n".join(script))
+        return calls
 
     def _python(self, method) -> None:
         if self.transactional:
@@ -528,7 +544,7 @@ class Runner:
 
 
 _MOVES = {"SET", "ATTACH", "DETACH"}
-# Sections this long (characters) run as DuckDB parsed them when the file was read, not parsed again.
+# Statements this long (characters) run as DuckDB parsed them when the file was read, not parsed again.
 _REPARSED = 100_000
 # The statement types a section may run as one script (see ``Runner._batched``).
 _BATCHED = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "COPY"})  # USE and SET schema/search_path are SET statements

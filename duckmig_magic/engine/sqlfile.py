@@ -105,7 +105,7 @@ def parsed(sql: str) -> Parsed:
 
 
 # What may stand between statements: blanks, `;` and comments (a block comment may nest).
-_GAP = re.compile(r"[ \t\n\r\f\v;]+|--[^\n]*")
+_GAP = re.compile(r"(?:[ \t\n\r\f\v;]+|--[^\n]*)*")
 
 
 def _located(sql: str, found) -> list[tuple[int, str]] | None:
@@ -145,27 +145,24 @@ def _located(sql: str, found) -> list[tuple[int, str]] | None:
 
 def _skip_gap(sql: str, at: int) -> int:
     """The offset of the first token at or after ``at``: past blanks, `;` and comments."""
-    while at < len(sql):
-        m = _GAP.match(sql, at)
-        if m:
-            at = m.end()
-        elif sql.startswith("/*", at):
-            depth, i = 0, at
-            while i < len(sql):
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                    if depth == 0:
-                        break
-                else:
-                    i += 1
-            if depth:
-                return at  # left open: not a gap DuckDB's parser would have accepted
-            at = i
-        else:
-            break
-    return at
+    while True:
+        blank = _GAP.match(sql, at)  # matches always, if only nothing
+        at = blank.end() if blank else at
+        if not sql.startswith("/*", at):
+            return at
+        depth, i = 0, at
+        while i < len(sql):
+            if sql.startswith("/*", i):
+                depth, i = depth + 1, i + 2
+            elif sql.startswith("*/", i):
+                depth, i = depth - 1, i + 2
+                if depth == 0:
+                    break
+            else:
+                i += 1
+        if depth:
+            return at  # left open: not a gap DuckDB's parser would have accepted
+        at = i
 
 
 @lru_cache(maxsize=1)
@@ -210,10 +207,16 @@ def _kind(parsed) -> str:
     """DuckDB's type of a parsed statement; UNKNOWN for one this duckdb package cannot name
     (UPDATE EXTENSIONS: 2.0 raises ValueError, 1.5 says ``???``)."""
     try:
-        name = parsed.type.name
+        kind = parsed.type
     except ValueError:
         return "UNKNOWN"
-    return name if name.isidentifier() else "UNKNOWN"
+    name = _KINDS.get(kind)
+    if name is None:  # an enum's name is slow to read, and a file of 80,000 statements reads it as often
+        name = _KINDS[kind] = kind.name if kind.name.isidentifier() else "UNKNOWN"
+    return name
+
+
+_KINDS: dict = {}
 
 
 def _pieces(sql: str) -> list[tuple[int, str]]:

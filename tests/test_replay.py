@@ -53,7 +53,7 @@ def test_merged_inserts_hold_what_the_inserts_one_by_one_held(column, statements
     merged = _fresh(column)
     calls = list(replay.batches(log, lambda: True))
     try:
-        for sql, parameters in calls:
+        for sql, _ in calls:
             merged.execute(sql)
     except duckdb.Error:
         return

@@ -324,9 +324,17 @@ def test_statements_found_from_the_parse_are_the_tokenizers(parts):
         assert len(found.statements) == len(found)
 
 
-def test_a_large_file_is_split_from_its_parse():
-    """A file of many statements is read from DuckDB's parse, not tokenized again."""
-    sql = "\n".join(f"INSERT INTO t VALUES ({i}, 'x -- {i}');" for i in range(2_000))
-    found = sqlfile.parsed(sql)
-    assert found.statements is not None and len(found) == 2_000
-    assert found[1999] == (2000, "INSERT INTO t VALUES (1999, 'x -- 1999')", frozenset({"INSERT"}))
+def test_a_large_file_is_split_from_its_parse_without_the_tokenizer(monkeypatch):
+    """A file of many statements is read from DuckDB's parse alone, and only a statement long enough
+    to be worth it keeps its parse, to run so."""
+    sql = "\n".join(f"INSERT INTO t VALUES ({i}, 'x -- {i};');" for i in range(2_000))
+    big = "INSERT INTO t VALUES " + ", ".join(f"({i}, 'y')" for i in range(sqlfile.LARGE // 8))
+    one = sqlfile._pieces  # a statement with `--` in it is cut by the tokenizer on its own
+    monkeypatch.setattr(sqlfile, "_pieces", lambda text: one(text) if len(text) < 100 else pytest.fail("tokenized"))
+    found = sqlfile.parsed(f"{sql}\n{big};\n")
+    assert len(found) == 2_001 and found[1999] == (2000, "INSERT INTO t VALUES (1999, 'x -- 1999;')",
+                                                   frozenset({"INSERT"}))
+    assert found[2000][:2] == (2001, big)
+    assert found.statements is not None and found.statements[:2000] == [None] * 2000
+    assert found.statements[2000].type.name == "INSERT"
+    assert sqlfile.parsed(sql).statements is None

@@ -250,7 +250,7 @@ class Runner:
         then the transaction is as it was before it, and one by one names the failing statement."""
         import duckdb
 
-        large = any(len(sql) >= _REPARSED for _, sql, _ in steps)
+        large = any(len(sql) >= sqlfile.LARGE for _, sql, _ in steps)
         if not self.transactional or self.dry or (len(steps) < 2 and not large) or self._broken is not None:
             return False
         for _, sql, kinds in steps:
@@ -282,7 +282,7 @@ class Runner:
         return True
 
     def _calls(self, steps, large: bool) -> list:
-        """What ``_batched`` hands DuckDB: each statement of at least _REPARSED characters as DuckDB
+        """What ``_batched`` hands DuckDB: each statement of at least ``sqlfile.LARGE`` characters as DuckDB
         parsed it when the file was read (``sqlfile.Parsed``), not to be parsed again, where the
         connection's parser reads its text alike; the others, in between, as scripts."""
         parsed = getattr(steps, "statements", None)
@@ -291,7 +291,7 @@ class Runner:
         calls: list = []
         script: list[str] = []
         for i, (_, sql, _) in enumerate(steps):
-            if parsed is not None and len(sql) >= _REPARSED:
+            if parsed is not None and len(sql) >= sqlfile.LARGE:
                 if script:
                     calls.append("\n;\n".join(script))
                     script = []
@@ -544,8 +544,6 @@ class Runner:
 
 
 _MOVES = {"SET", "ATTACH", "DETACH"}
-# Statements this long (characters) run as DuckDB parsed them when the file was read, not parsed again.
-_REPARSED = 100_000
 # The statement types a section may run as one script (see ``Runner._batched``).
 _BATCHED = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "COPY"})  # USE and SET schema/search_path are SET statements
 

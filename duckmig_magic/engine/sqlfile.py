@@ -78,10 +78,16 @@ def classify(sql: str) -> list[tuple[int, str, frozenset[str]]]:
 
 class Parsed(list):
     """``classify``'s (line, statement, kinds) triples, with ``statements``: the statements
-    DuckDB's parser made of them, one a triple, in order (None where its parse gave some other
-    number), so that they can run without DuckDB parsing their text again."""
+    DuckDB's parser made of them, one a triple, in order, so that they can run without DuckDB
+    parsing their text again. Only those of at least LARGE characters are kept (None in their
+    stead for the others, whose parse costs little and whose trees would fill memory), and
+    ``statements`` is None where there is none, or where DuckDB's parse gave some other number."""
 
     statements: list | None = None
+
+
+# A statement this long (characters) is kept as DuckDB parsed it (``Parsed``), to run so.
+LARGE = 100_000
 
 
 def parsed(sql: str) -> Parsed:
@@ -94,7 +100,8 @@ def parsed(sql: str) -> Parsed:
     located = _located(sql, found)
     if located is not None:
         result = Parsed((line, text, frozenset((_kind(p),))) for (line, text), p in zip(located, found, strict=True))
-        result.statements = found
+        if any(len(text) >= LARGE for _, text, _ in result):
+            result.statements = [p if len(text) >= LARGE else None for p, (_, text, _) in zip(found, result, strict=True)]
         return result
     pieces = _pieces(sql)
     if len(found) == len(pieces):

@@ -48,12 +48,21 @@ def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDG
     the section prepared is judged by what it prepared."""
     prepared: dict[str, str] = {}
     for line, sql, kinds in steps:
+        if _unjudged(sql, kinds, protected):
+            continue
         refused = refusal(sql, kinds, path, line, transactional=transactional, protected=protected,
                           lookup=prepared.get)
         if refused is not None:
             raise refused
         if kinds & {"PREPARE", "MULTI"} and (found := wrappers.preparation(sql)):
             prepared[found[0]] = found[1]
+
+
+def _unjudged(sql: str, kinds: frozenset[str], protected: tuple[str, ...]) -> bool:
+    """Whether ``refusal`` would find nothing in ``sql``, told without reading its layers: it wraps
+    nothing, is no transaction control and names no ledger table (most of a large file)."""
+    return ("TRANSACTION" not in kinds and not wrappers.may_wrap(sql, kinds)
+            and not statements.named(protected).search(sql))
 
 
 def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transactional: bool,
@@ -256,6 +265,8 @@ class Runner:
         for _, sql, kinds in steps:
             if not kinds <= _BATCHED:
                 return False
+            if _unjudged(sql, kinds, self.protected):
+                continue
             found = wrappers.layers(sql, kinds, self._lookup)
             if len(found) > 1 or refusal(sql, kinds, "", None, transactional=True, protected=self.protected,
                                          layers=found) is not None:

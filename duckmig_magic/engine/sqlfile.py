@@ -45,11 +45,17 @@ class Section:
         import duckdb
 
         try:
-            found = self._classified
+            return self._typed
         except duckdb.Error as exc:
             raise errors.MigrationFileError(path, errors.first_line(str(exc)),
                                             self.line + _failing_line(self.sql, exc) - 1,
                                             "fix the statement; nothing was run") from exc
+
+    @cached_property
+    def _typed(self) -> Parsed:
+        # The same list each call (a file of 80,000 statements is asked for them several times):
+        # its readers iterate it and change nothing.
+        found = self._classified
         result = Parsed((self.line + n - 1, text, kinds) for n, text, kinds in found)
         result.statements = found.statements
         return result
@@ -99,7 +105,7 @@ def parsed(sql: str) -> Parsed:
     found = parser().extract_statements(sql)
     located = _located(sql, found)
     if located is not None:
-        result = Parsed((line, text, frozenset((_kind(p),))) for (line, text), p in zip(located, found, strict=True))
+        result = Parsed((line, text, _kinds_of(p)) for (line, text), p in zip(located, found, strict=True))
         if any(len(text) >= LARGE for _, text, _ in result):
             result.statements = [p if len(text) >= LARGE else None for p, (_, text, _) in zip(found, result, strict=True)]
         return result
@@ -123,31 +129,36 @@ def _located(sql: str, found) -> list[tuple[int, str]] | None:
     The text of a statement runs from its first token to the `;` that ends it, without the
     comments before it; a statement's own text that ends in a comment after its `;` (DuckDB 2.x
     gives the last statement what follows it) is cut by the tokenizer, on that statement alone."""
-    result, at, line, counted = [], 0, 1, 0
+    result: list[tuple[int, str]] = []
+    at, line, counted, size = 0, 1, 0, len(sql)
+    gap, count, append = _GAP.match, sql.count, result.append  # a loop of 80,000: names looked up once
     for statement in found:
         query = statement.query
         if not query:
             return None
         while not sql.startswith(query, at):  # duckdb 1.x leaves the `;`s between statements out
-            if at == len(sql) or sql[at] not in " \t\n\r\f\v;":
+            if at == size or sql[at] not in " \t\n\r\f\v;":
                 return None
             at += 1
-        start = _skip_gap(query, 0)
+        blank = gap(query)
+        start = blank.end() if blank else 0
+        if query.startswith("/*", start):
+            start = _skip_gap(query, start)
         if start == len(query):
             return None
         text = query[start:].rstrip()
         while text.endswith(";"):
             text = text[:-1].rstrip()
-        if text.endswith("*/") or "--" in text[text.rfind("\n") + 1:]:  # a comment after the statement's `;`?
+        if text.endswith("*/") or text.find("--", text.rfind("\n") + 1) >= 0:  # a comment after its `;`?
             pieces = _pieces(query[start:])
             if len(pieces) != 1:
                 return None
             text = pieces[0][1]
-        line += sql.count("\n", counted, at + start)
+        line += count("\n", counted, at + start)
         counted = at + start
-        result.append((line, text))
+        append((line, text))
         at += len(query)
-    return result if _skip_gap(sql, at) == len(sql) else None
+    return result if _skip_gap(sql, at) == size else None
 
 
 def _skip_gap(sql: str, at: int) -> int:
@@ -224,6 +235,20 @@ def _kind(parsed) -> str:
 
 
 _KINDS: dict = {}
+
+
+def _kinds_of(parsed) -> frozenset[str]:
+    """``frozenset((_kind(parsed),))``, one set a type."""
+    try:
+        found = _KIND_SETS.get(parsed.type)
+    except ValueError:
+        return frozenset(("UNKNOWN",))
+    if found is None:
+        found = _KIND_SETS[parsed.type] = frozenset((_kind(parsed),))
+    return found
+
+
+_KIND_SETS: dict = {}
 
 
 def _pieces(sql: str) -> list[tuple[int, str]]:

@@ -206,13 +206,13 @@ def changed_ledger_table(sql: str, kinds: frozenset[str], names: tuple[str, ...]
     statement may read them."""
     if kinds == {"SELECT"}:
         return None
-    if not _named(names).search(sql):  # most statements: no tokenizing needed
+    if not named(names).search(sql):  # most statements: no tokenizing needed
         return None
     wanted = {n.lower(): n for n in names}
     return next((wanted[name[-1].lower()] for name in changed_tables(sql) if name[-1].lower() in wanted), None)
 
 
 @lru_cache(maxsize=8)
-def _named(names: tuple[str, ...]) -> re.Pattern:
+def named(names: tuple[str, ...]) -> re.Pattern:
     """Any of ``names``, in any case, anywhere."""
     return re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE)

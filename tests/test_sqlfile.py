@@ -296,3 +296,45 @@ def test_statements_run_on_duckdb():
 
 
 VALID_BY_ID = {c[0]: c[1] for c in VALID}
+
+
+# Pieces of SQL text that meet the splitter's edge cases: comments before, inside and after a
+# statement, empty statements, `;` in strings, quoted names and dollar quotes, nested block comments.
+_PARTS = st.sampled_from([
+    "SELECT 1", "SELECT 'a;b'", 'SELECT 1 AS "x;y"', "SELECT $$a;b$$", "SELECT 'a--b'", "SELECT '/*'",
+    "CREATE TABLE t (a INTEGER)", "INSERT INTO t VALUES (1)", "ALTER TABLE t ADD COLUMN c BOOLEAN DEFAULT FALSE",
+    "PIVOT t ON a USING sum(a)", "SELECT 'é'", ";", ";;", " ", "\n", "\t", "-- c\n", "-- c;\n", "/* c; */",
+    "/* a /* nested */ b */", "SELECT 1 -- c\n", "SELECT 1 /* c */",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PARTS, max_size=8))
+def test_statements_found_from_the_parse_are_the_tokenizers(parts):
+    """The statements read from DuckDB's parse (one pass over the text) are the ones its tokenizer
+    finds, with the same lines, on every duckdb version."""
+    sql = "".join(p if p in (";", ";;") or p.isspace() or p.startswith(("--", "/*")) else p + ";\n" * (i % 2)
+                  for i, p in enumerate(parts))
+    try:
+        found = sqlfile.parsed(sql)
+    except duckdb.Error:
+        return
+    assert [(line, text) for line, text, _ in found] == sqlfile._pieces(sql)
+    if found.statements is not None:
+        assert len(found.statements) == len(found)
+
+
+def test_a_large_file_is_split_from_its_parse_without_the_tokenizer(monkeypatch):
+    """A file of many statements is read from DuckDB's parse alone, and only a statement long enough
+    to be worth it keeps its parse, to run so."""
+    sql = "\n".join(f"INSERT INTO t VALUES ({i}, 'x -- {i};');" for i in range(2_000))
+    big = "INSERT INTO t VALUES " + ", ".join(f"({i}, 'y')" for i in range(sqlfile.LARGE // 8))
+    one = sqlfile._pieces  # a statement with `--` in it is cut by the tokenizer on its own
+    monkeypatch.setattr(sqlfile, "_pieces", lambda text: one(text) if len(text) < 100 else pytest.fail("tokenized"))
+    found = sqlfile.parsed(f"{sql}\n{big};\n")
+    assert len(found) == 2_001 and found[1999] == (2000, "INSERT INTO t VALUES (1999, 'x -- 1999;')",
+                                                   frozenset({"INSERT"}))
+    assert found[2000][:2] == (2001, big)
+    assert found.statements is not None and found.statements[:2000] == [None] * 2000
+    assert found.statements[2000].type.name == "INSERT"
+    assert sqlfile.parsed(sql).statements is None

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 
 from .. import errors
-from . import dryrun, lake, pyform, refusals, sqlfile, statements, wrappers
+from . import dryrun, lake, pyform, refusals, replay, sqlfile, statements, wrappers
 from .database import TRANSACTION_ID, begin, commit, in_transaction, is_busy, rollback, transaction_id
 from .interrupts import Interrupts, is_interrupt
 from .ledger import Place
@@ -48,12 +48,21 @@ def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDG
     the section prepared is judged by what it prepared."""
     prepared: dict[str, str] = {}
     for line, sql, kinds in steps:
+        if _unjudged(sql, kinds, protected):
+            continue
         refused = refusal(sql, kinds, path, line, transactional=transactional, protected=protected,
                           lookup=prepared.get)
         if refused is not None:
             raise refused
         if kinds & {"PREPARE", "MULTI"} and (found := wrappers.preparation(sql)):
             prepared[found[0]] = found[1]
+
+
+def _unjudged(sql: str, kinds: frozenset[str], protected: tuple[str, ...]) -> bool:
+    """Whether ``refusal`` would find nothing in ``sql``, told without reading its layers: it wraps
+    nothing, is no transaction control and names no ledger table (most of a large file)."""
+    return ("TRANSACTION" not in kinds and not wrappers.may_wrap(sql, kinds)
+            and not statements.named(protected).search(sql))
 
 
 def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transactional: bool,
@@ -64,22 +73,24 @@ def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transact
     for layer in layers or wrappers.layers(sql, kinds, lookup):
         if layer.sql is None:
             continue  # EXECUTE of a statement prepared outside the run, not known here: DuckDB's to run
+        control = transactional and statements.is_transaction_control(layer.kinds)
+        table = None if control else statements.changed_ledger_table(layer.sql, layer.kinds, protected)
+        if not (control or table):
+            continue
         # How a wrapper runs the statement refused, as the start of the reason.
         wraps = f"{layer.said}, `{errors.cut(layer.sql, 60)}`; " if layer.said else ""
         said = f"`{errors.cut(sql, 60)}`"
-        if transactional and statements.is_transaction_control(layer.kinds):
+        if control:
             return errors.MigrationFileError(
                 path, f"{said}: {wraps}transaction control (BEGIN, COMMIT, ROLLBACK, ABORT, END) is refused in a "
                 "migration that runs in a transaction: duckmig owns it and commits it together with the ledger row",
                 line, "remove it: the migration commits as a whole, or not at all (a SQL section that must control "
                 "its own transactions can be marked `-- migrate:up transaction:false`)", statement=sql)
-        table = statements.changed_ledger_table(layer.sql, layer.kinds, protected)
-        if table:
-            rule = "a migration may read the ledger tables but not change them"
-            why = f" ({wraps}{rule})" if wraps else f": {rule}"
-            return errors.MigrationFileError(path, f"{said} changes the ledger table {table}{why}", line,
-                                             "leave the ledger to duckmig: its repair, stamp and down change it",
-                                             statement=sql)
+        rule = "a migration may read the ledger tables but not change them"
+        why = f" ({wraps}{rule})" if wraps else f": {rule}"
+        return errors.MigrationFileError(path, f"{said} changes the ledger table {table}{why}", line,
+                                         "leave the ledger to duckmig: its repair, stamp and down change it",
+                                         statement=sql)
     return None
 
 
@@ -105,7 +116,7 @@ class Runner:
         self.path: Path | str | None = None
         self._txid: int | None = None  # the engine's transaction, when it is to be checked (``transaction(verify=...)``)
         self._moved = False  # a statement that may change the current database or schema ran
-        self._log: list[tuple[str, object]] = []  # what to replay: the open transaction's statements
+        self._log = replay.Log()  # what to replay: the open transaction's statements
         self._broken: Exception | None = None  # what the migration's code may not swallow
         self._failure: tuple[BaseException, str] | None = None  # the last statement that failed, and why
         self._code_ran = False  # a Python migration's code ran in the engine's transaction, and no lake is attached
@@ -132,7 +143,7 @@ class Runner:
         them can end the transaction.
         """
         begin(self.conn)
-        self._log, self._code_ran = [], False
+        self._log, self._code_ran = replay.Log(), False
         self._began(verify)
         try:
             yield self
@@ -148,7 +159,7 @@ class Runner:
             else:
                 self._rollback()
         finally:
-            self.transactional, self._log = False, []
+            self.transactional, self._log = False, replay.Log()
 
     def _began(self, verify: bool) -> None:
         self._txid = transaction_id(self.conn) if verify else None
@@ -239,7 +250,8 @@ class Runner:
 
     def _batched(self, steps) -> bool:
         """Run a section's statements as one script, one call into DuckDB rather than one a statement
-        (a file of 80,000 INSERTs spends most of its time in those calls otherwise). Only where
+        (a file of 80,000 INSERTs spends most of its time in those calls otherwise), a large statement
+        as DuckDB parsed it when the file was read (``_calls``), so that it is not parsed again. Only where
         nothing is lost by it: in the engine's transaction of a real run, on a database that is no
         DuckLake, each statement of a kind that moves nothing the runner follows (no USE, SET,
         ATTACH, PREPARE or EXECUTE, nothing that wraps another) and none that a rule refuses. True
@@ -247,11 +259,14 @@ class Runner:
         then the transaction is as it was before it, and one by one names the failing statement."""
         import duckdb
 
-        if not self.transactional or self.dry or len(steps) < 2 or self._broken is not None:
+        large = any(len(sql) >= sqlfile.LARGE for _, sql, _ in steps)
+        if not self.transactional or self.dry or (len(steps) < 2 and not large) or self._broken is not None:
             return False
         for _, sql, kinds in steps:
             if not kinds <= _BATCHED:
                 return False
+            if _unjudged(sql, kinds, self.protected):
+                continue
             found = wrappers.layers(sql, kinds, self._lookup)
             if len(found) > 1 or refusal(sql, kinds, "", None, transactional=True, protected=self.protected,
                                          layers=found) is not None:
@@ -260,10 +275,10 @@ class Runner:
             self._in_lake = lake.attached(self.conn, self.place.database)
         if self._in_lake:
             return False
-        script = "\n;\n".join(sql for _, sql, _ in steps)  # a newline before each `;`: a line may end in a comment
         try:
             with self.interrupts.engine(), self.interrupts.statement():
-                self.conn.execute(script)
+                for call in self._calls(steps, large):
+                    self.conn.execute(call)
         except (duckdb.Error, RuntimeError) as exc:
             self._refused(exc)  # Ctrl-C and another thread on the connection are not the script's
             self._restore(exc, steps[0][1], counted=False)
@@ -276,6 +291,27 @@ class Runner:
             if "DROP" in kinds:  # DEALLOCATE is a DROP
                 self._prepared_now(wrappers.layers(sql, kinds, self._lookup))
         return True
+
+    def _calls(self, steps, large: bool) -> list:
+        """What ``_batched`` hands DuckDB: each statement of at least ``sqlfile.LARGE`` characters as DuckDB
+        parsed it when the file was read (``sqlfile.Parsed``), not to be parsed again, where the
+        connection's parser reads its text alike; the others, in between, as scripts."""
+        parsed = getattr(steps, "statements", None)
+        if parsed is not None and not (large and sqlfile.parses_alike(self.conn)):
+            parsed = None
+        calls: list = []
+        script: list[str] = []
+        for i, (_, sql, _) in enumerate(steps):
+            if parsed is not None and len(sql) >= sqlfile.LARGE:
+                if script:
+                    calls.append("\n;\n".join(script))
+                    script = []
+                calls.append(parsed[i])
+            else:
+                script.append(sql)
+        if script:  # a newline before each `;`: a line may end in a comment
+            calls.append("\n;\n".join(script))
+        return calls
 
     def _python(self, method) -> None:
         if self.transactional:
@@ -492,25 +528,18 @@ class Runner:
         self.replays += counted
 
     def _replayed(self) -> bool:
-        """Run the open transaction's log again, each run of statements without parameters as one
-        script (one call into DuckDB, not one a statement: replays after each of many caught
-        failures run the log many times). False if a statement failed: nothing says which."""
+        """Run the open transaction's log again in as few calls as do the same (``replay.batches``:
+        replays after each of many caught failures run the log many times). False if a statement
+        failed: nothing says which."""
         import duckdb
 
-        i = 0
-        while i < len(self._log):
-            j = i
-            while j < len(self._log) and self._log[j][1] is None:
-                j += 1
-            # A newline before each `;`: a statement may end in a line comment.
-            sql, parameters = ("\n;\n".join(s for s, _ in self._log[i:j]), None) if j > i else self._log[i]
+        for sql, parameters in replay.batches(self._log, lambda: sqlfile.parses_alike(self.conn)):
             try:
                 with self.interrupts.statement():
                     self.conn.execute(sql, parameters) if parameters is not None else self.conn.execute(sql)
             except (duckdb.Error, RuntimeError) as again:
                 self._refused(again)
                 return False
-            i = max(j, i + 1)
         return True
 
     def _line(self) -> int | None:

@@ -38,23 +38,33 @@ class Section:
         cannot parse them."""
         return [(line, text) for line, text, _ in self.typed(path)]
 
-    def typed(self, path: Path | str = "<sql>") -> list[tuple[int, str, frozenset[str]]]:
-        """(line, statement, DuckDB's statement types), as ``classify`` gives them; raises
-        MigrationFileError, naming the line, where DuckDB cannot parse them."""
+    def typed(self, path: Path | str = "<sql>") -> Parsed:
+        """(line, statement, DuckDB's statement types), as ``classify`` gives them, with DuckDB's
+        parsed statements beside them (``Parsed``); raises MigrationFileError, naming the line,
+        where DuckDB cannot parse them."""
         import duckdb
 
         try:
-            return [(self.line + n - 1, text, kinds) for n, text, kinds in self._classified]
+            return self._typed
         except duckdb.Error as exc:
             raise errors.MigrationFileError(path, errors.first_line(str(exc)),
                                             self.line + _failing_line(self.sql, exc) - 1,
                                             "fix the statement; nothing was run") from exc
 
     @cached_property
-    def _classified(self) -> list[tuple[int, str, frozenset[str]]]:
+    def _typed(self) -> Parsed:
+        # The same list each call (a file of 80,000 statements is asked for them several times):
+        # its readers iterate it and change nothing.
+        found = self._classified
+        result = Parsed((self.line + n - 1, text, kinds) for n, text, kinds in found)
+        result.statements = found.statements
+        return result
+
+    @cached_property
+    def _classified(self) -> Parsed:
         # A run asks for a section's statements when it checks the file, plans and
-        # applies it; DuckDB's parser and tokenizer cost more than a small migration.
-        return classify(self.sql)
+        # applies it; DuckDB's parser costs more than a small migration.
+        return parsed(self.sql)
 
 
 def split(sql: str) -> list[tuple[int, str]]:
@@ -69,37 +79,176 @@ def split(sql: str) -> list[tuple[int, str]]:
 def classify(sql: str) -> list[tuple[int, str, frozenset[str]]]:
     """``split``'s pairs with the types DuckDB's parser gives each statement (``TRANSACTION``,
     ``SELECT``, ``INSERT``, ...); raises DuckDB's error if DuckDB cannot parse ``sql``."""
+    return list(parsed(sql))
+
+
+class Parsed(list):
+    """``classify``'s (line, statement, kinds) triples, with ``statements``: the statements
+    DuckDB's parser made of them, one a triple, in order, so that they can run without DuckDB
+    parsing their text again. Only those of at least LARGE characters are kept (None in their
+    stead for the others, whose parse costs little and whose trees would fill memory), and
+    ``statements`` is None where there is none, or where DuckDB's parse gave some other number."""
+
+    statements: list | None = None
+
+
+# A statement this long (characters) is kept as DuckDB parsed it (``Parsed``), to run so.
+LARGE = 100_000
+
+
+def parsed(sql: str) -> Parsed:
+    """``classify``'s triples, with DuckDB's parsed statements beside them where they match."""
+    # DuckDB's parser judges the syntax and tells the statements' types. Each parsed statement
+    # knows its own text (``query``) but in the text it comes with what stood before it (comments,
+    # and on 2.x what followed its `;`), and DuckDB 1.x rewrites some statements (ADD COLUMN ...
+    # DEFAULT FALSE, PIVOT) into several with no text at all: there its tokenizer finds each `;`.
+    found = parser().extract_statements(sql)
+    located = _located(sql, found)
+    if located is not None:
+        result = Parsed((line, text, _kinds_of(p)) for (line, text), p in zip(located, found, strict=True))
+        if any(len(text) >= LARGE for _, text, _ in result):
+            result.statements = [p if len(text) >= LARGE else None for p, (_, text, _) in zip(found, result, strict=True)]
+        return result
+    pieces = _pieces(sql)
+    if len(found) == len(pieces):
+        kinds = [frozenset((_kind(p),)) for p in found]
+    else:  # some statement became several: each piece is typed on its own
+        kinds = [frozenset(_kind(p) for p in parser().extract_statements(text)) for _, text in pieces]
+    return Parsed((line, text, k) for (line, text), k in zip(pieces, kinds, strict=True))
+
+
+# What may stand between statements: blanks, `;` and comments (a block comment may nest).
+_GAP = re.compile(r"(?:[ \t\n\r\f\v;]+|--[^\n]*)*")
+
+
+def _located(sql: str, found) -> list[tuple[int, str]] | None:
+    """(line, text) of each parsed statement, read from its own text in one pass over ``sql``; None
+    where the parsed statements do not lay end to end over ``sql`` (a rewritten statement), and the
+    tokenizer must find the statements.
+
+    The text of a statement runs from its first token to the `;` that ends it, without the
+    comments before it; a statement's own text that ends in a comment after its `;` (DuckDB 2.x
+    gives the last statement what follows it) is cut by the tokenizer, on that statement alone."""
+    result: list[tuple[int, str]] = []
+    at, line, counted, size = 0, 1, 0, len(sql)
+    gap, count, append = _GAP.match, sql.count, result.append  # a loop of 80,000: names looked up once
+    for statement in found:
+        query = statement.query
+        if not query:
+            return None
+        while not sql.startswith(query, at):  # duckdb 1.x leaves the `;`s between statements out
+            if at == size or sql[at] not in " \t\n\r\f\v;":
+                return None
+            at += 1
+        blank = gap(query)
+        start = blank.end() if blank else 0
+        if query.startswith("/*", start):
+            start = _skip_gap(query, start)
+        if start == len(query):
+            return None
+        text = query[start:].rstrip()
+        while text.endswith(";"):
+            text = text[:-1].rstrip()
+        if text.endswith("*/") or text.find("--", text.rfind("\n") + 1) >= 0:  # a comment after its `;`?
+            pieces = _pieces(query[start:])
+            if len(pieces) != 1:
+                return None
+            text = pieces[0][1]
+        line += count("\n", counted, at + start)
+        counted = at + start
+        append((line, text))
+        at += len(query)
+    return result if _skip_gap(sql, at) == size else None
+
+
+def _skip_gap(sql: str, at: int) -> int:
+    """The offset of the first token at or after ``at``: past blanks, `;` and comments."""
+    while True:
+        blank = _GAP.match(sql, at)  # matches always, if only nothing
+        at = blank.end() if blank else at
+        if not sql.startswith("/*", at):
+            return at
+        depth, i = 0, at
+        while i < len(sql):
+            if sql.startswith("/*", i):
+                depth, i = depth + 1, i + 2
+            elif sql.startswith("*/", i):
+                depth, i = depth - 1, i + 2
+                if depth == 0:
+                    break
+            else:
+                i += 1
+        if depth:
+            return at  # left open: not a gap DuckDB's parser would have accepted
+        at = i
+
+
+@lru_cache(maxsize=1)
+def parser():
+    """The connection whose parser reads migrations: one of duckmig's own, so that its settings are
+    DuckDB's defaults whatever a notebook sets on duckdb's default connection."""
     import duckdb
 
-    # DuckDB's parser judges the syntax and tells the statements' types, but its
-    # statements' text cannot be used: DuckDB 1.x rewrites some (ADD COLUMN ...
-    # DEFAULT FALSE) into several with no text at all. Its tokenizer finds each `;`.
-    parsed = duckdb.extract_statements(sql)
-    pieces = _pieces(sql)
-    if len(parsed) == len(pieces):
-        kinds = [frozenset((_kind(p),)) for p in parsed]
-    else:  # some statement became several: each piece is typed on its own
-        kinds = [frozenset(_kind(p) for p in duckdb.extract_statements(text)) for _, text in pieces]
-    return [(line, text, k) for (line, text), k in zip(pieces, kinds, strict=True)]
+    return duckdb.connect(":memory:")
+
+
+# The settings DuckDB's parser reads (``integer_division`` makes `/` parse as `//`).
+_PARSER_SETTINGS = ("allow_parser_override_extension", "integer_division", "max_expression_depth",
+                    "preserve_identifier_case")
+
+
+def parses_alike(conn) -> bool:
+    """Whether ``conn`` parses text as ``parser`` did: a statement ``parsed`` gave runs on ``conn``
+    as its text would."""
+    query, defaults = _parser_settings()
+    return conn.execute(query).fetchone()[0] == defaults
+
+
+@lru_cache(maxsize=1)
+def _parser_settings() -> tuple[str, list]:
+    """The query of the parser's settings this duckdb has (asking for one it lacks would abort the
+    transaction), and their values on ``parser``."""
+    known = {name for (name,) in parser().execute("SELECT name FROM duckdb_settings()").fetchall()}
+    query = "SELECT [" + ", ".join(f"current_setting('{name}')::VARCHAR" for name in _PARSER_SETTINGS
+                                   if name in known) + "]"
+    return query, parser().execute(query).fetchone()[0]
 
 
 @lru_cache(maxsize=256)
 def kinds(sql: str) -> frozenset[str]:
     """The types DuckDB's parser gives the statements of ``sql`` (a migration's loop runs the same
     parametrised statement many times: it is parsed once)."""
-    import duckdb
-
-    return frozenset(_kind(p) for p in duckdb.extract_statements(sql))
+    return frozenset(_kind(p) for p in parser().extract_statements(sql))
 
 
 def _kind(parsed) -> str:
     """DuckDB's type of a parsed statement; UNKNOWN for one this duckdb package cannot name
     (UPDATE EXTENSIONS: 2.0 raises ValueError, 1.5 says ``???``)."""
     try:
-        name = parsed.type.name
+        kind = parsed.type
     except ValueError:
         return "UNKNOWN"
-    return name if name.isidentifier() else "UNKNOWN"
+    name = _KINDS.get(kind)
+    if name is None:  # an enum's name is slow to read, and a file of 80,000 statements reads it as often
+        name = _KINDS[kind] = kind.name if kind.name.isidentifier() else "UNKNOWN"
+    return name
+
+
+_KINDS: dict = {}
+
+
+def _kinds_of(parsed) -> frozenset[str]:
+    """``frozenset((_kind(parsed),))``, one set a type."""
+    try:
+        found = _KIND_SETS.get(parsed.type)
+    except ValueError:
+        return frozenset(("UNKNOWN",))
+    if found is None:
+        found = _KIND_SETS[parsed.type] = frozenset((_kind(parsed),))
+    return found
+
+
+_KIND_SETS: dict = {}
 
 
 def _pieces(sql: str) -> list[tuple[int, str]]:
@@ -144,7 +293,7 @@ def normalize(text: str) -> str:
 def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     """Split a SQL migration into its sections; one error per broken rule."""
     text = normalize(text)
-    markers = [m for m in _MARKER.finditer(text) if _outside_quotes(text, m.start())]
+    markers, known = _markers(text)
     sections: dict[str, tuple[re.Match, bool]] = {}
     for m in markers:
         which, line = m["which"].lower(), _line_of(text, m.start())
@@ -177,6 +326,8 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     down_m = sections.get("down", (None, True))[0]
     up_end = down_m.start() if down_m else len(text)
     up = Section(text[up_m.end() + 1: up_end], _line_of(text, up_m.start()) + 1, up_tx)
+    if up_m.end() + 1 in known and down_m:  # parsed to tell that the down marker is outside quotes
+        up.__dict__["_classified"] = known[up_m.end() + 1]  # the cached property's value, as it would set it
     down = None
     if down_m:
         down = Section(text[down_m.end() + 1:], _line_of(text, down_m.start()) + 1, sections["down"][1])
@@ -262,6 +413,38 @@ def _code_in(text: str) -> bool:
     return any(line.strip() and not line.lstrip().startswith("--") for line in text.split("\n"))
 
 
+def _markers(text: str) -> tuple[list[re.Match], dict[int, Parsed]]:
+    """The marker lines outside quotes and block comments, and the parse of the text from a marker
+    to the next, by its offset, where it was parsed to tell (a large section is parsed once).
+
+    After a marker's line nothing is left open, so a marker is outside quotes if the text from the
+    marker before it is: if nothing in it can open a quote, or if DuckDB's parser accepts it (it
+    refuses an unterminated string, quoted name, dollar quote or block comment)."""
+    import duckdb
+
+    found, known, after = [], {}, None
+    for m in _MARKER.finditer(text):
+        if after is None:
+            outside = _outside_quotes(text, m.start())
+        else:
+            segment = text[after:m.start()]
+            outside = not _may_open(segment)
+            if not outside:
+                try:
+                    known[after] = parsed(segment)
+                    outside = True
+                except duckdb.Error:
+                    outside = _outside_quotes(segment, len(segment))
+        if outside:
+            found.append(m)
+            after = m.end() + 1
+    return found, known
+
+
+def _may_open(text: str) -> bool:
+    return any(opener in text for opener in ("'", '"', "`", "$", "/*"))
+
+
 def _outside_quotes(text: str, offset: int) -> bool:
     """Whether a line starting at ``offset`` is outside quotes and block comments.
 
@@ -269,7 +452,7 @@ def _outside_quotes(text: str, offset: int) -> bool:
     before it is left open.
     """
     before = text[:offset]
-    if not any(opener in before for opener in ("'", '"', "`", "$", "/*")):
+    if not _may_open(before):
         return True  # nothing before it can be left open: no tokenizing
     import duckdb
 
@@ -287,7 +470,7 @@ def _failing_line(sql: str, exc: Exception) -> int:
         return _line_in_message(exc)
     for line, text in _pieces(sql):
         try:
-            duckdb.extract_statements(text)
+            parser().extract_statements(text)
         except duckdb.Error as again:
             return line + _line_in_message(again) - 1
     return 1

@@ -9,7 +9,9 @@ renamed column from one dropped and another added.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 from . import sqlfile
@@ -204,8 +206,13 @@ def changed_ledger_table(sql: str, kinds: frozenset[str], names: tuple[str, ...]
     statement may read them."""
     if kinds == {"SELECT"}:
         return None
-    wanted = {n.lower(): n for n in names}
-    lowered = sql.lower()
-    if not any(n in lowered for n in wanted):  # most statements: no tokenizing needed
+    if not named(names).search(sql):  # most statements: no tokenizing needed
         return None
+    wanted = {n.lower(): n for n in names}
     return next((wanted[name[-1].lower()] for name in changed_tables(sql) if name[-1].lower() in wanted), None)
+
+
+@lru_cache(maxsize=8)
+def named(names: tuple[str, ...]) -> re.Pattern:
+    """Any of ``names``, in any case, anywhere."""
+    return re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE)

@@ -77,7 +77,7 @@ def layers(sql: str, kinds: frozenset[str], lookup: Lookup | None = None, *, sai
 
     ``lookup`` gives the text of a prepared statement by name (None where it is not known)."""
     found = [Layer(sql, kinds, said, prepared)]
-    if not (kinds & _OUTER or (kinds & _CTE_HEADS and "(" in sql and _CTE_BODY.search(sql))):
+    if not may_wrap(sql, kinds):
         return found
     for inner in _wrapped(sql, kinds, lookup):
         joined = f"{said}: {inner.said}" if said else inner.said
@@ -87,6 +87,12 @@ def layers(sql: str, kinds: frozenset[str], lookup: Lookup | None = None, *, sai
         else:
             found += layers(inner.sql, inner.kinds, lookup, said=joined, prepared=later)
     return found
+
+
+def may_wrap(sql: str, kinds: frozenset[str]) -> bool:
+    """Whether ``sql`` (typed ``kinds``) may run another statement; False for most of a large file's
+    statements (INSERTs), told without tokenizing."""
+    return bool(kinds & _OUTER or (kinds & _CTE_HEADS and "(" in sql and _CTE_BODY.search(sql)))
 
 
 def kinds_run(all_layers: list[Layer]) -> frozenset[str]:

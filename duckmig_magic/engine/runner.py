@@ -111,6 +111,8 @@ class Runner:
         self._code_ran = False  # a Python migration's code ran in the engine's transaction, and no lake is attached
         self._step = 0  # where in the log the statements start that one transaction of a real run would hold
         self._in_lake: bool | None = None  # the run's database is a DuckLake (asked once, when it matters)
+        # What keeps the data the running migration destroys (keep.py): told of each statement before it runs.
+        self.keeper = None
 
     @classmethod
     def adopt(cls, conn) -> Runner:
@@ -260,6 +262,9 @@ class Runner:
             self._in_lake = lake.attached(self.conn, self.place.database)
         if self._in_lake:
             return False
+        if self.keeper is not None:
+            for _, sql, kinds in steps:
+                self.keeper.before(self, sql, kinds)
         script = "\n;\n".join(sql for _, sql, _ in steps)  # a newline before each `;`: a line may end in a comment
         try:
             with self.interrupts.engine(), self.interrupts.statement():
@@ -399,6 +404,8 @@ class Runner:
                 "a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration "
                 "of its own", statement=sql)
             raise self._broken
+        if self.keeper is not None:
+            self.keeper.before(self, sql, kinds)
         with self.interrupts.engine():
             cursor = self._execute(sql, parameters, restore)
         self.interrupts.check()
@@ -413,6 +420,14 @@ class Runner:
         if len(found) > 1 or kinds & {"DROP", "MULTI"}:
             self._prepared_now(found)
         return cursor
+
+    def keep_statement(self, sql: str) -> None:
+        """Run a statement of the engine's own (keeping data) in the open transaction, logged so that
+        a replay of the transaction runs it again in its place."""
+        with self.interrupts.engine():
+            self.conn.execute(sql)
+        if self.transactional:
+            self._log.append((sql, None))
 
     def _lookup(self, name: str) -> str | None:
         """The text of the statement prepared as ``name``: one this run prepared; else, outside a

@@ -334,7 +334,8 @@ class Duckmig(Magics):
                                       data_path=target.data_path, options=target.options)
             database = settings.target if target.connection is None else target.connection
             wait = target.wait
-        return Migrator(database, settings.directory, table=settings.table, wait=wait, progress=self._progress)
+        return Migrator(database, settings.directory, table=settings.table, wait=wait, progress=self._progress,
+                        keep=settings.keep, keep_limit=settings.keep_limit)
 
     def _directory(self) -> str:
         if self._target is not None or config.resolve().database is not None:

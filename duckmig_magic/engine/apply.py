@@ -35,6 +35,7 @@ from .. import errors
 from . import interrupts, keep, plan, pyform, refusals, runner, sqlfile, trust
 from .database import is_busy, transaction
 from .ledger import Ledger, Row
+from .preview import propose_downgrade
 from .runner import Runner
 from .versions import Script, has_downgrade
 from .workspace import Workspace
@@ -500,8 +501,8 @@ def downgrade(work: Workspace, row: Row, script: Script | None, given: Trust, co
     applied_as = script is not None and trust.as_applied(row, script)
     if script is not None and (applied_as or (given.edited and not given.stored)):
         path = script.path
-        source = script.downgrade_source
-        kind = script.kind
+        source: str | None = script.downgrade_source
+        kind: str | None = script.kind
     elif script is not None and not given.stored:
         raise errors.DriftError(
             f"{row.version} was not reverted: {script.name} changed since it was applied, so its downgrade may not "
@@ -575,7 +576,7 @@ def _kept_run(run: Run, r: Runner, s: Script) -> int:
     if not (run.keeping.on and keeps(s)):
         return r.run(s.version, up_steps(s), "up", path=s.path)
     keeper = keep.Keeper(s.version, r.place.database, r.place.schema, run.keeping,
-                         generate=not has_downgrade(s))
+                         generate=not has_downgrade(s), propose=propose_downgrade)
     keeper.start(r.conn)
     r.keeper = keeper
     try:

@@ -33,6 +33,7 @@ import itertools
 import os
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import errors
@@ -85,7 +86,7 @@ class Kept:
 
 def restores(source: str | None) -> bool:
     """Whether a SQL down section asks for the kept data back (``-- migrate:restore``)."""
-    return bool(source) and _MARKER.search(source) is not None
+    return source is not None and _MARKER.search(source) is not None
 
 
 def destroys(sql: str, kinds: frozenset[str] | None = None) -> bool:
@@ -96,7 +97,7 @@ def destroys(sql: str, kinds: frozenset[str] | None = None) -> bool:
     if word in _DESTROYING:
         return True
     if word in ("CREATE", "INSERT", "WITH"):
-        return _REPLACING.search(sql) is not None or (word == "WITH" and bool(kinds) and bool(
+        return _REPLACING.search(sql) is not None or (word == "WITH" and kinds is not None and bool(
             kinds & {"DELETE", "UPDATE"}))
     return False
 
@@ -120,6 +121,8 @@ class Keeper:
     schema: str
     settings: Settings = field(default_factory=Settings)
     generate: bool = False  # the migration has no downgrade: generate one from the catalog
+    # propose(pairs, before objects, after objects, table diffs): the schema downgrade (preview.propose_downgrade)
+    propose: Callable | None = None
     copies: dict[int, Copy] = field(default_factory=dict)
     renames: dict[tuple, list[tuple[str, str]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
@@ -188,15 +191,14 @@ class Keeper:
             runner.keep_statement(f"DROP TABLE temp.main.{c.name}")
 
     def _generated(self, runner, after: dict[int, Table]) -> None:
-        from .preview import propose_downgrade
-
-        assert self.before_tables is not None and self.before_objects is not None
-        pairs = diff.match(self.before_tables, after, self.renames)
+        assert self.before_tables is not None and self.before_objects is not None and self.propose is not None
+        pairs = diff.match(_outside(self.before_tables), _outside(after), self.renames)
         for p in pairs:
             diff.choose_key(p, None)
-        proposal = propose_downgrade(pairs, self.before_objects, catalog.snapshot(runner.conn), [])
+        proposal = self.propose(pairs, _objects_outside(self.before_objects),
+                                _objects_outside(catalog.snapshot(runner.conn)), [])
         text = "\n".join([*proposal.statements, *[f"-- cannot be undone: {c}" for c in proposal.cannot
-                                                 if not _covered(c)], MARKER])
+                                                 if not covered(c)], MARKER])
         runner.keep_statement(f"INSERT INTO {_at(self.database, DOWNGRADES)} VALUES "
                               f"({literal(self.version)}, {literal(text)})")
 
@@ -276,6 +278,16 @@ class Keeper:
         del cols
 
 
+def _outside(tables: dict[int, Table]) -> dict[int, Table]:
+    """The tables but duckmig's own kept ones."""
+    return {oid: t for oid, t in tables.items() if t.schema != SCHEMA}
+
+
+def _objects_outside(objects: dict) -> dict:
+    return {(kind, name): d for (kind, name), d in objects.items()
+            if name != SCHEMA and not name.startswith(SCHEMA + ".")}
+
+
 def _after_name(pair: diff.Pair, before_name: str) -> str:
     return quote(next(p.now.name for p in pair.columns if p.before is not None and p.was.name == before_name))
 
@@ -296,7 +308,7 @@ def _resolve(tables: dict[int, Table], name: tuple[str, ...], schema: str) -> Ta
     return None
 
 
-def _covered(cannot: str) -> bool:
+def covered(cannot: str) -> bool:
     """Whether a "cannot be undone" of the schema downgrade is about data that keeping brings back."""
     return any(words in cannot for words in ("cannot be brought back", "cannot restore rows", "turned NULL"))
 
@@ -466,17 +478,25 @@ def restore(runner, database: str, version: str) -> int:
         have = {r[0] for r in runner.conn.execute(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
             [database, schema, name]).fetchall()}
-        needed = {c.split(" ")[0] for c in []} | set(key) | set(values) | set(column_values)
         names = [r[0] for r in runner.conn.execute(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
             "AND column_name <> ? ORDER BY column_index", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2],
                                                            CHANGE]).fetchall()]
-        missing = sorted((needed | set(names)) - have)
-        if not have or missing:
-            what = f"table {label} is not there" if not have else f"{label} has no column {', '.join(missing)}"
-            raise errors.MigrationFailed(version, None, f"cannot restore the data it kept: {what} after its "
-                                         "downgrade ran (the downgrade must bring back the schema first); nothing "
-                                         "was reverted", "down")
+        missing = [n for n in names if n not in have] if have else []
+        if missing or not have:
+            # The downgrade did not bring the schema back: what the kept data's columns say is added
+            # (without the constraints or defaults the kept copy does not hold), and said.
+            types = dict(runner.conn.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
+                "AND table_name = ?", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2]]).fetchall())
+            if not have:
+                runner.execute(f"CREATE TABLE {table} AS SELECT {', '.join(quote(n) for n in names)} FROM {kept} "
+                               "LIMIT 0")
+            for n in missing:
+                runner.execute(f"ALTER TABLE {table} ADD COLUMN {quote(n)} {types[n]}")
+            warnings.warn(Restoring(
+                f"{version}: its downgrade left {'no table ' + label if not have else label + ' without ' + ', '.join(missing)}"
+                ": brought back from the kept data's columns, without constraints or defaults"), stacklevel=2)
         cols = ", ".join(quote(n) for n in names)
         for sql in _restoring(table, kept, mode, key, values, column_values, names, cols):
             cursor = runner.execute(sql)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import errors
 from . import apply, authoring, identity, interrupts, plan, pyform, runner, sqlfile, upkeep
+from . import keep as keep_module
 from .apply import Progress, StepResult
 from .ledger import Event, Row
 from .plan import StatusReport, status_state
@@ -32,14 +33,18 @@ class Migrator:
     ``database`` is a path, ``":memory:"``, a DuckLake (``ducklake:...``) or an open
     ``duckdb`` connection (used as it is and never closed). ``progress(event, index,
     total, item, result)``, given here or to ``up``, ``down`` and ``redo``, is called
-    with ``"start"`` and ``"done"`` around each migration.
+    with ``"start"`` and ``"done"`` around each migration. ``keep``: keep what migrations
+    destroy in the database, for their downgrades to put back (see ``kept``); nothing of a
+    table of more than ``keep_limit`` rows is kept.
     """
 
     def __init__(self, database=":memory:", directory="migrations", *, table: str = "duckdb_migrations",
-                 wait: float = 0.0, progress: Progress | None = None, group_seconds: float = 0.25):
+                 wait: float = 0.0, progress: Progress | None = None, group_seconds: float = 0.25,
+                 keep: bool = True, keep_limit: int = keep_module.DEFAULT_LIMIT):
         self.work = Workspace(database, directory, table=table, wait=wait)
         self.group_seconds = group_seconds
         self.progress = progress
+        self.keeping = keep_module.Settings(bool(keep), int(keep_limit))
 
     db = property(lambda self: self.work.db)
     scripts = property(lambda self: self.work.scripts)
@@ -67,7 +72,10 @@ class Migrator:
                     rows = pool.submit(self.work.ledger(conn).rows)
                     _read_all(scripts)
                     found = rows.result()
-            return self.work.status(scripts, found)
+                kept = keep_module.listing(conn, self.db.place(conn).database)
+            report = self.work.status(scripts, found)
+            report.kept_rows, report.kept_bytes = sum(k.rows for k in kept), sum(k.bytes for k in kept)
+            return report
 
     def history(self, version: str | None = None) -> list[Event]:
         """The ledger's events, oldest first."""
@@ -102,18 +110,21 @@ class Migrator:
     # -- running -------------------------------------------------------------------------------
 
     def up(self, target: str | None = None, *, out_of_order: bool = False, allow_drift: bool = False,
-           single_transaction: bool = False, progress: Progress | None = None) -> list[StepResult]:
+           single_transaction: bool = False, progress: Progress | None = None,
+           keep: bool | None = None) -> list[StepResult]:
         """Apply pending migrations through ``target`` (all when None), each atomically.
 
         With ``single_transaction`` the whole run is one transaction, as Flyway's
         ``group``: all of it lands or none of it does. A failure raises
         ``errors.RunStopped`` where the run did something before it or had more to do.
+        ``keep=False`` keeps nothing of what this run destroys (the default: the Migrator's).
         """
         checked: set[str] = set()
+        keeping = self.keeping if keep is None else keep_module.Settings(bool(keep), self.keeping.limit)
         return apply.up(self.work, lambda scripts, rows: self.work.plan(scripts, rows, target, out_of_order,
                                                                        allow_drift, checked=checked),
                         single_transaction=single_transaction, progress=progress or self.progress,
-                        group_seconds=self.group_seconds)
+                        group_seconds=self.group_seconds, keeping=keeping)
 
     def down(self, target: str | None = None, *, steps: int | None = None, trust_stored_python: bool = False,
              stored_downgrade: bool = False, progress: Progress | None = None) -> list[StepResult]:
@@ -164,10 +175,28 @@ class Migrator:
         noted = {newest: "redo: the file was edited since it was applied"} if edited else {}
         try:
             return reverted + apply.up(self.work, again, progress=progress, group_seconds=self.group_seconds,
-                                       noted=noted)
+                                       noted=noted, keeping=self.keeping)
         except errors.Interrupted as exc:
             raise errors.Interrupted(f"{exc.what}; its revert before that stays: {newest} is not applied now",
                                      exc.version) from None
+
+    # -- kept data ---------------------------------------------------------------------------------
+
+    def kept(self) -> list[keep_module.Kept]:
+        """What migrations kept of the data they destroyed: version, table, rows and bytes each."""
+        if not self.db.exists():
+            return []
+        with self.db.connect(write=False) as conn:
+            return keep_module.listing(conn, self.db.place(conn).database)
+
+    def prune(self, through: str | None = None) -> list[keep_module.Kept]:
+        """Forget the kept data of every migration (through version ``through``); returns what was
+        freed. A migration whose kept data is pruned reverts its schema only."""
+        if through is not None:
+            plan.check_format(through)
+        if not self.db.exists():
+            return []
+        return upkeep.prune(self.work, through)
 
     # -- upkeep --------------------------------------------------------------------------------
 

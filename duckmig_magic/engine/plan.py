@@ -45,6 +45,8 @@ class StatusReport:
     database: str
     directory: str
     migrations: list[MigrationStatus]
+    kept_rows: int = 0  # what migrations kept of the data they destroyed (``Migrator.kept``), in total
+    kept_bytes: int = 0
 
     def counts(self) -> dict[str, int]:
         counts = {state: 0 for state in STATES}

@@ -27,6 +27,11 @@ own work between statements). Queries (SELECT) are not replayed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .keep import Keeper
+
 import sys
 from contextlib import contextmanager
 from itertools import islice
@@ -112,7 +117,7 @@ class Runner:
         self._step = 0  # where in the log the statements start that one transaction of a real run would hold
         self._in_lake: bool | None = None  # the run's database is a DuckLake (asked once, when it matters)
         # What keeps the data the running migration destroys (keep.py): told of each statement before it runs.
-        self.keeper = None
+        self.keeper: Keeper | None = None
 
     @classmethod
     def adopt(cls, conn) -> Runner:

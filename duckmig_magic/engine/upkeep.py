@@ -12,7 +12,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from .. import errors
-from . import catalog, interrupts, plan
+from . import catalog, interrupts, keep, plan
 from .apply import down_steps, up_steps
 from .database import transaction
 from .runner import Runner
@@ -118,6 +118,17 @@ def stamp(work: Workspace, version: str) -> list[str]:
                               downgrade=s.downgrade_source, filename=s.name, source=s.text, event="stamped",
                               detail=f"stamped through {version}")
     return [s.version for s in todo]
+
+
+def prune(work: Workspace, through: str | None) -> list[keep.Kept]:
+    """Forget what migrations kept (through ``through``), in one transaction; returns what was freed."""
+    with work.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
+        place = work.db.place(conn)
+        if not keep.exists(conn, place.database):
+            return []
+        r = work.runner(conn, guard, place)
+        with r.transaction():
+            return keep.prune(r, place.database, through)
 
 
 def repair(work: Workspace, report: plan.StatusReport) -> list[Repair]:

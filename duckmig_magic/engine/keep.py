@@ -37,8 +37,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import errors
+from ..wording import plural as _n
 from . import catalog, diff, statements
 from .catalog import Table
+from .preview import Downgrade
 from .sqltext import literal, quote
 
 SCHEMA = "duckmig_kept"
@@ -311,6 +313,33 @@ def _resolve(tables: dict[int, Table], name: tuple[str, ...], schema: str) -> Ta
 def covered(cannot: str) -> bool:
     """Whether a "cannot be undone" of the schema downgrade is about data that keeping brings back."""
     return any(words in cannot for words in ("cannot be brought back", "cannot restore rows", "turned NULL"))
+
+
+# -- the proposed downgrade ----------------------------------------------------------------------
+
+
+def with_restore(down: Downgrade, tables: list[diff.TableDiff]) -> Downgrade:
+    """A preview's proposed downgrade with the restore of what keeping brings back appended (the
+    ``-- migrate:restore`` line), and the "cannot be undone" of data that it brings back left out."""
+    restores = []
+    for t in tables:
+        if t.rows_after is None and t.rows_before:
+            restores.append(f"table {t.table}'s {_n(t.rows_before, 'row')}")
+            continue
+        parts = [f"{_n(n, 'value')} of column {c}" for c, n in t.values_dropped.items() if n]
+        parts += [f"{_n(n, 'value')} of {c} turned NULL" for c, n in t.turned_null.items() if n]
+        if t.removed:
+            parts.append(f"{_n(t.removed, 'row')} removed")
+        changed = (t.changed or 0) - t.changed_added_only  # a value written into an added column goes with it
+        if changed:
+            parts.append(f"{_n(changed, 'row')} changed")
+        if t.added and (t.removed or changed or t.values_dropped):
+            parts.append(f"{_n(t.added, 'row')} added taken away")
+        if parts:
+            restores.append(f"{t.table}: {', '.join(parts)}")
+    if not restores:
+        return down
+    return Downgrade(down.statements, [c for c in down.cannot if not covered(c)], restores)
 
 
 # -- the record ------------------------------------------------------------------------------

@@ -305,7 +305,8 @@ class Migrator:
         with self.work.scratch() as (conn, place), interrupts.watch(conn) as guard:
             try:
                 try:
-                    return run_preview(self.work.runner(conn, guard, place, dry=True), steps, keys=keys, sample=sample)
+                    return self._kept(run_preview(self.work.runner(conn, guard, place, dry=True), steps, keys=keys,
+                                                  sample=sample))
                 except errors.TransactionLost:
                     raise  # what it committed is not known: no preview can say the database is unchanged
                 except errors.MigrationFailed as exc:
@@ -315,13 +316,21 @@ class Migrator:
                 result = Preview([])
                 if done:
                     try:
-                        result = run_preview(self.work.runner(conn, guard, place, dry=True), done, keys=keys, sample=sample)
+                        result = self._kept(run_preview(self.work.runner(conn, guard, place, dry=True), done,
+                                                        keys=keys, sample=sample))
                     except errors.MigrationFailed:
                         pass
             except KeyboardInterrupt:
                 raise errors.Interrupted("the preview was rolled back") from None
         result.versions, result.failed = [v for v, _, _ in steps], failed
         return result
+
+    def _kept(self, p: Preview) -> Preview:
+        """The preview with its proposed downgrade asking for the data keeping brings back, where
+        this Migrator keeps it."""
+        if self.keeping.on:
+            p.proposed_downgrade = keep_module.with_restore(p.proposed_downgrade, p.tables)
+        return p
 
     # -- the seed's names ------------------------------------------------------------
 

@@ -131,6 +131,19 @@ class Keeper:
     before_objects: dict | None = None
     before_tables: dict[int, Table] | None = None
     statements: list[str] = field(default_factory=list)
+    # {(schema, table): (rows, content hash)} of each table a statement writes, taken before the first
+    # does (verify --roundtrip compares them after up and down); None: not measured
+    measured: dict[tuple[str, str], tuple[int, int]] | None = None
+
+    def _measure(self, runner, sql: str) -> None:
+        names = statements.changed_tables(sql)
+        if not names or self.measured is None:
+            return
+        current = catalog.tables(runner.conn)
+        for name in names:
+            table = _resolve(current, name, self.schema)
+            if table is not None and table.schema != SCHEMA and (table.schema, table.name) not in self.measured:
+                self.measured[(table.schema, table.name)] = content_by_name(runner.conn, self.database, table)
 
     def start(self, conn) -> None:
         if self.generate:
@@ -138,6 +151,8 @@ class Keeper:
 
     def before(self, runner, sql: str, kinds: frozenset[str] | None) -> None:
         """Called before each statement of the migration runs."""
+        if self.measured is not None:
+            self._measure(runner, sql)
         if not destroys(sql, kinds):
             return
         self.statements.append(sql)
@@ -379,6 +394,15 @@ def _finish_record(runner, database, version, table: Table, kept, mode, key, val
     _record(runner, database, version, table, kept, mode, key, values, column_values, rows, content, "kept")
     runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET shape = ({_shape_sql(kept)}) "
                           f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
+
+
+def content_by_name(conn, database: str, table: Table) -> tuple[int, int]:
+    """(rows, a hash of the content as a multiset) of a table, its columns taken by name: a column
+    added back at the end holds the same content as where it was."""
+    names = sorted(c.name for c in table.columns)
+    h = _hash([quote(n) for n in names])
+    return conn.execute(f"SELECT count(*), coalesce(sum({h}), 0)::HUGEINT FROM "
+                        f"{quote(database)}.{table.qualified}").fetchone()
 
 
 def content_of(conn, table_sql: str) -> tuple[int, int]:

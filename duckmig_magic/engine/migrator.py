@@ -214,8 +214,9 @@ class Migrator:
 
     def verify(self, *, roundtrip: bool = False) -> upkeep.VerifyReport:
         """Check checksums of applied migrations; with ``roundtrip``, run up, down, up for each
-        pending migration inside a transaction that is rolled back, comparing schemas."""
-        return upkeep.verify(self.work, roundtrip=roundtrip)
+        pending migration inside a transaction that is rolled back, comparing the schema, and the
+        content of each table it writes before up and after down."""
+        return upkeep.verify(self.work, roundtrip=roundtrip, keeping=self.keeping)
 
     # -- authoring -----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from .apply import Progress, StepResult
 from .database import is_connection
 from .diff import SchemaChange
 from .interrupts import is_interrupt
-from .keep import Kept, KeptNothing, Restoring
+from .keep import Kept, KeptNothing, NoDowngrade, Restoring
 from .lake import redact
 from .ledger import Event
 from .migrator import Migrator
@@ -36,4 +36,4 @@ __all__ = ["Migrator", "MigrationStatus", "StatusReport", "STATES", "StepResult"
            "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "plain",
            "BaseMigration", "Session", "StoredDowngrade", "IgnoredFile", "ScriptDirectory", "checksum",
            "has_downgrade", "write_atomically", "is_connection", "is_interrupt", "lake_limit", "redact",
-           "authoring", "lake", "probe", "Kept", "KeptNothing", "Restoring"]
+           "authoring", "lake", "probe", "Kept", "KeptNothing", "NoDowngrade", "Restoring"]

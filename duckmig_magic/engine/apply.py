@@ -96,6 +96,7 @@ def up(work: Workspace, planner: Planner, *, single_transaction: bool = False, p
     todo = planner(scripts, work.rows())
     if not todo:
         return []  # without opening the database for writing, so nothing is created
+    _say_no_downgrade([s for s in todo if not has_downgrade(s)], keeping or keep.Settings())
     if single_transaction:
         outside = [s.version for s in todo if not s.transactional]
         if outside:
@@ -118,6 +119,20 @@ def down(work: Workspace, target: str | None, steps: int | None, *, trust_stored
         # Planned again after another runner won: only a target means the same thing then.
         return _until_won(run, work.db.wait if target is not None else 0,
                           lambda: _down_locked(run, target, steps, Trust(trust_stored_python, stored_downgrade, edited)))
+
+
+def _say_no_downgrade(bare: list[Script], keeping: keep.Settings) -> None:
+    """Warn, before anything runs, of the migrations about to be applied without a downgrade."""
+    if not bare:
+        return
+    names = ", ".join(s.version for s in bare[:5]) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
+    have = "has" if len(bare) == 1 else "have"
+    if keeping.on and all(keeps(s) and s.kind == "sql" for s in bare):
+        said = ("duckmig generates one from the catalog as it applies it, and keeps what it destroys, so `down` "
+                "reverts it with that (`preview` shows the one it proposes)")
+    else:
+        said = "`down` cannot revert it: `preview` proposes one to paste under `-- migrate:down`"
+    warnings.warn(keep.NoDowngrade(f"{names} {have} no downgrade: {said}"), stacklevel=3)
 
 
 def _up_locked(run: Run, scripts: list[Script], planner: Planner, single_transaction: bool) -> list[StepResult]:

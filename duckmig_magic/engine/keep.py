@@ -30,6 +30,7 @@ nothing else identifies it).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import warnings
@@ -61,6 +62,10 @@ _DESTROYING = {"DELETE", "UPDATE", "TRUNCATE", "MERGE", "DROP", "ALTER"}
 
 class KeptNothing(UserWarning):
     """A migration destroyed data that duckmig did not keep (too large, outside a transaction, ...)."""
+
+
+class NoDowngrade(UserWarning):
+    """A migration about to be applied has no downgrade."""
 
 
 class Restoring(UserWarning):
@@ -370,7 +375,7 @@ def _ensure(runner, database: str) -> None:
         f"CREATE TABLE IF NOT EXISTS {_at(database, RECORD)} (version VARCHAR, table_schema VARCHAR, "
         "table_name VARCHAR, kept_table VARCHAR, mode VARCHAR, key VARCHAR[], value_columns VARCHAR[], "
         "column_values VARCHAR[], rows BIGINT, content HUGEINT, shape VARCHAR, state VARCHAR, note VARCHAR, "
-        "kept_at TIMESTAMP DEFAULT current_timestamp)")
+        "kept_at TIMESTAMP DEFAULT current_timestamp, definition VARCHAR)")
     runner.keep_statement(f"CREATE TABLE IF NOT EXISTS {_at(database, DOWNGRADES)} (version VARCHAR, "
                           "downgrade VARCHAR)")
 
@@ -392,8 +397,17 @@ def _record(runner, database, version, table: Table, kept, mode, key, values, co
 def _finish_record(runner, database, version, table: Table, kept, mode, key, values, column_values) -> None:
     rows, content = content_of(runner.conn, kept)
     _record(runner, database, version, table, kept, mode, key, values, column_values, rows, content, "kept")
+    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table))} "
+                          f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
     runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET shape = ({_shape_sql(kept)}) "
                           f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
+
+
+def _definition(table: Table) -> str:
+    """The table as it was, for a restore the downgrade left without it: its columns (type, default,
+    NOT NULL) and its primary key, as JSON."""
+    return json.dumps({"columns": [[c.name, c.type, c.default, c.nullable] for c in table.columns],
+                       "key": list(table.primary_key)})
 
 
 def content_by_name(conn, database: str, table: Table) -> tuple[int, int]:
@@ -521,6 +535,20 @@ def refuse(version: str, problems: list[str]) -> errors.StateError:
 def restore(runner, database: str, version: str) -> int:
     """Put back ``version``'s kept data (after its downgrade's statements ran), then forget it.
     Returns the statements run. Raises MigrationFailed where a table is not as the data needs."""
+    import duckdb
+
+    from . import refusals
+
+    try:
+        return _restore(runner, database, version)
+    except duckdb.Error as exc:
+        raise refusals.failed(version, None, f"{errors.first_line(str(exc))} (while putting back the data it "
+                              "kept, after its downgrade's statements)", "down") from exc
+
+
+def _restore(runner, database: str, version: str) -> int:
+    import duckdb
+
     ran = 0
     for _v, schema, name, kept, mode, key, values, column_values, rows, _c, _s, state in _rows(
             runner.conn, database, version):
@@ -536,20 +564,25 @@ def restore(runner, database: str, version: str) -> int:
             "AND column_name <> ? ORDER BY column_index", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2],
                                                            CHANGE]).fetchall()]
         missing = [n for n in names if n not in have] if have else []
+        not_null: list[str] = []
         if missing or not have:
-            # The downgrade did not bring the schema back: what the kept data's columns say is added
-            # (without the constraints or defaults the kept copy does not hold), and said.
-            types = dict(runner.conn.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
-                "AND table_name = ?", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2]]).fetchall())
+            # The downgrade did not bring the schema back: the table as it was (kept with its data) is.
+            definition = runner.conn.execute(f"SELECT definition FROM {_at(database, RECORD)} WHERE version = ? "
+                                             "AND kept_table = ?", [version, kept]).fetchone()[0]
+            columns = {c[0]: c for c in json.loads(definition)["columns"]} if definition else {}
             if not have:
-                runner.execute(f"CREATE TABLE {table} AS SELECT {', '.join(quote(n) for n in names)} FROM {kept} "
-                               "LIMIT 0")
+                key_of = json.loads(definition)["key"] if definition else []
+                parts = [_column_sql(columns[n]) + ("" if columns[n][3] else " NOT NULL") for n in names]
+                if key_of:
+                    parts.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key_of)})")
+                runner.execute(f"CREATE TABLE {table} ({', '.join(parts)})")
             for n in missing:
-                runner.execute(f"ALTER TABLE {table} ADD COLUMN {quote(n)} {types[n]}")
+                runner.execute(f"ALTER TABLE {table} ADD COLUMN {_column_sql(columns[n])}")
+                if not columns[n][3]:
+                    not_null.append(n)
             warnings.warn(Restoring(
                 f"{version}: its downgrade left {'no table ' + label if not have else label + ' without ' + ', '.join(missing)}"
-                ": brought back from the kept data's columns, without constraints or defaults"), stacklevel=2)
+                ": brought back as it was, from what duckmig kept"), stacklevel=2)
         cols = ", ".join(quote(n) for n in names)
         for sql in _restoring(table, kept, mode, key, values, column_values, names, cols):
             cursor = runner.execute(sql)
@@ -561,6 +594,13 @@ def restore(runner, database: str, version: str) -> int:
                     raise errors.MigrationFailed(
                         version, None, f"cannot restore {label}: {expected - deleted} of the rows the migration "
                         "wrote changed since, and without a key nothing identifies them; nothing was reverted", "down")
+        for n in not_null:  # once the values are back; DuckDB refuses it after updates in the transaction
+            try:
+                runner.execute(f"ALTER TABLE {table} ALTER COLUMN {quote(n)} SET NOT NULL")
+            except duckdb.Error:
+                warnings.warn(Restoring(f"{version}: {label}.{n} is back with its values, but not NOT NULL "
+                                        "again (DuckDB sets it only in a transaction of its own): run "
+                                        f"`ALTER TABLE {table} ALTER COLUMN {quote(n)} SET NOT NULL`"), stacklevel=2)
         runner.execute(f"DROP TABLE {kept}")
         del rows
     if exists(runner.conn, database):
@@ -574,6 +614,11 @@ def restore(runner, database: str, version: str) -> int:
         if not left and not others:  # nothing kept any more: the database as it was before keeping
             runner.execute(f"DROP SCHEMA {quote(database)}.{quote(SCHEMA)} CASCADE")
     return ran
+
+
+def _column_sql(column: list) -> str:
+    name, type_, default, _nullable = column
+    return f"{quote(name)} {type_}" + (f" DEFAULT {default}" if default is not None else "")
 
 
 def _restoring(table, kept, mode, key, values, column_values, names, cols) -> list[str]:

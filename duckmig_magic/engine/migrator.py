@@ -235,12 +235,16 @@ class Migrator:
         """Create or update the version file of ``slug`` from a migration body (a notebook cell's).
 
         Saving the same slug again updates its file; an applied migration whose
-        text changed is refused unless ``force``. A new file gets ``version``,
+        text changed is refused unless ``force``, but one whose downgrade alone changed
+        is no drift: the file and the ledger take it ("downgrade stored"). A new file gets ``version``,
         else the next free one.
         """
-        return authoring.write(self.scripts, self.prepare(slug, body, python=python, description=description,
-                                                          source=source, force=force, where=where,
-                                                          version=version))
+        saved = authoring.write(self.scripts, self.prepare(slug, body, python=python, description=description,
+                                                           source=source, force=force, where=where,
+                                                           version=version))
+        if saved.action == "downgrade stored":
+            upkeep.store_downgrade(self.work, saved.script)
+        return saved
 
     def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> authoring.Planned:
         """What ``save`` would do, with all its checks, writing nothing; ``authoring.write`` does it."""

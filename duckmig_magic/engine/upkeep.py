@@ -132,6 +132,15 @@ def prune(work: Workspace, through: str | None) -> list[keep.Kept]:
             return keep.prune(r, place.database, through)
 
 
+def store_downgrade(work: Workspace, script: Script) -> None:
+    """Store the downgrade of an applied migration whose file changed in its downgrade alone."""
+    with work.db.connect(write=True) as conn:
+        ledger = work.ensure_ledger(conn)
+        with transaction(conn):
+            ledger.update(script.version, "repaired", detail="stored the edited downgrade",
+                          downgrade=script.downgrade_source, checksum=script.checksum, source=script.text)
+
+
 def repair(work: Workspace, report: plan.StatusReport) -> list[Repair]:
     """Accept the files as they are: new checksums and downgrades for modified files, the file's
     downgrade where the ledger stores another, failed attempts cleared, rows of missing files
@@ -160,10 +169,10 @@ def repair(work: Workspace, report: plan.StatusReport) -> list[Repair]:
                 elif m.state == "failed":
                     ledger.forget(m.version, "repaired", "cleared the failed attempt")
                     actions.append(Repair(m.version, "cleared the failed attempt"))
-                else:
+                else:  # the file's downgrade alone differs from what the ledger holds: it is stored
                     s = scripts[m.version]
                     ledger.update(m.version, "repaired", detail="stored the file's downgrade",
-                                  downgrade=s.downgrade_source)
+                                  downgrade=s.downgrade_source, checksum=s.checksum, source=s.text)
                     actions.append(Repair(m.version, "stored the file's downgrade"))
     return actions
 

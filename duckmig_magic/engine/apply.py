@@ -562,6 +562,8 @@ def revert(run: Run, row: Row, down: Down) -> StepResult:
             count = r.run(row.version, steps, "down", path=path)
             if down.restore:
                 count += keep.restore(r, r.place.database, row.version)
+            else:
+                keep.forget(r, r.place.database, row.version)
             ms = _ms(start)  # one figure, the ledger's and the result's, as for an apply
             _recorded(row.version, lambda: ledger.forget(row.version, "reverted", execution_ms=ms), "down")
     except KeyboardInterrupt:

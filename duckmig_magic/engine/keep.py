@@ -564,6 +564,10 @@ def _restore(runner, database: str, version: str) -> int:
             "AND column_name <> ? ORDER BY column_index", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2],
                                                            CHANGE]).fetchall()]
         missing = [n for n in names if n not in have] if have else []
+        if mode == "table" and have and have != set(names):
+            # Replaced (CREATE OR REPLACE) and not brought back by the downgrade: the table as it was is.
+            runner.execute(f"DROP TABLE {table}")
+            have, missing = set(), []
         not_null: list[str] = []
         if missing or not have:
             # The downgrade did not bring the schema back: the table as it was (kept with its data) is.
@@ -603,7 +607,17 @@ def _restore(runner, database: str, version: str) -> int:
                                         f"`ALTER TABLE {table} ALTER COLUMN {quote(n)} SET NOT NULL`"), stacklevel=2)
         runner.execute(f"DROP TABLE {kept}")
         del rows
+    forget(runner, database, version)
+    return ran
+
+
+def forget(runner, database: str, version: str) -> None:
+    """Drop what ``version`` kept and its record (it is reverted: what it kept belongs to nothing now),
+    and duckmig's schema with the last of it."""
     if exists(runner.conn, database):
+        for row in _rows(runner.conn, database, version):
+            if row[11] == "kept":
+                runner.execute(f"DROP TABLE IF EXISTS {row[3]}")
         runner.execute(f"DELETE FROM {_at(database, RECORD)} WHERE version = {literal(version)}")
         runner.execute(f"DELETE FROM {_at(database, DOWNGRADES)} WHERE version = {literal(version)}")
         left = runner.conn.execute(f"SELECT (SELECT count(*) FROM {_at(database, RECORD)}) + "
@@ -613,7 +627,6 @@ def _restore(runner, database: str, version: str) -> int:
                                      [database, SCHEMA, RECORD, DOWNGRADES]).fetchone()[0]
         if not left and not others:  # nothing kept any more: the database as it was before keeping
             runner.execute(f"DROP SCHEMA {quote(database)}.{quote(SCHEMA)} CASCADE")
-    return ran
 
 
 def _column_sql(column: list) -> str:

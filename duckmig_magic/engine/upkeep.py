@@ -284,6 +284,8 @@ def _roundtrips(run: Runner, pending: list[Script], report: VerifyReport, keepin
         run.run(s.version, down, "down", path=s.path)
         if restore:
             keep.restore(run, database, s.version)
+        else:
+            keep.forget(run, database, s.version)
         restored = _own(catalog.snapshot(run.conn))
         if restored != before:
             report.problems.append(Problem(s.version, Finding.ROUNDTRIP, "the downgrade does not restore the "

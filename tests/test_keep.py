@@ -357,10 +357,9 @@ def _crash_project(root: Path) -> None:
 
 def _consistent(db: Path) -> str:
     """'applied' or 'reverted', after checking that the ledger, the table and the kept data agree."""
+    applied = any(m.version == V1 and m.state == "applied"
+                  for m in Migrator(str(db), str(db.parent / "migrations")).status())
     with duckdb.connect(str(db)) as conn:
-        applied = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'duckdb_migrations'"
-                               ).fetchone()[0] and conn.execute(
-            f"SELECT count(*) FROM duckdb_migrations WHERE version = '{V1}' AND status = 'applied'").fetchone()[0]
         kept = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'duckmig_kept'").fetchone()[0]
         cols = [r[0] for r in conn.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'big' "
                                            "ORDER BY column_name").fetchall()]

@@ -399,3 +399,49 @@ def test_sigkill_during_a_keeping_up_or_a_restoring_down_never_leaves_half_a_ste
         process.wait()
         seen.add(_consistent(root / "app.db"))
     assert seen  # each kill left one whole state or the other
+
+
+# -- the notebook ----------------------------------------------------------------------------------------
+
+ISSUE_UP = ("-- migrate:up\nCREATE TABLE customers AS SELECT DISTINCT customer_name FROM orders;\n"
+            "ALTER TABLE orders DROP COLUMN customer_name;\nDELETE FROM orders WHERE id < 30;\n")
+
+
+def test_the_issue_example_is_reverted_from_the_notebook_with_the_pasted_proposal(sales, shell, capsys):
+    before = state(sales.db)
+    shell.run_line_magic("migrate", f"connect {sales.db.name}")
+    view = shell.run_cell_magic("migration", "reshape --preview", ISSUE_UP)
+    out = capsys.readouterr().out
+    assert "has no downgrade" in out and "-- migrate:restore" in out
+    proposal = view.preview.proposed_downgrade
+    shell.run_cell_magic("migration", "reshape --apply", ISSUE_UP + "\n-- migrate:down\n" + proposal)
+    assert "applied 1 migration" in capsys.readouterr().out
+    shell.run_line_magic("migrate", "kept")
+    assert "orders" in capsys.readouterr().out
+    shell.run_line_magic("migrate", "down")
+    assert state(sales.db) == before
+
+
+def test_the_delete_dead_end_is_gone(sales, shell, capsys):
+    before = state(sales.db)
+    shell.run_line_magic("migrate", f"connect {sales.db.name}")
+    body = "-- migrate:up\nDELETE FROM orders WHERE id < 70;\n"
+    shell.run_cell_magic("migration", "trim --apply", body)
+    captured = capsys.readouterr()
+    # Warned before it ran, with what the preview proposes.
+    assert "has no downgrade, so `%migrate down` could not revert it" in captured.out
+    assert "-- migrate:restore" in captured.out
+    assert "applied 1 migration" in captured.out
+    # The downgrade added to the applied cell is stored: no drift, no "revert it first".
+    shell.run_cell_magic("migration", "trim", body + "\n-- migrate:down\n-- migrate:restore\n")
+    assert capsys.readouterr().out.startswith("downgrade stored: ")
+    shell.run_line_magic("migrate", "down")
+    assert state(sales.db) == before
+
+
+def test_down_of_a_cell_applied_without_a_downgrade_uses_the_generated_one(sales, shell, capsys):
+    before = state(sales.db)
+    shell.run_line_magic("migrate", f"connect {sales.db.name}")
+    shell.run_cell_magic("migration", "trim --apply", "-- migrate:up\nDELETE FROM orders WHERE id < 70;\n")
+    shell.run_line_magic("migrate", "down")
+    assert state(sales.db) == before

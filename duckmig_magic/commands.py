@@ -292,29 +292,6 @@ def status(m: Migrator, args) -> StatusReport:
     return m.status()
 
 
-@dataclass
-class KeptData:
-    """What ``kept`` lists, or what ``prune`` freed (``pruned``)."""
-
-    kept: list
-    pruned: bool = False
-
-    def to_json(self):
-        return [{"version": k.version, "table": k.table, "rows": k.rows, "bytes": k.bytes, "state": k.state}
-                for k in self.kept]
-
-
-@verb("list what migrations kept of the data they destroyed, for `down` to put back: version, table, rows, bytes")
-def kept(m: Migrator, args) -> KeptData:
-    return KeptData(m.kept())
-
-
-@verb("forget the data migrations kept; their downgrades then revert the schema only",
-      arg("--through", metavar="VERSION", help="only what migrations through VERSION kept (default: all)"))
-def prune(m: Migrator, args) -> KeptData:
-    return KeptData(m.prune(args.through), pruned=True)
-
-
 @verb("list the ledger's events (applied, reverted, failed, ...)",
       arg("version", nargs="?", help="only this version's events"))
 def history(m: Migrator, args) -> History:
@@ -409,3 +386,26 @@ def notebook(settings: Settings, args) -> NotebookBuilt:
     path = write_notebook(nb, args.output, force=args.force) if args.output else None
     return NotebookBuilt(nb, path, sum(METADATA_KEY in c.metadata for c in nb.cells),
                          [str(w.message) for w in caught])
+
+
+@dataclass
+class KeptData:
+    """What ``kept`` lists, or what ``prune`` freed (``pruned``)."""
+
+    kept: list
+    pruned: bool = False
+
+    def to_json(self):
+        return [{"version": k.version, "table": k.table, "rows": k.rows, "bytes": k.bytes, "state": k.state}
+                for k in self.kept]
+
+
+@verb("list what migrations kept of the data they destroyed, for `down` to put back: version, table, rows, bytes")
+def kept(m: Migrator, args) -> KeptData:
+    return KeptData(m.kept())
+
+
+@verb("forget the data migrations kept; their downgrades then revert the schema only",
+      arg("--through", metavar="VERSION", help="only what migrations through VERSION kept (default: all)"))
+def prune(m: Migrator, args) -> KeptData:
+    return KeptData(m.prune(args.through), pruned=True)

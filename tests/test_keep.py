@@ -258,6 +258,7 @@ def create(tables) -> str:
 @st.composite
 def migrations(draw, tables):
     steps = []
+    retyped: set[tuple[str, str]] = set()
     alive = {name: [f"c{i}" for i in range(len(types))] for name, _, types, _ in tables}
     types = {name: dict(zip([f"c{i}" for i in range(len(ts))], ts, strict=True)) for name, _, ts, _ in tables}
     for _ in range(draw(st.integers(1, 4))):
@@ -278,8 +279,9 @@ def migrations(draw, tables):
             c = draw(st.sampled_from(cols))
             new = {"INTEGER": "42", "VARCHAR": "'new'", "DOUBLE": "0.5", "INTEGER[]": "[7]",
                    "STRUCT(a INTEGER, b VARCHAR)": "{'a': 1, 'b': 'x'}", "MAP(VARCHAR, INTEGER)": "MAP {'z': 1}"}
-            steps.append(f"UPDATE {name} SET {c} = {new[types[name][c]]} WHERE {c} IS NOT NULL AND "
-                         f"hash({c}) % 2 = 0;")
+            # A column retyped to VARCHAR gets a value its old type takes back: the schema's downgrade casts it.
+            value = "'7'" if (name, c) in retyped else new[types[name][c]]
+            steps.append(f"UPDATE {name} SET {c} = {value} WHERE {c} IS NOT NULL AND hash({c}) % 2 = 0;")
         elif kind == "null":
             c = draw(st.sampled_from(cols))
             steps.append(f"UPDATE {name} SET {c} = NULL;")
@@ -289,15 +291,19 @@ def migrations(draw, tables):
                 c = draw(st.sampled_from(scalar))
                 steps.append(f"ALTER TABLE {name} ALTER COLUMN {c} TYPE VARCHAR;")
                 types[name][c] = "VARCHAR"
+                retyped.add((name, c))
         elif kind == "rename column":
             c = draw(st.sampled_from(cols))
             steps.append(f"ALTER TABLE {name} RENAME COLUMN {c} TO {c}_r;")
             cols[cols.index(c)] = f"{c}_r"
             types[name][f"{c}_r"] = types[name].pop(c)
+            if (name, c) in retyped:
+                retyped.add((name, f"{c}_r"))
         elif kind == "rename table" and f"{name}_r" not in alive:
             steps.append(f"ALTER TABLE {name} RENAME TO {name}_r;")
             alive[f"{name}_r"] = alive.pop(name)
             types[f"{name}_r"] = types.pop(name)
+            retyped |= {(f"{name}_r", c) for t, c in retyped if t == name}
         elif kind == "replace":
             steps.append(f"CREATE OR REPLACE TABLE {name} AS SELECT 1 AS x;")
             alive[name] = ["x"]

@@ -323,7 +323,7 @@ def test_verbs_print_what_the_command_prints(connected, project, cli, capsys, li
     notes, tags = version_of(project, "add_notes"), version_of(project, "add_tags")
     migrate(connected, f"up {notes}")
     if edit:
-        (project.versions / f"{notes}_add_notes.sql").write_text(NOTES + "-- edited\n")
+        (project.versions / f"{notes}_add_notes.sql").write_text(NOTES.replace("-- migrate:up\n", "-- migrate:up\n-- edited\n"))
     line = line.format(tags=tags)
     shutil.copy(project.db, project.root / "copy.db")  # the command and the magic start alike
     expected = cli(*line.split(), "--database", project.root / "copy.db")
@@ -340,7 +340,7 @@ def test_verbs_print_what_the_command_prints(connected, project, cli, capsys, li
 def test_verify_with_problems_is_an_error(connected, project):
     cell(connected, "add_tags --apply", TAGS)
     path = project.versions / f"{version_of(project, 'add_tags')}_add_tags.sql"
-    path.write_text(TAGS + "-- edited\n")
+    path.write_text(TAGS.replace("-- migrate:up\n", "-- migrate:up\n-- edited\n"))
     with pytest.raises(UsageError) as exc:
         migrate(connected, "verify")
     assert str(exc.value) == (f"{version_of(project, 'add_tags')}  modified: the file changed since it was "

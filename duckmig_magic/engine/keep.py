@@ -244,31 +244,34 @@ class Keeper:
         compared = [p for p in pair.columns if p.compared and not p.type_changed]
         key = [k for k in b.primary_key if any(p.was.name == k for p in compared)]
         if key and len(key) == len(b.primary_key):
-            on = " AND ".join(f"b.{quote(k)} IS NOT DISTINCT FROM a.{_after_name(pair, k)}" for k in key)
+            on = " AND ".join(f"b.{quote(k)} = a.{_after_name(pair, k)}" for k in key)  # a primary key: no NULL
             values = [p for p in compared if p.was.name not in key]
-            differs = " OR ".join(f"b.{quote(p.was.name)} IS DISTINCT FROM a.{quote(p.now.name)}"
-                                  for p in values) or "false"
-            found = f"duckmig_found_{os.getpid()}_{next(_names)}"
-            present = f"a.{_after_name(pair, key[0])}"
-            # One join classifies every row before: removed, changed, or the same (whose dropped or
-            # retyped values are kept where there are any).
-            runner.keep_statement(
-                f"CREATE TEMP TABLE {found} AS SELECT b.rowid AS rid, CASE WHEN a.duckmig_present IS NULL THEN "
-                f"'removed' WHEN {differs} THEN 'changed' ELSE 'column' END AS change FROM {source} b LEFT JOIN "
-                f"(SELECT *, true AS duckmig_present FROM {a}) a ON {on}"
-                + ("" if retyped else f" WHERE a.duckmig_present IS NULL OR {differs}"))
-            del present
+            # Compared by a hash of the values, as the preview compares rows: far cheaper in a join than a
+            # chain of IS DISTINCT FROM (a changed row whose 64-bit hash is unchanged is not told apart).
+            differs = (f"{_hash([f'b.{quote(p.was.name)}' for p in values])} <> a.duckmig_h") if values else "false"
+            # One join classifies every row before (removed, changed, or the same, whose dropped or
+            # retyped values are kept) and writes what is kept of it.
+            wanted = ", ".join(_after_name(pair, k) for k in key)
             held = key + [p.was.name for p in retyped]
+            classified = (f"SELECT b.*, CASE WHEN a.duckmig_present IS NULL THEN 'removed' WHEN {differs} THEN "
+                          f"'changed' ELSE 'column' END AS duckmig_change FROM {source} b LEFT JOIN "
+                          f"(SELECT {wanted}, {_hash([quote(p.now.name) for p in values])} AS duckmig_h, "
+                          f"true AS duckmig_present FROM {a}) a ON {on}")
             runner.keep_statement(
                 f"CREATE TABLE {kept} AS SELECT "
-                + ", ".join(f"CASE WHEN f.change <> 'column' OR {literal(n)} IN ({', '.join(literal(h) for h in held)})"
-                            f" THEN b.{quote(n)} END AS {quote(n)}" for n in names)
-                + f", f.change AS {CHANGE} FROM {source} b JOIN temp.main.{found} f ON b.rowid = f.rid")
-            runner.keep_statement(f"DROP TABLE temp.main.{found}")
+                + ", ".join(f"{quote(n)}" if n in held else f"CASE WHEN duckmig_change <> 'column' THEN {quote(n)} "
+                            f"END AS {quote(n)}" for n in names)
+                + f", duckmig_change AS {CHANGE} FROM ({classified})"
+                + ("" if retyped else " WHERE duckmig_change <> 'column'"))
             key_after = ", ".join(f"a.{_after_name(pair, k)} AS {quote(k)}" for k in key)
-            runner.keep_statement(
-                f"INSERT INTO {kept} BY NAME SELECT {key_after}, 'added' AS {CHANGE} FROM {a} a "
-                f"ANTI JOIN {source} b ON {on}")
+            # Rows the migration added: as many as the table gained beyond the rows it kept of those before.
+            gained = runner.conn.execute(
+                f"SELECT (SELECT count(*) FROM {a}) - (SELECT count(*) FROM {source}) + (SELECT count(*) FROM "
+                f"{kept} WHERE {CHANGE} = 'removed')").fetchone()[0]
+            if gained:
+                runner.keep_statement(
+                    f"INSERT INTO {kept} BY NAME SELECT {key_after}, 'added' AS {CHANGE} FROM {a} a "
+                    f"ANTI JOIN {source} b ON {on}")
             _finish_record(runner, self.database, self.version, b, kept, "key", key,
                            [p.was.name for p in values], [p.was.name for p in retyped])
             return

@@ -534,7 +534,7 @@ def test_repair(project):
     failing = project.sql(V4, "four", "SELECT CAST('x' AS INTEGER);")
     with pytest.raises(errors.MigrationFailed):
         m.up()
-    modified.write_text(modified.read_text() + "-- reviewed\n")
+    modified.write_text(modified.read_text().replace("-- migrate:up\n", "-- migrate:up\n-- reviewed\n"))
     missing.unlink()
     failing.unlink()
     assert state(m) == {V1: "applied", V2: "modified", V3: "missing", V4: "failed"}
@@ -614,7 +614,7 @@ def test_verify_roundtrip(project):
     project.sql(V4, "irreversible", "CREATE TABLE irreversible (x INTEGER);")
     before = project.query("SELECT * FROM duckdb_migrations")
 
-    report = m.verify(roundtrip=True)
+    report = project.migrator(keep=False).verify(roundtrip=True)  # keeping, V4 gets a generated downgrade
 
     assert report.roundtrip == [V2]
     assert report.problems == [
@@ -627,6 +627,7 @@ def test_verify_roundtrip(project):
     assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 'base'") == [("x",)]
     assert project.query("SELECT * FROM duckdb_migrations") == before
     assert state(m) == {V1: "applied", V2: "pending", V3: "pending", V4: "pending"}
+    assert m.verify(roundtrip=True).roundtrip == [V2, V4]  # V4 reverted by the downgrade generated for it
 
 
 def test_verify_roundtrip_on_a_database_not_created_yet_creates_nothing(project):

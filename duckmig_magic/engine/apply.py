@@ -593,7 +593,7 @@ def _kept_run(run: Run, r: Runner, s: Script) -> int:
     if not (run.keeping.on and keeps(s)):
         return r.run(s.version, up_steps(s), "up", path=s.path)
     keeper = keep.Keeper(s.version, r.place.database, r.place.schema, run.keeping,
-                         generate=not has_downgrade(s), propose=propose_downgrade)
+                         generate=s.kind == "sql" and not has_downgrade(s), propose=propose_downgrade)
     keeper.start(r.conn)
     r.keeper = keeper
     try:

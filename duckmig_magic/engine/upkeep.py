@@ -311,7 +311,7 @@ def _up(run: Runner, s: Script, keeping: keep.Settings, *, measure: bool = False
         run.run(s.version, up_steps(s), "up", path=s.path)
         return {}
     keeper = keep.Keeper(s.version, run.place.database, run.place.schema, keeping if keeps(s) else
-                         keep.Settings(False, keeping.limit), generate=not has_downgrade(s),
+                         keep.Settings(False, keeping.limit), generate=s.kind == "sql" and not has_downgrade(s),
                          propose=propose_downgrade, measured={})
     keeper.start(run.conn)
     run.keeper = keeper

@@ -491,3 +491,33 @@ def test_keeping_on_a_ducklake_gives_back_rows_and_values(lake_home, tmp_path):
     m.down()
     assert content() == before
     assert m.kept() == []
+
+
+PYTHON_TRIM = '''from duckmig_magic import BaseMigration
+
+
+class Trim(BaseMigration):
+    keep = {keep}
+    restore = True  # the data duckmig kept comes back after downgrade()
+
+    def __init__(self):
+        super().__init__(version="{version}", description="trim")
+
+    def upgrade(self, session):
+        session.exec("DELETE FROM orders WHERE id < 50")
+        session.exec("UPDATE orders SET region = NULL WHERE id % 10 = 3")
+
+    def downgrade(self, session):
+        session.exec("SELECT 1")
+'''
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_the_python_form_keeps_and_restores_or_not(sales, kept):
+    before = state(sales.db)
+    (sales.versions / f"{V1}_trim.py").write_text(PYTHON_TRIM.format(keep=kept, version=V1))
+    m = Migrator(str(sales.db), str(sales.directory))
+    m.up()
+    assert bool(m.kept()) is kept
+    m.down()
+    assert (state(sales.db) == before) is kept

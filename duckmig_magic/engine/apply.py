@@ -128,8 +128,9 @@ def _say_no_downgrade(bare: list[Script], keeping: keep.Settings) -> None:
     names = ", ".join(s.version for s in bare[:5]) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
     have = "has" if len(bare) == 1 else "have"
     if keeping.on and all(keeps(s) and s.kind == "sql" for s in bare):
-        said = ("duckmig generates one from the catalog as it applies it, and keeps what it destroys, so `down` "
-                "reverts it with that (`preview` shows the one it proposes)")
+        said = ("where it destroys data, duckmig keeps that and generates a downgrade from the catalog as it "
+                "applies it, for `down`; else `down` cannot revert it. `preview` proposes one to paste under "
+                "`-- migrate:down`")
     else:
         said = "`down` cannot revert it: `preview` proposes one to paste under `-- migrate:down`"
     warnings.warn(keep.NoDowngrade(f"{names} {have} no downgrade: {said}"), stacklevel=3)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from .. import errors
 from ..wording import plural as _n
-from . import catalog, diff, statements
+from . import catalog, diff, refusals, statements
 from .catalog import Table
 from .preview import Downgrade
 from .sqltext import literal, quote
@@ -139,6 +139,7 @@ class Keeper:
     # {(schema, table): (rows, content hash)} of each table a statement writes, taken before the first
     # does (verify --roundtrip compares them after up and down); None: not measured
     measured: dict[tuple[str, str], tuple[int, int]] | None = None
+    existing: set[int] = field(default_factory=set)  # the oids of the tables there before (when measured)
 
     def _measure(self, runner, sql: str) -> None:
         names = statements.changed_tables(sql)
@@ -147,12 +148,16 @@ class Keeper:
         current = catalog.tables(runner.conn)
         for name in names:
             table = _resolve(current, name, self.schema)
-            if table is not None and table.schema != SCHEMA and (table.schema, table.name) not in self.measured:
+            if table is not None and table.oid in self.existing and table.schema != SCHEMA \
+                    and (table.schema, table.name) not in self.measured:
                 self.measured[(table.schema, table.name)] = content_by_name(runner.conn, self.database, table)
 
     def start(self, conn) -> None:
+        if self.generate or self.measured is not None:
+            self.before_tables = catalog.tables(conn)
+            self.existing = set(self.before_tables)
         if self.generate:
-            self.before_objects, self.before_tables = catalog.snapshot(conn), catalog.tables(conn)
+            self.before_objects = catalog.snapshot(conn)
 
     def before(self, runner, sql: str, kinds: frozenset[str] | None) -> None:
         """Called before each statement of the migration runs."""
@@ -198,8 +203,8 @@ class Keeper:
                 f"{self.version}: kept nothing of {', '.join(self.skipped)}: larger than the keep limit of "
                 f"{self.settings.limit:,} rows, so its downgrade can restore the schema only"), stacklevel=2)
         copies = [c for c in self.copies.values() if c.name]
-        if not copies and not self.generate and not self.skipped:
-            return
+        if not copies and not self.skipped:
+            return  # nothing destroyed: nothing of duckmig's is written (no downgrade generated either)
         after = catalog.tables(conn)
         _ensure(runner, self.database)
         if self.generate:
@@ -539,8 +544,6 @@ def restore(runner, database: str, version: str) -> int:
     """Put back ``version``'s kept data (after its downgrade's statements ran), then forget it.
     Returns the statements run. Raises MigrationFailed where a table is not as the data needs."""
     import duckdb
-
-    from . import refusals
 
     try:
         return _restore(runner, database, version)

@@ -443,7 +443,7 @@ def has_downgrade(script) -> bool:
     cls = type(script.migration)  # imported: only a verb that runs migrations asks
     if cls.downgrade is pyform.BaseMigration.downgrade:
         return False
-    for node in ast.walk(ast.parse(script.text)):
+    for node in ast.walk(ast.parse(script.text.lstrip("\ufeff"))):  # a BOM Python itself takes
         if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
             for f in node.body:
                 if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == "downgrade":

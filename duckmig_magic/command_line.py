@@ -105,7 +105,8 @@ def run(args: argparse.Namespace, out) -> int:
         raise errors.ConfigError("no database given", 'pass --database PATH, set DUCKMIG_DATABASE, or add '
                                  'database = "..." under [tool.duckmig] in pyproject.toml')
     else:
-        target = Migrator(settings.target, settings.directory, table=settings.table, wait=args.wait)
+        target = Migrator(settings.target, settings.directory, table=settings.table, wait=args.wait,
+                          keep=settings.keep, keep_limit=settings.keep_limit)
     try:
         result = commands.call(verb, target, args, progress)
     except BaseException as exc:

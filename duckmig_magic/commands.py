@@ -262,10 +262,14 @@ def new(settings: Settings, args) -> Created:
           help="also apply pending migrations older than the newest applied one"),
       arg("--allow-drift", action="store_true", help="apply even though applied files were edited or deleted"),
       arg("--single-transaction", action="store_true",
-          help="apply the whole run in one transaction: all of it lands or none of it"), progress=True)
+          help="apply the whole run in one transaction: all of it lands or none of it"),
+      arg("--no-keep", action="store_true",
+          help="keep nothing of what this run destroys (by default duckmig keeps it, for `down` to put back)"),
+      progress=True)
 def up(m: Migrator, args, progress: Progress | None = None) -> Ran:
     return Ran("up", m.up(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift,
-                          single_transaction=args.single_transaction, progress=progress))
+                          single_transaction=args.single_transaction, progress=progress,
+                          keep=False if args.no_keep else None))
 
 
 @verb("revert the newest migration; with TARGET, everything newer than TARGET",
@@ -384,3 +388,26 @@ def notebook(settings: Settings, args) -> NotebookBuilt:
     path = write_notebook(nb, args.output, force=args.force) if args.output else None
     return NotebookBuilt(nb, path, sum(METADATA_KEY in c.metadata for c in nb.cells),
                          [str(w.message) for w in caught])
+
+
+@dataclass
+class KeptData:
+    """What ``kept`` lists, or what ``prune`` freed (``pruned``)."""
+
+    kept: list
+    pruned: bool = False
+
+    def to_json(self):
+        return [{"version": k.version, "table": k.table, "rows": k.rows, "bytes": k.bytes, "state": k.state}
+                for k in self.kept]
+
+
+@verb("list what migrations kept of the data they destroyed, for `down` to put back: version, table, rows, bytes")
+def kept(m: Migrator, args) -> KeptData:
+    return KeptData(m.kept())
+
+
+@verb("forget the data migrations kept; their downgrades then revert the schema only",
+      arg("--through", metavar="VERSION", help="only what migrations through VERSION kept (default: all)"))
+def prune(m: Migrator, args) -> KeptData:
+    return KeptData(m.prune(args.through), pruned=True)

@@ -29,7 +29,8 @@ else:  # pragma: no cover - Python 3.10
 
 DEFAULT_DIRECTORY = "migrations"
 VARIABLES = ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE", "DUCKMIG_DATA_PATH")  # the settings' variables
-KEYS = ("database", "directory", "table", "data_path", "options")
+KEYS = ("database", "directory", "table", "data_path", "options", "keep", "keep_limit")
+DEFAULT_KEEP_LIMIT = 50_000_000  # rows of a table above which nothing of it is kept (README: Keeping)
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Settings:
     source: str | None = None  # the pyproject.toml the settings came from, if any
     data_path: str | None = None  # a DuckLake's DATA_PATH
     options: dict = field(default_factory=dict)  # a DuckLake's other ATTACH options, by upper-case name
+    keep: bool = True  # keep what migrations destroy, for their downgrades to put back
+    keep_limit: int = DEFAULT_KEEP_LIMIT  # rows of a table above which nothing of it is kept
 
     @property
     def target(self):
@@ -83,7 +86,13 @@ def read_pyproject(path: Path) -> dict:
         raise _bad(path, f"unknown setting{'s' * (len(unknown) > 1)} in [tool.duckmig]: {', '.join(sorted(unknown))}",
                    f"the settings are {', '.join(KEYS)}")
     for key, value in section.items():
-        if key != "options" and not isinstance(value, str):
+        if key == "keep" and not isinstance(value, bool):
+            raise _bad(path, f"[tool.duckmig] keep must be true or false, not {value!r}",
+                       "keep = false turns keeping off for every migration")
+        if key == "keep_limit" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise _bad(path, f"[tool.duckmig] keep_limit must be a whole number of rows, not {value!r}",
+                       f"keep_limit = {DEFAULT_KEEP_LIMIT} keeps nothing of a table of more rows than that")
+        if key not in ("options", "keep", "keep_limit") and not isinstance(value, str):
             raise _bad(path, f"[tool.duckmig] {key} must be a string, not {value!r}")
     options = section.get("options", {})
     if not isinstance(options, dict):
@@ -143,6 +152,8 @@ def resolve(database: str | None = None, directory: str | None = None, table: st
         data_path=next((p for p in (data_path, env_path, from_file("data_path") if is_lake else None)
                         if p is not None), None),
         options={**(section.get("options", {}) if is_lake else {}), **flags},
+        keep=section.get("keep", True),
+        keep_limit=section.get("keep_limit", DEFAULT_KEEP_LIMIT),
     )
     if is_lake:
         _ = settings.target  # parsed now: a bad option is told before anything is opened

@@ -194,6 +194,10 @@ class Duckmig(Magics):
                 display(view)  # above the apply's output: what is about to happen, then that it did
                 if not view.preview.ok:
                     raise preview_failed(view.preview.failed)
+            elif not has_downgrade(saved.script):  # what the preview proposes, before it runs without one
+                p = m.preview(saved.version, sample=1)
+                if p.ok and p.versions:
+                    print(changes.proposal(p, saved.script, saved.script.kind == "python", WORDS))
             try:
                 self._do("up", commands.arguments("up", target=saved.version))
             except errors.MigrationFailed as exc:
@@ -334,7 +338,8 @@ class Duckmig(Magics):
                                       data_path=target.data_path, options=target.options)
             database = settings.target if target.connection is None else target.connection
             wait = target.wait
-        return Migrator(database, settings.directory, table=settings.table, wait=wait, progress=self._progress)
+        return Migrator(database, settings.directory, table=settings.table, wait=wait, progress=self._progress,
+                        keep=settings.keep, keep_limit=settings.keep_limit)
 
     def _directory(self) -> str:
         if self._target is not None or config.resolve().database is not None:

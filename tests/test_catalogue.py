@@ -113,6 +113,15 @@ def linked(name: str) -> Callable:
     return prepare
 
 
+def tampered_kept_data(root: Path) -> None:
+    """F3 applied with a migration that deletes a row of items, then what duckmig kept of it deleted by hand."""
+    (root / "migrations" / "versions" / f"{V4}_trim.sql").write_text(
+        "-- migrate:up\nDELETE FROM items WHERE id = 3;\n-- migrate:down\n-- migrate:restore\n")
+    Migrator(str(root / "app.db"), str(root / "migrations")).up()
+    with duckdb.connect(str(root / "app.db")) as conn:
+        conn.execute(f'DELETE FROM duckmig_kept."{V4}.items"')
+
+
 def nested(depth: int) -> bytes:
     """A notebook whose one cell's metadata nests ``depth`` lists deep."""
     return (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "id": "c0", '
@@ -144,6 +153,11 @@ CASES = [
     C("down before up", UP, errors.MigrationFileError, f"{BAD}:1: `-- migrate:down` must come after `-- migrate:up`", files={BAD: "-- migrate:down\nSELECT 1;\n-- migrate:up\nSELECT 2;\n"}),
     C("statement before up", UP, errors.MigrationFileError, f"{BAD}:2: only comments may stand before", files={BAD: "-- fine\nSELECT 0;\n-- migrate:up\nSELECT 1;\n"}),
     C("unknown option", UP, errors.MigrationFileError, f"{BAD}:1: unknown option `transaction:maybe`", files={BAD: "-- migrate:up transaction:maybe\nSELECT 1;\n"}),
+    C("unknown keep option", UP, errors.MigrationFileError, f"{BAD}:1: unknown option `keep:maybe`; keep:false (or keep:true) says whether duckmig keeps what the migration destroys", files={BAD: "-- migrate:up keep:maybe\nSELECT 1;\n"}),
+    C("restore marker in the up section", UP, errors.MigrationFileError, f"{BAD}:3: `-- migrate:restore` stands alone on a line of the `-- migrate:down` section\n  hint: put it under `-- migrate:down`, after the downgrade's statements", files={BAD: "-- migrate:up\nSELECT 1;\n-- migrate:restore\n"}),
+    C("prune through no version", "prune --through 2025 -d app.db --dir migrations", errors.ConfigError, "'2025' is not a version: versions look like 20250710_000001"),
+    C("down over tampered kept data", "down -d app.db --dir migrations", errors.StateError, f"{V4} was not reverted: duckmig cannot restore what it kept: the kept data of items (\"app\".\"duckmig_kept\".\"{V4}.items\") holds other rows than duckmig kept; nothing was reverted\n  hint: to revert its schema only and leave its data as it is, forget its kept data with `duckmig prune` first", prepare=tampered_kept_data),
+    C("keep setting not a boolean", UP, errors.ConfigError, "[tool.duckmig] keep must be true or false, not 'no'", pyproject="[tool.duckmig]\nkeep = 'no'\n"),
     C("unknown marker", UP, errors.MigrationFileError, f"{BAD}:3: unknown marker `-- migrate:sideways`", files={BAD: "-- migrate:up\nSELECT 1;\n-- migrate:sideways\n"}),
     C("empty up section", UP, errors.MigrationFileError, f"{BAD}:1: the `-- migrate:up` section has no statement", files={BAD: "-- migrate:up\n-- nothing\n-- migrate:down\nSELECT 1;\n"}),
     C("sql syntax error", UP, errors.MigrationFileError, f"{BAD}:3: Parser Error: syntax error at or near \"TABEL\"", files={BAD: "-- migrate:up\nSELECT 1;\nCREATE TABEL x (id INTEGER);\n"}),
@@ -154,8 +168,8 @@ CASES = [
     C("python with two classes", UP, errors.MigrationFileError, "this file defines 2 (A, B)", files={BADPY: python("pass", classes="class A(BaseMigration):\n    pass\n\n\nclass B(BaseMigration):")}),
     C("python version mismatch", UP, errors.MigrationFileError, f"has version '{V1}' but the file name says {V4}", files={BADPY: python("pass", version=V1)}),
     C("two files, one version", UP, errors.MigrationFileError, f"version {V4} is used by 2 files: {BADPY}, {BAD}\n  hint: give one of them a new version (rename it, or recreate it with `duckmig new`)", files={BAD: FILES[F3], BADPY: python("pass")}),
-    C("applied file edited", UP, errors.DriftError, f"applied migrations differ from their files: {V1} (modified)\n  hint: `duckmig verify` shows the details; accept intended edits with `duckmig repair`, restore the files, or pass --allow-drift to apply on top of them", code=3, files={F1: FILES[F1] + "-- edited\n"}),
-    C("migration fails at runtime", UP, errors.MigrationFailed, f"applying {V3} failed: Catalog Error: Table with name nope does not exist!", code=1, files={F3: "-- migrate:up\nCREATE TABLE tags (name VARCHAR);\nINSERT INTO nope VALUES (1);\n"}, failure_recorded=V3),
+    C("applied file edited", UP, errors.DriftError, f"applied migrations differ from their files: {V1} (modified)\n  hint: `duckmig verify` shows the details; accept intended edits with `duckmig repair`, restore the files, or pass --allow-drift to apply on top of them", code=3, files={F1: FILES[F1].replace("INSERT", "-- edited\nINSERT")}),
+    C("migration fails at runtime", UP, errors.MigrationFailed, f"applying {V3} failed: Catalog Error: Table with name nope does not exist!", code=1, files={F3: "-- migrate:up\nCREATE TABLE tags (name VARCHAR);\nINSERT INTO nope VALUES (1);\n-- migrate:down\nDROP TABLE tags;\n"}, failure_recorded=V3),
     C("version file that is a link", UP, errors.ConfigError, f"migrations/versions/{V4}_linked.sql {LINK}", prepare=linked(f"{V4}_linked.sql")),
     C("status over a version file that is a link", "status -d app.db --dir migrations", errors.ConfigError, f"migrations/versions/{V4}_linked.sql {LINK}", prepare=linked(f"{V4}_linked.sql")),
     C("preview of COPY ... TO", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `COPY (SELECT * FROM items) TO 'leak.csv'`, and COPY ... TO writes a file; a preview leaves everything as it was", files={BAD: "-- migrate:up\nINSERT INTO items (id) VALUES (9);\nCOPY (SELECT * FROM items) TO 'leak.csv';\n"}),
@@ -197,7 +211,7 @@ CASES = [
     C("empty slug", "", errors.BadSlug, "'' is not a slug", api=lambda root: save(root, "")),
     C("user's transaction open", "", errors.ConfigError, "the connection has a transaction open; duckmig will not commit it for you", api=up_in_open_transaction),
     # -- settings ----------------------------------------------------------------------------------------------------
-    C("unknown setting", UP, errors.ConfigError, "unknown setting in [tool.duckmig]: databse\n  hint: the settings are database, directory, table, data_path, options", pyproject="[tool.duckmig]\ndatabse = 'app.db'\n"),
+    C("unknown setting", UP, errors.ConfigError, "unknown setting in [tool.duckmig]: databse\n  hint: the settings are database, directory, table, data_path, options, keep, keep_limit", pyproject="[tool.duckmig]\ndatabse = 'app.db'\n"),
     C("bad toml", UP, errors.ConfigError, "pyproject.toml: not valid TOML: ", pyproject="[tool.duckmig\n"),
     C("setting not a string", UP, errors.ConfigError, "[tool.duckmig] database must be a string, not 5\n  hint: fix [tool.duckmig] in ", pyproject="[tool.duckmig]\ndatabase = 5\n"),
     C("section not a table", UP, errors.ConfigError, "[tool.duckmig] must be a table", pyproject="[tool]\nduckmig = 'app.db'\n"),
@@ -302,7 +316,7 @@ CASES = [
     # -- magics: %migrate ---------------------------------------------------------------------------------------
     C("magic: export of two cells of one id", "%migrate export nb.ipynb", UsageError, "nb.ipynb: cells 0 and 2 have one id, 'same', and a migration's file names its cell by its id", notebook=TWINS),
     C("magic: status over a version file that is a link", "%migrate status", UsageError, f"migrations/versions/{V4}_linked.sql {LINK}", prepare=linked(f"{V4}_linked.sql")),
-    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,restore,repair,sql,preview,export,notebook} [arguments ...]"),
+    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,restore,repair,sql,preview,export,notebook,kept,prune} [arguments ...]"),
     C("magic: no verb", "%migrate", UsageError, "%migrate: no verb given\nusage: %migrate {connect,"),
     C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected and no database is set\n  hint: run `%migrate connect TARGET`", connect=None),
     C("magic: connect to a variable of another kind", "x = 42\n%migrate connect x", UsageError, "variable x holds a int, not a duckdb connection\n  hint: assign x = duckdb.connect(...) first, or give the database's path instead"),
@@ -317,11 +331,11 @@ CASES = [
     C("magic: down with nothing applied", "%migrate down", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
     C("magic: down to base with nothing applied", "%migrate down base", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
     C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'\nusage: %migrate down [--steps STEPS] [--stored-downgrade] [--trust-stored-python] [target]"),
-    C("magic: unknown flag", "%migrate up --force", UsageError, "%migrate up: unrecognized arguments: --force\nusage: %migrate up [--out-of-order] [--allow-drift] [--single-transaction] [target]"),
+    C("magic: unknown flag", "%migrate up --force", UsageError, "%migrate up: unrecognized arguments: --force\nusage: %migrate up [--out-of-order] [--allow-drift] [--single-transaction] [--no-keep] [target]"),
     C("magic: stamp without a version", "%migrate stamp", UsageError, "%migrate stamp: the following arguments are required: version\nusage: %migrate stamp version"),
     C("magic: up to a non-version", "%migrate up 2025", UsageError, "'2025' is not a version: versions look like 20250710_000001\n  hint: `%migrate status` lists the versions"),
     C("magic: up to an unknown version", "%migrate up 20990101_000000", UsageError, "no migration 20990101_000000 in the migrations directory or the ledger\n  hint: `%migrate status` lists the versions"),
-    C("magic: up over an edited file", "%migrate up", UsageError, f"applied migrations differ from their files: {V1} (modified)\n  hint: `%migrate verify` shows the details; accept intended edits with `%migrate repair`, restore the files, or pass --allow-drift to apply on top of them", files={F1: FILES[F1] + "-- edited\n"}),
+    C("magic: up over an edited file", "%migrate up", UsageError, f"applied migrations differ from their files: {V1} (modified)\n  hint: `%migrate verify` shows the details; accept intended edits with `%migrate repair`, restore the files, or pass --allow-drift to apply on top of them", files={F1: FILES[F1].replace("INSERT", "-- edited\nINSERT")}),
     C("magic: line with an unbalanced quote", "%migrate new 'unclosed", UsageError, "%migrate: no closing quotation in: new 'unclosed"),
     C("magic: key without a column", "%migrate preview --key items", UsageError, "%migrate preview: --key takes TABLE=COLUMN[,COLUMN...], not 'items'\n  hint: for example --key events=day,seq"),
     C("magic: key without a table", "%migrate preview --key =id", UsageError, "%migrate preview: --key takes TABLE=COLUMN[,COLUMN...], not '=id'"),
@@ -479,7 +493,7 @@ def check_command(case: Case, says: str, capsys):
     assert (code, out) == (case.code, "")
     progress, _, message = err.rpartition("duckmig: error: ")
     assert message == f"{exc.render(cli.WORDS)}\n"
-    assert all(line.startswith("[") for line in progress.splitlines()), progress
+    assert all(line.startswith(("[", "duckmig: warning: ")) for line in progress.splitlines()), progress
 
 
 def check_reported(case: Case, says: str, capsys):

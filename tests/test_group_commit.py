@@ -94,8 +94,8 @@ def ran(tmp_path, name: str, files, group_seconds: float, ledger: str | None = N
     except errors.DuckmigError as exc:
         results, error = None, exc
     with duckdb.connect(str(root / "app.db")) as conn:
-        tables = {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall() for (t,) in conn.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE table_name <> 'duckdb_migrations'").fetchall()}
+        tables = {(s, t): conn.execute(f'SELECT * FROM "{s}"."{t}" ORDER BY ALL').fetchall() for s, t in conn.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE table_name <> 'duckdb_migrations'").fetchall()}
         state = conn.execute(f"SELECT version, status, checksum, error, statement, description, kind, downgrade, "
                              f"filename FROM {STATE} ORDER BY version").fetchall()
         events = conn.execute("SELECT seq, version, event, status, checksum, error, detail FROM duckdb_migrations "
@@ -159,7 +159,7 @@ def test_nothing_reported_applied_is_uncommitted_when_up_returns(tmp_path):
     out = ran(tmp_path, "grouped", SETS["the 7th fails"], 60)
     assert out["progress"].count("ok (T ms)") == 7  # the base and 1-6
     assert [s for s in out["state"] if s[1] == "applied"] == [s for s in out["state"] if s[0] < v(7)]
-    assert out["tables"]["log"] == [(i,) for i in range(1, 7)]
+    assert out["tables"][("main", "log")] == [(i,) for i in range(1, 7)]
     assert out["error"][0] is errors.RunStopped  # it says what it kept: the base and 1-6
 
 

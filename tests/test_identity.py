@@ -165,7 +165,7 @@ def test_the_drift_hint_offers_repair_for_edits_only(project, cli, applied, edit
     if edit == "delete":
         (project.versions / name).unlink()
     else:
-        (project.versions / name).write_text(applied[name].decode() + "-- edited\n")
+        (project.versions / name).write_text(applied[name].decode().replace("-- migrate:up\n", "-- migrate:up\n-- edited\n"))
     write_notebook(project.root / "more.ipynb", {"later": "-- migrate:up\nSELECT 1;"})
     cli("--database", "app.db", "export", "more.ipynb")
     for args in (("up",), ("sql",), ("preview",)):

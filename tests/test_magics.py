@@ -93,7 +93,8 @@ def test_help_is_generated_from_the_arguments(shell):
     doc = shell.find_line_magic("migrate").__doc__
     for usage in ["%migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS]\n                       "
                   "[--data-path DIR] [--option NAME=VALUE]\n                       [target]",
-                  "%migrate up [--out-of-order] [--allow-drift] [--single-transaction]\n                  [target]",
+                  "%migrate up [--out-of-order] [--allow-drift] [--single-transaction]\n                  "
+                  "[--no-keep]\n                  [target]", "%migrate prune [--through VERSION]",
                   "%migrate down [--steps STEPS] [--stored-downgrade]\n                    "
                   "[--trust-stored-python]\n                    [target]",
                   "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",
@@ -323,7 +324,7 @@ def test_verbs_print_what_the_command_prints(connected, project, cli, capsys, li
     notes, tags = version_of(project, "add_notes"), version_of(project, "add_tags")
     migrate(connected, f"up {notes}")
     if edit:
-        (project.versions / f"{notes}_add_notes.sql").write_text(NOTES + "-- edited\n")
+        (project.versions / f"{notes}_add_notes.sql").write_text(NOTES.replace("-- migrate:up\n", "-- migrate:up\n-- edited\n"))
     line = line.format(tags=tags)
     shutil.copy(project.db, project.root / "copy.db")  # the command and the magic start alike
     expected = cli(*line.split(), "--database", project.root / "copy.db")
@@ -340,7 +341,7 @@ def test_verbs_print_what_the_command_prints(connected, project, cli, capsys, li
 def test_verify_with_problems_is_an_error(connected, project):
     cell(connected, "add_tags --apply", TAGS)
     path = project.versions / f"{version_of(project, 'add_tags')}_add_tags.sql"
-    path.write_text(TAGS + "-- edited\n")
+    path.write_text(TAGS.replace("-- migrate:up\n", "-- migrate:up\n-- edited\n"))
     with pytest.raises(UsageError) as exc:
         migrate(connected, "verify")
     assert str(exc.value) == (f"{version_of(project, 'add_tags')}  modified: the file changed since it was "
@@ -536,7 +537,8 @@ DELETE FROM metrics WHERE id = 2;
 SCALE_DOWN = """\
 -- migrate:down
 ALTER TABLE "metrics" DROP COLUMN "unit";
--- cannot be undone: metrics: 2 rows changed, 1 row removed; a downgrade from the schema cannot restore rows"""
+-- puts back what duckmig keeps when it applies the migration: metrics: 1 row removed, 2 rows changed
+-- migrate:restore"""
 PYTHON_SCORES = '''\
 from duckmig_magic import BaseMigration
 
@@ -657,9 +659,10 @@ def test_preview_cell_proposes_a_python_downgrade_for_the_python_form(metrics, p
     assert capsys.readouterr().out.splitlines()[1:] == [
         f"{v} has no downgrade, so `%migrate down` could not revert it. Proposed from the preview, to paste as "
         "its downgrade (nothing was written):",
+        "    restore = True  # put back the data duckmig keeps when it applies the migration",
         "    def downgrade(self, session):",
         """        session.exec('DROP TABLE "scores"')""",
-        "        # cannot be undone: metrics: 1 row changed; a downgrade from the schema cannot restore rows",
+        "        # puts back what duckmig keeps: metrics: 1 row changed",
     ]
 
 

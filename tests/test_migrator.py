@@ -219,7 +219,8 @@ def two_applied(project) -> Migrator:
 
 def test_edited_file_is_modified_and_blocks_up_until_repaired(project):
     m = two_applied(project)
-    project.sql(V2, "two", "CREATE TABLE two (x INTEGER);",
+    # Its upgrade edited: what was applied is not what the file says (a downgrade alone is no drift).
+    project.sql(V2, "two", "CREATE TABLE two (x INTEGER);\n-- edited",
                 "DROP TABLE two;\nCREATE TABLE two_was_reverted (x INTEGER);")
     project.sql(V3, "three", "CREATE TABLE three (x INTEGER);", "DROP TABLE three;")
 
@@ -243,6 +244,15 @@ def test_edited_file_is_modified_and_blocks_up_until_repaired(project):
     assert [r.version for r in m.up()] == [V3]
     # the repaired row reverts with the edited downgrade
     m.down(V1)
+    assert project.tables() == {"one", "two_was_reverted"} | LEDGER
+
+
+def test_a_downgrade_edited_alone_is_no_drift_and_runs(project):
+    m = two_applied(project)
+    project.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;\nCREATE TABLE two_was_reverted (x INTEGER);")
+    assert state(m) == {V1: "applied", V2: "applied"}
+    assert m.verify().problems == [(V2, "downgrade differs", m.verify().problems[0].detail, None)]
+    m.down()
     assert project.tables() == {"one", "two_was_reverted"} | LEDGER
 
 
@@ -414,7 +424,7 @@ def test_down_on_an_empty_ledger(project):
 def test_irreversible_migration_stops_before_reverting_anything(project):
     project.sql(V1, "one", "CREATE TABLE one (x INTEGER);")
     project.sql(V2, "two", "CREATE TABLE two (x INTEGER);", "DROP TABLE two;")
-    m = project.migrator()
+    m = project.migrator()  # V1 destroys nothing: nothing kept, no downgrade generated
     m.up()
     with pytest.raises(errors.StateError) as info:
         m.down("base")
@@ -482,8 +492,8 @@ def test_redo_that_could_not_apply_again_reverts_nothing(project, damage, error)
         two.unlink()
     elif damage == "break":
         project.sql(V2, "two", "CREATE TABLE two (x INTEGER;", "DROP TABLE two;")
-    else:
-        one.write_text(one.read_text() + "-- edited\n")
+    else:  # its upgrade edited (a downgrade edited alone is no drift)
+        one.write_text(one.read_text().replace("CREATE", "-- edited\nCREATE"))
     with pytest.raises(error) as info:
         m.redo()
     if damage == "delete":
@@ -524,7 +534,7 @@ def test_repair(project):
     failing = project.sql(V4, "four", "SELECT CAST('x' AS INTEGER);")
     with pytest.raises(errors.MigrationFailed):
         m.up()
-    modified.write_text(modified.read_text() + "-- reviewed\n")
+    modified.write_text(modified.read_text().replace("-- migrate:up\n", "-- migrate:up\n-- reviewed\n"))
     missing.unlink()
     failing.unlink()
     assert state(m) == {V1: "applied", V2: "modified", V3: "missing", V4: "failed"}

@@ -299,8 +299,9 @@ def test_an_added_column_is_shown_beside_the_kept_columns_that_changed(base, mon
     p = previewed(base, up)
     assert (p.tables[0].column_changes, list(p.rows("t").columns), plain(p.rows("t"))) == (
         None, ["id", "_change", "a_before", "a_after", "c_after"], expected)
-    assert str(p.proposed_downgrade) == ('ALTER TABLE "t" DROP COLUMN "c";\n-- cannot be undone: t: 1 row changed; '
-                                         "a downgrade from the schema cannot restore rows")
+    # The row changed comes back with the data duckmig keeps when it applies the migration.
+    assert str(p.proposed_downgrade) == ('ALTER TABLE "t" DROP COLUMN "c";\n-- puts back what duckmig keeps when it '
+                                         "applies the migration: t: 1 row changed\n-- migrate:restore")
 
 
 @pytest.mark.parametrize("default, shown", [
@@ -510,6 +511,12 @@ def test_schema_changes_and_the_downgrade_that_undoes_them(base):
 def test_what_a_downgrade_cannot_undo_is_said_plainly(base):
     p = previewed(base, "DROP TABLE d;\nALTER TABLE t DROP COLUMN b;\nUPDATE t SET a = 0 WHERE id < 3;\n"
                         "DELETE FROM n WHERE k = 1;")
+    # What duckmig keeps when it applies the migration comes back with the restore line.
+    assert (p.proposed_downgrade.cannot, p.proposed_downgrade.restores) == ([], [
+        "table d's 5 rows", "n: 1 row removed", "t: 10 values of column b, 2 rows changed"])
+    assert str(p.proposed_downgrade).endswith("\n-- migrate:restore")
+    # Without keeping, the schema's downgrade says what it cannot undo.
+    p = base.migrator(keep=False).preview()
     assert p.proposed_downgrade.statements == []
     assert p.proposed_downgrade.cannot == [
         "table d is dropped with its 5 rows: its rows cannot be brought back",
@@ -655,7 +662,8 @@ def test_preview_command_text(base, cli):
 
         proposed downgrade:
         ALTER TABLE "t" DROP COLUMN "c";
-        -- cannot be undone: t: 1 row changed, 2 rows removed; a downgrade from the schema cannot restore rows
+        -- puts back what duckmig keeps when it applies the migration: t: 1 value of a turned NULL, 2 rows removed, 1 row changed
+        -- migrate:restore
         """)
 
 

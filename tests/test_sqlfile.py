@@ -193,9 +193,9 @@ def test_invalid_file(case_id, text, says, line):
     ("-- migrate:up\nSELECT 1;\n-- migrate:up\n", "`-- migrate:up` appears twice (lines 1 and 3)"),
     ("-- migrate:down\n-- migrate:up\nSELECT 1;", "`-- migrate:down` must come after `-- migrate:up`"),
     ("-- migrate:up transaction:no\nSELECT 1;",
-     "unknown option `transaction:no`; the only option is transaction:false (or transaction:true)"),
+     "unknown option `transaction:no`; the options are transaction:false and keep:false"),
     ("-- migrate:up\n-- migrate:sideways\n",
-     "unknown marker `-- migrate:sideways`; the markers are `-- migrate:up` and `-- migrate:down`"),
+     "unknown marker `-- migrate:sideways`; the markers are `-- migrate:up`, `-- migrate:down` and `-- migrate:restore`"),
     ("-- migrate:up\n\n", "the `-- migrate:up` section has no statement\n"
                           "  hint: write the change below `-- migrate:up`"),
     ("-- migrate:up\nSELEC 1;", 'Parser Error: syntax error at or near "SELEC"\n'

@@ -9,6 +9,7 @@ behind it are the engine's own layout (see each one's docstring):
     plan, workspace             what the files and the ledger say, and what runs
     runner, interrupts          the one place statements run, and Ctrl-C
     apply, upkeep               running (up, down) and upkeep (stamp, repair, restore, verify)
+    keep                        what migrations destroy, kept for their downgrades to put back
     catalog, diff, preview      schema snapshots, their diffs, and previews
     migrator                    the facade: one method a verb
 """
@@ -18,6 +19,7 @@ from .apply import Progress, StepResult
 from .database import is_connection
 from .diff import SchemaChange
 from .interrupts import is_interrupt
+from .keep import Kept, KeptNothing, NoDowngrade, Restoring
 from .lake import redact
 from .ledger import Event
 from .migrator import Migrator
@@ -34,4 +36,4 @@ __all__ = ["Migrator", "MigrationStatus", "StatusReport", "STATES", "StepResult"
            "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "plain",
            "BaseMigration", "Session", "StoredDowngrade", "IgnoredFile", "ScriptDirectory", "checksum",
            "has_downgrade", "write_atomically", "is_connection", "is_interrupt", "lake_limit", "redact",
-           "authoring", "lake", "probe"]
+           "authoring", "lake", "probe", "Kept", "KeptNothing", "NoDowngrade", "Restoring"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import takewhile
@@ -31,11 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from . import interrupts, ordering, plan, pyform, refusals, runner, sqlfile, trust
+from . import interrupts, keep, ordering, plan, pyform, refusals, runner, sqlfile, trust
 from .database import is_busy, transaction
 from .ledger import Ledger, Row
+from .preview import propose_downgrade
 from .runner import Runner
-from .versions import Script
+from .versions import Script, has_downgrade
 from .workspace import Workspace
 
 
@@ -68,6 +70,7 @@ class Run:
     noted: dict[str, str] = field(default_factory=dict)
     ledger: Ledger = None  # type: ignore[assignment]  # set once the write lock is held
     results: list[StepResult] = field(default_factory=list)
+    keeping: keep.Settings = field(default_factory=keep.Settings)
 
     def runner(self) -> Runner:
         return self.work.runner(self.conn, self.guard)
@@ -86,12 +89,14 @@ class Run:
 
 
 def up(work: Workspace, planner: Planner, *, single_transaction: bool = False, progress: Progress | None = None,
-       group_seconds: float = 0.0, noted: dict[str, str] | None = None) -> list[StepResult]:
+       group_seconds: float = 0.0, noted: dict[str, str] | None = None,
+       keeping: keep.Settings | None = None) -> list[StepResult]:
     """Apply what ``planner(scripts, rows)`` picks, planned again under the write lock."""
     scripts = work.scripts.scripts()
     todo = planner(scripts, work.rows())
     if not todo:
         return []  # without opening the database for writing, so nothing is created
+    _say_no_downgrade([s for s in todo if not has_downgrade(s)], keeping or keep.Settings())
     if single_transaction:
         outside = [s.version for s in todo if not s.transactional]
         if outside:
@@ -100,7 +105,7 @@ def up(work: Workspace, planner: Planner, *, single_transaction: bool = False, p
                 "outside one (transaction:false)",
                 "apply without {flag:single_transaction}, or up to the version before it first")
     with work.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
-        run = Run(work, conn, guard, progress, group_seconds, noted or {})
+        run = Run(work, conn, guard, progress, group_seconds, noted or {}, keeping=keeping or keep.Settings())
         return _until_won(run, work.db.wait, lambda: _up_locked(run, scripts, planner, single_transaction))
 
 
@@ -114,6 +119,21 @@ def down(work: Workspace, target: str | None, steps: int | None, *, trust_stored
         # Planned again after another runner won: only a target means the same thing then.
         return _until_won(run, work.db.wait if target is not None else 0,
                           lambda: _down_locked(run, target, steps, Trust(trust_stored_python, stored_downgrade, edited)))
+
+
+def _say_no_downgrade(bare: list[Script], keeping: keep.Settings) -> None:
+    """Warn, before anything runs, of the migrations about to be applied without a downgrade."""
+    if not bare:
+        return
+    names = ", ".join(s.version for s in bare[:5]) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
+    have = "has" if len(bare) == 1 else "have"
+    if keeping.on and all(keeps(s) and s.kind == "sql" for s in bare):
+        said = ("where it destroys data, duckmig keeps that and generates a downgrade from the catalog as it "
+                "applies it, for `down`; else `down` cannot revert it. `preview` proposes one to paste under "
+                "`-- migrate:down`")
+    else:
+        said = "`down` cannot revert it: `preview` proposes one to paste under `-- migrate:down`"
+    warnings.warn(keep.NoDowngrade(f"{names} {have} no downgrade: {said}"), stacklevel=3)
 
 
 def _up_locked(run: Run, scripts: list[Script], planner: Planner, single_transaction: bool) -> list[StepResult]:
@@ -180,7 +200,12 @@ def _down_locked(run: Run, target: str | None, steps: int | None, given: Trust) 
         # Every downgrade loads before the first runs: an irreversible one stops nothing halfway.
         scripts = run.work.scripts
         files = {s.version: s for s in scripts.scripts()} if scripts.exists() else {}
-        downs = {version: downgrade(run.work, rows[version], files.get(version), given) for version in todo}
+        downs = {version: downgrade(run.work, rows[version], files.get(version), given, run.conn)
+                 for version in todo}
+        database = run.work.db.place(run.conn).database
+        for version in todo:  # kept data that cannot come back as kept stops the run before anything runs
+            if downs[version].restore and (problems := keep.check(run.conn, database, version)):
+                raise keep.refuse(version, problems)
         for i, version in enumerate(todo, 1):
             run.guard.check()
             row = rows[version]
@@ -256,7 +281,7 @@ def apply_alone(run: Run, s: Script) -> StepResult:
     try:
         with r.transaction(verify=s.kind == "python" or run.shared_connection):
             ledger.unmoved()
-            count = r.run(s.version, up_steps(s), "up", path=s.path)
+            count = _kept_run(run, r, s)
             ms = _ms(start)
             # The ledger row is the migration's last statement, after the runner checked that
             # the transaction is still its own: DuckDB refuses every statement in a transaction
@@ -282,6 +307,10 @@ def apply_alone(run: Run, s: Script) -> StepResult:
 def _apply_outside(run: Run, s: Script) -> StepResult:
     """A ``transaction:false`` section: each statement commits as it runs; the event follows."""
     ledger, record, start = run.ledger, _record_of(s), time.perf_counter()
+    if run.keeping.on and s.sql.up.keep and any(keep.destroys(sql, kinds) for _, sql, kinds in up_steps(s)):
+        warnings.warn(keep.KeptNothing(
+            f"{s.version} runs outside a transaction (transaction:false): duckmig keeps nothing of what it "
+            "destroys, since what it kept could not land together with it"), stacklevel=2)
     r = run.runner()
     try:
         count = r.run(s.version, up_steps(s), "up", path=s.path)
@@ -376,7 +405,7 @@ def _apply_in(run: Run, r: Runner, s: Script, events: list[dict]) -> StepResult:
     """Run ``s`` in the transaction ``r`` has open; ``events`` takes its applied event, which
     the caller writes in that transaction."""
     start, replays = time.perf_counter(), r.replays
-    count = r.run(s.version, up_steps(s), "up", path=s.path)
+    count = _kept_run(run, r, s)
     ms = _ms(start)
     events.append({**_record_of(s), "execution_ms": ms, "detail": run.noted.get(s.version)})
     return StepResult(s.version, s.description, "up", ms, count, r.replays - replays)
@@ -431,7 +460,7 @@ def apply_as_one(run: Run, todo: list[Script]) -> list[StepResult]:
             for i, script in enumerate(todo, 1):
                 run.notify("start", i, len(todo), script, None)
                 start, replays = time.perf_counter(), r.replays
-                count = r.run(script.version, up_steps(script), "up", path=script.path)
+                count = _kept_run(run, r, script)
                 results.append(StepResult(script.version, script.description, "up", _ms(start), count,
                                           r.replays - replays))
                 run.notify("done", i, len(todo), script, results[-1])
@@ -488,18 +517,29 @@ class Trust:
     edited: bool = False
 
 
-def downgrade(work: Workspace, row: Row, script: Script | None, given: Trust):
+@dataclass(frozen=True)
+class Down:
+    """A downgrade ready to run: its ``steps`` (SQL statements or a Python method), and whether the data
+    the migration kept is put back after them (``restore``)."""
+
+    steps: Any
+    restore: bool = False
+
+
+def downgrade(work: Workspace, row: Row, script: Script | None, given: Trust, conn=None) -> Down:
     """The downgrade of ``row`` by the trust rule (see ``trust``), ready to run; raises if there is none.
 
     The repository's file is trusted, not the database: while the file is there, its downgrade
     runs, and a file changed since it was applied is drift unless the user said which to run.
     The downgrade the ledger stored runs only when the file is gone, or changed and the stored one
     asked for: a file as it was applied runs its own, whatever is asked, since the ledger's copy of
-    it can only differ by someone's hand."""
+    it can only differ by someone's hand. A migration applied without any downgrade runs the one
+    duckmig generated when it applied it (``conn``: where to look for it), shown first."""
     applied_as = script is not None and trust.as_applied(row, script)
     if script is not None and (applied_as or (given.edited and not given.stored)):
         path = script.path
-        steps = down_steps(row.version, script.kind, script.downgrade_source, path)
+        source: str | None = script.downgrade_source
+        kind: str | None = script.kind
     elif script is not None and not given.stored:
         raise errors.DriftError(
             f"{row.version} was not reverted: {script.name} changed since it was applied, so its downgrade may not "
@@ -510,23 +550,42 @@ def downgrade(work: Workspace, row: Row, script: Script | None, given: Trust):
             [(row.version, "modified")])
     else:
         path = work.file_of(row)
-        steps = down_steps(row.version, row.kind, trust.stored(row, script, given.python), path)
+        kind = row.kind
+        source = None if not (row.downgrade or "").strip() and conn is not None \
+            else trust.stored(row, script, given.python)
+    steps = down_steps(row.version, kind, source, path)
+    if kind == "python":  # ``restore = True`` on the class asks for the kept data back after downgrade()
+        restore = steps is not None and bool(getattr(getattr(steps, "__self__", None), "restore", False))
+    else:
+        restore = keep.restores(source)
     if steps is None:
-        raise errors.irreversible(row.version)
+        generated = keep.generated(conn, work.db.place(conn).database, row.version) if conn is not None else None
+        if generated is None:
+            raise errors.irreversible(row.version)
+        warnings.warn(keep.Restoring(
+            f"{row.version} has no downgrade of its own: the one duckmig generated when it applied it reverts it:\n"
+            f"{trust.shown(generated)}"), stacklevel=3)
+        steps, restore = down_steps(row.version, "sql", generated, path) or [], True
     if not callable(steps):
         runner.check(steps, path, transactional=True, protected=work.protected)
-    return steps
+    return Down(steps, restore)
 
 
-def revert(run: Run, row: Row, steps) -> StepResult:
-    """Run ``row``'s downgrade ``steps`` in a transaction with its reverted event."""
+def revert(run: Run, row: Row, down: Down) -> StepResult:
+    """Run ``row``'s downgrade in a transaction with its reverted event; the data the migration kept
+    is put back after the downgrade's statements where it asks for it."""
     ledger, start = run.ledger, time.perf_counter()
     r = run.runner()
     path = run.work.file_of(row) if row.filename else None
+    steps = down.steps
     try:
         with r.transaction(verify=callable(steps) or run.shared_connection):
             ledger.unmoved()
             count = r.run(row.version, steps, "down", path=path)
+            if down.restore:
+                count += keep.restore(r, r.place.database, row.version)
+            else:
+                keep.forget(r, r.place.database, row.version)
             ms = _ms(start)  # one figure, the ledger's and the result's, as for an apply
             _recorded(row.version, lambda: ledger.forget(row.version, "reverted", execution_ms=ms), "down")
     except KeyboardInterrupt:
@@ -551,6 +610,30 @@ def revert(run: Run, row: Row, steps) -> StepResult:
 # -- what runs ----------------------------------------------------------------------------------------
 
 
+def _kept_run(run: Run, r: Runner, s: Script) -> int:
+    """Run ``s``'s upgrade with ``r``, keeping what it destroys (keep.py) unless that is turned off."""
+    if not (run.keeping.on and keeps(s)):
+        return r.run(s.version, up_steps(s), "up", path=s.path)
+    keeper = keep.Keeper(s.version, r.place.database, r.place.schema, run.keeping,
+                         generate=s.kind == "sql" and not has_downgrade(s), propose=propose_downgrade)
+    keeper.start(r.conn)
+    r.keeper = keeper
+    try:
+        count = r.run(s.version, up_steps(s), "up", path=s.path)
+    finally:
+        r.keeper = None
+    keeper.finish(r)
+    return count
+
+
+def keeps(s: Script) -> bool:
+    """Whether the migration lets duckmig keep what it destroys: no ``keep:false`` (SQL), no
+    ``keep = False`` on the class (Python)."""
+    if s.kind == "python":
+        return bool(getattr(s.migration, "keep", True))
+    return s.sql.up.keep
+
+
 def up_steps(s: Script):
     """What the runner runs: the Python class's method, or the SQL section's typed statements."""
     if s.kind == "python":
@@ -559,13 +642,14 @@ def up_steps(s: Script):
 
 
 def down_steps(version: str, kind: str | None, source: str | None, path: Path):
-    """A downgrade's source ready to run: SQL statements, or the Python class's method; None if empty."""
+    """A downgrade's source ready to run: SQL statements, or the Python class's method; None if empty
+    (a SQL section of no statement but ``-- migrate:restore`` is an empty list: it restores)."""
     if not source or not source.strip():
         return None
     if kind == "python":
         return pyform.load(source, path, version).downgrade
     steps = sqlfile.Section(source, 1).typed(path)
-    return steps or None
+    return steps or ([] if keep.restores(source) else None)
 
 
 class _Unrecorded(Exception):

@@ -29,7 +29,9 @@ _PY_HEADER = re.compile(r"^# (duckmig-source): ?(.*)$")
 
 @dataclass
 class Saved:
-    action: str  # "created", "updated", "unchanged" or "restored" (its file was gone; the ledger knows its version)
+    # "created", "updated", "unchanged", "restored" (its file was gone; the ledger knows its version) or
+    # "downgrade stored" (an applied migration's downgrade alone changed: the file and the ledger take it)
+    action: str
     script: Script
     applied: bool = False  # the ledger has its version applied, as the file now is
 
@@ -160,6 +162,12 @@ def prepare(directory: ScriptDirectory, slug: str, body: str, *, kind: str = "sq
         # Where a migration was born (or that it was born nowhere known) stays in its file, so putting a
         # text back restores its bytes.
         text = compose(body, kind, description=description, source=old_source)
+        if script.version in applied and not force and kind == "sql" and _downgrade_only(script.text, text):
+            # What was applied is unchanged: no drift. The file and the ledger take the new downgrade.
+            if script.path.is_symlink():
+                raise errors.symlink_refused(script.path)
+            validate(checked, kind, where or str(script.path), script.version)
+            return Planned("downgrade stored", slug, kind, text, description, script, applied=True)
         if script.version in applied and not force:
             raise MigrationApplied(f"{script.version} ({script.name}) is already applied and its text changed; the "
                                    "file was left as it was", script,
@@ -214,18 +222,29 @@ def _restore(directory: ScriptDirectory, gone: list[Recorded], slug: str, body: 
 
 
 def write(directory: ScriptDirectory, planned: Planned) -> Saved:
-    """Do what ``prepare`` planned."""
-    if planned.action in ("unchanged", "updated"):
+    """Do what ``prepare`` planned (the file; a stored downgrade's ledger row is the caller's)."""
+    if planned.action in ("unchanged", "updated", "downgrade stored"):
         script = planned.script
-        assert script is not None  # prepare gives these two the file they leave or update
+        assert script is not None  # prepare gives these the file they leave or update
         if planned.action == "unchanged":
             return Saved("unchanged", script, planned.applied)
         write_atomically(script.path, planned.text)
-        return Saved("updated", Script(script.path, script.version, planned.slug, planned.kind))
+        return Saved(planned.action, Script(script.path, script.version, planned.slug, planned.kind),
+                     planned.applied)
     created = directory.create(planned.description or planned.slug.replace("_", " "), lambda _v: planned.text,
                                kind=planned.kind, slug=planned.slug, version=planned.version,
                                reserved=planned.reserved)
     return Saved(planned.action, created, planned.applied)
+
+
+def _downgrade_only(old: str, new: str) -> bool:
+    """Whether two texts of a SQL migration differ in their downgrade alone."""
+    try:
+        was, now = sqlfile.parse(old), sqlfile.parse(new)
+    except errors.MigrationFileError:
+        return False
+    return (was.up.sql.strip(), was.up.transaction, was.up.keep, was.description) == \
+        (now.up.sql.strip(), now.up.transaction, now.up.keep, now.description)
 
 
 def _at(where: str | None) -> str:

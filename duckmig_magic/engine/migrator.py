@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import errors
 from . import apply, authoring, identity, interrupts, plan, pyform, runner, sqlfile, upkeep
+from . import keep as keep_module
 from .apply import Progress, StepResult
 from .ledger import Event, Row
 from .plan import StatusReport, status_state
@@ -32,14 +33,18 @@ class Migrator:
     ``database`` is a path, ``":memory:"``, a DuckLake (``ducklake:...``) or an open
     ``duckdb`` connection (used as it is and never closed). ``progress(event, index,
     total, item, result)``, given here or to ``up``, ``down`` and ``redo``, is called
-    with ``"start"`` and ``"done"`` around each migration.
+    with ``"start"`` and ``"done"`` around each migration. ``keep``: keep what migrations
+    destroy in the database, for their downgrades to put back (see ``kept``); nothing of a
+    table of more than ``keep_limit`` rows is kept.
     """
 
     def __init__(self, database=":memory:", directory="migrations", *, table: str = "duckdb_migrations",
-                 wait: float = 0.0, progress: Progress | None = None, group_seconds: float = 0.25):
+                 wait: float = 0.0, progress: Progress | None = None, group_seconds: float = 0.25,
+                 keep: bool = True, keep_limit: int = keep_module.DEFAULT_LIMIT):
         self.work = Workspace(database, directory, table=table, wait=wait)
         self.group_seconds = group_seconds
         self.progress = progress
+        self.keeping = keep_module.Settings(bool(keep), int(keep_limit))
 
     db = property(lambda self: self.work.db)
     scripts = property(lambda self: self.work.scripts)
@@ -67,7 +72,10 @@ class Migrator:
                     rows = pool.submit(self.work.ledger(conn).rows)
                     _read_all(scripts)
                     found = rows.result()
-            return self.work.status(scripts, found)
+                kept = keep_module.listing(conn, self.db.place(conn).database)
+            report = self.work.status(scripts, found)
+            report.kept_rows, report.kept_bytes = sum(k.rows for k in kept), sum(k.bytes for k in kept)
+            return report
 
     def history(self, version: str | None = None) -> list[Event]:
         """The ledger's events, oldest first."""
@@ -102,18 +110,21 @@ class Migrator:
     # -- running -------------------------------------------------------------------------------
 
     def up(self, target: str | None = None, *, out_of_order: bool = False, allow_drift: bool = False,
-           single_transaction: bool = False, progress: Progress | None = None) -> list[StepResult]:
+           single_transaction: bool = False, progress: Progress | None = None,
+           keep: bool | None = None) -> list[StepResult]:
         """Apply pending migrations through ``target`` (all when None), each atomically.
 
         With ``single_transaction`` the whole run is one transaction, as Flyway's
         ``group``: all of it lands or none of it does. A failure raises
         ``errors.RunStopped`` where the run did something before it or had more to do.
+        ``keep=False`` keeps nothing of what this run destroys (the default: the Migrator's).
         """
         checked: set[str] = set()
+        keeping = self.keeping if keep is None else keep_module.Settings(bool(keep), self.keeping.limit)
         return apply.up(self.work, lambda scripts, rows: self.work.plan(scripts, rows, target, out_of_order,
                                                                        allow_drift, checked=checked),
                         single_transaction=single_transaction, progress=progress or self.progress,
-                        group_seconds=self.group_seconds)
+                        group_seconds=self.group_seconds, keeping=keeping)
 
     def down(self, target: str | None = None, *, steps: int | None = None, trust_stored_python: bool = False,
              stored_downgrade: bool = False, progress: Progress | None = None) -> list[StepResult]:
@@ -164,10 +175,28 @@ class Migrator:
         noted = {newest: "redo: the file was edited since it was applied"} if edited else {}
         try:
             return reverted + apply.up(self.work, again, progress=progress, group_seconds=self.group_seconds,
-                                       noted=noted)
+                                       noted=noted, keeping=self.keeping)
         except errors.Interrupted as exc:
             raise errors.Interrupted(f"{exc.what}; its revert before that stays: {newest} is not applied now",
                                      exc.version) from None
+
+    # -- kept data ---------------------------------------------------------------------------------
+
+    def kept(self) -> list[keep_module.Kept]:
+        """What migrations kept of the data they destroyed: version, table, rows and bytes each."""
+        if not self.db.exists():
+            return []
+        with self.db.connect(write=False) as conn:
+            return keep_module.listing(conn, self.db.place(conn).database)
+
+    def prune(self, through: str | None = None) -> list[keep_module.Kept]:
+        """Forget the kept data of every migration (through version ``through``); returns what was
+        freed. A migration whose kept data is pruned reverts its schema only."""
+        if through is not None:
+            plan.check_format(through)
+        if not self.db.exists():
+            return []
+        return upkeep.prune(self.work, through)
 
     # -- upkeep --------------------------------------------------------------------------------
 
@@ -185,8 +214,9 @@ class Migrator:
 
     def verify(self, *, roundtrip: bool = False) -> upkeep.VerifyReport:
         """Check checksums of applied migrations; with ``roundtrip``, run up, down, up for each
-        pending migration inside a transaction that is rolled back, comparing schemas."""
-        return upkeep.verify(self.work, roundtrip=roundtrip)
+        pending migration inside a transaction that is rolled back, comparing the schema, and the
+        content of each table it writes before up and after down."""
+        return upkeep.verify(self.work, roundtrip=roundtrip, keeping=self.keeping)
 
     # -- authoring -----------------------------------------------------------------------------
 
@@ -205,12 +235,16 @@ class Migrator:
         """Create or update the version file of ``slug`` from a migration body (a notebook cell's).
 
         Saving the same slug again updates its file; an applied migration whose
-        text changed is refused unless ``force``. A new file gets ``version``,
+        text changed is refused unless ``force``, but one whose downgrade alone changed
+        is no drift: the file and the ledger take it ("downgrade stored"). A new file gets ``version``,
         else the next free one.
         """
-        return authoring.write(self.scripts, self.prepare(slug, body, python=python, description=description,
-                                                          source=source, force=force, where=where,
-                                                          version=version))
+        saved = authoring.write(self.scripts, self.prepare(slug, body, python=python, description=description,
+                                                           source=source, force=force, where=where,
+                                                           version=version))
+        if saved.action == "downgrade stored":
+            upkeep.store_downgrade(self.work, saved.script)
+        return saved
 
     def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> authoring.Planned:
         """What ``save`` would do, with all its checks, writing nothing; ``authoring.write`` does it."""
@@ -276,7 +310,8 @@ class Migrator:
         with self.work.scratch() as (conn, place), interrupts.watch(conn) as guard:
             try:
                 try:
-                    return run_preview(self.work.runner(conn, guard, place, dry=True), steps, keys=keys, sample=sample)
+                    return self._kept(run_preview(self.work.runner(conn, guard, place, dry=True), steps, keys=keys,
+                                                  sample=sample))
                 except errors.TransactionLost:
                     raise  # what it committed is not known: no preview can say the database is unchanged
                 except errors.MigrationFailed as exc:
@@ -286,13 +321,21 @@ class Migrator:
                 result = Preview([])
                 if done:
                     try:
-                        result = run_preview(self.work.runner(conn, guard, place, dry=True), done, keys=keys, sample=sample)
+                        result = self._kept(run_preview(self.work.runner(conn, guard, place, dry=True), done,
+                                                        keys=keys, sample=sample))
                     except errors.MigrationFailed:
                         pass
             except KeyboardInterrupt:
                 raise errors.Interrupted("the preview was rolled back") from None
         result.versions, result.failed = [v for v, _, _ in steps], failed
         return result
+
+    def _kept(self, p: Preview) -> Preview:
+        """The preview with its proposed downgrade asking for the data keeping brings back, where
+        this Migrator keeps it."""
+        if self.keeping.on:
+            p.proposed_downgrade = keep_module.with_restore(p.proposed_downgrade, p.tables)
+        return p
 
     # -- the seed's names ------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from .. import errors
 from . import identity, trust
 from .ledger import Row
-from .versions import Script, is_version
+from .versions import Script, is_version, same_upgrade
 
 STATES = ("applied", "pending", "failed", "modified", "missing", "out_of_order", "draft")
 TO_APPLY = ("pending", "failed", "out_of_order")  # the states up applies
@@ -45,6 +45,8 @@ class StatusReport:
     database: str
     directory: str
     migrations: list[MigrationStatus]
+    kept_rows: int = 0  # what migrations kept of the data they destroyed (``Migrator.kept``), in total
+    kept_bytes: int = 0
 
     def counts(self) -> dict[str, int]:
         counts = {state: 0 for state in STATES}
@@ -80,12 +82,13 @@ def status(scripts: list[Script], rows: dict[str, Row], database: str = "", dire
             continue
         if row.status == "failed":
             state = "failed"
-        elif row.checksum is not None and row.checksum != s.checksum:
+        elif row.checksum is not None and row.checksum != s.checksum and not same_upgrade(row, s):
             state = "modified"
         else:
-            state = "applied"
+            state = "applied"  # a file whose downgrade alone changed is as applied: repair stores the downgrade
         out[s.version] = _from_row(row, state, s.name, row.description or s.quick_description)
-        out[s.version].downgrade_differs = state == "applied" and trust.differs(row.downgrade, s)
+        out[s.version].downgrade_differs = state == "applied" and (
+            trust.differs(row.downgrade, s) or (row.checksum is not None and row.checksum != s.checksum))
     for version, row in rows.items():
         if version not in out:
             out[version] = _from_row(row, "missing" if row.status == "applied" else "failed",

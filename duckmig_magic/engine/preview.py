@@ -41,23 +41,41 @@ class PreviewWarning(NamedTuple):
 WARNING_COLUMNS = list(PreviewWarning._fields)
 
 
-@dataclass
-class Downgrade:
-    """The inverse of a migration as far as the catalog tells it.
+class Downgrade(str):
+    """The inverse of a migration as far as the catalog tells it, and text wherever text is expected
+    (``Path("d.sql").write_text(p.proposed_downgrade)``, ``"-- migrate:down\n" + p.proposed_downgrade``).
 
     ``statements`` undo what can be undone, in order; ``cannot`` says in plain
-    words what no downgrade written from the schema can restore.
+    words what no downgrade written from the schema can restore; ``restores`` what
+    the data duckmig keeps when it applies the migration puts back (keep.py), which the
+    text asks for with its last line, ``-- migrate:restore``.
     """
 
-    statements: list[str] = field(default_factory=list)
-    cannot: list[str] = field(default_factory=list)
+    statements: list[str]
+    cannot: list[str]
+    restores: list[str]
+
+    def __new__(cls, statements: list[str] | None = None, cannot: list[str] | None = None,
+                restores: list[str] | None = None) -> Downgrade:
+        statements, cannot, restores = list(statements or []), list(cannot or []), list(restores or [])
+        lines = statements + [f"-- cannot be undone: {c}" for c in cannot]
+        if restores:
+            lines += [f"-- puts back what duckmig keeps when it applies the migration: {r}" for r in restores]
+            lines.append("-- migrate:restore")
+        self = super().__new__(cls, "\n".join(lines))
+        self.statements, self.cannot, self.restores = statements, cannot, restores
+        return self
 
     @property
     def sql(self) -> str:
+        """The statements alone, without the comments and the restore line."""
         return "\n".join(self.statements)
 
-    def __str__(self) -> str:
-        return "\n".join(self.statements + [f"-- cannot be undone: {c}" for c in self.cannot])
+    def __repr__(self) -> str:
+        return f"Downgrade({self.statements!r}, {self.cannot!r}, {self.restores!r})"
+
+    def __reduce__(self):
+        return Downgrade, (self.statements, self.cannot, self.restores)
 
 
 @dataclass
@@ -151,7 +169,8 @@ class Preview:
             "column_changes": [dict(zip(COLUMN_CHANGE_COLUMNS, r, strict=True)) for r in self._column_rows()],
             "rows": {t.table: [dict(zip(t.sample_columns, r, strict=True)) for r in t.sample] for t in self.tables},
             "proposed_downgrade": {"statements": self.proposed_downgrade.statements,
-                                   "cannot": self.proposed_downgrade.cannot},
+                                   "cannot": self.proposed_downgrade.cannot,
+                                   "restores": self.proposed_downgrade.restores},
         })
 
     @staticmethod

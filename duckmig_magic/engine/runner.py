@@ -27,6 +27,11 @@ own work between statements). Queries (SELECT) are not replayed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .keep import Keeper
+
 import sys
 from contextlib import contextmanager
 from itertools import islice
@@ -122,6 +127,8 @@ class Runner:
         self._code_ran = False  # a Python migration's code ran in the engine's transaction, and no lake is attached
         self._step = 0  # where in the log the statements start that one transaction of a real run would hold
         self._in_lake: bool | None = None  # the run's database is a DuckLake (asked once, when it matters)
+        # What keeps the data the running migration destroys (keep.py): told of each statement before it runs.
+        self.keeper: Keeper | None = None
 
     @classmethod
     def adopt(cls, conn) -> Runner:
@@ -275,6 +282,9 @@ class Runner:
             self._in_lake = lake.attached(self.conn, self.place.database)
         if self._in_lake:
             return False
+        if self.keeper is not None:
+            for _, sql, kinds in steps:
+                self.keeper.before(self, sql, kinds)
         try:
             with self.interrupts.engine(), self.interrupts.statement():
                 for call in self._calls(steps, large):
@@ -435,6 +445,8 @@ class Runner:
                 "a DuckLake limit. Instead, rename the table first and alter it after, or rename it in a migration "
                 "of its own", statement=sql)
             raise self._broken
+        if self.keeper is not None:
+            self.keeper.before(self, sql, kinds)
         with self.interrupts.engine():
             cursor = self._execute(sql, parameters, restore)
         self.interrupts.check()
@@ -449,6 +461,14 @@ class Runner:
         if len(found) > 1 or kinds & {"DROP", "MULTI"}:
             self._prepared_now(found)
         return cursor
+
+    def keep_statement(self, sql: str) -> None:
+        """Run a statement of the engine's own (keeping data) in the open transaction, logged so that
+        a replay of the transaction runs it again in its place."""
+        with self.interrupts.engine():
+            self.conn.execute(sql)
+        if self.transactional:
+            self._log.append((sql, None))
 
     def _lookup(self, name: str) -> str | None:
         """The text of the statement prepared as ``name``: one this run prepared; else, outside a

@@ -1,11 +1,16 @@
 """The SQL migration form: a pure parser from text to sections, and back.
 
     -- description: Add a tags column        (optional)
-    -- migrate:up [transaction:false]
+    -- migrate:up [transaction:false] [keep:false]
     ALTER TABLE metrics ADD COLUMN tags VARCHAR;
 
     -- migrate:down
     ALTER TABLE metrics DROP COLUMN tags;
+    -- migrate:restore                          (optional: then the data the up kept is put back)
+
+``keep:false`` asks duckmig not to keep what the section destroys (keep.py); a
+``-- migrate:restore`` line in the down section asks for it back after the section's
+statements, and makes a down section of no statement a downgrade.
 
 Markers are whole lines, as in dbmate; a marker-like line inside a quoted
 string, a quoted name or a block comment is text, not a marker. DuckDB's own
@@ -32,6 +37,7 @@ class Section:
     sql: str
     line: int  # 1-based line of the first line after the marker
     transaction: bool = True
+    keep: bool = True  # keep what it destroys (`keep:false` says not to)
 
     def statements(self, path: Path | str = "<sql>") -> list[tuple[int, str]]:
         """(line, statement) pairs, as ``split`` gives them; raises MigrationFileError where DuckDB
@@ -295,16 +301,29 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     text = normalize(text)
     markers, known = _markers(text)
     sections: dict[str, tuple[re.Match, bool]] = {}
+    keep = True
+    restore = False
     for m in markers:
         which, line = m["which"].lower(), _line_of(text, m.start())
+        if which == "restore":
+            if "down" not in sections or m["options"].strip():
+                raise errors.MigrationFileError(path, "`-- migrate:restore` stands alone on a line of the "
+                                                      "`-- migrate:down` section", line,
+                                                "put it under `-- migrate:down`, after the downgrade's statements")
+            restore = True
+            continue
+        options = m["options"]
+        if which == "up":
+            keep, options = _keep_option(options, path, line)
         if which not in ("up", "down"):
             raise errors.MigrationFileError(path, f"unknown marker `-- migrate:{m['which']}`; the markers are "
-                                                  "`-- migrate:up` and `-- migrate:down`", line)
+                                                  "`-- migrate:up`, `-- migrate:down` and `-- migrate:restore`",
+                                            line)
         if which in sections:
             raise errors.MigrationFileError(path, f"`-- migrate:{which}` appears twice "
                                                   f"(lines {_line_of(text, sections[which][0].start())} and {line})",
                                             line)
-        sections[which] = (m, _transaction_option(m["options"], path, line))
+        sections[which] = (m, _transaction_option(options if which == "up" else m["options"], path, line))
         if which == "down" and not sections[which][1]:
             raise errors.MigrationFileError(path, "transaction:false is for `-- migrate:up` only: a downgrade "
                                             "runs in a transaction together with the removal of its ledger row",
@@ -325,7 +344,7 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
 
     down_m = sections.get("down", (None, True))[0]
     up_end = down_m.start() if down_m else len(text)
-    up = Section(text[up_m.end() + 1: up_end], _line_of(text, up_m.start()) + 1, up_tx)
+    up = Section(text[up_m.end() + 1: up_end], _line_of(text, up_m.start()) + 1, up_tx, keep)
     if up_m.end() + 1 in known and down_m:  # parsed to tell that the down marker is outside quotes
         up.__dict__["_classified"] = known[up_m.end() + 1]  # the cached property's value, as it would set it
     down = None
@@ -334,7 +353,7 @@ def parse(text: str, path: Path | str = "<sql>") -> SqlMigration:
     if not up.statements(path):
         raise errors.MigrationFileError(path, "the `-- migrate:up` section has no statement", up.line - 1,
                                         "write the change below `-- migrate:up`")
-    if down is not None and not down.statements(path):
+    if down is not None and not down.statements(path) and not restore:
         down = None
     desc = _DESCRIPTION.search(head)
     # As render writes it, so that parse, render, parse gives the same description.
@@ -363,13 +382,28 @@ def one_line(text: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
+def _keep_option(options: str, path, line: int) -> tuple[bool, str]:
+    """``keep:false`` (or ``keep:true``) taken out of a marker's options: (keep, the other options)."""
+    keep, rest = True, []
+    for opt in options.split():
+        key, _, value = opt.partition(":")
+        if key == "keep":
+            if value not in ("true", "false"):
+                raise errors.MigrationFileError(path, f"unknown option `{opt}`; keep:false (or keep:true) says "
+                                                      "whether duckmig keeps what the migration destroys", line)
+            keep = value == "true"
+        else:
+            rest.append(opt)
+    return keep, " ".join(rest)
+
+
 def _transaction_option(options: str, path, line: int) -> bool:
     transaction = True
     for opt in options.split():
         key, _, value = opt.partition(":")
         if key != "transaction" or value not in ("true", "false"):
-            raise errors.MigrationFileError(path, f"unknown option `{opt}`; the only option is "
-                                                  "transaction:false (or transaction:true)", line)
+            raise errors.MigrationFileError(path, f"unknown option `{opt}`; the options are "
+                                                  "transaction:false and keep:false", line)
         transaction = value == "true"
     return transaction
 

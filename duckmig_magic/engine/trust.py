@@ -19,7 +19,7 @@ from textwrap import indent
 
 from .. import errors
 from . import sqlfile
-from .versions import Script, checksum
+from .versions import Script, checksum, same_upgrade
 
 
 class StoredDowngrade(UserWarning):
@@ -27,8 +27,10 @@ class StoredDowngrade(UserWarning):
 
 
 def as_applied(row, script: Script | None) -> bool:
-    """Whether ``script`` is the file as ``row`` was applied (a row adopted without a checksum counts)."""
-    return script is not None and (row.checksum is None or row.checksum == script.checksum)
+    """Whether ``script`` is the file as ``row`` was applied (a row adopted without a checksum counts),
+    or differs from it in its downgrade alone."""
+    return script is not None and (row.checksum is None or row.checksum == script.checksum
+                                   or same_upgrade(row, script))
 
 
 def stored(row, script: Script | None, trust_stored_python: bool) -> str:

@@ -12,11 +12,12 @@ from enum import Enum
 from typing import NamedTuple
 
 from .. import errors
-from . import catalog, interrupts, plan
-from .apply import down_steps, up_steps
+from . import catalog, interrupts, keep, plan
+from .apply import down_steps, keeps, up_steps
 from .database import transaction
+from .preview import propose_downgrade
 from .runner import Runner
-from .versions import FILE_RE, Script, checksum, write_atomically
+from .versions import FILE_RE, Script, checksum, has_downgrade, write_atomically
 from .workspace import Workspace
 
 
@@ -120,6 +121,26 @@ def stamp(work: Workspace, version: str) -> list[str]:
     return [s.version for s in todo]
 
 
+def prune(work: Workspace, through: str | None) -> list[keep.Kept]:
+    """Forget what migrations kept (through ``through``), in one transaction; returns what was freed."""
+    with work.db.connect(write=True) as conn, interrupts.watch(conn) as guard:
+        place = work.db.place(conn)
+        if not keep.exists(conn, place.database):
+            return []
+        r = work.runner(conn, guard, place)
+        with r.transaction():
+            return keep.prune(r, place.database, through)
+
+
+def store_downgrade(work: Workspace, script: Script) -> None:
+    """Store the downgrade of an applied migration whose file changed in its downgrade alone."""
+    with work.db.connect(write=True) as conn:
+        ledger = work.ensure_ledger(conn)
+        with transaction(conn):
+            ledger.update(script.version, "repaired", detail="stored the edited downgrade",
+                          downgrade=script.downgrade_source, checksum=script.checksum, source=script.text)
+
+
 def repair(work: Workspace, report: plan.StatusReport) -> list[Repair]:
     """Accept the files as they are: new checksums and downgrades for modified files, the file's
     downgrade where the ledger stores another, failed attempts cleared, rows of missing files
@@ -148,10 +169,10 @@ def repair(work: Workspace, report: plan.StatusReport) -> list[Repair]:
                 elif m.state == "failed":
                     ledger.forget(m.version, "repaired", "cleared the failed attempt")
                     actions.append(Repair(m.version, "cleared the failed attempt"))
-                else:
+                else:  # the file's downgrade alone differs from what the ledger holds: it is stored
                     s = scripts[m.version]
                     ledger.update(m.version, "repaired", detail="stored the file's downgrade",
-                                  downgrade=s.downgrade_source)
+                                  downgrade=s.downgrade_source, checksum=s.checksum, source=s.text)
                     actions.append(Repair(m.version, "stored the file's downgrade"))
     return actions
 
@@ -195,7 +216,7 @@ _DETAILS = {Finding.MODIFIED: "the file changed since it was applied",
                                        "repair stores it"}
 
 
-def verify(work: Workspace, *, roundtrip: bool = False) -> VerifyReport:
+def verify(work: Workspace, *, roundtrip: bool = False, keeping: keep.Settings | None = None) -> VerifyReport:
     """Check checksums of applied migrations; with ``roundtrip``, run up, down, up for each
     pending migration inside a transaction that is rolled back, comparing schemas."""
     scripts = work.scripts.scripts()
@@ -211,11 +232,11 @@ def verify(work: Workspace, *, roundtrip: bool = False) -> VerifyReport:
     report.checked = sum(1 for m in status if m.is_applied)
     if roundtrip:
         pending = [s for s in scripts if plan.status_state(status, s.version) in plan.TO_APPLY]
-        _roundtrip(work, pending, report)
+        _roundtrip(work, pending, report, keeping or keep.Settings())
     return report
 
 
-def _roundtrip(work: Workspace, pending: list[Script], report: VerifyReport) -> None:
+def _roundtrip(work: Workspace, pending: list[Script], report: VerifyReport, keeping: keep.Settings) -> None:
     for s in pending:
         s.load()
         work.check_sql(s)  # refused before anything runs, as for up
@@ -225,7 +246,7 @@ def _roundtrip(work: Workspace, pending: list[Script], report: VerifyReport) -> 
         run = work.runner(conn, guard, place, dry=True)
         try:
             with run.transaction(keep=False):
-                _roundtrips(run, pending, report)
+                _roundtrips(run, pending, report, keeping)
         except errors.TransactionLost:
             raise  # what it committed is not known: no report can say the database is as it was
         except errors.MigrationFailed as exc:
@@ -239,29 +260,88 @@ def _roundtrip(work: Workspace, pending: list[Script], report: VerifyReport) -> 
             report.replays = run.replays
 
 
-def _roundtrips(run: Runner, pending: list[Script], report: VerifyReport) -> None:
-    """Up, down, up for each of ``pending``, comparing the schema after each step."""
+def _roundtrips(run: Runner, pending: list[Script], report: VerifyReport, keeping: keep.Settings) -> None:
+    """Up, down, up for each of ``pending``, comparing the schema after each step, and the content
+    of each table the migration wrote before it and after its downgrade: the data duckmig keeps
+    when it applies it must come back."""
+    database = run.place.database
     for s in pending:
         if not s.transactional:
             report.problems.append(Problem(s.version, Finding.SKIPPED, "transaction:false: cannot run "
                                    "inside the rolled-back transaction"))
             continue
-        before = catalog.snapshot(run.conn)
-        run.run(s.version, up_steps(s), "up", path=s.path)
-        after_up = catalog.snapshot(run.conn)
+        before = _own(catalog.snapshot(run.conn))
+        measured = _up(run, s, keeping, measure=True)
+        after_up = _own(catalog.snapshot(run.conn))
         down = down_steps(s.version, s.kind, s.downgrade_source, s.path)
+        restore = keep.restores(s.downgrade_source) if s.kind == "sql" else \
+            bool(down is not None and getattr(getattr(down, "__self__", None), "restore", False))
+        if down is None and (generated := keep.generated(run.conn, database, s.version)) is not None:
+            down, restore = down_steps(s.version, "sql", generated, s.path) or [], True
         if down is None:
             report.problems.append(Problem(s.version, Finding.IRREVERSIBLE, "no downgrade to check"))
             continue
         run.run(s.version, down, "down", path=s.path)
-        restored = catalog.snapshot(run.conn)
+        if restore:
+            keep.restore(run, database, s.version)
+        else:
+            keep.forget(run, database, s.version)
+        restored = _own(catalog.snapshot(run.conn))
         if restored != before:
             report.problems.append(Problem(s.version, Finding.ROUNDTRIP, "the downgrade does not restore the "
                                    "schema: " + catalog.describe_difference(before, restored)))
             continue
-        run.run(s.version, up_steps(s), "up", path=s.path)
-        if catalog.snapshot(run.conn) != after_up:
+        differ = _content_differs(run.conn, database, measured)
+        if differ:
+            report.problems.append(Problem(s.version, Finding.ROUNDTRIP, "the downgrade does not restore the "
+                                   "data: " + "; ".join(differ)))
+            continue
+        _up(run, s, keeping)
+        if _own(catalog.snapshot(run.conn)) != after_up:
             report.problems.append(Problem(s.version, Finding.ROUNDTRIP, "applying again after the downgrade "
                                    "gives a different schema"))
             continue
         report.roundtrip.append(s.version)
+
+
+def _up(run: Runner, s: Script, keeping: keep.Settings, *, measure: bool = False) -> dict:
+    """Apply ``s`` with ``run`` as ``up`` would, keeping what it destroys; with ``measure``, the content
+    of each table it writes, before it writes it."""
+    if not (keeping.on and keeps(s)) and not measure:
+        run.run(s.version, up_steps(s), "up", path=s.path)
+        return {}
+    keeper = keep.Keeper(s.version, run.place.database, run.place.schema, keeping if keeps(s) else
+                         keep.Settings(False, keeping.limit), generate=s.kind == "sql" and not has_downgrade(s),
+                         propose=propose_downgrade, measured={})
+    keeper.start(run.conn)
+    run.keeper = keeper
+    try:
+        run.run(s.version, up_steps(s), "up", path=s.path)
+    finally:
+        run.keeper = None
+    if keeper.settings.on:
+        keeper.finish(run)
+    return keeper.measured or {}
+
+
+def _own(snapshot: dict) -> dict:
+    """A catalog snapshot without what duckmig keeps (its own schema)."""
+    return {(kind, name): d for (kind, name), d in snapshot.items()
+            if name != keep.SCHEMA and not name.startswith(keep.SCHEMA + ".")}
+
+
+def _content_differs(conn, database: str, measured: dict) -> list[str]:
+    """Each table whose content is not what ``measured`` says it was, with its counts."""
+    tables = {(t.schema, t.name): t for t in catalog.tables(conn).values()}
+    out = []
+    for (schema, name), (rows, content) in measured.items():
+        label = name if schema == "main" else f"{schema}.{name}"
+        table = tables.get((schema, name))
+        if table is None:
+            out.append(f"table {label} is gone ({rows} rows before)")
+            continue
+        now_rows, now = keep.content_by_name(conn, database, table)
+        if (now_rows, now) != (rows, content):
+            out.append(f"table {label} holds other content than before up: {now_rows} rows, {rows} before"
+                       if now_rows != rows else f"table {label} holds other values than before up ({rows} rows)")
+    return out

@@ -420,6 +420,33 @@ def check_new_version(text: str) -> datetime:
                                    "date and time (a version is YYYYMMDD_HHMMSS in UTC, like 20250710_000001)") from None
 
 
+def same_upgrade(row, script) -> bool:
+    """Whether a SQL file differs from the text ``row`` recorded when it was applied in its downgrade
+    alone: what was applied is what the file says, so it is no drift. Told from the stored text where
+    the row has it, else from the checksum of the file with its down section as it was."""
+    if script.kind != "sql" or row.checksum is None:
+        return False
+    try:
+        now = script.sql
+    except errors.MigrationFileError:
+        return False
+    if row.source:
+        try:
+            was = sqlfile.parse(row.source)
+        except errors.MigrationFileError:
+            return False
+        return (was.up.sql.strip(), was.up.transaction, was.up.keep, was.description) == \
+            (now.up.sql.strip(), now.up.transaction, now.up.keep, now.description)
+    text = sqlfile.normalize(script.text)
+    marker = next((m for m in sqlfile._MARKER.finditer(text)  # noqa: SLF001 - the parser's own marker
+                   if m["which"].lower() == "down" and sqlfile._outside_quotes(text, m.start())), None)  # noqa: SLF001
+    head = text[:marker.start()] if marker else text
+    stored = row.downgrade or ""
+    tried = {head, head.rstrip("\n") + "\n", head + "-- migrate:down\n" + stored,
+             head.rstrip("\n") + "\n\n-- migrate:down\n" + stored, head + "-- migrate:down\n"}
+    return any(checksum(t) == row.checksum for t in tried)
+
+
 def has_downgrade(script) -> bool:
     """Whether a version file says how to revert it: a `-- migrate:down` section with a statement, or a
     ``downgrade`` method with more in it than ``pass``, a docstring or ``...``."""
@@ -428,7 +455,7 @@ def has_downgrade(script) -> bool:
     cls = type(script.migration)  # imported: only a verb that runs migrations asks
     if cls.downgrade is pyform.BaseMigration.downgrade:
         return False
-    for node in ast.walk(ast.parse(script.text)):
+    for node in ast.walk(ast.parse(script.text.lstrip("\ufeff"))):  # a BOM Python itself takes
         if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
             for f in node.body:
                 if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == "downgrade":

@@ -114,13 +114,16 @@ def proposal(p, script, python: bool, words: Words = PYTHON) -> str:
         return (f"{script.version} has no downgrade. One proposed from this preview would also undo "
                 f"{', '.join(before)}, pending before it, so none is shown: {words(up_to)}, "
                 "then run this cell again")
-    if not down.statements and not down.cannot:
+    if not down.statements and not down.cannot and not down.restores:
         return f"{script.version} has no downgrade, and the preview shows no change that one would undo"
     if python:
         where = "as its downgrade"
-        lines = ["    def downgrade(self, session):"]
+        lines = ["    restore = True  # put back the data duckmig keeps when it applies the migration"] \
+            if down.restores else []
+        lines += ["    def downgrade(self, session):"]
         lines += [f"        session.exec({s.rstrip(';')!r})" for s in down.statements] or ["        pass"]
         lines += [f"        # cannot be undone: {c}" for c in down.cannot]
+        lines += [f"        # puts back what duckmig keeps: {r}" for r in down.restores]
     else:
         where, lines = "under `-- migrate:down`", ["-- migrate:down", str(down)]
     return terminal_safe(f"{script.version} has no downgrade, so {words(DOWN)} could not revert it. "

@@ -10,7 +10,7 @@ import warnings
 from contextlib import contextmanager
 from html import escape as _escape
 
-from ..engine import IgnoredFile, StoredDowngrade
+from ..engine import IgnoredFile, KeptNothing, NoDowngrade, Restoring, StoredDowngrade
 from ..errors import DuckmigError
 from ..wording import cut, plural  # noqa: F401  the renderers' plural
 
@@ -155,7 +155,7 @@ def error_html(exc: BaseException, words) -> str:
 def ignored_files_as_lines(prefix: str):
     """Show each file that versions/ ignores, and each stored downgrade about to run, as lines on
     stderr, every time, not a warning trace."""
-    as_lines = (IgnoredFile, StoredDowngrade)
+    as_lines = (IgnoredFile, StoredDowngrade, KeptNothing, NoDowngrade, Restoring)
     with warnings.catch_warnings():
         for category in as_lines:
             warnings.simplefilter("always", category)

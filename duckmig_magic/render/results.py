@@ -78,7 +78,26 @@ def _exported(r: c.Exported, words: Words) -> str:
     return "\n".join(lines)
 
 
+def _kept(r: c.KeptData, words: Words) -> str:
+    if r.pruned:
+        if not r.kept:
+            return "nothing to prune: no migration keeps data"
+        return "\n".join([f"pruned {k.version}  {k.table}: {plural(k.rows, 'row')}, {_size(k.bytes)}" for k in r.kept]
+                         + [f"freed {_size(sum(k.bytes for k in r.kept))} of kept data "
+                            f"({plural(sum(k.rows for k in r.kept), 'row')}); those migrations now revert "
+                            "their schema only"])
+    if not r.kept:
+        return "nothing kept"
+    rows = [[k.version, k.table, k.rows, _size(k.bytes), k.state] for k in r.kept]
+    total = sum(k.bytes for k in r.kept)
+    return text_table(["VERSION", "TABLE", "ROWS", "BYTES", "STATE"], rows) + f"\ntotal {_size(total)}"
+
+
+_size = status.kept_size
+
+
 TEXTS = {
+    c.KeptData: _kept,
     c.Initialized: lambda r, words: f"{'created' if r.created else 'exists'}: {r.directory}",
     c.Created: lambda r, words: f"created: {r.path}",
     c.Ran: lambda r, words: summary(r.verb, r.steps, timed=False),

@@ -65,7 +65,22 @@ def text(report, words: Words = PYTHON) -> str:
     lines += [f"\n{m.version}: {downgrade_differs(words)}" for m in report if m.downgrade_differs]
     lines += [f"\n{note}" for note in [missing(report, words), drafts(report)] if note]
     lines += ["", ", ".join(f"{n} {label(s)}" for s, n in report.counts().items() if n)]
+    if report.kept_rows:
+        lines.append(f"kept for downgrades: {plural(report.kept_rows, 'row')}, {kept_size(report.kept_bytes)} "
+                     f"(see {words(KEPT)})")
     return terminal_safe("\n".join(lines))
+
+
+KEPT = "{do:kept}"
+
+
+def kept_size(n: float) -> str:
+    """Bytes as a person reads them: 512 bytes, 1.5 MB."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{int(n)} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
 
 
 def html(report, words: Words = PYTHON, *, max_rows: int = MAX_ROWS) -> str:

@@ -1,0 +1,131 @@
+"""Keeping what a migration destroys: its cost, as ratios measured side by side in one run.
+
+    python benchmarks/bench_keep.py [--rows N] [--rounds R]
+    python benchmarks/run.py --also keep
+
+destroying up
+    ``up`` of a migration on an N-row table (default 10,000,000; a primary key, four more
+    columns) that drops a column, deletes 1% of the rows and updates a column of another 1%,
+    with keeping against ``up --no-keep``. Target: at most 1.5.
+down
+    ``down`` of that migration, putting the kept data back, against its ``up`` with keeping.
+    Target: at most 2.
+kept bytes
+    the storage the kept data takes once written, against the storage of a table holding the lost
+    data alone (the dropped column, the deleted rows, the old values of the updated column), both
+    measured the same way in the same database. Target: at most 1.2.
+nothing destroyed
+    ``up`` of a migration that only inserts (N / 10 rows into a new table, and into the big one),
+    with keeping against ``--no-keep``: keeping must cost nothing measurable (ratio 1 within noise).
+
+Each measurement runs in a fresh process on its own copy of the database; rounds interleave the
+contenders and a ratio is the median of each round's ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+V1 = "20250101_000001"
+DESTROY = ("-- migrate:up\nALTER TABLE orders DROP COLUMN note;\nDELETE FROM orders WHERE id % 100 = 0;\n"
+           "UPDATE orders SET amount = amount + 1 WHERE id % 100 = 1;\n"
+           "-- migrate:down\nALTER TABLE orders ADD COLUMN note VARCHAR;\n-- migrate:restore\n")
+
+
+def inserts(rows: int) -> str:
+    return (f"-- migrate:up\nCREATE TABLE more AS SELECT range AS id FROM range({rows});\n"
+            f"INSERT INTO orders SELECT range + 1000000000, range % 1000, 'r' || (range % 7), range / 3.0, NULL "
+            f"FROM range({rows});\n-- migrate:down\nDROP TABLE more;\n")
+
+
+def build(folder: Path, rows: int) -> Path:
+    import duckdb
+
+    db = folder / "base.db"
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, customer INTEGER, region VARCHAR, amount DOUBLE, "
+                     "note VARCHAR)")
+        conn.execute(f"INSERT INTO orders SELECT range, range % 100000, 'r' || (range % 7), (range % 10000) / 100.0, "
+                     f"'note ' || (range % 5000) FROM range({rows})")
+    return db
+
+
+def project(base: Path, folder: Path, text: str) -> Path:
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "migrations" / "versions").mkdir(parents=True)
+    (folder / "migrations" / "versions" / f"{V1}_step.sql").write_text(text)
+    shutil.copy(base, folder / "app.db")
+    return folder
+
+
+def timed(folder: Path, *args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "duckmig_magic.cli", *args, "-d", "app.db", "--dir", "migrations"],
+                   cwd=folder, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def storage(db: Path) -> tuple[int, int]:
+    """(kept bytes, the lost data's own bytes), measured alike once both are written."""
+    import duckdb
+
+    from duckmig_magic.engine import keep
+
+    with duckdb.connect(str(db)) as conn:
+        kept_table = f'duckmig_kept."{V1}.orders"'
+        # What was lost, and nothing else: the dropped column's values, the deleted rows' other values,
+        # the updated column's old values.
+        conn.execute(f"CREATE TABLE lost AS SELECT note FROM {kept_table}")
+        conn.execute(f"CREATE TABLE lost_rows AS SELECT * EXCLUDE ({keep.CHANGE}, note) FROM {kept_table} "
+                     f"WHERE {keep.CHANGE} = 'removed'")
+        conn.execute(f"CREATE TABLE lost_values AS SELECT amount FROM {kept_table} WHERE {keep.CHANGE} = 'changed'")
+        conn.execute("CHECKPOINT")
+        kept = keep._bytes(conn, f'"app"."{keep.SCHEMA}"."{V1}.orders"')  # noqa: SLF001 - the measure kept uses
+        own = sum(keep._bytes(conn, f'"app"."main"."{t}"') for t in ("lost", "lost_rows", "lost_values"))  # noqa: SLF001
+    return kept, own
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        base = build(root, args.rows)
+        up_ratio, down_ratio, plain_ratio, figures = [], [], [], {}
+        for _ in range(args.rounds):
+            off = timed(project(base, root / "off", DESTROY), "up", "--no-keep")
+            on_folder = project(base, root / "on", DESTROY)
+            on = timed(on_folder, "up")
+            kept_bytes, own_bytes = storage(on_folder / "app.db")
+            on_folder2 = project(base, root / "on2", DESTROY)
+            up_again = timed(on_folder2, "up")
+            down = timed(on_folder2, "down")
+            up_ratio.append(on / off)
+            down_ratio.append(down / up_again)
+            plain_off = timed(project(base, root / "p_off", inserts(args.rows // 10)), "up", "--no-keep")
+            plain_on = timed(project(base, root / "p_on", inserts(args.rows // 10)), "up")
+            plain_ratio.append(plain_on / plain_off)
+            figures = {"up_keep_s": round(on, 2), "up_no_keep_s": round(off, 2), "down_s": round(down, 2),
+                       "kept_bytes": kept_bytes, "lost_bytes": own_bytes}
+        result = {"rows": args.rows, "destroying_up": round(statistics.median(up_ratio), 2),
+                  "down_vs_up": round(statistics.median(down_ratio), 2),
+                  "kept_bytes_vs_lost": round(figures["kept_bytes"] / max(figures["lost_bytes"], 1), 2),
+                  "nothing_destroyed": round(statistics.median(plain_ratio), 2), **figures}
+    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,664 @@
+"""Keeping what a migration destroys, in the same database, and putting it back on ``down``.
+
+While a migration runs, the first statement that may destroy rows of a table (DELETE,
+UPDATE, TRUNCATE, MERGE, DROP, ALTER, ``CREATE OR REPLACE``, ``INSERT OR REPLACE`` or
+``ON CONFLICT``) has that table copied first, into a temporary table of the migration's own
+transaction. Which statements and tables is read from the statements (``statements``), so
+a migration that destroys nothing copies nothing. When the migration's statements are done,
+the copy is compared with the table as the migration left it and only the difference is kept,
+then the copy goes. All of it is part of the migration's transaction: the kept data lands
+with the migration or vanishes with it.
+
+What is kept, in the schema ``duckmig_kept`` of the database:
+
+- ``duckmig_kept."<version>.<table>"`` (``<table>`` as a person writes it: ``orders``, or
+  ``sales.orders`` outside ``main``): the table's columns as they were, and
+  ``_duckmig_change``: ``removed`` (a whole row the migration deleted, or every row of a table
+  it dropped or replaced), ``changed`` (a whole row whose values it changed, as it was),
+  ``column`` (the key and the values of the columns it dropped or retyped, for the other rows),
+  ``added`` (the key of a row it inserted; in a table without a key, the row's values).
+- ``duckmig_kept.kept``: one row a kept table (version, table, kept table, how its rows are
+  matched, rows, a content hash that ``down`` checks first).
+- ``duckmig_kept.downgrades``: for a migration applied without a downgrade, the one duckmig
+  generated from the catalog when it was applied.
+
+Rows are matched by the table's primary key; a table without one is restored as a multiset of
+whole rows (a row the migration wrote is taken away only where it is still there as written:
+nothing else identifies it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .. import errors
+from ..wording import plural as _n
+from . import catalog, diff, refusals, statements
+from .catalog import Table
+from .preview import Downgrade
+from .sqltext import literal, quote
+
+SCHEMA = "duckmig_kept"
+RECORD = "kept"
+DOWNGRADES = "downgrades"
+CHANGE = "_duckmig_change"
+# A table larger than this (rows) is not copied: the migration keeps nothing of it, and says so.
+DEFAULT_LIMIT = 50_000_000
+# The marker in a down section that asks for the kept data back after its statements.
+MARKER = "-- migrate:restore"
+_MARKER = re.compile(r"^--[ \t]*migrate:restore[ \t]*$", re.MULTILINE | re.IGNORECASE)
+
+_names = itertools.count(1)
+_FIRST = re.compile(r"\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(\w+)", re.DOTALL)
+_REPLACING = re.compile(r"\bOR\s+REPLACE\b|\bON\s+CONFLICT\b|\bDO\s+UPDATE\b", re.IGNORECASE)
+_DESTROYING = {"DELETE", "UPDATE", "TRUNCATE", "MERGE", "DROP", "ALTER"}
+
+
+class KeptNothing(UserWarning):
+    """A migration destroyed data that duckmig did not keep (too large, outside a transaction, ...)."""
+
+
+class NoDowngrade(UserWarning):
+    """A migration about to be applied has no downgrade."""
+
+
+class Restoring(UserWarning):
+    """What a downgrade about to run brings back, or cannot (kept data pruned, a generated downgrade)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``on``: keep at all; ``limit``: the rows a table may hold to be kept."""
+
+    on: bool = True
+    limit: int = DEFAULT_LIMIT
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One kept table, as ``duckmig kept`` lists it."""
+
+    version: str
+    table: str
+    rows: int
+    bytes: int
+    state: str  # kept, pruned, not kept
+
+
+def restores(source: str | None) -> bool:
+    """Whether a SQL down section asks for the kept data back (``-- migrate:restore``)."""
+    return source is not None and _MARKER.search(source) is not None
+
+
+def destroys(sql: str, kinds: frozenset[str] | None = None) -> bool:
+    """Whether a statement may destroy rows or values of a table, told from its first word (and, for
+    CREATE and INSERT, whether it replaces)."""
+    m = _FIRST.match(sql)
+    word = m[1].upper() if m else ""
+    if word in _DESTROYING:
+        return True
+    if word in ("CREATE", "INSERT", "WITH"):
+        return _REPLACING.search(sql) is not None or (word == "WITH" and kinds is not None and bool(
+            kinds & {"DELETE", "UPDATE"}))
+    return False
+
+
+# -- while a migration runs ------------------------------------------------------------------
+
+
+@dataclass
+class Copy:
+    table: Table
+    name: str  # the temporary table holding it as it was
+
+
+@dataclass
+class Keeper:
+    """Keeps what one migration destroys. ``execute(sql)`` runs a statement of the engine's in the
+    migration's transaction, so that a replay of the transaction runs it again (see runner)."""
+
+    version: str
+    database: str
+    schema: str
+    settings: Settings = field(default_factory=Settings)
+    generate: bool = False  # the migration has no downgrade: generate one from the catalog
+    # propose(pairs, before objects, after objects, table diffs): the schema downgrade (preview.propose_downgrade)
+    propose: Callable | None = None
+    copies: dict[int, Copy] = field(default_factory=dict)
+    renames: dict[tuple, list[tuple[str, str]]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    before_objects: dict | None = None
+    before_tables: dict[int, Table] | None = None
+    statements: list[str] = field(default_factory=list)
+    # {(schema, table): (rows, content hash)} of each table a statement writes, taken before the first
+    # does (verify --roundtrip compares them after up and down); None: not measured
+    measured: dict[tuple[str, str], tuple[int, int]] | None = None
+    existing: set[int] = field(default_factory=set)  # the oids of the tables there before (when measured)
+
+    def _measure(self, runner, sql: str) -> None:
+        names = statements.changed_tables(sql)
+        if not names or self.measured is None:
+            return
+        current = catalog.tables(runner.conn)
+        for name in names:
+            table = _resolve(current, name, self.schema)
+            if table is not None and table.oid in self.existing and table.schema != SCHEMA \
+                    and (table.schema, table.name) not in self.measured:
+                self.measured[(table.schema, table.name)] = content_by_name(runner.conn, self.database, table)
+
+    def start(self, conn) -> None:
+        if self.generate or self.measured is not None:
+            self.before_tables = catalog.tables(conn)
+            self.existing = set(self.before_tables)
+        if self.generate:
+            self.before_objects = catalog.snapshot(conn)
+
+    def before(self, runner, sql: str, kinds: frozenset[str] | None) -> None:
+        """Called before each statement of the migration runs."""
+        if self.measured is not None:
+            self._measure(runner, sql)
+        if not destroys(sql, kinds):
+            return
+        self.statements.append(sql)
+        renamed = statements.column_rename(sql)
+        if renamed:
+            self.renames.setdefault(renamed.table, []).append((renamed.old, renamed.new))
+        names = statements.changed_tables(sql)
+        if not names:
+            return
+        current = None
+        for name in names:
+            if len(name) == 3 and name[0].lower() != self.database.lower():
+                continue  # another database's table: not this migration's to keep
+            if current is None:
+                current = catalog.tables(runner.conn)
+            table = _resolve(current, name, self.schema)
+            if table is None or table.oid in self.copies or table.schema == SCHEMA:
+                continue
+            rows = runner.conn.execute(
+                "SELECT estimated_size FROM duckdb_tables() WHERE database_name = current_database() "
+                f"AND table_oid = {table.oid}").fetchone()
+            if rows and rows[0] > self.settings.limit:
+                self.skipped.append(f"{table.label} ({rows[0]:,} rows)")
+                self.copies[table.oid] = Copy(table, "")
+                continue
+            copy = f"duckmig_before_{os.getpid()}_{next(_names)}"
+            runner.keep_statement(f"CREATE TEMP TABLE {copy} AS SELECT * FROM {self._name(table)}")
+            self.copies[table.oid] = Copy(table, copy)
+
+    def _name(self, table: Table) -> str:
+        return f"{quote(self.database)}.{table.qualified}"
+
+    def finish(self, runner) -> None:
+        """Compare each copy with its table now, keep the difference, drop the copy."""
+        conn = runner.conn
+        if self.skipped:
+            warnings.warn(KeptNothing(
+                f"{self.version}: kept nothing of {', '.join(self.skipped)}: larger than the keep limit of "
+                f"{self.settings.limit:,} rows, so its downgrade can restore the schema only"), stacklevel=2)
+        copies = [c for c in self.copies.values() if c.name]
+        if not copies and not self.skipped:
+            return  # nothing destroyed: nothing of duckmig's is written (no downgrade generated either)
+        after = catalog.tables(conn)
+        _ensure(runner, self.database)
+        if self.generate:
+            self._generated(runner, after)
+        for c in self.copies.values():
+            if not c.name:
+                _record(runner, self.database, self.version, c.table, "", "none", [], [], [], 0, 0, "not kept",
+                        "larger than the keep limit")
+                continue
+            self._keep(runner, c, after)
+            runner.keep_statement(f"DROP TABLE temp.main.{c.name}")
+
+    def _generated(self, runner, after: dict[int, Table]) -> None:
+        assert self.before_tables is not None and self.before_objects is not None and self.propose is not None
+        pairs = diff.match(_outside(self.before_tables), _outside(after), self.renames)
+        for p in pairs:
+            diff.choose_key(p, None)
+        proposal = self.propose(pairs, _objects_outside(self.before_objects),
+                                _objects_outside(catalog.snapshot(runner.conn)), [])
+        text = "\n".join([*proposal.statements, *[f"-- cannot be undone: {c}" for c in proposal.cannot
+                                                 if not covered(c)], MARKER])
+        runner.keep_statement(f"INSERT INTO {_at(self.database, DOWNGRADES)} VALUES "
+                              f"({literal(self.version)}, {literal(text)})")
+
+    def _keep(self, runner, c: Copy, after: dict[int, Table]) -> None:
+        b = c.table
+        pair = diff.match({b.oid: b}, {oid: t for oid, t in after.items() if oid == b.oid or
+                                        (t.schema, t.name) == (b.schema, b.name) and oid not in self.copies},
+                          self.renames)[0]
+        if pair.before is None:  # matched by name only: the one pair of the table before is the other
+            pair = next(p for p in diff.match({b.oid: b}, {}, {}) if p.before is not None)
+        kept = _at(self.database, f"{self.version}.{b.label}")
+        source = f"temp.main.{c.name}"
+        names = [col.name for col in b.columns]
+        cols = ", ".join(quote(n) for n in names)
+        if pair.after is None or pair.replaced:
+            runner.keep_statement(f"CREATE TABLE {kept} AS SELECT *, 'removed' AS {CHANGE} FROM {source}")
+            _finish_record(runner, self.database, self.version, b, kept, "table", [], [], [])
+            return
+        a = f"{quote(self.database)}.{pair.now.qualified}"
+        retyped = [p for p in pair.columns if p.before is not None and (p.after is None or p.type_changed)]
+        compared = [p for p in pair.columns if p.compared and not p.type_changed]
+        key = [k for k in b.primary_key if any(p.was.name == k for p in compared)]
+        if key and len(key) == len(b.primary_key):
+            on = " AND ".join(f"b.{quote(k)} = a.{_after_name(pair, k)}" for k in key)  # a primary key: no NULL
+            values = [p for p in compared if p.was.name not in key]
+            # Compared by a hash of the values, as the preview compares rows: far cheaper in a join than a
+            # chain of IS DISTINCT FROM (a changed row whose 64-bit hash is unchanged is not told apart).
+            differs = (f"{_hash([f'b.{quote(p.was.name)}' for p in values])} <> a.duckmig_h") if values else "false"
+            # One join classifies every row before (removed, changed, or the same, whose dropped or
+            # retyped values are kept) and writes what is kept of it.
+            wanted = ", ".join(_after_name(pair, k) for k in key)
+            held = key + [p.was.name for p in retyped]
+            classified = (f"SELECT b.*, CASE WHEN a.duckmig_present IS NULL THEN 'removed' WHEN {differs} THEN "
+                          f"'changed' ELSE 'column' END AS duckmig_change FROM {source} b LEFT JOIN "
+                          f"(SELECT {wanted}, {_hash([quote(p.now.name) for p in values])} AS duckmig_h, "
+                          f"true AS duckmig_present FROM {a}) a ON {on}")
+            runner.keep_statement(
+                f"CREATE TABLE {kept} AS SELECT "
+                + ", ".join(f"{quote(n)}" if n in held else f"CASE WHEN duckmig_change <> 'column' THEN {quote(n)} "
+                            f"END AS {quote(n)}" for n in names)
+                + f", duckmig_change AS {CHANGE} FROM ({classified})"
+                + ("" if retyped else " WHERE duckmig_change <> 'column'"))
+            key_after = ", ".join(f"a.{_after_name(pair, k)} AS {quote(k)}" for k in key)
+            # Rows the migration added: as many as the table gained beyond the rows it kept of those before.
+            gained = runner.conn.execute(
+                f"SELECT (SELECT count(*) FROM {a}) - (SELECT count(*) FROM {source}) + (SELECT count(*) FROM "
+                f"{kept} WHERE {CHANGE} = 'removed')").fetchone()[0]
+            if gained:
+                runner.keep_statement(
+                    f"INSERT INTO {kept} BY NAME SELECT {key_after}, 'added' AS {CHANGE} FROM {a} a "
+                    f"ANTI JOIN {source} b ON {on}")
+            _finish_record(runner, self.database, self.version, b, kept, "key", key,
+                           [p.was.name for p in values], [p.was.name for p in retyped])
+            return
+        # No key: rows as a multiset of the columns there before and after.
+        matched = [p.was.name for p in compared]
+        b_hash = _hash([f"b.{quote(p.was.name)}" for p in compared])
+        a_hash = _hash([f"a.{quote(p.now.name)}" for p in compared])
+        a_cols = ", ".join(f"a.{quote(p.now.name)} AS {quote(p.was.name)}" for p in compared)
+        if retyped:  # every row lost a value: all of them go back, in place of all the migration left
+            runner.keep_statement(f"CREATE TABLE {kept} AS SELECT *, 'removed' AS {CHANGE} FROM {source}")
+            runner.keep_statement(f"INSERT INTO {kept} BY NAME SELECT {a_cols}{', ' if a_cols else ''}"
+                                  f"'added' AS {CHANGE} FROM {a} a")
+        else:
+            numbered_b = (f"(SELECT b.*, {b_hash} AS duckmig_h, row_number() OVER (PARTITION BY {b_hash}) AS "
+                          f"duckmig_n FROM {source} b)")
+            numbered_a = (f"(SELECT a.*, {a_hash} AS duckmig_h, row_number() OVER (PARTITION BY {a_hash}) AS "
+                          f"duckmig_n FROM {a} a)")
+            counts = (f"(SELECT coalesce(x.h, y.h) AS h, coalesce(x.n, 0) AS nb, coalesce(y.n, 0) AS na FROM "
+                      f"(SELECT {b_hash} AS h, count(*) AS n FROM {source} b GROUP BY 1) x FULL JOIN "
+                      f"(SELECT {a_hash} AS h, count(*) AS n FROM {a} a GROUP BY 1) y ON x.h = y.h "
+                      "WHERE coalesce(x.n, 0) <> coalesce(y.n, 0))")
+            runner.keep_statement(
+                f"CREATE TABLE {kept} AS SELECT {', '.join(f'b.{quote(n)}' for n in names)}, 'removed' AS {CHANGE} "
+                f"FROM {numbered_b} b JOIN {counts} d ON b.duckmig_h = d.h AND b.duckmig_n <= d.nb - d.na")
+            runner.keep_statement(
+                f"INSERT INTO {kept} BY NAME SELECT {a_cols}{', ' if a_cols else ''}'added' AS {CHANGE} "
+                f"FROM {numbered_a} a JOIN {counts} d ON a.duckmig_h = d.h AND a.duckmig_n <= d.na - d.nb")
+        _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched, [])
+        del cols
+
+
+def _outside(tables: dict[int, Table]) -> dict[int, Table]:
+    """The tables but duckmig's own kept ones."""
+    return {oid: t for oid, t in tables.items() if t.schema != SCHEMA}
+
+
+def _objects_outside(objects: dict) -> dict:
+    return {(kind, name): d for (kind, name), d in objects.items()
+            if name != SCHEMA and not name.startswith(SCHEMA + ".")}
+
+
+def _after_name(pair: diff.Pair, before_name: str) -> str:
+    return quote(next(p.now.name for p in pair.columns if p.before is not None and p.was.name == before_name))
+
+
+def _hash(exprs: list[str]) -> str:
+    return f"hash({', '.join(exprs)})" if exprs else "0::UBIGINT"
+
+
+def _resolve(tables: dict[int, Table], name: tuple[str, ...], schema: str) -> Table | None:
+    wanted = name[-1].lower()
+    in_schema = (name[-2] if len(name) > 1 else schema).lower()
+    for t in tables.values():
+        if t.name.lower() == wanted and t.schema.lower() == in_schema:
+            return t
+    if len(name) == 1:  # DuckDB looks in the other schemas of the search path too
+        found = [t for t in tables.values() if t.name.lower() == wanted]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def covered(cannot: str) -> bool:
+    """Whether a "cannot be undone" of the schema downgrade is about data that keeping brings back."""
+    return any(words in cannot for words in ("cannot be brought back", "cannot restore rows", "turned NULL"))
+
+
+# -- the proposed downgrade ----------------------------------------------------------------------
+
+
+def with_restore(down: Downgrade, tables: list[diff.TableDiff]) -> Downgrade:
+    """A preview's proposed downgrade with the restore of what keeping brings back appended (the
+    ``-- migrate:restore`` line), and the "cannot be undone" of data that it brings back left out."""
+    restores = []
+    for t in tables:
+        if t.rows_after is None and t.rows_before:
+            restores.append(f"table {t.table}'s {_n(t.rows_before, 'row')}")
+            continue
+        parts = [f"{_n(n, 'value')} of column {c}" for c, n in t.values_dropped.items() if n]
+        parts += [f"{_n(n, 'value')} of {c} turned NULL" for c, n in t.turned_null.items() if n]
+        if t.removed:
+            parts.append(f"{_n(t.removed, 'row')} removed")
+        changed = (t.changed or 0) - t.changed_added_only  # a value written into an added column goes with it
+        if changed:
+            parts.append(f"{_n(changed, 'row')} changed")
+        if t.added and (t.removed or changed or t.values_dropped):
+            parts.append(f"{_n(t.added, 'row')} added taken away")
+        if parts:
+            restores.append(f"{t.table}: {', '.join(parts)}")
+    if not restores:
+        return down
+    return Downgrade(down.statements, [c for c in down.cannot if not covered(c)], restores)
+
+
+# -- the record ------------------------------------------------------------------------------
+
+
+def _at(database: str, name: str) -> str:
+    return f"{quote(database)}.{quote(SCHEMA)}.{quote(name)}"
+
+
+def _ensure(runner, database: str) -> None:
+    runner.keep_statement(f"CREATE SCHEMA IF NOT EXISTS {quote(database)}.{quote(SCHEMA)}")
+    runner.keep_statement(
+        f"CREATE TABLE IF NOT EXISTS {_at(database, RECORD)} (version VARCHAR, table_schema VARCHAR, "
+        "table_name VARCHAR, kept_table VARCHAR, mode VARCHAR, key VARCHAR[], value_columns VARCHAR[], "
+        "column_values VARCHAR[], rows BIGINT, content HUGEINT, shape VARCHAR, state VARCHAR, note VARCHAR, "
+        "kept_at TIMESTAMP DEFAULT current_timestamp, definition VARCHAR)")
+    runner.keep_statement(f"CREATE TABLE IF NOT EXISTS {_at(database, DOWNGRADES)} (version VARCHAR, "
+                          "downgrade VARCHAR)")
+
+
+def _array(names: list[str]) -> str:
+    return "[" + ", ".join(literal(n) for n in names) + "]::VARCHAR[]"
+
+
+def _record(runner, database, version, table: Table, kept, mode, key, values, column_values, rows, content,
+            state, note=None) -> None:
+    runner.keep_statement(
+        f"INSERT INTO {_at(database, RECORD)} (version, table_schema, table_name, kept_table, mode, key, "
+        f"value_columns, column_values, rows, content, shape, state, note) VALUES ({literal(version)}, "
+        f"{literal(table.schema)}, {literal(table.name)}, {literal(kept)}, {literal(mode)}, {_array(key)}, "
+        f"{_array(values)}, {_array(column_values)}, {rows}, {content}, NULL, {literal(state)}, "
+        f"{literal(note) if note else 'NULL'})")
+
+
+def _finish_record(runner, database, version, table: Table, kept, mode, key, values, column_values) -> None:
+    rows, content = content_of(runner.conn, kept)
+    _record(runner, database, version, table, kept, mode, key, values, column_values, rows, content, "kept")
+    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table))} "
+                          f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
+    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET shape = ({_shape_sql(kept)}) "
+                          f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
+
+
+def _definition(table: Table) -> str:
+    """The table as it was, for a restore the downgrade left without it: its columns (type, default,
+    NOT NULL) and its primary key, as JSON."""
+    return json.dumps({"columns": [[c.name, c.type, c.default, c.nullable] for c in table.columns],
+                       "key": list(table.primary_key)})
+
+
+def content_by_name(conn, database: str, table: Table) -> tuple[int, int]:
+    """(rows, a hash of the content as a multiset) of a table, its columns taken by name: a column
+    added back at the end holds the same content as where it was."""
+    names = sorted(c.name for c in table.columns)
+    h = _hash([quote(n) for n in names])
+    return conn.execute(f"SELECT count(*), coalesce(sum({h}), 0)::HUGEINT FROM "
+                        f"{quote(database)}.{table.qualified}").fetchone()
+
+
+def content_of(conn, table_sql: str) -> tuple[int, int]:
+    """(rows, a hash of the content as a multiset) of a table named in SQL."""
+    rows, content = conn.execute(f"SELECT count(*), coalesce(sum(hash(duckmig_row)), 0)::HUGEINT "
+                                 f"FROM {table_sql} AS duckmig_row").fetchone()
+    return rows, content
+
+
+def _shape_sql(kept: str) -> str:
+    return (f"SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) FROM duckdb_columns() "
+            f"WHERE database_name = {literal(_unquoted_parts(kept)[0])} AND schema_name = {literal(SCHEMA)} "
+            f"AND table_name = {literal(_unquoted_parts(kept)[2])}")
+
+
+def _unquoted_parts(qualified: str) -> list[str]:
+    return [p.replace('""', '"') for p in re.findall(r'"((?:[^"]|"")*)"', qualified)]
+
+
+def exists(conn, database: str) -> bool:
+    return conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND "
+                        "table_name = ?", [database, SCHEMA, RECORD]).fetchone()[0] > 0
+
+
+def _rows(conn, database: str, version: str | None = None) -> list[tuple]:
+    if not exists(conn, database):
+        return []
+    where = f" WHERE version = {literal(version)}" if version is not None else ""
+    return conn.execute(f"SELECT version, table_schema, table_name, kept_table, mode, key, value_columns, "
+                        f"column_values, rows, content, shape, state FROM {_at(database, RECORD)}{where} "
+                        "ORDER BY version, table_schema, table_name").fetchall()
+
+
+def generated(conn, database: str, version: str) -> str | None:
+    """The downgrade generated for ``version`` when it was applied without one, if any."""
+    if not exists(conn, database):
+        return None
+    row = conn.execute(f"SELECT downgrade FROM {_at(database, DOWNGRADES)} WHERE version = ?", [version]).fetchone()
+    return row[0] if row else None
+
+
+# -- listing and pruning ------------------------------------------------------------------------
+
+
+def listing(conn, database: str) -> list[Kept]:
+    out = []
+    for version, schema, name, kept, _mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
+        label = name if schema == "main" else f"{schema}.{name}"
+        out.append(Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" else 0, state))
+    return out
+
+
+def _bytes(conn, kept: str) -> int:
+    """The storage its columns take: whole blocks where they are written to disk, else an estimate
+    of 8 bytes a value (a kept table not yet checkpointed)."""
+    import duckdb
+
+    try:
+        blocks, unwritten, size = conn.execute(
+            f"SELECT count(DISTINCT block_id) FILTER (WHERE persistent), sum(count) FILTER (WHERE NOT persistent "
+            f"AND segment_type <> 'VALIDITY'), (SELECT block_size FROM pragma_database_size() LIMIT 1) "
+            f"FROM pragma_storage_info({literal(kept)})").fetchone()
+    except duckdb.Error:
+        return 0
+    return int((blocks or 0) * (size or 262144) + (unwritten or 0) * 8)
+
+
+def prune(runner, database: str, through: str | None) -> list[Kept]:
+    """Forget the kept data of every version (through ``through``); returns what was freed."""
+    freed = [k for k in listing(runner.conn, database) if k.state == "kept" and (through is None or k.version <= through)]
+    for row in _rows(runner.conn, database):
+        version, kept, state = row[0], row[3], row[11]
+        if state == "kept" and (through is None or version <= through):
+            runner.keep_statement(f"DROP TABLE IF EXISTS {kept}")
+    if freed:
+        versions = ", ".join(literal(v) for v in sorted({k.version for k in freed}))
+        runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET state = 'pruned', rows = 0 "
+                              f"WHERE state = 'kept' AND version IN ({versions})")
+    return freed
+
+
+# -- down ----------------------------------------------------------------------------------------
+
+
+def check(conn, database: str, version: str) -> list[str]:
+    """What of ``version``'s kept data cannot be restored as it was kept (missing, altered, other
+    rows); empty when all of it can. Says, in a Restoring warning, what was pruned or never kept."""
+    problems, pruned = [], []
+    for _v, schema, name, kept, _mode, *_cols, rows, content, shape, state in _rows(conn, database, version):
+        label = name if schema == "main" else f"{schema}.{name}"
+        if state != "kept":
+            pruned.append(f"{label} ({'pruned' if state == 'pruned' else 'not kept: too large'})")
+            continue
+        parts = _unquoted_parts(kept)
+        found = conn.execute(_shape_sql(kept)).fetchone()[0]
+        if found is None:
+            problems.append(f"the kept data of {label} ({kept}) is gone")
+        elif found != shape:
+            problems.append(f"the kept data of {label} ({kept}) was altered: its columns are {found}, not {shape}")
+        elif content_of(conn, kept) != (rows, content):
+            problems.append(f"the kept data of {label} ({kept}) holds other rows than duckmig kept")
+        del parts
+    if pruned:
+        warnings.warn(Restoring(f"{version}: its kept data of {', '.join(pruned)} is not there: its downgrade "
+                                "reverts the schema only"), stacklevel=2)
+    return problems
+
+
+def refuse(version: str, problems: list[str]) -> errors.StateError:
+    return errors.StateError(
+        f"{version} was not reverted: duckmig cannot restore what it kept: {'; '.join(problems)}; nothing was "
+        "reverted", "to revert its schema only and leave its data as it is, forget its kept data with "
+        "{do:prune} first")
+
+
+def restore(runner, database: str, version: str) -> int:
+    """Put back ``version``'s kept data (after its downgrade's statements ran), then forget it.
+    Returns the statements run. Raises MigrationFailed where a table is not as the data needs."""
+    import duckdb
+
+    try:
+        return _restore(runner, database, version)
+    except duckdb.Error as exc:
+        raise refusals.failed(version, None, f"{errors.first_line(str(exc))} (while putting back the data it "
+                              "kept, after its downgrade's statements)", "down") from exc
+
+
+def _restore(runner, database: str, version: str) -> int:
+    import duckdb
+
+    ran = 0
+    for _v, schema, name, kept, mode, key, values, column_values, rows, _c, _s, state in _rows(
+            runner.conn, database, version):
+        if state != "kept":
+            continue
+        table = f"{quote(database)}.{quote(schema)}.{quote(name)}"
+        label = name if schema == "main" else f"{schema}.{name}"
+        have = {r[0] for r in runner.conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            [database, schema, name]).fetchall()}
+        names = [r[0] for r in runner.conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
+            "AND column_name <> ? ORDER BY column_index", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2],
+                                                           CHANGE]).fetchall()]
+        missing = [n for n in names if n not in have] if have else []
+        if mode == "table" and have and have != set(names):
+            # Replaced (CREATE OR REPLACE) and not brought back by the downgrade: the table as it was is.
+            runner.execute(f"DROP TABLE {table}")
+            have, missing = set(), []
+        not_null: list[str] = []
+        if missing or not have:
+            # The downgrade did not bring the schema back: the table as it was (kept with its data) is.
+            definition = runner.conn.execute(f"SELECT definition FROM {_at(database, RECORD)} WHERE version = ? "
+                                             "AND kept_table = ?", [version, kept]).fetchone()[0]
+            columns = {c[0]: c for c in json.loads(definition)["columns"]} if definition else {}
+            if not have:
+                key_of = json.loads(definition)["key"] if definition else []
+                parts = [_column_sql(columns[n]) + ("" if columns[n][3] else " NOT NULL") for n in names]
+                if key_of:
+                    parts.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key_of)})")
+                runner.execute(f"CREATE TABLE {table} ({', '.join(parts)})")
+            for n in missing:
+                runner.execute(f"ALTER TABLE {table} ADD COLUMN {_column_sql(columns[n])}")
+                if not columns[n][3]:
+                    not_null.append(n)
+            warnings.warn(Restoring(
+                f"{version}: its downgrade left {'no table ' + label if not have else label + ' without ' + ', '.join(missing)}"
+                ": brought back as it was, from what duckmig kept"), stacklevel=2)
+        cols = ", ".join(quote(n) for n in names)
+        for sql in _restoring(table, kept, mode, key, values, column_values, names, cols):
+            cursor = runner.execute(sql)
+            ran += 1
+            if sql.startswith("DELETE") and mode == "rows":
+                deleted = cursor.fetchone()[0]
+                expected = runner.conn.execute(f"SELECT count(*) FROM {kept} WHERE {CHANGE} = 'added'").fetchone()[0]
+                if deleted != expected:
+                    raise errors.MigrationFailed(
+                        version, None, f"cannot restore {label}: {expected - deleted} of the rows the migration "
+                        "wrote changed since, and without a key nothing identifies them; nothing was reverted", "down")
+        for n in not_null:  # once the values are back; DuckDB refuses it after updates in the transaction
+            try:
+                runner.execute(f"ALTER TABLE {table} ALTER COLUMN {quote(n)} SET NOT NULL")
+            except duckdb.Error:
+                warnings.warn(Restoring(f"{version}: {label}.{n} is back with its values, but not NOT NULL "
+                                        "again (DuckDB sets it only in a transaction of its own): run "
+                                        f"`ALTER TABLE {table} ALTER COLUMN {quote(n)} SET NOT NULL`"), stacklevel=2)
+        runner.execute(f"DROP TABLE {kept}")
+        del rows
+    forget(runner, database, version)
+    return ran
+
+
+def forget(runner, database: str, version: str) -> None:
+    """Drop what ``version`` kept and its record (it is reverted: what it kept belongs to nothing now),
+    and duckmig's schema with the last of it."""
+    if exists(runner.conn, database):
+        for row in _rows(runner.conn, database, version):
+            if row[11] == "kept":
+                runner.execute(f"DROP TABLE IF EXISTS {row[3]}")
+        runner.execute(f"DELETE FROM {_at(database, RECORD)} WHERE version = {literal(version)}")
+        runner.execute(f"DELETE FROM {_at(database, DOWNGRADES)} WHERE version = {literal(version)}")
+        left = runner.conn.execute(f"SELECT (SELECT count(*) FROM {_at(database, RECORD)}) + "
+                                   f"(SELECT count(*) FROM {_at(database, DOWNGRADES)})").fetchone()[0]
+        others = runner.conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND "
+                                     "schema_name = ? AND table_name NOT IN (?, ?)",
+                                     [database, SCHEMA, RECORD, DOWNGRADES]).fetchone()[0]
+        if not left and not others:  # nothing kept any more: the database as it was before keeping
+            runner.execute(f"DROP SCHEMA {quote(database)}.{quote(SCHEMA)} CASCADE")
+
+
+def _column_sql(column: list) -> str:
+    name, type_, default, _nullable = column
+    return f"{quote(name)} {type_}" + (f" DEFAULT {default}" if default is not None else "")
+
+
+def _restoring(table, kept, mode, key, values, column_values, names, cols) -> list[str]:
+    if mode == "table":
+        return [f"DELETE FROM {table}",
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {kept} WHERE {CHANGE} = 'removed'"]
+    if mode == "rows":
+        m = [quote(n) for n in values]
+        h = _hash(m)
+        return [f"DELETE FROM {table} WHERE rowid IN (SELECT t.rid FROM (SELECT rowid AS rid, {h} AS h, "
+                f"row_number() OVER (PARTITION BY {h}) AS n FROM {table}) t JOIN (SELECT {h} AS h, count(*) AS c "
+                f"FROM {kept} WHERE {CHANGE} = 'added' GROUP BY 1) k ON t.h = k.h AND t.n <= k.c)",
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {kept} WHERE {CHANGE} = 'removed'"]
+    on = " AND ".join(f"t.{quote(k)} IS NOT DISTINCT FROM k.{quote(k)}" for k in key)
+    out = [f"DELETE FROM {table} t USING {kept} k WHERE k.{CHANGE} = 'added' AND {on}"]
+    restored = [n for n in names if n not in key]
+    if restored:
+        out.append(f"UPDATE {table} t SET {', '.join(f'{quote(n)} = k.{quote(n)}' for n in restored)} "
+                   f"FROM {kept} k WHERE k.{CHANGE} = 'changed' AND {on}")
+    if column_values:
+        out.append(f"UPDATE {table} t SET {', '.join(f'{quote(n)} = k.{quote(n)}' for n in column_values)} "
+                   f"FROM {kept} k WHERE k.{CHANGE} = 'column' AND {on}")
+    out.append(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {kept} WHERE {CHANGE} = 'removed'")
+    return out

@@ -1,0 +1,523 @@
+"""Keeping what a migration destroys, and putting it back on down (engine/keep.py).
+
+Real DuckDB files, the command in-process or as a process of its own, the Python API. The
+property test draws tables (nested and NULL-holding types, with and without a primary key) and
+destructive migrations (drop a column or a table, delete, update, change a type, rename,
+CREATE OR REPLACE), applies each, reverts it with the downgrade duckmig generates for a file
+without one, or with the preview's proposal pasted, and compares the catalog and every table's
+content (a hash a table, columns by name) with what they were.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+# Each test here runs on the newest duckdb and, in make test, again on the lake environment's 1.5.
+pytestmark = pytest.mark.duckdb15
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from duckmig_magic import Migrator
+from duckmig_magic.engine import keep
+
+V1, V2 = "20250101_000001", "20250102_000002"
+
+# -- what "the same" means -----------------------------------------------------------------------------
+
+
+def state(db: Path | str) -> tuple[dict, dict]:
+    """(catalog, content): each user table's columns (type, NOT NULL, default) and primary key, and its
+    rows and a hash of its content with the columns taken by name. duckmig's own tables are left out."""
+    with duckdb.connect(str(db)) as conn:
+        return state_of(conn)
+
+
+def state_of(conn) -> tuple[dict, dict]:
+    tables = [r[0] for r in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name <> 'duckdb_migrations'").fetchall()]
+    catalog, content = {}, {}
+    for t in tables:
+        cols = conn.execute("SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
+                            "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? "
+                            "ORDER BY column_name", [t]).fetchall()
+        key = conn.execute("SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = "
+                           "current_database() AND table_name = ? AND constraint_type = 'PRIMARY KEY'", [t]).fetchall()
+        catalog[t] = (tuple(cols), tuple(map(tuple, (k[0] for k in key))))
+        names = ", ".join(f'"{c[0]}"' for c in cols)
+        content[t] = conn.execute(f'SELECT count(*), coalesce(sum(hash({names})), 0)::HUGEINT FROM "{t}"').fetchone()
+    return catalog, content
+
+
+def kept_schema(db) -> list:
+    with duckdb.connect(str(db)) as conn:
+        return conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'duckmig_kept' "
+                            "ORDER BY ALL").fetchall()
+
+
+SALES = """
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_name VARCHAR, amount DECIMAL(10, 2), region VARCHAR,
+                     tags VARCHAR[], meta STRUCT(channel VARCHAR, n INTEGER));
+INSERT INTO orders SELECT i, 'customer ' || (i % 97), (i % 1000) / 10, CASE WHEN i % 7 = 0 THEN NULL ELSE 'r' || (i % 5) END,
+                          CASE WHEN i % 3 = 0 THEN NULL ELSE ['a', 'b' || (i % 4)] END,
+                          {'channel': CASE WHEN i % 2 = 0 THEN 'web' END, 'n': i % 11}
+FROM range(10000) t(i);
+CREATE TABLE events (day DATE, kind VARCHAR, payload MAP(VARCHAR, INTEGER));
+INSERT INTO events SELECT DATE '2025-01-01' + (i % 30)::INTEGER, 'k' || (i % 4), MAP {'x': i % 3}
+FROM range(500) t(i);
+"""
+
+# The issue's example, and more of the same kind.
+DESTROYING = ("CREATE TABLE customers AS SELECT DISTINCT customer_name FROM orders;\n"
+              "ALTER TABLE orders DROP COLUMN customer_name;\n"
+              "DELETE FROM orders WHERE id < 30;\n"
+              "UPDATE orders SET amount = amount * 2, tags = NULL WHERE id % 100 = 1;\n"
+              "UPDATE events SET kind = 'other' WHERE kind = 'k1';\n"
+              "DELETE FROM events WHERE day = DATE '2025-01-03';")
+
+
+@pytest.fixture
+def sales(project):
+    with duckdb.connect(str(project.db)) as conn:
+        conn.execute(SALES)
+    return project
+
+
+# -- the round trip ------------------------------------------------------------------------------------
+
+
+def test_a_migration_without_a_downgrade_is_reverted_with_its_data(sales, cli):
+    before = state(sales.db)
+    sales.sql(V1, "reshape", DESTROYING)
+    run = cli("up", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0, run.err
+    assert "has no downgrade: where it destroys data, duckmig keeps that" in run.err  # said before it runs
+    assert [r[0] for r in kept_schema(sales.db)] == [f"{V1}.events", f"{V1}.orders", "downgrades", "kept"]
+    listed = cli("kept", "-d", "app.db", "--dir", "migrations")
+    assert f"{V1}  orders" in listed.out and "total" in listed.out
+    assert "kept for downgrades:" in cli("status", "-d", "app.db", "--dir", "migrations").out
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0, run.err
+    assert "the one duckmig generated when it applied it reverts it" in run.err
+    assert state(sales.db) == before
+    assert kept_schema(sales.db) == []  # nothing of duckmig's left: the database is as it was
+
+
+def test_the_pasted_proposal_reverts_rows_and_values(sales, cli):
+    before = state(sales.db)
+    sales.sql(V1, "reshape", DESTROYING)
+    proposal = Migrator(str(sales.db), str(sales.directory)).preview().proposed_downgrade
+    assert isinstance(proposal, str) and proposal.endswith("-- migrate:restore")
+    assert "cannot be undone: orders: 30 rows removed" not in proposal
+    sales.sql(V1, "reshape", DESTROYING, proposal)
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    # Rows written since up keep theirs: a restored column holds its default (NULL) in them.
+    with duckdb.connect(str(sales.db)) as conn:
+        conn.execute("INSERT INTO orders (id, amount) VALUES (20000, 1)")
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0, run.err
+    with duckdb.connect(str(sales.db)) as conn:
+        assert conn.execute("SELECT customer_name, amount FROM orders WHERE id = 20000").fetchone() == (None, 1)
+        conn.execute("DELETE FROM orders WHERE id = 20000")
+    assert state(sales.db) == before
+
+
+@pytest.mark.skipif(int(duckdb.__version__.split(".")[0]) < 2, reason=(
+    "DuckDB 1.x refuses, in one transaction, to update or re-insert rows of a table with a primary key that an "
+    "ALTER of that transaction rewrote (a duplicate key): the round trip, which runs up and down in one, then says "
+    "its down failed; a real up and down run in transactions of their own"))
+def test_verify_roundtrip_compares_the_data(sales, cli):
+    sales.sql(V1, "reshape", DESTROYING, "DROP TABLE customers;\nALTER TABLE orders ADD COLUMN customer_name VARCHAR;")
+    run = cli("verify", "--roundtrip", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 3
+    assert "table orders holds other content than before up: 9970 rows, 10000 before" in run.out
+    assert "table events holds other content than before up" in run.out
+    sales.sql(V1, "reshape", DESTROYING, "DROP TABLE customers;\nALTER TABLE orders ADD COLUMN customer_name VARCHAR;"
+              "\n-- migrate:restore")
+    run = cli("verify", "--roundtrip", "-d", "app.db", "--dir", "migrations")
+    assert (run.code, run.out.splitlines()[-1]) == (0, "checked 0 applied migrations, round-tripped 1: ok"), run.out
+
+
+def test_keep_off_per_migration_per_run_and_in_settings(sales, cli):
+    sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 10;", options="keep:false")
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    assert kept_schema(sales.db) == []
+    sales.sql(V2, "gone_too", "DELETE FROM orders WHERE id < 20;", "-- migrate:restore")
+    assert cli("up", "--no-keep", "-d", "app.db", "--dir", "migrations").code == 0
+    assert kept_schema(sales.db) == []
+    (sales.root / "pyproject.toml").write_text('[tool.duckmig]\nkeep = false\n')
+    assert cli("down", "-d", "app.db", "--dir", "migrations").code == 0
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    assert kept_schema(sales.db) == []
+
+
+def test_prune_forgets_and_the_downgrade_then_reverts_the_schema_only(sales, cli):
+    sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 10;", "-- migrate:restore")
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    run = cli("prune", "--through", V1, "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0 and f"pruned {V1}  orders: 10 rows" in run.out and "freed" in run.out
+    assert cli("prune", "-d", "app.db", "--dir", "migrations").out.startswith("nothing to prune")
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0
+    assert "its kept data of orders (pruned) is not there: its downgrade reverts the schema only" in run.err
+    assert state(sales.db)[1]["orders"][0] == 9990
+
+
+@pytest.mark.parametrize("tamper, says", [
+    ('DROP TABLE duckmig_kept."{v}.orders"', "the kept data of orders (\"app\".\"duckmig_kept\".\"{v}.orders\") is gone"),
+    ('ALTER TABLE duckmig_kept."{v}.orders" ADD COLUMN x INTEGER', "was altered: its columns are"),
+    ('DELETE FROM duckmig_kept."{v}.orders" WHERE id = 5', "holds other rows than duckmig kept"),
+    ('UPDATE duckmig_kept."{v}.orders" SET amount = 0 WHERE id = 5', "holds other rows than duckmig kept"),
+])
+def test_tampered_kept_data_reverts_nothing(sales, cli, tamper, says):
+    sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 10;", "-- migrate:restore")
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    with duckdb.connect(str(sales.db)) as conn:
+        conn.execute(tamper.format(v=V1))
+        after_tamper = state_of(conn), conn.execute("SELECT count(*) FROM duckdb_migrations").fetchone()
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 2, run.err
+    assert "Traceback" not in run.err
+    assert f"{V1} was not reverted: duckmig cannot restore what it kept: " in run.err
+    assert says.format(v=V1) in run.err and "nothing was reverted" in run.err
+    with duckdb.connect(str(sales.db)) as conn:
+        assert (state_of(conn), conn.execute("SELECT count(*) FROM duckdb_migrations").fetchone()) == after_tamper
+
+
+def test_a_row_the_migration_wrote_changed_since_in_a_table_without_a_key(sales, cli):
+    sales.sql(V1, "relabel", "UPDATE events SET kind = 'other' WHERE kind = 'k1';", "-- migrate:restore")
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    with duckdb.connect(str(sales.db)) as conn:
+        conn.execute("UPDATE events SET kind = 'later' WHERE kind = 'other'")
+        before = state_of(conn)
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 1
+    assert "of the rows the migration wrote changed since, and without a key nothing identifies them" in run.err
+    assert state(sales.db) == before
+
+
+def test_a_downgrade_only_edit_is_no_drift_and_repair_stores_it(sales, cli):
+    sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 10;")
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 10;", "-- migrate:restore")
+    status = cli("status", "-d", "app.db", "--dir", "migrations")
+    assert "modified" not in status.out and "1 applied" in status.out
+    run = cli("repair", "-d", "app.db", "--dir", "migrations")
+    assert f"{V1}  stored the file's downgrade" in run.out
+    assert cli("verify", "-d", "app.db", "--dir", "migrations").code == 0
+    assert cli("down", "-d", "app.db", "--dir", "migrations").code == 0
+    assert state(sales.db)[1]["orders"][0] == 10000
+
+
+def test_the_proposed_downgrade_is_text(sales):
+    sales.sql(V1, "gone", DESTROYING)
+    p = Migrator(str(sales.db), str(sales.directory)).preview()
+    path = sales.root / "d.sql"
+    path.write_text(p.proposed_downgrade)
+    assert path.read_text() == str(p.proposed_downgrade)
+    assert ("-- migrate:down\n" + p.proposed_downgrade).startswith("-- migrate:down\nDROP TABLE")
+    assert p.to_dict()["proposed_downgrade"]["statements"] == p.proposed_downgrade.statements
+    assert "-- migrate:restore" not in p.proposed_downgrade.sql
+
+
+# -- the property --------------------------------------------------------------------------------------
+
+TYPES = {
+    "INTEGER": lambda i: f"CASE WHEN i % 5 = 0 THEN NULL ELSE (i * {i + 3}) % 17 END",
+    "VARCHAR": lambda i: f"CASE WHEN i % 4 = 0 THEN NULL ELSE 'v' || (i % {i + 2}) END",
+    "DOUBLE": lambda i: f"CASE WHEN i % 6 = 0 THEN NULL ELSE i / {i + 2}.0 END",
+    "INTEGER[]": lambda i: f"CASE WHEN i % 3 = 0 THEN NULL ELSE [i % {i + 2}, NULL] END",
+    "STRUCT(a INTEGER, b VARCHAR)": lambda i: f"CASE WHEN i % 5 = 1 THEN NULL ELSE {{'a': i % {i + 2}, 'b': NULL}} END",
+    "MAP(VARCHAR, INTEGER)": lambda i: f"MAP {{'k': i % {i + 3}}}",
+}
+
+
+@st.composite
+def tables(draw):
+    n = draw(st.integers(1, 3))
+    out = []
+    for t in range(n):
+        types = draw(st.lists(st.sampled_from(sorted(TYPES)), min_size=1, max_size=4))
+        keyed = draw(st.booleans())
+        rows = draw(st.integers(0, 40))
+        out.append((f"t{t}", keyed, types, rows))
+    return out
+
+
+def create(tables) -> str:
+    sql = []
+    for name, keyed, types, rows in tables:
+        cols = (["id INTEGER PRIMARY KEY"] if keyed else []) + [f"c{i} {ty}" for i, ty in enumerate(types)]
+        sql.append(f"CREATE TABLE {name} ({', '.join(cols)});")
+        values = (["i"] if keyed else []) + [TYPES[ty](i) for i, ty in enumerate(types)]
+        sql.append(f"INSERT INTO {name} SELECT {', '.join(values)} FROM range({rows}) r(i);")
+    return "\n".join(sql)
+
+
+@st.composite
+def migrations(draw, tables):
+    steps = []
+    retyped: set[tuple[str, str]] = set()
+    alive = {name: [f"c{i}" for i in range(len(types))] for name, _, types, _ in tables}
+    types = {name: dict(zip([f"c{i}" for i in range(len(ts))], ts, strict=True)) for name, _, ts, _ in tables}
+    for _ in range(draw(st.integers(1, 4))):
+        name = draw(st.sampled_from(sorted(alive)))
+        cols = alive[name]
+        kind = draw(st.sampled_from(["drop column", "drop table", "delete", "update", "type", "rename column",
+                                     "rename table", "replace", "null"]))
+        if kind == "drop column" and len(cols) > 1:
+            c = draw(st.sampled_from(cols))
+            cols.remove(c)
+            steps.append(f"ALTER TABLE {name} DROP COLUMN {c};")
+        elif kind == "drop table" and len(alive) > 1:
+            del alive[name]
+            steps.append(f"DROP TABLE {name};")
+        elif kind == "delete":
+            steps.append(f"DELETE FROM {name} WHERE rowid % 3 = 0;")
+        elif kind == "update":
+            c = draw(st.sampled_from(cols))
+            new = {"INTEGER": "42", "VARCHAR": "'new'", "DOUBLE": "0.5", "INTEGER[]": "[7]",
+                   "STRUCT(a INTEGER, b VARCHAR)": "{'a': 1, 'b': 'x'}", "MAP(VARCHAR, INTEGER)": "MAP {'z': 1}"}
+            # A column retyped to VARCHAR gets a value its old type takes back: the schema's downgrade casts it.
+            value = "'7'" if (name, c) in retyped else new[types[name][c]]
+            steps.append(f"UPDATE {name} SET {c} = {value} WHERE {c} IS NOT NULL AND hash({c}) % 2 = 0;")
+        elif kind == "null":
+            c = draw(st.sampled_from(cols))
+            steps.append(f"UPDATE {name} SET {c} = NULL;")
+        elif kind == "type":
+            scalar = [c for c in cols if types[name][c] in ("INTEGER", "DOUBLE")]
+            if scalar:
+                c = draw(st.sampled_from(scalar))
+                steps.append(f"ALTER TABLE {name} ALTER COLUMN {c} TYPE VARCHAR;")
+                types[name][c] = "VARCHAR"
+                retyped.add((name, c))
+        elif kind == "rename column":
+            c = draw(st.sampled_from(cols))
+            steps.append(f"ALTER TABLE {name} RENAME COLUMN {c} TO {c}_r;")
+            cols[cols.index(c)] = f"{c}_r"
+            types[name][f"{c}_r"] = types[name].pop(c)
+            if (name, c) in retyped:
+                retyped.add((name, f"{c}_r"))
+        elif kind == "rename table" and f"{name}_r" not in alive:
+            steps.append(f"ALTER TABLE {name} RENAME TO {name}_r;")
+            alive[f"{name}_r"] = alive.pop(name)
+            types[f"{name}_r"] = types.pop(name)
+            retyped |= {(f"{name}_r", c) for t, c in retyped if t == name}
+        elif kind == "replace":
+            steps.append(f"CREATE OR REPLACE TABLE {name} AS SELECT 1 AS x;")
+            alive[name] = ["x"]
+            types[name] = {"x": "INTEGER"}
+    return steps or ["DELETE FROM t0;"]
+
+
+@st.composite
+def cases(draw):
+    shape = draw(tables())
+    return shape, draw(migrations(shape)), draw(st.sampled_from(["generated", "proposed"]))
+
+
+@settings(max_examples=int(os.environ.get("DUCKMIG_KEEP_EXAMPLES", "30")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(cases())
+def test_up_then_down_gives_back_the_catalog_and_every_table(tmp_path_factory, case):
+    shape, steps, how = case
+    root = tmp_path_factory.mktemp("keep")
+    db, directory = root / "app.db", root / "migrations"
+    (directory / "versions").mkdir(parents=True)
+    with duckdb.connect(str(db)) as conn:
+        conn.execute(create(shape))
+    before = state(db)
+    up = "\n".join(steps)
+    path = directory / "versions" / f"{V1}_step.sql"
+    path.write_text(f"-- migrate:up\n{up}\n")
+    m = Migrator(str(db), str(directory))
+    if how == "proposed":
+        proposal = m.preview().proposed_downgrade
+        path.write_text(f"-- migrate:up\n{up}\n\n-- migrate:down\n{proposal}\n")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.up()
+        m.down()
+    assert state(db) == before, (steps, how)
+    assert kept_schema(db) == []
+
+
+# -- crashes -------------------------------------------------------------------------------------------
+
+CRASH_ROWS = 300_000
+
+
+def _crash_project(root: Path) -> None:
+    (root / "migrations" / "versions").mkdir(parents=True)
+    with duckdb.connect(str(root / "app.db")) as conn:
+        conn.execute(f"CREATE TABLE big AS SELECT range AS id, range % 13 AS a, 'x' || range AS b FROM range({CRASH_ROWS})")
+        conn.execute("ALTER TABLE big ADD PRIMARY KEY (id)")
+    (root / "migrations" / "versions" / f"{V1}_big.sql").write_text(
+        "-- migrate:up\nALTER TABLE big DROP COLUMN b;\nDELETE FROM big WHERE id % 100 = 0;\n"
+        "UPDATE big SET a = -1 WHERE id % 100 = 1;\n-- migrate:down\nALTER TABLE big ADD COLUMN b VARCHAR;\n"
+        "-- migrate:restore\n")
+
+
+def _consistent(db: Path) -> str:
+    """'applied' or 'reverted', after checking that the ledger, the table and the kept data agree."""
+    applied = any(m.version == V1 and m.state == "applied"
+                  for m in Migrator(str(db), str(db.parent / "migrations")).status())
+    with duckdb.connect(str(db)) as conn:
+        kept = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'duckmig_kept'").fetchone()[0]
+        cols = [r[0] for r in conn.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'big' "
+                                           "ORDER BY column_name").fetchall()]
+        rows = conn.execute("SELECT count(*), count(*) FILTER (WHERE a = -1) FROM big").fetchone()
+        if applied:
+            assert cols == ["a", "id"] and rows == (CRASH_ROWS * 99 // 100, CRASH_ROWS // 100)
+            assert kept == 3 and not keep.check(conn, "app", V1)  # the kept data whole, as recorded
+            return "applied"
+        assert kept == 0 and cols == ["a", "b", "id"] and rows == (CRASH_ROWS, 0)
+        return "reverted"
+
+
+@pytest.mark.parametrize("verb", ["up", "down"])
+def test_sigkill_during_a_keeping_up_or_a_restoring_down_never_leaves_half_a_step(tmp_path, verb):
+    root = tmp_path
+    _crash_project(root)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get(
+        "PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "duckmig_magic.cli", verb, "-d", "app.db", "--dir", "migrations"]
+    if verb == "down":
+        subprocess.run(command[:3] and [sys.executable, "-m", "duckmig_magic.cli", "up", "-d", "app.db", "--dir",
+                                        "migrations"], cwd=root, env=env, check=True, capture_output=True)
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    whole = time.monotonic() - started
+    assert _consistent(root / "app.db") == ("applied" if verb == "up" else "reverted")
+    seen = set()
+    for i in range(8):  # kills spread over the run: early, in the statements, in the keeping, at COMMIT
+        back = [sys.executable, "-m", "duckmig_magic.cli", "down" if verb == "up" else "up", "-d", "app.db",
+                "--dir", "migrations"]
+        if _consistent(root / "app.db") != ("reverted" if verb == "up" else "applied"):
+            subprocess.run(back, cwd=root, env=env, check=True, capture_output=True)
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(whole * (0.3 + 0.7 * i / 8))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        seen.add(_consistent(root / "app.db"))
+    assert seen  # each kill left one whole state or the other
+
+
+# -- the notebook ----------------------------------------------------------------------------------------
+
+ISSUE_UP = ("-- migrate:up\nCREATE TABLE customers AS SELECT DISTINCT customer_name FROM orders;\n"
+            "ALTER TABLE orders DROP COLUMN customer_name;\nDELETE FROM orders WHERE id < 30;\n")
+
+
+def test_the_issue_example_is_reverted_from_the_notebook_with_the_pasted_proposal(sales, shell, capsys):
+    before = state(sales.db)
+    shell.run_line_magic("migrate", f"connect {sales.db.name}")
+    view = shell.run_cell_magic("migration", "reshape --preview", ISSUE_UP)
+    out = capsys.readouterr().out
+    assert "has no downgrade" in out and "-- migrate:restore" in out
+    proposal = view.preview.proposed_downgrade
+    shell.run_cell_magic("migration", "reshape --apply", ISSUE_UP + "\n-- migrate:down\n" + proposal)
+    assert "applied 1 migration" in capsys.readouterr().out
+    shell.run_line_magic("migrate", "kept")
+    assert "orders" in capsys.readouterr().out
+    shell.run_line_magic("migrate", "down")
+    assert state(sales.db) == before
+
+
+def test_the_delete_dead_end_is_gone(sales, shell, capsys):
+    before = state(sales.db)
+    shell.run_line_magic("migrate", f"connect {sales.db.name}")
+    body = "-- migrate:up\nDELETE FROM orders WHERE id < 70;\n"
+    shell.run_cell_magic("migration", "trim --apply", body)
+    captured = capsys.readouterr()
+    # Warned before it ran, with what the preview proposes.
+    assert "has no downgrade, so `%migrate down` could not revert it" in captured.out
+    assert "-- migrate:restore" in captured.out
+    assert "applied 1 migration" in captured.out
+    # The downgrade added to the applied cell is stored: no drift, no "revert it first".
+    shell.run_cell_magic("migration", "trim", body + "\n-- migrate:down\n-- migrate:restore\n")
+    assert capsys.readouterr().out.startswith("downgrade stored: ")
+    shell.run_line_magic("migrate", "down")
+    assert state(sales.db) == before
+
+
+def test_down_of_a_cell_applied_without_a_downgrade_uses_the_generated_one(sales, shell, capsys):
+    before = state(sales.db)
+    shell.run_line_magic("migrate", f"connect {sales.db.name}")
+    shell.run_cell_magic("migration", "trim --apply", "-- migrate:up\nDELETE FROM orders WHERE id < 70;\n")
+    shell.run_line_magic("migrate", "down")
+    assert state(sales.db) == before
+
+
+# -- on a DuckLake ------------------------------------------------------------------------------------
+
+
+@pytest.mark.ducklake
+def test_keeping_on_a_ducklake_gives_back_rows_and_values(lake_home, tmp_path):
+    from duckmig_magic.engine import lake
+
+    target = lake.parse(f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data"))
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / f"{V1}_base.sql").write_text(
+        "-- migrate:up\nCREATE TABLE orders (id INTEGER, name VARCHAR, tags VARCHAR[], amount DOUBLE);\n"
+        "INSERT INTO orders SELECT range, CASE WHEN range % 4 = 0 THEN NULL ELSE 'n' || range END, "
+        "CASE WHEN range % 3 = 0 THEN NULL ELSE ['a'] END, range / 2 FROM range(200);\n"
+        "-- migrate:down\nDROP TABLE orders;\n")
+    m = Migrator(target, str(tmp_path / "migrations"))
+    m.up()
+
+    def content():
+        with m.db.connect(write=False) as conn:
+            return conn.execute("SELECT count(*), sum(hash(amount, id, name, tags)) FROM orders").fetchone()
+
+    before = content()
+    (versions / f"{V2}_trim.sql").write_text(
+        "-- migrate:up\nDELETE FROM orders WHERE id < 10;\nUPDATE orders SET name = 'x', tags = NULL "
+        "WHERE id % 10 = 1;\n-- migrate:down\n-- migrate:restore\n")
+    m.up()
+    assert [(k.version, k.table, k.state) for k in m.kept()] == [(V2, "orders", "kept")]
+    m.down()
+    assert content() == before
+    assert m.kept() == []
+
+
+PYTHON_TRIM = '''from duckmig_magic import BaseMigration
+
+
+class Trim(BaseMigration):
+    keep = {keep}
+    restore = True  # the data duckmig kept comes back after downgrade()
+
+    def __init__(self):
+        super().__init__(version="{version}", description="trim")
+
+    def upgrade(self, session):
+        session.exec("DELETE FROM orders WHERE id < 50")
+        session.exec("UPDATE orders SET region = NULL WHERE id % 10 = 3")
+
+    def downgrade(self, session):
+        session.exec("SELECT 1")
+'''
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_the_python_form_keeps_and_restores_or_not(sales, kept):
+    before = state(sales.db)
+    (sales.versions / f"{V1}_trim.py").write_text(PYTHON_TRIM.format(keep=kept, version=V1))
+    m = Migrator(str(sales.db), str(sales.directory))
+    m.up()
+    assert bool(m.kept()) is kept
+    m.down()
+    assert (state(sales.db) == before) is kept

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import errors
+from . import config, errors
 from .arguments import Arg, arg
 from .config import Settings
 from .engine import (
@@ -178,6 +178,27 @@ class Sql:
 
 
 @dataclass
+class Linted:
+    """The lint's findings, shown as ``format`` says (text, or github: workflow annotations); with
+    ``rules``, the catalogue of rules instead."""
+
+    findings: list
+    checked: list[str]
+    format: str = "text"
+    rules: tuple = ()
+
+    @property
+    def exit_code(self) -> int:
+        return errors.EXIT_FAILED if any(f.severity == "error" for f in self.findings) else errors.EXIT_OK
+
+    def to_json(self):
+        if self.rules:
+            return [{"rule": r.id, "name": r.name, "severity": r.severity, "duckdb": str(r.versions), "why": r.why,
+                     "fix": r.fix, "data": r.data} for r in self.rules]
+        return {"checked": self.checked, "findings": [f.to_json() for f in self.findings]}
+
+
+@dataclass
 class Exported:
     cells: list  # notebooks.CellExport, one a migration cell
 
@@ -260,10 +281,14 @@ def new(settings: Settings, args) -> Created:
           help="also apply pending migrations older than the newest applied one"),
       arg("--allow-drift", action="store_true", help="apply even though applied files were edited or deleted"),
       arg("--single-transaction", action="store_true",
-          help="apply the whole run in one transaction: all of it lands or none of it"), progress=True)
+          help="apply the whole run in one transaction: all of it lands or none of it"),
+      arg("--no-lint", action="store_true",
+          help="skip the lint's rules that need no rows, which otherwise stop the run before its first migration "
+               "on an error finding"), progress=True)
 def up(m: Migrator, args, progress: Progress | None = None) -> Ran:
     return Ran("up", m.up(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift,
-                          single_transaction=args.single_transaction, progress=progress))
+                          single_transaction=args.single_transaction, progress=progress, no_lint=args.no_lint,
+                          lint_settings=None if args.no_lint else config.lint_settings()))
 
 
 @verb("revert the newest migration; with TARGET, everything newer than TARGET",
@@ -351,6 +376,24 @@ def preview_keys(options: list[str] | None) -> dict[str, str]:
                                       "for example --key events=day,seq")
         keys[table.strip()] = columns
     return keys
+
+
+@verb("check the pending migrations (or VERSIONs) and their downgrades for DuckDB's traps before anything "
+      "runs; exit code 1 on an error finding",
+      arg("versions", nargs="*", metavar="VERSION", help="lint these versions (default: every pending one)"),
+      arg("--rules", action="store_true", help="list the rules"),
+      arg("--format", choices=("text", "github"), default="text",
+          help="text, or github: workflow annotations with file and line"),
+      arg("--no-data", action="store_true", help="leave out the rules that query the database's rows"),
+      on=DATABASE_IF_KNOWN)
+def lint(target: Migrator | Settings, args) -> Linted:
+    from .engine.lint import RULES
+
+    if args.rules:
+        return Linted([], [], "text", RULES)
+    m = target if isinstance(target, Migrator) else Migrator(":memory:", target.directory)
+    report = m.lint(args.versions or None, data=not args.no_data, settings=config.lint_settings())
+    return Linted(report.findings, report.checked, args.format)
 
 
 @verb("write a notebook's migration cells as version files, as running each cell would; a cell whose "

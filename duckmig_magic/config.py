@@ -29,7 +29,7 @@ else:  # pragma: no cover - Python 3.10
 
 DEFAULT_DIRECTORY = "migrations"
 VARIABLES = ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE", "DUCKMIG_DATA_PATH")  # the settings' variables
-KEYS = ("database", "directory", "table", "data_path", "options")
+KEYS = ("database", "directory", "table", "data_path", "options", "lint")
 
 
 @dataclass
@@ -82,6 +82,9 @@ def read_pyproject(path: Path) -> dict:
     if unknown:
         raise _bad(path, f"unknown setting{'s' * (len(unknown) > 1)} in [tool.duckmig]: {', '.join(sorted(unknown))}",
                    f"the settings are {', '.join(KEYS)}")
+    if "lint" in section:
+        lint_settings_of(section["lint"], path)  # checked now: a bad one is told by every verb
+        section = {k: v for k, v in section.items() if k != "lint"}
     for key, value in section.items():
         if key != "options" and not isinstance(value, str):
             raise _bad(path, f"[tool.duckmig] {key} must be a string, not {value!r}")
@@ -103,6 +106,28 @@ def read_pyproject(path: Path) -> dict:
         if given and database is not None and not lake.is_lake(database):
             raise errors.lake_setting_without_lake(given[0], database)
     return {**section, "options": options} if "options" in section else section
+
+
+def lint_settings_of(table: object, path: Path):
+    """``[tool.duckmig.lint]`` of the pyproject.toml at ``path``, checked."""
+    from .engine.lint import BY_ID, settings_from
+
+    return settings_from(table, f"{path}: [tool.duckmig.lint]", set(BY_ID))
+
+
+def lint_settings(cwd: Path | None = None):
+    """The lint's settings from ``[tool.duckmig.lint]`` in the nearest pyproject.toml (none: every rule)."""
+    from .engine.lint import LintSettings
+
+    pyproject = find_pyproject(cwd)
+    if pyproject is None:
+        return LintSettings()
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return LintSettings()  # read_pyproject tells what is wrong with it, before any verb runs
+    table = data.get("tool", {}).get("duckmig", {})
+    return lint_settings_of(table.get("lint", {}), pyproject) if isinstance(table, dict) else LintSettings()
 
 
 def resolve(database: str | None = None, directory: str | None = None, table: str | None = None,

@@ -68,6 +68,15 @@ def run(work: Workspace, versions: list[str] | None = None, *, data_rules: bool 
     found = items(scripts, chosen, todo)
     if body is not None:
         found = [Item(i.version, i.file, i.sections, i.has_downgrade, False) for i in found] + [body]
+    return _on(work, found, settings, data_rules)
+
+
+def lint_scripts(work: Workspace, todo: list[Script], *, settings: rules.LintSettings | None = None) -> Report:
+    """The rules that need no rows on ``todo`` (planned, in order): what ``up`` checks first."""
+    return _on(work, [item(s) for s in todo], settings, False)
+
+
+def _on(work: Workspace, found: list[Item], settings, data_rules: bool) -> Report:
     db = work.db
     path = db.file if db.is_file and db.exists() else None
     if path is not None or db.connection is None:

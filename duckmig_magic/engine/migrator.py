@@ -16,9 +16,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .. import errors
-from . import apply, authoring, identity, interrupts, plan, pyform, runner, sqlfile, upkeep
+from . import apply, authoring, identity, interrupts, linting, plan, pyform, runner, sqlfile, upkeep
 from .apply import Progress, StepResult
 from .ledger import Event, Row
+from .lint import LintSettings
+from .lint import Report as LintReport
 from .plan import StatusReport, status_state
 from .preview import Preview, check_keys, check_sample
 from .preview import run as run_preview
@@ -102,13 +104,20 @@ class Migrator:
     # -- running -------------------------------------------------------------------------------
 
     def up(self, target: str | None = None, *, out_of_order: bool = False, allow_drift: bool = False,
-           single_transaction: bool = False, progress: Progress | None = None) -> list[StepResult]:
+           single_transaction: bool = False, progress: Progress | None = None, no_lint: bool = False,
+           lint_settings: LintSettings | None = None) -> list[StepResult]:
         """Apply pending migrations through ``target`` (all when None), each atomically.
+
+        First the lint's rules that need no rows judge the migrations it would run
+        (unless ``no_lint``): an error finding raises ``errors.LintRefused`` before
+        the first one runs.
 
         With ``single_transaction`` the whole run is one transaction, as Flyway's
         ``group``: all of it lands or none of it does. A failure raises
         ``errors.RunStopped`` where the run did something before it or had more to do.
         """
+        if not no_lint:
+            self._lint_before_up(target, out_of_order, allow_drift, lint_settings)
         checked: set[str] = set()
         return apply.up(self.work, lambda scripts, rows: self.work.plan(scripts, rows, target, out_of_order,
                                                                        allow_drift, checked=checked),
@@ -169,6 +178,15 @@ class Migrator:
             raise errors.Interrupted(f"{exc.what}; its revert before that stays: {newest} is not applied now",
                                      exc.version) from None
 
+    def _lint_before_up(self, target, out_of_order: bool, allow_drift: bool, settings) -> None:
+        todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
+        if not todo:
+            return
+        report = linting.lint_scripts(self.work, todo, settings=settings)
+        refused = [f for f in report.findings if f.severity == "error"]
+        if refused:
+            raise errors.LintRefused(refused)
+
     # -- upkeep --------------------------------------------------------------------------------
 
     def stamp(self, version: str) -> list[str]:
@@ -187,6 +205,13 @@ class Migrator:
         """Check checksums of applied migrations; with ``roundtrip``, run up, down, up for each
         pending migration inside a transaction that is rolled back, comparing schemas."""
         return upkeep.verify(self.work, roundtrip=roundtrip)
+
+    def lint(self, versions: list[str] | None = None, *, data: bool = True,
+             settings: LintSettings | None = None) -> LintReport:
+        """The lint's findings on the pending migrations (or ``versions``) and their downgrades, each
+        judged on the catalog as it will be when it runs; runs nothing, changes nothing. ``data``
+        False leaves out the rules that query the live rows."""
+        return linting.run(self.work, versions, data_rules=data, settings=settings)
 
     # -- authoring -----------------------------------------------------------------------------
 

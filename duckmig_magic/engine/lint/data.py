@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..sqltext import quote
-from .model import ALL, Context, Hit, Rule, Versions
+from .model import Context, Hit, Rule, Versions
 
 # DuckDB checks an UPDATE of a key column against the index vector by vector (2,048 rows).
 VECTOR = 2048

@@ -46,7 +46,7 @@ def alter_with_index(c: Context) -> Iterator[Hit]:
         rewrite = tuple([f"DROP INDEX {quote(i.name)}" for i in indexes] + [s.sql] + creates)
     yield Hit(f"{s.label} has {'an index' if len(indexes) == 1 else 'indexes'} ({names}): DuckDB refuses this "
               "ALTER with \"Cannot alter entry ... entries that depend on it\"",
-              "\n".join(x + ";" for x in rewrite) if rewrite else None, rewrite)
+              " ".join(x + ";" for x in rewrite) if rewrite else None, rewrite)
 
 
 def alter_indexed_column(c: Context) -> Iterator[Hit]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import errors
 from . import lint as rules
-from . import plan
+from . import plan, sqlfile
 from .lint import Item, Report, Section
 from .versions import Script, has_downgrade
 from .workspace import Workspace
@@ -32,22 +32,50 @@ def item(s: Script, checked: bool = True) -> Item:
     """One version file as a lint item; a Python migration's statements are known only when it runs."""
     if s.kind == "python":
         return Item(s.version, str(s.path), [], True, checked)
-    m = s.sql
-    sections = [Section("up", m.up.sql, m.up.line, m.up.transaction, m.up.statements(s.path))]
-    if m.down is not None:
-        sections.append(Section("down", m.down.sql, m.down.line, True, m.down.statements(s.path)))
-    return Item(s.version, str(s.path), sections, has_downgrade(s), checked)
+    return _sql_item(s.version, str(s.path), s.text, checked)
 
 
 def body_item(name: str, body: str) -> Item:
     """A migration's text that is saved nowhere (a notebook cell's) as a lint item."""
-    from . import sqlfile
+    return _sql_item(name, name, body, True)
 
-    m = sqlfile.parse(body, name)
-    sections = [Section("up", m.up.sql, m.up.line, m.up.transaction, m.up.statements(name))]
-    if m.down is not None:
-        sections.append(Section("down", m.down.sql, m.down.line, True, m.down.statements(name)))
-    return Item(name, name, sections, m.down is not None)
+
+def _sql_item(version: str, path: str, text: str, checked: bool) -> Item:
+    """A SQL migration's sections. Where DuckDB's parser refuses a statement (it refuses some ALTER forms
+    it has not implemented, as a parser error), the statements are split by DuckDB's tokenizer alone:
+    a rule may know the refusal, and say what to write instead; the lint raises the parser's error
+    where none does."""
+    import duckdb
+
+    text = sqlfile.normalize(text)
+    try:
+        m = sqlfile.parse(text, path)
+    except errors.MigrationFileError as exc:
+        if not isinstance(exc.__cause__, duckdb.Error):
+            raise
+        m, refused = _unparsed(text, path), exc
+    else:
+        refused = None
+    sections = []
+    for name, sec in (("up", m.up), ("down", m.down)):
+        if sec is not None:
+            pairs = sec.statements(path) if refused is None else [
+                (sec.line + n - 1, t) for n, t in sqlfile._pieces(sec.sql)]
+            sections.append(Section(name, sec.sql, sec.line, sec.transaction if name == "up" else True, pairs))
+    return Item(version, path, sections, m.down is not None, checked, refused)
+
+
+def _unparsed(text: str, path: str) -> sqlfile.SqlMigration:
+    """The sections of a file whose statements DuckDB's parser refuses, markers read as ``parse`` reads them."""
+    marks = [(m.start(), m.end(), m["which"].lower(), "transaction:false" not in m["options"])
+             for m in sqlfile._MARKER.finditer(text) if sqlfile._outside_quotes(text, m.start())]
+    found = {}
+    for n, (start, end, which, tx) in enumerate(marks):
+        stop = marks[n + 1][0] if n + 1 < len(marks) else len(text)
+        found[which] = sqlfile.Section(text[end + 1:stop], text.count("\n", 0, start) + 2, tx)
+    if "up" not in found:
+        raise errors.MigrationFileError(path, "a SQL migration needs a `-- migrate:up` line")
+    return sqlfile.SqlMigration(found["up"], found.get("down"))
 
 
 def run(work: Workspace, versions: list[str] | None = None, *, data_rules: bool = True,

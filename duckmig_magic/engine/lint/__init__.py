@@ -48,6 +48,7 @@ class Item:
     sections: list[Section]
     has_downgrade: bool
     checked: bool = True
+    refused: Exception | None = None  # DuckDB's parser's error, raised unless a rule tells it
 
 
 @dataclass
@@ -85,8 +86,13 @@ def lint(items: list[Item], *, conn=None, path: str | None = None, settings: Lin
         for item in items:
             if item.checked:
                 report.checked.append(item.version)
+            before = len(report.findings)
             for section in item.sections:
                 _section(item, section, catalog, rules, report, version, lake, data_rules)
+            line = getattr(item.refused, "line", None)
+            if item.refused is not None and not any(f.line == line and f.severity == "error"
+                                                    for f in report.findings[before:]):
+                raise item.refused
     return report
 
 

@@ -35,6 +35,7 @@ from .engine import (
     VerifyReport,
     lake,
 )
+from .engine import lint as lint_rules
 from .engine import Restored as Restoration
 
 DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
@@ -387,10 +388,8 @@ def preview_keys(options: list[str] | None) -> dict[str, str]:
       arg("--no-data", action="store_true", help="leave out the rules that query the database's rows"),
       on=DATABASE_IF_KNOWN)
 def lint(target: Migrator | Settings, args) -> Linted:
-    from .engine.lint import RULES
-
     if args.rules:
-        return Linted([], [], "text", RULES)
+        return Linted([], [], "text", lint_rules.RULES)
     m = target if isinstance(target, Migrator) else Migrator(":memory:", target.directory)
     report = m.lint(args.versions or None, data=not args.no_data, settings=config.lint_settings())
     return Linted(report.findings, report.checked, args.format)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
 from . import errors
-from .engine import lake
+from .engine import lake, lint
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,24 +110,20 @@ def read_pyproject(path: Path) -> dict:
 
 def lint_settings_of(table: object, path: Path):
     """``[tool.duckmig.lint]`` of the pyproject.toml at ``path``, checked."""
-    from .engine.lint import BY_ID, settings_from
-
-    return settings_from(table, f"{path}: [tool.duckmig.lint]", set(BY_ID))
+    return lint.settings_from(table, f"{path}: [tool.duckmig.lint]", set(lint.BY_ID))
 
 
 def lint_settings(cwd: Path | None = None):
     """The lint's settings from ``[tool.duckmig.lint]`` in the nearest pyproject.toml (none: every rule)."""
-    from .engine.lint import LintSettings
-
     pyproject = find_pyproject(cwd)
     if pyproject is None:
-        return LintSettings()
+        return lint.LintSettings()
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
-        return LintSettings()  # read_pyproject tells what is wrong with it, before any verb runs
+        return lint.LintSettings()  # read_pyproject tells what is wrong with it, before any verb runs
     table = data.get("tool", {}).get("duckmig", {})
-    return lint_settings_of(table.get("lint", {}), pyproject) if isinstance(table, dict) else LintSettings()
+    return lint_settings_of(table.get("lint", {}), pyproject) if isinstance(table, dict) else lint.LintSettings()
 
 
 def resolve(database: str | None = None, directory: str | None = None, table: str | None = None,

@@ -11,7 +11,7 @@ from .. import errors
 from . import lint as rules
 from . import plan, sqlfile
 from .lint import Item, Report, Section
-from .versions import Script, has_downgrade
+from .versions import Script
 from .workspace import Workspace
 
 
@@ -48,14 +48,13 @@ def _sql_item(version: str, path: str, text: str, checked: bool) -> Item:
     import duckdb
 
     text = sqlfile.normalize(text)
+    refused: errors.MigrationFileError | None = None
     try:
         m = sqlfile.parse(text, path)
     except errors.MigrationFileError as exc:
         if not isinstance(exc.__cause__, duckdb.Error):
             raise
         m, refused = _unparsed(text, path), exc
-    else:
-        refused = None
     sections = []
     for name, sec in (("up", m.up), ("down", m.down)):
         if sec is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .. import statements
 from ..sqltext import quote
 from .model import Context, Hit, Rule, Versions
 from .parse import Statement
@@ -120,8 +121,6 @@ _VOLATILE = {"random", "now", "current_timestamp", "get_current_timestamp", "uui
 def _volatile(default: str | None) -> bool:
     if not default:
         return False
-    from .. import statements
-
     called = statements.functions_called(default)
     return bool(called & _VOLATILE) or any(w in default.lower().split() for w in ("current_timestamp",
                                                                                "current_date"))

@@ -61,9 +61,10 @@ class Catalog:
 
     def table_exists(self, name: Name | None) -> bool:
         found = self.resolve(name)
-        return bool(found) and bool(self.q(
-            "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND lower(schema_name) = ? "
-            "AND lower(table_name) = ?", self.scratch, *found))
+        if not found:
+            return False
+        return bool(self.q("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND lower(schema_name) = ? "
+                           "AND lower(table_name) = ?", self.scratch, *found))
 
     def columns(self, name: Name | None) -> dict[str, tuple[str, bool, str | None]]:
         """{column (lower): (type, nullable, default)} of the table."""

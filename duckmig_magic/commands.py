@@ -35,8 +35,8 @@ from .engine import (
     VerifyReport,
     lake,
 )
-from .engine import lint as lint_rules
 from .engine import Restored as Restoration
+from .engine import lint as lint_rules
 
 DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
 

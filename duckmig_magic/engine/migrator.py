@@ -179,7 +179,10 @@ class Migrator:
                                      exc.version) from None
 
     def _lint_before_up(self, target, out_of_order: bool, allow_drift: bool, settings) -> None:
-        todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
+        # Planned without parsing: a statement DuckDB's parser refuses may be one a rule explains.
+        scripts = self.scripts.scripts()
+        todo = plan.up(self.work.status(scripts, self.work.rows()), scripts, target, out_of_order=out_of_order,
+                       allow_drift=allow_drift)
         if not todo:
             return
         report = linting.lint_scripts(self.work, todo, settings=settings)

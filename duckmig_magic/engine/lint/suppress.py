@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .parse import Statement
 
 _IGNORE = re.compile(r"^--\s*duckmig:\s*ignore\b(?P<rest>.*)$", re.IGNORECASE)
+_COMMENT = re.compile(r"--[ \t]*duckmig:[^\n]*", re.IGNORECASE)
 _ID = re.compile(r"^[A-Za-z]{1,4}\d{1,4}$")  # a word that reads as a rule id, known or not
 
 
@@ -70,16 +71,17 @@ def ignored_in(section: Section, parsed: list[Statement], file: str, known: dict
     statement's lines is its own, one between statements the next one's."""
     if "duckmig:" not in section.sql:
         return
-    raw = section.sql.encode()
+    text = section.sql
     spans = [(s.line, s.line + s.sql.count("\n")) for s in parsed]
-    for offset, kind in sqlfile.tokens(section.sql):
-        if kind != "comment":
+    # DuckDB 1.x's tokenizer leaves comments out: a comment is found as text that DuckDB's tokenizer
+    # reads as no string, quoted name or other comment.
+    for found in _COMMENT.finditer(text):
+        if not sqlfile._outside_quotes(text, found.start()):
             continue
-        text = raw[offset:].split(b"\n", 1)[0].decode().strip()
-        m = _IGNORE.match(text)
+        m = _IGNORE.match(found.group().strip())
         if not m:
             continue
-        line = section.first_line + raw.count(b"\n", 0, offset)
+        line = section.first_line + text.count("\n", 0, found.start())
         words = [w for w in re.split(r"[\s,]+", m["rest"].strip()) if w]
         ids = []
         while words and _ID.match(words[0]):

@@ -39,7 +39,7 @@ def narrowed(old: str, new: str) -> bool:
 
 def drop_table(c: Context) -> Iterator[Hit]:
     s = c.statement
-    if s.kind == "drop" and s.object == "TABLE":
+    if s.kind == "drop" and s.object == "TABLE" and c.section == "up":  # a downgrade drops what its upgrade made
         for name in s.names:
             if c.catalog.table_exists(name) and not _made_here(c, name):
                 yield Hit(f"DROP TABLE {'.'.join(name)} deletes its rows")
@@ -53,7 +53,7 @@ def _made_here(c: Context, name) -> bool:
 
 def drop_column(c: Context) -> Iterator[Hit]:
     s = c.statement
-    if s.kind == "alter" and s.action == "drop_column" and s.column and not _made_here(c, s.table):
+    if s.kind == "alter" and s.action == "drop_column" and s.column and c.section == "up" and not _made_here(c, s.table):
         yield Hit(f"DROP COLUMN {s.column} deletes its values from {s.label}")
 
 

@@ -229,3 +229,16 @@ def test_a_downgrade_is_judged_on_the_catalog_its_upgrade_leaves(project):
     project.sql("20250101_000001", "add", "ALTER TABLE t ADD COLUMN c INTEGER;", "ALTER TABLE t DROP COLUMN c;")
     found = project.migrator().lint().findings
     assert [(f.rule, f.section, f.line) for f in found] == [("DM101", "down", 5)]
+
+
+def test_a_statement_naming_the_live_database_is_not_replayed_on_it(project):
+    """On a user's connection the copy sits beside the live database: a migration that names the live
+    one by its catalog is judged, and never run there."""
+    conn = duckdb.connect(str(project.db))
+    conn.execute("CREATE TABLE t (a INTEGER)")
+    project.sql("20250101_000001", "q", "DROP TABLE app.main.t;\nCREATE TABLE app.u (a INTEGER);\nALTER TABLE app.t "
+                "ADD COLUMN b INTEGER;", "SELECT 1;")
+    found = Migrator(conn, str(project.directory)).lint().findings
+    assert [f.rule for f in found] == ["DM203"]
+    assert conn.execute("SELECT table_name FROM duckdb_tables()").fetchall() == [("t",)]
+    assert conn.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 't'").fetchone() == (1,)

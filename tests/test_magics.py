@@ -93,7 +93,7 @@ def test_help_is_generated_from_the_arguments(shell):
     doc = shell.find_line_magic("migrate").__doc__
     for usage in ["%migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS]\n                       "
                   "[--data-path DIR] [--option NAME=VALUE]\n                       [target]",
-                  "%migrate up [--out-of-order] [--allow-drift] [--single-transaction]\n                  [target]",
+                  "%migrate up [--out-of-order] [--allow-drift] [--single-transaction]\n                  [--no-lint]\n                  [target]",
                   "%migrate down [--steps STEPS] [--stored-downgrade]\n                    "
                   "[--trust-stored-python]\n                    [target]",
                   "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",

@@ -7,10 +7,13 @@ pending ones before them are replayed (not reported).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import errors
 from . import lint as rules
 from . import plan, sqlfile
 from .lint import Item, Report, Section
+from .preview import PreviewWarning
 from .versions import Script
 from .workspace import Workspace
 
@@ -32,7 +35,7 @@ def item(s: Script, checked: bool = True) -> Item:
     """One version file as a lint item; a Python migration's statements are known only when it runs."""
     if s.kind == "python":
         return Item(s.version, str(s.path), [], True, checked)
-    return _sql_item(s.version, str(s.path), s.text, checked)
+    return _sql_item(s.version, s.path, s.text, checked)
 
 
 def body_item(name: str, body: str) -> Item:
@@ -40,7 +43,7 @@ def body_item(name: str, body: str) -> Item:
     return _sql_item(name, name, body, True)
 
 
-def _sql_item(version: str, path: str, text: str, checked: bool) -> Item:
+def _sql_item(version: str, path: Path | str, text: str, checked: bool) -> Item:
     """A SQL migration's sections. Where DuckDB's parser refuses a statement (it refuses some ALTER forms
     it has not implemented, as a parser error), the statements are split by DuckDB's tokenizer alone:
     a rule may know the refusal, and say what to write instead; the lint raises the parser's error
@@ -61,10 +64,10 @@ def _sql_item(version: str, path: str, text: str, checked: bool) -> Item:
             pairs = sec.statements(path) if refused is None else [
                 (sec.line + n - 1, t) for n, t in sqlfile._pieces(sec.sql)]
             sections.append(Section(name, sec.sql, sec.line, sec.transaction if name == "up" else True, pairs))
-    return Item(version, path, sections, m.down is not None, checked, refused)
+    return Item(version, str(path), sections, m.down is not None, checked, refused)
 
 
-def _unparsed(text: str, path: str) -> sqlfile.SqlMigration:
+def _unparsed(text: str, path: Path | str) -> sqlfile.SqlMigration:
     """The sections of a file whose statements DuckDB's parser refuses, markers read as ``parse`` reads them."""
     marks = [(m.start(), m.end(), m["which"].lower(), "transaction:false" not in m["options"])
              for m in sqlfile._MARKER.finditer(text) if sqlfile._outside_quotes(text, m.start())]
@@ -104,10 +107,38 @@ def lint_scripts(work: Workspace, todo: list[Script], *, settings: rules.LintSet
 
 
 def _on(work: Workspace, found: list[Item], settings, data_rules: bool) -> Report:
+    """Lint ``found`` on the workspace's database: a file attached read-only to the lint's own
+    connection, else (a file this process holds, a user's connection, a lake) a cursor of the
+    database's own connection."""
     db = work.db
-    path = db.file if db.is_file and db.exists() else None
-    if path is not None or db.connection is None:
-        return rules.lint(found, path=path, settings=settings, data_rules=data_rules)
+    if db.is_file and not db.exists():
+        return rules.lint(found, settings=settings, data_rules=data_rules)
+    if db.is_file:
+        try:
+            return rules.lint(found, path=db.file, settings=settings, data_rules=data_rules)
+        except rules.LiveUnavailable:
+            pass  # this process holds the file open already: its own connection reads it
     with db.connect(write=False) as conn:
         return rules.lint(found, conn=conn, settings=settings, data_rules=data_rules,
                           lake=db.owned and db.path is None)
+
+
+# What a preview measures itself, from the rows (drops, narrowed types), or shows elsewhere (no downgrade).
+_MEASURED = {"DM203", "DM204", "DM205", "DM208", "DM209"}
+
+
+def preview_warnings(work: Workspace, todo: list[Script]) -> list[PreviewWarning]:
+    """The lint's findings on ``todo`` as a preview's warnings: what DuckDB will refuse and what breaks
+    readers, which the preview's diff of the rows cannot show. A lint that cannot run adds none."""
+    import duckdb
+
+    if not todo:
+        return []
+    try:
+        report = run(work, [s.version for s in todo])
+    except (duckdb.Error, errors.DuckmigError):
+        return []
+    return [PreviewWarning(f"{f.rule} {f.severity}", f.table, None, None,
+                           f"{f.version}, line {f.line}{' (downgrade)' if f.section == 'down' else ''}: "
+                           f"{f.message}. Instead: {f.fix}")
+            for f in report.findings if f.rule not in _MEASURED]

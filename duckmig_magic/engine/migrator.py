@@ -277,7 +277,9 @@ class Migrator:
             todo = [chosen]
         else:
             todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
-        return self._preview([(s.version, s.transactional, apply.up_steps(s), s.path) for s in todo], keys, sample)
+        result = self._preview([(s.version, s.transactional, apply.up_steps(s), s.path) for s in todo], keys, sample)
+        result.warning_list += linting.preview_warnings(self.work, todo)
+        return result
 
     def preview_body(self, body: str, *, python: bool = False, name: str = "cell", keys=None,
                      sample: int = 20) -> Preview:

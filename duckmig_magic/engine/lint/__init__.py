@@ -20,13 +20,13 @@ from ... import errors
 from . import data, loss, refused
 from .model import SEVERITIES, Context, Hit, LintFinding, Rule, Version, Versions
 from .parse import Statement, read
-from .scratch import Catalog, open_catalog
+from .scratch import Catalog, LiveUnavailable, open_catalog
 from .suppress import LintSettings, ignored_in, settings_from
 
 RULES: tuple[Rule, ...] = refused.RULES + data.RULES + loss.RULES
 BY_ID = {r.id: r for r in RULES}
 
-__all__ = ["RULES", "BY_ID", "Rule", "LintFinding", "LintSettings", "Versions", "Item", "Section", "lint",
+__all__ = ["LiveUnavailable", "RULES", "BY_ID", "Rule", "LintFinding", "LintSettings", "Versions", "Item", "Section", "lint",
            "duckdb_version", "settings_from", "table_of_rules", "Hit"]
 
 
@@ -117,7 +117,8 @@ def _section(item: Item, section: Section, catalog: Catalog, rules: list[Rule], 
                     for hit in rule.check(context):
                         report.findings.append(LintFinding(
                             rule.id, rule.severity, item.version, item.file, statement.line, section.name,
-                            hit.message, rule.why, hit.fix or rule.fix, statement.sql, hit.rewrite))
+                            hit.message, rule.why, hit.fix or rule.fix, statement.sql, hit.rewrite,
+                            statement.label))
             catalog.replay(statement)
     finally:
         if down:

@@ -75,6 +75,7 @@ class LintFinding:
     fix: str
     statement: str = ""
     rewrite: tuple[str, ...] | None = None
+    table: str = ""  # the table (or object) the statement changes, as written
 
     def to_json(self) -> dict:
         return {"rule": self.rule, "severity": self.severity, "version": self.version, "file": self.file,

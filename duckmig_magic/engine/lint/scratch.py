@@ -10,6 +10,8 @@ The live database is only read (data rules query it, through ``live``).
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +46,10 @@ class Catalog:
     def __init__(self, conn, scratch: str, live: str | None, *, isolated: bool):
         self.conn, self.scratch, self.live, self.isolated = conn, scratch, live, isolated
         self._start: dict[str, list[Index]] | None = None
+        # The other databases attached: a statement that names one is not replayed, so that the copy
+        # is the only thing the lint changes.
+        self.others = {d.lower() for (d,) in conn.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+                       if d.lower() != scratch.lower()}
 
     # -- the schema ------------------------------------------------------------------------------
 
@@ -189,6 +195,8 @@ class Catalog:
         leaves the copy as it was (the rules have said why)."""
         if statement.kind not in ("create", "drop", "alter"):
             return
+        if any(len(n) >= 2 and n[0].lower() in self.others for n in [*statement.names, statement.table] if n):
+            return
         if not self.isolated and _READS_OUTSIDE.search(" ".join(statements.functions_called(statement.sql))):
             return
         try:
@@ -206,18 +214,31 @@ def _unquote(text: str) -> str:
     return text[1:-1].replace('""', '"') if len(text) >= 2 and text[0] == text[-1] == '"' else text
 
 
+class LiveUnavailable(Exception):
+    """The live database's file cannot be attached to the lint's own connection (this process holds
+    it open with other settings): the caller lints on that process's connection instead."""
+
+
+_scratches = itertools.count(1)
+
+
 @contextmanager
 def open_catalog(conn, path: str | None) -> Iterator[Catalog]:
     """The scratch catalog for a lint. ``path``: the live database's file, attached read-only to a
-    connection of the lint's own (external access off); else ``conn`` (the user's connection or a
-    lake, or None: no live database), to which an in-memory database is attached for the time of the lint."""
+    connection of the lint's own, with external access off; else ``conn`` (the user's connection or a
+    lake's, or None: no live database), on a cursor of which the copy is an in-memory database attached
+    for the time of the lint (the connection itself, and a transaction it has open, are left alone).
+    Where no copy can be made there (a read-only instance), the catalog starts empty and no rows are read."""
     import duckdb
 
     if conn is None:
         own = duckdb.connect(":memory:")
         try:
             if path is not None:
-                own.execute(f"ATTACH {literal(path)} AS {quote(LIVE)} (READ_ONLY)")
+                try:
+                    own.execute(f"ATTACH {literal(path)} AS {quote(LIVE)} (READ_ONLY)")
+                except duckdb.Error as exc:
+                    raise LiveUnavailable(str(exc)) from exc
                 own.execute(f"COPY FROM DATABASE {quote(LIVE)} TO memory (SCHEMA)")
             own.execute("SET enable_external_access = false")
             yield Catalog(own, "memory", LIVE if path is not None else None, isolated=True)
@@ -225,13 +246,21 @@ def open_catalog(conn, path: str | None) -> Iterator[Catalog]:
             own.close()
         return
     (current,) = conn.execute("SELECT current_database()").fetchone()
-    conn.execute(f"ATTACH ':memory:' AS {quote(SCRATCH)}")
+    cursor = conn.cursor()
+    name = f"{SCRATCH}_{os.getpid()}_{next(_scratches)}"
     try:
-        conn.execute(f"COPY FROM DATABASE {quote(current)} TO {quote(SCRATCH)} (SCHEMA)")
-        conn.execute(f"USE {quote(SCRATCH)}")
-        try:
-            yield Catalog(conn, SCRATCH, current, isolated=False)
-        finally:
-            conn.execute(f"USE {quote(current)}")
+        cursor.execute(f"USE {quote(current)}")
+        cursor.execute(f"ATTACH ':memory:' AS {quote(name)}")
+    except duckdb.Error:  # a read-only instance cannot attach one
+        cursor.close()
+        with open_catalog(None, None) as empty:
+            yield empty
+        return
+    try:
+        cursor.execute(f"COPY FROM DATABASE {quote(current)} TO {quote(name)} (SCHEMA)")
+        cursor.execute(f"USE {quote(name)}")
+        yield Catalog(cursor, name, current, isolated=False)
     finally:
-        conn.execute(f"DETACH {quote(SCRATCH)}")
+        cursor.execute(f"USE {quote(current)}")
+        cursor.execute(f"DETACH {quote(name)}")
+        cursor.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config, errors
@@ -187,6 +187,7 @@ class Linted:
     checked: list[str]
     format: str = "text"
     rules: tuple = ()
+    fixed: list = field(default_factory=list)  # (file, unified diff) of each file --fix rewrote
 
     @property
     def exit_code(self) -> int:
@@ -196,7 +197,8 @@ class Linted:
         if self.rules:
             return [{"rule": r.id, "name": r.name, "severity": r.severity, "duckdb": str(r.versions), "why": r.why,
                      "fix": r.fix, "data": r.data} for r in self.rules]
-        return {"checked": self.checked, "findings": [f.to_json() for f in self.findings]}
+        return {"checked": self.checked, "findings": [f.to_json() for f in self.findings],
+                "fixed": [{"file": file, "diff": diff} for file, diff in self.fixed]}
 
 
 @dataclass
@@ -386,13 +388,15 @@ def preview_keys(options: list[str] | None) -> dict[str, str]:
       arg("--format", choices=("text", "github"), default="text",
           help="text, or github: workflow annotations with file and line"),
       arg("--no-data", action="store_true", help="leave out the rules that query the database's rows"),
+      arg("--fix", action="store_true", help="write the fixes that are mechanical into the files of migrations "
+                                             "not applied yet, and show the diff"),
       on=DATABASE_IF_KNOWN)
 def lint(target: Migrator | Settings, args) -> Linted:
     if args.rules:
         return Linted([], [], "text", lint_rules.RULES)
     m = target if isinstance(target, Migrator) else Migrator(":memory:", target.directory)
-    report = m.lint(args.versions or None, data=not args.no_data, settings=config.lint_settings())
-    return Linted(report.findings, report.checked, args.format)
+    report = m.lint(args.versions or None, data=not args.no_data, settings=config.lint_settings(), fix=args.fix)
+    return Linted(report.findings, report.checked, args.format, fixed=report.fixed)
 
 
 @verb("write a notebook's migration cells as version files, as running each cell would; a cell whose "

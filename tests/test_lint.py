@@ -242,3 +242,18 @@ def test_a_statement_naming_the_live_database_is_not_replayed_on_it(project):
     assert [f.rule for f in found] == ["DM203"]
     assert conn.execute("SELECT table_name FROM duckdb_tables()").fetchall() == [("t",)]
     assert conn.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 't'").fetchone() == (1,)
+
+
+def test_fix_writes_the_mechanical_fix_into_a_pending_file_and_shows_the_diff(project, cli):
+    live(project, INDEXED)
+    project.sql("20250101_000001", "done", "CREATE TABLE done (a INTEGER);", "DROP TABLE done;")
+    assert cli("up", "--database", project.db).code == 0
+    path = project.sql("20250101_000002", "rename", "ALTER TABLE t RENAME b TO c;", "ALTER TABLE t RENAME c TO b;")
+    r = cli("lint", "--fix", "--database", project.db)
+    assert "+DROP INDEX \"t_a\";\n ALTER TABLE t RENAME b TO c;\n+CREATE INDEX t_a ON t(a);" in r.out
+    assert r.code == 0 and "DM101" not in r.out
+    assert path.read_text().count('DROP INDEX "t_a";') == 2
+    # As DuckDB runs it: applied, reverted, applied.
+    for verb in ("up", "down", "up"):
+        assert cli(verb, "--database", project.db).code == 0, verb
+    assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 't'")[-1] == ("c",)

@@ -81,8 +81,21 @@ def _unparsed(text: str, path: Path | str) -> sqlfile.SqlMigration:
 
 
 def run(work: Workspace, versions: list[str] | None = None, *, data_rules: bool = True,
-        settings: rules.LintSettings | None = None, body: Item | None = None) -> Report:
-    """Lint the pending migrations (or ``versions``, or the cell ``body`` after them) of ``work``."""
+        settings: rules.LintSettings | None = None, body: Item | None = None, fix: bool = False) -> Report:
+    """Lint the pending migrations (or ``versions``, or the cell ``body`` after them) of ``work``; with
+    ``fix``, write the mechanical fixes into the files of migrations not applied yet, and lint again."""
+    report = _run(work, versions, data_rules, settings, body)
+    if not fix:
+        return report
+    fixed = write_fixes(work, report)
+    if not fixed:
+        return report
+    again = _run(work, versions, data_rules, settings, body)
+    again.fixed = fixed
+    return again
+
+
+def _run(work: Workspace, versions, data_rules, settings, body) -> Report:
     scripts = work.scripts.scripts() if work.scripts.exists() or body is None else []
     rows = work.rows()
     status = work.status(scripts, rows)
@@ -142,3 +155,40 @@ def preview_warnings(work: Workspace, todo: list[Script]) -> list[PreviewWarning
                            f"{f.version}, line {f.line}{' (downgrade)' if f.section == 'down' else ''}: "
                            f"{f.message}. Instead: {f.fix}")
             for f in report.findings if f.rule not in _MEASURED]
+
+
+def write_fixes(work: Workspace, report: Report) -> list[tuple[str, str]]:
+    """Replace each statement a finding has a rewrite for, in the files of migrations that are not
+    applied; (file, unified diff) of each file changed. A file is rewritten at once (``write_atomically``)."""
+    import difflib
+
+    from .versions import write_atomically
+
+    rows = work.rows()
+    applied = {v for v, r in rows.items() if r.status == "applied"}
+    by_file: dict[str, list] = {}
+    for f in report.findings:
+        if f.rewrite and f.version not in applied:
+            by_file.setdefault(f.file, []).append(f)
+    changed = []
+    for file, found in by_file.items():
+        path = Path(file)
+        old = path.read_text(encoding="utf-8")
+        new = sqlfile.normalize(old)
+        lines = new.split("\n")
+        done = set()
+        # From the last statement up, so that the offsets of those above stay true.
+        for f in sorted(found, key=lambda f: f.line, reverse=True):
+            if f.line in done:
+                continue
+            start = sum(len(x) + 1 for x in lines[:f.line - 1])
+            at = new.find(f.statement, start)
+            if at < 0:
+                continue
+            new = new[:at] + ";\n".join(f.rewrite) + new[at + len(f.statement):]
+            done.add(f.line)
+        if new != sqlfile.normalize(old):
+            write_atomically(path, new)
+            changed.append((file, "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                                              fromfile=file, tofile=file))))
+    return changed

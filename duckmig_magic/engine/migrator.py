@@ -210,11 +210,13 @@ class Migrator:
         return upkeep.verify(self.work, roundtrip=roundtrip)
 
     def lint(self, versions: list[str] | None = None, *, data: bool = True,
-             settings: LintSettings | None = None) -> LintReport:
+             settings: LintSettings | None = None, fix: bool = False) -> LintReport:
         """The lint's findings on the pending migrations (or ``versions``) and their downgrades, each
         judged on the catalog as it will be when it runs; runs nothing, changes nothing. ``data``
-        False leaves out the rules that query the live rows."""
-        return linting.run(self.work, versions, data_rules=data, settings=settings)
+        False leaves out the rules that query the live rows. With ``fix``, the fixes that are
+        mechanical (drop a table's indexes, ALTER, create them again) are written into the files of
+        migrations not applied yet, and the report is that of the files as written, with the diffs."""
+        return linting.run(self.work, versions, data_rules=data, settings=settings, fix=fix)
 
     # -- authoring -----------------------------------------------------------------------------
 

@@ -84,7 +84,8 @@ def _linted(r: c.Linted, words: Words) -> str:
                          f"\n    {x.why}\n    fix: {x.fix}" for x in r.rules)
     if r.format == "github":
         return "\n".join(_annotation(f) for f in r.findings)
-    lines = []
+    lines = [diff.rstrip("\n") for _, diff in r.fixed]
+    lines += [f"fixed {_here(file)}" for file, _ in r.fixed]
     for f in r.findings:
         down = " (downgrade)" if f.section == "down" else ""
         lines += [f"{_here(f.file)}:{f.line}: {f.rule} {f.severity}{down}: {f.message}", f"  why: {f.why}",

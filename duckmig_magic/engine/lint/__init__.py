@@ -55,6 +55,7 @@ class Item:
 class Report:
     findings: list[LintFinding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    fixed: list[tuple[str, str]] = field(default_factory=list)  # (file, unified diff) that --fix wrote
 
 
 def duckdb_version() -> Version:

@@ -138,8 +138,10 @@ def add_unique_not_implemented(c: Context) -> Iterator[Hit]:
     s = c.statement
     if s.kind == "alter" and s.action == "add_constraint" and s.constraint == "UNIQUE":
         cols = ", ".join(quote(x) for x in s.constraint_columns)
-        yield Hit("ALTER TABLE ... ADD UNIQUE: not implemented before DuckDB 2.0",
-                  f"CREATE UNIQUE INDEX ... ON {s.label}({cols});")
+        name = quote("_".join([(s.table or ("t",))[-1], *s.constraint_columns, "key"]))
+        table = ".".join(quote(p) for p in s.table or ())
+        create = f"CREATE UNIQUE INDEX {name} ON {table}({cols})"
+        yield Hit("ALTER TABLE ... ADD UNIQUE: not implemented before DuckDB 2.0", create + ";", (create,))
 
 
 def add_column_key(c: Context) -> Iterator[Hit]:

@@ -207,7 +207,7 @@ class Exported:
 
     @property
     def refused(self) -> list:
-        return [c for c in self.cells if c.action == "refused"]
+        return [c for c in self.cells if c.action in ("refused", "stale")]
 
     @property
     def exit_code(self) -> int:
@@ -405,14 +405,17 @@ def lint(target: Migrator | Settings, args) -> Linted:
       arg("notebook", nargs="?", help="the .ipynb file, as last saved (in a notebook: the running one)"),
       arg("--force", action="store_true",
           help="also overwrite the files of applied migrations whose cell changed (status then shows them "
-               "as modified)"), on=DATABASE_IF_KNOWN)
+               "as modified)"),
+      arg("--check", action="store_true",
+          help="write nothing: exit code 3 where a cell's file is missing or differs from the cell"),
+      on=DATABASE_IF_KNOWN)
 def export(target: Migrator | Settings, args) -> Exported:
     from .notebooks import export_notebook
 
     if args.notebook is None:
         raise errors.BadArguments("export", "give the notebook to export", "{do:export NOTEBOOK.ipynb}")
     directory_or_migrator = target if isinstance(target, Migrator) else target.directory
-    return Exported(export_notebook(args.notebook, directory_or_migrator, force=args.force))
+    return Exported(export_notebook(args.notebook, directory_or_migrator, force=args.force, check=args.check))
 
 
 @verb("build a notebook with a migration cell per version file; exporting it gives the same files back",

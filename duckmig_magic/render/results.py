@@ -64,15 +64,17 @@ def _restored(r: c.Restored, words: Words) -> str:
 
 
 def _exported(r: c.Exported, words: Words) -> str:
-    lines = [f"refused: cell {x.index} ({x.slug}): {x.reason}" if x.action == "refused"
+    lines = [f"{x.action}: cell {x.index} ({x.slug}): {x.reason}" if x.action in ("refused", "stale")
              else f"{x.action}: {x.path} (cell {x.index}, version {x.version})" for x in r.cells]
     counts = {a: sum(x.action == a for x in r.cells)
-              for a in ("created", "updated", "restored", "unchanged", "refused")}
+              for a in ("created", "updated", "restored", "unchanged", "refused", "stale")}
     lines.append(", ".join(f"{n} {a}" for a, n in counts.items() if n))
     if counts["restored"]:
         lines.append("restored: their files were gone, so each was written again with the version the "
                      "database applied it as")
-    if r.refused:
+    if counts["stale"]:
+        lines.append(f"hint: {words('{do:export NOTEBOOK.ipynb}')} writes the cells' files")
+    if counts["refused"]:
         lines.append(f"hint: revert a refused migration first ({words(DOWN_TO)} keeps VERSION and "
                      f"reverts the newer ones), or pass {words(FORCE)} to overwrite its file")
     return "\n".join(lines)

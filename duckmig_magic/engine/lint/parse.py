@@ -110,9 +110,22 @@ class _Reader:
         return found
 
 
+# The first words of the statements a rule reads; any other (INSERT, SELECT, COPY, SET ...: most of a
+# large file) is left unread, without tokenizing.
+RELEVANT = frozenset({"CREATE", "DROP", "ALTER", "UPDATE", "DELETE", "TRUNCATE"})
+
+
+def first_word(sql: str) -> str:
+    head = sql.lstrip()[:9].split(None, 1)
+    return head[0].upper() if head else ""
+
+
 def read(sql: str, line: int = 1) -> Statement:
     """``sql`` (one statement) read into a ``Statement``."""
     s = Statement(sql, line)
+    if first_word(sql) not in RELEVANT:
+        s.kind = "insert" if first_word(sql) == "INSERT" else "other"
+        return s
     r = _Reader(sql)
     first = r.word()
     try:
@@ -134,8 +147,6 @@ def read(sql: str, line: int = 1) -> Statement:
             r.i += 1
             r.take("TABLE")
             s.kind, s.table = "delete", r.name()
-        elif first == "INSERT":
-            s.kind, s.table = "insert", statements.written_table(sql)
     except IndexError:  # a statement cut short: DuckDB parsed it, so it is a form not read here
         s.kind = "other"
     return s

@@ -283,10 +283,12 @@ class Duckmig(Magics):
         print("\n".join([self._describe()] + said + notes))
 
     def _lint_cell(self, m: Migrator, version: str) -> None:
-        """The lint's findings on the cell's migration, printed where there are any."""
+        """The lint's errors and warnings on the cell's migration, printed where there are any (a missing
+        downgrade is told by the preview, which proposes one)."""
         report = m.lint([version], settings=config.lint_settings())
-        if report.findings:
-            print(results.text(commands.Linted(report.findings, report.checked), WORDS))
+        told = [f for f in report.findings if f.severity != "info"]
+        if told:
+            print(results.text(commands.Linted(told, report.checked), WORDS))
 
     def _preview_cell(self, m: Migrator, script):
         """What ``up`` through the cell's version would do; a downgrade proposed where it has none."""

@@ -257,3 +257,20 @@ def test_fix_writes_the_mechanical_fix_into_a_pending_file_and_shows_the_diff(pr
     for verb in ("up", "down", "up"):
         assert cli(verb, "--database", project.db).code == 0, verb
     assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 't'")[-1] == ("c",)
+
+
+def test_a_migration_cell_shows_its_findings_before_apply_runs_anything(shell, project, capsys):
+    from IPython.core.error import UsageError
+
+    live(project, INDEXED)
+    shell.run_line_magic("migrate", f"connect {project.db.name}")
+    capsys.readouterr()
+    with pytest.raises(UsageError, match="DM101 t has an index"):
+        shell.run_cell_magic("migration", "rename_b --apply", "-- migrate:up\nALTER TABLE t RENAME b TO c;\n"
+                                                               "-- migrate:down\nALTER TABLE t RENAME c TO b;\n")
+    out = capsys.readouterr().out
+    assert re.search(r"_rename_b\.sql:2: DM101 error: t has an index \(t_a\)", out)
+    assert "DM209" not in out
+    assert project.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 't'")[-1] == ("b",)
+    p = shell.run_line_magic("migrate", "preview")
+    assert [w.kind for w in p.preview.warning_list][:2] == ["DM101 error", "DM207 warning"]

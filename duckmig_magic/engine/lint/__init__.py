@@ -13,6 +13,7 @@ and re-grades rules.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -101,13 +102,12 @@ def _section(item: Item, section: Section, catalog: Catalog, rules: list[Rule], 
              version: Version, lake: bool, data_rules: bool) -> None:
     parsed = [read(sql, line) for line, sql in section.statements]
     ignored_in(section, parsed, item.file, BY_ID)
-    down = section.name == "down"
-    if down:  # a downgrade is judged on the catalog after its upgrade, which it must not change
-        _begin(catalog)
-    if any(s.action in ("alter_type", "drop_column") or (s.kind == "create" and s.object == "INDEX")
-           for s in parsed):
-        catalog.remember_indexes()
-    try:
+    # A downgrade that changes the schema is judged on the catalog its upgrade leaves, in a trial.
+    trial = section.name == "down" and any(s.kind in ("create", "drop", "alter") for s in parsed)
+    with catalog.trial() if trial else nullcontext():
+        if any(s.action in ("alter_type", "drop_column") or (s.kind == "create" and s.object == "INDEX")
+               for s in parsed):
+            catalog.remember_indexes()
         for n, statement in enumerate(parsed):
             if item.checked:
                 context = Context(statement, parsed[:n], catalog, section.transactional, version, data_rules, lake,
@@ -121,17 +121,6 @@ def _section(item: Item, section: Section, catalog: Catalog, rules: list[Rule], 
                             hit.message, rule.why, hit.fix or rule.fix, statement.sql, hit.rewrite,
                             statement.label))
             catalog.replay(statement)
-    finally:
-        if down:
-            _rollback(catalog)
-
-
-def _begin(catalog: Catalog) -> None:
-    catalog.conn.execute("BEGIN TRANSACTION")
-
-
-def _rollback(catalog: Catalog) -> None:
-    catalog.conn.execute("ROLLBACK")
 
 
 def table_of_rules() -> str:

@@ -13,6 +13,10 @@ V2 = (2, 0, 0)
 BEFORE_2 = Versions(until=V2)
 SINCE_2 = Versions(since=V2)
 
+# The ALTERs that rewrite the table's rows: with one of them between, DuckDB before 2.0 survives an index
+# dropped and created again under its name in one transaction (checked on 1.5.5 and 1.5.6, file databases).
+_REWRITES_ROWS = {"drop_column", "alter_type", "set_not_null"}
+
 # The ALTERs DuckDB refuses on a table with an index (checked on 1.5.5, 1.5.6, 2.0.1): ADD COLUMN, SET
 # and DROP DEFAULT pass.
 _BLOCKED_BY_INDEX = {"rename_table", "rename_column", "drop_column", "alter_type", "set_not_null", "drop_not_null"}
@@ -38,6 +42,13 @@ def alter_with_index(c: Context) -> Iterator[Hit]:
         return  # DM102 says it: dropping the index in the same transaction does not help there
     names = ", ".join(i.name for i in indexes)
     rewrite = None
+    if c.version < V2 and s.action not in _REWRITES_ROWS:
+        yield Hit(f"{s.label} has {'an index' if len(indexes) == 1 else 'indexes'} ({names}): DuckDB refuses this "
+                  "ALTER with \"Cannot alter entry ... entries that depend on it\"",
+                  f"drop the index with the ALTER here, and create it again in a migration of its own after this "
+                  f"one: before 2.0, DuckDB aborts the process at commit where an index is dropped and created "
+                  f"again under its name in one transaction with this ALTER between (DM117)")
+        return
     if s.action != "rename_column" or not any(col in i.columns for i in indexes):
         creates = [_index_sql(i.sql) for i in indexes]
         if s.action == "rename_table" and s.new_name:
@@ -229,17 +240,27 @@ def delete_referenced_after_child(c: Context) -> Iterator[Hit]:
                   "referenced by a foreign key\")")
 
 
-def unique_index_recreated(c: Context) -> Iterator[Hit]:
+def index_recreated(c: Context) -> Iterator[Hit]:
     s = c.statement
     if s.kind != "create" or s.object != "INDEX" or not s.names:
         return
     name = s.names[0][-1].lower()
-    dropped = next((e for e in c.same_transaction() if e.kind == "drop" and e.object == "INDEX"
-                    and any(n[-1].lower() == name for n in e.names)), None)
+    at = next((n for n, e in enumerate(c.same_transaction()) if e.kind == "drop" and e.object == "INDEX"
+               and any(x[-1].lower() == name for x in e.names)), None)
+    if at is None:
+        return
+    dropped = c.same_transaction()[at]
     was_unique = any(i.name.lower() == name and i.unique for idx in (c.catalog._start or {}).values() for i in idx)
-    if dropped is not None and (s.unique or was_unique):
+    if s.unique or was_unique:
+        yield Hit(f"unique index {s.names[0][-1]} was dropped on line {dropped.line} in the same transaction: before "
+                  "DuckDB 2.0 it keeps its name until the commit (\"already exists\")")
+        return
+    table = c.catalog.resolve(s.table)
+    rewritten = any(e.kind == "alter" and e.action in _REWRITES_ROWS and c.catalog.resolve(e.table) == table
+                    for e in c.same_transaction()[at + 1:])
+    if not rewritten:
         yield Hit(f"index {s.names[0][-1]} was dropped on line {dropped.line} in the same transaction: before DuckDB "
-                  "2.0, a unique index keeps its name until the commit (\"already exists\")")
+                  "2.0 the commit of a database file aborts the process (\"pure virtual method called\")")
 
 
 _LAKE_OBJECTS = {"INDEX": "indexes", "SEQUENCE": "sequences", "TYPE": "user-defined types"}
@@ -261,8 +282,9 @@ def ducklake_limit(c: Context) -> Iterator[Hit]:
 RULES = (
     Rule("DM101", "alter-table-with-index", "error",
          "DuckDB refuses RENAME, DROP COLUMN, ALTER TYPE and SET/DROP NOT NULL on a table that has an index.",
-         "Drop the table's indexes, run the ALTER, and create them again, in the same migration.",
-         alter_with_index, reference="duckdb/duckdb#6737, #14664, #17348"),
+         "Drop the table's indexes, run the ALTER, and create them again: in the same migration on 2.0, and before "
+         "it where the ALTER rewrites the rows (DROP COLUMN, TYPE, SET NOT NULL); else create them in a migration "
+         "of its own after it.", alter_with_index, reference="duckdb/duckdb#6737, #14664, #17348"),
     Rule("DM102", "alter-indexed-column", "error",
          "DuckDB refuses to change the type of, or drop, a column an index covers, even once the index is dropped "
          "in the same transaction.",
@@ -328,9 +350,10 @@ RULES = (
          "referencing rows and then the referenced ones fails.",
          "Change the referencing table in a migration of its own, before this one.", delete_referenced_after_child,
          reference="docs: indexes, over-eager constraint checking"),
-    Rule("DM117", "unique-index-recreated", "error",
-         "Before 2.0, a unique index dropped in a transaction keeps its name until the commit, so creating it "
-         "again fails.",
-         "Create the new index under another name, or drop the old one in a migration of its own.",
-         unique_index_recreated, BEFORE_2, reference="verify --roundtrip on 1.5"),
+    Rule("DM117", "index-recreated", "error",
+         "Before 2.0, an index dropped and created again under its name in one transaction fails: a unique one "
+         "keeps its name until the commit, and another aborts the process at the commit of a database file "
+         "(unless an ALTER that rewrites the table's rows lies between).",
+         "Create the index again in a migration of its own after this one, or under another name.",
+         index_recreated, BEFORE_2, reference="verify --roundtrip on 1.5; checked on 1.5.5 and 1.5.6"),
 )

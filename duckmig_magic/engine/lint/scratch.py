@@ -48,13 +48,36 @@ class Catalog:
         self._start: dict[str, list[Index]] | None = None
         # The other databases attached: a statement that names one is not replayed, so that the copy
         # is the only thing the lint changes.
+        self.queued: list[str] = []  # replayed statements not run yet: run together before the next query
+        self.trying: list[str] | None = None  # inside ``trial``: the statements run in its transaction
         self.others = {d.lower() for (d,) in conn.execute("SELECT database_name FROM duckdb_databases()").fetchall()
                        if d.lower() != scratch.lower()}
 
     # -- the schema ------------------------------------------------------------------------------
 
     def q(self, sql: str, *params) -> list[tuple]:
+        self.flush()
         return self.conn.execute(sql, list(params)).fetchall()
+
+    def flush(self) -> None:
+        """Run the statements replayed since the last query, in one transaction (a statement each costs a
+        commit each); where DuckDB refuses one of them, one by one, each refusal leaving the copy as it was."""
+        if not self.queued:
+            return
+        queued, self.queued = self.queued, []
+        if self.trying is not None:
+            self._try(queued)
+            return
+        try:
+            self.conn.execute("BEGIN TRANSACTION;\n" + ";\n".join(queued) + ";\nCOMMIT")
+            return
+        except Exception:  # noqa: BLE001 - one of them is refused: each is run alone
+            self.conn.execute("ROLLBACK")
+        for sql in queued:
+            try:
+                self.conn.execute(sql)
+            except Exception:  # noqa: BLE001 - DuckDB's refusal: the copy stays as it was
+                pass
 
     def resolve(self, name: Name | None) -> tuple[str, str] | None:
         """(schema, table or view or ...) of ``name`` as the scratch catalog knows it, lower case."""
@@ -150,6 +173,7 @@ class Catalog:
         if not found or not self.q("SELECT 1 FROM duckdb_types() WHERE database_name = ? AND lower(schema_name) = ? "
                                    "AND lower(type_name) = ? AND NOT internal", self.scratch, *found):
             return []
+        self.flush()
         try:
             (shape,) = self.conn.execute(
                 f"SELECT typeof(NULL::{quote(self.scratch)}.{quote(found[0])}.{quote(found[1])})").fetchone()
@@ -188,6 +212,33 @@ class Catalog:
                      "AND lower(table_name) = ? AND lower(column_name) = ?", self.live, *found, column.lower())
         return quote(hit[0][0]) if hit else None
 
+    def _try(self, queued: list[str]) -> None:
+        """Run ``queued`` inside the trial's transaction; one DuckDB refuses aborts it, so the transaction
+        starts again with the statements that ran before."""
+        assert self.trying is not None
+        for sql in queued:
+            try:
+                self.conn.execute(sql)
+                self.trying.append(sql)
+            except Exception:  # noqa: BLE001 - DuckDB's refusal: the transaction starts again without it
+                self.conn.execute("ROLLBACK")
+                self.conn.execute("BEGIN TRANSACTION")
+                for done in self.trying:
+                    self.conn.execute(done)
+
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """What is replayed inside is undone at the end (a downgrade, judged on the catalog its upgrade
+        leaves, which it must not change for the migrations after it)."""
+        self.flush()
+        self.conn.execute("BEGIN TRANSACTION")
+        self.trying = []
+        try:
+            yield
+        finally:
+            self.queued, self.trying = [], None
+            self.conn.execute("ROLLBACK")
+
     # -- replaying ---------------------------------------------------------------------------------
 
     def replay(self, statement: Statement) -> None:
@@ -199,10 +250,7 @@ class Catalog:
             return
         if not self.isolated and _READS_OUTSIDE.search(" ".join(statements.functions_called(statement.sql))):
             return
-        try:
-            self.conn.execute(statement.sql)
-        except Exception:  # noqa: BLE001 - DuckDB's refusal: the copy stays as it was
-            pass
+        self.queued.append(statement.sql)
 
 
 def _identifiers(text: str) -> frozenset[str]:

@@ -45,9 +45,9 @@ def alter_with_index(c: Context) -> Iterator[Hit]:
     if c.version < V2 and s.action not in _REWRITES_ROWS:
         yield Hit(f"{s.label} has {'an index' if len(indexes) == 1 else 'indexes'} ({names}): DuckDB refuses this "
                   "ALTER with \"Cannot alter entry ... entries that depend on it\"",
-                  f"drop the index with the ALTER here, and create it again in a migration of its own after this "
-                  f"one: before 2.0, DuckDB aborts the process at commit where an index is dropped and created "
-                  f"again under its name in one transaction with this ALTER between (DM117)")
+                  "drop the index with the ALTER here, and create it again in a migration of its own after this "
+                  "one: before 2.0, DuckDB aborts the process at commit where an index is dropped and created "
+                  "again under its name in one transaction with this ALTER between (DM117)")
         return
     if s.action != "rename_column" or not any(col in i.columns for i in indexes):
         creates = [_index_sql(i.sql) for i in indexes]

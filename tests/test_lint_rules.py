@@ -120,16 +120,7 @@ def _run(setup: str, statements: list[str]) -> tuple[duckdb.DuckDBPyConnection, 
 
 
 def _lint(tmp_path, setup: str, statements: list[str], down: str | None = "SELECT 1") -> set[str]:
-    tmp_path.mkdir(exist_ok=True)
-    db = tmp_path / "live.duckdb"
-    with duckdb.connect(str(db)) as conn:
-        conn.execute(setup)
-    versions = tmp_path / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    body = "".join(f"{s};\n" for s in statements)
-    (versions / "20250101_000001_case.sql").write_text(
-        f"-- migrate:up\n{body}" + (f"-- migrate:down\n{down};\n" if down else ""))
-    return {f.rule for f in Migrator(str(db), str(tmp_path / "migrations")).lint().findings}
+    return {f.rule for f in Migrator(*_project(tmp_path, setup, statements, down)).lint().findings}
 
 
 def test_every_rule_has_a_case():
@@ -220,14 +211,17 @@ def test_the_fix_of_an_alter_under_an_index_commits_on_a_file(tmp_path, alter):
     assert done.returncode == 0, (alter, done.stderr)
 
 
-def _project(tmp_path, setup: str, statements: list[str]) -> tuple[str, str]:
+def _project(tmp_path, setup: str, statements: list[str], down: str | None = "SELECT 1") -> tuple[str, str]:
+    """A database made by ``setup`` and one pending migration of ``statements`` (and ``down``)."""
+    tmp_path.mkdir(exist_ok=True)
     db = tmp_path / "live.duckdb"
     with duckdb.connect(str(db)) as conn:
         conn.execute(setup)
     versions = tmp_path / "migrations" / "versions"
     versions.mkdir(parents=True)
     body = "".join(f"{s};\n" for s in statements)
-    (versions / "20250101_000001_case.sql").write_text(f"-- migrate:up\n{body}-- migrate:down\nSELECT 1;\n")
+    (versions / "20250101_000001_case.sql").write_text(
+        f"-- migrate:up\n{body}" + (f"-- migrate:down\n{down};\n" if down else ""))
     return str(db), str(versions.parent)
 
 

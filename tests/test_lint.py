@@ -285,3 +285,16 @@ def test_a_downgrade_refused_midway_leaves_the_catalog_for_what_follows(project)
     project.sql("20250101_000002", "b", "ALTER TABLE u ADD COLUMN b INTEGER;\nALTER TABLE t DROP COLUMN b;",
                 "SELECT 1;")
     assert rules(project) == [("DM207", 7), ("DM101", 3), ("DM204", 3)]
+
+
+@pytest.mark.ducklake
+def test_a_lake_is_linted_and_left_as_it_was(lake_home, project, cli):
+    project.sql("20250101_000001", "t", "CREATE TABLE t (a INTEGER, b VARCHAR);\nINSERT INTO t VALUES (1, NULL);",
+                "DROP TABLE t;")
+    project.sql("20250101_000002", "b", "ALTER TABLE t RENAME b TO c;\nDROP TABLE t;", "SELECT 1;")
+    lake = ["--database", "ducklake:lake.ducklake", "--data-path", "lake-data/"]
+    assert cli("up", "20250101_000001", *lake).code == 0
+    r = cli("lint", "--json", *lake)
+    assert r.code == 0, r.err
+    assert [f["rule"] for f in json.loads(r.out)["findings"]] == ["DM207", "DM203"]
+    assert cli("up", *lake).code == 0

@@ -305,9 +305,14 @@ def open_catalog(conn, path: str | None) -> Iterator[Catalog]:
             yield empty
         return
     try:
-        cursor.execute(f"COPY FROM DATABASE {quote(current)} TO {quote(name)} (SCHEMA)")
+        try:
+            cursor.execute(f"COPY FROM DATABASE {quote(current)} TO {quote(name)} (SCHEMA)")
+        except duckdb.Error:  # a catalog DuckDB cannot copy (a lake's, say): the copy starts empty
+            copied = False
+        else:
+            copied = True
         cursor.execute(f"USE {quote(name)}")
-        yield Catalog(cursor, name, current, isolated=False)
+        yield Catalog(cursor, name, current if copied else None, isolated=False)
     finally:
         cursor.execute(f"USE {quote(current)}")
         cursor.execute(f"DETACH {quote(name)}")

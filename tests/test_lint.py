@@ -298,3 +298,16 @@ def test_a_lake_is_linted_and_left_as_it_was(lake_home, project, cli):
     assert r.code == 0, r.err
     assert [f["rule"] for f in json.loads(r.out)["findings"]] == ["DM207", "DM203"]
     assert cli("up", *lake).code == 0
+
+
+def test_the_dashboard_asks_before_an_up_the_lint_finds_a_trap_in(project):
+    from duckmig_magic.display import StatusView
+
+    live(project, "CREATE TABLE t (a INTEGER, b VARCHAR); CREATE VIEW v AS SELECT a, b FROM t")
+    project.sql("20250101_000001", "rename", "ALTER TABLE t RENAME b TO c;", "ALTER TABLE t RENAME c TO b;")
+    view = StatusView(project.migrator())
+    view.widget
+    view.parts.up_button.click()  # the view v breaks: asked first, nothing applied
+    assert any("DM201" in r or "the view v uses the old name" in r for r in view.confirming or []), view.confirming
+    assert "the view v uses the old name" in view.parts.message.value
+    assert project.query("SELECT count(*) FROM duckdb_columns() WHERE column_name = 'c'") == [(0,)]

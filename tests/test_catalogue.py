@@ -306,7 +306,7 @@ CASES = [
     # -- magics: %migrate ---------------------------------------------------------------------------------------
     C("magic: export of two cells of one id", "%migrate export nb.ipynb", UsageError, "nb.ipynb: cells 0 and 2 have one id, 'same', and a migration's file names its cell by its id", notebook=TWINS),
     C("magic: status over a version file that is a link", "%migrate status", UsageError, f"migrations/versions/{V4}_linked.sql {LINK}", prepare=linked(f"{V4}_linked.sql")),
-    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,restore,repair,sql,preview,export,notebook} [arguments ...]"),
+    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,restore,repair,sql,preview,lint,export,notebook} [arguments ...]"),
     C("magic: no verb", "%migrate", UsageError, "%migrate: no verb given\nusage: %migrate {connect,"),
     C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected and no database is set\n  hint: run `%migrate connect TARGET`", connect=None),
     C("magic: connect to a variable of another kind", "x = 42\n%migrate connect x", UsageError, "variable x holds a int, not a duckdb connection\n  hint: assign x = duckdb.connect(...) first, or give the database's path instead"),

@@ -15,7 +15,7 @@ from . import lint as rules
 from . import plan, sqlfile
 from .lint import Item, Report, Section
 from .preview import PreviewWarning
-from .versions import Script
+from .versions import Script, write_atomically
 from .workspace import Workspace
 
 
@@ -174,8 +174,6 @@ def write_fixes(work: Workspace, report: Report) -> list[tuple[str, str]]:
     """Replace each statement a finding has a rewrite for, in the files of migrations that are not
     applied; (file, unified diff) of each file changed. A file is rewritten at once (``write_atomically``)."""
     import difflib
-
-    from .versions import write_atomically
 
     rows = work.rows()
     applied = {v for v, r in rows.items() if r.status == "applied"}

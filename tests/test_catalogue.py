@@ -321,7 +321,7 @@ CASES = [
     C("magic: down with nothing applied", "%migrate down", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
     C("magic: down to base with nothing applied", "%migrate down base", UsageError, "nothing to revert: no migration is applied\n  hint: `%migrate status` shows the state", connect="empty.db"),
     C("magic: steps not a number", "%migrate down --steps x", UsageError, "%migrate down: argument --steps: invalid int value: 'x'\nusage: %migrate down [--steps STEPS] [--stored-downgrade] [--trust-stored-python] [target]"),
-    C("magic: unknown flag", "%migrate up --force", UsageError, "%migrate up: unrecognized arguments: --force\nusage: %migrate up [--out-of-order] [--allow-drift] [--single-transaction] [target]"),
+    C("magic: unknown flag", "%migrate up --force", UsageError, "%migrate up: unrecognized arguments: --force\nusage: %migrate up [--out-of-order] [--allow-drift] [--single-transaction] [--no-lint] [target]"),
     C("magic: stamp without a version", "%migrate stamp", UsageError, "%migrate stamp: the following arguments are required: version\nusage: %migrate stamp version"),
     C("magic: up to a non-version", "%migrate up 2025", UsageError, "'2025' is not a version: versions look like 20250710_000001\n  hint: `%migrate status` lists the versions"),
     C("magic: up to an unknown version", "%migrate up 20990101_000000", UsageError, "no migration 20990101_000000 in the migrations directory or the ledger\n  hint: `%migrate status` lists the versions"),

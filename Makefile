@@ -77,7 +77,7 @@ lint: $(VENV)/.installed-test
 
 test: lint $(VENV)/.installed-test $(LAKE_VENV)/.installed chromium postgresql
 	$(BIN)/python -m pytest
-	$(LAKE_VENV)/bin/python -m pytest -m "ducklake or duckdb15"
+	$(LAKE_VENV)/bin/python -m pytest -m "ducklake or duckdb15 or versions"
 
 # The lowest versions pyproject.toml allows, so its lower bounds stay true (opt-in).
 OLDEST_VENV ?= .venv-oldest
@@ -103,7 +103,7 @@ $(BENCH_VENV)/.installed: pyproject.toml
 
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed $(LAKE_VENV)/.installed postgresql
 	$(BIN)/python benchmarks/run.py --python $(BIN)/python --python $(BENCH_VENV)/bin/python \
-	  --lake-python $(LAKE_VENV)/bin/python --also keep
+	  --lake-python $(LAKE_VENV)/bin/python --also keep --also lint
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(OLDEST_VENV) $(LAKE_VENV) demo site .pytest_cache

@@ -17,6 +17,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 from duckmig_magic import cells, command_line, commands, errors
+from duckmig_magic.cli import PIPE_CLOSED
 from duckmig_magic import config as settings
 from duckmig_magic.engine import lake
 from duckmig_magic.magics import PARSERS, Duckmig
@@ -25,11 +26,13 @@ from duckmig_magic.magics import PARSERS, Duckmig
 EXIT_WORDS = {
     errors.EXIT_OK: "done: the verb did what was asked (`verify` found nothing wrong)",
     errors.EXIT_FAILED: "a migration failed (its transaction rolled back), a COMMIT was refused, another "
-                        "runner won, or `restore` skipped a file",
+                        "runner won, `restore` skipped a file, `lint` found an error, or `up` "
+                        "stopped on one before its first migration",
     errors.EXIT_USAGE: "usage or configuration: arguments, settings, paths, the database or a version file "
                        "duckmig cannot use; nothing was changed",
     errors.EXIT_DRIFT: "drift or a failed check: files and ledger disagree, `verify` found a problem, "
                        "`export` refused a cell",
+    141: "the reader of the output went away (`| head`): the command ended quietly, as Unix tools do",
     130: "interrupted (Ctrl-C): one line says what became of the migration that was running",
 }
 
@@ -166,7 +169,8 @@ def families() -> list[type]:
 
 
 def errors_page() -> str:
-    codes = sorted({errors.EXIT_OK} | {c.exit_code for c in families()} | {errors.EXIT_FAILED, errors.EXIT_DRIFT})
+    codes = sorted({errors.EXIT_OK} | {c.exit_code for c in families()} | {errors.EXIT_FAILED, errors.EXIT_DRIFT}
+                   | {130, PIPE_CLOSED})
     missing = [code for code in codes if code not in EXIT_WORDS]
     if missing:
         raise PluginError(f"exit codes with no words in docs_hooks/reference.py: {missing}")

@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import errors
+from . import config, errors
 from .arguments import Arg, arg
 from .config import Settings
 from .engine import (
@@ -36,6 +36,7 @@ from .engine import (
     lake,
 )
 from .engine import Restored as Restoration
+from .engine import lint as lint_rules
 
 DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
 
@@ -178,12 +179,35 @@ class Sql:
 
 
 @dataclass
+class Linted:
+    """The lint's findings, shown as ``format`` says (text, or github: workflow annotations); with
+    ``rules``, the catalogue of rules instead."""
+
+    findings: list
+    checked: list[str]
+    format: str = "text"
+    rules: tuple = ()
+    fixed: list = field(default_factory=list)  # (file, unified diff) of each file --fix rewrote
+
+    @property
+    def exit_code(self) -> int:
+        return errors.EXIT_FAILED if any(f.severity == "error" for f in self.findings) else errors.EXIT_OK
+
+    def to_json(self):
+        if self.rules:
+            return [{"rule": r.id, "name": r.name, "severity": r.severity, "duckdb": str(r.versions), "why": r.why,
+                     "fix": r.fix, "data": r.data} for r in self.rules]
+        return {"checked": self.checked, "findings": [f.to_json() for f in self.findings],
+                "fixed": [{"file": file, "diff": diff} for file, diff in self.fixed]}
+
+
+@dataclass
 class Exported:
     cells: list  # notebooks.CellExport, one a migration cell
 
     @property
     def refused(self) -> list:
-        return [c for c in self.cells if c.action == "refused"]
+        return [c for c in self.cells if c.action in ("refused", "stale")]
 
     @property
     def exit_code(self) -> int:
@@ -265,11 +289,15 @@ def new(settings: Settings, args) -> Created:
           help="apply the whole run in one transaction: all of it lands or none of it"),
       arg("--no-keep", action="store_true",
           help="keep nothing of what this run destroys (by default duckmig keeps it, for `down` to put back)"),
+      arg("--no-lint", action="store_true",
+          help="skip the lint's rules that need no rows, which otherwise stop the run before its first migration "
+               "on an error finding"),
       progress=True)
 def up(m: Migrator, args, progress: Progress | None = None) -> Ran:
     return Ran("up", m.up(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift,
                           single_transaction=args.single_transaction, progress=progress,
-                          keep=False if args.no_keep else None))
+                          keep=False if args.no_keep else None, no_lint=args.no_lint,
+                          lint_settings=None if args.no_lint else config.lint_settings()))
 
 
 @verb("revert the newest migration; with TARGET, everything newer than TARGET",
@@ -359,20 +387,41 @@ def preview_keys(options: list[str] | None) -> dict[str, str]:
     return keys
 
 
+@verb("check the pending migrations (or VERSIONs) and their downgrades for DuckDB's traps before anything "
+      "runs; exit code 1 on an error finding",
+      arg("versions", nargs="*", metavar="VERSION", help="lint these versions (default: every pending one)"),
+      arg("--rules", action="store_true", help="list the rules"),
+      arg("--format", choices=("text", "github"), default="text",
+          help="text, or github: workflow annotations with file and line"),
+      arg("--no-data", action="store_true", help="leave out the rules that query the database's rows"),
+      arg("--fix", action="store_true", help="write the fixes that are mechanical into the files of migrations "
+                                             "not applied yet, and show the diff"),
+      on=DATABASE_IF_KNOWN)
+def lint(target: Migrator | Settings, args) -> Linted:
+    if args.rules:
+        return Linted([], [], "text", lint_rules.RULES)
+    m = target if isinstance(target, Migrator) else Migrator(":memory:", target.directory)
+    report = m.lint(args.versions or None, data=not args.no_data, settings=config.lint_settings(), fix=args.fix)
+    return Linted(report.findings, report.checked, args.format, fixed=report.fixed)
+
+
 @verb("write a notebook's migration cells as version files, as running each cell would; a cell whose "
       "migration is applied in the database (if one is given) and whose text changed is refused, with "
       "exit code 3",
       arg("notebook", nargs="?", help="the .ipynb file, as last saved (in a notebook: the running one)"),
       arg("--force", action="store_true",
           help="also overwrite the files of applied migrations whose cell changed (status then shows them "
-               "as modified)"), on=DATABASE_IF_KNOWN)
+               "as modified)"),
+      arg("--check", action="store_true",
+          help="write nothing: exit code 3 where a cell's file is missing or differs from the cell"),
+      on=DATABASE_IF_KNOWN)
 def export(target: Migrator | Settings, args) -> Exported:
     from .notebooks import export_notebook
 
     if args.notebook is None:
         raise errors.BadArguments("export", "give the notebook to export", "{do:export NOTEBOOK.ipynb}")
     directory_or_migrator = target if isinstance(target, Migrator) else target.directory
-    return Exported(export_notebook(args.notebook, directory_or_migrator, force=args.force))
+    return Exported(export_notebook(args.notebook, directory_or_migrator, force=args.force, check=args.check))
 
 
 @verb("build a notebook with a migration cell per version file; exporting it gives the same files back",

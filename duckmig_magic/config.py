@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
 from . import errors
-from .engine import lake
+from .engine import lake, lint
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +29,7 @@ else:  # pragma: no cover - Python 3.10
 
 DEFAULT_DIRECTORY = "migrations"
 VARIABLES = ("DUCKMIG_DATABASE", "DUCKMIG_DIR", "DUCKMIG_TABLE", "DUCKMIG_DATA_PATH")  # the settings' variables
-KEYS = ("database", "directory", "table", "data_path", "options", "keep", "keep_limit")
+KEYS = ("database", "directory", "table", "data_path", "options", "keep", "keep_limit", "lint")
 DEFAULT_KEEP_LIMIT = 50_000_000  # rows of a table above which nothing of it is kept (README: Keeping)
 
 
@@ -85,6 +85,9 @@ def read_pyproject(path: Path) -> dict:
     if unknown:
         raise _bad(path, f"unknown setting{'s' * (len(unknown) > 1)} in [tool.duckmig]: {', '.join(sorted(unknown))}",
                    f"the settings are {', '.join(KEYS)}")
+    if "lint" in section:
+        lint_settings_of(section["lint"], path)  # checked now: a bad one is told by every verb
+        section = {k: v for k, v in section.items() if k != "lint"}
     for key, value in section.items():
         if key == "keep" and not isinstance(value, bool):
             raise _bad(path, f"[tool.duckmig] keep must be true or false, not {value!r}",
@@ -112,6 +115,24 @@ def read_pyproject(path: Path) -> dict:
         if given and database is not None and not lake.is_lake(database):
             raise errors.lake_setting_without_lake(given[0], database)
     return {**section, "options": options} if "options" in section else section
+
+
+def lint_settings_of(table: object, path: Path):
+    """``[tool.duckmig.lint]`` of the pyproject.toml at ``path``, checked."""
+    return lint.settings_from(table, f"{path}: [tool.duckmig.lint]", set(lint.BY_ID))
+
+
+def lint_settings(cwd: Path | None = None):
+    """The lint's settings from ``[tool.duckmig.lint]`` in the nearest pyproject.toml (none: every rule)."""
+    pyproject = find_pyproject(cwd)
+    if pyproject is None:
+        return lint.LintSettings()
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return lint.LintSettings()  # read_pyproject tells what is wrong with it, before any verb runs
+    table = data.get("tool", {}).get("duckmig", {})
+    return lint_settings_of(table.get("lint", {}), pyproject) if isinstance(table, dict) else lint.LintSettings()
 
 
 def resolve(database: str | None = None, directory: str | None = None, table: str | None = None,

@@ -380,6 +380,22 @@ class RunStopped(MigrationFailed):
         return ", ".join(versions[:self.SHOWN]) + more
 
 
+class LintRefused(DuckmigError):
+    """``up`` found error findings in the migrations it would run, before running any: nothing ran.
+    ``findings`` are the lint's records (``engine.lint.LintFinding``)."""
+
+    exit_code = EXIT_FAILED
+    findings: Sequence[Any]
+
+    def __init__(self, findings: Sequence[Any]) -> None:
+        self.findings = findings
+        first = findings[0]
+        more = f" (and {plural(len(findings) - 1, 'more error')})" if len(findings) > 1 else ""
+        super().__init__(f"{first.file}:{first.line}: {first.rule} {first.message}{more}; nothing was applied",
+                         f"{first.fix} ({{do:lint}} lists every finding; silence one with `-- duckmig: ignore "
+                         f"{first.rule} REASON` on its statement, or skip the check with {{flag:no_lint}})")
+
+
 class Interrupted(DuckmigError):
     """Ctrl-C (SIGINT) while migrations ran; ``what`` says what became of them, on one line."""
 

@@ -181,6 +181,8 @@ class Duckmig(Magics):
                            source=self._source(m), where=f"%%migration {args.slug}", version=args.version)
             gone = ", as the database applied it: its file was gone" if saved.action == "restored" else ""
             print(f"{saved.action}: {saved.path} (version {saved.version}{gone})")
+            if not saved.applied:  # DuckDB's traps, told before --apply runs anything
+                self._lint_cell(m, saved.version)
             view = self._preview_cell(m, saved.script) if args.preview else None
             if not args.apply:
                 return view
@@ -283,6 +285,14 @@ class Duckmig(Magics):
                                                "the first %%migration cell creates it"]
         said = [] if args.target == ":memory:" else [found_line(found, m.table)]  # new, and its label says so
         print("\n".join([self._describe()] + said + notes))
+
+    def _lint_cell(self, m: Migrator, version: str) -> None:
+        """The lint's errors and warnings on the cell's migration, printed where there are any (a missing
+        downgrade is told by the preview, which proposes one)."""
+        report = m.lint([version], settings=config.lint_settings())
+        told = [f for f in report.findings if f.severity != "info"]
+        if told:
+            print(results.text(commands.Linted(told, report.checked), WORDS))
 
     def _preview_cell(self, m: Migrator, script):
         """What ``up`` through the cell's version would do; a downgrade proposed where it has none."""

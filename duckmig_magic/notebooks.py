@@ -41,7 +41,7 @@ class CellExport:
     index: int  # the cell's position in the notebook, counted from 0 as nbformat does
     cell_id: str | None
     slug: str
-    action: str  # "created", "updated", "unchanged" or "refused"
+    action: str  # "created", "updated", "unchanged", "refused", or (a check) "stale"
     path: Path | None  # the version file written or left; for a refused cell, the applied one
     version: str | None
     reason: str | None = None  # why a cell was refused
@@ -167,7 +167,8 @@ def _own_metadata(cell) -> dict:
 # -- export ---------------------------------------------------------------------------------
 
 
-def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> list[CellExport]:
+def export_notebook(path: str | os.PathLike, target, *, force: bool = False,
+                    check: bool = False) -> list[CellExport]:
     """Write the ``%%migration`` cells of the notebook at ``path`` as version files.
 
     ``target`` is a Migrator (its database tells which migrations are applied)
@@ -176,6 +177,8 @@ def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> 
     the other cells are still written. Any other problem (a file that is not a
     notebook, two cells of one slug, a line or a body the magic would refuse)
     raises before anything is written. Returns one result per cell, in order.
+    With ``check`` nothing is written: a cell whose file export would create or
+    change is "stale".
     """
     path = Path(path)
     nb = read_notebook(path)
@@ -213,6 +216,13 @@ def export_notebook(path: str | os.PathLike, target, *, force: bool = False) -> 
         if chosen is None:
             assert told is not None  # a cell has a plan, or the refusal that took its place
             done[c.index] = told
+            continue
+        if check:
+            same = chosen.action == "unchanged"
+            done[c.index] = CellExport(c.index, c.cell_id, c.slug, "unchanged" if same else "stale",
+                                       chosen.script.path if chosen.script else None,
+                                       chosen.script.version if chosen.script else chosen.version,
+                                       None if same else f"export would {chosen.action[:-1]} its file")
             continue
         saved = authoring.write(scripts, chosen)
         done[c.index] = CellExport(c.index, c.cell_id, c.slug, saved.action, saved.path, saved.version)

@@ -40,3 +40,12 @@ def test_the_errors_know_the_migrators_verbs():
 @pytest.mark.parametrize("verb, python", [("repair", "`Migrator.repair()`"), ("init", "`duckmig init`")])
 def test_an_action_is_worded_as_a_call_only_where_the_migrator_has_it(verb, python):
     assert errors.PYTHON(f"{{do:{verb}}}") == python
+
+
+def test_the_docs_table_of_rules_is_the_catalogue():
+    from duckmig_magic.engine.lint import table_of_rules
+
+    start = "<!-- rules: generated from duckmig_magic/engine/lint (tests/test_docs.py checks it) -->\n"
+    lint_page = (Path(__file__).parent.parent / "docs" / "lint.md").read_text(encoding="utf-8")
+    table = lint_page.split(start, 1)[1].split("\n<!-- end of rules -->", 1)[0]
+    assert table == table_of_rules(), "regenerate docs/lint.md's table of rules from engine.lint.table_of_rules()"

@@ -11,10 +11,11 @@ behind it are the engine's own layout (see each one's docstring):
     apply, upkeep               running (up, down) and upkeep (stamp, repair, restore, verify)
     keep                        what migrations destroy, kept for their downgrades to put back
     catalog, diff, preview      schema snapshots, their diffs, and previews
+    lint, linting               DuckDB's traps as rules, and the lint of a workspace's migrations
     migrator                    the facade: one method a verb
 """
 
-from . import authoring, lake, probe
+from . import authoring, lake, lint, probe
 from .apply import Progress, StepResult
 from .database import is_connection
 from .diff import SchemaChange
@@ -36,4 +37,4 @@ __all__ = ["Migrator", "MigrationStatus", "StatusReport", "STATES", "StepResult"
            "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "plain",
            "BaseMigration", "Session", "StoredDowngrade", "IgnoredFile", "ScriptDirectory", "checksum",
            "has_downgrade", "write_atomically", "is_connection", "is_interrupt", "lake_limit", "redact",
-           "authoring", "lake", "probe", "Kept", "KeptNothing", "NoDowngrade", "Restoring"]
+           "authoring", "lake", "lint", "probe", "Kept", "KeptNothing", "NoDowngrade", "Restoring"]

@@ -404,6 +404,11 @@ def _record(runner, database, version, table: Table, kept, mode, key, values, co
 
 def _finish_record(runner, database, version, table: Table, kept, mode, key, values, column_values) -> None:
     rows, content = content_of(runner.conn, kept)
+    if not rows and mode != "table" and not column_values:
+        # The statements that might have destroyed rows of it destroyed none (an ALTER ... SET NOT NULL):
+        # an empty kept table would only be listed by `kept` and carried to the downgrade for nothing.
+        runner.keep_statement(f"DROP TABLE {kept}")
+        return
     _record(runner, database, version, table, kept, mode, key, values, column_values, rows, content, "kept")
     runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table))} "
                           f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")

@@ -16,10 +16,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .. import errors
-from . import apply, authoring, identity, interrupts, plan, pyform, runner, sqlfile, upkeep
+from . import apply, authoring, identity, interrupts, linting, plan, pyform, runner, sqlfile, upkeep
 from . import keep as keep_module
 from .apply import Progress, StepResult
 from .ledger import Event, Row
+from .lint import LintSettings
+from .lint import Report as LintReport
 from .plan import StatusReport, status_state
 from .preview import Preview, check_keys, check_sample
 from .preview import run as run_preview
@@ -111,14 +113,21 @@ class Migrator:
 
     def up(self, target: str | None = None, *, out_of_order: bool = False, allow_drift: bool = False,
            single_transaction: bool = False, progress: Progress | None = None,
-           keep: bool | None = None) -> list[StepResult]:
+           keep: bool | None = None, no_lint: bool = False,
+           lint_settings: LintSettings | None = None) -> list[StepResult]:
         """Apply pending migrations through ``target`` (all when None), each atomically.
+
+        First the lint's rules that need no rows judge the migrations it would run
+        (unless ``no_lint``): an error finding raises ``errors.LintRefused`` before
+        the first one runs.
 
         With ``single_transaction`` the whole run is one transaction, as Flyway's
         ``group``: all of it lands or none of it does. A failure raises
         ``errors.RunStopped`` where the run did something before it or had more to do.
         ``keep=False`` keeps nothing of what this run destroys (the default: the Migrator's).
         """
+        if not no_lint:
+            self._lint_before_up(target, out_of_order, allow_drift, lint_settings)
         checked: set[str] = set()
         keeping = self.keeping if keep is None else keep_module.Settings(bool(keep), self.keeping.limit)
         return apply.up(self.work, lambda scripts, rows: self.work.plan(scripts, rows, target, out_of_order,
@@ -198,6 +207,18 @@ class Migrator:
             return []
         return upkeep.prune(self.work, through)
 
+    def _lint_before_up(self, target, out_of_order: bool, allow_drift: bool, settings) -> None:
+        # Planned without parsing: a statement DuckDB's parser refuses may be one a rule explains.
+        scripts = self.scripts.scripts()
+        todo = plan.up(self.work.status(scripts, self.work.rows()), scripts, target, out_of_order=out_of_order,
+                       allow_drift=allow_drift)
+        if not todo:
+            return
+        report = linting.lint_scripts(self.work, todo, settings=settings)
+        refused = [f for f in report.findings if f.severity == "error"]
+        if refused:
+            raise errors.LintRefused(refused)
+
     # -- upkeep --------------------------------------------------------------------------------
 
     def stamp(self, version: str) -> list[str]:
@@ -217,6 +238,15 @@ class Migrator:
         pending migration inside a transaction that is rolled back, comparing the schema, and the
         content of each table it writes before up and after down."""
         return upkeep.verify(self.work, roundtrip=roundtrip, keeping=self.keeping)
+
+    def lint(self, versions: list[str] | None = None, *, data: bool = True,
+             settings: LintSettings | None = None, fix: bool = False) -> LintReport:
+        """The lint's findings on the pending migrations (or ``versions``) and their downgrades, each
+        judged on the catalog as it will be when it runs; runs nothing, changes nothing. ``data``
+        False leaves out the rules that query the live rows. With ``fix``, the fixes that are
+        mechanical (drop a table's indexes, ALTER, create them again) are written into the files of
+        migrations not applied yet, and the report is that of the files as written, with the diffs."""
+        return linting.run(self.work, versions, data_rules=data, settings=settings, fix=fix)
 
     # -- authoring -----------------------------------------------------------------------------
 
@@ -283,7 +313,9 @@ class Migrator:
             todo = [chosen]
         else:
             todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
-        return self._preview([(s.version, s.transactional, apply.up_steps(s), s.path) for s in todo], keys, sample)
+        result = self._preview([(s.version, s.transactional, apply.up_steps(s), s.path) for s in todo], keys, sample)
+        result.warning_list += linting.preview_warnings(self.work, todo)
+        return result
 
     def preview_body(self, body: str, *, python: bool = False, name: str = "cell", keys=None,
                      sample: int = 20) -> Preview:

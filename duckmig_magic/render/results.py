@@ -64,15 +64,17 @@ def _restored(r: c.Restored, words: Words) -> str:
 
 
 def _exported(r: c.Exported, words: Words) -> str:
-    lines = [f"refused: cell {x.index} ({x.slug}): {x.reason}" if x.action == "refused"
+    lines = [f"{x.action}: cell {x.index} ({x.slug}): {x.reason}" if x.action in ("refused", "stale")
              else f"{x.action}: {x.path} (cell {x.index}, version {x.version})" for x in r.cells]
     counts = {a: sum(x.action == a for x in r.cells)
-              for a in ("created", "updated", "restored", "unchanged", "refused")}
+              for a in ("created", "updated", "restored", "unchanged", "refused", "stale")}
     lines.append(", ".join(f"{n} {a}" for a, n in counts.items() if n))
     if counts["restored"]:
         lines.append("restored: their files were gone, so each was written again with the version the "
                      "database applied it as")
-    if r.refused:
+    if counts["stale"]:
+        lines.append(f"hint: {words('{do:export NOTEBOOK.ipynb}')} writes the cells' files")
+    if counts["refused"]:
         lines.append(f"hint: revert a refused migration first ({words(DOWN_TO)} keeps VERSION and "
                      f"reverts the newer ones), or pass {words(FORCE)} to overwrite its file")
     return "\n".join(lines)
@@ -96,6 +98,39 @@ def _kept(r: c.KeptData, words: Words) -> str:
 _size = status.kept_size
 
 
+def _linted(r: c.Linted, words: Words) -> str:
+    if r.rules:
+        return "\n".join(f"{x.id}  {x.severity:<7}  {x.name}  (DuckDB {x.versions}{', reads rows' if x.data else ''})"
+                         f"\n    {x.why}\n    fix: {x.fix}" for x in r.rules)
+    if r.format == "github":
+        return "\n".join(_annotation(f) for f in r.findings)
+    lines = [diff.rstrip("\n") for _, diff in r.fixed]
+    lines += [f"fixed {_here(file)}" for file, _ in r.fixed]
+    for f in r.findings:
+        down = " (downgrade)" if f.section == "down" else ""
+        lines += [f"{_here(f.file)}:{f.line}: {f.rule} {f.severity}{down}: {f.message}", f"  why: {f.why}",
+                  f"  fix: {f.fix}"]
+    if r.findings:
+        counts = {s: sum(f.severity == s for f in r.findings) for s in ("error", "warning", "info")}
+        lines.append(", ".join(plural(n, s) for s, n in counts.items() if n)
+                     + f" in {plural(len(r.checked), 'migration')}")
+    return "\n".join(lines)
+
+
+def _annotation(f) -> str:
+    """A GitHub workflow command: ``::error file=F,line=N,title=T::MESSAGE``, escaped as the runner reads it."""
+    level = {"error": "error", "warning": "warning"}.get(f.severity, "notice")
+
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+
+    return (f"::{level} file={prop(_here(f.file))},line={f.line},title={prop(f.rule)}::"
+            f"{data(f.message + '. Fix: ' + f.fix)}")
+
+
 TEXTS = {
     c.KeptData: _kept,
     c.Initialized: lambda r, words: f"{'created' if r.created else 'exists'}: {r.directory}",
@@ -110,5 +145,6 @@ TEXTS = {
     c.Sql: lambda r, words: r.sql or "-- nothing to apply",
     Preview: lambda r, words: changes.text(r),
     c.Exported: _exported,
+    c.Linted: _linted,
     c.NotebookBuilt: lambda r, words: f"wrote {r.path}: {plural(r.cells, 'migration cell')}",
 }

@@ -38,6 +38,7 @@ class Table:
     constraints: tuple[str, ...] = ()  # CHECK, UNIQUE and FOREIGN KEY, as DuckDB writes them
     constrained: frozenset[str] = frozenset()  # lower-cased names of the columns a constraint names
     body: str = ""  # its CREATE TABLE after the name: "(columns, constraints);"
+    uses: frozenset[int] = frozenset()  # oids of the types and sequences it depends on
 
     @property
     def qualified(self) -> str:
@@ -233,9 +234,13 @@ def tables(conn) -> dict[int, Table]:
             references.setdefault(oid, []).append(referenced)
         if text not in texts.setdefault(oid, []):  # DuckDB lists a FOREIGN KEY on both of its tables' sides
             texts[oid].append(text)
+    uses: dict[int, set[int]] = {}
+    for used, user in conn.execute("SELECT objid, refobjid FROM duckdb_dependencies()").fetchall():
+        uses.setdefault(user, set()).add(used)
     return {oid: Table(oid, schema, name, tuple(columns.get(oid, ())), keys.get(oid, ()),
                        tuple(references.get(oid, ())), tuple(texts.get(oid, ())),
-                       frozenset(constrained.get(oid, ())), _TABLE_HEAD.sub("", sql or "", count=1))
+                       frozenset(constrained.get(oid, ())), _TABLE_HEAD.sub("", sql or "", count=1),
+                       frozenset(uses.get(oid, ())))
             for oid, schema, name, sql in conn.execute(
                 f"SELECT table_oid, schema_name, table_name, sql FROM duckdb_tables() WHERE {_HERE}").fetchall()}
 

@@ -347,6 +347,8 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
                 continue
             label = _label(table)
             before, after = before_objects.get(key), after_objects.get(key)
+            if (key in before_objects) == (key in after_objects):  # kept as it was: nothing to show
+                continue
             rows.append(SchemaChange(kind, label, None, "dropped" if after is None else "created", before, after))
             continue
         label = _label(name)

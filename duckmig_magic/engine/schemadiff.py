@@ -119,20 +119,22 @@ class _Pair:
 
 
 def compare(a: Catalog, b: Catalog, *, renames: dict[str, str] | None = None,
-            no_renames: set[str] | list[str] | None = None, order: bool = True) -> SchemaPlan:
+            no_renames: set[str] | list[str] | None = None, order: bool = True, guess: bool = True) -> SchemaPlan:
     """The plan that makes a database at ``a`` into ``b``.
 
     ``renames`` maps an old name to its new one: ``table=new_table`` or ``table.column=new_column``
     (``new`` may repeat the table: ``t.c=t.d``); ``no_renames`` names tables or columns
-    (``table.column``) that are dropped, not renamed, whatever appears.
+    (``table.column``) that are dropped, not renamed, whatever appears. With ``guess`` False no
+    candidate is looked for: only the renames given are made (a downgrade knows its renames).
     """
     given = {k.strip().lower(): v.strip() for k, v in (renames or {}).items()}
     refused = {n.strip().lower() for n in (no_renames or ())}
     plan = SchemaPlan()
-    pairs, gone, new = _match_tables(a, b, given, refused, plan)
+    pairs, gone, new = _match_tables(a, b, given, refused, plan, guess)
     for p in pairs:
-        _match_columns(p, given, refused, plan)
+        _match_columns(p, given, refused, plan, guess)
         _table_changes(p, plan, order)
+    _rebuild_users(a, b, pairs)
     _force_rebuilds(a, pairs, gone)
     for p in pairs:
         if p.rebuild:
@@ -144,7 +146,7 @@ def compare(a: Catalog, b: Catalog, *, renames: dict[str, str] | None = None,
 # -- matching --------------------------------------------------------------------------------------
 
 
-def _match_tables(a: Catalog, b: Catalog, given: dict[str, str], refused: set[str], plan: SchemaPlan):
+def _match_tables(a: Catalog, b: Catalog, given: dict[str, str], refused: set[str], plan: SchemaPlan, guess: bool):
     b_by_key = {_key(t.schema, t.name): t for t in b.tables.values()}
     pairs, gone = [], []
     taken: set[int] = set()
@@ -165,6 +167,8 @@ def _match_tables(a: Catalog, b: Catalog, given: dict[str, str], refused: set[st
         else:
             gone.append(t)
     new = [t for t in b.tables.values() if t.oid not in taken]
+    if not guess:
+        return pairs, gone, new
     still_gone = []
     for t in gone:
         shape = _shape(t)
@@ -195,7 +199,7 @@ def _shape(t: Table) -> tuple:
             t.constraints)
 
 
-def _match_columns(p: _Pair, given: dict[str, str], refused: set[str], plan: SchemaPlan) -> None:
+def _match_columns(p: _Pair, given: dict[str, str], refused: set[str], plan: SchemaPlan, guess: bool) -> None:
     b_cols = {c.name.lower(): c for c in p.b.columns}
     used: set[str] = set()
     kept: list[tuple[Column, Column, bool]] = []
@@ -220,7 +224,7 @@ def _match_columns(p: _Pair, given: dict[str, str], refused: set[str], plan: Sch
     added = [c for c in p.b.columns if c.name.lower() not in used]
     a_at = {c.name.lower(): i for i, c in enumerate(p.a.columns)}
     b_at = {c.name.lower(): i for i, c in enumerate(p.b.columns)}
-    for c in list(dropped):
+    for c in list(dropped) if guess else []:
         alike = [n for n in added if n.type == c.type and b_at[n.name.lower()] == a_at[c.name.lower()]]
         if not alike:
             continue
@@ -330,6 +334,17 @@ def _cols(names) -> str | None:
     return "(" + ", ".join(names) + ")" if names else None
 
 
+def _rebuild_users(a: Catalog, b: Catalog, pairs: list[_Pair]) -> None:
+    """A type or sequence changed is dropped and created again, which DuckDB refuses while a table
+    uses it: such tables are rebuilt around it."""
+    b_entries = {(k, n.lower()): e for (k, n), e in b.entries.items()}
+    changed = {e.oid for (k, n), e in a.entries.items() if k in ("type", "sequence")
+               and (k, n.lower()) in b_entries and b_entries[k, n.lower()].sql != e.sql}
+    for p in pairs:
+        if p.a.uses & changed:
+            p.rebuild = True
+
+
 def _force_rebuilds(a: Catalog, pairs: list[_Pair], gone: list[Table]) -> None:
     """A table a foreign key references takes no structural ALTER and cannot be dropped while the
     referencing table stands: rebuild both, until nothing more must be."""
@@ -410,11 +425,10 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
     for kind in ("type", "sequence"):
         dropped, created, changed = found[kind]
         for x, y in changed:
-            users = _users(a, x)
-            if users:
-                plan.cannot.append(f"{kind} {x.label} is changed but {', '.join(users)} use it: DuckDB drops it only "
-                                   f"when nothing depends on it; change those first")
             st += [x.drop, y.sql]
+            if kind == "sequence":
+                plan.notes.append(f"sequence {y.label} is created again: it starts at its START again, "
+                                  "not where it had come to")
         st += [e.sql for e in by_oid(created)]
     # 7. ALTERs, oldest table first
     for p in sorted(altered, key=lambda p: p.a.oid):
@@ -453,14 +467,6 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
         for e in found[kind][1] + [y for _, y in found[kind][2]]:
             if ":=" in e.sql:
                 plan.cannot.append(f"macro {e.label}: DuckDB's catalog does not keep default parameter values")
-
-
-def _users(a: Catalog, e: Entry) -> list[str]:
-    """The tables whose column defaults call sequence ``e``."""
-    if e.kind != "sequence":
-        return []
-    return [t.label for t in a.tables.values() for c in t.columns
-            if c.default and e.name.lower() in c.default.lower() and "nextval" in c.default.lower()]
 
 
 def _refs(t: Table) -> set[str]:

@@ -35,6 +35,7 @@ from traitlets import Int, Unicode, observe
 
 from . import cells, commands, config, errors
 from .arguments import arg
+from .commands import SCHEMA_ARGUMENTS
 from .display import NOTEBOOK_WORDS as WORDS
 from .display import PreviewView, ProgressView, StatusView, shown, viewed
 from .engine import Event, MigrationStatus, Migrator, has_downgrade, is_connection, lake, probe
@@ -201,6 +202,28 @@ class Duckmig(Magics):
                     raise errors.RunFailed(f"{saved.version} was not applied: {exc.version}, pending before it, "
                                            f"failed first\n{exc.message_text()}", failed=exc) from None
                 raise
+
+    @cell_magic
+    @no_var_expand
+    @magic_arguments("%schema")
+    @_arguments(SCHEMA_ARGUMENTS)
+    def schema(self, line, cell):
+        """Show the migration (up and down) that takes the connected database to the schema the cell
+        declares, with the preview of applying it: the cell holds the DDL of the schema you want
+        (CREATE TABLE, CREATE VIEW, ...), built in a scratch database in memory.
+
+        A table or column that disappears while a like one appears is proposed as a rename, never
+        taken silently: decide it with --rename OLD=NEW or --no-rename OLD. With --save SLUG the
+        migration is written as the version file of SLUG, as a %%migration cell would write it.
+        """
+        args = _parse(Duckmig.schema.parser, _split(line, "%%schema"))
+        with self._reported():
+            m = self._connected()
+            renames = commands.rename_options(args.rename, "%%schema")
+            result = m.diff(cell, renames=renames, no_renames=args.no_rename or [], save=args.save,
+                            sample=self.sample_size)
+            print(results.schema_diff_text(result, WORDS, with_preview=False))
+            return PreviewView(result.preview) if result.preview is not None else None
 
     @line_magic
     @magic_arguments()

@@ -10,12 +10,14 @@ behind it are the engine's own layout (see each one's docstring):
     runner, interrupts          the one place statements run, and Ctrl-C
     apply, upkeep               running (up, down) and upkeep (stamp, repair, restore, verify)
     catalog, diff, preview      schema snapshots, their diffs, and previews
+    schemadiff, declarative     the SQL from one catalog to another; declared schemas and drift
     migrator                    the facade: one method a verb
 """
 
 from . import authoring, lake, probe
 from .apply import Progress, StepResult
 from .database import is_connection
+from .declarative import SchemaDiff
 from .diff import SchemaChange
 from .interrupts import is_interrupt
 from .lake import redact
@@ -31,7 +33,7 @@ from .upkeep import Finding, NotRestored, Problem, Repair, Restored, VerifyRepor
 from .versions import IgnoredFile, ScriptDirectory, checksum, has_downgrade, write_atomically
 
 __all__ = ["Migrator", "MigrationStatus", "StatusReport", "STATES", "StepResult", "Progress", "VerifyReport",
-           "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "plain",
+           "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "SchemaDiff", "plain",
            "BaseMigration", "Session", "StoredDowngrade", "IgnoredFile", "ScriptDirectory", "checksum",
            "has_downgrade", "write_atomically", "is_connection", "is_interrupt", "lake_limit", "redact",
            "authoring", "lake", "probe"]

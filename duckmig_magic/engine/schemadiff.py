@@ -5,15 +5,16 @@
 accepts, the renames it found likely but was not told about (``candidates``), and what it cannot
 express (``cannot``). The order:
 
-    schemas created; views and macros dropped; indexes dropped (also around an ALTER of their
-    table, which DuckDB refuses while an index depends on it); tables to rebuild copied aside;
+    schemas created; views and macros dropped; indexes dropped; tables to rebuild copied aside;
     tables dropped, referencing ones first; types and sequences; ALTERs; tables created (new and
     rebuilt, referenced ones first) and the rebuilt ones refilled; indexes created; sequences and
     types dropped; views and macros created; schemas dropped.
 
 A table is rebuilt, keeping its rows, where DuckDB has no ALTER for the change: a primary key or a
 CHECK, UNIQUE or FOREIGN KEY constraint added or dropped, a column of a constraint dropped, retyped
-or renamed, a table a foreign key references altered (with the tables that reference it), or the
+or renamed, a table a foreign key references altered (with the tables that reference it), a table
+with indexes altered beyond ADD COLUMN and defaults (DuckDB refuses it while an index depends on
+the table, and a DROP INDEX lets go of the table only when its transaction commits), or the
 columns in another order (``order=False`` keeps ALTERs and states the order in ``notes`` instead).
 
 Renames are never guessed: a table that disappears while one with the same columns appears, or a
@@ -74,6 +75,8 @@ class SchemaPlan:
     cannot: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rebuilt: list[str] = field(default_factory=list)  # tables rebuilt, by label
+    inverse_renames: dict[str, str] = field(default_factory=dict)  # the renames back, as ``compare`` takes them
+    unused: list[str] = field(default_factory=list)  # renames given that matched nothing
 
     @property
     def empty(self) -> bool:
@@ -134,7 +137,22 @@ def compare(a: Catalog, b: Catalog, *, renames: dict[str, str] | None = None,
     for p in pairs:
         _match_columns(p, given, refused, plan, guess)
         _table_changes(p, plan, order)
+    for p in pairs:
+        if p.renamed:
+            plan.inverse_renames[p.b.qualified_label.lower()] = p.a.qualified_label
+        for x, y, renamed in p.columns:
+            if renamed and x is not None and y is not None:
+                plan.inverse_renames[f"{p.b.qualified_label}.{y.name}".lower()] = x.name
+    made = {c.old.lower() for c in plan.candidates if c.decided} | \
+           {f"main.{c.old}".lower() for c in plan.candidates if c.decided}
+    plan.unused = [k for k in given if k not in made]
     _rebuild_users(a, b, pairs)
+    # DuckDB keeps a dropped index's hold on its table until the transaction commits: a table with
+    # indexes takes no ALTER but ADD COLUMN and SET/DROP DEFAULT in the migration that drops them.
+    indexed = {e.table.lower() for (kind, _), e in a.entries.items() if kind == "index"}
+    for p in pairs:
+        if p.structural and p.a.qualified_label.lower() in indexed:
+            p.rebuild = True
     _force_rebuilds(a, pairs, gone)
     for p in pairs:
         if p.rebuild:
@@ -212,7 +230,7 @@ def _match_columns(p: _Pair, given: dict[str, str], refused: set[str], plan: Sch
             if other is not None and other.name.lower() not in used and c.name.lower() not in b_cols:
                 kept.append((c, other, True))
                 used.add(other.name.lower())
-                plan.candidates.append(Candidate("column", f"{p.b.label}.{c.name}", f"{p.b.label}.{other.name}",
+                plan.candidates.append(Candidate("column", f"{p.a.label}.{c.name}", f"{p.b.label}.{other.name}",
                                                  True))
                 continue
         other = b_cols.get(c.name.lower())
@@ -230,7 +248,7 @@ def _match_columns(p: _Pair, given: dict[str, str], refused: set[str], plan: Sch
             continue
         n = alike[0]
         decided = _lookup({r: r for r in refused}, p.a, c.name) is not None
-        plan.candidates.append(Candidate("column", f"{p.b.label}.{c.name}", f"{p.b.label}.{n.name}", decided))
+        plan.candidates.append(Candidate("column", f"{p.a.label}.{c.name}", f"{p.b.label}.{n.name}", decided))
         if decided:
             continue
         kept.append((c, n, True))
@@ -377,8 +395,7 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
     b_entries = {(k, n.lower()): e for (k, n), e in b.entries.items()}
     rebuilt = [p for p in pairs if p.rebuild]
     altered = [p for p in pairs if not p.rebuild and p.alters]
-    touched = {p.a.qualified_label.lower() for p in rebuilt + altered} | {t.qualified_label.lower() for t in gone}
-    b_touched = {p.b.qualified_label.lower() for p in rebuilt + altered}
+    b_rebuilt = {p.b.qualified_label.lower() for p in rebuilt}
 
     def differs(kind: str) -> tuple[list[Entry], list[Entry], list[tuple[Entry, Entry]]]:
         dropped = [e for k, e in a_entries.items() if k[0] == kind and k not in b_entries]
@@ -408,10 +425,8 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
     # 2. views and macros dropped or changed, newest first
     going = [e for kind in ("view", "macro") for e in found[kind][0] + [x for x, _ in found[kind][2]]]
     st += [e.drop for e in sorted(going, key=lambda e: -e.oid)]
-    # 3. indexes dropped: gone, changed, or on a table altered (a dropped or rebuilt table takes its own)
+    # 3. indexes dropped: gone or changed (a dropped or rebuilt table takes its own with it)
     idx_drop = found["index"][0] + [x for x, _ in found["index"][2]]
-    idx_drop += [e for k, e in a_entries.items() if k[0] == "index" and e.table.lower() in touched
-                 and e not in idx_drop]
     taken = {p.a.qualified_label.lower() for p in rebuilt} | {t.qualified_label.lower() for t in gone}
     st += [e.drop for e in by_oid(idx_drop) if e.table.lower() not in taken]
     # 4. the rows of tables to rebuild, copied aside
@@ -453,7 +468,7 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
         st.append(f"DROP TABLE {copies[id(p)]};")
     # 9. indexes created
     idx_make = found["index"][1] + [y for _, y in found["index"][2]]
-    idx_make += [e for k, e in b_entries.items() if k[0] == "index" and e.table.lower() in b_touched
+    idx_make += [e for k, e in b_entries.items() if k[0] == "index" and e.table.lower() in b_rebuilt
                  and e not in idx_make]
     st += [e.sql for e in by_oid(idx_make)]
     # 10. sequences and types gone

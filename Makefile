@@ -61,7 +61,7 @@ lint: $(VENV)/.installed-test
 
 test: lint $(VENV)/.installed-test $(LAKE_VENV)/.installed chromium postgresql
 	$(BIN)/python -m pytest
-	$(LAKE_VENV)/bin/python -m pytest -m ducklake
+	$(LAKE_VENV)/bin/python -m pytest -m 'ducklake or duckdb15'
 
 # The lowest versions pyproject.toml allows, so its lower bounds stay true (opt-in).
 OLDEST_VENV ?= .venv-oldest

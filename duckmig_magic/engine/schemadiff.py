@@ -287,7 +287,9 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
             assert x is not None
             plan.changes.append(Change("column", f"{b.label}.{x.name}", "dropped", column_text(x), None))
             drops.append(f"{head} DROP COLUMN {q(x.name)};")
-            if x.name.lower() in constrained:
+            # DuckDB drops no column that a constraint's index, or one after it, depends on.
+            at = [c.name.lower() for c in a.columns].index(x.name.lower())
+            if constrained & {c.name.lower() for c in a.columns[at:]}:
                 p.rebuild = True
             continue
         if x is None:

@@ -101,6 +101,8 @@ def _key(schema: str, name: str) -> str:
 
 def _lookup(names: dict[str, str], table: Table, column: str | None = None) -> str | None:
     """The value ``names`` gives a table (or a column of it), by any of the ways a person names it."""
+    if not names:
+        return None
     wanted = [table.label.lower(), table.qualified_label.lower()]
     if column is not None:
         wanted = [f"{w}.{column.lower()}" for w in wanted]
@@ -135,6 +137,9 @@ def compare(a: Catalog, b: Catalog, *, renames: dict[str, str] | None = None,
     plan = SchemaPlan()
     pairs, gone, new = _match_tables(a, b, given, refused, plan, guess)
     for p in pairs:
+        if not p.renamed and p.a.columns == p.b.columns and p.a.body == p.b.body:
+            p.columns = [(c, c, False) for c in p.a.columns]  # the same table: nothing to compare
+            continue
         _match_columns(p, given, refused, plan, guess)
         _table_changes(p, plan, order)
     for p in pairs:
@@ -320,9 +325,10 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
             if x.name.lower() in {k.lower() for k in a.primary_key}:
                 p.rebuild = True
     # After ALTERs the kept columns stand in their old order and the added ones come last.
+    position = {c.name: i for i, c in enumerate(a.columns)}
     altered_order = [y.name.lower() for x, y, _ in sorted(
         ((x, y, r) for x, y, r in p.columns if x is not None and y is not None),
-        key=lambda t: [c.name for c in a.columns].index(t[0].name))] + \
+        key=lambda t: position[t[0].name])] + \
         [y.name.lower() for x, y, _ in p.columns if x is None and y is not None]
     wanted = [c.name.lower() for c in b.columns]
     if altered_order != wanted:

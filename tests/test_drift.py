@@ -174,3 +174,23 @@ def test_a_preview_shows_only_the_constraint_that_changed(project):
     # The UNIQUE constraint it had and has again is not shown; the CHECK it lost is.
     assert [row for row in plain(p.schema) if row[0] == "constraint"] == [
         ["constraint", "a", None, "dropped", "CHECK((x > 0))", None]]
+
+
+def test_the_proposed_downgrade_of_a_destructive_migration_restores_the_schema_and_passes_roundtrip(project, cli):
+    """Issue 22's sales example: the proposal re-adds the dropped column and drops the table made."""
+    with duckdb.connect(str(project.db)) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_name VARCHAR NOT NULL DEFAULT '?', "
+                     "amount DOUBLE); INSERT INTO orders SELECT range, 'c' || (range % 7), range FROM range(100)")
+    path = project.sql(V1, "customers", "CREATE TABLE customers AS SELECT DISTINCT customer_name FROM orders;\n"
+                                        "ALTER TABLE orders DROP COLUMN customer_name;\nDELETE FROM orders WHERE id < 30;")
+    down = project.migrator().preview().proposed_downgrade
+    assert down.statements == ['DROP TABLE "customers";',
+                               """ALTER TABLE "orders" ADD COLUMN "customer_name" VARCHAR DEFAULT '?';""",
+                               'ALTER TABLE "orders" ALTER COLUMN "customer_name" SET NOT NULL;']
+    assert down.cannot == [
+        "column order: the columns of orders come back in the order id, amount, customer_name, not id, "
+        "customer_name, amount: compare them by name",
+        "column orders.customer_name is dropped with 100 non-NULL values: its values cannot be brought back",
+        "orders: 30 rows removed; a downgrade from the schema cannot restore rows"]
+    path.write_text(path.read_text() + "\n-- migrate:down\n" + down.sql + "\n")
+    assert cli("verify", "--roundtrip", "--database", project.db).code == 0

@@ -271,8 +271,7 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
     if p.renamed:
         plan.changes.append(Change("table", a.label, "renamed", a.label, b.label))
     constrained = a.constrained
-    if a.primary_key != b.primary_key and [k.lower() for k in a.primary_key] != \
-            [_renamed_to(p, k).lower() for k in a.primary_key] or len(a.primary_key) != len(b.primary_key):
+    if [_renamed_to(p, k).lower() for k in a.primary_key] != [k.lower() for k in b.primary_key]:
         plan.changes.append(Change("table", b.label, "primary key changed", _cols(a.primary_key), _cols(b.primary_key)))
         p.rebuild = True
     if set(a.constraints) != set(b.constraints):

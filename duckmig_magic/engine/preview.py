@@ -343,12 +343,9 @@ def _losses(pairs: list[diff.Pair], tables: list[diff.TableDiff]) -> list[str]:
         t = counts.get(p.label)
         if p.before is None:
             continue
-        if p.after is None:
-            rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
-            out.append(f"table {p.label} is dropped{rows}: its rows cannot be brought back")
-            continue
-        if p.replaced:
-            out.append(f"table {p.label} is replaced by a new table: the old one's rows cannot be brought back")
+        gone = _table_lost(p, t)
+        if gone:
+            out.append(gone)
             continue
         for c in p.columns:
             if c.before is not None and c.after is None:
@@ -366,6 +363,16 @@ def _losses(pairs: list[diff.Pair], tables: list[diff.TableDiff]) -> list[str]:
                              ((changed, "changed"), (t.removed, "removed"), (t.added, "added")) if n)
             out.append(f"{p.label}: {what}; a downgrade from the schema cannot restore rows")
     return out
+
+
+def _table_lost(p: diff.Pair, t: diff.TableDiff | None) -> str | None:
+    """What a downgrade cannot bring back of a table dropped or replaced; None for one that stays."""
+    if p.after is None:
+        rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
+        return f"table {p.label} is dropped{rows}: its rows cannot be brought back"
+    if p.replaced:
+        return f"table {p.label} is replaced by a new table: the old one cannot be brought back"
+    return None
 
 
 def _lake_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects: dict,
@@ -420,15 +427,12 @@ def _lake_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects:
         t = counts.get(p.label)
         if p.before is None:
             continue
-        if p.after is None:
-            rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
-            cannot.append(f"table {p.label} is dropped{rows}: its rows cannot be brought back")
-            continue
-        if p.replaced:
-            cannot.append(f"table {p.label} is replaced by a new table: the old one cannot be brought back")
+        gone = _table_lost(p, t)
+        if gone:
+            cannot.append(gone)
             continue
         # In a lake the table is renamed back first: DuckLake loses a table altered before a rename.
-        table = (p.before if lake and p.renamed else p.after).sql_name
+        table = (p.was if lake and p.renamed else p.now).sql_name
         undo: list[tuple[str, bool]] = []  # (statement, whether it alters the table's structure)
         not_null: list[tuple[str, str]] = []  # in a lake: (column, SET NOT NULL), which must come first
         for c in p.columns:

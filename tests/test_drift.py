@@ -194,3 +194,20 @@ def test_the_proposed_downgrade_of_a_destructive_migration_restores_the_schema_a
         "orders: 30 rows removed; a downgrade from the schema cannot restore rows"]
     path.write_text(path.read_text() + "\n-- migrate:down\n" + down.sql + "\n")
     assert cli("verify", "--roundtrip", "--database", project.db).code == 0
+
+
+def test_a_table_replaced_by_the_same_table_with_the_same_rows_shows_nothing(project):
+    with duckdb.connect(str(project.db)) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR CHECK (v <> '')); "
+                     "INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    project.sql(V1, "same", "CREATE TABLE t2 (id INTEGER PRIMARY KEY, v VARCHAR CHECK (v <> ''));\n"
+                            "INSERT INTO t2 SELECT * FROM t;\nDROP TABLE t;\nALTER TABLE t2 RENAME TO t;")
+    p = project.migrator().preview()
+    assert (plain(p.schema), p.warning_list, str(p.proposed_downgrade)) == ([], [], "")
+    assert [(t.table, t.added, t.removed, t.changed) for t in p.tables] == [("t", 0, 0, 0)]
+    # The same, losing a row: the rows say so, and the downgrade says it cannot bring it back.
+    project.sql(V1, "same", "CREATE TABLE t2 (id INTEGER PRIMARY KEY, v VARCHAR CHECK (v <> ''));\n"
+                            "INSERT INTO t2 SELECT * FROM t WHERE id = 1;\nDROP TABLE t;\nALTER TABLE t2 RENAME TO t;")
+    p = project.migrator().preview()
+    assert plain(p.schema) == [] and [w.kind for w in p.warning_list] == ["rows removed"]
+    assert p.proposed_downgrade.cannot == ["t: 1 row removed; a downgrade from the schema cannot restore rows"]

@@ -313,7 +313,7 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
         if p.after is None:
             rows.append(SchemaChange("table", p.label, None, "dropped", None, None))
             continue
-        if p.replaced:
+        if p.replaced and p.was.body != p.now.body:  # replaced by the same table: nothing to show
             rows.append(SchemaChange("table", p.label, None, "replaced", None, None))
         if p.renamed:
             rows.append(SchemaChange("table", p.label, None, "renamed", p.was.label, p.now.label))

@@ -370,7 +370,7 @@ def _table_lost(p: diff.Pair, t: diff.TableDiff | None) -> str | None:
     if p.after is None:
         rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
         return f"table {p.label} is dropped{rows}: its rows cannot be brought back"
-    if p.replaced:
+    if p.replaced and p.was.body != p.now.body:  # by the same table: its rows say what changed
         return f"table {p.label} is replaced by a new table: the old one cannot be brought back"
     return None
 

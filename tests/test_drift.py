@@ -211,3 +211,30 @@ def test_a_table_replaced_by_the_same_table_with_the_same_rows_shows_nothing(pro
     p = project.migrator().preview()
     assert plain(p.schema) == [] and [w.kind for w in p.warning_list] == ["rows removed"]
     assert p.proposed_downgrade.cannot == ["t: 1 row removed; a downgrade from the schema cannot restore rows"]
+
+
+def test_verify_schema_replays_python_migrations_and_speaks_in_the_notebook(applied, shell, capsys):
+    applied.write("20250102_000000_flag.py", '''
+        from duckmig_magic import BaseMigration
+
+
+        class Flag(BaseMigration):
+            def __init__(self):
+                super().__init__(version="20250102_000000", description="flag")
+
+            def upgrade(self, session):
+                session.exec("ALTER TABLE sales ADD COLUMN flagged BOOLEAN DEFAULT false")
+                session.exec("UPDATE sales SET flagged = amount > 300")
+
+            def downgrade(self, session):
+                session.exec("ALTER TABLE sales DROP COLUMN flagged")
+        ''')
+    shell.run_line_magic("migrate", f"connect {applied.db} --dir migrations")
+    shell.run_line_magic("migrate", "up")
+    capsys.readouterr()
+    shell.run_line_magic("migrate", "verify --schema")
+    assert capsys.readouterr().out == "checked 2 applied migrations, the catalog against them replayed: ok\n"
+    by_hand(applied, "ALTER TABLE sales ALTER flagged SET DEFAULT true")
+    result = shell.run_cell("%migrate verify --schema")
+    assert str(result.error_in_exec) == ("  schema drift: column sales.flagged default changed: false -> true\n"
+                                         "checked 2 applied migrations, the catalog against them replayed: 1 problem")

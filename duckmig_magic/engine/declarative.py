@@ -166,15 +166,25 @@ def replayed(work: Workspace) -> Catalog:
                                 "made is replayed from them", "{do:restore} writes them back from the ledger")
     with scratch(sealed=False) as conn, interrupts.watch(conn) as guard:
         run = Runner(conn, Place.default(conn), protected=work.protected, interrupts=guard)
+        batch: list = []  # migrations that run in a transaction: one for all of them in a row
+
+        def flush() -> None:
+            if batch:
+                with run.transaction(verify=False):
+                    for s in batch:
+                        run.run(s.version, up_steps(s), "up", path=s.path)
+                batch.clear()
+
         for m in applied:
             s = by_version[m.version]
             s.load()
             if s.transactional:
-                with run.transaction(verify=False):
-                    run.run(s.version, up_steps(s), "up", path=s.path)
-            else:
-                run.run(s.version, up_steps(s), "up", path=s.path)
-        return catalog.read(conn).without(set(work.protected) | {f"main.{t}" for t in work.protected})
+                batch.append(s)
+                continue
+            flush()
+            run.run(s.version, up_steps(s), "up", path=s.path)
+        flush()
+        return catalog.read(conn)
 
 
 def drift(work: Workspace) -> list[Change]:

@@ -234,7 +234,7 @@ def test_verify_schema_replays_python_migrations_and_speaks_in_the_notebook(appl
     capsys.readouterr()
     shell.run_line_magic("migrate", "verify --schema")
     assert capsys.readouterr().out == "checked 2 applied migrations, the catalog against them replayed: ok\n"
-    by_hand(applied, "ALTER TABLE sales ALTER flagged SET DEFAULT true")
+    by_hand(applied, "ALTER TABLE sales ALTER amount SET DEFAULT 0")
     result = shell.run_cell("%migrate verify --schema")
-    assert str(result.error_in_exec) == ("  schema drift: column sales.flagged default changed: false -> true\n"
+    assert str(result.error_in_exec) == ("  schema drift: column sales.amount default changed: none -> 0\n"
                                          "checked 2 applied migrations, the catalog against them replayed: 1 problem")

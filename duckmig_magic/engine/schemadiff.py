@@ -45,7 +45,9 @@ class Change:
 
     def __str__(self) -> str:
         detail = ""
-        if self.before is not None and self.after is not None:
+        if self.change.endswith("changed") and (self.before, self.after) != (None, None):
+            detail = f": {self.before or 'none'} -> {self.after or 'none'}"
+        elif self.before is not None and self.after is not None:
             detail = f": {self.before} -> {self.after}"
         elif self.after is not None:
             detail = f": {self.after}"

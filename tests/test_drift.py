@@ -10,6 +10,8 @@ from duckmig_magic import errors
 
 from test_preview import plain
 
+pytestmark = pytest.mark.duckdb15
+
 V1 = "20250101_000000"
 SETUP = """CREATE TABLE sales (id INTEGER PRIMARY KEY, region VARCHAR, amount DOUBLE);
 CREATE INDEX sales_region ON sales (region);

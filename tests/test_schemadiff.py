@@ -82,6 +82,8 @@ def catalogs(draw) -> str:
                    "FROM range(n);")
     if schema and draw(st.booleans()):
         ddl.append(f"CREATE VIEW s1.one AS SELECT {draw(st.sampled_from([1, 2]))} AS one;")
+    if schema and draw(st.booleans()):
+        ddl.append(f"CREATE TABLE s1.t3 (id INTEGER NOT NULL, c1 {draw(st.sampled_from(['INTEGER', 'VARCHAR']))});")
     return "\n".join(ddl)
 
 

@@ -119,6 +119,7 @@ class _Pair:
     rebuild: bool = False
     alters: list[str] = field(default_factory=list)
     structural: bool = False  # an ALTER other than ADD COLUMN or SET/DROP DEFAULT
+    order_note: str = ""  # the columns' order ALTERs leave, where it is not the one wanted (order=False)
 
     @property
     def renamed(self) -> bool:
@@ -163,7 +164,9 @@ def compare(a: Catalog, b: Catalog, *, renames: dict[str, str] | None = None,
     _force_rebuilds(a, pairs, gone)
     for p in pairs:
         if p.rebuild:
-            plan.rebuilt.append(p.b.label)
+            plan.rebuilt.append(p.b.label)  # created as it is wanted: its columns in their order
+        elif p.order_note:
+            plan.notes.append(p.order_note)
     _emit(a, b, pairs, gone, new, plan)
     return plan
 
@@ -338,8 +341,8 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
             plan.changes.append(Change("table", b.label, "column order changed", ", ".join(
                 c.name for c in a.columns), ", ".join(c.name for c in b.columns)))
         else:
-            plan.notes.append(f"the columns of {b.label} come back in the order {', '.join(altered_order)}, "
-                              f"not {', '.join(wanted)}: compare them by name")
+            p.order_note = (f"the columns of {b.label} come back in the order {', '.join(altered_order)}, "
+                            f"not {', '.join(wanted)}: compare them by name")
     olds = {x.name.lower() for x, y, _ in p.columns if x is not None and y is not None}
     if any(r and y.name.lower() != x.name.lower() and y.name.lower() in olds for x, y, r in p.columns
            if x is not None and y is not None):

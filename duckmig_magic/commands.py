@@ -244,7 +244,7 @@ SCHEMA_ARGUMENTS = (
              "rows (repeatable)"),
     arg("--no-rename", action="append", metavar="OLD",
         help="drop the table (or TABLE.COLUMN) OLD and add the new one, which loses its data (repeatable)"),
-    arg("--save", metavar="SLUG", help="write the migration as the version file of SLUG, as a %%migration "
+    arg("--save", metavar="SLUG", help="write the migration as the version file of SLUG, as a %%%%migration "
                                        "cell would"),
 )
 ALLOW_DRIFT = arg("--allow-drift", action="store_true", help="as for up")

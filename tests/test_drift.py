@@ -240,3 +240,16 @@ def test_verify_schema_replays_python_migrations_and_speaks_in_the_notebook(appl
     result = shell.run_cell("%migrate verify --schema")
     assert str(result.error_in_exec) == ("  schema drift: column sales.amount default changed: none -> 0\n"
                                          "checked 2 applied migrations, the catalog against them replayed: 1 problem")
+
+
+def test_a_schema_cell_decides_a_rename_on_its_line(applied, shell, capsys):
+    shell.run_line_magic("migrate", f"connect {applied.db} --dir migrations")
+    cell = ("CREATE TABLE sales (id INTEGER PRIMARY KEY, area VARCHAR, amount DOUBLE);\n"
+            "CREATE INDEX sales_region ON sales (area);\n")
+    refused = shell.run_cell("%%schema --save areas\n" + cell)
+    assert "not saved: likely renames are undecided: column sales.region -> sales.area" in str(refused.error_in_exec)
+    capsys.readouterr()
+    shell.run_cell_magic("schema", "--rename sales.region=area --save areas", cell)
+    assert "saved: migrations/versions/" in capsys.readouterr().out
+    assert shell.run_cell("%migrate up").error_in_exec is None
+    assert applied.query("SELECT count(area) FROM sales") == [(50,)]

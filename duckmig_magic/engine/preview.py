@@ -337,16 +337,8 @@ def propose_downgrade(pairs: list[diff.Pair], before: catalog.Catalog, after: ca
 
 def _losses(pairs: list[diff.Pair], tables: list[diff.TableDiff]) -> list[str]:
     """The rows and values a downgrade written from the schema cannot bring back."""
-    counts = {t.table: t for t in tables}
-    out = []
-    for p in pairs:
-        t = counts.get(p.label)
-        if p.before is None:
-            continue
-        gone = _table_lost(p, t)
-        if gone:
-            out.append(gone)
-            continue
+    out: list[str] = []
+    for p, t in _kept(pairs, tables, out):
         for c in p.columns:
             if c.before is not None and c.after is None:
                 values = t.values_dropped.get(c.was.name) if t else None
@@ -365,14 +357,21 @@ def _losses(pairs: list[diff.Pair], tables: list[diff.TableDiff]) -> list[str]:
     return out
 
 
-def _table_lost(p: diff.Pair, t: diff.TableDiff | None) -> str | None:
-    """What a downgrade cannot bring back of a table dropped or replaced; None for one that stays."""
-    if p.after is None:
-        rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
-        return f"table {p.label} is dropped{rows}: its rows cannot be brought back"
-    if p.replaced and p.was.body != p.now.body:  # by the same table: its rows say what changed
-        return f"table {p.label} is replaced by a new table: the old one cannot be brought back"
-    return None
+def _kept(pairs: list[diff.Pair], tables: list[diff.TableDiff], lost: list[str]):
+    """(pair, its row diff or None) of each table there was and still is; what a downgrade cannot
+    bring back of each table dropped or replaced is added to ``lost``."""
+    counts = {t.table: t for t in tables}
+    for p in pairs:
+        t = counts.get(p.label)
+        if p.before is None:
+            continue
+        if p.after is None:
+            rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
+            lost.append(f"table {p.label} is dropped{rows}: its rows cannot be brought back")
+        elif p.replaced and p.was.body != p.now.body:  # by the same table: its rows say what changed
+            lost.append(f"table {p.label} is replaced by a new table: the old one cannot be brought back")
+        else:
+            yield p, t
 
 
 def _lake_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects: dict,
@@ -392,7 +391,6 @@ def _lake_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects:
     last: list[str] = []
     types_back, dropped_tables, middle, recreate = [], [], [], []
     cannot = []
-    counts = {t.table: t for t in tables}
     created = [(kind, name, definition) for (kind, name), definition in after_objects.items()
                if kind not in _TABLES_OWN and (kind, name) not in before_objects]
     for kind, name, definition in reversed(created):
@@ -423,14 +421,7 @@ def _lake_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects:
         if p.before is not None and p.after is not None:
             for name in p.now.references:
                 pinned.setdefault(name.lower(), []).append(p.label)
-    for p in pairs:
-        t = counts.get(p.label)
-        if p.before is None:
-            continue
-        gone = _table_lost(p, t)
-        if gone:
-            cannot.append(gone)
-            continue
+    for p, t in _kept(pairs, tables, cannot):
         # In a lake the table is renamed back first: DuckLake loses a table altered before a rename.
         table = (p.was if lake and p.renamed else p.now).sql_name
         undo: list[tuple[str, bool]] = []  # (statement, whether it alters the table's structure)

@@ -219,8 +219,10 @@ class Migrator:
             assert to is not None
             text, where = (declarative.read_schema_file(to) if isinstance(to, Path) or _a_path(str(to))
                            else (str(to), "the schema"))
-            result = declarative.propose(declarative.live(self.work), declarative.desired(text, where), where,
-                                         renames=renames, no_renames=no_renames)
+            wanted, lost = declarative.desired(text, where)
+            result = declarative.propose(declarative.live(self.work), wanted, where, renames=renames,
+                                         no_renames=no_renames)
+            result.cannot += lost
         if result.unused:
             raise errors.ConfigError(f"rename {', '.join(result.unused)}: no such table or column disappears while the "
                                      "new name appears", "name a rename as OLD=NEW, a table or TABLE.COLUMN")

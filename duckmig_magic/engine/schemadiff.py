@@ -307,6 +307,9 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
             adds.append(f"{head} ADD COLUMN {q(y.name)} {y.type}{default};")
             if not y.nullable:
                 add_not_null.append(f"{head} ALTER COLUMN {q(y.name)} SET NOT NULL;")
+                if y.default is None:
+                    plan.notes.append(f"column {b.label}.{y.name} is added NOT NULL without a default: "
+                                      "that fails where the table holds rows")
             continue
         if renamed:
             plan.changes.append(Change("column", f"{b.label}.{y.name}", "renamed", x.name, y.name))
@@ -473,10 +476,6 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
             values = ", ".join(quote(x.name) if x.type == y.type else f"CAST({quote(x.name)} AS {y.type})"
                                for x, y in pairs_cols)
             st.append(f"INSERT INTO {t.sql_name} ({into}) SELECT {values} FROM {copies[id(p)]};")
-        for x, y, _ in p.columns:
-            if x is None and y is not None and not y.nullable and y.default is None:
-                plan.notes.append(f"column {t.label}.{y.name} is added NOT NULL without a default: "
-                                  "the rebuild fails if the table holds rows")
         st.append(f"DROP TABLE {copies[id(p)]};")
     # 9. indexes created
     idx_make = found["index"][1] + [y for _, y in found["index"][2]]
@@ -490,10 +489,6 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
     st += [e.sql for e in by_oid(coming)]
     # 12. schemas gone
     st += [e.drop for e in sorted(found["schema"][0], key=lambda e: -e.oid)]
-    for kind in ("macro",):
-        for e in found[kind][1] + [y for _, y in found[kind][2]]:
-            if ":=" in e.sql:
-                plan.cannot.append(f"macro {e.label}: DuckDB's catalog does not keep default parameter values")
 
 
 def _refs(t: Table) -> set[str]:

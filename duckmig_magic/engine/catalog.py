@@ -119,10 +119,12 @@ class Catalog:
         return {key: definition for _, _, key, definition in found}
 
     def without(self, labels: set[str]) -> Catalog:
-        """This catalog without the tables (``schema.table``, any case) in ``labels``, and their indexes."""
+        """This catalog without the tables and views (``schema.name``, any case) in ``labels``, and
+        their indexes."""
         wanted = {label.lower() for label in labels}
         return Catalog({oid: t for oid, t in self.tables.items() if t.qualified_label.lower() not in wanted},
-                       {k: e for k, e in self.entries.items() if e.table.lower() not in wanted})
+                       {k: e for k, e in self.entries.items()
+                        if e.table.lower() not in wanted and e.label.lower() not in wanted})
 
 
 def column_text(c: Column) -> str:
@@ -217,6 +219,8 @@ def tables(conn) -> dict[int, Table]:
     for oid, name, type_, nullable, default in conn.execute(
             "SELECT table_oid, column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
             f"WHERE {_HERE} ORDER BY table_oid, column_index").fetchall():
+        # A DuckLake reports a column without a default as DEFAULT NULL, which is the same.
+        default = None if default is not None and default.strip().upper() == "NULL" else default
         columns.setdefault(oid, []).append(Column(name, type_, nullable, default))
     keys: dict[int, tuple[str, ...]] = {}
     references: dict[int, list[str]] = {}

@@ -153,7 +153,7 @@ def test_a_table_of_that_name_that_is_no_lock_is_left_alone(spec, project):
 
 
 def test_schema_drift_and_a_declared_schema_on_a_lake(spec, project):
-    """verify --schema leaves the ledger's lock view out and takes a lake's DEFAULT NULL for no default."""
+    """verify --schema leaves the ledger's lock view out, and takes a lake's DEFAULT NULL for no default."""
     three(project)
     m = Migrator(spec, str(project.directory))
     m.up()

@@ -128,7 +128,9 @@ class Catalog:
 
 
 def column_text(c: Column) -> str:
-    return c.type + ("" if c.nullable else " NOT NULL") + (f" DEFAULT {c.default}" if c.default is not None else "")
+    """Type, NOT NULL and default; a DuckLake's DEFAULT NULL is no default, as DuckDB writes it."""
+    default = c.default if c.default is not None and c.default.strip().upper() != "NULL" else None
+    return c.type + ("" if c.nullable else " NOT NULL") + (f" DEFAULT {default}" if default is not None else "")
 
 
 _HERE = "database_name = current_database()"
@@ -219,8 +221,6 @@ def tables(conn) -> dict[int, Table]:
     for oid, name, type_, nullable, default in conn.execute(
             "SELECT table_oid, column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
             f"WHERE {_HERE} ORDER BY table_oid, column_index").fetchall():
-        # A DuckLake reports a column without a default as DEFAULT NULL, which is the same.
-        default = None if default is not None and default.strip().upper() == "NULL" else default
         columns.setdefault(oid, []).append(Column(name, type_, nullable, default))
     keys: dict[int, tuple[str, ...]] = {}
     references: dict[int, list[str]] = {}

@@ -321,7 +321,7 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
             retypes.append(f"{head} ALTER COLUMN {q(y.name)} TYPE {y.type};")
             if x.name.lower() in constrained:
                 p.rebuild = True
-        if x.default != y.default:
+        if _default(x) != _default(y):
             plan.changes.append(Change("column", f"{b.label}.{y.name}", "default changed", x.default, y.default))
             defaults.append(f"{head} ALTER COLUMN {q(y.name)} "
                             + (f"SET DEFAULT {y.default};" if y.default is not None else "DROP DEFAULT;"))
@@ -356,6 +356,11 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
         p.alters.append(f"{head} RENAME TO {q(b.name)};")
         if a.schema.lower() != b.schema.lower():
             p.rebuild = True  # DuckDB does not move a table between schemas
+
+
+def _default(c: Column) -> str | None:
+    """A column's default; a DuckLake reports a column without one as DEFAULT NULL, which is the same."""
+    return None if c.default is not None and c.default.strip().upper() == "NULL" else c.default
 
 
 def _renamed_to(p: _Pair, column: str) -> str:

@@ -128,9 +128,7 @@ class Catalog:
 
 
 def column_text(c: Column) -> str:
-    """Type, NOT NULL and default; a DuckLake's DEFAULT NULL is no default, as DuckDB writes it."""
-    default = c.default if c.default is not None and c.default.strip().upper() != "NULL" else None
-    return c.type + ("" if c.nullable else " NOT NULL") + (f" DEFAULT {default}" if default is not None else "")
+    return c.type + ("" if c.nullable else " NOT NULL") + (f" DEFAULT {c.default}" if c.default is not None else "")
 
 
 _HERE = "database_name = current_database()"

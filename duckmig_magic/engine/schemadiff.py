@@ -294,7 +294,7 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
     for x, y, renamed in p.columns:
         if y is None:
             assert x is not None
-            plan.changes.append(Change("column", f"{b.label}.{x.name}", "dropped", column_text(x), None))
+            plan.changes.append(Change("column", f"{b.label}.{x.name}", "dropped", _text(x), None))
             drops.append(f"{head} DROP COLUMN {q(x.name)};")
             # DuckDB drops no column that a constraint's index, or one after it, depends on.
             at = [c.name.lower() for c in a.columns].index(x.name.lower())
@@ -302,7 +302,7 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
                 p.rebuild = True
             continue
         if x is None:
-            plan.changes.append(Change("column", f"{b.label}.{y.name}", "added", None, column_text(y)))
+            plan.changes.append(Change("column", f"{b.label}.{y.name}", "added", None, _text(y)))
             default = f" DEFAULT {y.default}" if y.default is not None else ""
             adds.append(f"{head} ADD COLUMN {q(y.name)} {y.type}{default};")
             if not y.nullable:
@@ -361,6 +361,10 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
 def _default(c: Column) -> str | None:
     """A column's default; a DuckLake reports a column without one as DEFAULT NULL, which is the same."""
     return None if c.default is not None and c.default.strip().upper() == "NULL" else c.default
+
+
+def _text(c: Column) -> str:
+    return column_text(Column(c.name, c.type, c.nullable, _default(c)))
 
 
 def _renamed_to(p: _Pair, column: str) -> str:

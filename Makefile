@@ -103,7 +103,7 @@ $(BENCH_VENV)/.installed: pyproject.toml
 
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed $(LAKE_VENV)/.installed postgresql
 	$(BIN)/python benchmarks/run.py --python $(BIN)/python --python $(BENCH_VENV)/bin/python \
-	  --lake-python $(LAKE_VENV)/bin/python --also keep --also lint
+	  --lake-python $(LAKE_VENV)/bin/python --also keep --also lint --also schemadiff
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(OLDEST_VENV) $(LAKE_VENV) demo site .pytest_cache

@@ -29,6 +29,7 @@ from .engine import (
     Preview,
     Progress,
     Repair,
+    SchemaDiff,
     ScriptDirectory,
     StatusReport,
     StepResult,
@@ -262,6 +263,16 @@ STORED_DOWNGRADE = arg("--stored-downgrade", action="store_true",
                             "before it runs), where its file changed since; without it, the file's downgrade runs, "
                             "and a file changed since it was applied is refused")
 OUT_OF_ORDER = arg("--out-of-order", action="store_true", help="as for up")
+# What decides a schema diff: `duckmig diff` and a %%schema cell.
+SCHEMA_ARGUMENTS = (
+    arg("--rename", action="append", metavar="OLD=NEW",
+        help="take a table (or TABLE.COLUMN) that disappears for the one that appears: rename it, keeping its "
+             "rows (repeatable)"),
+    arg("--no-rename", action="append", metavar="OLD",
+        help="drop the table (or TABLE.COLUMN) OLD and add the new one, which loses its data (repeatable)"),
+    arg("--save", metavar="SLUG", help="write the migration as the version file of SLUG, as a %%%%migration "
+                                       "cell would"),
+)
 ALLOW_DRIFT = arg("--allow-drift", action="store_true", help="as for up")
 
 
@@ -330,9 +341,12 @@ def history(m: Migrator, args) -> History:
 
 @verb("check applied files against their checksums",
       arg("--roundtrip", action="store_true",
-          help="also run up, down, up for each pending migration in a rolled-back transaction"))
+          help="also run up, down, up for each pending migration in a rolled-back transaction"),
+      arg("--schema", action="store_true",
+          help="also replay the applied migrations on an empty database in memory and list every difference "
+               "of the database's catalog from what they make (changes done by hand); exit code 3 if any"))
 def verify(m: Migrator, args) -> Verified:
-    return Verified(m.verify(roundtrip=args.roundtrip), args.roundtrip)
+    return Verified(m.verify(roundtrip=args.roundtrip, schema=args.schema), args.roundtrip)
 
 
 @verb("record migrations through VERSION as applied without running them",
@@ -373,6 +387,34 @@ def sql(m: Migrator, args) -> Sql:
 def preview(m: Migrator, args) -> Preview:
     return m.preview(args.target, keys=preview_keys(args.key), sample=20 if args.sample is None else args.sample,
                      out_of_order=args.out_of_order, allow_drift=args.allow_drift)
+
+
+@verb("write the migration (up and down) that takes the database to the schema a .sql file declares, with the "
+      "preview of applying it; likely renames are proposed and must be decided before --save",
+      arg("--to", metavar="SCHEMA.sql", help="the file of CREATE statements of the schema you want"),
+      arg("--from-migrations", action="store_true",
+          help="instead, the migration that brings the files in line with the database: what was changed in it "
+               "by hand (the database has it already: stamp it after saving)"),
+      *SCHEMA_ARGUMENTS,
+      arg("--key", action="append", metavar="TABLE=COLUMN[,COLUMN...]", help="as for preview"))
+def diff(m: Migrator, args) -> SchemaDiff:
+    if (args.to is None) == (not args.from_migrations):
+        raise errors.BadArguments("diff", "give --to SCHEMA.sql or --from-migrations, one of them")
+    renames = rename_options(args.rename, "diff")
+    return m.diff(Path(args.to) if args.to is not None else None, renames=renames, no_renames=args.no_rename or [],
+                  save=args.save, from_migrations=args.from_migrations, keys=preview_keys(args.key))
+
+
+def rename_options(options: list[str] | None, verb: str) -> dict[str, str]:
+    """``--rename OLD=NEW`` options as ``{old: new}``."""
+    renames = {}
+    for option in options or []:
+        old, _, new = option.partition("=")
+        if not old.strip() or not new.strip():
+            raise errors.BadArguments(verb, f"--rename takes OLD=NEW, not {option!r}",
+                                      "for example --rename orders.cust=customer")
+        renames[old.strip()] = new.strip()
+    return renames
 
 
 def preview_keys(options: list[str] | None) -> dict[str, str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -35,9 +36,10 @@ from traitlets import Int, Unicode, observe
 
 from . import cells, commands, config, errors
 from .arguments import arg
+from .commands import SCHEMA_ARGUMENTS
 from .display import NOTEBOOK_WORDS as WORDS
 from .display import PreviewView, ProgressView, StatusView, shown, viewed
-from .engine import Event, MigrationStatus, Migrator, has_downgrade, is_connection, lake, probe
+from .engine import Event, MigrationStatus, Migrator, NoDowngrade, has_downgrade, is_connection, lake, probe
 from .render import changes, results
 from .render.common import ignored_files_as_lines, plural, terminal_safe
 from .render.progress import TextProgress
@@ -201,12 +203,36 @@ class Duckmig(Magics):
                 if p.ok and p.versions:
                     print(changes.proposal(p, saved.script, saved.script.kind == "python", WORDS))
             try:
-                self._do("up", commands.arguments("up", target=saved.version))
+                with warnings.catch_warnings():  # the cell has just said it has no downgrade, and what to paste
+                    warnings.simplefilter("ignore", NoDowngrade)
+                    self._do("up", commands.arguments("up", target=saved.version))
             except errors.MigrationFailed as exc:
                 if exc.version != saved.version:
                     raise errors.RunFailed(f"{saved.version} was not applied: {exc.version}, pending before it, "
                                            f"failed first\n{exc.message_text()}", failed=exc) from None
                 raise
+
+    @cell_magic
+    @no_var_expand
+    @magic_arguments("%schema")
+    @_arguments(SCHEMA_ARGUMENTS)
+    def schema(self, line, cell):
+        """Show the migration (up and down) that takes the connected database to the schema the cell
+        declares, with the preview of applying it: the cell holds the DDL of the schema you want
+        (CREATE TABLE, CREATE VIEW, ...), built in a scratch database in memory.
+
+        A table or column that disappears while a like one appears is proposed as a rename, never
+        taken silently: decide it with --rename OLD=NEW or --no-rename OLD. With --save SLUG the
+        migration is written as the version file of SLUG, as a %%migration cell would write it.
+        """
+        args = _parse(Duckmig.schema.parser, _split(line, "%%schema"))
+        with self._reported():
+            m = self._connected()
+            renames = commands.rename_options(args.rename, "%%schema")
+            result = m.diff(cell, renames=renames, no_renames=args.no_rename or [], save=args.save,
+                            sample=self.sample_size)
+            print(results.schema_diff_text(result, WORDS, with_preview=False))
+            return PreviewView(result.preview) if result.preview is not None else None
 
     @line_magic
     @magic_arguments()

@@ -33,7 +33,7 @@ PLACEHOLDER = re.compile(r"\{(do|flag|setting):([\w.-]+(?: [\w.-]+)*)\}")
 
 # The verbs that are methods of the Python API's Migrator (tests/test_docs.py holds the two equal).
 API_VERBS = frozenset({"status", "history", "plan", "sql", "up", "down", "redo", "stamp", "repair", "restore",
-                       "verify", "lint", "new", "save", "prepare", "preview", "preview_body", "migration_status",
+                       "verify", "lint", "new", "save", "prepare", "preview", "preview_body", "diff", "migration_status",
                        "migrate_up", "migrate_down", "create_migration", "kept", "prune"})
 
 

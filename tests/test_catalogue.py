@@ -95,6 +95,17 @@ def save(root: Path, slug: str, body: str = "-- migrate:up\nSELECT 1;\n", versio
     authoring.save(ScriptDirectory(root / "migrations"), slug, body, version=version)
 
 
+def schema_file(text: str) -> Callable:
+    """A preparation: schema.sql in the project folder, holding ``text``."""
+    def write(root: Path) -> None:
+        (root / "schema.sql").write_text(text)
+    return write
+
+
+DIFF = "diff --to schema.sql -d app.db --dir migrations"
+RENAMED = "CREATE TABLE items (id INTEGER PRIMARY KEY, title VARCHAR, price DOUBLE DEFAULT 1.5);\n"
+
+
 def ledger_names(filename: str) -> Callable:
     """A case's preparation: F1's file is gone, and the ledger stores ``filename`` as its name."""
     def prepare(root: Path) -> None:
@@ -180,6 +191,19 @@ CASES = [
     C("preview of COPY ... TO", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `COPY (SELECT * FROM items) TO 'leak.csv'`, and COPY ... TO writes a file; a preview leaves everything as it was", files={BAD: "-- migrate:up\nINSERT INTO items (id) VALUES (9);\nCOPY (SELECT * FROM items) TO 'leak.csv';\n"}),
     C("preview of ATTACH", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `ATTACH 'other.db' AS other`, and ATTACH creates a database file where there is none", files={BAD: "-- migrate:up\nATTACH 'other.db' AS other;\nCREATE TABLE other.t (x INTEGER);\n"}),
     C("preview of EXPORT DATABASE", "preview -d app.db --dir migrations", errors.PreviewRefused, f"cannot preview {V4}: it runs `EXPORT DATABASE 'dump'`, and EXPORT DATABASE writes files", files={BAD: "-- migrate:up\nEXPORT DATABASE 'dump';\n"}),
+    # -- declared schemas ---------------------------------------------------------------------------------------
+    C("diff: schema file missing", "diff --to nope.sql -d app.db --dir migrations", errors.ConfigError, "schema file nope.sql is not there\n  hint: give the path of a .sql file holding the CREATE statements of the schema you want"),
+    C("diff: schema with INSERT", DIFF, errors.ConfigError, "schema.sql line 2: `INSERT INTO t VALUES (1)` is not DDL (INSERT): a schema holds CREATE, ALTER and DROP only; its tables' rows come from the database\n  hint: move data statements into a migration of their own (`duckmig new DESCRIPTION`)", prepare=schema_file("CREATE TABLE t (x INTEGER);\nINSERT INTO t VALUES (1);\n")),
+    C("diff: schema with COPY", DIFF, errors.ConfigError, "schema.sql line 3: `COPY t FROM 'items.csv'` is not DDL (COPY)", prepare=schema_file("CREATE TABLE t (x INTEGER);\n\nCOPY t FROM 'items.csv';\n")),
+    C("diff: schema that does not parse", DIFF, errors.ConfigError, "schema.sql line 3: DuckDB cannot parse it: Parser Error: syntax error at or near \"TABEL\"", prepare=schema_file("CREATE TABLE t (x INTEGER);\n-- next\nCREATE TABEL u (x INTEGER);\n")),
+    C("diff: schema that does not build", DIFF, errors.ConfigError, "schema.sql line 2: Catalog Error: Table with name nope does not exist!", prepare=schema_file("CREATE TABLE t (x INTEGER);\nCREATE VIEW v AS SELECT * FROM nope;\n")),
+    C("diff: schema that reads a file", DIFF, errors.ConfigError, "schema.sql line 1: Permission Error: ", prepare=schema_file("CREATE TABLE t AS SELECT * FROM read_csv('/etc/passwd');\n")),
+    C("diff: undecided rename saved", DIFF + " --save renamed", errors.ConfigError, "not saved: likely renames are undecided: column items.name -> items.title (or items.name dropped and items.title added)", prepare=schema_file(RENAMED)),
+    C("diff: rename of nothing", DIFF + " --rename nope=items", errors.ConfigError, "rename nope: no such table or column disappears while the new name appears", prepare=schema_file(RENAMED)),
+    C("diff: rename not OLD=NEW", DIFF + " --rename items.name", errors.BadArguments, "diff: --rename takes OLD=NEW, not 'items.name'", prepare=schema_file(RENAMED)),
+    C("diff: neither --to nor --from-migrations", "diff -d app.db --dir migrations", errors.BadArguments, "diff: give --to SCHEMA.sql or --from-migrations, one of them"),
+    C("magic: schema cell with INSERT", "%%schema --save t\nCREATE TABLE t (x INTEGER);\nINSERT INTO t VALUES (1);", UsageError, "the schema line 2: `INSERT INTO t VALUES (1)` is not DDL (INSERT)"),
+    C("magic: schema cell that does not parse", "%%schema\nCREATE TABEL t (x INTEGER);", UsageError, "the schema line 1: DuckDB cannot parse it: Parser Error: syntax error at or near \"TABEL\""),
     # -- names and command arguments ------------------------------------------------------------------------------
     C("up to a non-version", "up '../../etc/passwd' -d app.db --dir migrations", errors.ConfigError, "'../../etc/passwd' is not a version: versions look like 20250710_000001\n  hint: `duckmig status` lists the versions"),
     C("up to an unknown version", "up 20990101_000000 -d app.db --dir migrations", errors.StateError, "no migration 20990101_000000 in the migrations directory or the ledger\n  hint: `duckmig status` lists the versions"),
@@ -321,7 +345,7 @@ CASES = [
     # -- magics: %migrate ---------------------------------------------------------------------------------------
     C("magic: export of two cells of one id", "%migrate export nb.ipynb", UsageError, "nb.ipynb: cells 0 and 2 have one id, 'same', and a migration's file names its cell by its id", notebook=TWINS),
     C("magic: status over a version file that is a link", "%migrate status", UsageError, f"migrations/versions/{V4}_linked.sql {LINK}", prepare=linked(f"{V4}_linked.sql")),
-    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,restore,repair,sql,preview,lint,export,notebook,kept,prune} [arguments ...]"),
+    C("magic: unknown verb", "%migrate frobnicate", UsageError, "%migrate: unknown verb 'frobnicate'\nusage: %migrate {connect,init,new,up,down,redo,status,history,verify,stamp,restore,repair,sql,preview,diff,lint,export,notebook,kept,prune} [arguments ...]"),
     C("magic: no verb", "%migrate", UsageError, "%migrate: no verb given\nusage: %migrate {connect,"),
     C("magic: not connected", "%migrate up", UsageError, "no database to migrate: nothing is connected and no database is set\n  hint: run `%migrate connect TARGET`", connect=None),
     C("magic: connect to a variable of another kind", "x = 42\n%migrate connect x", UsageError, "variable x holds a int, not a duckdb connection\n  hint: assign x = duckdb.connect(...) first, or give the database's path instead"),

@@ -418,7 +418,8 @@ def test_installed_command_exit_code_and_stderr(three):
                          text=True, env={"PATH": str(DUCKMIG.parent)}, timeout=60)
     assert run.returncode == 1
     assert run.stdout == ""
-    lines = run.stderr.splitlines()
+    warned, *lines = run.stderr.splitlines()
+    assert warned.startswith(f"duckmig: warning: {V2} has no downgrade")  # said under the lock, before any runs
     assert lines[0].startswith(f"[1/3] applying {V1} one ... ok (")
     assert lines[1] == f"[2/3] applying {V2} two ... failed"
     assert lines[2] == f"duckmig: error: applying {V2} failed: Conversion Error: Could not convert string 'x' to INT32"

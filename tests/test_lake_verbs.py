@@ -160,3 +160,16 @@ def test_a_table_of_that_name_that_is_no_lock_is_left_alone(spec, project):
         m.up()
     assert m.db.connection.execute("FROM duckdb_migrations_lock").fetchall() == [(7,)]
     assert [s.state for s in m.status()] == ["pending"] * 3
+
+
+def test_schema_drift_and_a_declared_schema_on_a_lake(spec, project):
+    """verify --schema leaves the ledger's lock view out, and takes a lake's DEFAULT NULL for no default."""
+    three(project)
+    m = Migrator(spec, str(project.directory))
+    m.up()
+    assert m.verify(schema=True).ok
+    m.db.connection.execute("ALTER TABLE metrics ADD COLUMN note VARCHAR")
+    assert [p.detail for p in m.verify(schema=True).problems] == ["column metrics.note added: VARCHAR"]
+    d = m.diff("CREATE TABLE metrics (id INTEGER, v DOUBLE, unit VARCHAR);")
+    assert d.up == ['ALTER TABLE "metrics" DROP COLUMN "note";']
+    assert [w.kind for w in d.preview.warning_list] == []  # the column holds no value: nothing lost

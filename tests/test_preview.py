@@ -479,21 +479,21 @@ def test_schema_changes_and_the_downgrade_that_undoes_them(base):
         ["column", "t", "c", "added", None, "INTEGER"],
         ["table", "tags", None, "created", None, None],
         ["index", "tags_name", None, "created", None, "CREATE INDEX tags_name ON tags(\"name\");"],
-        ["macro", "twice", None, "created", None, "macro"],
-        ["sequence", "tag_ids", None, "created", None, None],
+        ["macro", "twice", None, "created", None, 'CREATE MACRO "twice"("x") AS (x * 2);'],
+        ["sequence", "tag_ids", None, "created", None,
+         'CREATE SEQUENCE "tag_ids" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START 1 NO CYCLE;'],
         ["view", "t_ids", None, "created", None, "CREATE VIEW t_ids AS SELECT id FROM t;"],
     ]
     down = p.proposed_downgrade
     assert down.statements == [
         'DROP MACRO "twice";',
         'DROP VIEW "t_ids";',
-        'DROP INDEX "tags_name";',
-        'DROP TABLE "tags";',
+        'DROP TABLE "tags";',  # its index goes with it
         'ALTER TABLE "notes" RENAME TO "n";',
-        'ALTER TABLE "t" ALTER COLUMN "amount" TYPE INTEGER;',
-        'ALTER TABLE "t" RENAME COLUMN "amount" TO "a";',
-        'ALTER TABLE "t" ALTER COLUMN "b" DROP DEFAULT;',
         'ALTER TABLE "t" DROP COLUMN "c";',
+        'ALTER TABLE "t" RENAME COLUMN "amount" TO "a";',
+        'ALTER TABLE "t" ALTER COLUMN "a" TYPE INTEGER;',
+        'ALTER TABLE "t" ALTER COLUMN "b" DROP DEFAULT;',
         'DROP SEQUENCE "tag_ids";',
     ]
     assert down.cannot == []
@@ -511,13 +511,16 @@ def test_schema_changes_and_the_downgrade_that_undoes_them(base):
 def test_what_a_downgrade_cannot_undo_is_said_plainly(base):
     p = previewed(base, "DROP TABLE d;\nALTER TABLE t DROP COLUMN b;\nUPDATE t SET a = 0 WHERE id < 3;\n"
                         "DELETE FROM n WHERE k = 1;")
-    # What duckmig keeps when it applies the migration comes back with the restore line.
+    # The schema comes back whole; the rows and values come back from what duckmig keeps.
+    assert p.proposed_downgrade.statements == ['ALTER TABLE "t" ADD COLUMN "b" VARCHAR;',
+                                               'CREATE TABLE "d"(x INTEGER, y VARCHAR);']
     assert (p.proposed_downgrade.cannot, p.proposed_downgrade.restores) == ([], [
         "table d's 5 rows", "n: 1 row removed", "t: 10 values of column b, 2 rows changed"])
     assert str(p.proposed_downgrade).endswith("\n-- migrate:restore")
-    # Without keeping, the schema's downgrade says what it cannot undo.
+    # Without keeping, the downgrade says what it cannot undo.
     p = base.migrator(keep=False).preview()
-    assert p.proposed_downgrade.statements == []
+    assert p.proposed_downgrade.statements == ['ALTER TABLE "t" ADD COLUMN "b" VARCHAR;',
+                                               'CREATE TABLE "d"(x INTEGER, y VARCHAR);']
     assert p.proposed_downgrade.cannot == [
         "table d is dropped with its 5 rows: its rows cannot be brought back",
         "n: 1 row removed; a downgrade from the schema cannot restore rows",

@@ -12,12 +12,14 @@ behind it are the engine's own layout (see each one's docstring):
     keep                        what migrations destroy, kept for their downgrades to put back
     catalog, diff, preview      schema snapshots, their diffs, and previews
     lint, linting               DuckDB's traps as rules, and the lint of a workspace's migrations
+    schemadiff, declarative     the SQL from one catalog to another; declared schemas and drift
     migrator                    the facade: one method a verb
 """
 
 from . import authoring, lake, lint, probe
 from .apply import Progress, StepResult
 from .database import is_connection
+from .declarative import SchemaDiff
 from .diff import SchemaChange
 from .interrupts import is_interrupt
 from .keep import Kept, KeptNothing, NoDowngrade, Restoring
@@ -34,7 +36,7 @@ from .upkeep import Finding, NotRestored, Problem, Repair, Restored, VerifyRepor
 from .versions import IgnoredFile, ScriptDirectory, checksum, has_downgrade, write_atomically
 
 __all__ = ["Migrator", "MigrationStatus", "StatusReport", "STATES", "StepResult", "Progress", "VerifyReport",
-           "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "plain",
+           "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "SchemaDiff", "plain",
            "BaseMigration", "Session", "StoredDowngrade", "IgnoredFile", "ScriptDirectory", "checksum",
            "has_downgrade", "write_atomically", "is_connection", "is_interrupt", "lake_limit", "redact",
            "authoring", "lake", "lint", "probe", "Kept", "KeptNothing", "NoDowngrade", "Restoring"]

@@ -71,6 +71,7 @@ class Run:
     ledger: Ledger = None  # type: ignore[assignment]  # set once the write lock is held
     results: list[StepResult] = field(default_factory=list)
     keeping: keep.Settings = field(default_factory=keep.Settings)
+    told_bare: bool = False  # the migrations without a downgrade are said once, though a lost race plans again
 
     def runner(self) -> Runner:
         return self.work.runner(self.conn, self.guard)
@@ -96,7 +97,6 @@ def up(work: Workspace, planner: Planner, *, single_transaction: bool = False, p
     todo = planner(scripts, work.rows())
     if not todo:
         return []  # without opening the database for writing, so nothing is created
-    _say_no_downgrade([s for s in todo if not has_downgrade(s)], keeping or keep.Settings())
     if single_transaction:
         outside = [s.version for s in todo if not s.transactional]
         if outside:
@@ -121,10 +121,14 @@ def down(work: Workspace, target: str | None, steps: int | None, *, trust_stored
                           lambda: _down_locked(run, target, steps, Trust(trust_stored_python, stored_downgrade, edited)))
 
 
-def _say_no_downgrade(bare: list[Script], keeping: keep.Settings) -> None:
-    """Warn, before anything runs, of the migrations about to be applied without a downgrade."""
-    if not bare:
+def _say_no_downgrade(run: Run, todo: list[Script]) -> None:
+    """Warn, once the write lock is held and before anything runs, of the migrations about to be
+    applied without a downgrade: a run that cannot start says only why."""
+    bare = [s for s in todo if not has_downgrade(s)]
+    if not bare or run.told_bare:
         return
+    run.told_bare = True
+    keeping = run.keeping
     names = ", ".join(s.version for s in bare[:5]) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
     have = "has" if len(bare) == 1 else "have"
     if keeping.on and all(keeps(s) and s.kind == "sql" for s in bare):
@@ -145,6 +149,7 @@ def _up_locked(run: Run, scripts: list[Script], planner: Planner, single_transac
         # Plan again under the write lock: another runner may have applied some meanwhile.
         rows = run.ledger.rows(plan=True)
         todo = planner(scripts, rows)
+        _say_no_downgrade(run, todo)
         if single_transaction and todo:
             return apply_as_one(run, todo)
         i = 0

@@ -313,7 +313,7 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
         if p.after is None:
             rows.append(SchemaChange("table", p.label, None, "dropped", None, None))
             continue
-        if p.replaced:
+        if p.replaced and p.was.body != p.now.body:  # replaced by the same table: nothing to show
             rows.append(SchemaChange("table", p.label, None, "replaced", None, None))
         if p.renamed:
             rows.append(SchemaChange("table", p.label, None, "renamed", p.was.label, p.now.label))
@@ -347,6 +347,8 @@ def schema_rows(pairs: list[Pair], before_objects: dict, after_objects: dict) ->
                 continue
             label = _label(table)
             before, after = before_objects.get(key), after_objects.get(key)
+            if (key in before_objects) == (key in after_objects):  # kept as it was: nothing to show
+                continue
             rows.append(SchemaChange(kind, label, None, "dropped" if after is None else "created", before, after))
             continue
         label = _label(name)

@@ -44,7 +44,7 @@ from .catalog import Table
 from .preview import Downgrade
 from .sqltext import literal, quote
 
-SCHEMA = "duckmig_kept"
+SCHEMA = catalog.KEPT_SCHEMA
 RECORD = "kept"
 DOWNGRADES = "downgrades"
 CHANGE = "_duckmig_change"
@@ -128,12 +128,12 @@ class Keeper:
     schema: str
     settings: Settings = field(default_factory=Settings)
     generate: bool = False  # the migration has no downgrade: generate one from the catalog
-    # propose(pairs, before objects, after objects, table diffs): the schema downgrade (preview.propose_downgrade)
+    # propose(pairs, catalog before, catalog after, table diffs): the schema downgrade (preview.propose_downgrade)
     propose: Callable | None = None
     copies: dict[int, Copy] = field(default_factory=dict)
     renames: dict[tuple, list[tuple[str, str]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-    before_objects: dict | None = None
+    before_catalog: catalog.Catalog | None = None
     before_tables: dict[int, Table] | None = None
     statements: list[str] = field(default_factory=list)
     # {(schema, table): (rows, content hash)} of each table a statement writes, taken before the first
@@ -157,7 +157,7 @@ class Keeper:
             self.before_tables = catalog.tables(conn)
             self.existing = set(self.before_tables)
         if self.generate:
-            self.before_objects = catalog.snapshot(conn)
+            self.before_catalog = catalog.read(conn)
 
     def before(self, runner, sql: str, kinds: frozenset[str] | None) -> None:
         """Called before each statement of the migration runs."""
@@ -218,12 +218,11 @@ class Keeper:
             runner.keep_statement(f"DROP TABLE temp.main.{c.name}")
 
     def _generated(self, runner, after: dict[int, Table]) -> None:
-        assert self.before_tables is not None and self.before_objects is not None and self.propose is not None
-        pairs = diff.match(_outside(self.before_tables), _outside(after), self.renames)
+        assert self.before_catalog is not None and self.propose is not None
+        pairs = diff.match(self.before_catalog.tables, after, self.renames)
         for p in pairs:
             diff.choose_key(p, None)
-        proposal = self.propose(pairs, _objects_outside(self.before_objects),
-                                _objects_outside(catalog.snapshot(runner.conn)), [])
+        proposal = self.propose(pairs, self.before_catalog, catalog.read(runner.conn), [])
         text = "\n".join([*proposal.statements, *[f"-- cannot be undone: {c}" for c in proposal.cannot
                                                  if not covered(c)], MARKER])
         runner.keep_statement(f"INSERT INTO {_at(self.database, DOWNGRADES)} VALUES "
@@ -306,16 +305,6 @@ class Keeper:
                 f"FROM {numbered_a} a JOIN {counts} d ON a.duckmig_h = d.h AND a.duckmig_n <= d.na - d.nb")
         _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched, [])
         del cols
-
-
-def _outside(tables: dict[int, Table]) -> dict[int, Table]:
-    """The tables but duckmig's own kept ones."""
-    return {oid: t for oid, t in tables.items() if t.schema != SCHEMA}
-
-
-def _objects_outside(objects: dict) -> dict:
-    return {(kind, name): d for (kind, name), d in objects.items()
-            if name != SCHEMA and not name.startswith(SCHEMA + ".")}
 
 
 def _after_name(pair: diff.Pair, before_name: str) -> str:

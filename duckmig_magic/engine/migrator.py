@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .. import errors
-from . import apply, authoring, identity, interrupts, linting, plan, pyform, runner, sqlfile, upkeep
+from . import apply, authoring, declarative, identity, interrupts, linting, plan, pyform, runner, sqlfile, upkeep
 from . import keep as keep_module
 from .apply import Progress, StepResult
 from .ledger import Event, Row
@@ -233,11 +233,13 @@ class Migrator:
         """Write back the files of applied migrations that are gone, from the ledger (see ``upkeep.restore``)."""
         return upkeep.restore(self.work, trust_stored_python=trust_stored_python)
 
-    def verify(self, *, roundtrip: bool = False) -> upkeep.VerifyReport:
+    def verify(self, *, roundtrip: bool = False, schema: bool = False) -> upkeep.VerifyReport:
         """Check checksums of applied migrations; with ``roundtrip``, run up, down, up for each
         pending migration inside a transaction that is rolled back, comparing the schema, and the
-        content of each table it writes before up and after down."""
-        return upkeep.verify(self.work, roundtrip=roundtrip, keeping=self.keeping)
+        content of each table it writes before up and after down; with ``schema``, compare the
+        database's catalog with the applied migrations replayed on an empty database in memory,
+        each difference a problem (drift done by hand)."""
+        return upkeep.verify(self.work, roundtrip=roundtrip, keeping=self.keeping, schema=schema)
 
     def lint(self, versions: list[str] | None = None, *, data: bool = True,
              settings: LintSettings | None = None, fix: bool = False) -> LintReport:
@@ -247,6 +249,60 @@ class Migrator:
         mechanical (drop a table's indexes, ALTER, create them again) are written into the files of
         migrations not applied yet, and the report is that of the files as written, with the diffs."""
         return linting.run(self.work, versions, data_rules=data, settings=settings, fix=fix)
+
+    # -- the declared schema ---------------------------------------------------------------------
+
+    def diff(self, to: str | Path | None = None, *, renames: dict[str, str] | None = None,
+             no_renames=None, save: str | None = None, from_migrations: bool = False,
+             description: str | None = None, keys=None, sample: int = 20) -> declarative.SchemaDiff:
+        """The migration (up and down) that takes the database to the schema ``to`` declares: DDL
+        text, or the path of a .sql file holding it. With ``from_migrations`` instead, the migration
+        that brings the files in line with the database: what was done to it by hand.
+
+        Likely renames are proposed, never taken silently: ``renames`` ({old: new}, a table or
+        ``table.column``) and ``no_renames`` (old names) decide them. The result holds the preview of
+        applying it to the database (its data-loss warnings first). ``save`` writes it as the version
+        file of that slug, as a ``%%migration`` cell would; nothing is written while a rename is
+        undecided, or when the migration fails on the database.
+        """
+        if (to is None) == (not from_migrations):
+            raise errors.ConfigError("give the schema you want (to=SCHEMA), or from_migrations=True, one of them")
+        keys, sample = check_keys(keys), check_sample(sample)
+        if save is not None:
+            authoring.check_slug(save)
+        renames = dict(renames or {})
+        if from_migrations:
+            result = declarative.propose(declarative.replayed(self.work), declarative.live(self.work),
+                                         "the database", renames=renames, no_renames=no_renames)
+            result.applied_by_hand = True
+        else:
+            assert to is not None
+            text, where = (declarative.read_schema_file(to) if isinstance(to, Path) or _a_path(str(to))
+                           else (str(to), "the schema"))
+            wanted, lost = declarative.desired(text, where)
+            result = declarative.propose(declarative.live(self.work), wanted, where, renames=renames,
+                                         no_renames=no_renames)
+            result.cannot += lost
+        if result.unused:
+            raise errors.ConfigError(f"rename {', '.join(result.unused)}: no such table or column disappears while the "
+                                     "new name appears", "name a rename as OLD=NEW, a table or TABLE.COLUMN")
+        if not result.empty and not from_migrations and self.db.exists():
+            result.preview = self.preview_body(result.body, name=save or "diff", keys=keys, sample=sample)
+        if save is not None:
+            result.saved = self._save_diff(result, save, description)
+        return result
+
+    def _save_diff(self, result: declarative.SchemaDiff, slug: str, description: str | None):
+        if result.empty:
+            raise errors.StateError(f"nothing to save as {slug}: the database already has {result.source}'s schema")
+        if result.undecided:
+            shown = "; ".join(f"{c} (or {c.old} dropped and {c.new} added)" for c in result.undecided)
+            raise errors.ConfigError(f"not saved: likely renames are undecided: {shown}",
+                                     "decide each: a rename as OLD=NEW (--rename, or renames={'OLD': 'NEW'} in "
+                                     "Python), a drop and add as OLD (--no-rename, or no_renames=['OLD'])")
+        if result.preview is not None and result.preview.failed is not None:
+            raise errors.StateError(f"not saved: the migration fails on the database: {result.preview.failed.error}")
+        return self.save(slug, result.body, description=description)
 
     # -- authoring -----------------------------------------------------------------------------
 
@@ -403,6 +459,12 @@ def _read_all(scripts: list[Script]) -> None:
     for s in scripts:
         with suppress(OSError):  # a file that cannot be read is reported when status needs it
             s.read()
+
+
+def _a_path(to: str) -> bool:
+    """Whether ``to`` names a schema file rather than holding DDL: one line, no statement's ``;``
+    and no space (a file name with spaces is given as a ``Path``)."""
+    return "\n" not in to and ";" not in to and " " not in to.strip()
 
 
 def _terminated(statement: str) -> str:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from .. import errors
 from ..wording import plural as _n
-from . import catalog, diff, lake, statements
+from . import catalog, diff, lake, schemadiff, statements
 
 SCHEMA_COLUMNS = list(diff.SchemaChange._fields)
 SUMMARY_COLUMNS = ["table", "key", "rows_before", "rows_after", "added", "removed", "changed", "unchanged"]
@@ -226,11 +226,13 @@ def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str,
         # A cursor starts in the instance's first database; the run's may be another (a lake, say).
         runner.place.use(before_conn)
         with diff.Scratch(before_conn) as scratch, runner.transaction(keep=False):
-            before_objects, before = catalog.snapshot(conn), catalog.tables(conn)
+            before_catalog = catalog.read(conn)
+            before_objects, before = before_catalog.flat(), before_catalog.tables
             for version, steps, path in migrations:
                 runner.run(version, steps, "up", path=path)
             try:
-                after_objects, after = catalog.snapshot(conn), catalog.tables(conn)
+                after_catalog = catalog.read(conn)
+                after_objects, after = after_catalog.flat(), after_catalog.tables
                 if in_lake:
                     after = diff.followed(before, after, runner.ran, runner.place.schema)
                 pairs, notes = _touched(before, after, runner.ran, keys, database)
@@ -242,7 +244,7 @@ def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str,
     finally:
         before_conn.close()
     schema = diff.schema_rows(pairs, before_objects, after_objects)
-    return Preview(versions, versions, None, propose_downgrade(pairs, before_objects, after_objects, tables,
+    return Preview(versions, versions, None, propose_downgrade(pairs, before_catalog, after_catalog, tables,
                                                                lake=in_lake),
                    schema, tables, _warnings(tables) + _not_compared(tables) + notes
                    + _advanced(sequences, _sequences(conn)), runner.replays)
@@ -325,14 +327,81 @@ def _not_compared(tables: list[diff.TableDiff]) -> list[PreviewWarning]:
             for t in tables for column, default in t.not_compared.items()]
 
 
-def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects: dict,
+def propose_downgrade(pairs: list[diff.Pair], before: catalog.Catalog, after: catalog.Catalog,
                       tables: list[diff.TableDiff], *, lake: bool = False) -> Downgrade:
-    """The inverse of what can be inverted, from the catalog diff; what cannot, in words.
+    """The schema diff from after back to before: every table, column, constraint, index, view,
+    macro, type, sequence and schema restored from its definition, renames reversed (the preview
+    knows them: no rename is guessed), types cast back; what no downgrade written from the schema
+    can restore (rows and values), in words.
 
-    In a DuckLake (``lake``) only what DuckLake takes is proposed (tests/test_ducklake_probe.py):
+    A column dropped comes back last, where DuckDB adds columns: the downgrade says so, and
+    ``verify --roundtrip`` compares columns by name. On a DuckLake, see ``_lake_downgrade``.
+    """
+    if lake:
+        return _lake_downgrade(pairs, before.flat(), after.flat(), tables)
+    renames: dict[str, str] = {}
+    for p in pairs:
+        if p.before is None or p.after is None or p.replaced:
+            continue
+        if p.renamed:
+            renames[p.now.qualified_label] = p.was.qualified_label
+        for c in p.columns:
+            if c.compared and c.renamed:
+                renames[f"{p.now.qualified_label}.{c.now.name}"] = c.was.name
+    plan = schemadiff.compare(after, before, renames=renames, order=False, guess=False)
+    cannot = plan.cannot + [f"column order: {note}" if note.startswith("the columns") else note
+                            for note in plan.notes]
+    return Downgrade(list(plan.statements), cannot + _losses(pairs, tables))
+
+
+def _losses(pairs: list[diff.Pair], tables: list[diff.TableDiff]) -> list[str]:
+    """The rows and values a downgrade written from the schema cannot bring back."""
+    out: list[str] = []
+    for p, t in _kept(pairs, tables, out):
+        for c in p.columns:
+            if c.before is not None and c.after is None:
+                values = t.values_dropped.get(c.was.name) if t else None
+                out.append(f"column {p.label}.{c.was.name} is dropped"
+                           + (f" with {_n(values, 'non-NULL value')}" if values else "")
+                           + ": its values cannot be brought back")
+            elif c.type_changed:
+                lost = t.turned_null.get(c.now.name) if t else None
+                if lost:
+                    out.append(f"{_n(lost, 'value')} of {p.label}.{c.now.name} turned NULL with the new type")
+        changed = (t.changed or 0) - t.changed_added_only if t else 0
+        if t and (changed or t.removed or t.added):
+            what = ", ".join(f"{_n(n, 'row')} {verb}" for n, verb in
+                             ((changed, "changed"), (t.removed, "removed"), (t.added, "added")) if n)
+            out.append(f"{p.label}: {what}; a downgrade from the schema cannot restore rows")
+    return out
+
+
+def _kept(pairs: list[diff.Pair], tables: list[diff.TableDiff], lost: list[str]):
+    """(pair, its row diff or None) of each table there was and still is; what a downgrade cannot
+    bring back of each table dropped or replaced is added to ``lost``."""
+    counts = {t.table: t for t in tables}
+    for p in pairs:
+        t = counts.get(p.label)
+        if p.before is None:
+            continue
+        if p.after is None:
+            rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
+            lost.append(f"table {p.label} is dropped{rows}: its rows cannot be brought back")
+        elif p.replaced and p.was.body != p.now.body:  # by the same table: its rows say what changed
+            lost.append(f"table {p.label} is replaced by a new table: the old one cannot be brought back")
+        else:
+            yield p, t
+
+
+def _lake_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects: dict,
+                    tables: list[diff.TableDiff]) -> Downgrade:
+    """The inverse of what DuckLake can invert, from the catalog diff; what cannot, in words.
+
+    Only what DuckLake takes is proposed (tests/test_ducklake_probe.py):
     a table is renamed back before anything else alters it, a column is made NOT NULL again only
     first thing for its table, and a type is not narrowed back; what that leaves out is said why.
     """
+    lake = True
     q = catalog.quote
     # Dropped in reverse dependency order: views, macros and indexes before the tables they read;
     # tables that reference others before those; then sequences, types and schemas, each after
@@ -341,7 +410,6 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
     last: list[str] = []
     types_back, dropped_tables, middle, recreate = [], [], [], []
     cannot = []
-    counts = {t.table: t for t in tables}
     created = [(kind, name, definition) for (kind, name), definition in after_objects.items()
                if kind not in _TABLES_OWN and (kind, name) not in before_objects]
     for kind, name, definition in reversed(created):
@@ -372,19 +440,9 @@ def propose_downgrade(pairs: list[diff.Pair], before_objects: dict, after_object
         if p.before is not None and p.after is not None:
             for name in p.now.references:
                 pinned.setdefault(name.lower(), []).append(p.label)
-    for p in pairs:
-        t = counts.get(p.label)
-        if p.before is None:
-            continue
-        if p.after is None:
-            rows = f" with its {_n(t.rows_before, 'row')}" if t and t.rows_before else ""
-            cannot.append(f"table {p.label} is dropped{rows}: its rows cannot be brought back")
-            continue
-        if p.replaced:
-            cannot.append(f"table {p.label} is replaced by a new table: the old one cannot be brought back")
-            continue
+    for p, t in _kept(pairs, tables, cannot):
         # In a lake the table is renamed back first: DuckLake loses a table altered before a rename.
-        table = (p.before if lake and p.renamed else p.after).sql_name
+        table = (p.was if lake and p.renamed else p.now).sql_name
         undo: list[tuple[str, bool]] = []  # (statement, whether it alters the table's structure)
         not_null: list[tuple[str, str]] = []  # in a lake: (column, SET NOT NULL), which must come first
         for c in p.columns:
@@ -462,7 +520,7 @@ _TABLES_OWN = ("table", "column", "constraint")  # undone with their table, by t
 
 def _drop_word(kind: str, definition: str | None) -> str:
     if kind == "macro":
-        return "MACRO TABLE" if definition == "table_macro" else "MACRO"
+        return "MACRO TABLE" if definition and " AS TABLE " in definition else "MACRO"
     return kind.upper()
 
 

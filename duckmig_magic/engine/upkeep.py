@@ -12,7 +12,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from .. import errors
-from . import catalog, interrupts, keep, plan
+from . import catalog, declarative, interrupts, keep, plan
 from .apply import down_steps, keeps, up_steps
 from .database import transaction
 from .preview import propose_downgrade
@@ -42,6 +42,7 @@ class Finding(_Worded):
     SKIPPED = "skipped"
     IRREVERSIBLE = "irreversible"
     ROUNDTRIP = "roundtrip"
+    SCHEMA = "schema drift"  # the database's catalog differs from what its applied migrations make
 
 
 class Problem(NamedTuple):
@@ -59,6 +60,7 @@ class VerifyReport:
     checked: int = 0
     roundtrip: list[str] = field(default_factory=list)  # versions that round-tripped cleanly
     replays: int = 0  # transactions replayed after a failed statement that a migration caught
+    schema_checked: bool = False  # the catalog was compared with the applied migrations replayed
 
     @property
     def ok(self) -> bool:
@@ -216,9 +218,12 @@ _DETAILS = {Finding.MODIFIED: "the file changed since it was applied",
                                        "repair stores it"}
 
 
-def verify(work: Workspace, *, roundtrip: bool = False, keeping: keep.Settings | None = None) -> VerifyReport:
+def verify(work: Workspace, *, roundtrip: bool = False, keeping: keep.Settings | None = None,
+           schema: bool = False) -> VerifyReport:
     """Check checksums of applied migrations; with ``roundtrip``, run up, down, up for each
-    pending migration inside a transaction that is rolled back, comparing schemas."""
+    pending migration inside a transaction that is rolled back, comparing schemas; with ``schema``,
+    replay the applied migrations on an empty database in memory and list each difference of the
+    database's catalog from what they make (drift done by hand)."""
     scripts = work.scripts.scripts()
     report = VerifyReport()
     status = work.status(scripts, work.rows())
@@ -233,6 +238,9 @@ def verify(work: Workspace, *, roundtrip: bool = False, keeping: keep.Settings |
     if roundtrip:
         pending = [s for s in scripts if plan.status_state(status, s.version) in plan.TO_APPLY]
         _roundtrip(work, pending, report, keeping or keep.Settings())
+    if schema:
+        report.schema_checked = True
+        report.problems += [Problem("", Finding.SCHEMA, str(change)) for change in declarative.drift(work)]
     return report
 
 

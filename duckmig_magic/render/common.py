@@ -163,7 +163,10 @@ def ignored_files_as_lines(prefix: str):
 
         def show(message, category, *args, **kwargs):
             if issubclass(category, as_lines):
-                print(terminal_safe(f"{prefix}{message}"), file=sys.stderr)
+                try:
+                    print(terminal_safe(f"{prefix}{message}"), file=sys.stderr)
+                except BrokenPipeError:  # `2>&1 | head`: a line nobody can read must not stop what it tells of
+                    pass
             else:
                 shown(message, category, *args, **kwargs)
 

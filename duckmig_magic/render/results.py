@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import commands as c
-from ..engine import Finding, NotRestored, Preview, StatusReport
+from ..engine import Finding, NotRestored, Preview, SchemaDiff, StatusReport
 from ..wording import PYTHON, Words
 from . import changes, status
 from .common import error_line, plural, terminal_safe, text_table
@@ -39,8 +39,41 @@ def _verified(r: c.Verified, words: Words) -> str:
         lines += [f"{v}  roundtrip ok" for v in report.roundtrip]
     lines.append(f"checked {plural(report.checked, 'applied migration')}"
                  + (f", round-tripped {len(report.roundtrip)}" if r.roundtrip else "")
+                 + (", the catalog against them replayed" if report.schema_checked else "")
                  + (f" ({plural(report.replays, 'replay')})" if report.replays else "")
                  + (": ok" if report.ok else f": {plural(len(report.problems), 'problem')}"))
+    return "\n".join(lines)
+
+
+def schema_diff_text(r: SchemaDiff, words: Words, *, with_preview: bool = True) -> str:
+    """A schema diff's migration, what it changes and loses; its preview's text too, unless the
+    interface shows the preview its own way."""
+    towards = "the database to the files' schema" if r.applied_by_hand else f"the database to {r.source}"
+    if r.empty:
+        return (f"no difference: {r.source} matches what the applied migrations make" if r.applied_by_hand
+                else f"no difference: the database has the schema of {r.source}")
+    lines = [f"the migration that takes {towards}: {plural(len(r.changes), 'change')}"]
+    lines += [f"  {error_line(str(c))}" for c in r.changes]
+    if r.undecided:
+        lines.append("likely renames, taken as renames below (rows kept) until decided: --rename OLD=NEW keeps "
+                     "one, --no-rename OLD drops and adds instead, losing its data")
+        lines += [f"  {c.kind} {c.old} -> {c.new}" for c in r.undecided]
+    if r.preview is not None and r.preview.warning_list:
+        lines.append("warnings (what applying it to the database loses):")
+        lines += [f"  {error_line(w.message)}" for w in r.preview.warning_list]
+    lines += [f"cannot: {error_line(c)}" for c in r.cannot] + [f"note: {error_line(n)}" for n in r.notes]
+    if r.rebuilt:
+        lines.append(f"note: rebuilt, keeping their rows (DuckDB has no ALTER for the change): {', '.join(r.rebuilt)}; "
+                     "the preview sees each as replaced, and counts the values of a column renamed in it as dropped "
+                     "although they are copied")
+    lines.append(r.body.rstrip("\n"))
+    if r.preview is not None and with_preview:
+        lines += ["", "preview of applying it:", changes.text(r.preview)]
+    if r.saved is not None:
+        lines.append(f"saved: {_here(str(r.saved.path))} ({r.saved.action})")
+        if r.applied_by_hand:
+            lines.append(f"the database has it already: {words('{do:stamp ' + r.saved.version + '}')} records it "
+                         "as applied (and any pending migration older than it)")
     return "\n".join(lines)
 
 
@@ -144,6 +177,7 @@ TEXTS = {
     c.Repaired: lambda r, words: "\n".join([f"{x.version}  {x.action}" for x in r.repairs] or ["nothing to repair"]),
     c.Sql: lambda r, words: r.sql or "-- nothing to apply",
     Preview: lambda r, words: changes.text(r),
+    SchemaDiff: schema_diff_text,
     c.Exported: _exported,
     c.Linted: _linted,
     c.NotebookBuilt: lambda r, words: f"wrote {r.path}: {plural(r.cells, 'migration cell')}",

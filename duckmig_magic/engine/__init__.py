@@ -11,6 +11,7 @@ behind it are the engine's own layout (see each one's docstring):
     apply, upkeep               running (up, down) and upkeep (stamp, repair, restore, verify)
     keep                        what migrations destroy, kept for their downgrades to put back
     catalog, diff, preview      schema snapshots, their diffs, and previews
+    jsondata                    results as JSON-safe data
     lint, linting               DuckDB's traps as rules, and the lint of a workspace's migrations
     migrator                    the facade: one method a verb
 """
@@ -31,7 +32,8 @@ _LAZY = {
     "redact": ".lake",
     "Event": ".ledger",
     "STATES": ".plan", "MigrationStatus": ".plan", "StatusReport": ".plan",
-    "Preview": ".preview", "PreviewWarning": ".preview", "plain": ".preview",
+    "Preview": ".preview", "PreviewWarning": ".preview",
+    "plain": ".jsondata",
     "BaseMigration": ".pyform",
     "lake_limit": ".refusals",
     "Session": ".runner",
@@ -54,12 +56,13 @@ if TYPE_CHECKING:
     from .database import is_connection
     from .diff import SchemaChange
     from .interrupts import is_interrupt
+    from .jsondata import plain
     from .keep import Kept, KeptNothing, NoDowngrade, Restoring
     from .lake import redact
     from .ledger import Event
     from .migrator import Migrator
     from .plan import STATES, MigrationStatus, StatusReport
-    from .preview import Preview, PreviewWarning, plain
+    from .preview import Preview, PreviewWarning
     from .pyform import BaseMigration
     from .refusals import lake_limit
     from .runner import Session

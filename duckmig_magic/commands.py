@@ -19,25 +19,17 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import config, errors
 from .arguments import Arg, arg
 from .config import Settings
-from .engine import (
-    Event,
-    Migrator,
-    Preview,
-    Progress,
-    Repair,
-    SchemaDiff,
-    ScriptDirectory,
-    StatusReport,
-    StepResult,
-    VerifyReport,
-    lake,
-)
-from .engine import Restored as Restoration
-from .engine import lint as lint_rules
+from .engine import Migrator, ScriptDirectory, lake
+
+# A verb's own parts of the engine are loaded when it runs: the names below are for annotations.
+if TYPE_CHECKING:
+    from .engine import Event, Preview, Progress, Repair, SchemaDiff, StatusReport, StepResult, VerifyReport
+    from .engine import Restored as Restoration
 
 DATABASE, DIRECTORY, DATABASE_IF_KNOWN = "database", "directory", "database if known"
 
@@ -441,6 +433,8 @@ def preview_keys(options: list[str] | None) -> dict[str, str]:
       on=DATABASE_IF_KNOWN)
 def lint(target: Migrator | Settings, args) -> Linted:
     if args.rules:
+        from .engine import lint as lint_rules
+
         return Linted([], [], "text", lint_rules.RULES)
     m = target if isinstance(target, Migrator) else Migrator(":memory:", target.directory)
     report = m.lint(args.versions or None, data=not args.no_data, settings=config.lint_settings(), fix=args.fix)

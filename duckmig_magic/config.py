@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
 from . import errors
-from .engine import lake, lint
+from .engine import lake
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,11 +119,15 @@ def read_pyproject(path: Path) -> dict:
 
 def lint_settings_of(table: object, path: Path):
     """``[tool.duckmig.lint]`` of the pyproject.toml at ``path``, checked."""
+    from .engine import lint  # the lint's rules, only where a pyproject.toml sets them
+
     return lint.settings_from(table, f"{path}: [tool.duckmig.lint]", set(lint.BY_ID))
 
 
 def lint_settings(cwd: Path | None = None):
     """The lint's settings from ``[tool.duckmig.lint]`` in the nearest pyproject.toml (none: every rule)."""
+    from .engine import lint
+
     pyproject = find_pyproject(cwd)
     if pyproject is None:
         return lint.LintSettings()

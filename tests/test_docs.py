@@ -7,19 +7,31 @@ from pathlib import Path
 
 import pytest
 
-from duckmig_magic import Migrator, commands, errors
+from duckmig_magic import Migrator, commands, engine, errors
 from duckmig_magic.magics import PARSERS
 from duckmig_magic.render.results import TEXTS
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 VERBS = sorted(commands.VERBS)
+# What a verb's return annotation may name: a record of commands, or one of the engine's (imported
+# there for type checkers only, so that a verb loads only its own parts of the engine).
+NAMES = {**{n: getattr(engine, n) for n in engine.__all__}, **vars(commands)}
+
+
+def result_of(name: str) -> type:
+    return eval(commands.VERBS[name].function.__annotations__["return"], NAMES)  # the one a renderer needs
 
 
 @pytest.mark.parametrize("name", VERBS)
 def test_every_verb_has_a_renderer(name):
-    function = commands.VERBS[name].function
-    result = eval(function.__annotations__["return"], vars(commands))  # the one annotation a renderer needs
-    assert result in TEXTS, f"render/results.py TEXTS has no entry for {result.__name__}, what {name} returns"
+    result = result_of(name)
+    assert result.__name__ in TEXTS, f"render/results.py TEXTS has no entry for {result.__name__}, what {name} returns"
+
+
+def test_the_verbs_results_are_told_apart_by_name():
+    """TEXTS finds a result's text by its class's name: no two verbs' result classes share one."""
+    results = {result_of(name) for name in VERBS}
+    assert len({r.__name__ for r in results}) == len(results)
 
 
 @pytest.mark.parametrize("name", VERBS)

@@ -35,7 +35,6 @@ from .. import errors
 from . import interrupts, keep, ordering, plan, pyform, refusals, runner, sqlfile, trust
 from .database import is_busy, transaction
 from .ledger import Ledger, Row
-from .preview import propose_downgrade
 from .runner import Runner
 from .versions import Script, has_downgrade
 from .workspace import Workspace
@@ -620,7 +619,7 @@ def _kept_run(run: Run, r: Runner, s: Script) -> int:
     if not (run.keeping.on and keeps(s)):
         return r.run(s.version, up_steps(s), "up", path=s.path)
     keeper = keep.Keeper(s.version, r.place.database, r.place.schema, run.keeping,
-                         generate=s.kind == "sql" and not has_downgrade(s), propose=propose_downgrade)
+                         generate=s.kind == "sql" and not has_downgrade(s), propose=_propose_downgrade)
     keeper.start(r.conn)
     r.keeper = keeper
     try:
@@ -629,6 +628,14 @@ def _kept_run(run: Run, r: Runner, s: Script) -> int:
         r.keeper = None
     keeper.finish(r)
     return count
+
+
+def _propose_downgrade(*args):
+    """``preview.propose_downgrade``, loaded (with the diff it reads) only by a migration that destroys
+    something and has no downgrade: the keeper calls it for that one alone."""
+    from .preview import propose_downgrade
+
+    return propose_downgrade(*args)
 
 
 def keeps(s: Script) -> bool:

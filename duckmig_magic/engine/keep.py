@@ -36,13 +36,18 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import errors
 from ..wording import plural as _n
-from . import catalog, diff, refusals, statements
+from . import catalog, refusals, statements
 from .catalog import Table
-from .preview import Downgrade
 from .sqltext import literal, quote
+
+# diff and preview are loaded by what keeps and restores, not by status's listing of what is kept.
+if TYPE_CHECKING:
+    from . import diff
+    from .preview import Downgrade
 
 SCHEMA = catalog.KEPT_SCHEMA
 RECORD = "kept"
@@ -218,6 +223,8 @@ class Keeper:
             runner.keep_statement(f"DROP TABLE temp.main.{c.name}")
 
     def _generated(self, runner, after: dict[int, Table]) -> None:
+        from . import diff
+
         assert self.before_catalog is not None and self.propose is not None
         pairs = diff.match(self.before_catalog.tables, after, self.renames)
         for p in pairs:
@@ -229,6 +236,8 @@ class Keeper:
                               f"({literal(self.version)}, {literal(text)})")
 
     def _keep(self, runner, c: Copy, after: dict[int, Table]) -> None:
+        from . import diff
+
         b = c.table
         pair = diff.match({b.oid: b}, {oid: t for oid, t in after.items() if oid == b.oid or
                                         (t.schema, t.name) == (b.schema, b.name) and oid not in self.copies},
@@ -338,6 +347,8 @@ def covered(cannot: str) -> bool:
 def with_restore(down: Downgrade, tables: list[diff.TableDiff]) -> Downgrade:
     """A preview's proposed downgrade with the restore of what keeping brings back appended (the
     ``-- migrate:restore`` line), and the "cannot be undone" of data that it brings back left out."""
+    from .preview import Downgrade
+
     restores = []
     for t in tables:
         if t.rows_after is None and t.rows_before:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import errors
 from . import lint as rules
 from . import plan, sqlfile
 from .lint import Item, Report, Section
-from .preview import PreviewWarning
 from .versions import Script, write_atomically
 from .workspace import Workspace
+
+if TYPE_CHECKING:  # a preview's own: the lint of `up` and `lint` does not load the preview
+    from .preview import PreviewWarning
 
 
 def items(scripts: list[Script], chosen: set[str] | None, todo: list[Script]) -> list[Item]:
@@ -157,6 +160,8 @@ def preview_warnings(work: Workspace, todo: list[Script]) -> list[PreviewWarning
     """The lint's findings on ``todo`` as a preview's warnings: what DuckDB will refuse and what breaks
     readers, which the preview's diff of the rows cannot show. A lint that cannot run adds none."""
     import duckdb
+
+    from .preview import PreviewWarning
 
     if not todo:
         return []

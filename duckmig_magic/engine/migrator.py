@@ -14,19 +14,24 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import errors
-from . import apply, authoring, declarative, identity, interrupts, linting, plan, pyform, runner, sqlfile, upkeep
+from . import identity, interrupts, plan, pyform, sqlfile
 from . import keep as keep_module
-from .apply import Progress, StepResult
-from .ledger import Event, Row
-from .lint import LintSettings
-from .lint import Report as LintReport
 from .plan import StatusReport, status_state
-from .preview import Preview, check_keys, check_sample
-from .preview import run as run_preview
 from .versions import Script, python_template
 from .workspace import Workspace
+
+# What status and every verb use is imported here; the module of one verb (apply, upkeep, linting,
+# preview, authoring) inside the methods that use it, so that a command loads only its verb's.
+if TYPE_CHECKING:
+    from . import authoring, declarative, upkeep
+    from .apply import Progress, StepResult
+    from .ledger import Event, Row
+    from .lint import LintSettings
+    from .lint import Report as LintReport
+    from .preview import Preview
 
 
 class Migrator:
@@ -126,6 +131,8 @@ class Migrator:
         ``errors.RunStopped`` where the run did something before it or had more to do.
         ``keep=False`` keeps nothing of what this run destroys (the default: the Migrator's).
         """
+        from . import apply
+
         if not no_lint:
             self._lint_before_up(target, out_of_order, allow_drift, lint_settings)
         checked: set[str] = set()
@@ -146,6 +153,8 @@ class Migrator:
         ``StoredDowngrade`` warning, and if it is Python, it runs only with
         ``trust_stored_python``.
         """
+        from . import apply
+
         return apply.down(self.work, target, steps, trust_stored_python=trust_stored_python,
                           stored_downgrade=stored_downgrade, progress=progress or self.progress)
 
@@ -161,6 +170,8 @@ class Migrator:
         not drift, and the file's downgrade as it is now reverts it, unless
         ``stored_downgrade`` asks for the one the ledger stored (as ``down``).
         """
+        from . import apply
+
         progress = progress or self.progress
         rows, scripts = self.work.rows(), self.scripts.scripts()
         newest = plan.down(rows, None, None)[0]
@@ -201,6 +212,8 @@ class Migrator:
     def prune(self, through: str | None = None) -> list[keep_module.Kept]:
         """Forget the kept data of every migration (through version ``through``); returns what was
         freed. A migration whose kept data is pruned reverts its schema only."""
+        from . import upkeep
+
         if through is not None:
             plan.check_format(through)
         if not self.db.exists():
@@ -208,6 +221,8 @@ class Migrator:
         return upkeep.prune(self.work, through)
 
     def _lint_before_up(self, target, out_of_order: bool, allow_drift: bool, settings) -> None:
+        from . import linting
+
         # Planned without parsing: a statement DuckDB's parser refuses may be one a rule explains.
         scripts = self.scripts.scripts()
         todo = plan.up(self.work.status(scripts, self.work.rows()), scripts, target, out_of_order=out_of_order,
@@ -223,14 +238,20 @@ class Migrator:
 
     def stamp(self, version: str) -> list[str]:
         """Record every migration through ``version`` as applied, running none of them."""
+        from . import upkeep
+
         return upkeep.stamp(self.work, version)
 
     def repair(self) -> list[upkeep.Repair]:
         """Accept the files as they are (see ``upkeep.repair``)."""
+        from . import upkeep
+
         return upkeep.repair(self.work, self.status())
 
     def restore(self, *, trust_stored_python: bool = False) -> list[upkeep.Restored]:
         """Write back the files of applied migrations that are gone, from the ledger (see ``upkeep.restore``)."""
+        from . import upkeep
+
         return upkeep.restore(self.work, trust_stored_python=trust_stored_python)
 
     def verify(self, *, roundtrip: bool = False, schema: bool = False) -> upkeep.VerifyReport:
@@ -239,6 +260,8 @@ class Migrator:
         content of each table it writes before up and after down; with ``schema``, compare the
         database's catalog with the applied migrations replayed on an empty database in memory,
         each difference a problem (drift done by hand)."""
+        from . import upkeep
+
         return upkeep.verify(self.work, roundtrip=roundtrip, keeping=self.keeping, schema=schema)
 
     def lint(self, versions: list[str] | None = None, *, data: bool = True,
@@ -248,6 +271,8 @@ class Migrator:
         False leaves out the rules that query the live rows. With ``fix``, the fixes that are
         mechanical (drop a table's indexes, ALTER, create them again) are written into the files of
         migrations not applied yet, and the report is that of the files as written, with the diffs."""
+        from . import linting
+
         return linting.run(self.work, versions, data_rules=data, settings=settings, fix=fix)
 
     # -- the declared schema ---------------------------------------------------------------------
@@ -265,6 +290,9 @@ class Migrator:
         file of that slug, as a ``%%migration`` cell would; nothing is written while a rename is
         undecided, or when the migration fails on the database.
         """
+        from . import authoring, declarative
+        from .preview import check_keys, check_sample
+
         if (to is None) == (not from_migrations):
             raise errors.ConfigError("give the schema you want (to=SCHEMA), or from_migrations=True, one of them")
         keys, sample = check_keys(keys), check_sample(sample)
@@ -325,6 +353,8 @@ class Migrator:
         is no drift: the file and the ledger take it ("downgrade stored"). A new file gets ``version``,
         else the next free one.
         """
+        from . import authoring, upkeep
+
         saved = authoring.write(self.scripts, self.prepare(slug, body, python=python, description=description,
                                                            source=source, force=force, where=where,
                                                            version=version))
@@ -334,6 +364,8 @@ class Migrator:
 
     def prepare(self, slug: str, body: str, *, python: bool = False, **kw) -> authoring.Planned:
         """What ``save`` would do, with all its checks, writing nothing; ``authoring.write`` does it."""
+        from . import authoring
+
         rows = self.work.rows()
         applied = {v for v, r in rows.items() if r.status == "applied"}
         files = {s.version for s in self.scripts.scripts()} if self.scripts.exists() else set()
@@ -351,6 +383,9 @@ class Migrator:
         primary key (``{"events": ["day", "seq"]}``); without one, whole rows are
         compared. ``sample`` bounds the changed rows shown a table.
         """
+        from . import apply, linting
+        from .preview import check_keys, check_sample
+
         keys, sample = check_keys(keys), check_sample(sample)
         if script is not None:
             if isinstance(script, Script):
@@ -377,6 +412,8 @@ class Migrator:
                      sample: int = 20) -> Preview:
         """Preview a migration's text that is saved nowhere (a notebook cell's), alone, on the
         database as it is: the SQL form, or the Python class form with ``python``. Writes no file."""
+        from .preview import check_keys, check_sample
+
         keys, sample = check_keys(keys), check_sample(sample)
         if python:
             return self._preview([(name, True, pyform.load(body, name, None).upgrade, name)], keys, sample)
@@ -384,6 +421,10 @@ class Migrator:
         return self._preview([(name, up.transaction, up.typed(name), name)], keys, sample)
 
     def _preview(self, todo: list[tuple[str, bool, object, object]], keys, sample: int) -> Preview:
+        from . import runner
+        from .preview import Preview
+        from .preview import run as run_preview
+
         for version, transactional, steps, path in todo:
             if not transactional:
                 raise errors.PreviewNotPossible(

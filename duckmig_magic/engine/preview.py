@@ -10,15 +10,13 @@ is left exactly as it was, also when a migration fails halfway.
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
-from dataclasses import asdict, dataclass, field, is_dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .. import errors
 from ..wording import plural as _n
 from . import catalog, diff, lake, schemadiff, statements
+from .jsondata import plain
 
 SCHEMA_COLUMNS = list(diff.SchemaChange._fields)
 SUMMARY_COLUMNS = ["table", "key", "rows_before", "rows_after", "added", "removed", "changed", "unchanged"]
@@ -560,24 +558,3 @@ def _frame(columns: list[str], rows: list[tuple]):
     import pandas as pd
 
     return pd.DataFrame([list(r) for r in rows], columns=columns)
-
-
-def plain(value):
-    """``value`` as JSON-safe data: dataclasses as dicts, tuples as lists, times in ISO format."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return plain(asdict(value))
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)

@@ -12,15 +12,18 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import errors
-from . import interrupts, plan, runner
+from . import interrupts, plan
 from .database import Database, files_found_in, transaction
 from .ledger import Ledger, Place, Row
 from .ledger import tables as ledger_tables
 from .plan import StatusReport
-from .runner import Runner
 from .versions import Script, ScriptDirectory
+
+if TYPE_CHECKING:  # the runner is loaded by what checks or runs statements: status does neither
+    from .runner import Runner
 
 
 class Workspace:
@@ -77,6 +80,8 @@ class Workspace:
 
     def check_sql(self, s: Script) -> None:
         """Refuse a SQL file whose sections have statements the runner would refuse, before any runs."""
+        from . import runner
+
         if s.kind == "sql":
             for section in filter(None, (s.sql.up, s.sql.down)):
                 runner.check(section.typed(s.path), s.path, transactional=section.transaction,
@@ -105,6 +110,8 @@ class Workspace:
 
     def runner(self, conn, guard: interrupts.Interrupts, place: Place | None = None, *,
                dry: bool = False) -> Runner:
+        from .runner import Runner
+
         return Runner(conn, place or self.db.place(conn), protected=self.protected, interrupts=guard, dry=dry)
 
     @contextmanager

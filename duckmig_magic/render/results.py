@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import commands as c
-from ..engine import Finding, NotRestored, Preview, SchemaDiff, StatusReport
 from ..wording import PYTHON, Words
-from . import changes, status
+from . import status
 from .common import error_line, plural, terminal_safe, text_table
 from .progress import summary
+
+if TYPE_CHECKING:
+    from ..engine import SchemaDiff
 
 # Actions the results name, worded by the interface that shows them.
 TRUST, FORCE, DOWN_TO = "{flag:trust_stored_python}", "{flag:force}", "{do:down VERSION}"
@@ -19,7 +23,7 @@ def text(result, words: Words = PYTHON) -> str:
         import nbformat
 
         return nbformat.writes(result.notebook)
-    return terminal_safe(TEXTS[type(result)](result, words))
+    return terminal_safe(TEXTS[type(result).__name__](result, words))
 
 
 def _history(r: c.History, words: Words) -> str:
@@ -31,6 +35,8 @@ def _history(r: c.History, words: Words) -> str:
 
 
 def _verified(r: c.Verified, words: Words) -> str:
+    from ..engine import Finding  # upkeep's: loaded by verify, which made ``r``
+
     report = r.report
     lines = [f"{p.version}  {p.state}: "
              + (status.downgrade_differs(words) if p.state is Finding.DOWNGRADE_DIFFERS else error_line(p.detail))
@@ -68,6 +74,8 @@ def schema_diff_text(r: SchemaDiff, words: Words, *, with_preview: bool = True) 
                      "although they are copied")
     lines.append(r.body.rstrip("\n"))
     if r.preview is not None and with_preview:
+        from . import changes
+
         lines += ["", "preview of applying it:", changes.text(r.preview)]
     if r.saved is not None:
         lines.append(f"saved: {_here(str(r.saved.path))} ({r.saved.action})")
@@ -89,6 +97,8 @@ def _here(path: str) -> str:
 
 
 def _restored(r: c.Restored, words: Words) -> str:
+    from ..engine import NotRestored  # upkeep's: loaded by restore, which made ``r``
+
     lines = [f"restored {_here(x.path)}" if x.path else f"{x.version}  not restored: {x.reason}" for x in r.restored]
     if any(x.skipped is NotRestored.UNTRUSTED_PYTHON for x in r.restored):
         lines.append(f"hint: read their text in the ledger (its source column), then pass "
@@ -164,21 +174,29 @@ def _annotation(f) -> str:
             f"{data(f.message + '. Fix: ' + f.fix)}")
 
 
+def _preview(r, words: Words) -> str:
+    from . import changes  # the text of a preview's diff: only preview loads the diff's modules
+
+    return changes.text(r)
+
+
+# Each verb's result's text, by the name of its class (one name a class: tests/test_docs.py checks it).
+# Named rather than imported, so that rendering one verb's result loads no other verb's modules.
 TEXTS = {
-    c.KeptData: _kept,
-    c.Initialized: lambda r, words: f"{'created' if r.created else 'exists'}: {r.directory}",
-    c.Created: lambda r, words: f"created: {r.path}",
-    c.Ran: lambda r, words: summary(r.verb, r.steps, timed=False),
-    StatusReport: status.text,
-    c.History: _history,
-    c.Verified: _verified,
-    c.Stamped: lambda r, words: "\n".join([f"stamped {v}" for v in r.versions] or ["nothing to stamp"]),
-    c.Restored: _restored,
-    c.Repaired: lambda r, words: "\n".join([f"{x.version}  {x.action}" for x in r.repairs] or ["nothing to repair"]),
-    c.Sql: lambda r, words: r.sql or "-- nothing to apply",
-    Preview: lambda r, words: changes.text(r),
-    SchemaDiff: schema_diff_text,
-    c.Exported: _exported,
-    c.Linted: _linted,
-    c.NotebookBuilt: lambda r, words: f"wrote {r.path}: {plural(r.cells, 'migration cell')}",
+    "KeptData": _kept,
+    "Initialized": lambda r, words: f"{'created' if r.created else 'exists'}: {r.directory}",
+    "Created": lambda r, words: f"created: {r.path}",
+    "Ran": lambda r, words: summary(r.verb, r.steps, timed=False),
+    "StatusReport": status.text,
+    "History": _history,
+    "Verified": _verified,
+    "Stamped": lambda r, words: "\n".join([f"stamped {v}" for v in r.versions] or ["nothing to stamp"]),
+    "Restored": _restored,
+    "Repaired": lambda r, words: "\n".join([f"{x.version}  {x.action}" for x in r.repairs] or ["nothing to repair"]),
+    "Sql": lambda r, words: r.sql or "-- nothing to apply",
+    "Preview": _preview,
+    "SchemaDiff": schema_diff_text,
+    "Exported": _exported,
+    "Linted": _linted,
+    "NotebookBuilt": lambda r, words: f"wrote {r.path}: {plural(r.cells, 'migration cell')}",
 }

@@ -24,6 +24,9 @@ ARGUMENTS = (
         help="show what applying would do to the schema and the rows (it and any earlier pending "
              "migration, in a transaction that is rolled back), and a downgrade proposed where the "
              "cell has none; with --apply, the preview first, then the apply unless the preview fails"),
+    arg("--no-lint", action="store_true",
+        help="with --apply: apply it even where the lint finds an error in it (what DuckDB will refuse, or "
+             "where it loses data); the findings are still shown"),
     arg("--python", action="store_true", help="the cell is the Python class form, not SQL"),
     arg("--version", metavar="VERSION",
         help="the version a new file gets (default: the next free one); `duckmig notebook` writes "

@@ -205,7 +205,7 @@ class Duckmig(Magics):
             try:
                 with warnings.catch_warnings():  # the cell has just said it has no downgrade, and what to paste
                     warnings.simplefilter("ignore", NoDowngrade)
-                    self._do("up", commands.arguments("up", target=saved.version))
+                    self._do("up", commands.arguments("up", target=saved.version, no_lint=args.no_lint))
             except errors.MigrationFailed as exc:
                 if exc.version != saved.version:
                     raise errors.RunFailed(f"{saved.version} was not applied: {exc.version}, pending before it, "

@@ -337,7 +337,7 @@ CASES = [
     C("magic: cell without body", "%%migration empty\n", UsageError, "%%migration is a cell magic, but the cell body is empty."),
     C("magic: slug with a path", "%%migration ../evil\n" + NOTES, UsageError, "'../evil' is not a slug: use lower-case letters, digits and _ (for example 'evil')"),
     C("magic: slug with a slash", "%%migration a/b\n" + NOTES, UsageError, "'a/b' is not a slug: use lower-case letters, digits and _ (for example 'a_b')"),
-    C("magic: cell without slug", "%%migration --apply\n" + NOTES, UsageError, "%%migration: the following arguments are required: slug\nusage: %%migration [--description TEXT] [--apply] [--preview] [--python] [--version VERSION] slug"),
+    C("magic: cell without slug", "%%migration --apply\n" + NOTES, UsageError, "%%migration: the following arguments are required: slug\nusage: %%migration [--description TEXT] [--apply] [--preview] [--no-lint] [--python] [--version VERSION] slug"),
     C("magic: cell with an unknown flag", "%%migration add_x --dry-run\n" + NOTES, UsageError, "%%migration: unrecognized arguments: --dry-run\nusage: %%migration [--description TEXT]"),
     C("magic: cell line with an unbalanced quote", "%%migration 'unclosed\n" + NOTES, UsageError, "%%migration: no closing quotation in: 'unclosed"),
     C("magic: python cell that does not compile", "%%migration add_x --python\nclass AddX(BaseMigration)\n    pass\n", UsageError, "%%migration add_x:1: Python syntax error: expected ':'\n  hint: fix the file; nothing was run"),

@@ -180,6 +180,27 @@ def test_magic_lint(shell, project, capsys):
     assert "DM207 warning" in out and "DM101" not in out
 
 
+def test_a_migration_cell_is_stopped_by_an_error_finding_unless_told_no_lint(shell, project, capsys):
+    """`%%migration --apply`: the findings first, then the lint's stop with nothing applied; with
+    --no-lint the cell goes ahead, so what stops it is DuckDB's own refusal, recorded as failed."""
+    from IPython.core.error import UsageError
+
+    live(project, INDEXED)
+    shell.run_line_magic("migrate", f"connect {project.db.name}")
+    body = "-- migrate:up\nALTER TABLE t RENAME b TO c;\n-- migrate:down\nALTER TABLE t RENAME c TO b;\n"
+    with pytest.raises(UsageError, match=r"DM101 t has an index.*nothing was applied"):
+        shell.run_cell_magic("migration", "rename --apply", body)
+    assert "DM101" in capsys.readouterr().out  # told before --apply ran anything
+    with duckdb.connect(str(project.db)) as conn:
+        assert conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'duckdb_migrations'"
+                            ).fetchone() == (0,)  # not even the ledger made
+    with pytest.raises(UsageError, match=r"failed: Dependency Error") as refused:
+        shell.run_cell_magic("migration", "rename --apply --no-lint", body)
+    assert "DM101" not in str(refused.value)
+    with duckdb.connect(str(project.db)) as conn:
+        assert conn.execute("SELECT status FROM duckdb_migrations").fetchall() == [("failed",)]
+
+
 # -- no false errors on what the project ships -------------------------------------------------------------
 
 

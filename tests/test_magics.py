@@ -100,25 +100,25 @@ def test_help_is_generated_from_the_arguments(shell):
                   "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",
                   "%migrate new [--python] description", "%migrate sql [--out-of-order] [--allow-drift] [target]"]:
         assert usage in doc
-    assert "%%migration [--description TEXT] [--apply] [--preview] [--python]\n                  " \
+    assert "%%migration [--description TEXT] [--apply] [--preview] [--no-lint]\n                  [--python] " \
         "[--version VERSION]" in shell.find_cell_magic("migration").__doc__
     assert "%migrate preview [--key TABLE=COLUMN[,COLUMN...]] [--sample N]" in doc
     assert "(default: %config Duckmig.sample_size, 20)" in " ".join(doc.split())
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("add_tags", dict(slug="add_tags", description=None, apply=False, preview=False, python=False, version=None)),
+    ("add_tags", dict(slug="add_tags", description=None, apply=False, preview=False, no_lint=False, python=False, version=None)),
     ("add_tags --apply --python",
-     dict(slug="add_tags", description=None, apply=True, preview=False, python=True, version=None)),
+     dict(slug="add_tags", description=None, apply=True, preview=False, no_lint=False, python=True, version=None)),
     ("add_tags --description 'Add the tags table'",
-     dict(slug="add_tags", description="Add the tags table", apply=False, preview=False, python=False,
+     dict(slug="add_tags", description="Add the tags table", apply=False, preview=False, no_lint=False, python=False,
           version=None)),
     ('--description "a b" add_tags',
-     dict(slug="add_tags", description="a b", apply=False, preview=False, python=False, version=None)),
+     dict(slug="add_tags", description="a b", apply=False, preview=False, no_lint=False, python=False, version=None)),
     ("add_tags --version 20250101_000000",
-     dict(slug="add_tags", description=None, apply=False, preview=False, python=False, version="20250101_000000")),
+     dict(slug="add_tags", description=None, apply=False, preview=False, no_lint=False, python=False, version="20250101_000000")),
     ("add_tags --preview --apply",
-     dict(slug="add_tags", description=None, apply=True, preview=True, python=False, version=None)),
+     dict(slug="add_tags", description=None, apply=True, preview=True, no_lint=False, python=False, version=None)),
 ])
 def test_parse_migration_line(line, expected):
     assert vars(parse_migration_line(line)) == expected

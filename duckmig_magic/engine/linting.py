@@ -118,8 +118,9 @@ def _run(work: Workspace, versions, data_rules, settings, body) -> Report:
     return _on(work, found, settings, data_rules)
 
 
-# Words without which no upgrade can spring a rule that needs no rows and finds an error: every such rule
-# reads an ALTER, a DROP, an UPDATE or DELETE, a CREATE OR REPLACE or a CREATE INDEX.
+# Words without which no upgrade can spring a rule that needs no rows and finds an error on a DuckDB file:
+# every such rule reads an ALTER, a DROP, an UPDATE or DELETE, a CREATE OR REPLACE or a CREATE INDEX. A
+# lake refuses more (DM135), so its migrations are always read.
 _COULD_REFUSE = re.compile(r"\b(alter|drop|update|delete|truncate|replace|index)\b", re.IGNORECASE)
 _DOWN = re.compile(r"^--[ \t]*migrate:down", re.MULTILINE | re.IGNORECASE)
 
@@ -128,7 +129,8 @@ def lint_scripts(work: Workspace, todo: list[Script], *, settings: rules.LintSet
     """The rules that need no rows on the upgrades of ``todo`` (planned, in order): what ``up`` checks
     first. Where no upgrade holds a word such a rule reads (files of CREATE TABLE and INSERT), nothing is
     parsed and no catalog is copied: ``up`` parses its files itself."""
-    if not any(s.kind == "sql" and _COULD_REFUSE.search(_DOWN.split(s.text, 1)[0]) for s in todo):
+    if not _on_lake(work) and not any(s.kind == "sql" and _COULD_REFUSE.search(_DOWN.split(s.text, 1)[0])
+                                      for s in todo):
         return Report(checked=[s.version for s in todo])
     found = [Item(i.version, i.file, [x for x in i.sections if x.name == "up"], i.has_downgrade, i.checked, i.refused)
              for i in (item(s) for s in todo)]
@@ -148,8 +150,12 @@ def _on(work: Workspace, found: list[Item], settings, data_rules: bool) -> Repor
         except rules.LiveUnavailable:
             pass  # this process holds the file open already: its own connection reads it
     with db.connect(write=False) as conn:
-        return rules.lint(found, conn=conn, settings=settings, data_rules=data_rules,
-                          lake=db.owned and db.path is None)
+        return rules.lint(found, conn=conn, settings=settings, data_rules=data_rules, lake=_on_lake(work))
+
+
+def _on_lake(work: Workspace) -> bool:
+    """A lake is the one database duckmig attaches itself that has no file of its own."""
+    return work.db.owned and work.db.path is None
 
 
 # What a preview measures itself, from the rows (drops, narrowed types), or shows elsewhere (no downgrade).

@@ -2,10 +2,11 @@
 
 One rule a trap, each a ``Rule`` record (id, severity, the DuckDB versions it
 holds on, why, the fix) in ``RULES``: ``refused`` (DuckDB refuses the statement),
-``data`` (it refuses it over the rows the live database holds), ``loss`` (it runs,
-and data or readers are lost). A rule sees one statement (``parse``), those before
-it in its transaction, and the catalog as it will be when it runs (``scratch``:
-the live schema, plus the pending migrations before it). A finding names the
+``data`` (it refuses it over the rows the live database holds), ``ducklake`` (a lake
+refuses what a file takes), ``loss`` (it runs, and data or readers are lost). A rule
+sees one statement (``parse``), those before it in its transaction, and the catalog
+as it will be when it runs (``scratch``: the live schema, plus the pending
+migrations before it). A finding names the
 rule, the file and the line of the statement; ``-- duckmig: ignore DM101 reason``
 on the statement silences a rule there, ``[tool.duckmig.lint]`` enables, disables
 and re-grades rules.
@@ -18,13 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ... import errors
-from . import data, loss, refused
+from . import data, ducklake, loss, refused
 from .model import SEVERITIES, Context, Hit, LintFinding, Rule, Version, Versions
 from .parse import Statement, read
 from .scratch import Catalog, LiveUnavailable, open_catalog
 from .suppress import LintSettings, ignored_in, settings_from
 
-RULES: tuple[Rule, ...] = refused.RULES + data.RULES + loss.RULES
+RULES: tuple[Rule, ...] = refused.RULES + data.RULES + ducklake.RULES + loss.RULES
 BY_ID = {r.id: r for r in RULES}
 
 __all__ = ["LiveUnavailable", "RULES", "BY_ID", "Rule", "LintFinding", "LintSettings", "Versions", "Item", "Section", "lint",

@@ -263,22 +263,6 @@ def index_recreated(c: Context) -> Iterator[Hit]:
                   "2.0 the commit of a database file aborts the process (\"pure virtual method called\")")
 
 
-_LAKE_OBJECTS = {"INDEX": "indexes", "SEQUENCE": "sequences", "TYPE": "user-defined types"}
-
-
-def ducklake_limit(c: Context) -> Iterator[Hit]:
-    s = c.statement
-    if not c.lake:
-        return
-    if s.kind == "create" and s.object in _LAKE_OBJECTS:
-        yield Hit(f"DuckLake has no {_LAKE_OBJECTS[s.object]}: CREATE {s.object} fails on a lake")
-    elif s.kind == "create" and s.object == "TABLE" and any(
-            w in s.sql.upper() for w in ("PRIMARY KEY", " UNIQUE", "CHECK", "REFERENCES")):
-        yield Hit("DuckLake tables have no PRIMARY KEY, UNIQUE, CHECK or FOREIGN KEY constraints")
-    elif s.kind == "alter" and (s.action == "add_constraint" or s.constraint):
-        yield Hit("DuckLake tables take no constraints by ALTER TABLE")
-
-
 RULES = (
     Rule("DM101", "alter-table-with-index", "error",
          "DuckDB refuses RENAME, DROP COLUMN, ALTER TYPE and SET/DROP NOT NULL on a table that has an index.",

@@ -195,7 +195,11 @@ def test_the_proposed_downgrade_of_a_destructive_migration_restores_the_schema_a
     # The values and rows come back from what duckmig keeps, by the restore line that ends the proposal.
     assert str(down).endswith("\n-- migrate:restore")
     path.write_text(path.read_text() + "\n-- migrate:down\n" + str(down) + "\n")
-    assert cli("verify", "--roundtrip", "--database", project.db).code == 0
+    checked = cli("verify", "--roundtrip", "--database", project.db)
+    if int(duckdb.__version__.split(".")[0]) < 2:  # the rows deleted cannot go back in the same transaction there
+        assert checked.code == 3 and f"{V1}  skipped: cannot be checked in one transaction on DuckDB 1.x" in checked.out
+    else:
+        assert checked.code == 0, checked.out
     before = project.query("SELECT id, customer_name, amount FROM orders ORDER BY id")
     assert cli("up", "--database", project.db).code == 0
     assert cli("down", "--database", project.db).code == 0

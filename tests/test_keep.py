@@ -22,7 +22,7 @@ import pytest
 
 # Each test here runs on the newest duckdb and, in make test, again on the lake environment's 1.5.
 pytestmark = pytest.mark.duckdb15
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from duckmig_magic import Migrator
@@ -325,7 +325,8 @@ def cases(draw):
 
 
 @settings(max_examples=int(os.environ.get("DUCKMIG_KEEP_EXAMPLES", "30")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.filter_too_much])
 @given(cases())
 def test_up_then_down_gives_back_the_catalog_and_every_table(tmp_path_factory, case):
     shape, steps, how = case
@@ -339,6 +340,9 @@ def test_up_then_down_gives_back_the_catalog_and_every_table(tmp_path_factory, c
     path = directory / "versions" / f"{V1}_step.sql"
     path.write_text(f"-- migrate:up\n{up}\n")
     m = Migrator(str(db), str(directory))
+    # What DuckDB refuses on this release (DDL after a DELETE of the table, before 2.0) is the lint's,
+    # which stops up before anything runs: nothing is applied, so nothing is kept.
+    assume(not [f for f in m.lint(data=False).findings if f.severity == "error"])
     if how == "proposed":
         proposal = m.preview().proposed_downgrade
         path.write_text(f"-- migrate:up\n{up}\n\n-- migrate:down\n{proposal}\n")

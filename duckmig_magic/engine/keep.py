@@ -145,6 +145,10 @@ class Keeper:
     # does (verify --roundtrip compares them after up and down); None: not measured
     measured: dict[tuple[str, str], tuple[int, int]] | None = None
     existing: set[int] = field(default_factory=set)  # the oids of the tables there before (when measured)
+    # The tables (schema, name), lower case, as named now, whose state before is copied already or that
+    # this migration made: followed by name, since an ALTER may give a table a new oid (DuckLake, and
+    # DuckDB 1.5 files for some ALTERs), and a table of a copied name is that table or one made here.
+    handled: set[tuple[str, str]] = field(default_factory=set)
 
     def _measure(self, runner, sql: str) -> None:
         names = statements.changed_tables(sql)
@@ -166,6 +170,27 @@ class Keeper:
 
     def before(self, runner, sql: str, kinds: frozenset[str] | None) -> None:
         """Called before each statement of the migration runs."""
+        try:
+            self._copy_before(runner, sql, kinds)
+        finally:
+            self._follow(sql)
+
+    def _key(self, schema: str, name: str) -> tuple[str, str]:
+        return schema.lower(), name.lower()
+
+    def _follow(self, sql: str) -> None:
+        """Carry the tables handled through the renames ``sql`` makes; add those it makes."""
+        renamed = statements.table_rename(sql)
+        if renamed is not None:
+            name, new = renamed
+            old = self._key(name[-2] if len(name) > 1 else self.schema, name[-1])
+            if old in self.handled:
+                self.handled.discard(old)
+                self.handled.add((old[0], new.lower()))
+        for name in statements.made_tables(sql):
+            self.handled.add(self._key(name[-2] if len(name) > 1 else self.schema, name[-1]))
+
+    def _copy_before(self, runner, sql: str, kinds: frozenset[str] | None) -> None:
         if self.measured is not None:
             self._measure(runner, sql)
         if not destroys(sql, kinds):
@@ -184,8 +209,10 @@ class Keeper:
             if current is None:
                 current = catalog.tables(runner.conn)
             table = _resolve(current, name, self.schema)
-            if table is None or table.oid in self.copies or table.schema == SCHEMA:
+            if (table is None or table.oid in self.copies or table.schema == SCHEMA
+                    or self._key(table.schema, table.name) in self.handled):
                 continue
+            self.handled.add(self._key(table.schema, table.name))
             rows = runner.conn.execute(
                 "SELECT estimated_size FROM duckdb_tables() WHERE database_name = current_database() "
                 f"AND table_oid = {table.oid}").fetchone()

@@ -8,9 +8,12 @@ import json
 
 import pytest
 
+from duckmig_magic.engine import refusals
+from test_lake_limits import TRIPS
+
 V1, V2 = "20250101_000001", "20250101_000002"
 LAKE = ["--database", "ducklake:lake.ducklake", "--data-path", "lake-data/"]
-TABLE = "CREATE TABLE t (id INTEGER, small TINYINT, amount FLOAT, day DATE, name VARCHAR, n INTEGER);"
+TABLE = "CREATE TABLE t (id INTEGER, small TINYINT, amount FLOAT, day DATE, name VARCHAR, n INTEGER, v VARCHAR);"
 
 # (the migration, words of the lake's refusal)
 TRAPS = [
@@ -33,6 +36,10 @@ TRAPS = [
     ("ALTER TABLE t ALTER name TYPE INTEGER;", "only widening type promotions are allowed"),
     ("INSERT INTO t (id) VALUES (1) ON CONFLICT DO NOTHING;", "no UNIQUE/PRIMARY KEY constraints"),
     ("INSERT OR REPLACE INTO t (id) VALUES (1);", "no UNIQUE/PRIMARY KEY constraints"),
+    ("ALTER TABLE t ADD COLUMN z INTEGER DEFAULT 1 + 1;", "non-literal default value"),
+    ("ALTER TABLE t ADD COLUMN z TIMESTAMP DEFAULT now();", "non-literal default value"),
+    ("ALTER TABLE t ALTER id SET DATA TYPE BIGINT USING id * 2;", "cannot be modified using an expression"),
+    ("ALTER TABLE t ADD COLUMN z INTEGER;\nALTER TABLE t ALTER n SET NOT NULL;", "no stats are available"),
 ]
 
 NEAR = [
@@ -41,6 +48,9 @@ NEAR = [
     "CREATE TABLE a AS SELECT id AS unique_id FROM t;",
     "CREATE TABLE a (id INTEGER, day TIMESTAMP DEFAULT CAST('2020-01-01' AS TIMESTAMP));",
     "ALTER TABLE t ADD COLUMN z INTEGER DEFAULT 5;",
+    "ALTER TABLE t ADD COLUMN z INTEGER DEFAULT -1;",
+    "ALTER TABLE t ADD COLUMN z VARCHAR DEFAULT 'none';",
+    "ALTER TABLE t ADD COLUMN z INTEGER;\nALTER TABLE t ALTER COLUMN z SET DEFAULT 7;",
     "ALTER TABLE t ALTER id TYPE BIGINT;",
     "ALTER TABLE t ALTER small TYPE INTEGER;",
     "ALTER TABLE t ALTER amount TYPE DOUBLE;",
@@ -55,7 +65,7 @@ NEAR = [
 
 def _lake(project, cli, up: str) -> list[str]:
     """A lake with t, then ``up`` pending: the rules the lint finds in it."""
-    project.sql(V1, "t", TABLE + "\nINSERT INTO t VALUES (1, 1, 1.5, '2020-01-01', 'x', 1);", "DROP TABLE t;")
+    project.sql(V1, "t", TABLE + "\nINSERT INTO t VALUES (1, 1, 1.5, '2020-01-01', 'x', 1, 'a');", "DROP TABLE t;")
     assert cli("up", *LAKE).code == 0
     project.sql(V2, "next", up, "SELECT 1;")
     r = cli("lint", "--json", "--no-data", *LAKE)
@@ -78,6 +88,19 @@ def test_a_look_alike_runs_on_the_lake_and_is_not_told(lake_home, project, cli, 
     assert "DM135" not in _lake(project, cli, up)
     r = cli("up", *LAKE)
     assert r.code == 0, r.err
+
+
+@pytest.mark.parametrize("up, phrase", [t[1:] for t in TRIPS], ids=[t[0] for t in TRIPS])
+def test_each_limit_the_lake_words_is_found_first_in_its_words(lake_home, project, cli, up, phrase):
+    """Every row of refusals.LAKE_LIMITS, tripped as test_lake_limits trips it: the finding says what to
+    write instead in the words the failure would have had."""
+    (instead,) = [instead for p, _, instead in refusals.LAKE_LIMITS if p == phrase]
+    project.sql(V1, "t", TABLE, "DROP TABLE t;")
+    assert cli("up", *LAKE).code == 0
+    project.sql(V2, "next", up, "SELECT 1;")
+    r = cli("lint", "--json", "--no-data", *LAKE)
+    found = [f for f in json.loads(r.out)["findings"] if f["rule"] == "DM135"]
+    assert [f["fix"] for f in found] == [instead[0].upper() + instead[1:]], r.out
 
 
 def test_the_rule_is_silent_on_a_duckdb_file(project, cli):

@@ -1,7 +1,8 @@
 """What a DuckLake refuses that a DuckDB file takes: told before the migration runs on a lake.
 
-The lake's catalog has no indexes, sequences, user types, keys, CHECK or generated columns, and
-changes a column's type only where the new type holds every old value. Each form was checked on
+The lake's catalog has no indexes, sequences, user types, keys, CHECK or generated columns, takes
+only constant defaults, and changes a column's type only where the new type holds every old value.
+A finding is worded by the row of ``refusals.LAKE_LIMITS`` that would word the failure. Each form was checked on
 a real DuckLake (duckdb 1.5.5 and its ducklake extension, tests/test_lint_lake.py), with its
 look-alikes that the lake takes: a column named ``unique_id``, CREATE TABLE ... AS SELECT, a
 widening ALTER TYPE.
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .. import statements
+from .. import refusals, statements
 from .model import Context, Hit, Rule
 
-_OBJECTS = {"INDEX": "indexes", "SEQUENCE": "sequences", "TYPE": "user-defined types"}
-_CONSTRAINTS = {"PRIMARY": "PRIMARY KEY", "UNIQUE": "UNIQUE", "CHECK": "CHECK", "REFERENCES": "FOREIGN KEY",
-                "FOREIGN": "FOREIGN KEY"}
-_TYPES = {"ENUM": "ENUM", "UNION": "UNION"}
+# Each form, and the phrase of the row of refusals.LAKE_LIMITS that words it.
+_OBJECTS = {"INDEX": "does not support indexes", "SEQUENCE": "does not support sequences",
+            "TYPE": "does not support user-defined types"}
+_CONSTRAINTS = {"PRIMARY": "PRIMARY KEY", "UNIQUE": "UNIQUE", "CHECK": "CHECK"}
+_REFERENCES = {"REFERENCES", "FOREIGN"}
+_TYPES = {"ENUM", "UNION"}
 # Whole-number types by width: the lake widens one to a wider of the same signedness, never back.
 _SIGNED = {"TINYINT": 1, "INT1": 1, "SMALLINT": 2, "INT2": 2, "INTEGER": 3, "INT": 3, "INT4": 3, "INT32": 3,
            "BIGINT": 4, "INT8": 4, "INT64": 4, "HUGEINT": 5, "INT128": 5}
@@ -30,40 +33,41 @@ def refused_by_lake(c: Context) -> Iterator[Hit]:
         return
     s = c.statement
     if s.kind == "create" and s.object in _OBJECTS:
-        yield Hit(f"DuckLake has no {_OBJECTS[s.object]}: CREATE {s.object} {s.label} fails on a lake",
-                  _instead(s.object))
+        yield _limit(_OBJECTS[s.object], f"CREATE {s.object} {'.'.join(s.names[0]) if s.names else s.label}")
     elif s.kind == "create" and s.object == "TABLE":
         found = _in_columns(s.sql)
         if found:
-            yield Hit(f"{s.label} declares {', '.join(found)}, which a DuckLake table cannot have: CREATE TABLE "
-                      "fails on a lake")
-    elif s.kind == "alter" and s.action == "add_constraint":
-        yield Hit(f"DuckLake tables take no constraints by ALTER TABLE: adding {s.constraint or 'one'} to {s.label} "
-                  "fails on a lake")
-    elif s.kind == "alter" and s.action == "add_column" and s.constraint and s.constraint != "NOT NULL":
-        yield Hit(f"DuckLake tables take no constraints by ALTER TABLE: ADD COLUMN {s.column} {s.constraint} fails "
-                  "on a lake", "add the column without the constraint")
+            yield _limit(found[0][0], f"{s.label} declares {', '.join(what for _, what in found)}: CREATE TABLE")
+    elif s.kind == "alter" and (s.action == "add_constraint" or (
+            s.action == "add_column" and s.constraint and s.constraint != "NOT NULL")):
+        yield _limit("Adding indexes or constraints", f"adding {s.constraint or 'a constraint'} to {s.label}")
+    elif s.kind == "alter" and s.action == "add_column" and s.default and not _constant(s.default):
+        yield _limit("non-literal default", f"ADD COLUMN {s.column} DEFAULT {s.default}")
+    elif s.kind == "alter" and s.action == "alter_type" and s.using:
+        yield _limit("using an expression", f"ALTER TYPE of {s.label}.{s.column} with USING")
     elif s.kind == "alter" and s.action == "alter_type" and s.column and s.type:
         old = c.catalog.columns(s.table).get(s.column.lower(), (None,))[0]
         if old and _narrows(old, s.type):
-            yield Hit(f"DuckLake only widens a column's type: {s.label}.{s.column} from {old} to {s.type} fails on a "
-                      "lake", "add a column of the new type, fill it with UPDATE ... CAST, drop the old one and "
-                      "rename the new")
+            yield _limit("only widening", f"{s.label}.{s.column} from {old} to {s.type}")
+    elif s.kind == "alter" and s.action == "set_not_null" and any(
+            e.kind == "alter" and c.catalog.resolve(e.table) == c.catalog.resolve(s.table)
+            for e in c.same_transaction()):
+        yield _limit("no stats are available", f"SET NOT NULL on {s.label} after another ALTER of it")
     elif s.kind == "insert" and _upserts(s.sql):
-        yield Hit(f"DuckLake tables have no keys, so INSERT OR REPLACE, INSERT OR IGNORE and ON CONFLICT into "
-                  f"{s.label or 'the table'} fail on a lake", "UPDATE the rows that are there, then INSERT the "
-                  "others; or write one MERGE INTO")
+        yield _limit("no UNIQUE/PRIMARY KEY constraints that refer", f"an upsert into {s.label or 'the table'}")
 
 
-def _instead(kind: str) -> str | None:
-    return {"INDEX": "leave the index out: DuckLake skips data files by their columns' min/max statistics",
-            "SEQUENCE": "number rows with row_number() OVER (...) plus the largest number so far, or uuid()",
-            "TYPE": "write the type out in each column (VARCHAR in place of an ENUM)"}.get(kind)
+def _limit(phrase: str, what: str) -> Hit:
+    """The finding for the row of ``refusals.LAKE_LIMITS`` whose phrase holds ``phrase``: the words the
+    failure itself would be told in, before it happens."""
+    lacks, instead = next((lacks, instead) for p, lacks, instead in refusals.LAKE_LIMITS if phrase in p)
+    return Hit(f"{what} fails on a DuckLake: {lacks}", instead[0].upper() + instead[1:])
 
 
-def _in_columns(sql: str) -> list[str]:
-    """What a CREATE TABLE's column list declares that a lake lacks; nothing for CREATE TABLE ... AS."""
-    found: list[str] = []
+def _in_columns(sql: str) -> list[tuple[str, str]]:
+    """(phrase of LAKE_LIMITS, what) for each thing a CREATE TABLE's column list declares that a lake
+    lacks; nothing for CREATE TABLE ... AS, which has no column list of its own."""
+    found: list[tuple[str, str]] = []
     toks = statements.tokens(sql)
     depth = 0
     for i, t in enumerate(toks):
@@ -72,14 +76,25 @@ def _in_columns(sql: str) -> list[str]:
         elif t.text == ")":
             depth -= 1
         elif depth == 0 and t.word == "AS":
-            return []  # CREATE TABLE ... AS SELECT: no column list of its own
+            return []
         elif depth == 1 and t.word in _CONSTRAINTS:
-            found.append(_CONSTRAINTS[t.word])
+            found.append(("constraints are not supported", _CONSTRAINTS[t.word]))
+        elif depth == 1 and t.word in _REFERENCES:
+            found.append(("no primary key or unique constraint for referenced", "FOREIGN KEY"))
         elif (depth >= 1 and t.word == "GENERATED") or (depth == 1 and t.word == "AS"):
-            found.append("a generated column")
+            found.append(("generated columns", "a generated column"))
         elif depth >= 1 and t.word in _TYPES and i + 1 < len(toks) and toks[i + 1].text == "(":
-            found.append(f"a column of type {_TYPES[t.word]}")
+            found.append(("unsupported type", f"a column of type {t.word}"))
     return list(dict.fromkeys(found))
+
+
+def _constant(expression: str) -> bool:
+    """Whether a DEFAULT is a constant a lake takes: one literal, a negative number, NULL, TRUE or FALSE."""
+    toks = [t for t in statements.tokens(expression) if t.text]
+    if toks and toks[0].text == "-" and len(toks) == 2:
+        toks = toks[1:]
+    return len(toks) == 1 and (toks[0].kind in ("string_const", "numeric_const")
+                               or toks[0].word in ("NULL", "TRUE", "FALSE"))
 
 
 def _base(type_name: str) -> str:
@@ -107,8 +122,7 @@ def _upserts(sql: str) -> bool:
 
 RULES = (
     Rule("DM135", "ducklake-refuses", "error",
-         "A DuckLake has no indexes, sequences, user types, keys, CHECK constraints or generated columns, and only "
-         "widens a column's type; a migration that uses them fails on a lake.",
-         "Leave the object or constraint out (check the rule with a query where the rows are written), or widen "
-         "the type through a new column.", refused_by_lake, reference="DuckLake docs: unsupported features"),
+         "A DuckLake has no indexes, sequences, user types, keys, CHECK constraints or generated columns, takes "
+         "only constant defaults, and only widens a column's type; a migration that uses them fails on a lake.",
+         "Each finding says what to write instead, as the lake's own refusal would.", refused_by_lake, reference="DuckLake docs: unsupported features"),
 )

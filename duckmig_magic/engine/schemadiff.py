@@ -290,7 +290,13 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
     q = quote
     name = a.sql_name
     head = f"ALTER TABLE {name}"
-    renames, drops, retypes, defaults, nulls, adds, add_not_null = [], [], [], [], [], [], []
+    renames: list[str] = []
+    drops: list[str] = []
+    retypes: list[str] = []
+    defaults: list[str] = []
+    nulls: list[str] = []
+    add_not_null: list[str] = []
+    added: list[tuple[str, str, str | None]] = []  # (quoted name, type, default)
     for x, y, renamed in p.columns:
         if y is None:
             assert x is not None
@@ -303,8 +309,7 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
             continue
         if x is None:
             plan.changes.append(Change("column", f"{b.label}.{y.name}", "added", None, _text(y)))
-            default = f" DEFAULT {y.default}" if y.default is not None else ""
-            adds.append(f"{head} ADD COLUMN {q(y.name)} {y.type}{default};")
+            added.append((q(y.name), y.type, y.default))
             if not y.nullable:
                 add_not_null.append(f"{head} ALTER COLUMN {q(y.name)} SET NOT NULL;")
                 if y.default is None:
@@ -351,14 +356,39 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
            if x is not None and y is not None):
         p.rebuild = True  # a swap of names: the ALTERs would collide
     p.structural = bool(drops or renames or retypes or nulls or add_not_null or p.renamed)
-    if len(drops) == len(a.columns):  # DuckDB keeps a table's last column: the new ones come first
-        p.alters = adds + drops + add_not_null
+    # DuckDB keeps a table's last column: where every column goes, the new ones come first
+    all_dropped = len(drops) == len(a.columns)
+    adds, late_defaults = _volatile_defaults_last(added, head, b.label, plan, rewrites_after=all_dropped)
+    if all_dropped:
+        p.alters = adds + late_defaults + drops + add_not_null
     else:
-        p.alters = drops + renames + retypes + defaults + nulls + adds + add_not_null
+        p.alters = drops + renames + retypes + defaults + nulls + adds + late_defaults + add_not_null
     if p.renamed:
         p.alters.append(f"{head} RENAME TO {q(b.name)};")
         if a.schema.lower() != b.schema.lower():
             p.rebuild = True  # DuckDB does not move a table between schemas
+
+
+def _volatile_defaults_last(adds: list[tuple[str, str, str | None]], head: str, label: str,
+                            plan: SchemaPlan, *, rewrites_after: bool) -> tuple[list[str], list[str]]:
+    """The ADD COLUMN statements, and the SET DEFAULTs to run after them all. Before 2.0 DuckDB fails
+    the commit where an ALTER rewrites a table after an ADD COLUMN with a volatile DEFAULT (DM106), so
+    such a column, unless it is the last ALTER that rewrites the table (``rewrites_after``: DROP COLUMNs
+    follow the ADDs), is added without its default, which is set after."""
+    from .lint import duckdb_version
+    from .lint.refused import _volatile
+
+    out, late = [], []
+    for i, (name, type_, default) in enumerate(adds):
+        later = rewrites_after or i < len(adds) - 1
+        if default is not None and later and _volatile(default) and duckdb_version() < (2, 0, 0):
+            out.append(f"{head} ADD COLUMN {name} {type_};")
+            late.append(f"{head} ALTER COLUMN {name} SET DEFAULT {default};")
+            plan.notes.append(f"column {label}.{name.strip(chr(34))} is added before its volatile default is "
+                              "set (DuckDB before 2.0 fails the commit otherwise): the rows there hold NULL in it")
+        else:
+            out.append(f"{head} ADD COLUMN {name} {type_}" + (f" DEFAULT {default};" if default is not None else ";"))
+    return out, late
 
 
 def _default(c: Column) -> str | None:

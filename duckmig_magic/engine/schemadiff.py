@@ -376,12 +376,12 @@ def _volatile_defaults_last(adds: list[tuple[str, str, str | None]], head: str, 
     such a column, unless it is the last ALTER that rewrites the table (``rewrites_after``: DROP COLUMNs
     follow the ADDs), is added without its default, which is set after."""
     from .lint import duckdb_version
-    from .lint.refused import _volatile
+    from .lint.refused import volatile
 
     out, late = [], []
     for i, (name, type_, default) in enumerate(adds):
         later = rewrites_after or i < len(adds) - 1
-        if default is not None and later and _volatile(default) and duckdb_version() < (2, 0, 0):
+        if default is not None and later and volatile(default) and duckdb_version() < (2, 0, 0):
             out.append(f"{head} ADD COLUMN {name} {type_};")
             late.append(f"{head} ALTER COLUMN {name} SET DEFAULT {default};")
             plan.notes.append(f"column {label}.{name.strip(chr(34))} is added before its volatile default is "

@@ -75,11 +75,16 @@ def cell(value, width: int = 60) -> str:
 
 
 def width(text: str) -> int:
-    """The columns ``text`` takes on a terminal: East Asian wide characters take two, combining marks none."""
+    """The columns ``text`` takes on a terminal: East Asian wide characters take two, combining marks none,
+    nor Hangul's vowel and final jamo and its fillers, which join the syllable before them."""
     if text.isascii():
         return len(text)
-    return sum(0 if unicodedata.category(ch) in ("Mn", "Me") else 2 if unicodedata.east_asian_width(ch) in "WF"
-               else 1 for ch in text)
+    return sum(0 if unicodedata.category(ch) in ("Mn", "Me") or _joins(ord(ch))
+               else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _joins(code: int) -> bool:
+    return 0x1160 <= code <= 0x11FF or 0xD7B0 <= code <= 0xD7FF or code in (0x3164, 0xFFA0)
 
 
 def error_line(error: str | None) -> str:

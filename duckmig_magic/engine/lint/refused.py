@@ -115,7 +115,7 @@ def two_volatile_defaults(c: Context) -> Iterator[Hit]:
         return
     want = c.catalog.resolve(s.table)
     before = next((e for e in c.same_transaction() if e.kind == "alter" and e.action == "add_column"
-                   and _volatile(e.default) and c.catalog.resolve(e.table) == want), None)
+                   and volatile(e.default) and c.catalog.resolve(e.table) == want), None)
     if before is not None:
         yield Hit(f"{s.label} got a column with a volatile DEFAULT on line {before.line}, which writes every row, and "
                   "this ALTER rewrites it again in the same transaction: DuckDB fails the commit")
@@ -129,7 +129,8 @@ _VOLATILE = {"random", "now", "current_timestamp", "get_current_timestamp", "uui
              "setseed", "current_time", "current_date", "transaction_timestamp", "uuidv7", "uuidv4", "today"}
 
 
-def _volatile(default: str | None) -> bool:
+def volatile(default: str | None) -> bool:
+    """Whether a DEFAULT calls a function whose value differs row by row or call by call."""
     if not default:
         return False
     called = statements.functions_called(default)

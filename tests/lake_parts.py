@@ -48,6 +48,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -236,8 +237,11 @@ def start_s3() -> tuple[S3, callable]:
                           "in .venv-lake")
     for _attempt in range(3):  # another process may take the free port before the server does
         port = _free_port()
+        # Its log goes to a file: a pipe nobody reads fills after a few thousand requests, and the
+        # server then blocks on its next log line, with the request that DuckDB waits for.
+        log = tempfile.TemporaryFile()
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
         while proc.poll() is None and time.monotonic() < deadline:
             try:
@@ -246,20 +250,23 @@ def start_s3() -> tuple[S3, callable]:
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
         else:
-            err = proc.stderr.read().decode(errors="replace")[-300:] if proc.poll() is not None else "no answer"
+            log.seek(0)
+            err = log.read().decode(errors="replace")[-300:] if proc.poll() is not None else "no answer"
             proc.kill()
             proc.wait()
+            log.close()
             continue
         server = S3(port)
         urllib.request.urlopen(urllib.request.Request(f"http://{server.endpoint}/{server.bucket}", method="PUT")).close()
 
-        def stop(proc=proc) -> None:
+        def stop(proc=proc, log=log) -> None:
             proc.terminate()
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            log.close()
 
         return server, stop
     raise Unavailable(f"moto's S3 server did not start: {err.strip()}")

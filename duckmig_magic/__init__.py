@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported as 
     from .errors import DuckmigError
 
 
+# The engine's door is the same function; it is written again here, not imported, for the reason above.
 def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

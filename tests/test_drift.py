@@ -57,6 +57,25 @@ def test_a_change_by_hand_is_caught_by_verify_schema(applied, cli, edit, found):
     assert [p.detail for p in applied.migrator().verify(schema=True).problems] == [found]
 
 
+@pytest.mark.parametrize("outside", [
+    "COPY (SELECT 42) TO 'export.csv';",
+    "EXPLAIN ANALYZE COPY (SELECT 42) TO 'export.csv';",
+    "ATTACH 'export.csv' AS other;\nDETACH other;",
+], ids=["copy to", "wrapped copy", "attach"])
+@pytest.mark.parametrize("verb", [("verify", "--schema"), ("diff", "--from-migrations")])
+def test_the_replay_writes_nothing_outside_memory(applied, cli, outside, verb):
+    """The replay runs the applied migrations as a preview does: a statement that would write a file or
+    another database (itself, or wrapped) is refused with one message, and nothing is written."""
+    applied.sql("20250102_000000", "export", outside, "SELECT 1;")
+    assert cli("up", "--no-lint", "--database", applied.db).code == 0
+    (applied.root / "export.csv").unlink(missing_ok=True)
+    before = sorted(p.name for p in applied.root.iterdir())
+    r = cli(*verb, "--database", applied.db)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.startswith("duckmig: error: cannot replay 20250102_000000 in memory: it runs `")
+    assert sorted(p.name for p in applied.root.iterdir()) == before
+
+
 def test_the_migration_from_the_files_to_the_database_is_written_and_then_nothing_drifts(applied, cli):
     by_hand(applied, "ALTER TABLE sales ADD COLUMN note VARCHAR DEFAULT 'n/a'; DROP INDEX sales_region")
     r = cli("diff", "--from-migrations", "--save", "hand_edits", "--database", applied.db)

@@ -171,7 +171,9 @@ def replayed(work: Workspace) -> Catalog:
         raise errors.StateError(f"the files of applied migrations {', '.join(gone)} are gone, and the schema they "
                                 "made is replayed from them", "{do:restore} writes them back from the ledger")
     with scratch(sealed=False) as conn, interrupts.watch(conn) as guard:
-        run = Runner(conn, Place.default(conn), protected=work.protected, interrupts=guard)
+        # Dry, as a preview runs: a statement whose effect reaches past this memory (COPY ... TO a file,
+        # ATTACH, a wrapper of either) is refused, so checking the schema writes nothing anywhere.
+        run = Runner(conn, Place.default(conn), protected=work.protected, interrupts=guard, dry=True)
         batch: list = []  # migrations that run in a transaction: one for all of them in a row
 
         def flush() -> None:
@@ -181,15 +183,22 @@ def replayed(work: Workspace) -> Catalog:
                         run.run(s.version, up_steps(s), "up", path=s.path)
                 batch.clear()
 
-        for m in applied:
-            s = by_version[m.version]
-            s.load()
-            if s.transactional:
-                batch.append(s)
-                continue
+        try:
+            for m in applied:
+                s = by_version[m.version]
+                s.load()
+                if s.transactional:
+                    batch.append(s)
+                    continue
+                flush()
+                run.run(s.version, up_steps(s), "up", path=s.path)
             flush()
-            run.run(s.version, up_steps(s), "up", path=s.path)
-        flush()
+        except errors.PreviewRefused as exc:
+            raise errors.StateError(
+                f"cannot replay {exc.version} in memory: it runs `{sqlfile.one_line(exc.statement)[:160]}`, and "
+                f"{exc.why}; the replay that checks the schema writes nothing outside memory, so it refused it",
+                "compare the database with the schema you declare instead ({do:diff --to SCHEMA.sql}), or move "
+                "that statement out of the migrations that make the schema") from None
         return catalog.read(conn)
 
 

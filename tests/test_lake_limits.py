@@ -472,6 +472,8 @@ def test_up_names_the_limit_in_the_python_api(file_target, project):
 @pytest.mark.ducklake
 def test_up_names_the_limit_in_the_magics(lake_shell, project):
     project.sql(V1, "index", "CREATE INDEX ti ON t (id);")
+    with pytest.raises(UsageError, match=r"DM135 CREATE INDEX ti fails on a DuckLake.*nothing was applied"):
+        lake_shell.run_line_magic("migrate", "up")  # the notebook's own connection: linted as the lake it is
     with pytest.raises(UsageError) as caught:
         lake_shell.run_line_magic("migrate", "up --no-lint")
     assert str(caught.value).endswith(f"\n  hint: {INDEX_HINT}; then run the migration again")

@@ -175,20 +175,18 @@ class Keeper:
         finally:
             self._follow(sql)
 
-    def _key(self, schema: str, name: str) -> tuple[str, str]:
-        return schema.lower(), name.lower()
+    def _key(self, name: tuple[str, ...]) -> tuple[str, str]:
+        return (name[-2] if len(name) > 1 else self.schema).lower(), name[-1].lower()
 
     def _follow(self, sql: str) -> None:
         """Carry the tables handled through the renames ``sql`` makes; add those it makes."""
         renamed = statements.table_rename(sql)
-        if renamed is not None:
-            name, new = renamed
-            old = self._key(name[-2] if len(name) > 1 else self.schema, name[-1])
-            if old in self.handled:
-                self.handled.discard(old)
-                self.handled.add((old[0], new.lower()))
+        if renamed is not None and self._key(renamed[0]) in self.handled:
+            old = self._key(renamed[0])
+            self.handled.discard(old)
+            self.handled.add((old[0], renamed[1].lower()))
         for name in statements.made_tables(sql):
-            self.handled.add(self._key(name[-2] if len(name) > 1 else self.schema, name[-1]))
+            self.handled.add(self._key(name))
 
     def _copy_before(self, runner, sql: str, kinds: frozenset[str] | None) -> None:
         if self.measured is not None:
@@ -210,9 +208,9 @@ class Keeper:
                 current = catalog.tables(runner.conn)
             table = _resolve(current, name, self.schema)
             if (table is None or table.oid in self.copies or table.schema == SCHEMA
-                    or self._key(table.schema, table.name) in self.handled):
+                    or self._key((table.schema, table.name)) in self.handled):
                 continue
-            self.handled.add(self._key(table.schema, table.name))
+            self.handled.add(self._key((table.schema, table.name)))
             rows = runner.conn.execute(
                 "SELECT estimated_size FROM duckdb_tables() WHERE database_name = current_database() "
                 f"AND table_oid = {table.oid}").fetchone()

@@ -129,7 +129,7 @@ def lint_scripts(work: Workspace, todo: list[Script], *, settings: rules.LintSet
     """The rules that need no rows on the upgrades of ``todo`` (planned, in order): what ``up`` checks
     first. Where no upgrade holds a word such a rule reads (files of CREATE TABLE and INSERT), nothing is
     parsed and no catalog is copied: ``up`` parses its files itself."""
-    if not _maybe_lake(work) and not any(s.kind == "sql" and _COULD_REFUSE.search(_DOWN.split(s.text, 1)[0])
+    if not _on_lake(work) and not any(s.kind == "sql" and _COULD_REFUSE.search(_DOWN.split(s.text, 1)[0])
                                       for s in todo):
         return Report(checked=[s.version for s in todo])
     found = [Item(i.version, i.file, [x for x in i.sections if x.name == "up"], i.has_downgrade, i.checked, i.refused)
@@ -150,16 +150,19 @@ def _on(work: Workspace, found: list[Item], settings, data_rules: bool) -> Repor
         except rules.LiveUnavailable:
             pass  # this process holds the file open already: its own connection reads it
     with db.connect(write=False) as conn:
-        from . import lake
-
-        on_lake = _maybe_lake(work) and lake.attached(conn, conn.execute("SELECT current_database()").fetchone()[0])
-        return rules.lint(found, conn=conn, settings=settings, data_rules=data_rules, lake=on_lake)
+        return rules.lint(found, conn=conn, settings=settings, data_rules=data_rules, lake=_on_lake(work))
 
 
-def _maybe_lake(work: Workspace) -> bool:
-    """Whether the database may be a DuckLake: one duckmig attached without a file of its own, or a
-    connection the user handed over (which may have a lake in use)."""
-    return not work.db.owned or work.db.path is None
+def _on_lake(work: Workspace) -> bool:
+    """Whether the database is a DuckLake: one duckmig attached without a file of its own, or, for a
+    connection the user handed over, the database it is pinned to, as DuckDB names its type."""
+    db = work.db
+    if db.owned:
+        return db.path is None
+    from . import lake
+
+    with db.connect(write=False) as conn:
+        return lake.attached(conn, db.place(conn).database)
 
 
 # What a preview measures itself, from the rows (drops, narrowed types), or shows elsewhere (no downgrade).

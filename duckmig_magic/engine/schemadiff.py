@@ -379,9 +379,10 @@ def _volatile_defaults_last(adds: list[tuple[str, str, str | None]], head: str, 
     from .lint.refused import volatile
 
     out, late = [], []
+    refused = duckdb_version() < (2, 0, 0)
     for i, (name, type_, default) in enumerate(adds):
         later = rewrites_after or i < len(adds) - 1
-        if default is not None and later and volatile(default) and duckdb_version() < (2, 0, 0):
+        if refused and default is not None and later and volatile(default):
             out.append(f"{head} ADD COLUMN {name} {type_};")
             late.append(f"{head} ALTER COLUMN {name} SET DEFAULT {default};")
             plan.notes.append(f"column {label}.{name.strip(chr(34))} is added before its volatile default is "

@@ -76,6 +76,16 @@ def test_the_replay_writes_nothing_outside_memory(applied, cli, outside, verb):
     assert sorted(p.name for p in applied.root.iterdir()) == before
 
 
+def test_the_replay_takes_transaction_control_and_use(applied, cli):
+    """USE changes only the replay's own connection, thrown away after; BEGIN and COMMIT of a section
+    outside a transaction run as written: the replay takes both and finds nothing."""
+    applied.sql("20250102_000000", "schemas", "BEGIN;\nCREATE SCHEMA s;\nCOMMIT;\nUSE s;\nCREATE TABLE u (y INTEGER);\n"
+                "USE main;", "DROP SCHEMA s CASCADE;", options="transaction:false")
+    assert cli("up", "--database", applied.db).code == 0
+    r = cli("verify", "--schema", "--database", applied.db)
+    assert (r.code, r.out) == (0, "checked 2 applied migrations, the catalog against them replayed: ok\n")
+
+
 def test_the_migration_from_the_files_to_the_database_is_written_and_then_nothing_drifts(applied, cli):
     by_hand(applied, "ALTER TABLE sales ADD COLUMN note VARCHAR DEFAULT 'n/a'; DROP INDEX sales_region")
     r = cli("diff", "--from-migrations", "--save", "hand_edits", "--database", applied.db)

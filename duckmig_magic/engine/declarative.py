@@ -172,8 +172,10 @@ def replayed(work: Workspace) -> Catalog:
                                 "made is replayed from them", "{do:restore} writes them back from the ledger")
     with scratch(sealed=False) as conn, interrupts.watch(conn) as guard:
         # Dry, as a preview runs: a statement whose effect reaches past this memory (COPY ... TO a file,
-        # ATTACH, a wrapper of either) is refused, so checking the schema writes nothing anywhere.
-        run = Runner(conn, Place.default(conn), protected=work.protected, interrupts=guard, dry=True)
+        # ATTACH, SET of a setting that names a file, a wrapper of any) is refused, so checking the schema
+        # writes nothing anywhere. USE changes only this connection, which is thrown away after.
+        run = Runner(conn, Place.default(conn), protected=work.protected, interrupts=guard, dry=True,
+                     own_connection=True)
         batch: list = []  # migrations that run in a transaction: one for all of them in a row
 
         def flush() -> None:

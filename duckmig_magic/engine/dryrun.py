@@ -62,31 +62,37 @@ _FUNCTIONS = {
     "destroy_external_resource": "it destroys an external resource, which a rollback does not undo",
     "deregister_external_resource": "it deregisters an external resource, which a rollback does not undo",
 }
+_USE = re.compile(r"\s*USE\b", re.IGNORECASE)
 _CALLED = re.compile("|".join(sorted(_FUNCTIONS)) + r"|\bquery\b", re.IGNORECASE)
 
 
-def refusal(sql: str, kinds: frozenset[str] | None = None, lookup: wrappers.Lookup | None = None) -> str | None:
+def refusal(sql: str, kinds: frozenset[str] | None = None, lookup: wrappers.Lookup | None = None, *,
+            own_connection: bool = False) -> str | None:
     """Why a dry run refuses ``sql`` (the first of its statements that it refuses), or None.
 
     ``kinds``: DuckDB's types of ``sql``, a single statement, where the caller has them;
-    ``lookup``: the text of a statement the run prepared, by name.
+    ``lookup``: the text of a statement the run prepared, by name; ``own_connection``: the run's
+    connection is its own and is thrown away after (a replay in memory), so USE, which changes only
+    that connection, is let through.
     """
     import duckdb
 
     if kinds is not None:
-        return _judged(sql, kinds, lookup)
+        return _judged(sql, kinds, lookup, own_connection)
     try:
         typed = [(p.query, frozenset((sqlfile._kind(p),))) for p in duckdb.extract_statements(sql)]
     except duckdb.Error:
         return None  # DuckDB refuses to run it as well, and the run reports that
     for text, kind in typed:
-        if (reason := _judged(text, kind, lookup)) is not None:
+        if (reason := _judged(text, kind, lookup, own_connection)) is not None:
             return reason
     return None
 
 
-def _judged(sql: str, kinds: frozenset[str], lookup) -> str | None:
+def _judged(sql: str, kinds: frozenset[str], lookup, own_connection: bool = False) -> str | None:
     for layer in wrappers.layers(sql, kinds, lookup):
+        if own_connection and layer.sql is not None and _USE.match(layer.sql):
+            continue
         reason = _refused(layer, lookup)
         if reason is not None:
             return layer.because(reason)

@@ -107,9 +107,10 @@ class Runner:
     """
 
     def __init__(self, conn, place: Place, *, protected: tuple[str, ...] = LEDGER,
-                 interrupts: Interrupts | None = None, dry: bool = False):
+                 interrupts: Interrupts | None = None, dry: bool = False, own_connection: bool = False):
         self.conn, self.place, self.protected = conn, place, tuple(protected)
         self.dry = dry  # a preview or a round trip: what a rollback would not undo is refused (see dryrun)
+        self.own_connection = own_connection  # no one else's, thrown away after: USE is let through a dry run
         self.interrupts = interrupts or Interrupts()
         self.transactional = False  # a transaction of the engine's is open
         self.replays = 0
@@ -433,7 +434,7 @@ class Runner:
             assert refused is not None  # the same statement, refused again with its line
             self._broken = refused
             raise refused
-        if self.dry and (reason := dryrun.refusal(sql, kinds, self._lookup)):
+        if self.dry and (reason := dryrun.refusal(sql, kinds, self._lookup, own_connection=self.own_connection)):
             self._broken = errors.PreviewRefused(self.version or "<migration>", sql, reason)
             raise self._broken
         if self.transactional and (table := lake.altered_then_renamed(self.conn, self.place.database, sql,

@@ -617,6 +617,8 @@ def _kept_run(run: Run, r: Runner, s: Script) -> int:
     keeper = keep.Keeper(s.version, r.place.database, r.place.schema, run.keeping,
                          generate=s.kind == "sql" and not has_downgrade(s), propose=propose_downgrade)
     keeper.start(r.conn)
+    if s.kind == "sql":
+        keeper.plan(r.conn, up_steps(s))
     r.keeper = keeper
     try:
         count = r.run(s.version, up_steps(s), "up", path=s.path)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from .. import errors
 from ..wording import plural as _n
-from . import catalog, diff, refusals, statements
+from . import catalog, diff, losses, refusals, statements
 from .catalog import Table
 from .preview import Downgrade
 from .sqltext import literal, quote
@@ -48,6 +48,7 @@ SCHEMA = "duckmig_kept"
 RECORD = "kept"
 DOWNGRADES = "downgrades"
 CHANGE = "_duckmig_change"
+STEP = "_duckmig_step"  # in a table kept statement by statement: which statement's loss a row holds
 # A table larger than this (rows) is not copied: the migration keeps nothing of it, and says so.
 DEFAULT_LIMIT = 50_000_000
 # The marker in a down section that asks for the kept data back after its statements.
@@ -119,6 +120,23 @@ class Copy:
 
 
 @dataclass
+class Logged:
+    """A table kept statement by statement: ``kept`` holds, for each statement that destroys some
+    of it (``steps``: kind and the columns it holds, in order), what that statement destroyed."""
+
+    table: Table
+    kept: str
+    columns: list[str]  # the table's columns now (a DROP COLUMN takes one away)
+    steps: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+# The statement types a migration kept statement by statement may hold: those whose target
+# ``statements.changed_tables`` reads (nothing runs another statement, moves the search path or
+# attaches another database).
+_FOLLOWED = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP"})
+
+
+@dataclass
 class Keeper:
     """Keeps what one migration destroys. ``execute(sql)`` runs a statement of the engine's in the
     migration's transaction, so that a replay of the transaction runs it again (see runner)."""
@@ -140,6 +158,46 @@ class Keeper:
     # does (verify --roundtrip compares them after up and down); None: not measured
     measured: dict[tuple[str, str], tuple[int, int]] | None = None
     existing: set[int] = field(default_factory=set)  # the oids of the tables there before (when measured)
+    logged: dict[int, Logged] = field(default_factory=dict)  # tables kept statement by statement, by oid
+    read: dict[str, losses.Loss] = field(default_factory=dict)  # what each statement read exactly destroys
+
+    def plan(self, conn, steps) -> None:
+        """Choose, from all of a SQL migration's statements (``steps``: (line, sql, kinds)), the tables
+        kept statement by statement: those with a primary key that only statements read exactly
+        (losses.py) change, each naming a column of theirs that is no key. Every other table is
+        kept as today, by a whole copy compared after. Nothing is chosen where a statement's target
+        cannot be told (a type not followed, a write whose table is not read, a name that is not
+        one table)."""
+        if not self.settings.on:
+            return
+        tables = {oid: t for oid, t in catalog.tables(conn).items() if t.schema != SCHEMA}
+        readable: dict[int, Table] = {oid: t for oid, t in tables.items() if t.primary_key}
+        blocked: set[int] = set()
+        read: dict[str, losses.Loss] = {}
+        for _, sql, kinds in steps:
+            if not kinds <= _FOLLOWED:
+                return
+            names = statements.changed_tables(sql)
+            if not names and kinds & {"INSERT", "UPDATE", "DELETE", "ALTER", "DROP"}:
+                return
+            loss = losses.read(sql)
+            for name in names:
+                if len(name) == 3 and name[0].lower() != self.database.lower():
+                    continue
+                table = _resolve(tables, name, self.schema)
+                if table is None:
+                    if len(name) == 1 and any(t.name.lower() == name[0].lower() for t in tables.values()):
+                        return  # a name DuckDB may resolve otherwise than read here
+                    continue
+                if loss is None or len(names) != 1 or not _fits(loss, table) or not losses.exact(conn, loss):
+                    blocked.add(table.oid)
+                else:
+                    read[sql] = loss
+        self.read = read
+        for oid, t in readable.items():
+            if oid not in blocked and any(_resolve(tables, loss.table, self.schema) is t for loss in read.values()):
+                self.logged[oid] = Logged(t, _at(self.database, f"{self.version}.{t.label}"),
+                                          [c.name for c in t.columns])
 
     def _measure(self, runner, sql: str) -> None:
         names = statements.changed_tables(sql)
@@ -179,6 +237,9 @@ class Keeper:
             if current is None:
                 current = catalog.tables(runner.conn)
             table = _resolve(current, name, self.schema)
+            if table is not None and table.oid in self.logged:
+                self._log(runner, self.logged[table.oid], sql)
+                continue
             if table is None or table.oid in self.copies or table.schema == SCHEMA:
                 continue
             rows = runner.conn.execute(
@@ -195,6 +256,39 @@ class Keeper:
     def _name(self, table: Table) -> str:
         return f"{quote(self.database)}.{table.qualified}"
 
+    def batchable(self) -> bool:
+        """Whether the statements may run as one script after ``before`` saw them all: not where a
+        table is kept statement by statement (each must be read just before it runs)."""
+        return not self.logged
+
+    def _log(self, runner, logged: Logged, sql: str) -> None:
+        """Keep what ``sql`` (read exactly when planned) destroys of a table kept statement by statement."""
+        loss = self.read.get(sql)
+        if loss is None:  # planned from the same statements: another text here means a wrapper ran it
+            raise errors.StateError(
+                f"{self.version}: duckmig could not follow `{errors.cut(sql, 60)}` to keep what it destroys of "
+                f"{logged.table.label}; nothing was applied", "turn keeping off for this migration with "
+                "{flag:no-keep}, or write the statement in the migration itself")
+        t = logged.table
+        if not logged.steps:
+            _ensure(runner, self.database)
+            runner.keep_statement(f"CREATE TABLE {logged.kept} AS SELECT *, ''::VARCHAR AS {CHANGE}, 0 AS {STEP} "
+                                  f"FROM {self._name(t)} LIMIT 0")
+        step = len(logged.steps) + 1
+        columns = {c.lower(): c for c in logged.columns}
+        key = list(t.primary_key)
+        if loss.kind == "removed":
+            held = list(logged.columns)
+            picked = "*"
+        else:
+            held = key + [columns[c.lower()] for c in dict.fromkeys(loss.columns)]
+            picked = ", ".join(quote(c) for c in held)
+        runner.keep_statement(f"INSERT INTO {logged.kept} BY NAME SELECT {picked}, '{loss.kind}' AS {CHANGE}, "
+                              f"{step} AS {STEP} {loss.source}")
+        logged.steps.append((loss.kind, held))
+        if loss.kind == "column":
+            logged.columns = [c for c in logged.columns if c.lower() != loss.columns[0].lower()]
+
     def finish(self, runner) -> None:
         """Compare each copy with its table now, keep the difference, drop the copy."""
         conn = runner.conn
@@ -203,7 +297,8 @@ class Keeper:
                 f"{self.version}: kept nothing of {', '.join(self.skipped)}: larger than the keep limit of "
                 f"{self.settings.limit:,} rows, so its downgrade can restore the schema only"), stacklevel=2)
         copies = [c for c in self.copies.values() if c.name]
-        if not copies and not self.skipped:
+        logged = [g for g in self.logged.values() if g.steps]
+        if not copies and not self.skipped and not logged:
             return  # nothing destroyed: nothing of duckmig's is written (no downgrade generated either)
         after = catalog.tables(conn)
         _ensure(runner, self.database)
@@ -216,6 +311,9 @@ class Keeper:
                 continue
             self._keep(runner, c, after)
             runner.keep_statement(f"DROP TABLE temp.main.{c.name}")
+        for g in logged:
+            _finish_record(runner, self.database, self.version, g.table, g.kept, "log", list(g.table.primary_key),
+                           [], [], g.steps)
 
     def _generated(self, runner, after: dict[int, Table]) -> None:
         assert self.before_tables is not None and self.before_objects is not None and self.propose is not None
@@ -306,6 +404,16 @@ class Keeper:
                 f"FROM {numbered_a} a JOIN {counts} d ON a.duckmig_h = d.h AND a.duckmig_n <= d.na - d.nb")
         _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched, [])
         del cols
+
+
+def _fits(loss: losses.Loss, table: Table) -> bool:
+    """Whether the columns ``loss`` names are columns of ``table`` and none of its key (an UPDATE of a
+    key, or a key dropped, moves rows that the key would no longer find)."""
+    names = {c.name.lower() for c in table.columns}
+    key = {k.lower() for k in table.primary_key}
+    wanted = [c.lower() for c in loss.columns]
+    return all(c in names and c not in key for c in wanted) and not (
+        {c.lower() for c in (CHANGE, STEP)} & names)
 
 
 def _outside(tables: dict[int, Table]) -> dict[int, Table]:
@@ -402,7 +510,8 @@ def _record(runner, database, version, table: Table, kept, mode, key, values, co
         f"{literal(note) if note else 'NULL'})")
 
 
-def _finish_record(runner, database, version, table: Table, kept, mode, key, values, column_values) -> None:
+def _finish_record(runner, database, version, table: Table, kept, mode, key, values, column_values,
+                   log=None) -> None:
     rows, content = content_of(runner.conn, kept)
     if not rows and mode != "table" and not column_values:
         # The statements that might have destroyed rows of it destroyed none (an ALTER ... SET NOT NULL):
@@ -410,17 +519,21 @@ def _finish_record(runner, database, version, table: Table, kept, mode, key, val
         runner.keep_statement(f"DROP TABLE {kept}")
         return
     _record(runner, database, version, table, kept, mode, key, values, column_values, rows, content, "kept")
-    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table))} "
+    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table, log))} "
                           f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
     runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET shape = ({_shape_sql(kept)}) "
                           f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
 
 
-def _definition(table: Table) -> str:
+def _definition(table: Table, log=None) -> str:
     """The table as it was, for a restore the downgrade left without it: its columns (type, default,
-    NOT NULL) and its primary key, as JSON."""
-    return json.dumps({"columns": [[c.name, c.type, c.default, c.nullable] for c in table.columns],
-                       "key": list(table.primary_key)})
+    NOT NULL) and its primary key, as JSON; for a table kept statement by statement, ``log``: each
+    statement's kind and the columns its rows hold, in the order they ran."""
+    out = {"columns": [[c.name, c.type, c.default, c.nullable] for c in table.columns],
+           "key": list(table.primary_key)}
+    if log is not None:
+        out["log"] = log
+    return json.dumps(out)
 
 
 def content_by_name(conn, database: str, table: Table) -> tuple[int, int]:
@@ -572,8 +685,8 @@ def _restore(runner, database: str, version: str) -> int:
             [database, schema, name]).fetchall()}
         names = [r[0] for r in runner.conn.execute(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
-            "AND column_name <> ? ORDER BY column_index", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2],
-                                                           CHANGE]).fetchall()]
+            "AND column_name NOT IN (?, ?) ORDER BY column_index",
+            [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2], CHANGE, STEP]).fetchall()]
         missing = [n for n in names if n not in have] if have else []
         if mode == "table" and have and have != set(names):
             # Replaced (CREATE OR REPLACE) and not brought back by the downgrade: the table as it was is.
@@ -599,7 +712,12 @@ def _restore(runner, database: str, version: str) -> int:
                 f"{version}: its downgrade left {'no table ' + label if not have else label + ' without ' + ', '.join(missing)}"
                 ": brought back as it was, from what duckmig kept"), stacklevel=2)
         cols = ", ".join(quote(n) for n in names)
-        for sql in _restoring(table, kept, mode, key, values, column_values, names, cols):
+        log = None
+        if mode == "log":
+            definition = runner.conn.execute(f"SELECT definition FROM {_at(database, RECORD)} WHERE version = ? "
+                                             "AND kept_table = ?", [version, kept]).fetchone()[0]
+            log = json.loads(definition)["log"]
+        for sql in _restoring(table, kept, mode, key, values, column_values, names, cols, log):
             cursor = runner.execute(sql)
             ran += 1
             if sql.startswith("DELETE") and mode == "rows":
@@ -645,7 +763,22 @@ def _column_sql(column: list) -> str:
     return f"{quote(name)} {type_}" + (f" DEFAULT {default}" if default is not None else "")
 
 
-def _restoring(table, kept, mode, key, values, column_values, names, cols) -> list[str]:
+def _restoring(table, kept, mode, key, values, column_values, names, cols, log=None) -> list[str]:
+    on = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in key)
+    if mode == "log":
+        # Each statement's loss taken back, the last first: a row an UPDATE changed and a later DELETE
+        # removed is put back as the DELETE found it, then given the values the UPDATE overwrote.
+        out = []
+        for step in range(len(log), 0, -1):
+            kind, held = log[step - 1]
+            if kind == "removed":
+                listed = ", ".join(quote(n) for n in held)
+                out.append(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {kept} WHERE {STEP} = {step}")
+                continue
+            restored = [n for n in held if n not in key]
+            out.append(f"UPDATE {table} t SET {', '.join(f'{quote(n)} = k.{quote(n)}' for n in restored)} "
+                       f"FROM {kept} k WHERE k.{STEP} = {step} AND {on}")
+        return out
     if mode == "table":
         return [f"DELETE FROM {table}",
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {kept} WHERE {CHANGE} = 'removed'"]

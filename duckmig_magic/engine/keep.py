@@ -158,7 +158,8 @@ class Keeper:
     # does (verify --roundtrip compares them after up and down); None: not measured
     measured: dict[tuple[str, str], tuple[int, int]] | None = None
     existing: set[int] = field(default_factory=set)  # the oids of the tables there before (when measured)
-    logged: dict[int, Logged] = field(default_factory=dict)  # tables kept statement by statement, by oid
+    # tables kept statement by statement, by (schema, name) in lower case: no statement renames them
+    logged: dict[tuple[str, str], Logged] = field(default_factory=dict)
     read: dict[str, losses.Loss] = field(default_factory=dict)  # what each statement read exactly destroys
 
     def plan(self, conn, steps) -> None:
@@ -168,8 +169,8 @@ class Keeper:
         kept as today, by a whole copy compared after. Nothing is chosen where a statement's target
         cannot be told (a type not followed, a write whose table is not read, a name that is not
         one table)."""
-        if not self.settings.on:
-            return
+        if not self.settings.on or not any(destroys(sql, kinds) for _, sql, kinds in steps):
+            return  # nothing destroyed: nothing to read (a file of many INSERTs is not tokenized again)
         tables = {oid: t for oid, t in catalog.tables(conn).items() if t.schema != SCHEMA}
         readable: dict[int, Table] = {oid: t for oid, t in tables.items() if t.primary_key}
         blocked: set[int] = set()
@@ -180,7 +181,8 @@ class Keeper:
             names = statements.changed_tables(sql)
             if not names and kinds & {"INSERT", "UPDATE", "DELETE", "ALTER", "DROP"}:
                 return
-            loss = losses.read(sql)
+            first = _FIRST.match(sql)
+            loss = losses.read(sql) if first and first[1].upper() in ("DELETE", "UPDATE", "ALTER") else None
             for name in names:
                 if len(name) == 3 and name[0].lower() != self.database.lower():
                     continue
@@ -196,7 +198,7 @@ class Keeper:
         self.read = read
         for oid, t in readable.items():
             if oid not in blocked and any(_resolve(tables, loss.table, self.schema) is t for loss in read.values()):
-                self.logged[oid] = Logged(t, _at(self.database, f"{self.version}.{t.label}"),
+                self.logged[_lower(t)] = Logged(t, _at(self.database, f"{self.version}.{t.label}"),
                                           [c.name for c in t.columns])
 
     def _measure(self, runner, sql: str) -> None:
@@ -237,8 +239,8 @@ class Keeper:
             if current is None:
                 current = catalog.tables(runner.conn)
             table = _resolve(current, name, self.schema)
-            if table is not None and table.oid in self.logged:
-                self._log(runner, self.logged[table.oid], sql)
+            if table is not None and _lower(table) in self.logged:
+                self._log(runner, self.logged[_lower(table)], sql)
                 continue
             if table is None or table.oid in self.copies or table.schema == SCHEMA:
                 continue
@@ -404,6 +406,10 @@ class Keeper:
                 f"FROM {numbered_a} a JOIN {counts} d ON a.duckmig_h = d.h AND a.duckmig_n <= d.na - d.nb")
         _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched, [])
         del cols
+
+
+def _lower(table: Table) -> tuple[str, str]:
+    return table.schema.lower(), table.name.lower()
 
 
 def _fits(loss: losses.Loss, table: Table) -> bool:

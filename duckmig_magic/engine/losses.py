@@ -76,13 +76,13 @@ def _name(toks: list[_Tok], j: int) -> tuple[Name | None, int]:
 
 
 def _top_level(toks: list[_Tok]) -> list[tuple[int, _Tok]]:
-    """The tokens outside any parentheses or brackets, with their index."""
+    """The tokens outside any parentheses, brackets or braces, with their index."""
     depth, out = 0, []
     for i, t in enumerate(toks):
         if depth == 0:
             out.append((i, t))
         if t.kind == "operator":
-            depth += t.text.count("(") + t.text.count("[") - t.text.count(")") - t.text.count("]")
+            depth += sum(t.text.count(c) for c in "([{") - sum(t.text.count(c) for c in ")]}")
     return out
 
 

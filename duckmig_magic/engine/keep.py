@@ -48,7 +48,6 @@ SCHEMA = "duckmig_kept"
 RECORD = "kept"
 DOWNGRADES = "downgrades"
 CHANGE = "_duckmig_change"
-STEP = "_duckmig_step"  # in a table kept statement by statement: which statement's loss a row holds
 # A table larger than this (rows) is not copied: the migration keeps nothing of it, and says so.
 DEFAULT_LIMIT = 50_000_000
 # The marker in a down section that asks for the kept data back after its statements.
@@ -121,17 +120,16 @@ class Copy:
 
 @dataclass
 class Logged:
-    """A table kept statement by statement: ``kept`` holds, for each statement that destroys some
-    of it (``steps``: kind and the columns it holds, in order), what that statement destroyed."""
+    """A table kept statement by statement: for the Nth statement that destroys some of it, the
+    kept table ``"<version>.<table>#N"`` holds what it destroyed (``steps``: kind, kept table)."""
 
     table: Table
-    kept: str
     columns: list[str]  # the table's columns now (a DROP COLUMN takes one away)
-    steps: list[tuple[str, list[str]]] = field(default_factory=list)
+    steps: list[tuple[str, str]] = field(default_factory=list)
 
 
-# The statements a table kept statement by statement may have (its rows number them in a USMALLINT).
-_MOST_STEPS = 65_535
+# The statements a table kept statement by statement may have (each keeps a table of its own).
+_MOST_STEPS = 1_000
 # The statement types a migration kept statement by statement may hold: those whose target
 # ``statements.changed_tables`` reads (nothing runs another statement, moves the search path or
 # attaches another database).
@@ -201,8 +199,7 @@ class Keeper:
         for oid, t in readable.items():
             count = sum(1 for _, sql, _ in steps if sql in read and _resolve(tables, read[sql].table, self.schema) is t)
             if oid not in blocked and 0 < count <= _MOST_STEPS:
-                self.logged[_lower(t)] = Logged(t, _at(self.database, f"{self.version}.{t.label}"),
-                                          [c.name for c in t.columns])
+                self.logged[_lower(t)] = Logged(t, [c.name for c in t.columns])
 
     def _measure(self, runner, sql: str) -> None:
         names = statements.changed_tables(sql)
@@ -277,22 +274,17 @@ class Keeper:
         t = logged.table
         if not logged.steps:
             _ensure(runner, self.database)
-            # The two columns of duckmig's are constant in each statement's rows: an ENUM and a small integer
-            # cost little to write (a VARCHAR and an INTEGER took a third of a dropped column's copy).
-            runner.keep_statement(f"CREATE TABLE {logged.kept} AS SELECT *, NULL::ENUM('removed', 'changed', "
-                                  f"'column') AS {CHANGE}, 0::USMALLINT AS {STEP} FROM {self._name(t)} LIMIT 0")
-        step = len(logged.steps) + 1
+        # A table of its own, of the columns it holds alone: no column of NULLs, no column saying which
+        # statement (written in one table, those took more than half of a dropped column's copy).
+        kept = _at(self.database, f"{self.version}.{t.label}#{len(logged.steps) + 1}")
         columns = {c.lower(): c for c in logged.columns}
-        key = list(t.primary_key)
         if loss.kind == "removed":
-            held = list(logged.columns)
             picked = "*"
         else:
-            held = key + [columns[c.lower()] for c in dict.fromkeys(loss.columns)]
+            held = list(t.primary_key) + [columns[c.lower()] for c in dict.fromkeys(loss.columns)]
             picked = ", ".join(quote(c) for c in held)
-        runner.keep_statement(f"INSERT INTO {logged.kept} BY NAME SELECT {picked}, '{loss.kind}' AS {CHANGE}, "
-                              f"{step} AS {STEP} {loss.source}")
-        logged.steps.append((loss.kind, held))
+        runner.keep_statement(f"CREATE TABLE {kept} AS SELECT {picked} {loss.source}")
+        logged.steps.append((loss.kind, kept))
         if loss.kind == "column":
             logged.columns = [c for c in logged.columns if c.lower() != loss.columns[0].lower()]
 
@@ -319,8 +311,9 @@ class Keeper:
             self._keep(runner, c, after)
             runner.keep_statement(f"DROP TABLE temp.main.{c.name}")
         for g in logged:
-            _finish_record(runner, self.database, self.version, g.table, g.kept, "log", list(g.table.primary_key),
-                           [], [], g.steps)
+            for kind, kept in g.steps:
+                _finish_record(runner, self.database, self.version, g.table, kept, kind, list(g.table.primary_key),
+                               [], [])
 
     def _generated(self, runner, after: dict[int, Table]) -> None:
         assert self.before_tables is not None and self.before_objects is not None and self.propose is not None
@@ -409,7 +402,9 @@ class Keeper:
             runner.keep_statement(
                 f"INSERT INTO {kept} BY NAME SELECT {a_cols}{', ' if a_cols else ''}'added' AS {CHANGE} "
                 f"FROM {numbered_a} a JOIN {counts} d ON a.duckmig_h = d.h AND a.duckmig_n <= d.na - d.nb")
-        _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched, [])
+        # The columns it dropped or retyped are named: an empty table's kept data still has them added back.
+        _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched,
+                       [p.was.name for p in retyped])
         del cols
 
 
@@ -423,8 +418,7 @@ def _fits(loss: losses.Loss, table: Table) -> bool:
     names = {c.name.lower() for c in table.columns}
     key = {k.lower() for k in table.primary_key}
     wanted = [c.lower() for c in loss.columns]
-    return all(c in names and c not in key for c in wanted) and not (
-        {c.lower() for c in (CHANGE, STEP)} & names)
+    return all(c in names and c not in key for c in wanted)
 
 
 def _outside(tables: dict[int, Table]) -> dict[int, Table]:
@@ -521,30 +515,26 @@ def _record(runner, database, version, table: Table, kept, mode, key, values, co
         f"{literal(note) if note else 'NULL'})")
 
 
-def _finish_record(runner, database, version, table: Table, kept, mode, key, values, column_values,
-                   log=None) -> None:
+def _finish_record(runner, database, version, table: Table, kept, mode, key, values, column_values) -> None:
     rows, content = content_of(runner.conn, kept)
-    if not rows and mode != "table" and not column_values:
+    if not rows and mode not in ("table", "column") and not column_values:
         # The statements that might have destroyed rows of it destroyed none (an ALTER ... SET NOT NULL):
         # an empty kept table would only be listed by `kept` and carried to the downgrade for nothing.
+        # (A dropped or retyped column's is kept even empty: its record has the restore add the column.)
         runner.keep_statement(f"DROP TABLE {kept}")
         return
     _record(runner, database, version, table, kept, mode, key, values, column_values, rows, content, "kept")
-    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table, log))} "
+    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table))} "
                           f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
     runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET shape = ({_shape_sql(kept)}) "
                           f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
 
 
-def _definition(table: Table, log=None) -> str:
+def _definition(table: Table) -> str:
     """The table as it was, for a restore the downgrade left without it: its columns (type, default,
-    NOT NULL) and its primary key, as JSON; for a table kept statement by statement, ``log``: each
-    statement's kind and the columns its rows hold, in the order they ran."""
-    out = {"columns": [[c.name, c.type, c.default, c.nullable] for c in table.columns],
-           "key": list(table.primary_key)}
-    if log is not None:
-        out["log"] = log
-    return json.dumps(out)
+    NOT NULL) and its primary key, as JSON."""
+    return json.dumps({"columns": [[c.name, c.type, c.default, c.nullable] for c in table.columns],
+                       "key": list(table.primary_key)})
 
 
 def content_by_name(conn, database: str, table: Table) -> tuple[int, int]:
@@ -584,7 +574,9 @@ def _rows(conn, database: str, version: str | None = None) -> list[tuple]:
     where = f" WHERE version = {literal(version)}" if version is not None else ""
     return conn.execute(f"SELECT version, table_schema, table_name, kept_table, mode, key, value_columns, "
                         f"column_values, rows, content, shape, state FROM {_at(database, RECORD)}{where} "
-                        "ORDER BY version, table_schema, table_name").fetchall()
+                        "ORDER BY version, table_schema, table_name, "
+                        # a table's statements' kept tables, the last first: down takes them back in that order
+                        "TRY_CAST(regexp_extract(kept_table, '#([0-9]+)\"$', 1) AS INTEGER) DESC").fetchall()
 
 
 def generated(conn, database: str, version: str) -> str | None:
@@ -599,11 +591,16 @@ def generated(conn, database: str, version: str) -> str | None:
 
 
 def listing(conn, database: str) -> list[Kept]:
-    out = []
+    """One row a table a version kept (a table kept statement by statement sums its kept tables)."""
+    out: dict[tuple[str, str], Kept] = {}
     for version, schema, name, kept, _mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
         label = name if schema == "main" else f"{schema}.{name}"
-        out.append(Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" else 0, state))
-    return out
+        k = Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" else 0, state)
+        if (version, label) in out:
+            was = out[(version, label)]
+            k = Kept(version, label, was.rows + k.rows, was.bytes + k.bytes, was.state)
+        out[(version, label)] = k
+    return list(out.values())
 
 
 def _bytes(conn, kept: str) -> int:
@@ -696,8 +693,8 @@ def _restore(runner, database: str, version: str) -> int:
             [database, schema, name]).fetchall()}
         names = [r[0] for r in runner.conn.execute(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
-            "AND column_name NOT IN (?, ?) ORDER BY column_index",
-            [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2], CHANGE, STEP]).fetchall()]
+            "AND column_name <> ? ORDER BY column_index", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2],
+                                                           CHANGE]).fetchall()]
         missing = [n for n in names if n not in have] if have else []
         if mode == "table" and have and have != set(names):
             # Replaced (CREATE OR REPLACE) and not brought back by the downgrade: the table as it was is.
@@ -711,7 +708,9 @@ def _restore(runner, database: str, version: str) -> int:
             columns = {c[0]: c for c in json.loads(definition)["columns"]} if definition else {}
             if not have:
                 key_of = json.loads(definition)["key"] if definition else []
-                parts = [_column_sql(columns[n]) + ("" if columns[n][3] else " NOT NULL") for n in names]
+                # Kept statement by statement, a kept table holds some of its columns: the table has them all.
+                made = list(columns) if mode in _STATEMENT_MODES else names
+                parts = [_column_sql(columns[n]) + ("" if columns[n][3] else " NOT NULL") for n in made]
                 if key_of:
                     parts.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key_of)})")
                 runner.execute(f"CREATE TABLE {table} ({', '.join(parts)})")
@@ -723,12 +722,7 @@ def _restore(runner, database: str, version: str) -> int:
                 f"{version}: its downgrade left {'no table ' + label if not have else label + ' without ' + ', '.join(missing)}"
                 ": brought back as it was, from what duckmig kept"), stacklevel=2)
         cols = ", ".join(quote(n) for n in names)
-        log = None
-        if mode == "log":
-            definition = runner.conn.execute(f"SELECT definition FROM {_at(database, RECORD)} WHERE version = ? "
-                                             "AND kept_table = ?", [version, kept]).fetchone()[0]
-            log = json.loads(definition)["log"]
-        for sql in _restoring(table, kept, mode, key, values, column_values, names, cols, log):
+        for sql in _restoring(table, kept, mode, key, values, column_values, names, cols):
             cursor = runner.execute(sql)
             ran += 1
             if sql.startswith("DELETE") and mode == "rows":
@@ -774,22 +768,17 @@ def _column_sql(column: list) -> str:
     return f"{quote(name)} {type_}" + (f" DEFAULT {default}" if default is not None else "")
 
 
-def _restoring(table, kept, mode, key, values, column_values, names, cols, log=None) -> list[str]:
-    on = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in key)
-    if mode == "log":
-        # Each statement's loss taken back, the last first: a row an UPDATE changed and a later DELETE
-        # removed is put back as the DELETE found it, then given the values the UPDATE overwrote.
-        out = []
-        for step in range(len(log), 0, -1):
-            kind, held = log[step - 1]
-            if kind == "removed":
-                listed = ", ".join(quote(n) for n in held)
-                out.append(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {kept} WHERE {STEP} = {step}")
-                continue
-            restored = [n for n in held if n not in key]
-            out.append(f"UPDATE {table} t SET {', '.join(f'{quote(n)} = k.{quote(n)}' for n in restored)} "
-                       f"FROM {kept} k WHERE k.{STEP} = {step} AND {on}")
-        return out
+_STATEMENT_MODES = ("removed", "changed", "column")
+
+
+def _restoring(table, kept, mode, key, values, column_values, names, cols) -> list[str]:
+    if mode == "removed":  # a DELETE's rows, as it found them
+        return [f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {kept}"]
+    if mode in _STATEMENT_MODES[1:]:  # an UPDATE's old values, a dropped column's: put back on their rows
+        on = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in key)
+        restored = [n for n in names if n not in key]
+        return [f"UPDATE {table} t SET {', '.join(f'{quote(n)} = k.{quote(n)}' for n in restored)} "
+                f"FROM {kept} k WHERE {on}"]
     if mode == "table":
         return [f"DELETE FROM {table}",
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {kept} WHERE {CHANGE} = 'removed'"]

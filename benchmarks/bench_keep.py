@@ -95,18 +95,17 @@ def storage(db: Path) -> tuple[int, int]:
     from duckmig_magic.engine import keep
 
     with duckdb.connect(str(db)) as conn:
-        kept_table = f'duckmig_kept."{V1}.orders"'
-        # What was lost, and nothing else: the dropped column's values, the deleted rows' other values,
-        # the updated column's old values.
-        # (The note of a row deleted after the column went is held once, with the column's other values.)
-        conn.execute(f"CREATE TABLE lost AS SELECT note FROM {kept_table} WHERE note IS NOT NULL")
-        conn.execute(f"CREATE TABLE lost_rows AS SELECT COLUMNS(lambda c: c NOT IN ('{keep.CHANGE}', '{keep.STEP}', "
-                     f"'note')) FROM {kept_table} WHERE {keep.CHANGE} = 'removed'")
-        conn.execute(f"CREATE TABLE lost_values AS SELECT amount FROM {kept_table} WHERE {keep.CHANGE} = 'changed'")
+        kept = conn.execute(f"SELECT kept_table, mode FROM {keep.SCHEMA}.{keep.RECORD} WHERE version = ?",
+                            [V1]).fetchall()
+        # What was lost, and nothing else: the dropped column's values, the deleted rows' other values
+        # (a row deleted after the column went has no note), the updated column's old values.
+        picked = {"column": "note", "removed": "COLUMNS(lambda c: c <> 'note')", "changed": "amount"}
+        for i, (table, mode) in enumerate(kept):
+            conn.execute(f"CREATE TABLE lost_{i} AS SELECT {picked[mode]} FROM {table}")
         conn.execute("CHECKPOINT")
-        kept = keep._bytes(conn, f'"app"."{keep.SCHEMA}"."{V1}.orders"')  # noqa: SLF001 - the measure kept uses
-        own = sum(keep._bytes(conn, f'"app"."main"."{t}"') for t in ("lost", "lost_rows", "lost_values"))  # noqa: SLF001
-    return kept, own
+        kept_bytes = sum(keep._bytes(conn, table) for table, _ in kept)  # noqa: SLF001 - the measure kept uses
+        own = sum(keep._bytes(conn, f'"app"."main"."lost_{i}"') for i in range(len(kept)))  # noqa: SLF001
+    return kept_bytes, own
 
 
 def main(argv: list[str] | None = None) -> int:

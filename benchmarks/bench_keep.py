@@ -19,13 +19,15 @@ nothing destroyed
     with keeping against ``--no-keep``: keeping must cost nothing measurable (ratio 1 within noise).
 
 Each measurement runs in a fresh process on its own copy of the database; rounds interleave the
-contenders and a ratio is the median of each round's ratio.
+contenders and a ratio is the median of each round's ratio, of wall time and (``_cpu``) of the
+process's CPU time (user + system), which a machine shared with other work disturbs less.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,11 +69,23 @@ def project(base: Path, folder: Path, text: str) -> Path:
     return folder
 
 
+CPU: list[float] = []  # the CPU seconds (user + system) of each timed run, in order
+
+
 def timed(folder: Path, *args: str) -> float:
+    """Wall seconds of one command in a process of its own; its CPU seconds go to CPU."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "duckmig_magic.cli", *args, "-d", "app.db", "--dir", "migrations"],
                    cwd=folder, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    CPU.append(_children_cpu() - cpu)
+    return wall
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def storage(db: Path) -> tuple[int, int]:
@@ -81,17 +95,17 @@ def storage(db: Path) -> tuple[int, int]:
     from duckmig_magic.engine import keep
 
     with duckdb.connect(str(db)) as conn:
-        kept_table = f'duckmig_kept."{V1}.orders"'
-        # What was lost, and nothing else: the dropped column's values, the deleted rows' other values,
-        # the updated column's old values.
-        conn.execute(f"CREATE TABLE lost AS SELECT note FROM {kept_table}")
-        conn.execute(f"CREATE TABLE lost_rows AS SELECT * EXCLUDE ({keep.CHANGE}, note) FROM {kept_table} "
-                     f"WHERE {keep.CHANGE} = 'removed'")
-        conn.execute(f"CREATE TABLE lost_values AS SELECT amount FROM {kept_table} WHERE {keep.CHANGE} = 'changed'")
+        kept = conn.execute(f"SELECT kept_table, mode FROM {keep.SCHEMA}.{keep.RECORD} WHERE version = ?",
+                            [V1]).fetchall()
+        # What was lost, and nothing else: the dropped column's values, the deleted rows' other values
+        # (a row deleted after the column went has no note), the updated column's old values.
+        picked = {"column": "note", "removed": "COLUMNS(lambda c: c <> 'note')", "changed": "amount"}
+        for i, (table, mode) in enumerate(kept):
+            conn.execute(f"CREATE TABLE lost_{i} AS SELECT {picked[mode]} FROM {table}")
         conn.execute("CHECKPOINT")
-        kept = keep._bytes(conn, f'"app"."{keep.SCHEMA}"."{V1}.orders"')  # noqa: SLF001 - the measure kept uses
-        own = sum(keep._bytes(conn, f'"app"."main"."{t}"') for t in ("lost", "lost_rows", "lost_values"))  # noqa: SLF001
-    return kept, own
+        kept_bytes = sum(keep._bytes(conn, table) for table, _ in kept)  # noqa: SLF001 - the measure kept uses
+        own = sum(keep._bytes(conn, f'"app"."main"."lost_{i}"') for i in range(len(kept)))  # noqa: SLF001
+    return kept_bytes, own
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,26 +117,45 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         base = build(root, args.rows)
-        up_ratio, down_ratio, plain_ratio, figures = [], [], [], {}
+        ratios: dict[str, list[float]] = {k: [] for k in ("up", "up_cpu", "down", "down_cpu", "bytes", "plain",
+                                                          "plain_cpu")}
+        seconds: dict[str, list[float]] = {k: [] for k in ("on", "off", "down")}
+        figures = {}
         for _ in range(args.rounds):
             off = timed(project(base, root / "off", DESTROY), "up", "--no-keep")
+            off_cpu = CPU[-1]
             on_folder = project(base, root / "on", DESTROY)
             on = timed(on_folder, "up")
+            on_cpu = CPU[-1]
             kept_bytes, own_bytes = storage(on_folder / "app.db")
             on_folder2 = project(base, root / "on2", DESTROY)
             up_again = timed(on_folder2, "up")
+            up_again_cpu = CPU[-1]
             down = timed(on_folder2, "down")
-            up_ratio.append(on / off)
-            down_ratio.append(down / up_again)
+            ratios["up"].append(on / off)
+            ratios["up_cpu"].append(on_cpu / off_cpu)
+            ratios["down"].append(down / up_again)
+            ratios["down_cpu"].append(CPU[-1] / up_again_cpu)
+            ratios["bytes"].append(kept_bytes / max(own_bytes, 1))
             plain_off = timed(project(base, root / "p_off", inserts(args.rows // 10)), "up", "--no-keep")
+            plain_off_cpu = CPU[-1]
             plain_on = timed(project(base, root / "p_on", inserts(args.rows // 10)), "up")
-            plain_ratio.append(plain_on / plain_off)
-            figures = {"up_keep_s": round(on, 2), "up_no_keep_s": round(off, 2), "down_s": round(down, 2),
-                       "kept_bytes": kept_bytes, "lost_bytes": own_bytes}
-        result = {"rows": args.rows, "destroying_up": round(statistics.median(up_ratio), 2),
-                  "down_vs_up": round(statistics.median(down_ratio), 2),
-                  "kept_bytes_vs_lost": round(figures["kept_bytes"] / max(figures["lost_bytes"], 1), 2),
-                  "nothing_destroyed": round(statistics.median(plain_ratio), 2), **figures}
+            ratios["plain"].append(plain_on / plain_off)
+            ratios["plain_cpu"].append(CPU[-1] / plain_off_cpu)
+            seconds["on"].append(on)
+            seconds["off"].append(off)
+            seconds["down"].append(down)
+            figures = {"kept_bytes": kept_bytes, "lost_bytes": own_bytes}
+
+        def median(values: list[float]) -> float:
+            return round(statistics.median(values), 2)
+
+        result = {"rows": args.rows, "rounds": args.rounds, "destroying_up": median(ratios["up"]),
+                  "destroying_up_cpu": median(ratios["up_cpu"]), "down_vs_up": median(ratios["down"]),
+                  "down_vs_up_cpu": median(ratios["down_cpu"]), "kept_bytes_vs_lost": median(ratios["bytes"]),
+                  "nothing_destroyed": median(ratios["plain"]), "nothing_destroyed_cpu": median(ratios["plain_cpu"]),
+                  "up_keep_s": median(seconds["on"]), "up_no_keep_s": median(seconds["off"]),
+                  "down_s": median(seconds["down"]), **figures}
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
     return 0
 

@@ -618,13 +618,17 @@ def _kept_run(run: Run, r: Runner, s: Script) -> int:
     """Run ``s``'s upgrade with ``r``, keeping what it destroys (keep.py) unless that is turned off."""
     if not (run.keeping.on and keeps(s)):
         return r.run(s.version, up_steps(s), "up", path=s.path)
-    if s.kind == "sql" and not any(keep.destroys(sql, kinds) for _, sql, kinds in s.sql.up.typed(s.path)):
-        # Nothing in it destroys data: nothing to keep, and no downgrade generated, so the keeper's
-        # reading of the catalog before it runs (for a file without a downgrade) is not spent.
+    generate = s.kind == "sql" and not has_downgrade(s)
+    if s.kind == "sql" and not any(keep.destroys(sql, kinds) or (generate and keep.renames(sql))
+                                   for _, sql, kinds in s.sql.up.typed(s.path)):
+        # Nothing in it destroys data or renames: nothing to keep, and no downgrade generated, so the
+        # keeper's reading of the catalog before it runs (for a file without a downgrade) is not spent.
         return r.run(s.version, up_steps(s), "up", path=s.path)
     keeper = keep.Keeper(s.version, r.place.database, r.place.schema, run.keeping,
-                         generate=s.kind == "sql" and not has_downgrade(s), propose=_propose_downgrade)
+                         generate=generate, propose=_propose_downgrade)
     keeper.start(r.conn)
+    if s.kind == "sql":
+        keeper.plan(r.conn, up_steps(s))
     r.keeper = keeper
     try:
         count = r.run(s.version, up_steps(s), "up", path=s.path)

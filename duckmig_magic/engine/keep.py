@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from .. import errors
 from ..wording import plural as _n
-from . import catalog, refusals, statements
+from . import catalog, losses, refusals, statements
 from .catalog import Table
 from .sqltext import literal, quote
 
@@ -103,15 +103,23 @@ def restores(source: str | None) -> bool:
 
 def destroys(sql: str, kinds: frozenset[str] | None = None) -> bool:
     """Whether a statement may destroy rows or values of a table, told from its first word (and, for
-    CREATE and INSERT, whether it replaces)."""
+    CREATE and INSERT, whether it replaces; for ALTER, what it does)."""
     m = _FIRST.match(sql)
     word = m[1].upper() if m else ""
+    if word == "ALTER":
+        return not statements.alter_keeps_values(sql)
     if word in _DESTROYING:
         return True
     if word in ("CREATE", "INSERT", "WITH"):
         return _REPLACING.search(sql) is not None or (word == "WITH" and kinds is not None and bool(
             kinds & {"DELETE", "UPDATE"}))
     return False
+
+
+def renames(sql: str) -> bool:
+    """Whether a statement renames a table or a column: it destroys nothing, but a downgrade generated
+    for a file without one must reverse it."""
+    return statements.column_rename(sql) is not None or statements.table_rename(sql) is not None
 
 
 # -- while a migration runs ------------------------------------------------------------------
@@ -121,6 +129,24 @@ def destroys(sql: str, kinds: frozenset[str] | None = None) -> bool:
 class Copy:
     table: Table
     name: str  # the temporary table holding it as it was
+
+
+@dataclass
+class Logged:
+    """A table kept statement by statement: for the Nth statement that destroys some of it, the
+    kept table ``"<version>.<table>#N"`` holds what it destroyed (``steps``: kind, kept table)."""
+
+    table: Table
+    columns: list[str]  # the table's columns now (a DROP COLUMN takes one away)
+    steps: list[tuple[str, str]] = field(default_factory=list)
+
+
+# The statements a table kept statement by statement may have (each keeps a table of its own).
+_MOST_STEPS = 1_000
+# The statement types a migration kept statement by statement may hold: those whose target
+# ``statements.changed_tables`` reads (nothing runs another statement, moves the search path or
+# attaches another database).
+_FOLLOWED = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP"})
 
 
 @dataclass
@@ -140,7 +166,6 @@ class Keeper:
     skipped: list[str] = field(default_factory=list)
     before_catalog: catalog.Catalog | None = None
     before_tables: dict[int, Table] | None = None
-    statements: list[str] = field(default_factory=list)
     # {(schema, table): (rows, content hash)} of each table a statement writes, taken before the first
     # does (verify --roundtrip compares them after up and down); None: not measured
     measured: dict[tuple[str, str], tuple[int, int]] | None = None
@@ -149,6 +174,47 @@ class Keeper:
     # this migration made: followed by name, since an ALTER may give a table a new oid (DuckLake, and
     # DuckDB 1.5 files for some ALTERs), and a table of a copied name is that table or one made here.
     handled: set[tuple[str, str]] = field(default_factory=set)
+    logged: dict[tuple[str, str], Logged] = field(default_factory=dict)
+    read: dict[str, losses.Loss] = field(default_factory=dict)  # what each statement read exactly destroys
+
+    def plan(self, conn, steps) -> None:
+        """Choose, from all of a SQL migration's statements (``steps``: (line, sql, kinds)), the tables
+        kept statement by statement: those with a primary key that only statements read exactly
+        (losses.py) change, each naming a column of theirs that is no key. Every other table is
+        kept as today, by a whole copy compared after. Nothing is chosen where a statement's target
+        cannot be told (a type not followed, a write whose table is not read, a name that is not
+        one table)."""
+        if not self.settings.on or not any(destroys(sql, kinds) for _, sql, kinds in steps):
+            return  # nothing destroyed: nothing to read (a file of many INSERTs is not tokenized again)
+        tables = {oid: t for oid, t in catalog.tables(conn).items() if t.schema != SCHEMA}
+        readable: dict[int, Table] = {oid: t for oid, t in tables.items() if t.primary_key}
+        blocked: set[int] = set()
+        read: dict[str, losses.Loss] = {}
+        for _, sql, kinds in steps:
+            if not kinds <= _FOLLOWED:
+                return
+            names = statements.changed_tables(sql)
+            if not names and kinds & {"INSERT", "UPDATE", "DELETE", "ALTER", "DROP"}:
+                return
+            first = _FIRST.match(sql)
+            loss = losses.read(sql) if first and first[1].upper() in ("DELETE", "UPDATE", "ALTER") else None
+            for name in names:
+                if len(name) == 3 and name[0].lower() != self.database.lower():
+                    continue
+                table = _resolve(tables, name, self.schema)
+                if table is None:
+                    if len(name) == 1 and any(t.name.lower() == name[0].lower() for t in tables.values()):
+                        return  # a name DuckDB may resolve otherwise than read here
+                    continue
+                if loss is None or len(names) != 1 or not _fits(loss, table) or not losses.exact(conn, loss):
+                    blocked.add(table.oid)
+                else:
+                    read[sql] = loss
+        self.read = read
+        for oid, t in readable.items():
+            count = sum(1 for _, sql, _ in steps if sql in read and _resolve(tables, read[sql].table, self.schema) is t)
+            if oid not in blocked and 0 < count <= _MOST_STEPS:
+                self.logged[_lower(t)] = Logged(t, [c.name for c in t.columns])
 
     def _measure(self, runner, sql: str) -> None:
         names = statements.changed_tables(sql)
@@ -191,12 +257,11 @@ class Keeper:
     def _copy_before(self, runner, sql: str, kinds: frozenset[str] | None) -> None:
         if self.measured is not None:
             self._measure(runner, sql)
-        if not destroys(sql, kinds):
-            return
-        self.statements.append(sql)
         renamed = statements.column_rename(sql)
-        if renamed:
+        if renamed:  # a rename destroys nothing, but the generated downgrade must read it as one
             self.renames.setdefault(renamed.table, []).append((renamed.old, renamed.new))
+        if not (destroys(sql, kinds) or renames(sql)):
+            return  # a renamed table is copied as it was named, for a later statement may destroy some of it
         names = statements.changed_tables(sql)
         if not names:
             return
@@ -207,6 +272,9 @@ class Keeper:
             if current is None:
                 current = catalog.tables(runner.conn)
             table = _resolve(current, name, self.schema)
+            if table is not None and _lower(table) in self.logged:
+                self._log(runner, self.logged[_lower(table)], sql)
+                continue
             if (table is None or table.oid in self.copies or table.schema == SCHEMA
                     or self._key((table.schema, table.name)) in self.handled):
                 continue
@@ -225,6 +293,36 @@ class Keeper:
     def _name(self, table: Table) -> str:
         return f"{quote(self.database)}.{table.qualified}"
 
+    def batchable(self) -> bool:
+        """Whether the statements may run as one script after ``before`` saw them all: not where a
+        table is kept statement by statement (each must be read just before it runs)."""
+        return not self.logged
+
+    def _log(self, runner, logged: Logged, sql: str) -> None:
+        """Keep what ``sql`` (read exactly when planned) destroys of a table kept statement by statement."""
+        loss = self.read.get(sql)
+        if loss is None:  # planned from the same statements: another text here means a wrapper ran it
+            raise errors.StateError(
+                f"{self.version}: duckmig could not follow `{errors.cut(sql, 60)}` to keep what it destroys of "
+                f"{logged.table.label}; nothing was applied", "turn keeping off for this migration with "
+                "{flag:no-keep}, or write the statement in the migration itself")
+        t = logged.table
+        if not logged.steps:
+            _ensure(runner, self.database)
+        # A table of its own, of the columns it holds alone: no column of NULLs, no column saying which
+        # statement (written in one table, those took more than half of a dropped column's copy).
+        kept = _at(self.database, f"{self.version}.{t.label}#{len(logged.steps) + 1}")
+        columns = {c.lower(): c for c in logged.columns}
+        if loss.kind == "removed":
+            picked = "*"
+        else:
+            held = list(t.primary_key) + [columns[c.lower()] for c in dict.fromkeys(loss.columns)]
+            picked = ", ".join(quote(c) for c in held)
+        runner.keep_statement(f"CREATE TABLE {kept} AS SELECT {picked} {loss.source}")
+        logged.steps.append((loss.kind, kept))
+        if loss.kind == "column":
+            logged.columns = [c for c in logged.columns if c.lower() != loss.columns[0].lower()]
+
     def finish(self, runner) -> None:
         """Compare each copy with its table now, keep the difference, drop the copy."""
         conn = runner.conn
@@ -233,7 +331,8 @@ class Keeper:
                 f"{self.version}: kept nothing of {', '.join(self.skipped)}: larger than the keep limit of "
                 f"{self.settings.limit:,} rows, so its downgrade can restore the schema only"), stacklevel=2)
         copies = [c for c in self.copies.values() if c.name]
-        if not copies and not self.skipped:
+        logged = [g for g in self.logged.values() if g.steps]
+        if not copies and not self.skipped and not logged:
             return  # nothing destroyed: nothing of duckmig's is written (no downgrade generated either)
         after = catalog.tables(conn)
         _ensure(runner, self.database)
@@ -246,6 +345,10 @@ class Keeper:
                 continue
             self._keep(runner, c, after)
             runner.keep_statement(f"DROP TABLE temp.main.{c.name}")
+        for g in logged:
+            for kind, kept in g.steps:
+                _finish_record(runner, self.database, self.version, g.table, kept, kind, list(g.table.primary_key),
+                               [], [])
 
     def _generated(self, runner, after: dict[int, Table]) -> None:
         from . import diff
@@ -337,8 +440,23 @@ class Keeper:
             runner.keep_statement(
                 f"INSERT INTO {kept} BY NAME SELECT {a_cols}{', ' if a_cols else ''}'added' AS {CHANGE} "
                 f"FROM {numbered_a} a JOIN {counts} d ON a.duckmig_h = d.h AND a.duckmig_n <= d.na - d.nb")
-        _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched, [])
+        # The columns it dropped or retyped are named: an empty table's kept data still has them added back.
+        _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched,
+                       [p.was.name for p in retyped])
         del cols
+
+
+def _lower(table: Table) -> tuple[str, str]:
+    return table.schema.lower(), table.name.lower()
+
+
+def _fits(loss: losses.Loss, table: Table) -> bool:
+    """Whether the columns ``loss`` names are columns of ``table`` and none of its key (an UPDATE of a
+    key, or a key dropped, moves rows that the key would no longer find)."""
+    names = {c.name.lower() for c in table.columns}
+    key = {k.lower() for k in table.primary_key}
+    wanted = [c.lower() for c in loss.columns]
+    return all(c in names and c not in key for c in wanted)
 
 
 def _after_name(pair: diff.Pair, before_name: str) -> str:
@@ -429,9 +547,10 @@ def _record(runner, database, version, table: Table, kept, mode, key, values, co
 
 def _finish_record(runner, database, version, table: Table, kept, mode, key, values, column_values) -> None:
     rows, content = content_of(runner.conn, kept)
-    if not rows and mode != "table" and not column_values:
+    if not rows and mode not in ("table", "column") and not column_values:
         # The statements that might have destroyed rows of it destroyed none (an ALTER ... SET NOT NULL):
         # an empty kept table would only be listed by `kept` and carried to the downgrade for nothing.
+        # (A dropped or retyped column's is kept even empty: its record has the restore add the column.)
         runner.keep_statement(f"DROP TABLE {kept}")
         return
     _record(runner, database, version, table, kept, mode, key, values, column_values, rows, content, "kept")
@@ -485,7 +604,9 @@ def _rows(conn, database: str, version: str | None = None) -> list[tuple]:
     where = f" WHERE version = {literal(version)}" if version is not None else ""
     return conn.execute(f"SELECT version, table_schema, table_name, kept_table, mode, key, value_columns, "
                         f"column_values, rows, content, shape, state FROM {_at(database, RECORD)}{where} "
-                        "ORDER BY version, table_schema, table_name").fetchall()
+                        "ORDER BY version, table_schema, table_name, "
+                        # a table's statements' kept tables, the last first: down takes them back in that order
+                        "TRY_CAST(regexp_extract(kept_table, '#([0-9]+)\"$', 1) AS INTEGER) DESC").fetchall()
 
 
 def generated(conn, database: str, version: str) -> str | None:
@@ -500,11 +621,16 @@ def generated(conn, database: str, version: str) -> str | None:
 
 
 def listing(conn, database: str) -> list[Kept]:
-    out = []
+    """One row a table a version kept (a table kept statement by statement sums its kept tables)."""
+    out: dict[tuple[str, str], Kept] = {}
     for version, schema, name, kept, _mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
         label = name if schema == "main" else f"{schema}.{name}"
-        out.append(Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" else 0, state))
-    return out
+        k = Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" else 0, state)
+        if (version, label) in out:
+            was = out[(version, label)]
+            k = Kept(version, label, was.rows + k.rows, was.bytes + k.bytes, was.state)
+        out[(version, label)] = k
+    return list(out.values())
 
 
 def _bytes(conn, kept: str) -> int:
@@ -612,7 +738,9 @@ def _restore(runner, database: str, version: str) -> int:
             columns = {c[0]: c for c in json.loads(definition)["columns"]} if definition else {}
             if not have:
                 key_of = json.loads(definition)["key"] if definition else []
-                parts = [_column_sql(columns[n]) + ("" if columns[n][3] else " NOT NULL") for n in names]
+                # Kept statement by statement, a kept table holds some of its columns: the table has them all.
+                made = list(columns) if mode in _STATEMENT_MODES else names
+                parts = [_column_sql(columns[n]) + ("" if columns[n][3] else " NOT NULL") for n in made]
                 if key_of:
                     parts.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key_of)})")
                 runner.execute(f"CREATE TABLE {table} ({', '.join(parts)})")
@@ -670,7 +798,17 @@ def _column_sql(column: list) -> str:
     return f"{quote(name)} {type_}" + (f" DEFAULT {default}" if default is not None else "")
 
 
+_STATEMENT_MODES = ("removed", "changed", "column")
+
+
 def _restoring(table, kept, mode, key, values, column_values, names, cols) -> list[str]:
+    if mode == "removed":  # a DELETE's rows, as it found them
+        return [f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {kept}"]
+    if mode in _STATEMENT_MODES[1:]:  # an UPDATE's old values, a dropped column's: put back on their rows
+        on = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in key)
+        restored = [n for n in names if n not in key]
+        return [f"UPDATE {table} t SET {', '.join(f'{quote(n)} = k.{quote(n)}' for n in restored)} "
+                f"FROM {kept} k WHERE {on}"]
     if mode == "table":
         return [f"DELETE FROM {table}",
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {kept} WHERE {CHANGE} = 'removed'"]

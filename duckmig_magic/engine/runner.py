@@ -284,6 +284,8 @@ class Runner:
         if self._in_lake:
             return False
         if self.keeper is not None:
+            if not self.keeper.batchable():
+                return False  # a table kept statement by statement: each is read just before it runs
             for _, sql, kinds in steps:
                 self.keeper.before(self, sql, kinds)
         try:

@@ -28,6 +28,8 @@ _NOT_A_NAME = {"SET", "SELECT", "VALUES", "DEFAULT", "TABLE", "ONLY", "BY", "OR"
 class Token:
     text: str
     kind: str  # identifier, keyword, operator, string_const, numeric_const, comment
+    start: int = 0  # byte offsets in the statement (DuckDB's tokenizer counts bytes)
+    end: int = 0
 
     @property
     def word(self) -> str:
@@ -42,13 +44,14 @@ class ColumnRename:
 
 
 def tokens(sql: str) -> list[Token]:
+    """DuckDB's tokens of ``sql`` but comments."""
     raw = sql.encode()  # DuckDB's offsets count bytes, not characters
     found = sqlfile.tokens(sql)
     out = []
     for i, (start, kind) in enumerate(found):
         end = found[i + 1][0] if i + 1 < len(found) else len(raw)
         if kind != "comment":
-            out.append(Token(raw[start:end].decode().strip(), kind))
+            out.append(Token(raw[start:end].decode().strip(), kind, start, end))
     return out
 
 
@@ -115,6 +118,36 @@ def _renamed(toks: list[Token]) -> tuple[Name | None, list[Token]]:
     return table, [t for t in toks[j + 1:] if t.text != ";"]
 
 
+def alter_keeps_values(sql: str) -> bool:
+    """Whether ``sql`` is an ALTER that cannot destroy a value: of a view or a sequence, or of a table
+    adding a column or constraint, renaming, or setting or dropping a default or NOT NULL. A DROP
+    COLUMN, a type change and anything not read here may destroy values (False)."""
+    toks = [t for t in tokens(sql) if t.text != ";"]
+    words = [t.word for t in toks]
+    if words[:2] in (["ALTER", "VIEW"], ["ALTER", "SEQUENCE"]):
+        return True
+    if words[:2] != ["ALTER", "TABLE"]:
+        return False
+    j = 4 if words[2:4] == ["IF", "EXISTS"] else 2
+    table, j = _name(toks, j)
+    depth = 0
+    for tok in toks[j:]:
+        if tok.kind == "operator":
+            depth += tok.text.count("(") - tok.text.count(")")
+            if not depth and "," in tok.text:
+                return False  # one action a statement today; a list of them is read as unknown
+    action = words[j:j + 1]
+    if table is None or not action:
+        return False
+    if action[0] in ("ADD", "RENAME"):
+        return True
+    if action[0] != "ALTER":
+        return False
+    k = j + 2 if words[j + 1:j + 2] == ["COLUMN"] else j + 1
+    return words[k + 1:] in (["SET", "DEFAULT"], ["DROP", "DEFAULT"], ["SET", "NOT", "NULL"],
+                             ["DROP", "NOT", "NULL"]) or words[k + 1:k + 3] == ["SET", "DEFAULT"]
+
+
 def altered_table(sql: str) -> Name | None:
     """The table that ``ALTER TABLE`` or ``COMMENT ON TABLE|COLUMN`` changes in place; None for any
     other statement."""
@@ -142,9 +175,10 @@ def functions_called(expr: str) -> set[str]:
             if tok.kind == "identifier" and then.text.startswith("(")}
 
 
-def _name(toks: list[Token], j: int) -> tuple[Name | None, int]:
+def _name(toks: list[Token], j: int, kinds: tuple[str, ...] = ("identifier", "keyword")) -> tuple[Name | None, int]:
+    """The dotted name from ``toks[j]`` of tokens of ``kinds`` and where it ends."""
     parts = []
-    while j < len(toks) and toks[j].kind in ("identifier", "keyword") and toks[j].word not in _NOT_A_NAME:
+    while j < len(toks) and toks[j].kind in kinds and toks[j].word not in _NOT_A_NAME:
         parts.append(_unquote(toks[j].text))
         j += 1
         if j < len(toks) and toks[j].text == ".":

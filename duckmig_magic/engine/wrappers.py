@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import sqlfile
+from .statements import tokens
 
 Lookup = Callable[[str], "str | None"]  # a prepared statement's name -> its text, if known
 
@@ -106,8 +107,8 @@ def kinds_run(all_layers: list[Layer]) -> frozenset[str]:
 
 def preparation(sql: str) -> tuple[str, str] | None:
     """(name, statement) of ``PREPARE name AS statement``; None for any other statement."""
-    toks = _tokens(sql)
-    found = _prepared(toks, sql.encode()) if toks and toks[0][3].upper() == "PREPARE" else None
+    toks = tokens(sql)
+    found = _prepared(toks, sql.encode()) if toks and toks[0].text.upper() == "PREPARE" else None
     return (found[2], found[1]) if found else None
 
 
@@ -115,7 +116,7 @@ def deallocated(sql: str) -> str | None:
     """The name ``DEALLOCATE [PREPARE] name`` drops; None for any other statement."""
     if not sql.lstrip()[:10].upper().startswith("DEALLOCATE"):
         return None
-    names = [t[3] for t in _tokens(sql)[1:] if t[3].upper() != "PREPARE"]
+    names = [t.text for t in tokens(sql)[1:] if t.text.upper() != "PREPARE"]
     return _name(names[0]) if names else None
 
 
@@ -123,17 +124,17 @@ def deallocated(sql: str) -> str | None:
 
 
 def _wrapped(sql: str, kinds: frozenset[str], lookup: Lookup | None):
-    toks = _tokens(sql)
+    toks = tokens(sql)
     if not toks:
         return
     raw = sql.encode()
-    first = toks[0][3].upper()
+    first = toks[0].text.upper()
     if first == "EXPLAIN" and kinds & {"EXPLAIN", "MULTI"}:
         yield from _typed(_explained(toks, raw))
     elif first == "PREPARE" and kinds & {"PREPARE", "MULTI"}:
         yield from _typed(_prepared(toks, raw))
     elif first == "EXECUTE" and "EXECUTE" in kinds:
-        name = _name(toks[1][3]) if len(toks) > 1 else ""
+        name = _name(toks[1].text) if len(toks) > 1 else ""
         text = lookup(name) if lookup else None
         said = f"EXECUTE runs the statement prepared as {name}"
         if text is None:
@@ -161,17 +162,17 @@ def _typed(found):
 def _explained(toks, raw):
     """EXPLAIN [ANALYZE | ANALYSE] [(option, ...)] statement."""
     j, analyze = 1, False
-    if j < len(toks) and toks[j][3].upper() in ("ANALYZE", "ANALYSE"):
+    if j < len(toks) and toks[j].text.upper() in ("ANALYZE", "ANALYSE"):
         j, analyze = j + 1, True
-    if j < len(toks) and toks[j][3] == "(":
+    if j < len(toks) and toks[j].text == "(":
         end = _closing(toks, j)
-        analyze = analyze or any(t[3].upper() in ("ANALYZE", "ANALYSE") for t in toks[j:end])
+        analyze = analyze or any(t.text.upper() in ("ANALYZE", "ANALYSE") for t in toks[j:end])
         j = end + 1
     if j >= len(toks):
         return None
     said = ("EXPLAIN ANALYZE runs the statement it wraps" if analyze else
             "EXPLAIN is judged by the statement it wraps")
-    return said, raw[toks[j][0]:].decode().strip(), None
+    return said, raw[toks[j].start:].decode().strip(), None
 
 
 def _prepared(toks, raw):
@@ -179,45 +180,33 @@ def _prepared(toks, raw):
     if len(toks) < 4:
         return None
     j = 2
-    if toks[j][3] == "(":
+    if toks[j].text == "(":
         j = _closing(toks, j) + 1
-    if j + 1 >= len(toks) or toks[j][3].upper() != "AS":
+    if j + 1 >= len(toks) or toks[j].text.upper() != "AS":
         return None
-    name = _name(toks[1][3])
+    name = _name(toks[1].text)
     return (f"PREPARE {name} keeps the statement it wraps for EXECUTE to run",
-            raw[toks[j + 1][0]:].decode().strip(), name)
+            raw[toks[j + 1].start:].decode().strip(), name)
 
 
 def _cte_bodies(toks, raw):
     """The text of each ``( INSERT | UPDATE | DELETE | COPY ... )`` in the statement."""
     for i in range(len(toks) - 1):
-        if toks[i][3] == "(" and toks[i + 1][2] == "keyword" and toks[i + 1][3].upper() in _DML:
+        if toks[i].text == "(" and toks[i + 1].kind == "keyword" and toks[i + 1].text.upper() in _DML:
             end = _closing(toks, i)
-            stop = toks[end][0] if end < len(toks) else len(raw)
-            yield raw[toks[i + 1][0]:stop].decode().strip()
+            stop = toks[end].start if end < len(toks) else len(raw)
+            yield raw[toks[i + 1].start:stop].decode().strip()
 
 
 def _closing(toks, i: int) -> int:
     """The index of the token that closes the parenthesis opened at ``i`` (len(toks) if none)."""
     depth = 0
     for k in range(i, len(toks)):
-        if toks[k][2] == "operator":
-            depth += toks[k][3].count("(") - toks[k][3].count(")")
+        if toks[k].kind == "operator":
+            depth += toks[k].text.count("(") - toks[k].text.count(")")
             if depth <= 0:
                 return k
     return len(toks)
-
-
-def _tokens(sql: str) -> list[tuple[int, int, str, str]]:
-    """DuckDB's tokens of ``sql`` but comments: (start byte, end byte, kind, text)."""
-    raw = sql.encode()
-    found = sqlfile.tokens(sql)
-    out = []
-    for i, (start, kind) in enumerate(found):
-        end = found[i + 1][0] if i + 1 < len(found) else len(raw)
-        if kind != "comment":
-            out.append((start, end, kind, raw[start:end].decode().strip()))
-    return out
 
 
 def _name(text: str) -> str:

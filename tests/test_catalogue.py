@@ -130,7 +130,7 @@ def tampered_kept_data(root: Path) -> None:
         "-- migrate:up\nDELETE FROM items WHERE id = 3;\n-- migrate:down\n-- migrate:restore\n")
     Migrator(str(root / "app.db"), str(root / "migrations")).up()
     with duckdb.connect(str(root / "app.db")) as conn:
-        conn.execute(f'DELETE FROM duckmig_kept."{V4}.items"')
+        conn.execute(f'DELETE FROM duckmig_kept."{V4}.items#1"')
 
 
 def nested(depth: int) -> bytes:
@@ -167,7 +167,7 @@ CASES = [
     C("unknown keep option", UP, errors.MigrationFileError, f"{BAD}:1: unknown option `keep:maybe`; keep:false (or keep:true) says whether duckmig keeps what the migration destroys", files={BAD: "-- migrate:up keep:maybe\nSELECT 1;\n"}),
     C("restore marker in the up section", UP, errors.MigrationFileError, f"{BAD}:3: `-- migrate:restore` stands alone on a line of the `-- migrate:down` section\n  hint: put it under `-- migrate:down`, after the downgrade's statements", files={BAD: "-- migrate:up\nSELECT 1;\n-- migrate:restore\n"}),
     C("prune through no version", "prune --through 2025 -d app.db --dir migrations", errors.ConfigError, "'2025' is not a version: versions look like 20250710_000001"),
-    C("down over tampered kept data", "down -d app.db --dir migrations", errors.StateError, f"{V4} was not reverted: duckmig cannot restore what it kept: the kept data of items (\"app\".\"duckmig_kept\".\"{V4}.items\") holds other rows than duckmig kept; nothing was reverted\n  hint: to revert its schema only and leave its data as it is, forget its kept data with `duckmig prune` first", prepare=tampered_kept_data),
+    C("down over tampered kept data", "down -d app.db --dir migrations", errors.StateError, f"{V4} was not reverted: duckmig cannot restore what it kept: the kept data of items (\"app\".\"duckmig_kept\".\"{V4}.items#1\") holds other rows than duckmig kept; nothing was reverted\n  hint: to revert its schema only and leave its data as it is, forget its kept data with `duckmig prune` first", prepare=tampered_kept_data),
     C("keep setting not a boolean", UP, errors.ConfigError, "[tool.duckmig] keep must be true or false, not 'no'", pyproject="[tool.duckmig]\nkeep = 'no'\n"),
     C("unknown marker", UP, errors.MigrationFileError, f"{BAD}:3: unknown marker `-- migrate:sideways`", files={BAD: "-- migrate:up\nSELECT 1;\n-- migrate:sideways\n"}),
     C("empty up section", UP, errors.MigrationFileError, f"{BAD}:1: the `-- migrate:up` section has no statement", files={BAD: "-- migrate:up\n-- nothing\n-- migrate:down\nSELECT 1;\n"}),

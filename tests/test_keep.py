@@ -386,8 +386,10 @@ def migrations(draw, tables):
 
 
 @st.composite
-def cases(draw):
+def cases(draw, keyed: bool = True):
     shape = draw(tables())
+    if not keyed:  # a DuckLake has no primary keys
+        shape = [(name, False, types, rows) for name, _, types, rows in shape]
     return shape, draw(migrations(shape)), draw(st.sampled_from(["generated", "proposed"]))
 
 
@@ -421,6 +423,38 @@ def test_up_then_down_gives_back_the_catalog_and_every_table(tmp_path_factory, c
         m.down()
     assert state(db) == before, (steps, how)
     assert kept_schema(db) == []
+
+
+@pytest.mark.ducklake
+@settings(max_examples=int(os.environ.get("DUCKMIG_KEEP_LAKE_EXAMPLES", "10")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.filter_too_much])
+@given(cases(keyed=False))
+def test_up_then_down_on_a_lake_gives_back_the_catalog_and_every_table(lake_home, tmp_path_factory, case):
+    """The same round trip on a DuckLake, where down reads the lake's snapshot before the migration."""
+    from duckmig_magic.engine import lake
+
+    shape, steps, how = case
+    root = tmp_path_factory.mktemp("lake")
+    target = lake.parse(f"ducklake:{root / 'catalog.ducklake'}", data_path=str(root / "data"))
+    (root / "migrations" / "versions").mkdir(parents=True)
+    path = root / "migrations" / "versions" / f"{V1}_step.sql"
+    m = Migrator(target, str(root / "migrations"))
+    with m.db.connect(write=True) as conn:
+        conn.execute(create(shape))
+        before = state_of(conn)
+    up = "\n".join(steps)
+    path.write_text(f"-- migrate:up\n{up}\n")
+    assume(not [f for f in m.lint(data=False).findings if f.severity == "error"])  # DM135: what a lake refuses
+    if how == "proposed":
+        path.write_text(f"-- migrate:up\n{up}\n\n-- migrate:down\n{m.preview().proposed_downgrade}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.up()
+        m.down()
+    with m.db.connect(write=False) as conn:
+        assert state_of(conn) == before, (steps, how)
+        assert conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'duckmig_kept'").fetchone()[0] == 0
 
 
 # -- crashes -------------------------------------------------------------------------------------------
@@ -559,10 +593,98 @@ def test_keeping_on_a_ducklake_gives_back_rows_and_values(lake_home, tmp_path):
         "-- migrate:up\nDELETE FROM orders WHERE id < 10;\nUPDATE orders SET name = 'x', tags = NULL "
         "WHERE id % 10 = 1;\n-- migrate:down\n-- migrate:restore\n")
     m.up()
-    assert [(k.version, k.table, k.state) for k in m.kept()] == [(V2, "orders", "kept")]
+    # Nothing copied: the lake's snapshot before the migration holds the table as it was.
+    assert [(k.version, k.table, k.rows, k.bytes, k.state) for k in m.kept()] == [
+        (V2, "orders", None, 0, "in the lake's snapshots")]
+    with m.db.connect(write=False) as conn:
+        assert conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'duckmig_kept' "
+                            "ORDER BY 1").fetchall() == [("downgrades",), ("kept",)]
     m.down()
     assert content() == before
     assert m.kept() == []
+
+
+def _lake_with_orders(tmp_path):
+    from duckmig_magic.engine import lake
+
+    target = lake.parse(f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data"))
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / f"{V1}_base.sql").write_text(
+        "-- migrate:up\nCREATE TABLE orders (id INTEGER, name VARCHAR, amount DOUBLE);\n"
+        "CREATE TABLE notes (id INTEGER, body VARCHAR);\n"
+        "INSERT INTO orders SELECT range, 'n' || range, range / 2 FROM range(300);\n"
+        "INSERT INTO notes SELECT range, 'b' || range FROM range(20);\n"
+        "-- migrate:down\nDROP TABLE orders;\nDROP TABLE notes;\n")
+    m = Migrator(target, str(tmp_path / "migrations"))
+    m.up()
+    (versions / f"{V2}_trim.sql").write_text(  # no downgrade: the generated one, from the catalog
+        "-- migrate:up\nALTER TABLE orders DROP COLUMN name;\nDELETE FROM orders WHERE id % 7 = 0;\n"
+        "UPDATE orders SET amount = -1 WHERE id % 5 = 0;\nDROP TABLE notes;\n")
+    return m
+
+
+def _lake_content(m, table="orders"):
+    """Its rows, columns by name (a column a downgrade adds back comes last)."""
+    with m.db.connect(write=False) as conn:
+        names = sorted(r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall())
+        return conn.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY id").fetchall()
+
+
+@pytest.mark.ducklake
+def test_a_lake_restores_from_its_snapshot_and_keeps_rows_written_since(lake_home, tmp_path):
+    m = _lake_with_orders(tmp_path)
+    orders, notes = _lake_content(m), _lake_content(m, "notes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.up()
+    with m.db.connect(write=True) as conn:  # another writer's rows, committed after the migration's snapshot
+        conn.execute("INSERT INTO orders VALUES (1000, 0.5), (1001, 1.5)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.down()
+    assert _lake_content(m, "notes") == notes
+    # Rows written since keep theirs: the restored column holds its default (NULL) in them.
+    assert _lake_content(m) == [*orders, (0.5, 1000, None), (1.5, 1001, None)]  # amount, id, name
+    assert m.kept() == []
+
+
+@pytest.mark.ducklake
+def test_a_lake_whose_snapshot_expired_reverts_the_schema_only_and_says_so(lake_home, tmp_path):
+    m = _lake_with_orders(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.up()
+    with m.db.connect(write=True) as conn:
+        conn.execute("CALL ducklake_expire_snapshots(current_database(), older_than => now())")
+    with pytest.warns(keep.Restoring, match="the lake's snapshot before it expired.*reverts the schema only"):
+        m.down()
+    with m.db.connect(write=False) as conn:  # the schema is back; the rows the migration deleted are not
+        assert [r[0] for r in conn.execute("DESCRIBE orders").fetchall()] == ["id", "amount", "name"]
+        assert conn.execute("SELECT count(*), count(name) FROM orders").fetchone() == (257, 0)
+
+
+@pytest.mark.ducklake
+def test_pruning_on_a_lake_says_its_snapshots_hold_the_data(lake_home, tmp_path):
+    from duckmig_magic.commands import KeptData
+    from duckmig_magic.render.results import text
+
+    m = _lake_with_orders(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.up()
+    listed = text(KeptData(m.kept()))
+    assert f"{V2}  orders  -     0 bytes  in the lake's snapshots" in listed, listed
+    freed = m.prune()
+    assert {(k.table, k.rows, k.bytes) for k in freed} == {("orders", None, 0), ("notes", None, 0)}
+    said = text(KeptData(freed, pruned=True))
+    assert f"pruned {V2}  orders: held by the lake's snapshots" in said
+    assert "ducklake_expire_snapshots" in said
+    assert {k.state for k in m.kept()} == {"pruned"}
+    with pytest.warns(keep.Restoring, match="orders \\(pruned\\).*reverts the schema only"):
+        m.down()
+    with m.db.connect(write=False) as conn:
+        assert conn.execute("SELECT count(*), count(name) FROM orders").fetchone() == (257, 0)
 
 
 PYTHON_TRIM = '''from duckmig_magic import BaseMigration

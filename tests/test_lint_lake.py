@@ -40,6 +40,7 @@ TRAPS = [
     ("ALTER TABLE t ADD COLUMN z TIMESTAMP DEFAULT now();", "non-literal default value"),
     ("ALTER TABLE t ALTER id SET DATA TYPE BIGINT USING id * 2;", "cannot be modified using an expression"),
     ("ALTER TABLE t ADD COLUMN z INTEGER;\nALTER TABLE t ALTER n SET NOT NULL;", "no stats are available"),
+    ("ALTER TABLE t DROP COLUMN small;\nALTER TABLE t RENAME TO t2;", "which an earlier statement of the transaction"),
 ]
 
 NEAR = [
@@ -60,6 +61,8 @@ NEAR = [
     "CREATE VIEW v AS SELECT id AS unique_id FROM t;",
     "CREATE MACRO plus_one(x) AS x + 1;",
     "CREATE SCHEMA other;",
+    "ALTER TABLE t RENAME TO t2;\nALTER TABLE t2 DROP COLUMN small;",
+    "CREATE TABLE a (id INTEGER);\nALTER TABLE a ADD COLUMN z INTEGER;\nALTER TABLE a RENAME TO b;",
 ]
 
 

@@ -585,6 +585,8 @@ def revert(run: Run, row: Row, down: Down) -> StepResult:
     try:
         with r.transaction(verify=callable(steps) or run.shared_connection):
             ledger.unmoved()
+            if down.restore:  # a lake's snapshots read while its tables are as the migration left them
+                keep.prepare(r, r.place.database, row.version)
             count = r.run(row.version, steps, "down", path=path)
             if down.restore:
                 count += keep.restore(r, r.place.database, row.version)
@@ -638,12 +640,12 @@ def _kept_run(run: Run, r: Runner, s: Script) -> int:
     return count
 
 
-def _propose_downgrade(*args):
+def _propose_downgrade(*args, **options):
     """``preview.propose_downgrade``, loaded (with the diff it reads) only by a migration that destroys
     something and has no downgrade: the keeper calls it for that one alone."""
     from .preview import propose_downgrade
 
-    return propose_downgrade(*args)
+    return propose_downgrade(*args, **options)
 
 
 def keeps(s: Script) -> bool:

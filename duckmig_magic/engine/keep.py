@@ -29,6 +29,7 @@ nothing else identifies it).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from .. import errors
 from ..wording import plural as _n
-from . import catalog, losses, refusals, statements
+from . import catalog, lake, losses, refusals, statements
 from .catalog import Table
 from .sqltext import literal, quote
 
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 SCHEMA = catalog.KEPT_SCHEMA
 RECORD = "kept"
+SNAPSHOT = "snapshot"  # the mode of a table a lake's snapshot holds as it was: nothing copied
 DOWNGRADES = "downgrades"
 CHANGE = "_duckmig_change"
 # A table larger than this (rows) is not copied: the migration keeps nothing of it, and says so.
@@ -91,9 +93,9 @@ class Kept:
 
     version: str
     table: str
-    rows: int
+    rows: int | None  # None: held by a lake's snapshots, not counted
     bytes: int
-    state: str  # kept, pruned, not kept
+    state: str  # kept, pruned, not kept, in the lake's snapshots
 
 
 def restores(source: str | None) -> bool:
@@ -128,7 +130,8 @@ def renames(sql: str) -> bool:
 @dataclass
 class Copy:
     table: Table
-    name: str  # the temporary table holding it as it was
+    name: str  # the temporary table holding it as it was ("": none)
+    snapshot: bool = False  # on a lake: not copied, the lake's snapshot before the migration holds it
 
 
 @dataclass
@@ -176,6 +179,8 @@ class Keeper:
     handled: set[tuple[str, str]] = field(default_factory=set)
     logged: dict[tuple[str, str], Logged] = field(default_factory=dict)
     read: dict[str, losses.Loss] = field(default_factory=dict)  # what each statement read exactly destroys
+    lake_from: int | None = None  # on a lake, the snapshot the migration's transaction reads
+    ran: list[str] = field(default_factory=list)  # the statements that renamed or made tables (diff.followed)
 
     def plan(self, conn, steps) -> None:
         """Choose, from all of a SQL migration's statements (``steps``: (line, sql, kinds)), the tables
@@ -184,7 +189,7 @@ class Keeper:
         kept as today, by a whole copy compared after. Nothing is chosen where a statement's target
         cannot be told (a type not followed, a write whose table is not read, a name that is not
         one table)."""
-        if not self.settings.on or not any(destroys(sql, kinds) for _, sql, kinds in steps):
+        if not self.settings.on or self.lake_from is not None or not any(destroys(sql, kinds) for _, sql, kinds in steps):
             return  # nothing destroyed: nothing to read (a file of many INSERTs is not tokenized again)
         tables = {oid: t for oid, t in catalog.tables(conn).items() if t.schema != SCHEMA}
         readable: dict[int, Table] = {oid: t for oid, t in tables.items() if t.primary_key}
@@ -228,6 +233,10 @@ class Keeper:
                 self.measured[(table.schema, table.name)] = content_by_name(runner.conn, self.database, table)
 
     def start(self, conn) -> None:
+        # A lake keeps every table as it was in its snapshots: nothing is copied, down reads the one
+        # before the migration's. Not in a round trip (measured), whose up and down share a transaction.
+        if self.settings.on and self.measured is None and lake.attached(conn, self.database):
+            self.lake_from = conn.execute(f"SELECT id FROM {quote(self.database)}.current_snapshot()").fetchone()[0]
         if self.generate or self.measured is not None:
             self.before_tables = catalog.tables(conn)
             self.existing = set(self.before_tables)
@@ -247,6 +256,8 @@ class Keeper:
     def _follow(self, sql: str) -> None:
         """Carry the tables handled through the renames ``sql`` makes; add those it makes."""
         renamed = statements.table_rename(sql)
+        if renamed is not None or statements.made_tables(sql):
+            self.ran.append(sql)
         if renamed is not None and self._key(renamed[0]) in self.handled:
             old = self._key(renamed[0])
             self.handled.discard(old)
@@ -279,6 +290,9 @@ class Keeper:
                     or self._key((table.schema, table.name)) in self.handled):
                 continue
             self.handled.add(self._key((table.schema, table.name)))
+            if self.lake_from is not None:
+                self.copies[table.oid] = Copy(table, "", snapshot=True)
+                continue
             rows = runner.conn.execute(
                 "SELECT estimated_size FROM duckdb_tables() WHERE database_name = current_database() "
                 f"AND table_oid = {table.oid}").fetchone()
@@ -330,15 +344,27 @@ class Keeper:
             warnings.warn(KeptNothing(
                 f"{self.version}: kept nothing of {', '.join(self.skipped)}: larger than the keep limit of "
                 f"{self.settings.limit:,} rows, so its downgrade can restore the schema only"), stacklevel=2)
-        copies = [c for c in self.copies.values() if c.name]
+        copies = [c for c in self.copies.values() if c.name or c.snapshot]
         logged = [g for g in self.logged.values() if g.steps]
         if not copies and not self.skipped and not logged:
             return  # nothing destroyed: nothing of duckmig's is written (no downgrade generated either)
         after = catalog.tables(conn)
+        if lake.attached(conn, self.database):  # an ALTER there gives a table a new oid: followed by name
+            from . import diff
+
+            after = diff.followed({oid: c.table for oid, c in self.copies.items()}, after, self.ran, self.schema)
         _ensure(runner, self.database)
         if self.generate:
             self._generated(runner, after)
         for c in self.copies.values():
+            if c.snapshot:
+                renames = [[list(name), pairs] for name, pairs in self.renames.items()]
+                _record(runner, self.database, self.version, c.table, "", SNAPSHOT, [], [], [], 0, 0, "kept",
+                        json.dumps({"from": self.lake_from, "table": dataclasses.asdict(c.table), "renames": renames,
+                                    "ran": self.ran},
+                                   default=sorted))
+                _define(runner, self.database, self.version, "", c.table)
+                continue
             if not c.name:
                 _record(runner, self.database, self.version, c.table, "", "none", [], [], [], 0, 0, "not kept",
                         "larger than the keep limit")
@@ -357,13 +383,16 @@ class Keeper:
         pairs = diff.match(self.before_catalog.tables, after, self.renames)
         for p in pairs:
             diff.choose_key(p, None)
-        proposal = self.propose(pairs, self.before_catalog, catalog.read(runner.conn), [])
+        proposal = self.propose(pairs, self.before_catalog, catalog.read(runner.conn), [],
+                                lake=lake.attached(runner.conn, self.database))
         text = "\n".join([*proposal.statements, *[f"-- cannot be undone: {c}" for c in proposal.cannot
                                                  if not covered(c)], MARKER])
         runner.keep_statement(f"INSERT INTO {_at(self.database, DOWNGRADES)} VALUES "
                               f"({literal(self.version)}, {literal(text)})")
 
-    def _keep(self, runner, c: Copy, after: dict[int, Table]) -> None:
+    def _keep(self, runner, c: Copy, after: dict[int, Table], source: str = "", at: str = "") -> None:
+        """Keep what ``c``'s table lost: ``source`` names it as it was (default: the copy), ``at`` the
+        lake snapshot of the table as the migration left it (default: as it is now)."""
         from . import diff
 
         b = c.table
@@ -373,7 +402,7 @@ class Keeper:
         if pair.before is None:  # matched by name only: the one pair of the table before is the other
             pair = next(p for p in diff.match({b.oid: b}, {}, {}) if p.before is not None)
         kept = _at(self.database, f"{self.version}.{b.label}")
-        source = f"temp.main.{c.name}"
+        source = source or f"temp.main.{c.name}"
         names = [col.name for col in b.columns]
         cols = ", ".join(quote(n) for n in names)
         if pair.after is None or pair.replaced:
@@ -381,6 +410,8 @@ class Keeper:
             _finish_record(runner, self.database, self.version, b, kept, "table", [], [], [])
             return
         a = f"{quote(self.database)}.{pair.now.qualified}"
+        if at:  # a subquery: DuckDB takes no alias after AT (...)
+            a = f"(SELECT * FROM {a}{at})"
         retyped = [p for p in pair.columns if p.before is not None and (p.after is None or p.type_changed)]
         compared = [p for p in pair.columns if p.compared and not p.type_changed]
         key = [k for k in b.primary_key if any(p.was.name == k for p in compared)]
@@ -554,10 +585,15 @@ def _finish_record(runner, database, version, table: Table, kept, mode, key, val
         runner.keep_statement(f"DROP TABLE {kept}")
         return
     _record(runner, database, version, table, kept, mode, key, values, column_values, rows, content, "kept")
-    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table))} "
-                          f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
+    _define(runner, database, version, kept, table)
     runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET shape = ({_shape_sql(kept)}) "
                           f"WHERE kept_table = {literal(kept)} AND version = {literal(version)}")
+
+
+def _define(runner, database: str, version: str, kept: str, table: Table) -> None:
+    runner.keep_statement(f"UPDATE {_at(database, RECORD)} SET definition = {literal(_definition(table))} "
+                          f"WHERE kept_table = {literal(kept)} AND version = {literal(version)} AND "
+                          f"table_schema = {literal(table.schema)} AND table_name = {literal(table.name)}")
 
 
 def _definition(table: Table) -> str:
@@ -623,12 +659,15 @@ def generated(conn, database: str, version: str) -> str | None:
 def listing(conn, database: str) -> list[Kept]:
     """One row a table a version kept (a table kept statement by statement sums its kept tables)."""
     out: dict[tuple[str, str], Kept] = {}
-    for version, schema, name, kept, _mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
+    for version, schema, name, kept, mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
         label = name if schema == "main" else f"{schema}.{name}"
+        if mode == SNAPSHOT:  # nothing copied: counted only when down reads the snapshot
+            out[(version, label)] = Kept(version, label, None, 0, "in the lake's snapshots" if state == "kept" else state)
+            continue
         k = Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" else 0, state)
         if (version, label) in out:
             was = out[(version, label)]
-            k = Kept(version, label, was.rows + k.rows, was.bytes + k.bytes, was.state)
+            k = Kept(version, label, (was.rows or 0) + (k.rows or 0), was.bytes + k.bytes, was.state)
         out[(version, label)] = k
     return list(out.values())
 
@@ -650,10 +689,11 @@ def _bytes(conn, kept: str) -> int:
 
 def prune(runner, database: str, through: str | None) -> list[Kept]:
     """Forget the kept data of every version (through ``through``); returns what was freed."""
-    freed = [k for k in listing(runner.conn, database) if k.state == "kept" and (through is None or k.version <= through)]
+    freed = [k for k in listing(runner.conn, database) if k.state in ("kept", "in the lake's snapshots")
+             and (through is None or k.version <= through)]
     for row in _rows(runner.conn, database):
         version, kept, state = row[0], row[3], row[11]
-        if state == "kept" and (through is None or version <= through):
+        if state == "kept" and kept and (through is None or version <= through):
             runner.keep_statement(f"DROP TABLE IF EXISTS {kept}")
     if freed:
         versions = ", ".join(literal(v) for v in sorted({k.version for k in freed}))
@@ -674,6 +714,13 @@ def check(conn, database: str, version: str) -> list[str]:
         if state != "kept":
             pruned.append(f"{label} ({'pruned' if state == 'pruned' else 'not kept: too large'})")
             continue
+        if _mode == SNAPSHOT:
+            found_in = _snapshots(conn, database, version)
+            if found_in is None:
+                problems.append(f"the lake has no snapshot in which {version} was applied")
+            elif found_in[0] is None:
+                pruned.append(f"{label} (the lake's snapshot before it expired)")
+            continue
         parts = _unquoted_parts(kept)
         found = conn.execute(_shape_sql(kept)).fetchone()[0]
         if found is None:
@@ -687,6 +734,69 @@ def check(conn, database: str, version: str) -> list[str]:
         warnings.warn(Restoring(f"{version}: its kept data of {', '.join(pruned)} is not there: its downgrade "
                                 "reverts the schema only"), stacklevel=2)
     return problems
+
+
+def _snapshots(conn, database: str, version: str) -> tuple[int | None, int] | None:
+    """On a lake, (the snapshot before ``version``'s, ``version``'s): the one in which its record of
+    kept data first shows, found by halving the snapshots taken since its transaction began, and
+    the one the lake took just before (None: expired). None: no snapshot shows it."""
+    import duckdb
+
+    db = quote(database)
+    began = conn.execute(f"SELECT min(json_extract(note, '$.from')::BIGINT) FROM {_at(database, RECORD)} "
+                         "WHERE version = ? AND mode = ?", [version, SNAPSHOT]).fetchone()[0]
+    ids = [r[0] for r in conn.execute(f"SELECT snapshot_id FROM {db}.snapshots() WHERE snapshot_id > ? "
+                                      "ORDER BY 1", [began]).fetchall()]
+
+    def shows(snapshot: int) -> bool:
+        try:
+            return conn.execute(f"SELECT count(*) FROM {_at(database, RECORD)} AT (VERSION => {snapshot}) "
+                                "WHERE version = ? AND mode = ?", [version, SNAPSHOT]).fetchone()[0] > 0
+        except duckdb.CatalogException:  # duckmig's schema not made yet then
+            return False
+
+    low, high = 0, len(ids)
+    while low < high:  # once recorded, a record stays until down forgets it
+        middle = (low + high) // 2
+        low, high = (low, middle) if shows(ids[middle]) else (middle + 1, high)
+    if low == len(ids):
+        return None
+    before = conn.execute(f"SELECT max(snapshot_id) FROM {db}.snapshots() WHERE snapshot_id < ?",
+                          [ids[low]]).fetchone()[0]
+    return (before if before is not None and before >= began else None), ids[low]
+
+
+def prepare(runner, database: str, version: str) -> None:
+    """Before ``version``'s downgrade runs on a lake: turn each table its snapshots hold into kept
+    data as keeping writes it (the lake's table before the migration's snapshot against the table
+    in it), so that ``restore`` puts it back after the downgrade's statements."""
+    rows = [r for r in _rows(runner.conn, database, version) if r[4] == SNAPSHOT and r[11] == "kept"]
+    if not rows:
+        return
+    found_in = _snapshots(runner.conn, database, version)
+    if found_in is None or found_in[0] is None:
+        return  # check() said so
+    from . import diff
+
+    before, applied = found_in
+    now = catalog.tables(runner.conn)
+    for _v, schema, name, *_rest in rows:
+        note = json.loads(runner.conn.execute(
+            f"SELECT note FROM {_at(database, RECORD)} WHERE version = ? AND mode = ? AND table_schema = ? AND "
+            "table_name = ?", [version, SNAPSHOT, schema, name]).fetchone()[0])
+        t = note["table"]
+        # oid -1: no table of this connection's catalog (an oid is the connection's, not the lake's)
+        table = Table(**{**t, "oid": -1, "columns": tuple(catalog.Column(**c) for c in t["columns"]),
+                         **{k: tuple(t[k]) for k in ("primary_key", "references", "constraints")},
+                         "constrained": frozenset(t["constrained"]), "uses": frozenset(t["uses"])})
+        keeper = Keeper(version, database, runner.place.schema, renames={tuple(n): [tuple(p) for p in pairs]
+                                                                         for n, pairs in note["renames"]})
+        after = diff.followed({table.oid: table}, now, note["ran"], runner.place.schema)
+        runner.execute(f"DELETE FROM {_at(database, RECORD)} WHERE version = {literal(version)} AND mode = "
+                       f"{literal(SNAPSHOT)} AND table_schema = {literal(schema)} AND table_name = {literal(name)}")
+        keeper._keep(runner, Copy(table, "", snapshot=True), after,
+                     f"(SELECT * FROM {quote(database)}.{table.qualified} AT (VERSION => {before}))",
+                     f" AT (VERSION => {applied})")
 
 
 def refuse(version: str, problems: list[str]) -> errors.StateError:
@@ -714,7 +824,7 @@ def _restore(runner, database: str, version: str) -> int:
     ran = 0
     for _v, schema, name, kept, mode, key, values, column_values, rows, _c, _s, state in _rows(
             runner.conn, database, version):
-        if state != "kept":
+        if state != "kept" or mode == SNAPSHOT:  # a snapshot expired: check() said its data cannot come back
             continue
         table = f"{quote(database)}.{quote(schema)}.{quote(name)}"
         label = name if schema == "main" else f"{schema}.{name}"
@@ -780,7 +890,7 @@ def forget(runner, database: str, version: str) -> None:
     and duckmig's schema with the last of it."""
     if exists(runner.conn, database):
         for row in _rows(runner.conn, database, version):
-            if row[11] == "kept":
+            if row[11] == "kept" and row[3]:
                 runner.execute(f"DROP TABLE IF EXISTS {row[3]}")
         runner.execute(f"DELETE FROM {_at(database, RECORD)} WHERE version = {literal(version)}")
         runner.execute(f"DELETE FROM {_at(database, DOWNGRADES)} WHERE version = {literal(version)}")

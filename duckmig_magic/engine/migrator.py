@@ -81,7 +81,7 @@ class Migrator:
                     found = rows.result()
                 kept = keep_module.listing(conn, self.db.place(conn).database)
             report = self.work.status(scripts, found)
-            report.kept_rows, report.kept_bytes = sum(k.rows for k in kept), sum(k.bytes for k in kept)
+            report.kept_rows, report.kept_bytes = sum(k.rows or 0 for k in kept), sum(k.bytes for k in kept)
             return report
 
     def history(self, version: str | None = None) -> list[Event]:

@@ -431,6 +431,10 @@ def _lake_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects:
             cannot.append(f"{kind} {name} is changed: write its earlier definition again")
     dropped_tables = [f"DROP TABLE {p.now.sql_name};"
                       for p in sorted((p for p in pairs if p.before is None), key=lambda p: -p.now.oid)]
+    # A table dropped or replaced comes back from its definition (its rows, where kept, after it).
+    dropped_tables += [*(f"DROP TABLE {p.now.sql_name};" for p in pairs if p.replaced and p.was.body != p.now.body),
+                       *(f"CREATE TABLE {p.was.sql_name} {p.was.body}" for p in pairs
+                         if p.before is not None and (p.after is None or p.replaced and p.was.body != p.now.body))]
     constraints = _constraints_changed(before_objects, after_objects)
     # DuckDB alters a table that a foreign key references only to add a column or change a default.
     pinned: dict[str, list[str]] = {}
@@ -452,6 +456,12 @@ def _lake_downgrade(pairs: list[diff.Pair], before_objects: dict, after_objects:
                 cannot.append(f"column {p.label}.{b.name} is dropped"
                               + (f" with {_n(values, 'non-NULL value')}" if values else "")
                               + ": its values cannot be brought back")
+                undo.append((f"ALTER TABLE {table} ADD COLUMN {q(b.name)} {b.type}"
+                             + (f" DEFAULT {b.default}" if b.default not in (None, "NULL") else "") + ";", True))
+                if not b.nullable:  # a lake sets NOT NULL only first thing for a table in a transaction
+                    cannot.append(f"{p.label}.{b.name} comes back without NOT NULL (DuckLake sets it only in a "
+                                  f"transaction of its own): run `ALTER TABLE {table} ALTER COLUMN {q(b.name)} SET "
+                                  "NOT NULL` in a migration of its own")
             else:
                 if b.type != a.type and lake:
                     cannot.append(f"{p.label}.{a.name} went from {b.type} to {a.type}, and DuckLake changes a "

@@ -127,13 +127,17 @@ def _kept(r: c.KeptData, words: Words) -> str:
     if r.pruned:
         if not r.kept:
             return "nothing to prune: no migration keeps data"
-        return "\n".join([f"pruned {k.version}  {k.table}: {plural(k.rows, 'row')}, {_size(k.bytes)}" for k in r.kept]
+        lake = any(k.rows is None for k in r.kept)
+        return "\n".join([f"pruned {k.version}  {k.table}: " + (f"{plural(k.rows, 'row')}, {_size(k.bytes)}"
+                          if k.rows is not None else "held by the lake's snapshots") for k in r.kept]
                          + [f"freed {_size(sum(k.bytes for k in r.kept))} of kept data "
-                            f"({plural(sum(k.rows for k in r.kept), 'row')}); those migrations now revert "
-                            "their schema only"])
+                            f"({plural(sum(k.rows or 0 for k in r.kept), 'row')}); those migrations now revert "
+                            "their schema only"]
+                         + (["the lake's own snapshot expiry (ducklake_expire_snapshots, then "
+                             "ducklake_cleanup_old_files) frees what its snapshots hold"] if lake else []))
     if not r.kept:
         return "nothing kept"
-    rows = [[k.version, k.table, k.rows, _size(k.bytes), k.state] for k in r.kept]
+    rows = [[k.version, k.table, "-" if k.rows is None else k.rows, _size(k.bytes), k.state] for k in r.kept]
     total = sum(k.bytes for k in r.kept)
     return text_table(["VERSION", "TABLE", "ROWS", "BYTES", "STATE"], rows) + f"\ntotal {_size(total)}"
 

@@ -55,6 +55,24 @@ def refused_by_lake(c: Context) -> Iterator[Hit]:
         yield _limit("no stats are available", f"SET NOT NULL on {s.label} after another ALTER of it")
     elif s.kind == "insert" and _upserts(s.sql):
         yield _limit("no UNIQUE/PRIMARY KEY constraints that refer", f"an upsert into {s.label or 'the table'}")
+    elif s.kind == "alter" and s.action == "rename_table" and _altered_earlier(c):
+        # Not DuckLake's refusal but duckmig's (runner.py, lake.altered_then_renamed): the lake would
+        # commit it and then not open again, or forget the alteration.
+        yield Hit(f"ALTER TABLE {s.label} RENAME TO fails on a DuckLake: an earlier statement of the same "
+                  f"transaction altered {s.label}, and the lake would commit both and then not open again (or "
+                  "forget the alteration), so duckmig refuses it",
+                  "Rename the table before altering it, or in a migration of its own")
+
+
+def _altered_earlier(c: Context) -> bool:
+    """Whether a statement of the transaction before this one altered its table, which it did not make."""
+    want, state = c.catalog.resolve(c.statement.table), None
+    for e in c.same_transaction():
+        if e.kind == "create" and e.object == "TABLE" and any(c.catalog.resolve(n) == want for n in e.names):
+            state = "made"  # made in the transaction: the lake keeps what is done to it
+        elif state is None and e.kind == "alter" and c.catalog.resolve(e.table) == want:
+            state = "altered"
+    return state == "altered"
 
 
 def _limit(phrase: str, what: str) -> Hit:

@@ -571,18 +571,10 @@ def test_down_of_a_cell_applied_without_a_downgrade_uses_the_generated_one(sales
 
 @pytest.mark.ducklake
 def test_keeping_on_a_ducklake_gives_back_rows_and_values(lake_home, tmp_path):
-    from duckmig_magic.engine import lake
-
-    target = lake.parse(f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data"))
-    versions = tmp_path / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (versions / f"{V1}_base.sql").write_text(
-        "-- migrate:up\nCREATE TABLE orders (id INTEGER, name VARCHAR, tags VARCHAR[], amount DOUBLE);\n"
+    m, versions = _lake_project(
+        tmp_path, "CREATE TABLE orders (id INTEGER, name VARCHAR, tags VARCHAR[], amount DOUBLE);\n"
         "INSERT INTO orders SELECT range, CASE WHEN range % 4 = 0 THEN NULL ELSE 'n' || range END, "
-        "CASE WHEN range % 3 = 0 THEN NULL ELSE ['a'] END, range / 2 FROM range(200);\n"
-        "-- migrate:down\nDROP TABLE orders;\n")
-    m = Migrator(target, str(tmp_path / "migrations"))
-    m.up()
+        "CASE WHEN range % 3 = 0 THEN NULL ELSE ['a'] END, range / 2 FROM range(200);", "DROP TABLE orders;")
 
     def content():
         with m.db.connect(write=False) as conn:
@@ -604,20 +596,25 @@ def test_keeping_on_a_ducklake_gives_back_rows_and_values(lake_home, tmp_path):
     assert m.kept() == []
 
 
-def _lake_with_orders(tmp_path):
+def _lake_project(tmp_path, up: str, down: str):
+    """A lake in ``tmp_path`` with its first migration (``up``, ``down``) applied: (Migrator, versions)."""
     from duckmig_magic.engine import lake
 
     target = lake.parse(f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data"))
     versions = tmp_path / "migrations" / "versions"
     versions.mkdir(parents=True)
-    (versions / f"{V1}_base.sql").write_text(
-        "-- migrate:up\nCREATE TABLE orders (id INTEGER, name VARCHAR, amount DOUBLE);\n"
-        "CREATE TABLE notes (id INTEGER, body VARCHAR);\n"
-        "INSERT INTO orders SELECT range, 'n' || range, range / 2 FROM range(300);\n"
-        "INSERT INTO notes SELECT range, 'b' || range FROM range(20);\n"
-        "-- migrate:down\nDROP TABLE orders;\nDROP TABLE notes;\n")
+    (versions / f"{V1}_base.sql").write_text(f"-- migrate:up\n{up}\n-- migrate:down\n{down}\n")
     m = Migrator(target, str(tmp_path / "migrations"))
     m.up()
+    return m, versions
+
+
+def _lake_with_orders(tmp_path):
+    m, versions = _lake_project(
+        tmp_path, "CREATE TABLE orders (id INTEGER, name VARCHAR, amount DOUBLE);\n"
+        "CREATE TABLE notes (id INTEGER, body VARCHAR);\n"
+        "INSERT INTO orders SELECT range, 'n' || range, range / 2 FROM range(300);\n"
+        "INSERT INTO notes SELECT range, 'b' || range FROM range(20);", "DROP TABLE orders;\nDROP TABLE notes;")
     (versions / f"{V2}_trim.sql").write_text(  # no downgrade: the generated one, from the catalog
         "-- migrate:up\nALTER TABLE orders DROP COLUMN name;\nDELETE FROM orders WHERE id % 7 = 0;\n"
         "UPDATE orders SET amount = -1 WHERE id % 5 = 0;\nDROP TABLE notes;\n")

@@ -1,13 +1,16 @@
 """Keeping what a migration destroys, in the same database, and putting it back on ``down``.
 
-While a migration runs, the first statement that may destroy rows of a table (DELETE,
-UPDATE, TRUNCATE, MERGE, DROP, ALTER, ``CREATE OR REPLACE``, ``INSERT OR REPLACE`` or
-``ON CONFLICT``) has that table copied first, into a temporary table of the migration's own
-transaction. Which statements and tables is read from the statements (``statements``), so
-a migration that destroys nothing copies nothing. When the migration's statements are done,
-the copy is compared with the table as the migration left it and only the difference is kept,
-then the copy goes. All of it is part of the migration's transaction: the kept data lands
-with the migration or vanishes with it.
+Which statements may destroy rows or values is read from them (``destroys``): DELETE, UPDATE,
+TRUNCATE, MERGE, DROP, ``CREATE OR REPLACE``, ``INSERT OR REPLACE``, ``ON CONFLICT``, and an ALTER
+not read as harmless, so a migration that destroys nothing copies nothing. A table with a
+primary key that only statements read exactly change (losses.py: DELETE, UPDATE, DROP COLUMN) is
+kept statement by statement, each statement's loss just before it runs (``Keeper.plan``). Any
+other table is copied into a temporary table of the migration's own transaction before the first
+statement that may destroy its rows; when the statements are done, the copy is compared with the
+table as the migration left it and only the difference is kept, then the copy goes. On a DuckLake
+nothing is copied: the lake's snapshot before the migration's holds every table as it was, and
+``prepare`` turns it into the same difference when ``down`` runs. All of it is part of the
+migration's transaction: the kept data lands with the migration or vanishes with it.
 
 What is kept, in the schema ``duckmig_kept`` of the database:
 
@@ -17,8 +20,11 @@ What is kept, in the schema ``duckmig_kept`` of the database:
   it dropped or replaced), ``changed`` (a whole row whose values it changed, as it was),
   ``column`` (the key and the values of the columns it dropped or retyped, for the other rows),
   ``added`` (the key of a row it inserted; in a table without a key, the row's values).
+- ``duckmig_kept."<version>.<table>#<n>"``: what the nth statement that destroyed some of a table
+  kept statement by statement destroyed (whole rows; or the key and the lost values).
 - ``duckmig_kept.kept``: one row a kept table (version, table, kept table, how its rows are
-  matched, rows, a content hash that ``down`` checks first).
+  matched, rows, a content hash that ``down`` checks first); on a lake, one row a table
+  (mode ``snapshot``) with its shape before and the renames, in ``note``.
 - ``duckmig_kept.downgrades``: for a migration applied without a downgrade, the one duckmig
   generated from the catalog when it was applied.
 
@@ -113,7 +119,9 @@ def destroys(sql: str, kinds: frozenset[str] | None = None) -> bool:
     if word in _DESTROYING:
         return True
     if word in ("CREATE", "INSERT", "WITH"):
-        return _REPLACING.search(sql) is not None or (word == "WITH" and kinds is not None and bool(
+        low = sql.lower()  # substrings first: the regex on a megabyte INSERT is far slower
+        replacing = ("replace" in low or "conflict" in low) and _REPLACING.search(sql) is not None
+        return replacing or (word == "WITH" and kinds is not None and bool(
             kinds & {"DELETE", "UPDATE"}))
     return False
 

@@ -66,8 +66,10 @@ def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDG
 def _unjudged(sql: str, kinds: frozenset[str], protected: tuple[str, ...]) -> bool:
     """Whether ``refusal`` would find nothing in ``sql``, told without reading its layers: it wraps
     nothing, is no transaction control and names no ledger table (most of a large file)."""
-    return ("TRANSACTION" not in kinds and not wrappers.may_wrap(sql, kinds)
-            and not statements.named(protected).search(sql))
+    if "TRANSACTION" in kinds or wrappers.may_wrap(sql, kinds):
+        return False
+    # Lower-cased once, then searched case-sensitively: IGNORECASE alternatives are several times slower.
+    return not statements.named(tuple(n.lower() for n in protected), fold=False).search(sql.lower())
 
 
 def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transactional: bool,

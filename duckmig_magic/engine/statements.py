@@ -247,6 +247,7 @@ def changed_ledger_table(sql: str, kinds: frozenset[str], names: tuple[str, ...]
 
 
 @lru_cache(maxsize=8)
-def named(names: tuple[str, ...]) -> re.Pattern:
-    """Any of ``names``, in any case, anywhere."""
-    return re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE)
+@lru_cache(maxsize=64)
+def named(names: tuple[str, ...], fold: bool = True) -> re.Pattern:
+    """Any of ``names`` anywhere: in any case (``fold``), else as written."""
+    return re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE if fold else 0)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import settings
+
+# The property tests draw the same examples on every run (derandomize), so `make test` passes or fails
+# for the code, not for the draw; HYPOTHESIS_PROFILE=explore draws new ones each run, to look for more.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 from duckmig_magic import Migrator
 from duckmig_magic.config import VARIABLES

@@ -621,6 +621,15 @@ def _lake_with_orders(tmp_path):
     return m
 
 
+def _lake_trimmed(tmp_path):
+    """``_lake_with_orders`` with its trim applied."""
+    m = _lake_with_orders(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.up()
+    return m
+
+
 def _lake_content(m, table="orders"):
     """Its rows, columns by name (a column a downgrade adds back comes last)."""
     with m.db.connect(write=False) as conn:
@@ -648,10 +657,7 @@ def test_a_lake_restores_from_its_snapshot_and_keeps_rows_written_since(lake_hom
 
 @pytest.mark.ducklake
 def test_a_lake_whose_snapshot_expired_reverts_the_schema_only_and_says_so(lake_home, tmp_path):
-    m = _lake_with_orders(tmp_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m.up()
+    m = _lake_trimmed(tmp_path)
     with m.db.connect(write=True) as conn:
         conn.execute("CALL ducklake_expire_snapshots(current_database(), older_than => now())")
     with pytest.warns(keep.Restoring, match="the lake's snapshot before it expired.*reverts the schema only"):
@@ -666,10 +672,7 @@ def test_pruning_on_a_lake_says_its_snapshots_hold_the_data(lake_home, tmp_path)
     from duckmig_magic.commands import KeptData
     from duckmig_magic.render.results import text
 
-    m = _lake_with_orders(tmp_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m.up()
+    m = _lake_trimmed(tmp_path)
     listed = text(KeptData(m.kept()))
     assert f"{V2}  orders  -     0 bytes  in the lake's snapshots" in listed, listed
     freed = m.prune()

@@ -312,6 +312,10 @@ def _table_changes(p: _Pair, plan: SchemaPlan, order: bool) -> None:
             added.append((q(y.name), y.type, y.default))
             if not y.nullable:
                 add_not_null.append(f"{head} ALTER COLUMN {q(y.name)} SET NOT NULL;")
+                if y.default is not None and _volatile(y.default):
+                    # DuckDB refuses SET NOT NULL in the transaction where a volatile default filled
+                    # the column ("outstanding updates"): the table is made anew with the column in it.
+                    p.rebuild = True
                 if y.default is None:
                     plan.notes.append(f"column {b.label}.{y.name} is added NOT NULL without a default: "
                                       "that fails where the table holds rows")
@@ -390,6 +394,12 @@ def _volatile_defaults_last(adds: list[tuple[str, str, str | None]], head: str, 
         else:
             out.append(f"{head} ADD COLUMN {name} {type_}" + (f" DEFAULT {default};" if default is not None else ";"))
     return out, late
+
+
+def _volatile(default: str) -> bool:
+    from .lint.refused import volatile
+
+    return volatile(default)
 
 
 def _default(c: Column) -> str | None:

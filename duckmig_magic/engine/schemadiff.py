@@ -21,8 +21,8 @@ Renames are never guessed: a table that disappears while one with the same colum
 column that disappears while one of the same type appears at its place, is a candidate. Undecided
 candidates are planned as renames, which keeps the data, and listed so that the caller asks; the
 ``renames`` given ({old: new}) and ``no_renames`` (old names) decide them. A column is not planned
-as renamed into one that a constraint names only after (its values would have to pass it): that
-candidate is listed, and planned as a drop and an add until ``renames`` names it.
+as renamed into one that a constraint or NOT NULL binds only after (its values would have to pass
+it): that candidate is listed, and planned as a drop and an add until ``renames`` names it.
 """
 
 from __future__ import annotations
@@ -261,9 +261,10 @@ def _match_columns(p: _Pair, given: dict[str, str], refused: set[str], plan: Sch
         n = alike[0]
         decided = _lookup({r: r for r in refused}, p.a, c.name) is not None
         plan.candidates.append(Candidate("column", f"{p.a.label}.{c.name}", f"{p.b.label}.{n.name}", decided))
-        if decided or (n.name.lower() in p.b.constrained and c.name.lower() not in p.a.constrained):
-            # Not into a column a new constraint names: the old values would have to pass it (a FOREIGN
-            # KEY to a table just made, say). Still listed; named in ``renames``, it is planned so.
+        if decided or (n.name.lower() in p.b.constrained and c.name.lower() not in p.a.constrained) or (
+                c.nullable and not n.nullable):
+            # Not into a column that a new constraint or NOT NULL binds: the old values would have to pass
+            # it (a FOREIGN KEY to a table just made, NULLs). Still listed; named in ``renames``, planned so.
             continue
         kept.append((c, n, True))
         dropped.remove(c)

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.duckdb15
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from duckmig_magic import Migrator
+from duckmig_magic import Migrator, errors
 from duckmig_magic.engine import keep
 
 V1, V2 = "20250101_000001", "20250102_000002"
@@ -804,3 +804,19 @@ def test_the_forms_read_exactly(sql, read):
 
     found = losses.read(sql)
     assert (found and (found.kind, found.columns, found.source)) == read
+
+
+@pytest.mark.ducklake
+@pytest.mark.parametrize("note", ["'not json'", "'{\"table\": 1}'", "NULL",
+                                  "json_object('from', 'x', 'table', json_object('name', 'orders'))"])
+def test_a_lake_record_tampered_with_is_refused_and_nothing_changes(lake_home, tmp_path, note):
+    m = _lake_trimmed(tmp_path)
+    with m.db.connect(write=True) as conn:
+        conn.execute(f"UPDATE duckmig_kept.kept SET note = {note} WHERE table_name = 'orders'")
+        before = state_of(conn)
+    with pytest.raises(errors.StateError, match="the record of what .* destroyed of orders was altered; nothing was "
+                                                "reverted"):
+        m.down()
+    with m.db.connect(write=False) as conn:
+        assert state_of(conn) == before
+    assert [s.state for s in m.status().migrations] == ["applied", "applied"]

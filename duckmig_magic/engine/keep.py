@@ -187,6 +187,7 @@ class Keeper:
     handled: set[tuple[str, str]] = field(default_factory=set)
     logged: dict[tuple[str, str], Logged] = field(default_factory=dict)
     read: dict[str, losses.Loss] = field(default_factory=dict)  # what each statement read exactly destroys
+    in_lake: bool = False  # the database is a DuckLake (asked once, in ``start``)
     lake_from: int | None = None  # on a lake, the snapshot the migration's transaction reads
     ran: list[str] = field(default_factory=list)  # the statements that renamed or made tables (diff.followed)
 
@@ -243,7 +244,8 @@ class Keeper:
     def start(self, conn) -> None:
         # A lake keeps every table as it was in its snapshots: nothing is copied, down reads the one
         # before the migration's. Not in a round trip (measured), whose up and down share a transaction.
-        if self.settings.on and self.measured is None and lake.attached(conn, self.database):
+        self.in_lake = lake.attached(conn, self.database)
+        if self.settings.on and self.measured is None and self.in_lake:
             self.lake_from = conn.execute(f"SELECT id FROM {quote(self.database)}.current_snapshot()").fetchone()[0]
         if self.generate or self.measured is not None:
             self.before_tables = catalog.tables(conn)
@@ -294,10 +296,9 @@ class Keeper:
             if table is not None and _lower(table) in self.logged:
                 self._log(runner, self.logged[_lower(table)], sql)
                 continue
-            if (table is None or table.oid in self.copies or table.schema == SCHEMA
-                    or self._key((table.schema, table.name)) in self.handled):
+            if table is None or table.oid in self.copies or table.schema == SCHEMA or _lower(table) in self.handled:
                 continue
-            self.handled.add(self._key((table.schema, table.name)))
+            self.handled.add(_lower(table))
             if self.lake_from is not None:
                 self.copies[table.oid] = Copy(table, "", snapshot=True)
                 continue
@@ -357,7 +358,7 @@ class Keeper:
         if not copies and not self.skipped and not logged:
             return  # nothing destroyed: nothing of duckmig's is written (no downgrade generated either)
         after = catalog.tables(conn)
-        if lake.attached(conn, self.database):  # an ALTER there gives a table a new oid: followed by name
+        if self.in_lake:  # an ALTER there gives a table a new oid: followed by name
             from . import diff
 
             after = diff.followed({oid: c.table for oid, c in self.copies.items()}, after, self.ran, self.schema)
@@ -392,7 +393,7 @@ class Keeper:
         for p in pairs:
             diff.choose_key(p, None)
         proposal = self.propose(pairs, self.before_catalog, catalog.read(runner.conn), [],
-                                lake=lake.attached(runner.conn, self.database))
+                                lake=self.in_lake)
         text = "\n".join([*proposal.statements, *[f"-- cannot be undone: {c}" for c in proposal.cannot
                                                  if not covered(c)], MARKER])
         runner.keep_statement(f"INSERT INTO {_at(self.database, DOWNGRADES)} VALUES "
@@ -723,8 +724,9 @@ def check(conn, database: str, version: str) -> list[str]:
             pruned.append(f"{label} ({'pruned' if state == 'pruned' else 'not kept: too large'})")
             continue
         if _mode == SNAPSHOT:
-            found_in = _snapshots(conn, database, version)
-            if found_in is None:
+            if _snapshot_note(conn, database, version, schema, name) is None:
+                problems.append(f"the record of what {version} destroyed of {label} was altered")
+            elif (found_in := _snapshots(conn, database, version)) is None:
                 problems.append(f"the lake has no snapshot in which {version} was applied")
             elif found_in[0] is None:
                 pruned.append(f"{label} (the lake's snapshot before it expired)")
@@ -751,7 +753,8 @@ def _snapshots(conn, database: str, version: str) -> tuple[int | None, int] | No
     import duckdb
 
     db = quote(database)
-    began = conn.execute(f"SELECT min(json_extract(note, '$.from')::BIGINT) FROM {_at(database, RECORD)} "
+    began = conn.execute(f"SELECT min(CASE WHEN json_valid(note) THEN TRY_CAST(json_extract(note, '$.from') AS BIGINT) "
+                         f"END) FROM {_at(database, RECORD)} "
                          "WHERE version = ? AND mode = ?", [version, SNAPSHOT]).fetchone()[0]
     ids = [r[0] for r in conn.execute(f"SELECT snapshot_id FROM {db}.snapshots() WHERE snapshot_id > ? "
                                       "ORDER BY 1", [began]).fetchall()]
@@ -774,6 +777,28 @@ def _snapshots(conn, database: str, version: str) -> tuple[int | None, int] | No
     return (before if before is not None and before >= began else None), ids[low]
 
 
+def _snapshot_note(conn, database: str, version: str, schema: str, name: str):
+    """(the table as it was, the column renames, the statements that renamed or made tables) of a
+    table a lake's snapshots hold, from its record's note; None where the note is not as keeping
+    wrote it (the database may have been written by anyone)."""
+    row = conn.execute(f"SELECT note FROM {_at(database, RECORD)} WHERE version = ? AND mode = ? AND "
+                       "table_schema = ? AND table_name = ?", [version, SNAPSHOT, schema, name]).fetchone()
+    try:
+        note = json.loads(row[0])
+        t = note["table"]
+        # oid -1: no table of this connection's catalog (an oid is the connection's, not the lake's)
+        table = Table(**{**t, "oid": -1, "columns": tuple(catalog.Column(**c) for c in t["columns"]),
+                         **{k: tuple(t[k]) for k in ("primary_key", "references", "constraints")},
+                         "constrained": frozenset(t["constrained"]), "uses": frozenset(t["uses"])})
+        renames = {tuple(n): [(str(a), str(b)) for a, b in pairs] for n, pairs in note["renames"]}
+        ran = [str(sql) for sql in note["ran"]]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    if (table.schema, table.name) != (schema, name) or not all(isinstance(c.name, str) for c in table.columns):
+        return None
+    return table, renames, ran
+
+
 def prepare(runner, database: str, version: str) -> None:
     """Before ``version``'s downgrade runs on a lake: turn each table its snapshots hold into kept
     data as keeping writes it (the lake's table before the migration's snapshot against the table
@@ -789,17 +814,12 @@ def prepare(runner, database: str, version: str) -> None:
     before, applied = found_in
     now = catalog.tables(runner.conn)
     for _v, schema, name, *_rest in rows:
-        note = json.loads(runner.conn.execute(
-            f"SELECT note FROM {_at(database, RECORD)} WHERE version = ? AND mode = ? AND table_schema = ? AND "
-            "table_name = ?", [version, SNAPSHOT, schema, name]).fetchone()[0])
-        t = note["table"]
-        # oid -1: no table of this connection's catalog (an oid is the connection's, not the lake's)
-        table = Table(**{**t, "oid": -1, "columns": tuple(catalog.Column(**c) for c in t["columns"]),
-                         **{k: tuple(t[k]) for k in ("primary_key", "references", "constraints")},
-                         "constrained": frozenset(t["constrained"]), "uses": frozenset(t["uses"])})
-        keeper = Keeper(version, database, runner.place.schema, renames={tuple(n): [tuple(p) for p in pairs]
-                                                                         for n, pairs in note["renames"]})
-        after = diff.followed({table.oid: table}, now, note["ran"], runner.place.schema)
+        read = _snapshot_note(runner.conn, database, version, schema, name)
+        if read is None:
+            return  # check() said so
+        table, renames, ran = read
+        keeper = Keeper(version, database, runner.place.schema, renames=renames)
+        after = diff.followed({table.oid: table}, now, ran, runner.place.schema)
         runner.execute(f"DELETE FROM {_at(database, RECORD)} WHERE version = {literal(version)} AND mode = "
                        f"{literal(SNAPSHOT)} AND table_schema = {literal(schema)} AND table_name = {literal(name)}")
         keeper._keep(runner, Copy(table, "", snapshot=True), after,

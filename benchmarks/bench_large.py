@@ -1,6 +1,6 @@
 """Large inputs, as ratios to DuckDB doing the same work in the same run.
 
-    python benchmarks/bench_large.py [--statements N] [--rows N] [--replays N] [--rounds R]
+    python benchmarks/bench_large.py [--statements N] [--rows N] [--replays N] [--rounds R] [--only W]
     python benchmarks/run.py --also large
 
 sql
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--replays", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--only", action="append", choices=("sql", "up", "one statement", "replay"),
+                        help="measure this workload alone (repeatable); all four by default")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="duckmig-bench-large-") as tmp:
         work = Path(tmp)
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             "one statement": (("plain", str(work / "one.sql"), db), ("duckmig-up", str(work / "one"), db)),
             "replay": (("duckmig-up", str(work / "noreplay"), db), ("duckmig-up", str(work / "replay"), db)),
         }
+        rows = {w: pair for w, pair in rows.items() if not args.only or w in args.only}
         measured: dict[str, list[tuple]] = {w: [] for w in rows}
         for r in range(args.rounds):
             for workload, pair in rows.items():

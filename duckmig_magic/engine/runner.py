@@ -52,9 +52,7 @@ def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDG
     (line, statement, kinds) as ``sqlfile.Section.typed`` gives them. An EXECUTE of a statement
     the section prepared is judged by what it prepared."""
     prepared: dict[str, str] = {}
-    for line, sql, kinds in steps:
-        if _unjudged(sql, kinds, protected):
-            continue
+    for line, sql, kinds in _judged(steps, protected):
         refused = refusal(sql, kinds, path, line, transactional=transactional, protected=protected,
                           lookup=prepared.get)
         if refused is not None:
@@ -63,13 +61,17 @@ def check(steps, path, *, transactional: bool, protected: tuple[str, ...] = LEDG
             prepared[found[0]] = found[1]
 
 
-def _unjudged(sql: str, kinds: frozenset[str], protected: tuple[str, ...]) -> bool:
-    """Whether ``refusal`` would find nothing in ``sql``, told without reading its layers: it wraps
-    nothing, is no transaction control and names no ledger table (most of a large file)."""
-    if "TRANSACTION" in kinds or wrappers.may_wrap(sql, kinds):
-        return False
-    # Lower-cased once, then searched case-sensitively: IGNORECASE alternatives are several times slower.
-    return not statements.named(tuple(n.lower() for n in protected), fold=False).search(sql.lower())
+def _judged(steps, protected: tuple[str, ...]) -> list:
+    """The (line, statement, kinds) of ``steps`` in which ``refusal`` may find something, told
+    without reading their layers: the others wrap nothing, are no transaction control and name no
+    ledger table (most of a large file)."""
+    # Lower-cased, then searched case-sensitively: IGNORECASE alternatives are several times slower.
+    # The whole text first: where no statement names a ledger table, none is searched alone.
+    names = statements.named(tuple(n.lower() for n in protected), fold=False)
+    named = names.search("\n".join(sql for _, sql, _ in steps).lower()) is not None
+    may_wrap = wrappers.may_wrap
+    return [step for step in steps if "TRANSACTION" in step[2] or may_wrap(step[1], step[2])
+            or (named and names.search(step[1].lower()))]
 
 
 def refusal(sql: str, kinds: frozenset[str], path, line: int | None, *, transactional: bool,
@@ -272,11 +274,9 @@ class Runner:
         large = any(len(sql) >= sqlfile.LARGE for _, sql, _ in steps)
         if not self.transactional or self.dry or (len(steps) < 2 and not large) or self._broken is not None:
             return False
-        for _, sql, kinds in steps:
-            if not kinds <= _BATCHED:
-                return False
-            if _unjudged(sql, kinds, self.protected):
-                continue
+        if not all(kinds <= _BATCHED for _, _, kinds in steps):
+            return False
+        for _, sql, kinds in _judged(steps, self.protected):
             found = wrappers.layers(sql, kinds, self._lookup)
             if len(found) > 1 or refusal(sql, kinds, "", None, transactional=True, protected=self.protected,
                                          layers=found) is not None:

@@ -190,6 +190,9 @@ class Keeper:
     in_lake: bool = False  # the database is a DuckLake (asked once, in ``start``)
     lake_from: int | None = None  # on a lake, the snapshot the migration's transaction reads
     ran: list[str] = field(default_factory=list)  # the statements that renamed or made tables (diff.followed)
+    # The columns (lower case) this migration added, by table as named now: a copy taken after holds
+    # the table as it was before the migration, without them.
+    added: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def plan(self, conn, steps) -> None:
         """Choose, from all of a SQL migration's statements (``steps``: (line, sql, kinds)), the tables
@@ -204,14 +207,24 @@ class Keeper:
         readable: dict[int, Table] = {oid: t for oid, t in tables.items() if t.primary_key}
         blocked: set[int] = set()
         read: dict[str, losses.Loss] = {}
+        # Of each table, its columns from before the migration that no statement dropped yet: a
+        # statement kept statement by statement names only those (a column added here holds nothing
+        # of before, and one dropped and added again is another column).
+        left: dict[int, set[str]] = {}
         for _, sql, kinds in steps:
+            first = _FIRST.match(sql)
+            word = first[1].upper() if first else ""
+            # An ALTER that adds a column or a constraint, or sets or drops a default or NOT NULL, changes
+            # no value: the statements around it are kept as they would be without it. (DuckDB 1.x types
+            # an added column with a default as the ALTER and the UPDATE that fills it.)
+            if word == "ALTER" and statements.changed_tables(sql) and not destroys(sql, kinds) and not renames(sql):
+                continue
             if not kinds <= _FOLLOWED:
                 return
             names = statements.changed_tables(sql)
             if not names and kinds & {"INSERT", "UPDATE", "DELETE", "ALTER", "DROP"}:
                 return
-            first = _FIRST.match(sql)
-            loss = losses.read(sql) if first and first[1].upper() in ("DELETE", "UPDATE", "ALTER") else None
+            loss = losses.read(sql) if word in ("DELETE", "UPDATE", "ALTER") else None
             for name in names:
                 if len(name) == 3 and name[0].lower() != self.database.lower():
                     continue
@@ -220,10 +233,13 @@ class Keeper:
                     if len(name) == 1 and any(t.name.lower() == name[0].lower() for t in tables.values()):
                         return  # a name DuckDB may resolve otherwise than read here
                     continue
-                if loss is None or len(names) != 1 or not _fits(loss, table) or not losses.exact(conn, loss):
+                columns = left.setdefault(table.oid, {c.name.lower() for c in table.columns})
+                if loss is None or len(names) != 1 or not _fits(loss, table, columns) or not losses.exact(conn, loss):
                     blocked.add(table.oid)
                 else:
                     read[sql] = loss
+                    if loss.kind == "column":
+                        columns.discard(loss.columns[0].lower())
         self.read = read
         for oid, t in readable.items():
             count = sum(1 for _, sql, _ in steps if sql in read and _resolve(tables, read[sql].table, self.schema) is t)
@@ -272,6 +288,11 @@ class Keeper:
             old = self._key(renamed[0])
             self.handled.discard(old)
             self.handled.add((old[0], renamed[1].lower()))
+        if renamed is not None and self._key(renamed[0]) in self.added:
+            old = self._key(renamed[0])
+            self.added[(old[0], renamed[1].lower())] = self.added.pop(old)
+        if (column := statements.added_column(sql)) is not None:
+            self.added.setdefault(self._key(column[0]), set()).add(column[1].lower())
         for name in statements.made_tables(sql):
             self.handled.add(self._key(name))
 
@@ -281,6 +302,10 @@ class Keeper:
         renamed = statements.column_rename(sql)
         if renamed:  # a rename destroys nothing, but the generated downgrade must read it as one
             self.renames.setdefault(renamed.table, []).append((renamed.old, renamed.new))
+            added = self.added.get(self._key(renamed.table), set())
+            if renamed.old.lower() in added:
+                added.discard(renamed.old.lower())
+                added.add(renamed.new.lower())
         if not (destroys(sql, kinds) or renames(sql)):
             return  # a renamed table is copied as it was named, for a later statement may destroy some of it
         names = statements.changed_tables(sql)
@@ -310,7 +335,11 @@ class Keeper:
                 self.copies[table.oid] = Copy(table, "")
                 continue
             copy = f"duckmig_before_{os.getpid()}_{next(_names)}"
-            runner.keep_statement(f"CREATE TEMP TABLE {copy} AS SELECT * FROM {self._name(table)}")
+            picked = "*"
+            if new := self.added.get(_lower(table)):
+                table = dataclasses.replace(table, columns=tuple(c for c in table.columns if c.name.lower() not in new))
+                picked = ", ".join(quote(c.name) for c in table.columns)
+            runner.keep_statement(f"CREATE TEMP TABLE {copy} AS SELECT {picked} FROM {self._name(table)}")
             self.copies[table.oid] = Copy(table, copy)
 
     def _name(self, table: Table) -> str:
@@ -336,8 +365,8 @@ class Keeper:
         # statement (written in one table, those took more than half of a dropped column's copy).
         kept = _at(self.database, f"{self.version}.{t.label}#{len(logged.steps) + 1}")
         columns = {c.lower(): c for c in logged.columns}
-        if loss.kind == "removed":
-            picked = "*"
+        if loss.kind == "removed":  # its columns from before: not one this migration added
+            picked = ", ".join(quote(c) for c in logged.columns)
         else:
             held = list(t.primary_key) + [columns[c.lower()] for c in dict.fromkeys(loss.columns)]
             picked = ", ".join(quote(c) for c in held)
@@ -490,10 +519,9 @@ def _lower(table: Table) -> tuple[str, str]:
     return table.schema.lower(), table.name.lower()
 
 
-def _fits(loss: losses.Loss, table: Table) -> bool:
-    """Whether the columns ``loss`` names are columns of ``table`` and none of its key (an UPDATE of a
-    key, or a key dropped, moves rows that the key would no longer find)."""
-    names = {c.name.lower() for c in table.columns}
+def _fits(loss: losses.Loss, table: Table, names: set[str]) -> bool:
+    """Whether the columns ``loss`` names are among ``names`` (``table``'s, lower case) and none of its
+    key (an UPDATE of a key, or a key dropped, moves rows that the key would no longer find)."""
     key = {k.lower() for k in table.primary_key}
     wanted = [c.lower() for c in loss.columns]
     return all(c in names and c not in key for c in wanted)

@@ -118,6 +118,28 @@ def _renamed(toks: list[Token]) -> tuple[Name | None, list[Token]]:
     return table, [t for t in toks[j + 1:] if t.text != ";"]
 
 
+def added_column(sql: str) -> tuple[Name, str] | None:
+    """``ALTER TABLE [IF EXISTS] t ADD [COLUMN] [IF NOT EXISTS] c ...`` as (t, c); None for any other
+    statement."""
+    toks = [t for t in tokens(sql) if t.text != ";"]
+    if [t.word for t in toks[:2]] != ["ALTER", "TABLE"]:
+        return None
+    j = 4 if [t.word for t in toks[2:4]] == ["IF", "EXISTS"] else 2
+    table, j = _name(toks, j)
+    words = [t.word for t in toks[j:j + 5]]
+    if table is None or words[:1] != ["ADD"]:
+        return None
+    j += 1
+    if words[1:2] == ["COLUMN"]:
+        j += 1
+    if [t.word for t in toks[j:j + 3]] == ["IF", "NOT", "EXISTS"]:
+        j += 3
+    if j >= len(toks) or toks[j].kind not in ("identifier", "keyword") or toks[j].word in (
+            "PRIMARY", "CONSTRAINT", "CHECK", "UNIQUE", "FOREIGN"):
+        return None  # a constraint, not a column
+    return table, _unquote(toks[j].text)
+
+
 def alter_keeps_values(sql: str) -> bool:
     """Whether ``sql`` is an ALTER that cannot destroy a value: of a view or a sequence, or of a table
     adding a column or constraint, renaming, or setting or dropping a default or NOT NULL. A DROP

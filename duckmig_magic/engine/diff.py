@@ -510,7 +510,10 @@ class RowDiffer:
         assert rows_before is not None  # _snapshot counted them
         cut = self._slices(snap, p, _partitions(rows_before), rows_before)
         self._check_unique(p, snap, keys, after_keys, cut)
-        on = " AND ".join(f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in keys)
+        # A key that holds no NULL on either side (a primary key) is joined with `=`, which DuckDB's
+        # hash join takes a third faster than IS NOT DISTINCT FROM.
+        sure = all(not c.type_changed and not c.was.nullable and not c.now.nullable for c in map(p.column, p.key))
+        on = " AND ".join(f"b.{k} = a.{k}" if sure else f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in keys)
         for part in range(cut.parts):
             b_where, b_params = cut.where(keys, part)
             a_where, a_params = cut.where(after_keys, part)

@@ -85,10 +85,12 @@ def _unparsed(text: str, path: Path | str) -> sqlfile.SqlMigration:
 
 
 def run(work: Workspace, versions: list[str] | None = None, *, data_rules: bool = True,
-        settings: rules.LintSettings | None = None, body: Item | None = None, fix: bool = False) -> Report:
+        settings: rules.LintSettings | None = None, body: Item | None = None, fix: bool = False,
+        rows: dict | None = None) -> Report:
     """Lint the pending migrations (or ``versions``, or the cell ``body`` after them) of ``work``; with
-    ``fix``, write the mechanical fixes into the files of migrations not applied yet, and lint again."""
-    report = _run(work, versions, data_rules, settings, body)
+    ``fix``, write the mechanical fixes into the files of migrations not applied yet, and lint again.
+    ``rows``: the ledger's, where the caller has just read them."""
+    report = _run(work, versions, data_rules, settings, body, rows)
     if not fix:
         return report
     fixed = write_fixes(work, report)
@@ -99,9 +101,9 @@ def run(work: Workspace, versions: list[str] | None = None, *, data_rules: bool 
     return again
 
 
-def _run(work: Workspace, versions, data_rules, settings, body) -> Report:
+def _run(work: Workspace, versions, data_rules, settings, body, rows: dict | None = None) -> Report:
     scripts = work.scripts.scripts() if work.scripts.exists() or body is None else []
-    rows = work.rows()
+    rows = work.rows() if rows is None else rows
     status = work.status(scripts, rows)
     states = {m.version: m.state for m in status.migrations}
     chosen = None
@@ -177,7 +179,7 @@ def _on_lake(work: Workspace) -> bool:
 _MEASURED = {"DM203", "DM204", "DM205", "DM208", "DM209"}
 
 
-def preview_warnings(work: Workspace, todo: list[Script]) -> list[PreviewWarning]:
+def preview_warnings(work: Workspace, todo: list[Script], rows: dict | None = None) -> list[PreviewWarning]:
     """The lint's findings on ``todo`` as a preview's warnings: what DuckDB will refuse and what breaks
     readers, which the preview's diff of the rows cannot show. A lint that cannot run adds none."""
     import duckdb
@@ -187,7 +189,7 @@ def preview_warnings(work: Workspace, todo: list[Script]) -> list[PreviewWarning
     if not todo:
         return []
     try:
-        report = run(work, [s.version for s in todo])
+        report = run(work, [s.version for s in todo], rows=rows)
     except (duckdb.Error, errors.DuckmigError):
         return []
     return [PreviewWarning(f"{f.rule} {f.severity}", f.table, None, None,

@@ -387,13 +387,14 @@ class Migrator:
         from .preview import check_keys, check_sample
 
         keys, sample = check_keys(keys), check_sample(sample)
+        rows = self.work.rows()  # read once: each read opens the database file
         if script is not None:
             if isinstance(script, Script):
                 chosen = script
             else:
                 plan.check_format(script)
                 scripts = self.scripts.scripts()
-                state = status_state(self.work.status(scripts, self.work.rows()), script)
+                state = status_state(self.work.status(scripts, rows), script)
                 if state is None:
                     raise errors.unknown_version(script)
                 if state not in plan.TO_APPLY:
@@ -403,9 +404,9 @@ class Migrator:
             chosen.load()
             todo = [chosen]
         else:
-            todo = self.plan(target, out_of_order=out_of_order, allow_drift=allow_drift)
+            todo = self.work.plan(self.scripts.scripts(), rows, target, out_of_order, allow_drift, execute=False)
         result = self._preview([(s.version, s.transactional, apply.up_steps(s), s.path) for s in todo], keys, sample)
-        result.warning_list += linting.preview_warnings(self.work, todo)
+        result.warning_list += linting.preview_warnings(self.work, todo, rows)
         return result
 
     def preview_body(self, body: str, *, python: bool = False, name: str = "cell", keys=None,

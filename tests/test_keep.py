@@ -705,15 +705,19 @@ def test_pruning_on_a_lake_says_its_snapshots_hold_the_data(lake_home, tmp_path)
     from duckmig_magic.commands import KeptData
     from duckmig_magic.render.results import text
 
+    from duckmig_magic.render.status import text as status_text
+
     m = _lake_trimmed(tmp_path)
     listed = text(KeptData(m.kept()))
     assert f"{V2}  orders  -     0 bytes  in the lake's snapshots" in listed, listed
+    assert "kept for downgrades: 2 tables in the lake's snapshots (see `Migrator.kept()`)" in status_text(m.status())
     freed = m.prune()
     assert {(k.table, k.rows, k.bytes) for k in freed} == {("orders", None, 0), ("notes", None, 0)}
     said = text(KeptData(freed, pruned=True))
     assert f"pruned {V2}  orders: held by the lake's snapshots" in said
     assert "ducklake_expire_snapshots" in said
     assert {k.state for k in m.kept()} == {"pruned"}
+    assert "kept for downgrades" not in status_text(m.status())
     with pytest.warns(keep.Restoring, match="orders \\(pruned\\).*reverts the schema only"):
         m.down()
     with m.db.connect(write=False) as conn:

@@ -104,6 +104,10 @@ class Kept:
     state: str  # kept, pruned, not kept, in the lake's snapshots
 
 
+# The state ``listing`` gives a table of a DuckLake: its snapshots hold it as it was, nothing is copied.
+IN_SNAPSHOTS = "in the lake's snapshots"
+
+
 def restores(source: str | None) -> bool:
     """Whether a SQL down section asks for the kept data back (``-- migrate:restore``)."""
     return source is not None and _MARKER.search(source) is not None
@@ -699,7 +703,7 @@ def listing(conn, database: str) -> list[Kept]:
     for version, schema, name, kept, mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
         label = name if schema == "main" else f"{schema}.{name}"
         if mode == SNAPSHOT:  # nothing copied: counted only when down reads the snapshot
-            out[(version, label)] = Kept(version, label, None, 0, "in the lake's snapshots" if state == "kept" else state)
+            out[(version, label)] = Kept(version, label, None, 0, IN_SNAPSHOTS if state == "kept" else state)
             continue
         k = Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" else 0, state)
         if (version, label) in out:
@@ -726,7 +730,7 @@ def _bytes(conn, kept: str) -> int:
 
 def prune(runner, database: str, through: str | None) -> list[Kept]:
     """Forget the kept data of every version (through ``through``); returns what was freed."""
-    freed = [k for k in listing(runner.conn, database) if k.state in ("kept", "in the lake's snapshots")
+    freed = [k for k in listing(runner.conn, database) if k.state in ("kept", IN_SNAPSHOTS)
              and (through is None or k.version <= through)]
     for row in _rows(runner.conn, database):
         version, kept, state = row[0], row[3], row[11]

@@ -82,6 +82,7 @@ class Migrator:
                 kept = keep_module.listing(conn, self.db.place(conn).database)
             report = self.work.status(scripts, found)
             report.kept_rows, report.kept_bytes = sum(k.rows or 0 for k in kept), sum(k.bytes for k in kept)
+            report.kept_in_snapshots = sum(1 for k in kept if k.state == keep_module.IN_SNAPSHOTS)
             return report
 
     def history(self, version: str | None = None) -> list[Event]:

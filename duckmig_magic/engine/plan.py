@@ -47,6 +47,7 @@ class StatusReport:
     migrations: list[MigrationStatus]
     kept_rows: int = 0  # what migrations kept of the data they destroyed (``Migrator.kept``), in total
     kept_bytes: int = 0
+    kept_in_snapshots: int = 0  # tables whose state before a migration a DuckLake's snapshots hold instead
 
     def counts(self) -> dict[str, int]:
         counts = {state: 0 for state in STATES}

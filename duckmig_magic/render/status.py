@@ -65,9 +65,11 @@ def text(report, words: Words = PYTHON) -> str:
     lines += [f"\n{m.version}: {downgrade_differs(words)}" for m in report if m.downgrade_differs]
     lines += [f"\n{note}" for note in [missing(report, words), drafts(report)] if note]
     lines += ["", ", ".join(f"{n} {label(s)}" for s, n in report.counts().items() if n)]
-    if report.kept_rows:
-        lines.append(f"kept for downgrades: {plural(report.kept_rows, 'row')}, {kept_size(report.kept_bytes)} "
-                     f"(see {words(KEPT)})")
+    held = [f"{plural(report.kept_rows, 'row')}, {kept_size(report.kept_bytes)}"] if report.kept_rows else []
+    if report.kept_in_snapshots:
+        held.append(f"{plural(report.kept_in_snapshots, 'table')} in the lake's snapshots")
+    if held:
+        lines.append(f"kept for downgrades: {'; '.join(held)} (see {words(KEPT)})")
     return terminal_safe("\n".join(lines))
 
 

@@ -125,7 +125,10 @@ def differences(conn, want: catalog.Catalog) -> list[str]:
     return [str(c) for c in schemadiff.compare(catalog.read(conn), want, guess=False).changes]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# duckdb 1.x runs this property too, in make test's second environment, for what its catalog says
+# otherwise: fewer draws there keep make test within its time.
+@settings(max_examples=80 if duckdb.__version__ >= "2" else 30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(catalogs(), catalogs())
 def test_the_diff_takes_a_database_from_a_to_exactly_b_and_its_downgrade_back(a_ddl, b_ddl):
     round_trip(a_ddl, b_ddl)

@@ -14,6 +14,11 @@ kept bytes
     the storage the kept data takes once written, against the storage of a table holding the lost
     data alone (the dropped column, the deleted rows, the old values of the updated column), both
     measured the same way in the same database. Target: at most 1.2.
+by hand (the floor)
+    the same migration run by a plain script with duckdb, in one transaction, with and without
+    the statements that copy what it destroys just before each destroys it (the key and the dropped
+    column, the rows to be deleted, the key and old values of the updated column): what DuckDB
+    itself takes to write the lost data, the least any keeping in the same transaction can cost.
 nothing destroyed
     ``up`` of a migration that only inserts (N / 10 rows into a new table, and into the big one),
     with keeping against ``--no-keep``: keeping must cost nothing measurable (ratio 1 within noise).
@@ -40,6 +45,27 @@ V1 = "20250101_000001"
 DESTROY = ("-- migrate:up\nALTER TABLE orders DROP COLUMN note;\nDELETE FROM orders WHERE id % 100 = 0;\n"
            "UPDATE orders SET amount = amount + 1 WHERE id % 100 = 1;\n"
            "-- migrate:down\nALTER TABLE orders ADD COLUMN note VARCHAR;\n-- migrate:restore\n")
+
+
+# The plain script: argv[1] the database, argv[2] "keep" to copy what each statement destroys first.
+BY_HAND = """
+import sys
+import duckdb
+
+keep = sys.argv[2] == "keep"
+with duckdb.connect(sys.argv[1]) as conn:
+    conn.execute("BEGIN")
+    if keep:
+        conn.execute("CREATE TABLE kept_1 AS SELECT id, note FROM orders")
+    conn.execute("ALTER TABLE orders DROP COLUMN note")
+    if keep:
+        conn.execute("CREATE TABLE kept_2 AS SELECT * FROM orders WHERE id % 100 = 0")
+    conn.execute("DELETE FROM orders WHERE id % 100 = 0")
+    if keep:
+        conn.execute("CREATE TABLE kept_3 AS SELECT id, amount FROM orders WHERE id % 100 = 1")
+    conn.execute("UPDATE orders SET amount = amount + 1 WHERE id % 100 = 1")
+    conn.execute("COMMIT")
+"""
 
 
 def inserts(rows: int) -> str:
@@ -74,10 +100,18 @@ CPU: list[float] = []  # the CPU seconds (user + system) of each timed run, in o
 
 def timed(folder: Path, *args: str) -> float:
     """Wall seconds of one command in a process of its own; its CPU seconds go to CPU."""
+    return _run(folder, [sys.executable, "-m", "duckmig_magic.cli", *args, "-d", "app.db", "--dir", "migrations"])
+
+
+def by_hand(folder: Path, keep: bool) -> float:
+    """Wall seconds of the plain script, as ``timed``."""
+    return _run(folder, [sys.executable, "-c", BY_HAND, "app.db", "keep" if keep else "no"])
+
+
+def _run(folder: Path, argv: list[str]) -> float:
     cpu = _children_cpu()
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "duckmig_magic.cli", *args, "-d", "app.db", "--dir", "migrations"],
-                   cwd=folder, check=True, capture_output=True)
+    subprocess.run(argv, cwd=folder, check=True, capture_output=True)
     wall = time.perf_counter() - start
     CPU.append(_children_cpu() - cpu)
     return wall
@@ -118,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         base = build(root, args.rows)
         ratios: dict[str, list[float]] = {k: [] for k in ("up", "up_cpu", "down", "down_cpu", "bytes", "plain",
-                                                          "plain_cpu")}
+                                                          "plain_cpu", "floor", "floor_cpu", "over_floor")}
         seconds: dict[str, list[float]] = {k: [] for k in ("on", "off", "down")}
         figures = {}
         for _ in range(args.rounds):
@@ -137,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
             ratios["down"].append(down / up_again)
             ratios["down_cpu"].append(CPU[-1] / up_again_cpu)
             ratios["bytes"].append(kept_bytes / max(own_bytes, 1))
+            hand_off = by_hand(project(base, root / "h_off", DESTROY), keep=False)
+            hand_off_cpu = CPU[-1]
+            hand_on = by_hand(project(base, root / "h_on", DESTROY), keep=True)
+            ratios["floor"].append(hand_on / hand_off)
+            ratios["floor_cpu"].append(CPU[-1] / hand_off_cpu)
+            ratios["over_floor"].append((on / off) / (hand_on / hand_off))
             plain_off = timed(project(base, root / "p_off", inserts(args.rows // 10)), "up", "--no-keep")
             plain_off_cpu = CPU[-1]
             plain_on = timed(project(base, root / "p_on", inserts(args.rows // 10)), "up")
@@ -151,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             return round(statistics.median(values), 2)
 
         result = {"rows": args.rows, "rounds": args.rounds, "destroying_up": median(ratios["up"]),
-                  "destroying_up_cpu": median(ratios["up_cpu"]), "down_vs_up": median(ratios["down"]),
+                  "destroying_up_cpu": median(ratios["up_cpu"]),
+                  "by_hand_floor": median(ratios["floor"]), "by_hand_floor_cpu": median(ratios["floor_cpu"]),
+                  "destroying_up_over_floor": median(ratios["over_floor"]), "down_vs_up": median(ratios["down"]),
                   "down_vs_up_cpu": median(ratios["down_cpu"]), "kept_bytes_vs_lost": median(ratios["bytes"]),
                   "nothing_destroyed": median(ratios["plain"]), "nothing_destroyed_cpu": median(ratios["plain_cpu"]),
                   "up_keep_s": median(seconds["on"]), "up_no_keep_s": median(seconds["off"]),

@@ -236,6 +236,23 @@ def test_prune_forgets_and_the_downgrade_then_reverts_the_schema_only(sales, cli
     assert state(sales.db)[1]["orders"][0] == 9990
 
 
+def test_a_downgrade_that_does_not_restore_says_what_it_forgets_before_it_runs(sales, cli):
+    sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 10;", "SELECT 1;")
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0
+    said = run.err.index("what it kept of orders (10 rows) is forgotten once the downgrade runs")
+    assert said < run.err.index("reverting") and "`-- migrate:restore`" in run.err
+    assert state(sales.db)[1]["orders"][0] == 9990 and kept_schema(sales.db) == []
+    # Asked for, it comes back, and nothing is said to be forgotten.
+    sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 20;", "SELECT 1;\n-- migrate:restore")
+    assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
+    assert state(sales.db)[1]["orders"][0] == 9980
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0 and "forgotten" not in run.err
+    assert state(sales.db)[1]["orders"][0] == 9990
+
+
 @pytest.mark.parametrize("tamper, says", [
     ('DROP TABLE duckmig_kept."{v}.orders#1"', "the kept data of orders (\"app\".\"duckmig_kept\".\"{v}.orders#1\") is gone"),
     ('ALTER TABLE duckmig_kept."{v}.orders#1" ADD COLUMN x INTEGER', "was altered: its columns are"),

@@ -210,6 +210,8 @@ def _down_locked(run: Run, target: str | None, steps: int | None, given: Trust) 
         for version in todo:  # kept data that cannot come back as kept stops the run before anything runs
             if downs[version].restore and (problems := keep.check(run.conn, database, version)):
                 raise keep.refuse(version, problems)
+            if not downs[version].restore:
+                keep.unrestored(run.conn, database, version)
         for i, version in enumerate(todo, 1):
             run.guard.check()
             row = rows[version]

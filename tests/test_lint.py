@@ -36,6 +36,17 @@ def test_quiet_and_exit_0_when_all_is_well(project, cli):
     assert (r.code, r.out, r.err) == (0, "", "")
 
 
+def test_a_catalog_duckdb_cannot_copy_is_linted_from_an_empty_one(project, cli):
+    """DuckDB's COPY FROM DATABASE makes a table before a macro its default calls, and fails: the lint
+    goes on from an empty catalog, as on a lake's, and says nothing of it."""
+    live(project, "CREATE MACRO twice(x) AS x * 2; CREATE TABLE t (id INTEGER, a INTEGER DEFAULT twice(2))")
+    project.sql("20250101_000001", "add", "ALTER TABLE t ADD COLUMN c INTEGER;", "ALTER TABLE t DROP COLUMN c;")
+    r = cli("lint", "--database", project.db)
+    assert (r.code, r.out, r.err) == (0, "", "")
+    with duckdb.connect(str(project.db)) as conn:  # the live database is read, not changed
+        assert conn.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 't'").fetchone()[0] == 2
+
+
 def test_a_finding_names_rule_file_line_why_and_fix(project, cli):
     live(project, INDEXED)
     project.sql("20250101_000001", "tighten", "SELECT 1;\nALTER TABLE t ALTER b SET NOT NULL;", "SELECT 1;")

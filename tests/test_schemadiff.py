@@ -146,6 +146,14 @@ FOUND = [
                  "CREATE TABLE t0 (id INTEGER PRIMARY KEY);",
                  id="a NOT NULL column with a nextval() default added back: the table is made anew, since DuckDB "
                     "refuses SET NOT NULL in the transaction where the default filled the column"),
+    pytest.param("CREATE TABLE t0 (id INTEGER PRIMARY KEY);",
+                 "CREATE TABLE src (a INTEGER);\nCREATE MACRO top_a() AS (SELECT max(a) FROM src);\n"
+                 "CREATE MACRO twice(x) AS x * 2;\n"
+                 "CREATE TABLE t0 (id INTEGER PRIMARY KEY, c INTEGER DEFAULT twice(2));",
+                 id="a default that calls a macro, and a macro that reads a table: each made after what it names"),
+    pytest.param("CREATE TABLE src (a INTEGER);\nCREATE VIEW x AS SELECT a FROM src;\nCREATE MACRO y(v) AS v + 1;",
+                 "CREATE TABLE src (a INTEGER);\nCREATE TABLE x (a INTEGER);\nCREATE VIEW y AS SELECT a FROM src;",
+                 id="a view and a macro whose names become a table's and a view's: dropped before those are made"),
 ]
 
 

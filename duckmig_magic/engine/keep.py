@@ -164,6 +164,12 @@ _MOST_STEPS = 1_000
 _FOLLOWED = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP"})
 
 
+# The catalog's objects a DROP ... CASCADE may name: (table function, its oid column, its name column).
+_OBJECTS = (("duckdb_tables", "table_oid", "table_name"), ("duckdb_views", "view_oid", "view_name"),
+            ("duckdb_types", "type_oid", "type_name"), ("duckdb_sequences", "sequence_oid", "sequence_name"),
+            ("duckdb_functions", "function_oid", "function_name"))
+
+
 @dataclass
 class Keeper:
     """Keeps what one migration destroys. ``execute(sql)`` runs a statement of the engine's in the
@@ -250,8 +256,41 @@ class Keeper:
             if oid not in blocked and 0 < count <= _MOST_STEPS:
                 self.logged[_lower(t)] = Logged(t, [c.name for c in t.columns])
 
-    def _measure(self, runner, sql: str) -> None:
+    def _targets(self, conn, sql: str) -> list[tuple[str, ...]]:
+        """The tables a statement changes, as named in it, and those a ``DROP ... CASCADE`` drops with
+        what it names (``_cascaded``)."""
         names = statements.changed_tables(sql)
+        dropped = statements.cascaded_drop(sql)
+        return names if dropped is None else names + self._cascaded(conn, *dropped)
+
+    def _cascaded(self, conn, kind: str, names: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        """The tables of this database that ``DROP <kind> <names> CASCADE`` drops: those in a dropped
+        schema, and every table that depends, through DuckDB's own record of dependencies, on an object
+        it drops. An object named without its schema is looked for in every schema: copying a table
+        the statement spares costs time, missing one it drops would lose its rows."""
+        db = self.database.lower()
+        if kind == "SCHEMA":
+            schemas = [n[-1].lower() for n in names if len(n) == 1 or n[0].lower() == db]
+            if not schemas:
+                return []
+            where = f"lower(schema_name) IN ({', '.join(map(literal, schemas))})"
+        else:
+            tests = [f"(lower({{name}}) = {literal(n[-1].lower())}"
+                     + (f" AND lower(schema_name) = {literal(n[-2].lower())})" if len(n) > 1 else ")")
+                     for n in names if len(n) < 3 or n[0].lower() == db]
+            if not tests:
+                return []
+            where = " OR ".join(tests)
+        found = [f"SELECT {oid} AS oid FROM {source}() WHERE database_name = {literal(self.database)} AND "
+                 f"({where.format(name=name)})" for source, oid, name in _OBJECTS]
+        reached = {r[0] for r in conn.execute(
+            f"WITH RECURSIVE dropped(oid) AS ({' UNION ALL '.join(found)}), reached(oid) AS (SELECT oid FROM "
+            "dropped UNION SELECT d.refobjid FROM duckdb_dependencies() d JOIN reached r ON d.objid = r.oid) "
+            "SELECT oid FROM reached").fetchall()}
+        return [(self.database, t.schema, t.name) for oid, t in catalog.tables(conn).items() if oid in reached]
+
+    def _measure(self, runner, sql: str) -> None:
+        names = self._targets(runner.conn, sql)
         if not names or self.measured is None:
             return
         current = catalog.tables(runner.conn)
@@ -312,7 +351,7 @@ class Keeper:
                 added.add(renamed.new.lower())
         if not (destroys(sql, kinds) or renames(sql)):
             return  # a renamed table is copied as it was named, for a later statement may destroy some of it
-        names = statements.changed_tables(sql)
+        names = self._targets(runner.conn, sql)
         if not names:
             return
         current = None

@@ -5,10 +5,11 @@
 accepts, the renames it found likely but was not told about (``candidates``), and what it cannot
 express (``cannot``). The order:
 
-    schemas created; views and macros dropped; indexes dropped; tables to rebuild copied aside;
-    tables dropped, referencing ones first; types and sequences; ALTERs; tables created (new and
-    rebuilt, referenced ones first) and the rebuilt ones refilled; indexes created; sequences and
-    types dropped; views and macros created; schemas dropped.
+    schemas created; views and macros changed dropped; indexes dropped; tables to rebuild copied
+    aside; tables dropped, referencing ones first; types and sequences; ALTERs, tables created (new
+    and rebuilt, referenced ones first), views and macros, each after those of them it names; the
+    rebuilt tables refilled; indexes created; views, macros, sequences and types dropped; schemas
+    dropped.
 
 A table is rebuilt, keeping its rows, where DuckDB has no ALTER for the change: a primary key or a
 CHECK, UNIQUE or FOREIGN KEY constraint added or dropped, a column of a constraint dropped, retyped
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import statements
 from .catalog import Catalog, Column, Entry, Table, column_text
 from .sqltext import quote
 
@@ -495,8 +497,13 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
 
     # 1. schemas created
     st += [e.sql for e in by_oid(found["schema"][1])]
-    # 2. views and macros dropped or changed, newest first
-    going = [e for kind in ("view", "macro") for e in found[kind][0] + [x for x, _ in found[kind][2]]]
+    # 2. views and macros changed or whose name b gives to another object, newest first; the others
+    # dropped go last: a default may call a macro, and DuckDB refuses to drop one a default calls
+    named = {(e.schema.lower(), e.name.lower()) for e in b.entries.values()}
+    named |= {(table.schema.lower(), table.name.lower()) for table in b.tables.values()}
+    dropped_views = [e for kind in ("view", "macro") for e in found[kind][0]]
+    later = [e for e in dropped_views if (e.schema.lower(), e.name.lower()) not in named]
+    going = [x for kind in ("view", "macro") for x, _ in found[kind][2]] + [e for e in dropped_views if e not in later]
     st += [e.drop for e in sorted(going, key=lambda e: -e.oid)]
     # 3. indexes dropped: gone or changed (a dropped or rebuilt table takes its own with it)
     idx_drop = found["index"][0] + [x for x, _ in found["index"][2]]
@@ -518,13 +525,15 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
                 plan.notes.append(f"sequence {y.label} is created again: it starts at its START again, "
                                   "not where it had come to")
         st += [e.sql for e in by_oid(created)]
-    # 7. ALTERs, oldest table first
-    for p in sorted(altered, key=lambda p: p.a.oid):
-        st += p.alters
-    # 8. tables created, new and rebuilt, referenced ones first; the rebuilt ones refilled
+    # 7. ALTERs, oldest table first; 8. tables created, new and rebuilt, referenced ones first; and the
+    # views and macros made here. DuckDB binds a view or a macro when it is made, and a default may call
+    # a macro: each comes after those of them it names (a table's ALTERs together, in their order).
     creating = [(p.b, p) for p in rebuilt] + [(t, None) for t in new]
-    for t, _ in _create_order([t for t, _ in creating]):
-        st.append(t.create)
+    coming = [e for kind in ("view", "macro") for e in found[kind][1] + [y for _, y in found[kind][2]]]
+    st += _made_in_order([({p.a.name, p.b.name}, p.alters) for p in sorted(altered, key=lambda p: p.a.oid)]
+                         + [({t.name}, [t.create]) for t, _ in _create_order([t for t, _ in creating])]
+                         + [({e.name}, [e.sql]) for e in by_oid(coming)])
+    # the rebuilt tables refilled
     for t, p in _create_order_pairs(creating):
         if p is None:
             continue
@@ -540,12 +549,10 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
     idx_make += [e for k, e in b_entries.items() if k[0] == "index" and e.table.lower() in b_rebuilt
                  and e not in idx_make]
     st += [e.sql for e in by_oid(idx_make)]
-    # 10. sequences and types gone
+    # 10. views and macros, then sequences and types, gone
+    st += [e.drop for e in sorted(later, key=lambda e: -e.oid)]
     st += [e.drop for kind in ("sequence", "type") for e in sorted(found[kind][0], key=lambda e: -e.oid)]
-    # 11. views and macros created, in the order they were made
-    coming = [e for kind in ("view", "macro") for e in found[kind][1] + [y for _, y in found[kind][2]]]
-    st += [e.sql for e in by_oid(coming)]
-    # 12. schemas gone
+    # 11. schemas gone
     st += [e.drop for e in sorted(found["schema"][0], key=lambda e: -e.oid)]
 
 
@@ -562,6 +569,21 @@ def _drop_order(tables: list[Table]) -> list[Table]:
         free = [k for k in left if k not in referenced] or list(left)  # a cycle: DuckDB will say so
         for k in sorted(free, key=lambda k: -left[k].oid):
             out.append(left.pop(k))
+    return out
+
+
+def _made_in_order(items: list[tuple[set[str], list[str]]]) -> list[str]:
+    """The statements of ``items`` ((the names of what they make or alter: a renamed table's both,
+    statements), in the order preferred), each item after those of the others whose name it names (a
+    name read as a word, whatever its schema: a needless wait costs nothing); where names wait on each
+    other in a circle, in the order preferred."""
+    left = [({n.lower() for n in names}, sqls, statements.identifiers(" ".join(sqls))) for names, sqls in items]
+    out: list[str] = []
+    while left:
+        waited = [(i, words - own) for i, (own, _, words) in enumerate(left)]
+        free = next((i for i, words in waited
+                     if not any(words & own for j, (own, _, _) in enumerate(left) if j != i)), 0)
+        out += left.pop(free)[1]
     return out
 
 

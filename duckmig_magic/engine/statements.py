@@ -189,6 +189,34 @@ def made_tables(sql: str) -> list[Name]:
     return changed_tables(sql) if toks and toks[0].word in ("CREATE", "DROP") else []
 
 
+def cascaded_drop(sql: str) -> tuple[str, list[Name]] | None:
+    """``DROP <kind> ... CASCADE``: its kind (SCHEMA, TYPE, SEQUENCE, MACRO...) and the names it drops
+    ([catalog.][schema.]name; a schema's: [catalog.]schema); None for any other statement. CASCADE drops
+    what depends on them too: a schema's tables, and tables whose columns have a dropped type or whose
+    defaults call a dropped sequence or macro. Without CASCADE DuckDB refuses to drop what is in use."""
+    toks = tokens(sql)
+    if len(toks) < 3 or toks[0].word != "DROP" or all(t.word != "CASCADE" for t in toks):
+        return None
+    kind, j = toks[1].word, 2
+    while j < len(toks) and toks[j].word in ("TABLE", "IF", "EXISTS"):  # DROP MACRO TABLE, IF EXISTS
+        j += 1
+    return kind, _names(toks, j)
+
+
+def _names(toks: list[Token], j: int) -> list[Name]:
+    """The comma-separated names from ``toks[j]`` (``DROP TABLE a, b``)."""
+    found = []
+    while True:
+        name, j = _name(toks, j)
+        if name is None:
+            break
+        found.append(name)
+        if j >= len(toks) or toks[j].text != ",":
+            break
+        j += 1
+    return found
+
+
 def functions_called(expr: str) -> set[str]:
     """The names of the functions an expression calls, lower case, without schema
     (``CAST(...)`` and other syntax spelt as keywords are left out)."""
@@ -208,6 +236,11 @@ def _name(toks: list[Token], j: int, kinds: tuple[str, ...] = ("identifier", "ke
             continue
         break
     return (tuple(parts) or None), j
+
+
+def identifiers(text: str) -> frozenset[str]:
+    """The lower-case identifiers and keywords of a SQL text (an index's expressions, a view's query)."""
+    return frozenset(_unquote(t.text).lower() for t in tokens(text) if t.kind in ("identifier", "keyword"))
 
 
 def _unquote(text: str) -> str:
@@ -242,14 +275,7 @@ def changed_tables(sql: str) -> list[Name]:
         j = i + 1
         while j < len(toks) and toks[j].word in ("IF", "NOT", "EXISTS"):
             j += 1
-        while True:  # DROP TABLE a, b
-            name, j = _name(toks, j)
-            if name is None:
-                break
-            found.append(name)
-            if j >= len(toks) or toks[j].text != ",":
-                break
-            j += 1
+        found += _names(toks, j)
         break
     return found
 

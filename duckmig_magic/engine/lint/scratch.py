@@ -109,7 +109,7 @@ class Catalog:
         found = self.resolve(name)
         if not found:
             return []
-        return [Index(n, f"{s.lower()}.{t.lower()}", _identifiers(e), u, sql) for n, s, t, e, u, sql in self.q(
+        return [Index(n, f"{s.lower()}.{t.lower()}", statements.identifiers(e), u, sql) for n, s, t, e, u, sql in self.q(
             "SELECT index_name, schema_name, table_name, expressions, is_unique, sql FROM duckdb_indexes() "
             "WHERE database_name = ? AND lower(schema_name) = ? AND lower(table_name) = ?", self.scratch, *found)]
 
@@ -120,7 +120,7 @@ class Catalog:
         for n, s, t, e, u, sql in self.q("SELECT index_name, schema_name, table_name, expressions, is_unique, sql "
                                          "FROM duckdb_indexes() WHERE database_name = ?", self.scratch):
             self._start.setdefault(f"{s.lower()}.{t.lower()}", []).append(
-                Index(n, f"{s.lower()}.{t.lower()}", _identifiers(e), u, sql))
+                Index(n, f"{s.lower()}.{t.lower()}", statements.identifiers(e), u, sql))
 
     def indexes_at_start(self, name: Name | None) -> list[Index]:
         found = self.resolve(name)
@@ -154,7 +154,7 @@ class Catalog:
         hits = []
         for view, sql in self.q("SELECT view_name, sql FROM duckdb_views() WHERE database_name = ? AND NOT internal",
                                 self.scratch):
-            words = _identifiers(sql or "")
+            words = statements.identifiers(sql or "")
             if found[1] in words and (column is None or column.lower() in words):
                 hits.append(view)
         return hits
@@ -253,15 +253,6 @@ class Catalog:
         self.queued.append(statement.sql)
 
 
-def _identifiers(text: str) -> frozenset[str]:
-    """The lower-case identifiers and keywords of a SQL text (an index's expressions, a view's query)."""
-    return frozenset(_unquote(t.text).lower() for t in statements.tokens(text) if t.kind in ("identifier", "keyword"))
-
-
-def _unquote(text: str) -> str:
-    return text[1:-1].replace('""', '"') if len(text) >= 2 and text[0] == text[-1] == '"' else text
-
-
 class LiveUnavailable(Exception):
     """The live database's file cannot be attached to the lint's own connection (this process holds
     it open with other settings): the caller lints on that process's connection instead."""
@@ -281,15 +272,21 @@ def open_catalog(conn, path: str | None) -> Iterator[Catalog]:
 
     if conn is None:
         own = duckdb.connect(":memory:")
+        copied = False
         try:
             if path is not None:
                 try:
                     own.execute(f"ATTACH {literal(path)} AS {quote(LIVE)} (READ_ONLY)")
                 except duckdb.Error as exc:
                     raise LiveUnavailable(str(exc)) from exc
-                own.execute(f"COPY FROM DATABASE {quote(LIVE)} TO memory (SCHEMA)")
+                try:
+                    own.execute(f"COPY FROM DATABASE {quote(LIVE)} TO memory (SCHEMA)")
+                    copied = True
+                except duckdb.Error:  # one DuckDB cannot copy (a default calling a macro): the copy starts empty
+                    own.close()
+                    own = duckdb.connect(":memory:")
             own.execute("SET enable_external_access = false")
-            yield Catalog(own, "memory", LIVE if path is not None else None, isolated=True)
+            yield Catalog(own, "memory", LIVE if copied else None, isolated=True)
         finally:
             own.close()
         return

@@ -295,12 +295,16 @@ def new(settings: Settings, args) -> Created:
       arg("--no-lint", action="store_true",
           help="skip the lint's rules that need no rows, which otherwise stop the run before its first migration "
                "on an error finding"),
+      arg("--key", action="append", metavar="TABLE=COLUMN[,COLUMN...]",
+          help="the columns that identify a table's rows where it has no primary key (repeatable): what is kept "
+               "of it is matched by them at `down`; without one, as whole rows"),
       progress=True)
 def up(m: Migrator, args, progress: Progress | None = None) -> Ran:
     return Ran("up", m.up(args.target, out_of_order=args.out_of_order, allow_drift=args.allow_drift,
                           single_transaction=args.single_transaction, progress=progress,
                           keep=False if args.no_keep else None, no_lint=args.no_lint,
-                          lint_settings=None if args.no_lint else config.lint_settings()))
+                          lint_settings=None if args.no_lint else config.lint_settings(),
+                          keys=preview_keys(args.key, "up")))
 
 
 @verb("revert the newest migration; with TARGET, everything newer than TARGET",
@@ -409,13 +413,13 @@ def rename_options(options: list[str] | None, verb: str) -> dict[str, str]:
     return renames
 
 
-def preview_keys(options: list[str] | None) -> dict[str, str]:
+def preview_keys(options: list[str] | None, verb: str = "preview") -> dict[str, str]:
     """``--key TABLE=COLUMN[,COLUMN...]`` options as ``{table: columns}``."""
     keys = {}
     for option in options or []:
         table, _, columns = option.partition("=")
         if not table.strip() or not columns.strip():
-            raise errors.BadArguments("preview", f"--key takes TABLE=COLUMN[,COLUMN...], not {option!r}",
+            raise errors.BadArguments(verb, f"--key takes TABLE=COLUMN[,COLUMN...], not {option!r}",
                                       "for example --key events=day,seq")
         keys[table.strip()] = columns
     return keys

@@ -300,6 +300,48 @@ def test_prune_forgets_and_the_downgrade_then_reverts_the_schema_only(sales, cli
     assert state(sales.db)[1]["orders"][0] == 9990
 
 
+KEYLESS = ("CREATE TABLE ev (id INTEGER, v VARCHAR); INSERT INTO ev SELECT i, 'v' || i FROM range(10) r(i); "
+           "INSERT INTO ev VALUES (NULL, 'no id')")
+SINCE = "UPDATE ev SET v = 'since' WHERE id = 5; INSERT INTO ev VALUES (100, 'new')"
+
+
+def test_a_key_given_to_up_matches_a_keyless_tables_rows_at_down(sales, cli):
+    """Matched by the key given, a row changed since `up` gets its value from before back and a row
+    added since stays, where whole rows would have nothing to tell them by."""
+    with duckdb.connect(str(sales.db)) as conn:
+        conn.execute(KEYLESS)
+        before = conn.execute("SELECT * FROM ev ORDER BY id NULLS FIRST").fetchall()
+    sales.sql(V1, "trim", "DELETE FROM ev WHERE id < 3 OR id IS NULL;\nUPDATE ev SET v = 'x' WHERE id IN (5, 6);",
+              "-- migrate:restore")
+    run = cli("up", "--key", "ev=id", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0 and "not used" not in run.err, run.err
+    with duckdb.connect(str(sales.db)) as conn:
+        assert conn.execute("SELECT mode, key FROM duckmig_kept.kept").fetchall() == [("key", ["id"])]
+        conn.execute(SINCE)
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0, run.err
+    with duckdb.connect(str(sales.db)) as conn:
+        assert conn.execute("SELECT * FROM ev ORDER BY id NULLS FIRST").fetchall() == before + [(100, "new")]
+
+
+@pytest.mark.parametrize(("key", "says"), [
+    ("ev=v", "v identifies more than one row in it after"),
+    ("ev=id,nope", "its key columns must be there before and after the migration with their types, and nope is not"),
+])
+def test_a_key_that_cannot_identify_rows_is_said_and_whole_rows_are_kept(sales, cli, key, says):
+    with duckdb.connect(str(sales.db)) as conn:
+        conn.execute(KEYLESS)
+    sales.sql(V1, "same", "UPDATE ev SET v = 'x' WHERE id IN (5, 6);", "-- migrate:restore")
+    run = cli("up", "--key", key, "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0 and f"the key given for ev is not used: {says}; its rows are kept and matched as whole " \
+        "rows" in run.err, run.err
+    with duckdb.connect(str(sales.db)) as conn:
+        assert conn.execute("SELECT mode FROM duckmig_kept.kept").fetchall() == [("rows",)]
+    assert cli("down", "-d", "app.db", "--dir", "migrations").code == 0
+    with duckdb.connect(str(sales.db)) as conn:
+        assert conn.execute("SELECT count(*) FROM ev WHERE v = 'x'").fetchone()[0] == 0
+
+
 def test_a_downgrade_that_does_not_restore_says_what_it_forgets_before_it_runs(sales, cli):
     sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 10;", "SELECT 1;")
     assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
@@ -581,6 +623,26 @@ def test_a_schema_dropped_with_cascade_on_a_lake_comes_back_from_its_snapshot(la
     m.down()
     with m.db.connect(write=False) as conn:
         assert conn.execute(items).fetchone() == held and held[0] == 50
+
+
+def test_a_key_given_on_a_lake_matches_rows_from_its_snapshot(lake_home, tmp_path):
+    from duckmig_magic.engine import lake
+
+    target = lake.parse(f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data"))
+    (tmp_path / "migrations" / "versions").mkdir(parents=True)
+    m = Migrator(target, str(tmp_path / "migrations"))
+    with m.db.connect(write=True) as conn:
+        conn.execute(KEYLESS)
+        before = conn.execute("SELECT * FROM ev ORDER BY id NULLS FIRST").fetchall()
+    (tmp_path / "migrations" / "versions" / f"{V1}_trim.sql").write_text(
+        "-- migrate:up\nDELETE FROM ev WHERE id < 3;\nUPDATE ev SET v = 'x' WHERE id IN (5, 6);\n"
+        "-- migrate:down\n-- migrate:restore\n")
+    m.up(keys={"ev": ["id"]})
+    with m.db.connect(write=True) as conn:
+        conn.execute(SINCE)
+    m.down()
+    with m.db.connect(write=False) as conn:
+        assert conn.execute("SELECT * FROM ev ORDER BY id NULLS FIRST").fetchall() == before + [(100, "new")]
 
 
 def _no_downgrade_generated(up: str, how: str, m: Migrator) -> bool:

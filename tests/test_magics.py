@@ -94,7 +94,8 @@ def test_help_is_generated_from_the_arguments(shell):
     for usage in ["%migrate connect [--dir DIR] [--table TABLE] [--wait SECONDS]\n                       "
                   "[--data-path DIR] [--option NAME=VALUE]\n                       [target]",
                   "%migrate up [--out-of-order] [--allow-drift] [--single-transaction]\n                  "
-                  "[--no-keep] [--no-lint]\n                  [target]", "%migrate prune [--through VERSION]",
+                  "[--no-keep] [--no-lint] [--key TABLE=COLUMN[,COLUMN...]]\n                  [target]",
+                  "%migrate prune [--through VERSION]",
                   "%migrate down [--steps STEPS] [--stored-downgrade]\n                    "
                   "[--trust-stored-python]\n                    [target]",
                   "%migrate history [version]", "%migrate verify [--roundtrip]", "%migrate stamp version",

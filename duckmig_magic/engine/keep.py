@@ -87,10 +87,17 @@ class Restoring(UserWarning):
 
 @dataclass(frozen=True)
 class Settings:
-    """``on``: keep at all; ``limit``: the rows a table may hold to be kept."""
+    """``on``: keep at all; ``limit``: the rows a table may hold to be kept; ``keys``: for a table without
+    a primary key ("table" or "schema.table"), the columns that identify its rows (``up --key``)."""
 
     on: bool = True
     limit: int = DEFAULT_LIMIT
+    keys: dict[str, list[str]] = field(default_factory=dict)
+
+    def key_of(self, table: Table) -> list[str] | None:
+        """The key given for ``table``, if any."""
+        wanted = {table.label.lower(), f"{table.schema}.{table.name}".lower()}
+        return next((cols for name, cols in self.keys.items() if name.lower() in wanted), None)
 
 
 @dataclass(frozen=True)
@@ -442,7 +449,7 @@ class Keeper:
                 renames = [[list(name), pairs] for name, pairs in self.renames.items()]
                 _record(runner, self.database, self.version, c.table, "", SNAPSHOT, [], [], [], 0, 0, "kept",
                         json.dumps({"from": self.lake_from, "table": dataclasses.asdict(c.table), "renames": renames,
-                                    "ran": self.ran},
+                                    "ran": self.ran, "key": self.settings.key_of(c.table)},
                                    default=sorted))
                 _define(runner, self.database, self.version, "", c.table)
                 continue
@@ -456,6 +463,35 @@ class Keeper:
             for kind, kept in g.steps:
                 _finish_record(runner, self.database, self.version, g.table, kept, kind, list(g.table.primary_key),
                                [], [])
+
+    def _given_key(self, runner, b: Table, pair, compared: list, source: str, a: str) -> list[str]:
+        """The key given for ``b`` (``up --key``), where its columns are there before and after with
+        their types and identify one row each on both sides; else none, said in a warning (the table
+        is kept as whole rows)."""
+        given = self.settings.key_of(b)
+        if not given:
+            return []
+        names = {p.was.name.lower(): p.was.name for p in compared}
+        missing = [k for k in given if k.lower() not in names]
+        key = [names[k.lower()] for k in given if k.lower() in names]
+        problem = ""
+        if missing:
+            problem = (f"its key columns must be there before and after the migration with their types, and "
+                       f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not")
+        else:
+            # row(): a struct, so that a NULL in the key counts as a value (a count of one column skips NULLs)
+            cols = ", ".join(quote(k) for k in key)
+            now = ", ".join(_after_name(pair, k) for k in key)
+            repeated = runner.conn.execute(
+                f"SELECT (SELECT count(*) - count(DISTINCT row({cols})) FROM {source}), "
+                f"(SELECT count(*) - count(DISTINCT row({now})) FROM {a})").fetchone()
+            if any(repeated):
+                problem = f"{', '.join(key)} identifies more than one row in it {'before' if repeated[0] else 'after'}"
+        if problem:
+            warnings.warn(KeptNothing(f"{self.version}: the key given for {b.label} is not used: {problem}; its "
+                                      "rows are kept and matched as whole rows"), stacklevel=2)
+            return []
+        return key
 
     def _generated(self, runner, after: dict[int, Table]) -> None:
         from . import diff
@@ -496,8 +532,13 @@ class Keeper:
         retyped = [p for p in pair.columns if p.before is not None and (p.after is None or p.type_changed)]
         compared = [p for p in pair.columns if p.compared and not p.type_changed]
         key = [k for k in b.primary_key if any(p.was.name == k for p in compared)]
-        if key and len(key) == len(b.primary_key):
-            on = " AND ".join(f"b.{quote(k)} = a.{_after_name(pair, k)}" for k in key)  # a primary key: no NULL
+        primary = bool(key) and len(key) == len(b.primary_key)
+        if not primary:
+            key = self._given_key(runner, b, pair, compared, source, a)
+        if key:
+            # A primary key holds no NULL, and `=` joins faster; a key given may hold NULLs.
+            same = "=" if primary else "IS NOT DISTINCT FROM"
+            on = " AND ".join(f"b.{quote(k)} {same} a.{_after_name(pair, k)}" for k in key)
             values = [p for p in compared if p.was.name not in key]
             # Compared by a hash of the values, as the preview compares rows: far cheaper in a join than a
             # chain of IS DISTINCT FROM (a changed row whose 64-bit hash is unchanged is not told apart).
@@ -849,8 +890,8 @@ def _snapshots(conn, database: str, version: str) -> tuple[int | None, int] | No
 
 
 def _snapshot_note(conn, database: str, version: str, schema: str, name: str):
-    """(the table as it was, the column renames, the statements that renamed or made tables) of a
-    table a lake's snapshots hold, from its record's note; None where the note is not as keeping
+    """(the table as it was, the column renames, the statements that renamed or made tables, the key
+    given for it) of a table a lake's snapshots hold, from its record's note; None where the note is not as keeping
     wrote it (the database may have been written by anyone)."""
     row = conn.execute(f"SELECT note FROM {_at(database, RECORD)} WHERE version = ? AND mode = ? AND "
                        "table_schema = ? AND table_name = ?", [version, SNAPSHOT, schema, name]).fetchone()
@@ -863,11 +904,13 @@ def _snapshot_note(conn, database: str, version: str, schema: str, name: str):
                          "constrained": frozenset(t["constrained"]), "uses": frozenset(t["uses"])})
         renames = {tuple(n): [(str(a), str(b)) for a, b in pairs] for n, pairs in note["renames"]}
         ran = [str(sql) for sql in note["ran"]]
+        key = note.get("key") or []
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
-    if (table.schema, table.name) != (schema, name) or not all(isinstance(c.name, str) for c in table.columns):
+    if (table.schema, table.name) != (schema, name) or not all(isinstance(c.name, str) for c in table.columns) \
+            or not isinstance(key, list) or not all(isinstance(k, str) for k in key):
         return None
-    return table, renames, ran
+    return table, renames, ran, key
 
 
 def unrestored(conn, database: str, version: str) -> None:
@@ -901,8 +944,9 @@ def prepare(runner, database: str, version: str) -> None:
         read = _snapshot_note(runner.conn, database, version, schema, name)
         if read is None:
             return  # check() said so
-        table, renames, ran = read
-        keeper = Keeper(version, database, runner.place.schema, renames=renames)
+        table, renames, ran, key = read
+        keeper = Keeper(version, database, runner.place.schema, renames=renames,
+                        settings=Settings(keys={table.label: key} if key else {}))
         after = diff.followed({table.oid: table}, now, ran, runner.place.schema)
         runner.execute(f"DELETE FROM {_at(database, RECORD)} WHERE version = {literal(version)} AND mode = "
                        f"{literal(SNAPSHOT)} AND table_schema = {literal(schema)} AND table_name = {literal(name)}")

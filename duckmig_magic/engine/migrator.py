@@ -120,7 +120,7 @@ class Migrator:
     def up(self, target: str | None = None, *, out_of_order: bool = False, allow_drift: bool = False,
            single_transaction: bool = False, progress: Progress | None = None,
            keep: bool | None = None, no_lint: bool = False,
-           lint_settings: LintSettings | None = None) -> list[StepResult]:
+           lint_settings: LintSettings | None = None, keys=None) -> list[StepResult]:
         """Apply pending migrations through ``target`` (all when None), each atomically.
 
         First the lint's rules that need no rows judge the migrations it would run
@@ -131,13 +131,18 @@ class Migrator:
         ``group``: all of it lands or none of it does. A failure raises
         ``errors.RunStopped`` where the run did something before it or had more to do.
         ``keep=False`` keeps nothing of what this run destroys (the default: the Migrator's).
+        ``keys`` (``{"table": ["c1", "c2"]}``, as for ``preview``): the columns that identify the rows
+        of a table without a primary key, by which what is kept of it is matched again at ``down``.
         """
         from . import apply
 
         if not no_lint:
             self._lint_before_up(target, out_of_order, allow_drift, lint_settings)
         checked: set[str] = set()
-        keeping = self.keeping if keep is None else keep_module.Settings(bool(keep), self.keeping.limit)
+        from .preview import check_keys
+
+        keeping = keep_module.Settings(self.keeping.on if keep is None else bool(keep), self.keeping.limit,
+                                       check_keys(keys))
         return apply.up(self.work, lambda scripts, rows: self.work.plan(scripts, rows, target, out_of_order,
                                                                        allow_drift, checked=checked),
                         single_transaction=single_transaction, progress=progress or self.progress,

@@ -915,11 +915,12 @@ def _snapshot_note(conn, database: str, version: str, schema: str, name: str):
 
 def unrestored(conn, database: str, version: str) -> None:
     """Say, before a downgrade that does not ask for its kept data back runs, what of it is then
-    forgotten: a hand-written downgrade may have read it itself, or may have meant to restore it."""
-    held = [k for k in listing(conn, database) if k.version == version and k.state in ("kept", IN_SNAPSHOTS)]
+    forgotten: a hand-written downgrade may have read it itself, or may have meant to restore it. (A
+    lake's snapshots hold what they hold whatever duckmig forgets: nothing is said of them.)"""
+    held = [k for k in listing(conn, database) if k.version == version and k.state == "kept"]
     if not held:
         return
-    what = ", ".join(k.table if k.rows is None else f"{k.table} ({k.rows:,} rows)" for k in held)
+    what = ", ".join(f"{k.table} ({k.rows:,} rows)" for k in held)
     warnings.warn(Restoring(
         f"{version}: its downgrade does not ask for the data it kept back, so what it kept of {what} is forgotten "
         "once the downgrade runs (a downgrade that puts it back ends its down section with `-- migrate:restore`, or "

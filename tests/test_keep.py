@@ -300,6 +300,30 @@ def test_prune_forgets_and_the_downgrade_then_reverts_the_schema_only(sales, cli
     assert state(sales.db)[1]["orders"][0] == 9990
 
 
+def test_two_tables_of_one_label_keep_under_names_of_their_own(sales, cli):
+    """main."a.b" and a.b are both written "a.b": the second's kept tables get " (2)" after their name,
+    and each table's statements are still taken back the last first (two UPDATEs of one value)."""
+    both = "SELECT (SELECT list(t ORDER BY id) FROM \"a.b\" t), (SELECT list(t ORDER BY id) FROM a.b t)"
+    with duckdb.connect(str(sales.db)) as conn:
+        conn.execute('CREATE SCHEMA a; CREATE TABLE "a.b" (id INTEGER PRIMARY KEY, v INTEGER, w VARCHAR); '
+                     "CREATE TABLE a.b (id INTEGER PRIMARY KEY, v INTEGER, w VARCHAR); "
+                     "INSERT INTO \"a.b\" SELECT i, i, 'main' FROM range(5) r(i); "
+                     "INSERT INTO a.b SELECT i, i * 10, 'a' FROM range(5) r(i)")
+        before = conn.execute(both).fetchone()
+    sales.sql(V1, "both", 'DELETE FROM "a.b" WHERE id < 2;\nUPDATE "a.b" SET v = v + 1 WHERE id = 3;\n'
+              "ALTER TABLE a.b DROP COLUMN w;\nUPDATE a.b SET v = v + 1 WHERE id = 1;\n"
+              "UPDATE a.b SET v = v * 100 WHERE id = 1;", "ALTER TABLE a.b ADD COLUMN w VARCHAR;\n-- migrate:restore")
+    run = cli("up", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0, run.err
+    with duckdb.connect(str(sales.db)) as conn:
+        names = {r[0] for r in conn.execute("SELECT kept_table FROM duckmig_kept.kept").fetchall()}
+    assert names == {f'"app"."duckmig_kept"."{V1}.a.b#{n}"' for n in ("1", "1 (2)", "2", "2 (2)", "3")}, names
+    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0, run.err
+    with duckdb.connect(str(sales.db)) as conn:
+        assert conn.execute(both).fetchone() == before
+
+
 KEYLESS = ("CREATE TABLE ev (id INTEGER, v VARCHAR); INSERT INTO ev SELECT i, 'v' || i FROM range(10) r(i); "
            "INSERT INTO ev VALUES (NULL, 'no id')")
 SINCE = "UPDATE ev SET v = 'since' WHERE id = 5; INSERT INTO ev VALUES (100, 'new')"

@@ -413,7 +413,7 @@ class Keeper:
             _ensure(runner, self.database)
         # A table of its own, of the columns it holds alone: no column of NULLs, no column saying which
         # statement (written in one table, those took more than half of a dropped column's copy).
-        kept = _at(self.database, f"{self.version}.{t.label}#{len(logged.steps) + 1}")
+        kept = self._kept_name(runner, f"{self.version}.{t.label}#{len(logged.steps) + 1}")
         columns = {c.lower(): c for c in logged.columns}
         if loss.kind == "removed":  # its columns from before: not one this migration added
             picked = ", ".join(quote(c) for c in logged.columns)
@@ -463,6 +463,18 @@ class Keeper:
             for kind, kept in g.steps:
                 _finish_record(runner, self.database, self.version, g.table, kept, kind, list(g.table.primary_key),
                                [], [])
+
+    def _kept_name(self, runner, wanted: str) -> str:
+        """``wanted`` in duckmig's schema; where a table has that name already (a table "a.b" of main and
+        a table b of schema a share a label), the first of "wanted (2)", "wanted (3)"... that is free."""
+        taken = {r[0].lower() for r in runner.conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
+            [self.database, SCHEMA]).fetchall()}
+        name, n = wanted, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{wanted} ({n})"
+        return _at(self.database, name)
 
     def _given_key(self, runner, b: Table, pair, compared: list, source: str, a: str) -> list[str]:
         """The key given for ``b`` (``up --key``), where its columns are there before and after with
@@ -518,7 +530,7 @@ class Keeper:
                           self.renames)[0]
         if pair.before is None:  # matched by name only: the one pair of the table before is the other
             pair = next(p for p in diff.match({b.oid: b}, {}, {}) if p.before is not None)
-        kept = _at(self.database, f"{self.version}.{b.label}")
+        kept = self._kept_name(runner, f"{self.version}.{b.label}")
         source = source or f"temp.main.{c.name}"
         names = [col.name for col in b.columns]
         cols = ", ".join(quote(n) for n in names)
@@ -763,7 +775,9 @@ def _rows(conn, database: str, version: str | None = None) -> list[tuple]:
                         f"column_values, rows, content, shape, state FROM {_at(database, RECORD)}{where} "
                         "ORDER BY version, table_schema, table_name, "
                         # a table's statements' kept tables, the last first: down takes them back in that order
-                        "TRY_CAST(regexp_extract(kept_table, '#([0-9]+)\"$', 1) AS INTEGER) DESC").fetchall()
+                        # (a name taken already has " (2)" after its number: _kept_name)
+                        "TRY_CAST(regexp_extract(kept_table, '#([0-9]+)( \\([0-9]+\\))?\"$', 1) AS INTEGER) DESC"
+                        ).fetchall()
 
 
 def generated(conn, database: str, version: str) -> str | None:

@@ -412,8 +412,10 @@ class RowDiffer:
     ``before`` another connection to the same database, outside it.
     """
 
-    def __init__(self, after, before, scratch: Scratch, sample: int):
+    def __init__(self, after, before, scratch: Scratch, sample: int, touched: dict | None = None):
         self.after, self.before, self.scratch, self.sample = after, before, scratch, sample
+        # {(schema, table) lower: a temp table of the keys of every row that may have changed} (keep.touched_keys)
+        self.touched = touched or {}
 
     def run(self, pairs: list[Pair]) -> list[TableDiff]:
         both = [p for p in pairs if p.before and p.after]
@@ -508,12 +510,25 @@ class RowDiffer:
         written = _written(p.filled)  # a value other than the fill in an added column
         rows_before = d.rows_before
         assert rows_before is not None  # _snapshot counted them
-        cut = self._slices(snap, p, _partitions(rows_before), rows_before)
-        self._check_unique(p, snap, keys, after_keys, cut)
         # A key that holds no NULL on either side (a primary key) is joined with `=`, which DuckDB's
         # hash join takes a third faster than IS NOT DISTINCT FROM.
         sure = all(not c.type_changed and not c.was.nullable and not c.now.nullable for c in map(p.column, p.key))
         on = " AND ".join(f"b.{k} = a.{k}" if sure else f"b.{k} IS NOT DISTINCT FROM a.{k}" for k in keys)
+        touched = self.touched.get((p.was.schema.lower(), p.was.name.lower()))
+        if touched is not None and not typed and p.key_source == "primary key" and sure \
+                and [p.column(k).was.name for k in p.key] == list(p.was.primary_key):
+            # Only DELETEs and UPDATEs read exactly changed it: the rows they matched are all that may
+            # differ, and both sides are read for those keys alone.
+            cut = Slices(1)
+            pick = " AND ".join(f"{{}}{k} = t.{quote(c)}" for k, c in zip(keys, p.was.primary_key, strict=True))
+            b_only = f" SEMI JOIN (SELECT DISTINCT * FROM {touched}) t ON {pick.format('s.')}"
+            a_only = f" duckmig_a SEMI JOIN (SELECT DISTINCT * FROM {touched}) t ON " + " AND ".join(
+                f"duckmig_a.{quote(p.column(k).now.name)} = t.{quote(c)}"
+                for k, c in zip(p.key, p.was.primary_key, strict=True))
+        else:
+            cut = self._slices(snap, p, _partitions(rows_before), rows_before)
+            self._check_unique(p, snap, keys, after_keys, cut)
+            b_only = a_only = ""
         for part in range(cut.parts):
             b_where, b_params = cut.where(keys, part)
             a_where, a_params = cut.where(after_keys, part)
@@ -523,12 +538,12 @@ class RowDiffer:
                 "CASE WHEN a.rid IS NULL THEN 'removed' WHEN b.rid IS NULL THEN 'added' ELSE 'changed' END AS change"
                 + "".join(f", b.nn{j} AS bnn{j}, a.nn{j} AS ann{j}" for j, _ in typed)
                 + (", b.h IS NOT DISTINCT FROM a.h AS added_only" if written else "")
-                + f" FROM (SELECT * FROM {snap}{b_where}) b FULL JOIN "
+                + f" FROM (SELECT s.* FROM {snap} s{b_only}{b_where}) b FULL JOIN "
                 f"(SELECT {', '.join(f'{e} AS {k}' for e, k in zip(after_keys, keys, strict=True))}, "
                 f"{after_hash} AS h, "
                 "rowid AS rid" + "".join(f", {quote(c.now.name)} IS NOT NULL AS nn{j}" for j, c in typed)
                 + (f", ({written}) AS w" if written else "")
-                + f" FROM {p.now.qualified}{a_where}) a ON {on} "
+                + f" FROM {p.now.qualified}{a_only}{a_where}) a ON {on} "
                 "WHERE b.h IS DISTINCT FROM a.h" + (" OR a.w" if written else ""))
             self.after.execute(f"CREATE TEMP TABLE {changes} AS {sql}" if part == 0 else f"INSERT INTO {changes} {sql}",
                                b_params + a_params)

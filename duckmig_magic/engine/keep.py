@@ -161,6 +161,7 @@ class Logged:
     table: Table
     columns: list[str]  # the table's columns now (a DROP COLUMN takes one away)
     steps: list[tuple[str, str]] = field(default_factory=list)
+    whole: bool = False  # collecting: a statement reached every row (a dropped column)
 
 
 # The statements a table kept statement by statement may have (each keeps a table of its own).
@@ -210,6 +211,13 @@ class Keeper:
     # The columns (lower case) this migration added, by table as named now: a copy taken after holds
     # the table as it was before the migration, without them.
     added: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    # A preview's: keep nothing, only collect, into ``touched`` ({(schema, table) lower: temp table},
+    # shared by the migrations of one preview), the keys of the rows each statement read exactly
+    # matches (``touched_keys``).
+    collect: bool = False
+    touched: dict[tuple[str, str], str] = field(default_factory=dict)
+    followed: bool = False  # ``plan`` read every statement (and ``named`` holds every table they change)
+    named: set[tuple[str, str]] = field(default_factory=set)
 
     def plan(self, conn, steps) -> None:
         """Choose, from all of a SQL migration's statements (``steps``: (line, sql, kinds)), the tables
@@ -220,6 +228,7 @@ class Keeper:
         one table)."""
         if not self.settings.on or self.lake_from is not None or not any(destroys(sql, kinds) for _, sql, kinds in steps):
             return  # nothing destroyed: nothing to read (a file of many INSERTs is not tokenized again)
+        named = self.named
         tables = {oid: t for oid, t in catalog.tables(conn).items() if t.schema != SCHEMA}
         readable: dict[int, Table] = {oid: t for oid, t in tables.items() if t.primary_key}
         blocked: set[int] = set()
@@ -250,6 +259,7 @@ class Keeper:
                     if len(name) == 1 and any(t.name.lower() == name[0].lower() for t in tables.values()):
                         return  # a name DuckDB may resolve otherwise than read here
                     continue
+                named.add(_lower(table))
                 columns = left.setdefault(table.oid, {c.name.lower() for c in table.columns})
                 if loss is None or len(names) != 1 or not _fits(loss, table, columns) or not losses.exact(conn, loss):
                     blocked.add(table.oid)
@@ -262,6 +272,7 @@ class Keeper:
             count = sum(1 for _, sql, _ in steps if sql in read and _resolve(tables, read[sql].table, self.schema) is t)
             if oid not in blocked and 0 < count <= _MOST_STEPS:
                 self.logged[_lower(t)] = Logged(t, [c.name for c in t.columns])
+        self.followed = True
 
     def _targets(self, conn, sql: str) -> list[tuple[str, ...]]:
         """The tables a statement changes, as named in it, and those a ``DROP ... CASCADE`` drops with
@@ -371,6 +382,8 @@ class Keeper:
             if table is not None and _lower(table) in self.logged:
                 self._log(runner, self.logged[_lower(table)], sql)
                 continue
+            if self.collect:
+                continue  # a preview copies nothing
             if table is None or table.oid in self.copies or table.schema == SCHEMA or _lower(table) in self.handled:
                 continue
             self.handled.add(_lower(table))
@@ -409,6 +422,9 @@ class Keeper:
                 f"{logged.table.label}; nothing was applied", "turn keeping off for this migration with "
                 "{flag:no-keep}, or write the statement in the migration itself")
         t = logged.table
+        if self.collect:
+            self._collect(runner, logged, loss)
+            return
         if not logged.steps:
             _ensure(runner, self.database)
         # A table of its own, of the columns it holds alone: no column of NULLs, no column saying which
@@ -424,6 +440,20 @@ class Keeper:
         logged.steps.append((loss.kind, kept))
         if loss.kind == "column":
             logged.columns = [c for c in logged.columns if c.lower() != loss.columns[0].lower()]
+
+    def _collect(self, runner, logged: Logged, loss: losses.Loss) -> None:
+        """Note the keys of the rows a DELETE or an UPDATE read exactly matches, before it runs."""
+        logged.steps.append((loss.kind, ""))
+        if loss.kind not in ("removed", "changed"):
+            logged.whole = True  # a dropped column: every row lost a value
+            return
+        key = ", ".join(quote(k) for k in logged.table.primary_key)
+        into = self.touched.get(_lower(logged.table))
+        if into is None:
+            into = self.touched[_lower(logged.table)] = f"temp.main.duckmig_touched_{os.getpid()}_{next(_names)}"
+            runner.keep_statement(f"CREATE TEMP TABLE {into.removeprefix('temp.main.')} AS SELECT {key} {loss.source}")
+        else:
+            runner.keep_statement(f"INSERT INTO {into} SELECT {key} {loss.source}")
 
     def finish(self, runner) -> None:
         """Compare each copy with its table now, keep the difference, drop the copy."""
@@ -609,6 +639,21 @@ class Keeper:
         _finish_record(runner, self.database, self.version, b, kept, "rows", [], matched,
                        [p.was.name for p in retyped])
         del cols
+
+
+def touched_keys(keepers: list[Keeper | None]) -> dict[tuple[str, str], str]:
+    """Of a preview's migrations, run with collecting keepers (None: one whose statements cannot be
+    read, a Python migration's): {(schema, table) lower: the temp table of the keys of every row
+    they may have changed}, for each table whose every change was a DELETE or an UPDATE read
+    exactly. The rows of such a table outside those keys are as they were."""
+    if not keepers or any(k is None or not k.followed for k in keepers):
+        return {}
+    found = {}
+    for name, into in (keepers[0].touched if keepers[0] is not None else {}).items():
+        if all(name not in k.named or (name in k.logged and not k.logged[name].whole)
+               for k in keepers if k is not None):
+            found[name] = into
+    return found
 
 
 def _lower(table: Table) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from .. import errors
 from ..wording import plural as _n
-from . import catalog, diff, lake, schemadiff, statements
+from . import catalog, diff, keep, lake, schemadiff, statements
 from .jsondata import plain
 
 SCHEMA_COLUMNS = list(diff.SchemaChange._fields)
@@ -226,15 +226,22 @@ def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str,
         with diff.Scratch(before_conn) as scratch, runner.transaction(keep=False):
             before_catalog = catalog.read(conn)
             before_objects, before = before_catalog.flat(), before_catalog.tables
+            keepers = []
+            touched: dict[tuple[str, str], str] = {}  # what the migrations' keepers collect
             for version, steps, path in migrations:
-                runner.run(version, steps, "up", path=path)
+                keepers.append(_collecting(conn, version, steps, database, runner.place.schema, touched, in_lake))
+                runner.keeper = keepers[-1]
+                try:
+                    runner.run(version, steps, "up", path=path)
+                finally:
+                    runner.keeper = None
             try:
                 after_catalog = catalog.read(conn)
                 after_objects, after = after_catalog.flat(), after_catalog.tables
                 if in_lake:
                     after = diff.followed(before, after, runner.ran, runner.place.schema)
                 pairs, notes = _touched(before, after, runner.ran, keys, database)
-                tables = diff.RowDiffer(conn, before_conn, scratch, sample).run(
+                tables = diff.RowDiffer(conn, before_conn, scratch, sample, keep.touched_keys(keepers)).run(
                     [p for p in pairs if p.before is None or p.after is None or p.written or p.schema_changed])
             except duckdb.Error as exc:
                 raise errors.PreviewNotPossible(f"cannot preview {', '.join(versions)}: comparing the tables failed: "
@@ -246,6 +253,17 @@ def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str,
                                                                lake=in_lake),
                    schema, tables, _warnings(tables) + _not_compared(tables) + notes
                    + _advanced(sequences, _sequences(conn)), runner.replays)
+
+
+def _collecting(conn, version: str, steps, database: str, schema: str, touched: dict, in_lake: bool):
+    """A keeper that keeps nothing and collects, for the diff, the keys of the rows that the
+    migration's DELETEs and UPDATEs read exactly match; None where its statements cannot be read
+    (Python) or on a lake (its tables are compared whole)."""
+    if callable(steps) or in_lake:
+        return None
+    keeper = keep.Keeper(version, database, schema, collect=True, touched=touched)
+    keeper.plan(conn, steps)
+    return keeper
 
 
 def _sequences(conn) -> dict[str, int]:

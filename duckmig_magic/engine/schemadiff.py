@@ -5,11 +5,11 @@
 accepts, the renames it found likely but was not told about (``candidates``), and what it cannot
 express (``cannot``). The order:
 
-    schemas created; views and macros changed dropped; indexes dropped; tables to rebuild copied
-    aside; tables dropped, referencing ones first; types and sequences; ALTERs, tables created (new
-    and rebuilt, referenced ones first), views and macros, each after those of them it names; the
-    rebuilt tables refilled; indexes created; views, macros, sequences and types dropped; schemas
-    dropped.
+    schemas created; views and macros dropped (a macro a default may call: later); indexes dropped;
+    tables to rebuild copied aside; tables dropped, referencing ones first; types and sequences;
+    ALTERs, tables created (new and rebuilt, referenced ones first), views and macros, each after
+    those of them it names; the rebuilt tables refilled; indexes created; macros, sequences and
+    types dropped; schemas dropped.
 
 A table is rebuilt, keeping its rows, where DuckDB has no ALTER for the change: a primary key or a
 CHECK, UNIQUE or FOREIGN KEY constraint added or dropped, a column of a constraint dropped, retyped
@@ -497,13 +497,13 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
 
     # 1. schemas created
     st += [e.sql for e in by_oid(found["schema"][1])]
-    # 2. views and macros changed or whose name b gives to another object, newest first; the others
-    # dropped go last: a default may call a macro, and DuckDB refuses to drop one a default calls
+    # 2. views and macros dropped or changed, newest first; but a macro dropped whose name b gives to
+    # nothing else goes last: a default may call it, and DuckDB refuses to drop one a default calls
     named = {(e.schema.lower(), e.name.lower()) for e in b.entries.values()}
     named |= {(table.schema.lower(), table.name.lower()) for table in b.tables.values()}
-    dropped_views = [e for kind in ("view", "macro") for e in found[kind][0]]
-    later = [e for e in dropped_views if (e.schema.lower(), e.name.lower()) not in named]
-    going = [x for kind in ("view", "macro") for x, _ in found[kind][2]] + [e for e in dropped_views if e not in later]
+    later = [e for e in found["macro"][0] if (e.schema.lower(), e.name.lower()) not in named]
+    going = [e for kind in ("view", "macro") for e in found[kind][0] + [x for x, _ in found[kind][2]]
+             if e not in later]
     st += [e.drop for e in sorted(going, key=lambda e: -e.oid)]
     # 3. indexes dropped: gone or changed (a dropped or rebuilt table takes its own with it)
     idx_drop = found["index"][0] + [x for x, _ in found["index"][2]]
@@ -549,7 +549,7 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
     idx_make += [e for k, e in b_entries.items() if k[0] == "index" and e.table.lower() in b_rebuilt
                  and e not in idx_make]
     st += [e.sql for e in by_oid(idx_make)]
-    # 10. views and macros, then sequences and types, gone
+    # 10. macros, sequences and types gone
     st += [e.drop for e in sorted(later, key=lambda e: -e.oid)]
     st += [e.drop for kind in ("sequence", "type") for e in sorted(found[kind][0], key=lambda e: -e.oid)]
     # 11. schemas gone

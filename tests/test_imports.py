@@ -105,7 +105,6 @@ LAZY = {
     ("duckmig_magic.engine.schemadiff", "duckmig_magic.engine.lint.refused"): "which defaults are volatile (DM106's)",
     ("duckmig_magic.engine.upkeep", "duckmig_magic.engine.lint"): "the running release, when a round trip fails on a key",
     ("duckmig_magic.engine.keep", "duckmig_magic.engine.diff"): "keeping and restoring: status only lists",
-    ("duckmig_magic.engine.keep", "duckmig_magic.engine.preview"): "a preview's downgrade, with its restore",
     ("duckmig_magic.render.results", "duckmig_magic.render.changes"): "a preview's text, with the diff it names",
     ("duckmig_magic.render.results", "duckmig_magic.engine"): "upkeep's states, for the text of verify and restore",
 }

@@ -46,15 +46,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import errors
-from ..wording import plural as _n
 from . import catalog, lake, losses, refusals, statements
 from .catalog import Table
 from .sqltext import literal, quote
 
-# diff and preview are loaded by what keeps and restores, not by status's listing of what is kept.
+# diff is loaded by what keeps and restores, not by status's listing of what is kept.
 if TYPE_CHECKING:
     from . import diff
-    from .preview import Downgrade
 
 SCHEMA = catalog.KEPT_SCHEMA
 RECORD = "kept"
@@ -641,6 +639,22 @@ class Keeper:
         del cols
 
 
+def check_keys(keys) -> dict[str, list[str]]:
+    """``{"table": ["c1", "c2"]}`` (a comma-separated string is taken too), names stripped."""
+    if keys is None:
+        return {}
+    out = {}
+    for table, columns in dict(keys).items():
+        if isinstance(columns, str):
+            columns = columns.split(",")
+        columns = [c.strip() for c in columns if c.strip()]
+        if not str(table).strip() or not columns:
+            raise errors.ConfigError(f"the key given for table {str(table)!r} names no column",
+                                     "name the columns that identify a row, for example {'events': ['day', 'seq']}")
+        out[str(table).strip()] = columns
+    return out
+
+
 def touched_keys(keepers: list[Keeper | None]) -> dict[tuple[str, str], str]:
     """Of a preview's migrations, run with collecting keepers (None: one whose statements cannot be
     read, a Python migration's): {(schema, table) lower: the temp table of the keys of every row
@@ -691,35 +705,6 @@ def _resolve(tables: dict[int, Table], name: tuple[str, ...], schema: str) -> Ta
 def covered(cannot: str) -> bool:
     """Whether a "cannot be undone" of the schema downgrade is about data that keeping brings back."""
     return any(words in cannot for words in ("cannot be brought back", "cannot restore rows", "turned NULL"))
-
-
-# -- the proposed downgrade ----------------------------------------------------------------------
-
-
-def with_restore(down: Downgrade, tables: list[diff.TableDiff]) -> Downgrade:
-    """A preview's proposed downgrade with the restore of what keeping brings back appended (the
-    ``-- migrate:restore`` line), and the "cannot be undone" of data that it brings back left out."""
-    from .preview import Downgrade
-
-    restores = []
-    for t in tables:
-        if t.rows_after is None and t.rows_before:
-            restores.append(f"table {t.table}'s {_n(t.rows_before, 'row')}")
-            continue
-        parts = [f"{_n(n, 'value')} of column {c}" for c, n in t.values_dropped.items() if n]
-        parts += [f"{_n(n, 'value')} of {c} turned NULL" for c, n in t.turned_null.items() if n]
-        if t.removed:
-            parts.append(f"{_n(t.removed, 'row')} removed")
-        changed = (t.changed or 0) - t.changed_added_only  # a value written into an added column goes with it
-        if changed:
-            parts.append(f"{_n(changed, 'row')} changed")
-        if t.added and (t.removed or changed or t.values_dropped):
-            parts.append(f"{_n(t.added, 'row')} added taken away")
-        if parts:
-            restores.append(f"{t.table}: {', '.join(parts)}")
-    if not restores:
-        return down
-    return Downgrade(down.statements, [c for c in down.cannot if not covered(c)], restores)
 
 
 # -- the record ------------------------------------------------------------------------------

@@ -139,10 +139,8 @@ class Migrator:
         if not no_lint:
             self._lint_before_up(target, out_of_order, allow_drift, lint_settings)
         checked: set[str] = set()
-        from .preview import check_keys
-
         keeping = keep_module.Settings(self.keeping.on if keep is None else bool(keep), self.keeping.limit,
-                                       check_keys(keys))
+                                       keep_module.check_keys(keys))
         return apply.up(self.work, lambda scripts, rows: self.work.plan(scripts, rows, target, out_of_order,
                                                                        allow_drift, checked=checked),
                         single_transaction=single_transaction, progress=progress or self.progress,
@@ -297,7 +295,8 @@ class Migrator:
         undecided, or when the migration fails on the database.
         """
         from . import authoring, declarative
-        from .preview import check_keys, check_sample
+        from .keep import check_keys
+        from .preview import check_sample
 
         if (to is None) == (not from_migrations):
             raise errors.ConfigError("give the schema you want (to=SCHEMA), or from_migrations=True, one of them")
@@ -390,7 +389,8 @@ class Migrator:
         compared. ``sample`` bounds the changed rows shown a table.
         """
         from . import apply, linting
-        from .preview import check_keys, check_sample
+        from .keep import check_keys
+        from .preview import check_sample
 
         keys, sample = check_keys(keys), check_sample(sample)
         rows = self.work.rows()  # read once: each read opens the database file
@@ -419,7 +419,8 @@ class Migrator:
                      sample: int = 20) -> Preview:
         """Preview a migration's text that is saved nowhere (a notebook cell's), alone, on the
         database as it is: the SQL form, or the Python class form with ``python``. Writes no file."""
-        from .preview import check_keys, check_sample
+        from .keep import check_keys
+        from .preview import check_sample
 
         keys, sample = check_keys(keys), check_sample(sample)
         if python:
@@ -469,8 +470,10 @@ class Migrator:
     def _kept(self, p: Preview) -> Preview:
         """The preview with its proposed downgrade asking for the data keeping brings back, where
         this Migrator keeps it."""
+        from .preview import with_restore
+
         if self.keeping.on:
-            p.proposed_downgrade = keep_module.with_restore(p.proposed_downgrade, p.tables)
+            p.proposed_downgrade = with_restore(p.proposed_downgrade, p.tables)
         return p
 
     # -- the seed's names ------------------------------------------------------------

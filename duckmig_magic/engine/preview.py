@@ -185,27 +185,35 @@ class Preview:
         return f"<Preview of {', '.join(self.versions) or 'nothing'}: {state}, {len(self.tables)} tables>"
 
 
+def with_restore(down: Downgrade, tables: list[diff.TableDiff]) -> Downgrade:
+    """A preview's proposed downgrade with the restore of what keeping brings back appended (the
+    ``-- migrate:restore`` line), and the "cannot be undone" of data that it brings back left out."""
+    restores = []
+    for t in tables:
+        if t.rows_after is None and t.rows_before:
+            restores.append(f"table {t.table}'s {_n(t.rows_before, 'row')}")
+            continue
+        parts = [f"{_n(n, 'value')} of column {c}" for c, n in t.values_dropped.items() if n]
+        parts += [f"{_n(n, 'value')} of {c} turned NULL" for c, n in t.turned_null.items() if n]
+        if t.removed:
+            parts.append(f"{_n(t.removed, 'row')} removed")
+        changed = (t.changed or 0) - t.changed_added_only  # a value written into an added column goes with it
+        if changed:
+            parts.append(f"{_n(changed, 'row')} changed")
+        if t.added and (t.removed or changed or t.values_dropped):
+            parts.append(f"{_n(t.added, 'row')} added taken away")
+        if parts:
+            restores.append(f"{t.table}: {', '.join(parts)}")
+    if not restores:
+        return down
+    return Downgrade(down.statements, [c for c in down.cannot if not keep.covered(c)], restores)
+
+
 def check_sample(sample) -> int:
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
         raise errors.ConfigError(f"the sample size must be a whole number of 1 or more, not {sample!r}",
                                  "a sample of 20 shows up to 20 changed rows a table")
     return sample
-
-
-def check_keys(keys) -> dict[str, list[str]]:
-    """``{"table": ["c1", "c2"]}`` (a comma-separated string is taken too), names stripped."""
-    if keys is None:
-        return {}
-    out = {}
-    for table, columns in dict(keys).items():
-        if isinstance(columns, str):
-            columns = columns.split(",")
-        columns = [c.strip() for c in columns if c.strip()]
-        if not str(table).strip() or not columns:
-            raise errors.ConfigError(f"the key given for table {str(table)!r} names no column",
-                                     "name the columns that identify a row, for example {'events': ['day', 'seq']}")
-        out[str(table).strip()] = columns
-    return out
 
 
 def run(runner, migrations: list[tuple[str, object, object]], *, keys: dict[str, list[str]],

@@ -497,11 +497,16 @@ def _emit(a: Catalog, b: Catalog, pairs: list[_Pair], gone: list[Table], new: li
 
     # 1. schemas created
     st += [e.sql for e in by_oid(found["schema"][1])]
-    # 2. views and macros dropped or changed, newest first; but a macro dropped whose name b gives to
-    # nothing else goes last: a default may call it, and DuckDB refuses to drop one a default calls
-    named = {(e.schema.lower(), e.name.lower()) for e in b.entries.values()}
-    named |= {(table.schema.lower(), table.name.lower()) for table in b.tables.values()}
-    later = [e for e in found["macro"][0] if (e.schema.lower(), e.name.lower()) not in named]
+    # 2. views and macros dropped or changed, newest first; but a macro dropped that a table of a names
+    # (a default may call it, and DuckDB refuses to drop one a default calls) goes last, where b gives
+    # its name to nothing else
+    later = []
+    if found["macro"][0]:
+        called = set().union(*(statements.identifiers(t.create) for t in a.tables.values()))
+        named = {(e.schema.lower(), e.name.lower()) for e in b.entries.values()}
+        named |= {(table.schema.lower(), table.name.lower()) for table in b.tables.values()}
+        later = [e for e in found["macro"][0]
+                 if e.name.lower() in called and (e.schema.lower(), e.name.lower()) not in named]
     going = [e for kind in ("view", "macro") for e in found[kind][0] + [x for x, _ in found[kind][2]]
              if e not in later]
     st += [e.drop for e in sorted(going, key=lambda e: -e.oid)]

@@ -348,6 +348,20 @@ def test_a_key_given_to_up_matches_a_keyless_tables_rows_at_down(sales, cli):
         assert conn.execute("SELECT * FROM ev ORDER BY id NULLS FIRST").fetchall() == before + [(100, "new")]
 
 
+@pytest.mark.parametrize("key", ["evs=id", "orders=id"], ids=["a name mistyped", "a table with a primary key"])
+def test_a_key_no_table_of_the_run_asked_for_is_said_to_be_unused(sales, cli, key):
+    with duckdb.connect(str(sales.db)) as conn:
+        conn.execute(KEYLESS)
+    sales.sql(V1, "trim", "DELETE FROM ev WHERE id < 3;\nDELETE FROM orders WHERE id < 3;", "-- migrate:restore")
+    run = cli("up", "--key", key, "-d", "app.db", "--dir", "migrations")
+    assert run.code == 0
+    assert (f"the key given for {key.split('=')[0]} was not used: this run kept rows of no table of that name "
+            "without a primary key") in run.err
+    with duckdb.connect(str(sales.db)) as conn:  # kept all the same: ev as whole rows
+        assert sorted(conn.execute("SELECT table_name, mode FROM duckmig_kept.kept").fetchall()) == [
+            ("ev", "rows"), ("orders", "removed")]
+
+
 @pytest.mark.parametrize(("key", "says"), [
     ("ev=v", "v identifies more than one row in it after"),
     ("ev=id,nope", "its key columns must be there before and after the migration with their types, and nope is not"),

@@ -91,11 +91,25 @@ class Settings:
     on: bool = True
     limit: int = DEFAULT_LIMIT
     keys: dict[str, list[str]] = field(default_factory=dict)
+    asked: set[str] = field(default_factory=set)  # the tables of ``keys`` a keeper asked for (``unused_keys``)
 
     def key_of(self, table: Table) -> list[str] | None:
         """The key given for ``table``, if any."""
         wanted = {table.label.lower(), f"{table.schema}.{table.name}".lower()}
-        return next((cols for name, cols in self.keys.items() if name.lower() in wanted), None)
+        name = next((name for name in self.keys if name.lower() in wanted), None)
+        if name is None:
+            return None
+        self.asked.add(name)
+        return self.keys[name]
+
+    def unused_keys(self) -> None:
+        """Say which keys given no keeper of the run asked for: a table name mistyped, or one with a
+        primary key, or none of whose rows were kept, whose rows the key matched nothing of."""
+        unused = [name for name in self.keys if name not in self.asked]
+        if unused:
+            warnings.warn(KeptNothing(
+                f"the key given for {', '.join(unused)} was not used: this run kept rows of no table of that name "
+                "without a primary key"), stacklevel=3)
 
 
 @dataclass(frozen=True)

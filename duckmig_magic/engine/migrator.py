@@ -141,10 +141,12 @@ class Migrator:
         checked: set[str] = set()
         keeping = keep_module.Settings(self.keeping.on if keep is None else bool(keep), self.keeping.limit,
                                        keep_module.check_keys(keys))
-        return apply.up(self.work, lambda scripts, rows: self.work.plan(scripts, rows, target, out_of_order,
-                                                                       allow_drift, checked=checked),
-                        single_transaction=single_transaction, progress=progress or self.progress,
-                        group_seconds=self.group_seconds, keeping=keeping)
+        ran = apply.up(self.work, lambda scripts, rows: self.work.plan(scripts, rows, target, out_of_order,
+                                                                      allow_drift, checked=checked),
+                       single_transaction=single_transaction, progress=progress or self.progress,
+                       group_seconds=self.group_seconds, keeping=keeping)
+        keeping.unused_keys()
+        return ran
 
     def down(self, target: str | None = None, *, steps: int | None = None, trust_stored_python: bool = False,
              stored_downgrade: bool = False, progress: Progress | None = None) -> list[StepResult]:

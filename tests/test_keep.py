@@ -404,8 +404,15 @@ def test_a_downgrade_that_does_not_restore_says_what_it_forgets_before_it_runs(s
     ('UPDATE duckmig_kept."{v}.orders#1" SET amount = 0 WHERE id = 5', "holds other rows than duckmig kept"),
     ('DROP TABLE duckmig_kept."{v}.events"', "the kept data of events (\"app\".\"duckmig_kept\".\"{v}.events\") is gone"),
     ('UPDATE duckmig_kept."{v}.events" SET kind = \'k9\' WHERE rowid = 0', "holds other rows than duckmig kept"),
+    # the record names SQL of the writer's own: nothing runs it, and down says so
+    ("UPDATE duckmig_kept.kept SET kept_table = kept_table || '; DROP TABLE customers; --' WHERE table_name = "
+     "'events'", "the record of what {v} kept of events was altered: it names"),
+    ("UPDATE duckmig_kept.kept SET kept_table = '\"app\".\"main\".\"customers\"' WHERE table_name = 'events'",
+     "the record of what {v} kept of events was altered: it names"),
 ])
 def test_tampered_kept_data_reverts_nothing(sales, cli, tamper, says):
+    with duckdb.connect(str(sales.db)) as conn:
+        conn.execute("CREATE TABLE customers AS SELECT 1 AS n")  # what a name of the writer's would drop
     sales.sql(V1, "gone", "DELETE FROM orders WHERE id < 10;\nDELETE FROM events WHERE kind = 'k1';",
               "-- migrate:restore")
     assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
@@ -419,6 +426,10 @@ def test_tampered_kept_data_reverts_nothing(sales, cli, tamper, says):
     assert says.format(v=V1) in run.err and "nothing was reverted" in run.err
     with duckdb.connect(str(sales.db)) as conn:
         assert (state_of(conn), conn.execute("SELECT count(*) FROM duckdb_migrations").fetchone()) == after_tamper
+    # prune forgets the record, and runs no name it holds
+    assert cli("prune", "-d", "app.db", "--dir", "migrations").code == 0
+    with duckdb.connect(str(sales.db)) as conn:
+        assert state_of(conn)[0] == after_tamper[0][0] and "customers" in state_of(conn)[0]
 
 
 def test_a_row_the_migration_wrote_changed_since_in_a_table_without_a_key(sales, cli):

@@ -811,17 +811,31 @@ def exists(conn, database: str) -> bool:
                         "table_name = ?", [database, SCHEMA, RECORD]).fetchone()[0] > 0
 
 
+# The state of a record whose kept table is not a table of duckmig's schema as keeping names one: the
+# database may have been written by anyone, and the name goes into SQL as it stands.
+ALTERED = "altered"
+
+
 def _rows(conn, database: str, version: str | None = None) -> list[tuple]:
+    """The records (of ``version``), each table's statements' kept tables the last first. A record
+    whose kept table is not named as keeping names one is in state ``ALTERED``: nothing runs its name."""
     if not exists(conn, database):
         return []
     where = f" WHERE version = {literal(version)}" if version is not None else ""
-    return conn.execute(f"SELECT version, table_schema, table_name, kept_table, mode, key, value_columns, "
+    rows = conn.execute(f"SELECT version, table_schema, table_name, kept_table, mode, key, value_columns, "
                         f"column_values, rows, content, shape, state FROM {_at(database, RECORD)}{where} "
                         "ORDER BY version, table_schema, table_name, "
                         # a table's statements' kept tables, the last first: down takes them back in that order
                         # (a name taken already has " (2)" after its number: _kept_name)
                         "TRY_CAST(regexp_extract(kept_table, '#([0-9]+)( \\([0-9]+\\))?\"$', 1) AS INTEGER) DESC"
                         ).fetchall()
+    return [r if r[11] != "kept" or r[4] == SNAPSHOT or _ours(database, r[3]) else (*r[:11], ALTERED) for r in rows]
+
+
+def _ours(database: str, kept) -> bool:
+    """Whether ``kept`` names a table of duckmig's schema in ``database``, quoted as keeping quotes it."""
+    parts = _unquoted_parts(kept) if isinstance(kept, str) else []
+    return len(parts) == 3 and kept == _at(database, parts[2])
 
 
 def generated(conn, database: str, version: str) -> str | None:
@@ -853,9 +867,15 @@ def listing(conn, database: str) -> list[Kept]:
 
 def _bytes(conn, kept: str) -> int:
     """The storage its columns take: whole blocks where they are written to disk, else an estimate
-    of 8 bytes a value (a kept table not yet checkpointed)."""
+    of 8 bytes a value (a kept table not yet checkpointed); 0 for one that is gone (asked first: a
+    failed query would abort the transaction it runs in, a prune's)."""
     import duckdb
 
+    parts = _unquoted_parts(kept)
+    if len(parts) != 3 or not conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            parts).fetchone()[0]:
+        return 0
     try:
         blocks, unwritten, size = conn.execute(
             f"SELECT count(DISTINCT block_id) FILTER (WHERE persistent), sum(count) FILTER (WHERE NOT persistent "
@@ -890,6 +910,10 @@ def check(conn, database: str, version: str) -> list[str]:
     problems, pruned = [], []
     for _v, schema, name, kept, _mode, *_cols, rows, content, shape, state in _rows(conn, database, version):
         label = name if schema == "main" else f"{schema}.{name}"
+        if state == ALTERED:
+            problems.append(f"the record of what {version} kept of {label} was altered: it names {kept!r}, no table "
+                            "of duckmig's")
+            continue
         if state != "kept":
             pruned.append(f"{label} ({'pruned' if state == 'pruned' else 'not kept: too large'})")
             continue
@@ -1068,9 +1092,10 @@ def _restore(runner, database: str, version: str) -> int:
                 parts = [_column_sql(columns[n]) + ("" if columns[n][3] else " NOT NULL") for n in made]
                 if key_of:
                     parts.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key_of)})")
-                runner.execute(f"CREATE TABLE {table} ({', '.join(parts)})")
+                runner.execute(_one_statement(runner.conn, f"CREATE TABLE {table} ({', '.join(parts)})", version))
             for n in missing:
-                runner.execute(f"ALTER TABLE {table} ADD COLUMN {_column_sql(columns[n])}")
+                runner.execute(_one_statement(runner.conn, f"ALTER TABLE {table} ADD COLUMN {_column_sql(columns[n])}",
+                                              version))
                 if not columns[n][3]:
                     not_null.append(n)
             warnings.warn(Restoring(
@@ -1116,6 +1141,19 @@ def forget(runner, database: str, version: str) -> None:
                                      [database, SCHEMA, RECORD, DOWNGRADES]).fetchone()[0]
         if not left and not others:  # nothing kept any more: the database as it was before keeping
             runner.execute(f"DROP SCHEMA {quote(database)}.{quote(SCHEMA)} CASCADE")
+
+
+def _one_statement(conn, sql: str, version: str) -> str:
+    """``sql``, made of a kept table's recorded definition, if it is one statement: the record may have
+    been written by anyone, and its types and defaults go into SQL as they stand."""
+    try:
+        if len(conn.extract_statements(sql)) == 1:
+            return sql
+    except Exception:  # noqa: BLE001 - not parsed: not run
+        pass
+    raise errors.StateError(f"{version} was not reverted: the record of the table it kept was altered (its definition "
+                            "is not one column list DuckDB reads); nothing was reverted",
+                            "to revert its schema only, forget its kept data with {do:prune} first")
 
 
 def _column_sql(column: list) -> str:

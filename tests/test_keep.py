@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from IPython.core.error import UsageError
 
 # Each test here runs on the newest duckdb and, in make test, again on the lake environment's 1.5.
 pytestmark = pytest.mark.duckdb15
@@ -183,7 +184,7 @@ def test_a_table_dropped_with_what_it_depends_on_is_kept_and_restored(sales, cli
     assert ([V1, "t", "20"] in [line.split()[:3] for line in listed.splitlines()]) == gone, listed
     if not gone:
         return  # nothing of it lost, nothing to revert
-    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    run = cli("down", "--stored-downgrade", "-d", "app.db", "--dir", "migrations")
     assert run.code == 0, run.err
     assert state(sales.db) == before
 
@@ -199,7 +200,7 @@ def test_the_tables_of_a_schema_dropped_with_cascade_are_kept_and_restored(sales
     sales.sql(V1, "no_shop", "DROP SCHEMA shop CASCADE;", down)
     assert cli("up", "-d", "app.db", "--dir", "migrations").code == 0
     assert "shop.items  50" in cli("kept", "-d", "app.db", "--dir", "migrations").out
-    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    run = cli("down", "--stored-downgrade", "-d", "app.db", "--dir", "migrations")
     assert run.code == 0, run.err
     assert state(sales.db) == before and kept_schema(sales.db) == []
     with duckdb.connect(str(sales.db)) as conn:
@@ -233,7 +234,7 @@ def test_a_migration_without_a_downgrade_is_reverted_with_its_data(sales, cli):
     listed = cli("kept", "-d", "app.db", "--dir", "migrations")
     assert f"{V1}  orders" in listed.out and "total" in listed.out
     assert "kept for downgrades:" in cli("status", "-d", "app.db", "--dir", "migrations").out
-    run = cli("down", "-d", "app.db", "--dir", "migrations")
+    run = cli("down", "--stored-downgrade", "-d", "app.db", "--dir", "migrations")
     assert run.code == 0, run.err
     assert "the one duckmig generated when it applied it reverts it" in run.err
     assert state(sales.db) == before
@@ -614,7 +615,7 @@ def test_up_then_down_gives_back_the_catalog_and_every_table(tmp_path_factory, c
         m.up()
         if _no_downgrade_generated(up, how, m):
             return
-        m.down()
+        m.down(stored_downgrade=True)
     assert state(db) == before, (steps, how)
     assert kept_schema(db) == []
 
@@ -647,7 +648,7 @@ def test_up_then_down_on_a_lake_gives_back_the_catalog_and_every_table(lake_home
         m.up()
         if _no_downgrade_generated(up, how, m):
             return
-        m.down()
+        m.down(stored_downgrade=True)
     with m.db.connect(write=False) as conn:
         assert state_of(conn) == before, (steps, how)
         assert conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'duckmig_kept'").fetchone()[0] == 0
@@ -669,7 +670,7 @@ def test_a_schema_dropped_with_cascade_on_a_lake_comes_back_from_its_snapshot(la
         "CREATE TABLE shop.items (id INTEGER, name VARCHAR);\n-- migrate:restore\n")
     m.up()
     assert [(k.table, k.state) for k in m.kept()] == [("shop.items", keep.IN_SNAPSHOTS)]
-    m.down()
+    m.down(stored_downgrade=True)
     with m.db.connect(write=False) as conn:
         assert conn.execute(items).fetchone() == held and held[0] == 50
 
@@ -689,7 +690,7 @@ def test_a_key_given_on_a_lake_matches_rows_from_its_snapshot(lake_home, tmp_pat
     m.up(keys={"ev": ["id"]})
     with m.db.connect(write=True) as conn:
         conn.execute(SINCE)
-    m.down()
+    m.down(stored_downgrade=True)
     with m.db.connect(write=False) as conn:
         assert conn.execute("SELECT * FROM ev ORDER BY id NULLS FIRST").fetchall() == before + [(100, "new")]
 
@@ -700,7 +701,7 @@ def _no_downgrade_generated(up: str, how: str, m: Migrator) -> bool:
     if how != "generated" or any(keep.destroys(sql) or keep.renames(sql) for _, sql in sqlfile.split(up)):
         return False
     with pytest.raises(errors.StateError, match="has no downgrade"):
-        m.down()
+        m.down(stored_downgrade=True)
     assert [s.state for s in m.status()] == ["applied"]
     return True
 
@@ -810,7 +811,13 @@ def test_down_of_a_cell_applied_without_a_downgrade_uses_the_generated_one(sales
     before = state(sales.db)
     shell.run_line_magic("migrate", f"connect {sales.db.name}")
     shell.run_cell_magic("migration", "trim --apply", "-- migrate:up\nDELETE FROM orders WHERE id < 70;\n")
-    shell.run_line_magic("migrate", "down")
+    applied = state(sales.db)
+    # The generated downgrade is stored in the database: shown, and run only when asked for.
+    with pytest.raises(UsageError, match="(?s)the one duckmig generated .* is stored in the database.*"
+                                         "-- migrate:restore.*pass --stored-downgrade"):
+        shell.run_line_magic("migrate", "down")
+    assert state(sales.db) == applied
+    shell.run_line_magic("migrate", "down --stored-downgrade")
     assert state(sales.db) == before
 
 
@@ -839,7 +846,7 @@ def test_keeping_on_a_ducklake_gives_back_rows_and_values(lake_home, tmp_path):
     with m.db.connect(write=False) as conn:
         assert conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'duckmig_kept' "
                             "ORDER BY 1").fetchall() == [("downgrades",), ("kept",)]
-    m.down()
+    m.down(stored_downgrade=True)
     assert content() == before
     assert m.kept() == []
 
@@ -896,7 +903,7 @@ def test_a_lake_restores_from_its_snapshot_and_keeps_rows_written_since(lake_hom
         conn.execute("INSERT INTO orders VALUES (1000, 0.5), (1001, 1.5)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m.down()
+        m.down(stored_downgrade=True)
     assert _lake_content(m, "notes") == notes
     # Rows written since keep theirs: the restored column holds its default (NULL) in them.
     assert _lake_content(m) == [*orders, (0.5, 1000, None), (1.5, 1001, None)]  # amount, id, name
@@ -909,7 +916,7 @@ def test_a_lake_whose_snapshot_expired_reverts_the_schema_only_and_says_so(lake_
     with m.db.connect(write=True) as conn:
         conn.execute("CALL ducklake_expire_snapshots(current_database(), older_than => now())")
     with pytest.warns(keep.Restoring, match="the lake's snapshot before it expired.*reverts the schema only"):
-        m.down()
+        m.down(stored_downgrade=True)
     with m.db.connect(write=False) as conn:  # the schema is back; the rows the migration deleted are not
         assert [r[0] for r in conn.execute("DESCRIBE orders").fetchall()] == ["id", "amount", "name"]
         assert conn.execute("SELECT count(*), count(name) FROM orders").fetchone() == (257, 0)
@@ -934,7 +941,7 @@ def test_pruning_on_a_lake_says_its_snapshots_hold_the_data(lake_home, tmp_path)
     assert {k.state for k in m.kept()} == {"pruned"}
     assert "kept for downgrades" not in status_text(m.status())
     with pytest.warns(keep.Restoring, match="orders \\(pruned\\).*reverts the schema only"):
-        m.down()
+        m.down(stored_downgrade=True)
     with m.db.connect(write=False) as conn:
         assert conn.execute("SELECT count(*), count(name) FROM orders").fetchone() == (257, 0)
 
@@ -965,7 +972,7 @@ def test_the_python_form_keeps_and_restores_or_not(sales, kept):
     m = Migrator(str(sales.db), str(sales.directory))
     m.up()
     assert bool(m.kept()) is kept
-    m.down()
+    m.down(stored_downgrade=True)
     assert (state(sales.db) == before) is kept
 
 
@@ -1037,7 +1044,7 @@ def test_each_statement_keeps_what_it_destroys_or_the_table_is_copied(sales, up,
         warnings.simplefilter("ignore")
         m.up()
         assert _modes(sales.db) == modes
-        m.down()
+        m.down(stored_downgrade=True)
     assert state(sales.db) == before
     assert kept_schema(sales.db) == []
 
@@ -1083,7 +1090,7 @@ def test_a_lake_record_tampered_with_is_refused_and_nothing_changes(lake_home, t
         before = state_of(conn)
     with pytest.raises(errors.StateError, match="the record of what .* destroyed of orders was altered; nothing was "
                                                 "reverted"):
-        m.down()
+        m.down(stored_downgrade=True)
     with m.db.connect(write=False) as conn:
         assert state_of(conn) == before
     assert [s.state for s in m.status().migrations] == ["applied", "applied"]

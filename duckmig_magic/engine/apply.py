@@ -568,6 +568,15 @@ def downgrade(work: Workspace, row: Row, script: Script | None, given: Trust, co
         generated = keep.generated(conn, work.db.place(conn).database, row.version) if conn is not None else None
         if generated is None:
             raise errors.irreversible(row.version)
+        if script is not None and not given.stored:
+            # Stored in the database, which anyone who can write the file can write: it runs in place of
+            # a file that is there only when asked for, as the ledger's stored downgrade does.
+            raise errors.StateError(
+                f"{row.version} was not reverted: its file has no downgrade, and the one duckmig generated from the "
+                "catalog when it applied it is stored in the database, which runs in place of a file that is "
+                f"there only when asked for; nothing was reverted. The generated downgrade:\n{trust.shown(generated)}",
+                "to revert with it, pass {flag:stored_downgrade}; or write a `-- migrate:down` section (then "
+                "{do:repair} stores it)")
         warnings.warn(keep.Restoring(
             f"{row.version} has no downgrade of its own: the one duckmig generated when it applied it reverts it:\n"
             f"{trust.shown(generated)}"), stacklevel=3)

@@ -852,12 +852,16 @@ def generated(conn, database: str, version: str) -> str | None:
 def listing(conn, database: str) -> list[Kept]:
     """One row a table a version kept (a table kept statement by statement sums its kept tables)."""
     out: dict[tuple[str, str], Kept] = {}
+    # The kept tables there, asked once: a storage query of one that is gone would abort the transaction.
+    there = {_at(database, r[0]) for r in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [database, SCHEMA]
+    ).fetchall()}
     for version, schema, name, kept, mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
         label = name if schema == "main" else f"{schema}.{name}"
         if mode == SNAPSHOT:  # nothing copied: counted only when down reads the snapshot
             out[(version, label)] = Kept(version, label, None, 0, IN_SNAPSHOTS if state == "kept" else state)
             continue
-        k = Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" else 0, state)
+        k = Kept(version, label, rows or 0, _bytes(conn, kept) if state == "kept" and kept in there else 0, state)
         if (version, label) in out:
             was = out[(version, label)]
             k = Kept(version, label, (was.rows or 0) + (k.rows or 0), was.bytes + k.bytes, was.state)
@@ -867,15 +871,9 @@ def listing(conn, database: str) -> list[Kept]:
 
 def _bytes(conn, kept: str) -> int:
     """The storage its columns take: whole blocks where they are written to disk, else an estimate
-    of 8 bytes a value (a kept table not yet checkpointed); 0 for one that is gone (asked first: a
-    failed query would abort the transaction it runs in, a prune's)."""
+    of 8 bytes a value (a kept table not yet checkpointed). ``kept`` must be there (``listing`` asks)."""
     import duckdb
 
-    parts = _unquoted_parts(kept)
-    if len(parts) != 3 or not conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-            parts).fetchone()[0]:
-        return 0
     try:
         blocks, unwritten, size = conn.execute(
             f"SELECT count(DISTINCT block_id) FILTER (WHERE persistent), sum(count) FILTER (WHERE NOT persistent "

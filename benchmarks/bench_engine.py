@@ -18,7 +18,10 @@ status
     ``status`` over 10,000 version files and 10,000 ledger rows, against a plain
     script that only reads and hashes the same files. Target: at most 2, in
     one process ("api") and as a command ("cli", interpreter start and
-    imports included, the text table printed).
+    imports included, the text table printed). Two more "cli" rows show what
+    every run of the command costs whatever the number of migrations: the
+    interpreter loading duckdb and nothing else, and ``duckmig status`` over
+    one migration.
 failure
     ``up`` of 20 migrations whose 15th fails (its second statement inserts a
     string into an INTEGER column), timed until ``up`` raises, against ``up`` of
@@ -100,6 +103,7 @@ LAKE_SQL = "plain + duckmig's ledger SQL"
 UNGROUPED = "duckmig, group_seconds=0"
 SINGLE = "duckmig --single-transaction"
 SUCCEEDS = f"duckmig, all {FAIL_N} succeed"
+ONE_STATUS = "duckmig, 1 migration"
 # duckmig's default ``up`` (the "duckmig" row) takes at most this times another row's time, the
 # median of each round's ratio: {(workload, the other row's tool): at most}.
 TARGETS = {("apply", PLAIN): 0.8, ("apply", "duckup"): 0.5, ("apply", SINGLE): 1.3,
@@ -475,6 +479,8 @@ def fill_ledger(database: str, directory: str) -> int:
     scripts = m.scripts.scripts()
     m.stamp(scripts[0].version)
     records = [_record_of(s) for s in scripts[1:]]
+    if not records:
+        return 1
     columns = {"seq": list(range(2, len(records) + 2)), **{k: [r[k] for r in records] for k in records[0]}}
     with duckdb.connect(database) as conn:
         conn.execute(
@@ -552,6 +558,7 @@ def contenders(work: Path, py: str, tag: str, probe: dict) -> list[Contender]:
 
     apply_dir, duckup_dir, alembic_dir = str(work / "apply"), str(work / "duckup"), str(work / "alembic")
     status_dir, status_db = str(work / "status"), str(work / f"status-{tag}.duckdb")
+    one_db = str(work / f"status-one-{tag}.duckdb")
     status_versions = str(work / "status" / "versions")
     plain_apply, plain_status = str(work / "plain_apply.py"), str(work / "plain_status.py")
     runs = [str(FAIL_RUNS)]
@@ -572,6 +579,9 @@ def contenders(work: Path, py: str, tag: str, probe: dict) -> list[Contender]:
         Contender("status", PLAIN_STATUS_TOOL, "cli", lambda: [py, plain_status, status_versions], plain=True),
         Contender("status", "duckmig", "cli",
                   lambda: [*duckmig, "--database", status_db, "--dir", status_dir, "status"]),
+        Contender("status", "import duckdb alone", "cli", lambda: [py, "-c", "import duckdb"]),
+        Contender("status", ONE_STATUS, "cli",
+                  lambda: [*duckmig, "--database", one_db, "--dir", str(work / "status-one"), "status"]),
         Contender("failure", SUCCEEDS, "api",
                   child("duckmig-runs", db, str(work / "fail-fixed"), *runs, "0.25", "ok"), plain=True),
         Contender("failure", f"duckmig, the {FAIL_AT}th fails", "api",
@@ -682,6 +692,7 @@ def prepare(work: Path, rows: list[Contender], log) -> None:
         write_alembic(work / "alembic", APPLY_N)
     if "status" in workloads:
         write_duckmig(work / "status", STATUS_N)
+        write_duckmig(work / "status-one", 1)
     if "failure" in workloads:
         write_duckmig(work / "fail", FAIL_N, failing=FAIL_AT)
         write_duckmig(work / "fail-fixed", FAIL_N, fixed=FAIL_AT)
@@ -718,6 +729,7 @@ def measure(pythons: list[str], rounds: int, workloads: set[str], tools: set[str
             for n, py in enumerate(pythons):
                 start = time.perf_counter()
                 count = run_child(py, "stamp", str(work / f"status-{n}.duckdb"), str(work / "status"))
+                run_child(py, "stamp", str(work / f"status-one-{n}.duckdb"), str(work / "status-one"))
                 log(f"status set for duckdb {versions[n]}: {STATUS_N:,} files, {count} ledger rows "
                     f"in {time.perf_counter() - start:.1f}s")
         for r in range(1, rounds + 1):

@@ -16,7 +16,7 @@ import json
 import sys
 
 from . import commands, config, errors
-from .engine import Migrator
+from .engine import Migrator, no_cycles
 from .render.common import ignored_files_as_lines, terminal_safe
 from .render.progress import TextProgress
 from .render.results import text
@@ -115,14 +115,19 @@ def run(args: argparse.Namespace, out) -> int:
         raise
     for warning in result.inexact if isinstance(result, commands.NotebookBuilt) else ():
         print(terminal_safe(f"duckmig: warning: {warning}"), file=sys.stderr)
-    data = result.to_json() if hasattr(result, "to_json") else result.to_dict() if hasattr(result, "to_dict") \
-        else result
-    if args.json and data is not None:
+    data = None if not args.json else result.to_json() if hasattr(result, "to_json") \
+        else result.to_dict() if hasattr(result, "to_dict") else result
+    if data is not None:
         json.dump(_plain(data), out, indent=2)
         out.write("\n")
-    elif said := text(result, WORDS):
+    elif said := _text(result):
         out.write(said if said.endswith("\n") else said + "\n")
     return commands.exit_code(result)
+
+
+def _text(result) -> str:
+    with no_cycles():  # status's table of thousands of rows
+        return text(result, WORDS)
 
 
 def _plain(data):

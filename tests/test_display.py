@@ -12,12 +12,14 @@ from html.parser import HTMLParser
 import duckdb
 import nbformat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from duckmig_magic import errors
 from duckmig_magic.display import PreviewView, ProgressView, StatusView, run
 from duckmig_magic.engine import MigrationStatus, StatusReport
 from duckmig_magic.render import changes, status
-from duckmig_magic.render.common import MONO, duration, html_table
+from duckmig_magic.render.common import MONO, cell, duration, html_table, text_table
 from duckmig_magic.render.progress import summary
 from conftest import STATE
 
@@ -244,6 +246,25 @@ def test_paths_are_escaped(tmp_path):
 def test_html_text_round_trips_through_a_parser(value):
     page = assert_safe(html_table(["h"], [[value]]))
     assert page.rows == [[" ".join(value.split())]]
+
+
+# Cells that come near each rule of ``cell``: spaces at the edges and doubled, the separator the
+# whole-row check joins with, controls, non-ASCII and wide characters, lengths about the width.
+_CELLS = st.one_of(st.text(alphabet=st.sampled_from("ab |\x1b\u202e\u00e9\u4e2d\t\n"), max_size=12),
+                   st.text(alphabet="ab", min_size=9, max_size=11), st.none(), st.integers(-5, 5))
+
+
+@given(st.lists(st.lists(_CELLS, min_size=3, max_size=3), max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_a_text_table_lays_out_each_cell_as_cell_makes_it(rows):
+    """The table checks whole rows at once, as status's 10,000 rows need: what it lays out is still each
+    cell as ``cell`` makes it, padded to its column."""
+    table = text_table(["A", "B", "C"], rows, max_width=10)
+    expected = text_table(["A", "B", "C"], [[cell(v, 10) + "" for v in row] for row in rows], max_width=10)
+    assert table == expected
+    for line, row in zip(table.split("\n")[1:], rows, strict=True):
+        for value in row:
+            assert cell(value, 10) in line
 
 
 # -- many migrations -------------------------------------------------------------------

@@ -944,6 +944,31 @@ def test_status_asked_while_the_run_holds_the_connection(project):
     conn.close()
 
 
+def test_status_of_a_folder_gone_while_the_caller_holds_the_engine_lock(project):
+    """status lists the files in a thread beside the caller's, which must never wait for the engine's
+    lock that the caller may hold (as a run does): a folder that is gone is told by the caller's own
+    thread, with the applied migrations the ledger records."""
+    import shutil
+
+    project.sql(V1, "one", "CREATE TABLE one (x INTEGER);")
+    m = project.migrator()
+    m.up()
+    shutil.rmtree(project.versions)
+    told = []
+
+    def ask():
+        with m.db.connect(write=False):  # the engine's lock, held
+            with pytest.raises(errors.ConfigError) as caught:
+                m.status()
+            told.append(str(caught.value))
+
+    caller = threading.Thread(target=ask, daemon=True)
+    caller.start()
+    caller.join(30)
+    assert not caller.is_alive(), "status waited for the lock its caller holds"
+    assert f"does not exist, and the ledger records 1 applied migration ({V1})" in told[0]
+
+
 @pytest.mark.parametrize("files", [1, 3], ids=["one event", "a group's events"])
 def test_a_migration_of_megabytes_is_recorded_whole(project, files):
     """A statement of megabytes is bound into the ledger's INSERT rather than written into its text

@@ -265,13 +265,18 @@ def test_a_version_file_that_is_a_link_is_refused_and_nothing_outside_is_read(pr
     assert link.is_symlink() and outside.read_text().endswith("'precious' AS secret;\n")
 
 
-def test_a_version_file_replaced_by_a_link_after_the_folder_was_read_is_not_followed(project, outside):
-    from duckmig_magic.engine.versions import ScriptDirectory
+@pytest.mark.parametrize("read", ["when asked", "all at once"])
+def test_a_version_file_replaced_by_a_link_after_the_folder_was_read_is_not_followed(project, outside, read):
+    """Read alone or with the others (status opens each by its name in the open folder), a file that a
+    link replaced since the folder was listed is not read through the link."""
+    from duckmig_magic.engine.versions import ScriptDirectory, read_all
 
     script = project.sql(V1, "items", "CREATE TABLE items (id INTEGER);")
     [found] = ScriptDirectory(project.directory).scripts()
     script.unlink()
     script.symlink_to(outside)
+    if read == "all at once":
+        read_all([found], project.versions)
     with pytest.raises(errors.ConfigError, match="is a symbolic link; duckmig reads and writes a version file only"):
         found.text
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 # lint or preview. A new name: a row here, in __all__, and its import below, which type checkers read
 # (tests/test_imports.py checks that the three agree).
 _LAZY = {
-    "Migrator": ".migrator",
+    "Migrator": ".migrator", "no_cycles": ".migrator",
     "Progress": ".apply", "StepResult": ".apply",
     "is_connection": ".database",
     "SchemaChange": ".diff",
@@ -46,7 +46,7 @@ _LAZY = {
     "has_downgrade": ".versions", "write_atomically": ".versions",
     "authoring": None, "lake": None, "lint": None, "probe": None,
 }
-__all__ = ["Migrator", "MigrationStatus", "StatusReport", "STATES", "StepResult", "Progress", "VerifyReport",
+__all__ = ["Migrator", "no_cycles", "MigrationStatus", "StatusReport", "STATES", "StepResult", "Progress", "VerifyReport",
            "Problem", "Finding", "Restored", "NotRestored", "Repair", "Event", "Preview", "PreviewWarning", "SchemaChange", "SchemaDiff", "plain",
            "BaseMigration", "Session", "StoredDowngrade", "IgnoredFile", "ScriptDirectory", "checksum",
            "has_downgrade", "write_atomically", "is_connection", "is_interrupt", "lake_limit", "redact",
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .keep import Kept, KeptNothing, NoDowngrade, Restoring
     from .lake import redact
     from .ledger import Event
-    from .migrator import Migrator
+    from .migrator import Migrator, no_cycles
     from .plan import STATES, MigrationStatus, StatusReport
     from .preview import Preview, PreviewWarning
     from .pyform import BaseMigration

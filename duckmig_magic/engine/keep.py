@@ -807,8 +807,9 @@ def _unquoted_parts(qualified: str) -> list[str]:
 
 
 def exists(conn, database: str) -> bool:
-    return conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND "
-                        "table_name = ?", [database, SCHEMA, RECORD]).fetchone()[0] > 0
+    """Whether ``database`` has keeping's record. (Values written into the text, as ``listing`` does.)"""
+    return conn.execute(f"SELECT count(*) FROM duckdb_tables() WHERE database_name = {literal(database)} AND "
+                        f"schema_name = {literal(SCHEMA)} AND table_name = {literal(RECORD)}").fetchone()[0] > 0
 
 
 # The state of a record whose kept table is not a table of duckmig's schema as keeping names one: the
@@ -853,9 +854,11 @@ def listing(conn, database: str) -> list[Kept]:
     """One row a table a version kept (a table kept statement by statement sums its kept tables)."""
     out: dict[tuple[str, str], Kept] = {}
     # The kept tables there, asked once: a storage query of one that is gone would abort the transaction.
+    # Written into the text, not bound: duckdb 1.x loads pandas and numpy to bind a process's first
+    # parameter, which would be most of the time of every `duckmig status`.
     there = {_at(database, r[0]) for r in conn.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [database, SCHEMA]
-    ).fetchall()}
+        f"SELECT table_name FROM duckdb_tables() WHERE database_name = {literal(database)} "
+        f"AND schema_name = {literal(SCHEMA)}").fetchall()}
     for version, schema, name, kept, mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
         label = name if schema == "main" else f"{schema}.{name}"
         if mode == SNAPSHOT:  # nothing copied: counted only when down reads the snapshot

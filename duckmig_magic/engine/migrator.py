@@ -10,17 +10,17 @@ method here is one call into them; the seed's API names are kept.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .. import errors
 from . import identity, interrupts, plan, pyform, sqlfile
 from . import keep as keep_module
 from .plan import StatusReport, status_state
-from .versions import Script, python_template
+from .versions import Script, ScriptDirectory, python_template, read_all
 from .workspace import Workspace
 
 # What status and every verb use is imported here; the module of one verb (apply, upkeep, linting,
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from .lint import LintSettings
     from .lint import Report as LintReport
     from .preview import Preview
+
+
+T = TypeVar("T")
 
 
 class Migrator:
@@ -68,22 +71,34 @@ class Migrator:
 
     def status(self) -> StatusReport:
         """Every migration with its state; creates nothing, not even the database file."""
-        with _no_cycles():
-            scripts = self.scripts.scripts()
+        with no_cycles():
             if not self.db.exists():
-                return self.work.status(scripts, {})
-            with self.db.connect(write=False) as conn:
-                # The ledger is read while the files are: DuckDB's work and the reads both let go of the
-                # GIL. This thread keeps the engine's lock (it may hold it already); the other only queries.
-                with ThreadPoolExecutor(1) as pool:
-                    rows = pool.submit(self.work.ledger(conn).rows)
-                    _read_all(scripts)
-                    found = rows.result()
-                kept = keep_module.listing(conn, self.db.place(conn).database)
+                return self.work.status(self.scripts.scripts(), {})
+            # The files are listed and read in another thread while this one connects and reads the
+            # ledger: connecting, DuckDB's queries and reading files all let go of the GIL. This thread
+            # keeps the engine's lock (it may hold it already); the other never takes it.
+            with _beside(self._files) as files:
+                with self.db.connect(write=False) as conn:
+                    found = self.work.ledger(conn).rows()
+                    kept = keep_module.listing(conn, self.db.place(conn).database)
+            try:
+                scripts = files()
+            except errors.ConfigError:
+                if self.scripts.exists():
+                    raise
+                scripts = self.scripts.scripts()  # a folder gone: told again, with what the ledger holds of it
             report = self.work.status(scripts, found)
             report.kept_rows, report.kept_bytes = sum(k.rows or 0 for k in kept), sum(k.bytes for k in kept)
             report.kept_in_snapshots = sum(1 for k in kept if k.state == keep_module.IN_SNAPSHOTS)
             return report
+
+    def _files(self) -> list[Script]:
+        """The version files, listed and read. Without the ledger: a folder that is gone is told in
+        words that name the applied migrations (``ScriptDirectory.applied``), asked of the ledger
+        under the engine's lock, which a thread beside the one that holds it must not wait for."""
+        scripts = ScriptDirectory(self.scripts.directory).scripts()
+        read_all(scripts, self.scripts.versions_dir)
+        return scripts
 
     def history(self, version: str | None = None) -> list[Event]:
         """The ledger's events, oldest first."""
@@ -495,10 +510,37 @@ class Migrator:
 
 
 @contextmanager
-def _no_cycles() -> Iterator[None]:
-    """The cyclic garbage collector paused: ``status`` makes a few objects per file, none in a cycle,
-    and the collector's passes, triggered by their number, would walk them (and a notebook's whole
-    heap) for nothing."""
+def _beside(work: Callable[..., T], *args) -> Iterator[Callable[[], T]]:
+    """``work(*args)`` in another thread while the block runs, which waits for it at its end, raised or
+    not; yields what gives its result, or raises its error. (A thread of its own: concurrent.futures
+    would load, for this one call, more modules than the rest of ``duckmig status`` does.)"""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work(*args)))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            outcome.append((False, exc))
+
+    def result() -> T:
+        done, value = outcome[0]
+        if not done:
+            raise value
+        return value
+
+    thread = threading.Thread(target=run, name="duckmig-files", daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        thread.join()
+
+
+@contextmanager
+def no_cycles() -> Iterator[None]:
+    """The cyclic garbage collector paused: ``status`` makes a few objects per file, and laying out its
+    text a few per row, none in a cycle; the collector's passes, triggered by their number, would walk
+    them (and a notebook's whole heap) for nothing."""
     paused = gc.isenabled()
     gc.disable()
     try:
@@ -506,12 +548,6 @@ def _no_cycles() -> Iterator[None]:
     finally:
         if paused:
             gc.enable()
-
-
-def _read_all(scripts: list[Script]) -> None:
-    for s in scripts:
-        with suppress(OSError):  # a file that cannot be read is reported when status needs it
-            s.read()
 
 
 def _a_path(to: str) -> bool:

@@ -57,15 +57,50 @@ def slugify(description: str) -> str:
     return slug[:SLUG_MAX].rstrip("_") or "migration"
 
 
+# Never through a link, even one put in a file's place since the folder was read.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+
+
 def read_bytes(path: str | os.PathLike) -> bytes:
     """The file's bytes. ``status`` reads thousands of small files, and ``open()`` builds a buffered
     file object for each: reading with the descriptor alone takes half the time."""
-    try:  # never through a link, even one put in the file's place since the folder was read
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fd = os.open(path, _READ_FLAGS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise errors.linked_version_file(Path(path)) from None
         raise
+    return _read_fd(fd)
+
+
+def read_all(scripts: list[Script], folder: str | os.PathLike) -> None:
+    """Read now every one of ``scripts``, the files of ``folder``, that is not read yet.
+
+    Each is opened by its name in the open folder: the kernel then does not
+    resolve the folder's path again for each file, which is a third of the
+    time of reading thousands of small ones. A file that cannot be read is
+    left unread, and raises its error when something asks for its text.
+    """
+    try:
+        folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) \
+            if os.open in os.supports_dir_fd else None
+    except OSError:
+        folder_fd = None
+    try:
+        for s in scripts:
+            if s._raw is None and s._text is None:
+                try:
+                    s._raw = _read_fd(os.open(s.file, _READ_FLAGS) if folder_fd is None
+                                     else os.open(s.name, _READ_FLAGS, dir_fd=folder_fd))
+                except OSError:
+                    pass
+    finally:
+        if folder_fd is not None:
+            os.close(folder_fd)
+
+
+def _read_fd(fd: int) -> bytes:
+    """The bytes of the file open as ``fd``, which is closed."""
     try:
         chunks = []
         while chunk := os.read(fd, 1 << 20):

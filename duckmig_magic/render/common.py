@@ -46,7 +46,9 @@ def duration(ms) -> str:
 
 
 def when(at) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%S") if at else ""
+    """A time to the second, as 2024-01-31 12:00:00 (``isoformat`` takes a tenth of ``strftime``'s time,
+    which status spends on each of thousands of rows)."""
+    return at.isoformat(" ", "seconds")[:19] if at else ""
 
 
 def count(n) -> str:
@@ -93,13 +95,29 @@ def error_line(error: str | None) -> str:
     return " ".join(line for line in lines if line and not line.startswith("LINE ") and line.strip("^"))
 
 
+def _plain_row(row: list, max_width: int) -> bool:
+    """Whether every cell of ``row`` is a string ``cell`` would leave as it is, told for the whole row at
+    once: a table of 10,000 rows is then laid out without a call per cell."""
+    try:
+        line = "|".join(row)
+    except TypeError:  # a cell that is not a string
+        return False
+    return (line.isascii() and line.isprintable() and "  " not in line and " |" not in line and "| " not in line
+            and line == line.strip() and (len(line) <= max_width or max(map(len, row)) <= max_width))
+
+
 def text_table(headers: list[str], rows: list[list], max_width: int = 60) -> str:
     """Columns aligned with two spaces; cells longer than ``max_width`` are cut with an ellipsis.
 
     Laid out here rather than by a library: a general one guesses each cell's type and strips
     escapes from it, which took most of the time of ``duckmig status`` on 10,000 migrations."""
-    table = [list(headers)] + [[cell(v, max_width) for v in row] for row in rows]
-    plain = all(text.isascii() for row in table for text in row)  # then a character is a column
+    table = [list(headers)]
+    plain = all(map(str.isascii, headers))  # then a character is a column
+    for row in rows:
+        if not _plain_row(row, max_width):
+            row = [cell(v, max_width) for v in row]
+            plain = plain and all(map(str.isascii, row))
+        table.append(row)
     measure = len if plain else width
     widths = [max(map(measure, column)) for column in zip(*table, strict=True)]
     if plain:

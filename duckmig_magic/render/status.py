@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine import lake_limit
+from ..engine import STATES, lake_limit
 from ..wording import PYTHON, Words
 from .common import (
     CELL,
@@ -55,8 +55,9 @@ def text(report, words: Words = PYTHON) -> str:
     lines = [f"database:  {report.database}", f"directory: {report.directory}", ""]
     if not report.migrations:
         return terminal_safe("\n".join(lines + [f"no migrations yet: create one with {words(NEW)}"]))
+    labels = {state: label(state, shout=True) for state in STATES}  # looked up, not made, for each of thousands
     lines.append(text_table(TEXT_COLUMNS, [
-        [m.version, label(m.state, shout=True), m.kind or "", when(m.applied_at),
+        [m.version, labels.get(m.state) or label(m.state), m.kind or "", when(m.applied_at),
          "" if m.execution_ms is None else f"{m.execution_ms:.1f}", m.description] for m in report]))
     for m in report.by_state("failed"):
         lines.append(f"\n{m.version} failed: {error_line(m.error)}")

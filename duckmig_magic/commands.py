@@ -181,6 +181,7 @@ class Linted:
     format: str = "text"
     rules: tuple = ()
     fixed: list = field(default_factory=list)  # (file, unified diff) of each file --fix rewrote
+    unread: str | None = None  # why the database's schema could not be read: judged from an empty one
 
     @property
     def exit_code(self) -> int:
@@ -191,7 +192,7 @@ class Linted:
             return [{"rule": r.id, "name": r.name, "severity": r.severity, "duckdb": str(r.versions), "why": r.why,
                      "fix": r.fix, "data": r.data} for r in self.rules]
         return {"checked": self.checked, "findings": [f.to_json() for f in self.findings],
-                "fixed": [{"file": file, "diff": diff} for file, diff in self.fixed]}
+                "fixed": [{"file": file, "diff": diff} for file, diff in self.fixed], "schema_unread": self.unread}
 
 
 @dataclass
@@ -442,7 +443,7 @@ def lint(target: Migrator | Settings, args) -> Linted:
         return Linted([], [], "text", lint_rules.RULES)
     m = target if isinstance(target, Migrator) else Migrator(":memory:", target.directory)
     report = m.lint(args.versions or None, data=not args.no_data, settings=config.lint_settings(), fix=args.fix)
-    return Linted(report.findings, report.checked, args.format, fixed=report.fixed)
+    return Linted(report.findings, report.checked, args.format, fixed=report.fixed, unread=report.unread)
 
 
 @verb("write a notebook's migration cells as version files, as running each cell would; a cell whose "

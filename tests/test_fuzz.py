@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -174,3 +175,25 @@ def test_save_refuses_any_slug_that_is_not_one(slug):
         else:
             assert re.fullmatch(r"[a-z0-9_]+", slug)
             assert saved.path.parent == scripts.versions_dir and saved.path.name.endswith(f"_{slug}.sql")
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1), st.text())
+
+
+@given(st.lists(_values, min_size=1, max_size=4))
+@settings(max_examples=150, deadline=None)
+def test_values_written_into_the_text_read_back_as_they_were(values):
+    """``inline``: what duckmig writes into a query's text instead of binding it (duckdb 1.x loads pandas
+    to bind) reads back as the value itself, whatever its characters, NULs and quotes among them."""
+    from duckmig_magic.engine.sqltext import inline
+
+    sql = inline("SELECT " + ", ".join("?" for _ in values), values)
+    with duckdb.connect() as conn:
+        assert list(conn.execute(sql).fetchone()) == values
+
+
+def test_inline_refuses_a_count_of_values_other_than_its_placeholders():
+    from duckmig_magic.engine.sqltext import inline
+
+    with pytest.raises(ValueError, match="2 placeholders for 1 values"):
+        inline("SELECT ? = ?", ["a"])

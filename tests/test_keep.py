@@ -270,6 +270,11 @@ def test_verify_roundtrip_compares_the_data(sales, cli):
     assert run.code == 3
     assert "table orders holds other content than before up: 9970 rows, 10000 before" in run.out
     assert "table events holds other content than before up" in run.out
+    assert "\n  hint: end its down section with `-- migrate:restore`: the downgrade then puts back what up kept" \
+        in run.out
+    problem = sales.migrator(keep=False).verify(roundtrip=True).problems[0]
+    assert problem.hint == "keeping is off for this run: nothing the migration destroys is kept for its downgrade " \
+                           "to put back"
     sales.sql(V1, "reshape", DESTROYING, "DROP TABLE customers;\nALTER TABLE orders ADD COLUMN customer_name VARCHAR;"
               "\n-- migrate:restore")
     run = cli("verify", "--roundtrip", "-d", "app.db", "--dir", "migrations")

@@ -38,11 +38,16 @@ def test_quiet_and_exit_0_when_all_is_well(project, cli):
 
 def test_a_catalog_duckdb_cannot_copy_is_linted_from_an_empty_one(project, cli):
     """DuckDB's COPY FROM DATABASE makes a table before a macro its default calls, and fails: the lint
-    goes on from an empty catalog, as on a lake's, and says nothing of it."""
+    goes on from an empty catalog, as on a lake's, and says so, in each format."""
     live(project, "CREATE MACRO twice(x) AS x * 2; CREATE TABLE t (id INTEGER, a INTEGER DEFAULT twice(2))")
     project.sql("20250101_000001", "add", "ALTER TABLE t ADD COLUMN c INTEGER;", "ALTER TABLE t DROP COLUMN c;")
     r = cli("lint", "--database", project.db)
-    assert (r.code, r.out, r.err) == (0, "", "")
+    assert (r.code, r.err) == (0, "")
+    assert re.fullmatch(r"note: the database's schema could not be copied for the lint \(.+\), so the rules "
+                        r"that read it judged the migrations as if the database were empty\n", r.out), r.out
+    assert json.loads(cli("lint", "--database", project.db, "--json").out)["schema_unread"] in r.out
+    assert cli("lint", "--database", project.db, "--format", "github").out.startswith("::notice::the database's schema")
+    assert cli("lint", "--database", project.db, "--json").code == 0
     with duckdb.connect(str(project.db)) as conn:  # the live database is read, not changed
         assert conn.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 't'").fetchone()[0] == 2
 

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 from .. import errors
 from . import catalog, lake, losses, refusals, statements
 from .catalog import Table
-from .sqltext import literal, quote
+from .sqltext import inline, literal, quote, value
 
 # diff is loaded by what keeps and restores, not by status's listing of what is kept.
 if TYPE_CHECKING:
@@ -509,9 +509,9 @@ class Keeper:
     def _kept_name(self, runner, wanted: str) -> str:
         """``wanted`` in duckmig's schema; where a table has that name already (a table "a.b" of main and
         a table b of schema a share a label), the first of "wanted (2)", "wanted (3)"... that is free."""
-        taken = {r[0].lower() for r in runner.conn.execute(
+        taken = {r[0].lower() for r in runner.conn.execute(inline(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
-            [self.database, SCHEMA]).fetchall()}
+            [self.database, SCHEMA])).fetchall()}
         name, n = wanted, 1
         while name.lower() in taken:
             n += 1
@@ -843,7 +843,7 @@ def generated(conn, database: str, version: str) -> str | None:
     """The downgrade generated for ``version`` when it was applied without one, if any."""
     if not exists(conn, database):
         return None
-    row = conn.execute(f"SELECT downgrade FROM {_at(database, DOWNGRADES)} WHERE version = ?", [version]).fetchone()
+    row = conn.execute(f"SELECT downgrade FROM {_at(database, DOWNGRADES)} WHERE version = {literal(version)}").fetchone()
     return row[0] if row else None
 
 
@@ -950,14 +950,14 @@ def _snapshots(conn, database: str, version: str) -> tuple[int | None, int] | No
     db = quote(database)
     began = conn.execute(f"SELECT min(CASE WHEN json_valid(note) THEN TRY_CAST(json_extract(note, '$.from') AS BIGINT) "
                          f"END) FROM {_at(database, RECORD)} "
-                         "WHERE version = ? AND mode = ?", [version, SNAPSHOT]).fetchone()[0]
-    ids = [r[0] for r in conn.execute(f"SELECT snapshot_id FROM {db}.snapshots() WHERE snapshot_id > ? "
-                                      "ORDER BY 1", [began]).fetchall()]
+                         f"WHERE version = {literal(version)} AND mode = {literal(SNAPSHOT)}").fetchone()[0]
+    ids = [r[0] for r in conn.execute(f"SELECT snapshot_id FROM {db}.snapshots() WHERE snapshot_id > "
+                                      f"{value(began)} ORDER BY 1").fetchall()]
 
     def shows(snapshot: int) -> bool:
         try:
             return conn.execute(f"SELECT count(*) FROM {_at(database, RECORD)} AT (VERSION => {snapshot}) "
-                                "WHERE version = ? AND mode = ?", [version, SNAPSHOT]).fetchone()[0] > 0
+                                f"WHERE version = {literal(version)} AND mode = {literal(SNAPSHOT)}").fetchone()[0] > 0
         except duckdb.CatalogException:  # duckmig's schema not made yet then
             return False
 
@@ -967,8 +967,8 @@ def _snapshots(conn, database: str, version: str) -> tuple[int | None, int] | No
         low, high = (low, middle) if shows(ids[middle]) else (middle + 1, high)
     if low == len(ids):
         return None
-    before = conn.execute(f"SELECT max(snapshot_id) FROM {db}.snapshots() WHERE snapshot_id < ?",
-                          [ids[low]]).fetchone()[0]
+    before = conn.execute(f"SELECT max(snapshot_id) FROM {db}.snapshots() WHERE snapshot_id < {int(ids[low])}"
+                          ).fetchone()[0]
     return (before if before is not None and before >= began else None), ids[low]
 
 
@@ -976,8 +976,9 @@ def _snapshot_note(conn, database: str, version: str, schema: str, name: str):
     """(the table as it was, the column renames, the statements that renamed or made tables, the key
     given for it) of a table a lake's snapshots hold, from its record's note; None where the note is not as keeping
     wrote it (the database may have been written by anyone)."""
-    row = conn.execute(f"SELECT note FROM {_at(database, RECORD)} WHERE version = ? AND mode = ? AND "
-                       "table_schema = ? AND table_name = ?", [version, SNAPSHOT, schema, name]).fetchone()
+    row = conn.execute(f"SELECT note FROM {_at(database, RECORD)} " + inline(
+        "WHERE version = ? AND mode = ? AND table_schema = ? AND table_name = ?", [version, SNAPSHOT, schema, name])
+    ).fetchone()
     try:
         note = json.loads(row[0])
         t = note["table"]
@@ -1068,13 +1069,13 @@ def _restore(runner, database: str, version: str) -> int:
             continue
         table = f"{quote(database)}.{quote(schema)}.{quote(name)}"
         label = name if schema == "main" else f"{schema}.{name}"
-        have = {r[0] for r in runner.conn.execute(
+        have = {r[0] for r in runner.conn.execute(inline(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-            [database, schema, name]).fetchall()}
-        names = [r[0] for r in runner.conn.execute(
+            [database, schema, name])).fetchall()}
+        names = [r[0] for r in runner.conn.execute(inline(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
             "AND column_name <> ? ORDER BY column_index", [_unquoted_parts(kept)[0], SCHEMA, _unquoted_parts(kept)[2],
-                                                           CHANGE]).fetchall()]
+                                                           CHANGE])).fetchall()]
         missing = [n for n in names if n not in have] if have else []
         if mode == "table" and have and have != set(names):
             # Replaced (CREATE OR REPLACE) and not brought back by the downgrade: the table as it was is.
@@ -1083,8 +1084,8 @@ def _restore(runner, database: str, version: str) -> int:
         not_null: list[str] = []
         if missing or not have:
             # The downgrade did not bring the schema back: the table as it was (kept with its data) is.
-            definition = runner.conn.execute(f"SELECT definition FROM {_at(database, RECORD)} WHERE version = ? "
-                                             "AND kept_table = ?", [version, kept]).fetchone()[0]
+            definition = runner.conn.execute(f"SELECT definition FROM {_at(database, RECORD)} WHERE version = "
+                                             f"{literal(version)} AND kept_table = {literal(kept)}").fetchone()[0]
             columns = {c[0]: c for c in json.loads(definition)["columns"]} if definition else {}
             if not have:
                 key_of = json.loads(definition)["key"] if definition else []
@@ -1139,9 +1140,9 @@ def forget(runner, database: str, version: str) -> None:
         runner.execute(f"DELETE FROM {_at(database, DOWNGRADES)} WHERE version = {literal(version)}")
         left = runner.conn.execute(f"SELECT (SELECT count(*) FROM {_at(database, RECORD)}) + "
                                    f"(SELECT count(*) FROM {_at(database, DOWNGRADES)})").fetchone()[0]
-        others = runner.conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND "
-                                     "schema_name = ? AND table_name NOT IN (?, ?)",
-                                     [database, SCHEMA, RECORD, DOWNGRADES]).fetchone()[0]
+        others = runner.conn.execute(inline("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND "
+                                            "schema_name = ? AND table_name NOT IN (?, ?)",
+                                            [database, SCHEMA, RECORD, DOWNGRADES])).fetchone()[0]
         if not left and not others:  # nothing kept any more: the database as it was before keeping
             runner.execute(f"DROP SCHEMA {quote(database)}.{quote(SCHEMA)} CASCADE")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .sqltext import literal
 from .statements import Name, Token, _unquote, tokens  # noqa: PLC2701 - the same reading of a quoted name
 from .statements import _name as _dotted  # noqa: PLC2701
 
@@ -133,7 +134,8 @@ def exact(conn, loss: Loss) -> bool:
     if loss.kind == "column":
         return True  # every row: no condition
     try:
-        parsed = json.loads(conn.execute("SELECT json_serialize_sql(?)", [f"SELECT * {loss.source}"]).fetchone()[0])
+        # Written into the text, not bound: duckdb 1.x loads pandas and numpy to bind a first parameter.
+        parsed = json.loads(conn.execute(f"SELECT json_serialize_sql({literal(f'SELECT * {loss.source}')})").fetchone()[0])
     except Exception:  # noqa: BLE001 - not parsed: not read
         return False
     if parsed.get("error") or len(parsed.get("statements", [])) != 1:

@@ -319,7 +319,7 @@ def _roundtrips(run: Runner, pending: list[Script], report: VerifyReport, keepin
         differ = _content_differs(run.conn, database, measured)
         if differ:
             report.problems.append(Problem(s.version, Finding.ROUNDTRIP, "the downgrade does not restore the "
-                                   "data: " + "; ".join(differ)))
+                                   "data: " + "; ".join(differ), _unrestored(s, keeping, restore)))
             continue
         _up(run, s, keeping)
         if _own(catalog.snapshot(run.conn)) != after_up:
@@ -327,6 +327,17 @@ def _roundtrips(run: Runner, pending: list[Script], report: VerifyReport, keepin
                                    "gives a different schema"))
             continue
         report.roundtrip.append(s.version)
+
+
+def _unrestored(s: Script, keeping: keep.Settings, restore: bool) -> str | None:
+    """Why keeping did not bring back the data a round trip lost, where the cause is keeping's."""
+    if not keeping.on:
+        return "keeping is off for this run: nothing the migration destroys is kept for its downgrade to put back"
+    if not keeps(s):
+        return "the migration turns keeping off (keep:false): nothing it destroys is kept for its downgrade to put back"
+    if not restore:
+        return "end its down section with `-- migrate:restore`: the downgrade then puts back what up kept"
+    return None
 
 
 def _up(run: Runner, s: Script, keeping: keep.Settings, *, measure: bool = False) -> dict:

@@ -149,8 +149,10 @@ def _linted(r: c.Linted, words: Words) -> str:
     if r.rules:
         return "\n".join(f"{x.id}  {x.severity:<7}  {x.name}  (DuckDB {x.versions}{', reads rows' if x.data else ''})"
                          f"\n    {x.why}\n    fix: {x.fix}" for x in r.rules)
+    unread = (f"the database's schema could not be copied for the lint ({r.unread}), so the rules that read it "
+              "judged the migrations as if the database were empty") if r.unread else ""
     if r.format == "github":
-        return "\n".join(_annotation(f) for f in r.findings)
+        return "\n".join([_annotation(f) for f in r.findings] + ([f"::notice::{_data(unread)}"] if unread else []))
     lines = [diff.rstrip("\n") for _, diff in r.fixed]
     lines += [f"fixed {_here(file)}" for file, _ in r.fixed]
     for f in r.findings:
@@ -161,6 +163,8 @@ def _linted(r: c.Linted, words: Words) -> str:
         counts = {s: sum(f.severity == s for f in r.findings) for s in ("error", "warning", "info")}
         lines.append(", ".join(plural(n, s) for s, n in counts.items() if n)
                      + f" in {plural(len(r.checked), 'migration')}")
+    if unread:
+        lines.append(f"note: {unread}")
     return "\n".join(lines)
 
 
@@ -168,14 +172,16 @@ def _annotation(f) -> str:
     """A GitHub workflow command: ``::error file=F,line=N,title=T::MESSAGE``, escaped as the runner reads it."""
     level = {"error": "error", "warning": "warning"}.get(f.severity, "notice")
 
-    def data(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
     def prop(text: str) -> str:
-        return data(text).replace(":", "%3A").replace(",", "%2C")
+        return _data(text).replace(":", "%3A").replace(",", "%2C")
 
     return (f"::{level} file={prop(_here(f.file))},line={f.line},title={prop(f.rule)}::"
-            f"{data(f.message + '. Fix: ' + f.fix)}")
+            f"{_data(f.message + '. Fix: ' + f.fix)}")
+
+
+def _data(text: str) -> str:
+    """A workflow command's message, escaped as the runner reads it."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _preview(r, words: Words) -> str:

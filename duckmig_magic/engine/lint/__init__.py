@@ -58,6 +58,8 @@ class Report:
     findings: list[LintFinding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     fixed: list[tuple[str, str]] = field(default_factory=list)  # (file, unified diff) that --fix wrote
+    # Why the live database's schema could not be read: the rules judged the migrations from an empty one.
+    unread: str | None = None
 
 
 def duckdb_version() -> Version:
@@ -86,6 +88,7 @@ def lint(items: list[Item], *, conn=None, path: str | None = None, settings: Lin
     rules = active(settings, version, data_rules=data_rules)
     report = Report()
     with open_catalog(conn, path) as catalog:
+        report.unread = catalog.unread
         for item in items:
             if item.checked:
                 report.checked.append(item.version)

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ...wording import first_line
 from .. import statements
-from ..sqltext import literal, quote
+from ..sqltext import inline, literal, quote
 from .parse import Name, Statement
 
 SCRATCH = "duckmig_lint"
@@ -43,8 +44,9 @@ class Catalog:
     """Queries on the scratch catalog (``conn``, database ``scratch``); ``live`` names the live
     database on the same connection for data queries (None: no rows to read)."""
 
-    def __init__(self, conn, scratch: str, live: str | None, *, isolated: bool):
+    def __init__(self, conn, scratch: str, live: str | None, *, isolated: bool, unread: str | None = None):
         self.conn, self.scratch, self.live, self.isolated = conn, scratch, live, isolated
+        self.unread = unread  # why the live database's schema could not be copied: the copy started empty
         self._start: dict[str, list[Index]] | None = None
         # The other databases attached: a statement that names one is not replayed, so that the copy
         # is the only thing the lint changes.
@@ -57,7 +59,7 @@ class Catalog:
 
     def q(self, sql: str, *params) -> list[tuple]:
         self.flush()
-        return self.conn.execute(sql, list(params)).fetchall()
+        return self.conn.execute(inline(sql, params)).fetchall()
 
     def flush(self) -> None:
         """Run the statements replayed since the last query, in one transaction (a statement each costs a
@@ -272,7 +274,7 @@ def open_catalog(conn, path: str | None) -> Iterator[Catalog]:
 
     if conn is None:
         own = duckdb.connect(":memory:")
-        copied = False
+        unread = None
         try:
             if path is not None:
                 try:
@@ -281,12 +283,13 @@ def open_catalog(conn, path: str | None) -> Iterator[Catalog]:
                     raise LiveUnavailable(str(exc)) from exc
                 try:
                     own.execute(f"COPY FROM DATABASE {quote(LIVE)} TO memory (SCHEMA)")
-                    copied = True
-                except duckdb.Error:  # one DuckDB cannot copy (a default calling a macro): the copy starts empty
+                except duckdb.Error as exc:  # one DuckDB cannot copy (a default calling a macro): starts empty
+                    unread = first_line(str(exc))
                     own.close()
                     own = duckdb.connect(":memory:")
             own.execute("SET enable_external_access = false")
-            yield Catalog(own, "memory", LIVE if copied else None, isolated=True)
+            yield Catalog(own, "memory", LIVE if path is not None and unread is None else None, isolated=True,
+                          unread=unread)
         finally:
             own.close()
         return
@@ -299,17 +302,18 @@ def open_catalog(conn, path: str | None) -> Iterator[Catalog]:
     except duckdb.Error:  # a read-only instance cannot attach one
         cursor.close()
         with open_catalog(None, None) as empty:
+            empty.unread = "the connection is read-only, and the copy is a database attached to it"
             yield empty
         return
     try:
         try:
             cursor.execute(f"COPY FROM DATABASE {quote(current)} TO {quote(name)} (SCHEMA)")
-        except duckdb.Error:  # a catalog DuckDB cannot copy (a lake's, say): the copy starts empty
-            copied = False
+        except duckdb.Error as exc:  # a catalog DuckDB cannot copy (a lake's, say): the copy starts empty
+            unread = first_line(str(exc))
         else:
-            copied = True
+            unread = None
         cursor.execute(f"USE {quote(name)}")
-        yield Catalog(cursor, name, current if copied else None, isolated=False)
+        yield Catalog(cursor, name, current if unread is None else None, isolated=False, unread=unread)
     finally:
         cursor.execute(f"USE {quote(current)}")
         cursor.execute(f"DETACH {quote(name)}")

@@ -21,6 +21,9 @@ from duckmig_magic import Migrator, errors
 from duckmig_magic.engine import diff, keep, statements
 from conftest import STATE
 
+pytestmark = pytest.mark.duckdb15  # the lake's environment runs them on duckdb 1.5 too
+DUCKDB_1 = int(duckdb.__version__.split(".")[0]) < 2
+
 V1, V2 = "20250101_000001", "20250102_000002"
 
 BASE = """
@@ -643,12 +646,16 @@ def test_preview_command_text(base, cli):
                          "ALTER TABLE t ADD COLUMN c INTEGER DEFAULT 0;")
     r = cli("preview", "--database", base.db, "--sample", "3")
     assert (r.code, r.err) == (0, "")
+    # DuckDB 1.x fails the commit of an ALTER after an UPDATE of its table: the lint's warning says so there.
+    trap = (f"\n  {V1}, line 4: t had rows updated on line 2 in the same transaction: DuckDB fails the commit "
+            "(\"another transaction has altered\"). Instead: Put the ALTER in a migration of its own (or the UPDATE "
+            "after it), or mark the file transaction:false.") if DUCKDB_1 else ""
     assert r.out == textwrap.dedent(f"""\
         preview of {V1} (rolled back: the database is unchanged)
 
         warnings:
           t.a: 1 value turned NULL
-          2 rows removed from t
+          2 rows removed from t{{TRAP}}
 
         schema:
         KIND    NAME  COLUMN  CHANGE  BEFORE  AFTER
@@ -669,7 +676,7 @@ def test_preview_command_text(base, cli):
         ALTER TABLE "t" DROP COLUMN "c";
         -- puts back what duckmig keeps when it applies the migration: t: 1 value of a turned NULL, 2 rows removed, 1 row changed
         -- migrate:restore
-        """)
+        """).replace("{TRAP}", trap)
 
 
 def test_preview_command_json_and_keys(base, cli):

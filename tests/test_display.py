@@ -260,7 +260,7 @@ def test_a_text_table_lays_out_each_cell_as_cell_makes_it(rows):
     """The table checks whole rows at once, as status's 10,000 rows need: what it lays out is still each
     cell as ``cell`` makes it, padded to its column."""
     table = text_table(["A", "B", "C"], rows, max_width=10)
-    expected = text_table(["A", "B", "C"], [[cell(v, 10) + "" for v in row] for row in rows], max_width=10)
+    expected = text_table(["A", "B", "C"], [[cell(v, 10) for v in row] for row in rows], max_width=10)
     assert table == expected
     for line, row in zip(table.split("\n")[1:], rows, strict=True):
         for value in row:

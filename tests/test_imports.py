@@ -49,12 +49,13 @@ CASES = [
     # status, on a database with a ledger, loads only what status uses
     (COMMAND + "import subprocess\nsubprocess.run([sys.executable, '-m', 'duckmig_magic.cli', 'up', *args], "
      "check=True, capture_output=True)\nassert main(['status', *args[:-1]]) == 0", HEAVY + NOT_STATUS),
-    # up of a migration that destroys data (the lint's catalog, keeping), and down putting it back
+    # lint (with its rules that read rows), up of a migration that destroys data (the lint's catalog,
+    # keeping), and down putting it back
     (COMMAND + "import duckdb\nwith duckdb.connect(str(root / 'app.db')) as c:\n"
      "    c.execute('CREATE TABLE t AS SELECT range AS id, range AS b FROM range(50)')\n"
      "(root / 'm' / 'versions' / '20250102_000001_two.sql').write_text('-- migrate:up\\nALTER TABLE t DROP COLUMN b;"
      "\\nDELETE FROM t WHERE id < 5;\\n-- migrate:down\\nALTER TABLE t ADD COLUMN b BIGINT;\\n-- migrate:restore\\n')\n"
-     "assert [main([verb, *args]) for verb in ('up', 'down', 'status')] == [0, 0, 0]", HEAVY),
+     "assert [main([verb, *args]) for verb in ('lint', 'up', 'down', 'status')] == [0, 0, 0, 0]", HEAVY),
     # reading a notebook's cells needs nbformat, and not the magics
     (f"(root / 'nb.ipynb').write_text({json.dumps(NOTEBOOK)!r})\n" + COMMAND
      + "assert main(['export', str(root / 'nb.ipynb'), '--dir', str(root / 'm')]) == 0",

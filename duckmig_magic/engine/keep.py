@@ -859,6 +859,8 @@ def listing(conn, database: str) -> list[Kept]:
     there = {_at(database, r[0]) for r in conn.execute(
         f"SELECT table_name FROM duckdb_tables() WHERE database_name = {literal(database)} "
         f"AND schema_name = {literal(SCHEMA)}").fetchall()}
+    if _at(database, RECORD) not in there:  # nothing ever kept here: no second catalog query (exists) to say so
+        return []
     for version, schema, name, kept, mode, *_rest, rows, _content, _shape, state in _rows(conn, database):
         label = name if schema == "main" else f"{schema}.{name}"
         if mode == SNAPSHOT:  # nothing copied: counted only when down reads the snapshot

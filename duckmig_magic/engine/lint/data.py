@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..sqltext import quote
+from ..sqltext import literal, quote, value
 from .model import Context, Hit, Rule, Versions
 
 # DuckDB checks an UPDATE of a key column against the index vector by vector (2,048 rows).
@@ -76,9 +76,11 @@ def values_do_not_cast(c: Context) -> Iterator[Hit]:
                   "does not cast; or fix those rows first")
         return
     # Deleted rows keep their values until the table is rewritten, and DuckDB casts them too.
-    (stored, live) = c.catalog.conn.execute(
-        "SELECT (SELECT estimated_size FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
-        f"AND table_name = ?), (SELECT count(*) FROM {table})", [c.catalog.live, *_parts(table)]).fetchone()
+    schema, name = _parts(table)
+    (stored, live) = c.catalog.conn.execute(  # values written into the text: duckdb 1.x loads pandas to bind one
+        f"SELECT (SELECT estimated_size FROM duckdb_tables() WHERE database_name = {value(c.catalog.live)} "
+        f"AND schema_name = {literal(schema)} AND table_name = {literal(name)}), (SELECT count(*) FROM {table})"
+    ).fetchone()
     if stored is not None and stored > live:
         yield Hit(f"{s.label} still stores {stored - live} deleted row{'s' * (stored - live != 1)}, whose values DuckDB "
                   f"casts too: the live ones cast to {s.type}, the deleted ones cannot be read to check",
